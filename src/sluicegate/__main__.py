@@ -1,0 +1,3 @@
+from sluicegate.cli.main import main
+
+main()

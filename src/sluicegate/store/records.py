@@ -1,0 +1,99 @@
+"""Plain records shared by the store, the policy, the limiter wiring and metering.
+
+They are frozen dataclasses with slots: cheap to build on the hot path, hashable, and free of any
+database or HTTP type, so the sans-IO core can use them without importing the store's engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Short endpoint names a key may be limited to; anything else is a `/v1/...` path prefix.
+ENDPOINT_NAMES: dict[str, tuple[str, ...]] = {
+    "chat": ("/v1/chat/completions",),
+    "completions": ("/v1/completions",),
+    "embeddings": ("/v1/embeddings",),
+    "images": ("/v1/images",),
+    "audio": ("/v1/audio",),
+    "moderations": ("/v1/moderations",),
+    "models": ("/v1/models",),
+    "files": ("/v1/files", "/v1/uploads"),
+    "rerank": ("/v1/rerank",),
+    "messages": ("/v1/messages",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLimits:
+    """Numeric limits of one key; None means unlimited."""
+
+    rpm: int | None = None
+    rpd: int | None = None
+    tpm: int | None = None
+    concurrency: int | None = None
+    budget_tokens_day: int | None = None
+    budget_tokens_month: int | None = None
+    budget_tokens_total: int | None = None
+    budget_usd_day: float | None = None
+    budget_usd_month: float | None = None
+    budget_usd_total: float | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f) is None for f in self.__slots__)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """One API key as the gateway sees it: who, what it may call, and how much.
+
+    `key_hash` is the lowercase hex SHA-256 of the whole secret. The secret itself is never kept:
+    issued keys carry 190+ bits of entropy, so a fast hash is enough to make a leaked table useless,
+    and it lets the hot path find a key with one dictionary lookup.
+    """
+
+    id: str
+    name: str
+    key_hash: str
+    prefix: str  # non-secret leading characters, e.g. "sk-sg-AbCd", to recognise a key in lists
+    owner: str = ""
+    enabled: bool = True
+    expires_at: float | None = None  # epoch seconds, UTC
+    revoked_at: float | None = None
+    models: tuple[str, ...] = ()  # exact names or globs ("gpt-4o*"); empty = every model
+    endpoints: tuple[str, ...] = ()  # short names (ENDPOINT_NAMES) or "/v1/..." prefixes; empty = all
+    networks: tuple[str, ...] = ()  # CIDRs the client must come from; empty = anywhere
+    limits: KeyLimits = field(default_factory=KeyLimits)
+    store_bodies: bool = False  # opt-in: keep request/response bodies in the log (redacted)
+    source: str = "store"  # "store" (managed) or "config" (static, from the YAML file)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One line of the request log, built on the request path and written in batches off it."""
+
+    request_id: str
+    ts: float  # epoch seconds when the request arrived
+    key_id: str | None
+    key_name: str | None
+    endpoint: str  # "/v1/chat/completions"
+    model_requested: str | None
+    model_served: str | None
+    upstream: str | None
+    channel: str | None
+    status: int
+    error_type: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    usage_estimated: bool = False  # counted by the gateway's tokenizer, not reported upstream
+    cost: float = 0.0
+    currency: str = "USD"
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    stream: bool = False
+    client_ip: str | None = None
+    request_body: str | None = None  # only for keys with store_bodies, after redaction
+    response_body: str | None = None

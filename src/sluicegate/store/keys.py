@@ -1,0 +1,172 @@
+"""Managed API keys in the database, and the revision counter running gateways poll.
+
+Every transaction that changes a key also bumps the single `revision` row, so a gateway worker
+can run `SELECT value FROM revision` every half second and reload its key cache only when the
+number moved: a new key works, and a revoked key is refused, within a second of the change.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from sluicegate.store.keyfields import LIMIT_FIELDS, InvalidKeyField, normalise_key_fields
+from sluicegate.store.records import KeyLimits, KeyRecord
+from sluicegate.store.schema import api_keys, revision
+from sluicegate.store.secrets import generate_secret, hash_key, key_prefix
+
+_LIST_COLUMNS = ("models", "endpoints", "networks")
+
+
+class KeyNotFound(LookupError):
+    """No managed key has this id."""
+
+
+class KeyRevoked(ValueError):
+    """The key was revoked; revocation is final, so it cannot be changed or re-enabled."""
+
+
+class KeyRepository:
+    """Create, read, change and revoke managed keys; the engine is shared with the rest of the store."""
+
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    async def create(self, fields: Mapping[str, Any]) -> tuple[KeyRecord, str]:
+        """Store a new key and return it with its secret, which is never retrievable again.
+
+        `fields` takes the editable KeyRecord fields (`name` is required) plus individual limits
+        by name (`rpm=60`); see `normalise_key_fields`.
+        """
+        if "name" not in fields:
+            raise InvalidKeyField("name is required")
+        values = _to_columns(normalise_key_fields(fields))
+        secret = generate_secret()
+        now = self._clock()
+        values.update(
+            id="key_" + secrets.token_hex(8),
+            key_hash=hash_key(secret),
+            prefix=key_prefix(secret),
+            created_at=now,
+            updated_at=now,
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(api_keys.insert().values(values))
+            await _bump_revision(conn)
+            record = await _fetch(conn, values["id"])
+        assert record is not None
+        return record, secret
+
+    async def get(self, key_id: str) -> KeyRecord | None:
+        """The key with this id, revoked or not; None if there is none."""
+        async with self._engine.connect() as conn:
+            return await _fetch(conn, key_id)
+
+    async def list(self, include_revoked: bool = False) -> list[KeyRecord]:
+        """Keys oldest first; revoked ones only when asked for."""
+        query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
+        if not include_revoked:
+            query = query.where(api_keys.c.revoked_at.is_(None))
+        async with self._engine.connect() as conn:
+            return [_to_record(row) for row in await conn.execute(query)]
+
+    async def update(self, key_id: str, **fields: Any) -> KeyRecord:
+        """Change some fields of a key (None clears a limit or the expiry); returns the new state."""
+        values = _to_columns(normalise_key_fields(fields))
+        if not values:
+            record = await self.get(key_id)
+            if record is None:
+                raise KeyNotFound(key_id)
+            return record
+        values["updated_at"] = self._clock()
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(values)
+            )
+            if result.rowcount == 0:
+                raise (KeyNotFound(key_id) if await _fetch(conn, key_id) is None else KeyRevoked(key_id))
+            await _bump_revision(conn)
+            record = await _fetch(conn, key_id)
+        assert record is not None
+        return record
+
+    async def revoke(self, key_id: str) -> KeyRecord:
+        """Disable a key for good; revoking twice keeps the first revocation time."""
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now, enabled=False, updated_at=now)
+            )
+            if result.rowcount:
+                await _bump_revision(conn)
+            record = await _fetch(conn, key_id)
+        if record is None:
+            raise KeyNotFound(key_id)
+        return record
+
+    async def load_all_active(self) -> list[KeyRecord]:
+        """Keys that may be used now (enabled, not revoked, not expired), for the gateway's cache.
+
+        A key can expire between two reloads, so the request path still checks `expires_at`.
+        """
+        query = select(api_keys).where(
+            api_keys.c.revoked_at.is_(None),
+            api_keys.c.enabled.is_(True),
+            (api_keys.c.expires_at.is_(None)) | (api_keys.c.expires_at > self._clock()),
+        )
+        async with self._engine.connect() as conn:
+            return [_to_record(row) for row in await conn.execute(query)]
+
+    async def revision(self) -> int:
+        """The key revision counter; it changes whenever any key does."""
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(select(revision.c.value).where(revision.c.id == 1))).scalar_one())
+
+
+async def _bump_revision(conn: AsyncConnection) -> None:
+    await conn.execute(update(revision).where(revision.c.id == 1).values(value=revision.c.value + 1))
+
+
+async def _fetch(conn: AsyncConnection, key_id: str) -> KeyRecord | None:
+    row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+    return None if row is None else _to_record(row)
+
+
+def _to_columns(fields: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: orjson.dumps(list(value)).decode() if name in _LIST_COLUMNS else value
+        for name, value in fields.items()
+    }
+
+
+def _to_record(row: Row[Any]) -> KeyRecord:
+    m = row._mapping
+    return KeyRecord(
+        id=m["id"],
+        name=m["name"],
+        key_hash=m["key_hash"],
+        prefix=m["prefix"],
+        owner=m["owner"],
+        enabled=bool(m["enabled"]),
+        expires_at=m["expires_at"],
+        revoked_at=m["revoked_at"],
+        models=tuple(orjson.loads(m["models"])),
+        endpoints=tuple(orjson.loads(m["endpoints"])),
+        networks=tuple(orjson.loads(m["networks"])),
+        limits=KeyLimits(**{name: m[name] for name in LIMIT_FIELDS}),
+        store_bodies=bool(m["store_bodies"]),
+        source="store",
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )

@@ -1,0 +1,118 @@
+"""The tables as the running code sees them (SQLAlchemy Core).
+
+Migrations in `migrations/versions/` create and change these tables; this module describes the
+head revision, and a test checks that the two agree. Times are epoch seconds (double precision)
+like the records; list fields are JSON text so the same schema works on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not BIGINT.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("owner", String(200), nullable=False, server_default=""),
+    Column("key_hash", String(64), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Column("models", Text, nullable=False, server_default="[]"),
+    Column("endpoints", Text, nullable=False, server_default="[]"),
+    Column("networks", Text, nullable=False, server_default="[]"),
+    Column("rpm", Integer, nullable=True),
+    Column("rpd", Integer, nullable=True),
+    Column("tpm", BigInteger, nullable=True),
+    Column("concurrency", Integer, nullable=True),
+    Column("budget_tokens_day", BigInteger, nullable=True),
+    Column("budget_tokens_month", BigInteger, nullable=True),
+    Column("budget_tokens_total", BigInteger, nullable=True),
+    Column("budget_usd_day", Float, nullable=True),
+    Column("budget_usd_month", Float, nullable=True),
+    Column("budget_usd_total", Float, nullable=True),
+    Column("store_bodies", Boolean, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_api_keys_key_hash", "key_hash", unique=True),
+)
+
+# One row (id = 1) whose value is bumped in every transaction that changes a key.
+revision = Table(
+    "revision",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
+)
+
+request_logs = Table(
+    "request_logs",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("key_id", String(64), nullable=True),
+    Column("key_name", String(200), nullable=True),
+    Column("endpoint", String(200), nullable=False),
+    Column("model_requested", String(200), nullable=True),
+    Column("model_served", String(200), nullable=True),
+    Column("upstream", String(200), nullable=True),
+    Column("channel", String(200), nullable=True),
+    Column("status", Integer, nullable=False),
+    Column("error_type", String(100), nullable=True),
+    Column("prompt_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("completion_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("cached_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("reasoning_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("usage_estimated", Boolean, nullable=False, server_default="0"),
+    Column("cost", Float, nullable=False, server_default="0"),
+    Column("currency", String(8), nullable=False, server_default="USD"),
+    Column("latency_ms", Float, nullable=False, server_default="0"),
+    Column("ttft_ms", Float, nullable=True),
+    Column("stream", Boolean, nullable=False, server_default="0"),
+    Column("client_ip", String(64), nullable=True),
+    Column("request_body", Text, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Index("ix_request_logs_ts", "ts"),
+    Index("ix_request_logs_key_id_ts", "key_id", "ts"),
+)
+
+# Aggregates per UTC day, kept by the log writer in the same transaction as the log rows.
+# key_id and model are "" rather than NULL when unknown: NULLs never collide in a unique key,
+# so ON CONFLICT would add a row per batch instead of adding to the existing one.
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("key_id", String(64), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("currency", String(8), primary_key=True),
+    Column("key_name", String(200), nullable=False, server_default=""),
+    Column("requests", BigInteger, nullable=False, server_default="0"),
+    Column("errors", BigInteger, nullable=False, server_default="0"),
+    Column("prompt_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("completion_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("cached_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("reasoning_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("cost", Float, nullable=False, server_default="0"),
+    Index("ix_usage_daily_key_id_day", "key_id", "day"),
+)

@@ -1,0 +1,219 @@
+"""The request log and the daily usage aggregates kept beside it.
+
+The log writer hands over batches of RequestRecords; each batch is inserted into `request_logs`
+and added into `usage_daily` in one transaction, so the aggregates always equal the sum of what
+was logged and a usage report over months reads a few hundred rows instead of millions.
+
+Aggregates are keyed by UTC day, key id, the model the client *requested* (falling back to the
+served model when none was named) and currency: that is the name a key's model rules and a
+client's own bookkeeping use, while failover may serve the request under another name (the log
+keeps both). Retention (`purge_older_than`) deletes log rows only; aggregates are kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from sqlalchemy import BigInteger, cast, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sluicegate.store.records import RequestRecord
+from sluicegate.store.schema import request_logs, usage_daily
+
+GroupBy = Literal["key", "model", "day"]
+_TOKEN_COLUMNS = ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens")
+_SUM_COLUMNS = ("requests", "errors", *_TOKEN_COLUMNS, "cost")
+_RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
+_PURGE_CHUNK = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """A logged request with its row id, the cursor `after()` continues from."""
+
+    id: int
+    record: RequestRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """What a key used since some time: tokens (prompt + completion) and cost per currency."""
+
+    tokens: int = 0
+    cost: dict[str, float] = field(default_factory=dict)
+
+
+def utc_day(ts: float) -> date:
+    """The UTC calendar day of an epoch time, the unit of `usage_daily` and of daily budgets."""
+    return datetime.fromtimestamp(ts, UTC).date()
+
+
+def aggregate(records: Sequence[RequestRecord]) -> list[dict[str, Any]]:
+    """Rows to add into `usage_daily` for a batch: one per (day, key, model, currency)."""
+    totals: dict[tuple[date, str, str, str], dict[str, Any]] = {}
+    for r in records:
+        model = r.model_requested or r.model_served or ""
+        group = (utc_day(r.ts), r.key_id or "", model, r.currency)
+        row = totals.get(group)
+        if row is None:
+            row = totals[group] = {
+                "day": group[0], "key_id": group[1], "model": model, "currency": r.currency,
+                "key_name": r.key_name or "", "requests": 0, "errors": 0, "prompt_tokens": 0,
+                "completion_tokens": 0, "cached_tokens": 0, "reasoning_tokens": 0, "cost": 0.0,
+            }  # fmt: skip
+        row["requests"] += 1
+        row["errors"] += r.status >= 400
+        for name in _TOKEN_COLUMNS:
+            row[name] += getattr(r, name)
+        row["cost"] += r.cost
+        if r.key_name:
+            row["key_name"] = r.key_name
+    return list(totals.values())
+
+
+class UsageRepository:
+    """Writes request-log batches with their aggregates, and answers usage and log questions."""
+
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:
+        self._engine = engine
+        self._clock = clock
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(usage_daily)
+        added = {name: usage_daily.c[name] + stmt.excluded[name] for name in _SUM_COLUMNS}
+        added["key_name"] = func.coalesce(func.nullif(stmt.excluded.key_name, ""), usage_daily.c.key_name)
+        self._upsert = stmt.on_conflict_do_update(
+            index_elements=[usage_daily.c.day, usage_daily.c.key_id, usage_daily.c.model, usage_daily.c.currency],
+            set_=added,
+        )
+
+    async def write_batch(self, records: Sequence[RequestRecord]) -> None:
+        """Log the records and add them to the daily aggregates, all or nothing."""
+        if not records:
+            return
+        rows = [{name: getattr(r, name) for name in _RECORD_FIELDS} for r in records]
+        async with self._engine.begin() as conn:
+            await conn.execute(request_logs.insert(), rows)
+            await conn.execute(self._upsert, aggregate(records))
+
+    async def query(
+        self,
+        since: date | None = None,
+        until: date | None = None,
+        key_id: str | None = None,
+        model: str | None = None,
+        by: GroupBy | None = None,
+    ) -> list[dict[str, Any]]:
+        """Usage between two UTC days (both inclusive), grouped by key, model, day, or key and model.
+
+        Every row carries key_id, key_name, model, requests, errors, the four token counts, cost
+        and currency (costs in different currencies are never added); rows grouped by day also
+        carry `day` ("YYYY-MM-DD"). Fields a grouping folds away are None.
+        """
+        c = usage_daily.c
+        groups = {"key": [c.key_id], "model": [c.model], "day": [c.day], None: [c.key_id, c.model]}[by]
+        columns: list[Any] = [*groups, c.currency]
+        if by in ("key", None):
+            columns.append(func.max(c.key_name).label("key_name"))
+        columns += [cast(func.sum(c[name]), BigInteger).label(name) for name in _SUM_COLUMNS[:-1]]
+        columns.append(func.sum(c.cost).label("cost"))
+        query = select(*columns).group_by(*groups, c.currency)
+        if since is not None:
+            query = query.where(c.day >= since)
+        if until is not None:
+            query = query.where(c.day <= until)
+        if key_id is not None:
+            query = query.where(c.key_id == key_id)
+        if model is not None:
+            query = query.where(c.model == model)
+        if by == "day":
+            query = query.order_by(c.day, c.currency)
+        else:
+            query = query.order_by(func.sum(c.cost).desc(), func.sum(c.requests).desc(), *groups, c.currency)
+        async with self._engine.connect() as conn:
+            result = await conn.execute(query)
+            return [_usage_row(row._mapping) for row in result]
+
+    async def spent(self, key_id: str, since: date | None = None) -> Spent:
+        """A key's tokens and cost from the start of UTC day `since` (or ever), to seed budgets."""
+        c = usage_daily.c
+        query = (
+            select(
+                c.currency,
+                cast(func.sum(c.prompt_tokens + c.completion_tokens), BigInteger),
+                func.sum(c.cost),
+            )
+            .where(c.key_id == key_id)
+            .group_by(c.currency)
+        )
+        if since is not None:
+            query = query.where(c.day >= since)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return Spent(
+            tokens=sum(int(tokens or 0) for _, tokens, _ in rows),
+            cost={currency: float(cost or 0.0) for currency, _, cost in rows},
+        )
+
+    async def tail(self, n: int = 20) -> list[LogEntry]:
+        """The last `n` logged requests, oldest first."""
+        query = select(request_logs).order_by(request_logs.c.id.desc()).limit(max(n, 0))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_log_entry(row._mapping) for row in reversed(rows)]
+
+    async def after(self, last_id: int, limit: int = 500) -> list[LogEntry]:
+        """Requests logged after row `last_id`, oldest first: the cursor behind `logs --follow`."""
+        query = (
+            select(request_logs)
+            .where(request_logs.c.id > last_id)
+            .order_by(request_logs.c.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [_log_entry(row._mapping) for row in await conn.execute(query)]
+
+    async def purge_older_than(self, days: float) -> int:
+        """Delete log rows older than `days`; returns how many. Aggregates are kept.
+
+        Deletes in chunks, each its own transaction, so a large purge never holds SQLite's write
+        lock for long while gateways are logging.
+        """
+        cutoff = self._clock() - days * 86400
+        old = select(request_logs.c.id).where(request_logs.c.ts < cutoff).limit(_PURGE_CHUNK)
+        deleted = 0
+        while True:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    delete(request_logs).where(request_logs.c.id.in_(old.scalar_subquery()))
+                )
+            deleted += result.rowcount
+            if result.rowcount < _PURGE_CHUNK:
+                return deleted
+
+
+def _usage_row(m: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "key_id": m.get("key_id") or None,
+        "key_name": m.get("key_name") or None,
+        "model": m.get("model") or None,
+    }
+    if "day" in m:
+        day = m["day"]
+        row["day"] = day.isoformat() if isinstance(day, date) else str(day)
+    for name in _SUM_COLUMNS[:-1]:
+        row[name] = int(m[name] or 0)
+    row["cost"] = float(m["cost"] or 0.0)
+    row["currency"] = m["currency"]
+    return row
+
+
+def _log_entry(m: Any) -> LogEntry:
+    values = {name: m[name] for name in _RECORD_FIELDS}
+    for flag in ("usage_estimated", "stream"):
+        values[flag] = bool(values[flag])
+    return LogEntry(id=int(m["id"]), record=RequestRecord(**values))

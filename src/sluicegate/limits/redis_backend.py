@@ -1,0 +1,246 @@
+"""The shared limiter: quotas in Redis, exact across every process and node that uses it.
+
+One check is one round trip: an EVALSHA of `lua/acquire.lua`, which reads every counter, decides,
+and (only if all admit) writes them, atomically. A settle is one EVALSHA of `lua/settle.lua`, and
+none when nothing needs correcting. The Lua mirrors `gcra.py` and `budget.py`.
+
+Time: rates and leases use the Redis server's clock (``TIME`` inside the script) unless a `now` is
+passed, so nodes with skewed clocks still share one timeline. Budget periods (which UTC day or
+month) are chosen with this process's clock; a skew of seconds at midnight does not matter.
+
+Concurrency slots are leases: a ZSET member per request scored by its expiry. Expired members are
+purged at each check, so a crashed process's slots come back after `lease_ttl` seconds; a live
+request longer than that calls `renew` (every lease_ttl / 3 is a safe pace).
+
+Failure: every Redis error or timeout surfaces as `LimiterUnavailable`, fast (short socket
+timeouts, no client-side retries); the connection pool reconnects on the next call, and a script
+cache emptied by a restart or SCRIPT FLUSH is refilled on NOSCRIPT by sending the source once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError
+
+from sluicegate.limits.budget import PeriodClock
+from sluicegate.limits.gcra import EPSILON
+from sluicegate.limits.limiter import LimiterUnavailable
+from sluicegate.limits.outcome import Admission, RateStatus, Refusal, refusal_terms
+from sluicegate.limits.quota import BUDGET, CONCURRENCY, RATE, REQUESTS, TOKENS, Demand, Quota
+
+_KIND_CODE = {RATE: "r", BUDGET: "b", CONCURRENCY: "c"}
+
+
+class _Script:
+    """A Lua script's source and SHA1, read from the package at construction."""
+
+    __slots__ = ("source", "sha")
+
+    def __init__(self, name: str) -> None:
+        self.source = resources.files("sluicegate.limits").joinpath("lua", name).read_text("utf-8")
+        self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
+
+
+def _num(x: float) -> str:
+    return repr(float(x))
+
+
+class RedisLimiter:
+    """Quotas in Redis; see the module docstring for the guarantees and the failure policy.
+
+    `prefix` namespaces every key (use a hash tag such as ``"{sg}:"`` on Redis Cluster, since one
+    check touches several keys). `budget_grace` keeps a past period's counter this many seconds
+    after the period ends, so a settle arriving after midnight still corrects the day it reserved.
+    """
+
+    def __init__(self, client: Redis, *, prefix: str = "sg:lim:", lease_ttl: float = 45.0,
+                 concurrency_retry: float = 1.0, budget_grace: float = 86400.0,
+                 server_time: bool = True, owns_client: bool = False,
+                 clock: Any = time.time) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._lease_ttl = float(lease_ttl)
+        self._concurrency_retry = concurrency_retry
+        self._budget_grace = budget_grace
+        self._server_time = server_time
+        self._owns_client = owns_client
+        self._clock = clock
+        self._periods = PeriodClock()
+        self._acquire = _Script("acquire.lua")
+        self._settle = _Script("settle.lua")
+        self._renew = _Script("renew.lua")
+        self._lease_seq = 0
+        self._lease_base = secrets.token_hex(6)
+
+    @classmethod
+    def from_url(cls, url: str, *, socket_timeout: float = 0.25, connect_timeout: float = 0.25,
+                 max_connections: int | None = 64, **opts: Any) -> RedisLimiter:
+        """A limiter with its own connection pool: short timeouts, no retries (fail fast)."""
+        client = Redis.from_url(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
+            retry=Retry(NoBackoff(), 0), max_connections=max_connections,
+            lib_name=None, lib_version=None,
+        )
+        return cls(client, owns_client=True, **opts)
+
+    # -- the Limiter interface ------------------------------------------------------------------
+
+    async def acquire(self, demands: Sequence[Demand], now: float | None = None) -> Admission | Refusal:
+        """See `Limiter.acquire`: one EVALSHA, atomic across all demands."""
+        wall = self._clock() if now is None else now
+        keys: list[str] = []
+        args: list[str] = ["" if now is None and self._server_time else _num(wall),
+                           self._new_lease(), _num(self._lease_ttl)]
+        pids: list[str] = []
+        ends: list[float] = []
+        prefix = self._prefix
+        for d in demands:
+            q = d.quota
+            if q.kind == RATE:
+                keys.append(prefix + q.key)
+                args += ("r", _num(d.amount), _num(q.limit), _num(q.seconds))
+                pids.append("")
+                ends.append(0.0)
+            elif q.kind == BUDGET:
+                pid, _, end = self._periods.window(q.period, wall)
+                keys.append(f"{prefix}{q.key}:{pid}")
+                ttl = 0 if end == math.inf else max(1, math.ceil((end - wall + self._budget_grace) * 1000))
+                args += ("b", _num(d.amount), _num(q.limit), str(ttl))
+                pids.append(pid)
+                ends.append(end)
+            else:
+                keys.append(prefix + q.key)
+                args += ("c", "1", _num(q.limit), "0")
+                pids.append("")
+                ends.append(0.0)
+        res = await self._eval(self._acquire, keys, args)
+        at = float(res[1])
+        requests, tokens = _statuses(demands, res)
+        if res[0] == 1:
+            return Admission(tuple(demands), tuple(pids), args[1], at, requests, tokens)
+        refused: Quota | None = None
+        reason, worst = "", -1.0
+        for i, d in enumerate(demands):
+            w = res[2 + 3 * i]
+            if w == b"0":
+                continue
+            rate_wait = math.inf if w == b"inf" else float(w)
+            r, wait = refusal_terms(d.quota, rate_wait, ends[i], wall, self._concurrency_retry)
+            if wait > worst:
+                refused, reason, worst = d.quota, r, wait
+        assert refused is not None
+        return Refusal(refused, reason, None if worst == math.inf else worst, requests, tokens)
+
+    async def settle(self, admission: Admission, actual: Mapping[str, float],
+                     now: float | None = None) -> None:
+        """See `Limiter.settle`: one EVALSHA, or none when nothing changes."""
+        if admission.done:
+            return
+        admission.done = True
+        keys: list[str] = []
+        args: list[str] = ["" if now is None and self._server_time else _num(self._clock() if now is None else now),
+                           admission.lease]
+        prefix = self._prefix
+        for i, d in enumerate(admission.demands):
+            q = d.quota
+            if q.kind == CONCURRENCY:
+                keys.append(prefix + q.key)
+                args.append("c")
+                continue
+            real = actual.get(q.metric)
+            if real is None or real == d.amount:
+                continue
+            delta = _num(real - d.amount)
+            if q.kind == RATE:
+                keys.append(prefix + q.key)
+                args += ("r", delta, _num(q.limit), _num(q.seconds))
+            else:
+                keys.append(f"{prefix}{q.key}:{admission.periods[i]}")
+                args += ("b", delta)
+        if keys:
+            await self._eval(self._settle, keys, args)
+
+    async def release(self, admission: Admission, now: float | None = None) -> None:
+        """See `Limiter.release`: settle as if nothing but the request itself was used."""
+        refund = {d.quota.metric: 0.0 for d in admission.demands if d.quota.metric != REQUESTS}
+        await self.settle(admission, refund, now)
+
+    async def renew(self, admission: Admission, now: float | None = None) -> bool:
+        """Extend this request's leases by `lease_ttl`; False if one was reclaimed meanwhile."""
+        if admission.done:
+            return False
+        keys = [self._prefix + d.quota.key for d in admission.demands if d.quota.kind == CONCURRENCY]
+        if not keys:
+            return True
+        args = ["" if now is None and self._server_time else _num(self._clock() if now is None else now),
+                admission.lease, _num(self._lease_ttl)]
+        held = await self._eval(self._renew, keys, args)
+        return int(held) == len(keys)
+
+    async def seed(self, quota: Quota, spent: float, now: float | None = None) -> None:
+        """Set a budget's spent amount for the current period unless Redis already holds one.
+
+        Why set-if-absent: every process seeds at start from the store's aggregates, but Redis may
+        already count requests newer than those aggregates; the first writer wins.
+        """
+        if quota.kind != BUDGET:
+            raise ValueError(f"only budgets can be seeded, not {quota.kind} quotas")
+        wall = self._clock() if now is None else now
+        pid, _, end = self._periods.window(quota.period, wall)
+        key = f"{self._prefix}{quota.key}:{pid}"
+        try:
+            if end == math.inf:
+                await self._redis.set(key, _num(spent), nx=True)
+            else:
+                ttl = max(1, math.ceil((end - wall + self._budget_grace) * 1000))
+                await self._redis.set(key, _num(spent), nx=True, px=ttl)
+        except (RedisError, OSError) as exc:
+            raise LimiterUnavailable(f"redis: {exc}") from exc
+
+    async def close(self) -> None:
+        """Close the connection pool if this limiter made it (`from_url`)."""
+        if self._owns_client:
+            await self._redis.aclose()
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _new_lease(self) -> str:
+        self._lease_seq += 1
+        return f"{self._lease_base}:{self._lease_seq}"
+
+    async def _eval(self, script: _Script, keys: list[str], args: list[str]) -> Any:
+        """EVALSHA; on NOSCRIPT send the source once (EVAL caches it); map failures to one type."""
+        try:
+            try:
+                return await self._redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                return await self._redis.execute_command("EVAL", script.source, len(keys), *keys, *args)
+        except (RedisError, OSError) as exc:
+            raise LimiterUnavailable(f"redis: {exc}") from exc
+
+
+def _statuses(demands: Sequence[Demand], res: list) -> tuple[RateStatus | None, RateStatus | None]:
+    """The tightest requests and tokens rate quota, from the script's per-demand figures."""
+    req = tok = None
+    for i, d in enumerate(demands):
+        q = d.quota
+        if q.kind != RATE or (q.metric != REQUESTS and q.metric != TOKENS):
+            continue
+        left = float(res[3 + 3 * i])
+        status = RateStatus(q.limit, max(0.0, math.floor(left + EPSILON)), max(0.0, float(res[4 + 3 * i])))
+        if q.metric == REQUESTS:
+            if req is None or left < req[0]:
+                req = (left, status)
+        elif tok is None or left < tok[0]:
+            tok = (left, status)
+    return (None if req is None else req[1]), (None if tok is None else tok[1])

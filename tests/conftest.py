@@ -1,0 +1,82 @@
+"""Shared fixtures: the stand-in upstream, the spec validator, real gateways, SDK clients.
+
+Add fixtures here only if several test packages use them; keep package-specific ones local.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Mapping
+
+import openai
+import pytest
+
+from support.gateway import Gateway, start_gateway
+from support.schema import SpecValidator
+from support.upstream import Upstream
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    """A fresh stand-in OpenAI-compatible upstream on 127.0.0.1 (see support/upstream.py)."""
+    with Upstream() as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+def upstream_factory() -> Iterator[Callable[..., Upstream]]:
+    """Make more stand-in upstreams (for failover, several channels); all closed at teardown."""
+    made: list[Upstream] = []
+
+    def make(**kwargs: Any) -> Upstream:
+        stand_in = Upstream(**kwargs)
+        made.append(stand_in)
+        return stand_in
+
+    yield make
+    for stand_in in made:
+        stand_in.close()
+
+
+@pytest.fixture(scope="session")
+def spec() -> SpecValidator:
+    """The OpenAI OpenAPI spec as a validator: `spec.validate("CreateChatCompletionResponse", body)`."""
+    return SpecValidator.load()
+
+
+@pytest.fixture
+def gateway_factory() -> Iterator[Callable[..., Gateway]]:
+    """`gateway_factory(config, *, port=None, env=None, args=(), ...)` starts a real gateway and
+    waits for /healthz; every gateway it started is stopped at teardown."""
+    started: list[Gateway] = []
+
+    def start(config: Mapping[str, Any] | str, **kwargs: Any) -> Gateway:
+        gateway = start_gateway(config, **kwargs)
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()
+
+
+def make_openai_client(gateway: Gateway, key: str = "sk-no-key", **kwargs: Any) -> openai.OpenAI:
+    """An official SDK client for `gateway`: no retries (a retry would hide what the gateway did),
+    a short timeout."""
+    kwargs.setdefault("max_retries", 0)
+    kwargs.setdefault("timeout", 15.0)
+    return openai.OpenAI(base_url=gateway.base_url, api_key=key, **kwargs)
+
+
+@pytest.fixture
+def openai_client() -> Iterator[Callable[..., openai.OpenAI]]:
+    """`openai_client(gateway, key)` returns an `openai.OpenAI` aimed at the gateway; closed at teardown."""
+    clients: list[openai.OpenAI] = []
+
+    def make(gateway: Gateway, key: str = "sk-no-key", **kwargs: Any) -> openai.OpenAI:
+        client = make_openai_client(gateway, key, **kwargs)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()

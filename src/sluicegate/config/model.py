@@ -1,0 +1,260 @@
+"""The Settings model: every field of the YAML file, with its default and its rule.
+
+Pydantic validates the shape; `load.py` maps each validation error back to the file's line. Every model
+forbids unknown fields, so a typo (`base_ur`) is an error that names itself rather than a silent default.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Timeouts(_Strict):
+    """Seconds. Each one fails with its own error so a user knows which knob to turn."""
+
+    connect: float = Field(10.0, gt=0, description="TCP (and TLS) connect to the upstream")
+    first_byte: float = Field(120.0, gt=0, description="request sent -> first byte of the answer")
+    idle: float = Field(120.0, gt=0, description="longest gap between two chunks of a stream")
+    total: float = Field(900.0, gt=0, description="whole request, streams included")
+
+
+class PartialTimeouts(_Strict):
+    connect: float | None = Field(None, gt=0)
+    first_byte: float | None = Field(None, gt=0)
+    idle: float | None = Field(None, gt=0)
+    total: float | None = Field(None, gt=0)
+
+    def over(self, base: Timeouts) -> Timeouts:
+        return Timeouts(**{**base.model_dump(), **self.model_dump(exclude_none=True)})
+
+
+class UpstreamConfig(_Strict):
+    """One provider account (or self-hosted server) the gateway forwards to."""
+
+    preset: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    api_keys: list[str] = Field(default_factory=list, description="several keys used in turn")
+    auth: Literal["bearer", "api-key", "x-api-key", "none"] | None = None
+    headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
+    api_version: str | None = Field(None, description="Azure OpenAI api-version")
+    timeouts: PartialTimeouts = Field(default_factory=PartialTimeouts)
+    rpm: int | None = Field(None, gt=0, description="requests per minute this account may take")
+    tpm: int | None = Field(None, gt=0, description="tokens per minute this account may take")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/") if v else v
+
+
+class ChannelConfig(_Strict):
+    """One way to serve a public model name: an upstream, its model name there, weight, priority."""
+
+    upstream: str
+    model: str | None = Field(None, description="the upstream's name for the model; default: the public name")
+    weight: int = Field(1, ge=0)
+    priority: int = Field(0, ge=0)
+
+
+def _channel_from_string(text: str) -> dict[str, Any]:
+    """'upstream' or 'upstream/model name there' (the model part may itself contain slashes)."""
+    upstream, _, model = text.partition("/")
+    return {"upstream": upstream, "model": model or None}
+
+
+def normalise_route(value: Any) -> Any:
+    """The three accepted forms of a route (string, mapping, list of either) as a list of mappings."""
+    items = value if isinstance(value, list) else [value]
+    return [_channel_from_string(i) if isinstance(i, str) else i for i in items]
+
+
+class KeyConfig(_Strict):
+    """A static key written in the file. Same fields as a managed key (see docs/keys.md)."""
+
+    key: str = Field(min_length=8)
+    name: str
+    owner: str = ""
+    enabled: bool = True
+    expires: str | None = Field(None, description="ISO date/time, UTC")
+    models: list[str] = Field(default_factory=list)
+    endpoints: list[str] = Field(default_factory=list)
+    networks: list[str] = Field(default_factory=list, description="CIDRs the client must come from")
+    rpm: int | None = Field(None, gt=0)
+    rpd: int | None = Field(None, gt=0)
+    tpm: int | None = Field(None, gt=0)
+    concurrency: int | None = Field(None, gt=0)
+    budget_tokens_day: int | None = Field(None, gt=0)
+    budget_tokens_month: int | None = Field(None, gt=0)
+    budget_tokens_total: int | None = Field(None, gt=0)
+    budget_usd_day: float | None = Field(None, gt=0)
+    budget_usd_month: float | None = Field(None, gt=0)
+    budget_usd_total: float | None = Field(None, gt=0)
+    store_bodies: bool = False
+
+    @field_validator("networks")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for cidr in v:
+            ipaddress.ip_network(cidr, strict=False)
+        return v
+
+
+class CorsConfig(_Strict):
+    allow_origins: list[str] = Field(default_factory=list, description='origins, or ["*"]')
+    allow_headers: list[str] = Field(
+        default_factory=lambda: ["authorization", "content-type", "x-api-key", "api-key",
+                                 "openai-organization", "openai-project", "x-stainless-*"])
+    max_age: int = 600
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=256)
+    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    cors: CorsConfig = Field(default_factory=CorsConfig)
+    trusted_proxies: list[str] = Field(default_factory=list, description="CIDRs whose X-Forwarded-For is believed")
+    shutdown_grace_s: float = Field(30.0, ge=0, description="how long streams may finish after SIGTERM")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for cidr in v:
+            ipaddress.ip_network(cidr, strict=False)
+        return v
+
+
+class BreakerConfig(_Strict):
+    failures: int = Field(5, ge=1)
+    cooldown_s: float = Field(10.0, gt=0)
+    max_cooldown_s: float = Field(300.0, gt=0)
+
+
+class RoutingConfig(_Strict):
+    strategy: Literal["weighted", "least_busy", "lowest_latency"] = "weighted"
+    max_attempts: int = Field(3, ge=1, le=20)
+    deadline_s: float = Field(60.0, gt=0, description="give up trying further channels after this long")
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    health_check_interval_s: float | None = Field(None, gt=0, description="probe idle channels; off by default")
+
+
+class ModelLimit(_Strict):
+    rpm: int | None = Field(None, gt=0)
+    tpm: int | None = Field(None, gt=0)
+    concurrency: int | None = Field(None, gt=0)
+
+
+class LimitsConfig(_Strict):
+    models: dict[str, ModelLimit] = Field(default_factory=dict, description="limits for all keys together")
+    on_backend_error: Literal["closed", "open"] = "closed"
+    lease_ttl_s: float = Field(60.0, gt=0, description="a crashed worker's concurrency slots return after this")
+
+
+class PriceConfig(_Strict):
+    input: float = Field(ge=0, description="per million prompt tokens")
+    output: float = Field(ge=0, description="per million completion tokens")
+    cached_input: float | None = Field(None, ge=0)
+    currency: Literal["USD", "CNY"] = "USD"
+
+
+class MeteringConfig(_Strict):
+    log_retention_days: int | None = Field(90, ge=1)
+    queue_size: int = Field(50_000, ge=100)
+    batch_size: int = Field(500, ge=1)
+    flush_interval_s: float = Field(1.0, gt=0)
+    redact_patterns: list[str] = Field(default_factory=list, description="extra regexes masked in stored bodies")
+    max_body_chars: int = Field(16_384, ge=0)
+
+
+class LoggingConfig(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    json_format: bool = Field(False, alias="json")
+
+
+class PassthroughConfig(_Strict):
+    """openai-forward style: the client's own provider key is forwarded unchanged."""
+
+    enabled: bool = False
+    upstream: str | None = Field(None, description="where passthrough requests go")
+    path_prefix: str = "/passthrough"
+    rpm: int | None = Field(None, gt=0, description="per client key (by hash)")
+    tpm: int | None = Field(None, gt=0)
+
+
+class Settings(_Strict):
+    """The whole configuration. Defaults give a working gateway on the built-in mock upstream."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    database: str | None = Field(None, description="sqlite:///path or postgresql://user@host:port/db")
+    redis: str | None = Field(None, description="redis://host:port/db; shared limits across workers and nodes")
+    admin_key: str | None = Field(None, min_length=16, description="guards /admin/*")
+    keys: list[KeyConfig] = Field(default_factory=list)
+    upstreams: dict[str, UpstreamConfig] = Field(default_factory=dict)
+    models: dict[str, list[ChannelConfig]] = Field(
+        default_factory=dict, description="public name -> 'upstream', 'upstream/model', or a list of channels")
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    metering: MeteringConfig = Field(default_factory=MeteringConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    passthrough: PassthroughConfig = Field(default_factory=PassthroughConfig)
+
+    # Where the file was read from (not a YAML field): the SQLite default lives next to it.
+    source_path: str | None = Field(None, exclude=True)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _routes(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {str(name): normalise_route(route) for name, route in v.items()}
+        return v
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> Settings:
+        seen: set[str] = set()
+        for i, k in enumerate(self.keys):
+            if k.key in seen:
+                raise ValueError(f"keys[{i}]: the same key appears twice")
+            seen.add(k.key)
+        return self
+
+    def dump_masked(self) -> dict[str, Any]:
+        """The settings as data with every secret replaced by a mask (for check-config and /admin)."""
+        from sluicegate.config.secrets import mask
+
+        data = self.model_dump(mode="json", by_alias=True)
+        for up in data["upstreams"].values():
+            if up.get("api_key"):
+                up["api_key"] = mask(up["api_key"])
+            up["api_keys"] = [mask(k) for k in up.get("api_keys", [])]
+            up["headers"] = {h: mask(v) for h, v in up.get("headers", {}).items()}
+        for k in data["keys"]:
+            k["key"] = mask(k["key"])
+        if data.get("admin_key"):
+            data["admin_key"] = mask(data["admin_key"])
+        for field in ("database", "redis"):
+            if data.get(field):
+                data[field] = mask_url_password(data[field])
+        return data
+
+
+def mask_url_password(url: str) -> str:
+    """postgresql://u:secret@h/db -> postgresql://u:***@h/db"""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"{scheme}://{creds}@{host}"

@@ -1,0 +1,112 @@
+"""A configured upstream, resolved once at start into what the hot path needs: URLs and headers.
+
+Sans-IO: no sockets here. The shell asks an Upstream for the URL and headers of a request and does the
+HTTP itself. Per-upstream work (preset lookup, auth header, timeouts) is done at construction so that
+building a request is a string join and a dict copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import count
+
+from sluicegate.config.model import Settings, Timeouts, UpstreamConfig
+from sluicegate.providers.presets import PRESETS, Auth, Kind, Preset
+
+# Headers a client sends that are meaningful to the provider and safe to forward.
+FORWARDED_REQUEST_HEADERS = frozenset({
+    "content-type", "accept", "openai-beta", "idempotency-key", "x-stainless-retry-count",
+})
+
+# Hop-by-hop and framing headers never copied from an upstream response (the server sets its own).
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "transfer-encoding", "content-length", "proxy-authenticate",
+    "proxy-authorization", "te", "trailer", "upgrade", "date", "server", "set-cookie",
+    "access-control-allow-origin", "access-control-allow-credentials", "access-control-expose-headers",
+    "access-control-allow-methods", "access-control-allow-headers", "vary",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    url: str
+    headers: dict[str, str]
+
+
+class Upstream:
+    """One provider account or self-hosted server, ready to address."""
+
+    __slots__ = ("name", "kind", "base_url", "auth", "timeouts", "stream_usage", "api_version",
+                 "rpm", "tpm", "_keys", "_extra", "_turn", "missing_key", "preset")
+
+    def __init__(self, name: str, cfg: UpstreamConfig, default_timeouts: Timeouts) -> None:
+        preset: Preset | None = PRESETS.get(cfg.preset) if cfg.preset else None
+        self.name = name
+        self.preset = cfg.preset
+        self.kind: Kind = preset.kind if preset else "openai"
+        self.base_url = (cfg.base_url or (preset.base_url if preset else None) or "").rstrip("/")
+        self.auth: Auth = cfg.auth or (preset.auth if preset else "bearer")
+        self.timeouts = cfg.timeouts.over(default_timeouts)
+        self.stream_usage = preset.stream_usage if preset else True
+        self.api_version = cfg.api_version or "2024-10-21"
+        self.rpm, self.tpm = cfg.rpm, cfg.tpm
+        keys = [k for k in ([cfg.api_key] if cfg.api_key else []) + list(cfg.api_keys) if k]
+        self._keys: tuple[dict[str, str], ...] = tuple(self._auth_headers(k, cfg.headers) for k in keys)
+        if not self._keys:
+            self._keys = (self._auth_headers(None, cfg.headers),)
+        # A provider that needs a key but has none (an unset ${ENV}) answers 503, and says which.
+        self.missing_key = not keys and self.auth != "none" and self.kind not in ("mock",) \
+            and not _is_local(self.base_url)
+        self._turn = count()
+
+    def _auth_headers(self, key: str | None, extra: dict[str, str]) -> dict[str, str]:
+        headers = {"accept-encoding": "identity"}  # relay bytes as sent; streams must not be gzipped
+        headers.update({k.lower(): v for k, v in extra.items()})
+        if key and key.lower() != "none":
+            if self.auth == "bearer":
+                headers["authorization"] = f"Bearer {key}"
+            elif self.auth == "api-key":
+                headers["api-key"] = key
+            elif self.auth == "x-api-key":
+                headers["x-api-key"] = key
+        return headers
+
+    @property
+    def key_count(self) -> int:
+        return len(self._keys)
+
+    def request(self, path: str, query: str, model: str | None, client_headers: dict[str, str],
+                key_index: int | None = None) -> UpstreamRequest:
+        """URL and headers for `path` (the gateway's own, e.g. /v1/chat/completions)."""
+        if key_index is None:
+            key_index = next(self._turn) % len(self._keys) if len(self._keys) > 1 else 0
+        headers = dict(self._keys[key_index])
+        for name, value in client_headers.items():
+            if name in FORWARDED_REQUEST_HEADERS:
+                headers[name] = value
+        if self.kind == "azure":
+            return UpstreamRequest(self._azure_url(path, query, model), headers)
+        suffix = path[3:] if path.startswith("/v1/") else path
+        url = self.base_url + suffix
+        return UpstreamRequest(f"{url}?{query}" if query else url, headers)
+
+    def _azure_url(self, path: str, query: str, model: str | None) -> str:
+        # Azure addresses a deployment (named like the model) and versions the API with a query string.
+        suffix = path[3:] if path.startswith("/v1/") else path
+        version = f"api-version={self.api_version}"
+        q = f"{query}&{version}" if query else version
+        if model:
+            return f"{self.base_url}/openai/deployments/{model}{suffix}?{q}"
+        return f"{self.base_url}/openai{suffix}?{q}"
+
+
+def _is_local(url: str) -> bool:
+    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+    return host in ("127.0.0.1", "localhost", "[::1]", "0.0.0.0") or host.startswith("127.")
+
+
+def build_upstreams(settings: Settings) -> dict[str, Upstream]:
+    ups = {name: Upstream(name, cfg, settings.timeouts) for name, cfg in settings.upstreams.items()}
+    if "mock" not in ups:
+        ups["mock"] = Upstream("mock", UpstreamConfig(preset="mock"), settings.timeouts)
+    return ups

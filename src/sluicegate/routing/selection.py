@@ -1,0 +1,78 @@
+"""Strategies: which of several usable channels of one priority gets the request.
+
+Each strategy is a pure function of the candidates (channel plus live health) and a seeded
+`random.Random`, so tests can replay a sequence of picks exactly. The router only calls one with
+two or more candidates: a single candidate needs no strategy and no random draw.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from types import MappingProxyType
+from typing import NamedTuple
+
+from sluicegate.routing.channel import Channel
+from sluicegate.routing.health import ChannelHealth
+
+
+class Candidate(NamedTuple):
+    """A route entry: the channel as this route configured it, and its shared health."""
+
+    channel: Channel
+    health: ChannelHealth
+
+
+Strategy = Callable[[Sequence[Candidate], random.Random], Candidate]
+
+
+def pick_weighted(candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    """Weighted random: each candidate wins in proportion to its weight (one random draw).
+
+    When every weight is zero (all drained), fall back to uniform so traffic still flows.
+    """
+    total = 0
+    for c in candidates:
+        total += c.channel.weight
+    if total <= 0:
+        return candidates[rng.randrange(len(candidates))]
+    r = rng.random() * total
+    for c in candidates:
+        r -= c.channel.weight
+        if r < 0:
+            return c
+    return candidates[-1]  # float rounding left r at exactly 0
+
+
+def pick_least_busy(candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    """Fewest requests in flight; ties (the idle case) are shared by weight."""
+    fewest = min(c.health.in_flight for c in candidates)
+    ties = [c for c in candidates if c.health.in_flight == fewest]
+    return ties[0] if len(ties) == 1 else pick_weighted(ties, rng)
+
+
+def pick_lowest_latency(candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    """Lowest EWMA latency of recent successes; channels never measured go first, to get measured."""
+    unmeasured = [c for c in candidates if c.health.ewma_latency is None]
+    if unmeasured:
+        return unmeasured[0] if len(unmeasured) == 1 else pick_weighted(unmeasured, rng)
+    best = min(candidates, key=_latency)
+    return best
+
+
+def _latency(c: Candidate) -> float:
+    latency = c.health.ewma_latency
+    return latency if latency is not None else 0.0
+
+
+STRATEGIES: MappingProxyType[str, Strategy] = MappingProxyType(
+    {"weighted": pick_weighted, "least_busy": pick_least_busy, "lowest_latency": pick_lowest_latency}
+)
+
+
+def strategy_named(name: str) -> Strategy:
+    """The strategy for a `routing.strategy` value, with an error that lists the valid ones."""
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise ValueError(f"unknown routing.strategy {name!r}; expected one of {', '.join(STRATEGIES)}") from None

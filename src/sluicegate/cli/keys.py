@@ -1,0 +1,278 @@
+"""`sluicegate keys`: create, list, show, update and revoke managed API keys.
+
+The secret is printed exactly once, by `create`; the store keeps only its SHA-256, so no other
+command could print it even by mistake. Running gateways notice every change within a second
+through the store's revision counter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from sluicegate.cli._common import (
+    database_options,
+    echo_json,
+    format_table,
+    iso_time,
+    resolve_database,
+    run_with_store,
+    split_list,
+)
+from sluicegate.store.records import KeyLimits, KeyRecord
+
+_UNLIMITED_WORDS = ("none", "unlimited", "off")
+
+
+class _LimitType(click.ParamType):
+    """A positive number, or `0` / `none` meaning "no limit" (returned as 0)."""
+
+    def __init__(self, kind: type[int] | type[float]) -> None:
+        self.kind = kind
+        self.name = "N|none" if kind is int else "X|none"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = value
+        elif str(value).strip().lower() in _UNLIMITED_WORDS:
+            return 0
+        else:
+            try:
+                number = self.kind(str(value).strip())
+            except ValueError:
+                what = "a whole number" if self.kind is int else "a number"
+                self.fail(f"{value!r} is not {what} or 'none'", param, ctx)
+        if number < 0:
+            self.fail(f"{value!r} is negative; use 0 or 'none' for no limit", param, ctx)
+        return number
+
+
+_INT_LIMIT = _LimitType(int)
+_USD_LIMIT = _LimitType(float)
+_COUNT_LIMITS = ("rpm", "rpd", "tpm", "concurrency")
+
+
+def _key_options(update: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The field options shared by `create` and `update`."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        options = [
+            click.option("--name", required=not update, help="A name people recognise."),
+            click.option("--owner", help="Who the key belongs to (team, person, service)."),
+            click.option("--models", metavar="P,...", help="Allowed models: names or globs (gpt-4o*). '' = all."),
+            click.option(
+                "--endpoints", metavar="E,...",
+                help="Allowed endpoints: chat, completions, embeddings, images, audio, moderations, models, "
+                "files, rerank, messages, or /v1/... prefixes. '' = all.",
+            ),
+            click.option("--ip", "networks", metavar="CIDR,...", help="Client networks allowed. '' = anywhere."),
+            click.option("--rpm", type=_INT_LIMIT, help="Requests per minute (0 or 'none': no limit)."),
+            click.option("--rpd", type=_INT_LIMIT, help="Requests per UTC day."),
+            click.option("--tpm", type=_INT_LIMIT, help="Tokens per minute."),
+            click.option("--concurrency", type=_INT_LIMIT, help="Requests in flight at once."),
+            click.option("--budget-tokens", type=_INT_LIMIT, help="Token budget for --budget-period."),
+            click.option("--budget-usd", type=_USD_LIMIT, help="Spending budget in USD for --budget-period."),
+            click.option(
+                "--budget-period", type=click.Choice(["day", "month", "total"]),
+                help="Period of --budget-tokens/--budget-usd (UTC day, UTC month, or ever). Default: total.",
+            ),
+            click.option("--expires", metavar="WHEN", help="30d, 12h, 90m, 2026-12-31 (00:00 UTC), or never."),
+            click.option(
+                "--store-bodies/--no-store-bodies", default=None if update else False,
+                help="Keep request and response bodies in the log (redacted).",
+            ),
+        ]
+        if update:
+            options.append(click.option("--enable/--disable", "enabled", default=None, help="Turn the key on or off."))
+        options.append(click.option("--json", "as_json", is_flag=True, help="Print JSON."))
+        for option in reversed(options):
+            command = option(command)
+        return database_options(command)
+
+    return decorate
+
+
+def _fields(options: dict[str, Any], now: float) -> dict[str, Any]:
+    """Store fields from the command-line options that were given."""
+    from sluicegate.store.expiry import InvalidExpiry, parse_expiry
+    from sluicegate.store.keyfields import InvalidKeyField, normalise_key_fields
+
+    fields: dict[str, Any] = {}
+    for name in ("name", "owner", "enabled", "store_bodies"):
+        if options.get(name) is not None:
+            fields[name] = options[name]
+    for name in ("models", "endpoints", "networks"):
+        values = split_list(options.get(name))
+        if values is not None:
+            fields[name] = values
+    for name in _COUNT_LIMITS:
+        if options.get(name) is not None:
+            fields[name] = options[name] or None
+    period = options.get("budget_period")
+    if period and options.get("budget_tokens") is None and options.get("budget_usd") is None:
+        raise click.UsageError("--budget-period needs --budget-tokens or --budget-usd")
+    for option, prefix in (("budget_tokens", "budget_tokens"), ("budget_usd", "budget_usd")):
+        if options.get(option) is not None:
+            fields[f"{prefix}_{period or 'total'}"] = options[option] or None
+    if options.get("expires") is not None:
+        try:
+            fields["expires_at"] = parse_expiry(options["expires"], now)
+        except InvalidExpiry as exc:
+            raise click.BadParameter(str(exc), param_hint="--expires") from exc
+    try:
+        normalise_key_fields(fields)  # refuse bad input before touching the database
+    except InvalidKeyField as exc:
+        raise click.UsageError(str(exc)) from exc
+    return fields
+
+
+def key_status(record: KeyRecord, now: float) -> str:
+    """One word for the state of a key: revoked, expired, disabled or active."""
+    if record.revoked_at is not None:
+        return "revoked"
+    if record.expires_at is not None and record.expires_at <= now:
+        return "expired"
+    return "active" if record.enabled else "disabled"
+
+
+def key_json(record: KeyRecord, now: float) -> dict[str, Any]:
+    """A key as printed by `--json`: every field except the hash; never the secret."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "owner": record.owner,
+        "prefix": record.prefix,
+        "status": key_status(record, now),
+        "enabled": record.enabled,
+        "models": list(record.models),
+        "endpoints": list(record.endpoints),
+        "networks": list(record.networks),
+        "limits": {name: getattr(record.limits, name) for name in KeyLimits.__slots__},
+        "store_bodies": record.store_bodies,
+        "expires_at": iso_time(record.expires_at),
+        "revoked_at": iso_time(record.revoked_at),
+        "created_at": iso_time(record.created_at),
+        "updated_at": iso_time(record.updated_at),
+    }
+
+
+def _limits_text(limits: KeyLimits) -> str:
+    parts = []
+    for name in KeyLimits.__slots__:
+        value = getattr(limits, name)
+        if value is not None:
+            label = name.replace("budget_tokens_", "tokens/").replace("budget_usd_", "usd/")
+            parts.append(f"{label}={value:g}" if isinstance(value, float) else f"{label}={value}")
+    return " ".join(parts) or "-"
+
+
+def _echo_key(record: KeyRecord, now: float) -> None:
+    data = key_json(record, now)
+    rows = [
+        ("id", data["id"]), ("name", data["name"]), ("owner", data["owner"] or "-"),
+        ("prefix", data["prefix"] + "…"), ("status", data["status"]),
+        ("models", ", ".join(record.models) or "all"), ("endpoints", ", ".join(record.endpoints) or "all"),
+        ("networks", ", ".join(record.networks) or "anywhere"), ("limits", _limits_text(record.limits)),
+        ("store bodies", "yes" if record.store_bodies else "no"), ("expires", data["expires_at"] or "never"),
+        ("created", data["created_at"]), ("updated", data["updated_at"]),
+    ]  # fmt: skip
+    if record.revoked_at is not None:
+        rows.append(("revoked", data["revoked_at"]))
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        click.echo(f"{label.ljust(width)}  {value}")
+
+
+@click.group()
+def keys() -> None:
+    """Manage API keys kept in the store (stored as hashes; changes reach gateways in ~1 s)."""
+
+
+@keys.command()
+@_key_options(update=False)
+def create(config: str | None, database: str | None, as_json: bool, **options: Any) -> None:
+    """Create a key and print its secret, once."""
+    now = time.time()
+    fields = _fields(options, now)
+    url = resolve_database(config, database)
+    record, secret = run_with_store(url, lambda store: store.keys.create(fields))
+    if as_json:
+        echo_json({"key": secret, **key_json(record, now)})
+        return
+    click.echo(f"Created key {record.id} ({record.name}):\n\n    {secret}\n")
+    click.echo("This is the only time the key is shown: store it now (it is kept only as a hash).\n")
+    _echo_key(record, now)
+
+
+@keys.command(name="list")
+@database_options
+@click.option("--all", "include_revoked", is_flag=True, help="Include revoked keys.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_keys(config: str | None, database: str | None, include_revoked: bool, as_json: bool) -> None:
+    """List keys (never their secrets)."""
+    url = resolve_database(config, database)
+    records = run_with_store(url, lambda store: store.keys.list(include_revoked=include_revoked))
+    now = time.time()
+    if as_json:
+        echo_json([key_json(r, now) for r in records])
+        return
+    if not records:
+        click.echo("No keys.")
+        return
+    rows = [
+        (r.id, r.name, r.owner or "-", r.prefix + "…", key_status(r, now), ",".join(r.models) or "all",
+         _limits_text(r.limits), iso_time(r.expires_at) or "never")
+        for r in records
+    ]  # fmt: skip
+    click.echo(format_table(("ID", "NAME", "OWNER", "PREFIX", "STATUS", "MODELS", "LIMITS", "EXPIRES"), rows))
+
+
+@keys.command()
+@database_options
+@click.argument("key_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show(config: str | None, database: str | None, key_id: str, as_json: bool) -> None:
+    """Show one key."""
+    url = resolve_database(config, database)
+    record = run_with_store(url, lambda store: store.keys.get(key_id))
+    if record is None:
+        raise click.ClickException(f"no key with id {key_id!r}")
+    _print_key(record, as_json)
+
+
+@keys.command()
+@click.argument("key_id")
+@_key_options(update=True)
+def update(config: str | None, database: str | None, key_id: str, as_json: bool, **options: Any) -> None:
+    """Change a key's fields; a limit set to 0 or 'none' is removed, a list set to '' allows all."""
+    fields = _fields(options, time.time())
+    if not fields:
+        raise click.UsageError("nothing to change: give at least one option")
+    url = resolve_database(config, database)
+    record = run_with_store(url, lambda store: store.keys.update(key_id, **fields))
+    _print_key(record, as_json)
+
+
+@keys.command()
+@database_options
+@click.argument("key_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def revoke(config: str | None, database: str | None, key_id: str, as_json: bool) -> None:
+    """Revoke a key for good; gateways refuse it within two seconds."""
+    url = resolve_database(config, database)
+    record = run_with_store(url, lambda store: store.keys.revoke(key_id))
+    if as_json:
+        echo_json(key_json(record, time.time()))
+    else:
+        click.echo(f"Revoked {record.id} ({record.name}) at {iso_time(record.revoked_at)}.")
+
+
+def _print_key(record: KeyRecord, as_json: bool) -> None:
+    now = time.time()
+    if as_json:
+        echo_json(key_json(record, now))
+    else:
+        _echo_key(record, now)

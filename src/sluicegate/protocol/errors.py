@@ -59,6 +59,10 @@ class Forbidden(GatewayError):
     type = "permission_error"
 
 
+class CorsRefused(Forbidden):
+    code = "cors_origin_not_allowed"
+
+
 class ModelNotFound(GatewayError):
     status = 404
     type = "invalid_request_error"

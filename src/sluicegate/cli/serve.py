@@ -1,0 +1,118 @@
+"""`sluicegate serve` and `sluicegate check-config`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from sluicegate.config import ConfigError, load_config
+from sluicegate.config.model import Settings
+
+
+def _fail_config(exc: ConfigError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+def _routes_table(settings: Settings) -> list[str]:
+    from sluicegate.server.app import build_routes
+
+    lines = []
+    for public, channels in build_routes(settings).items():
+        targets = ", ".join(
+            f"{c.upstream}/{c.model}" + (f" (weight {c.weight}, priority {c.priority})" if len(channels) > 1 else "")
+            for c in channels)
+        lines.append(f"  {public:<28} -> {targets}")
+    return lines
+
+
+@click.command("serve")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="SLUICEGATE_CONFIG",
+              help="YAML configuration file (default: none, the built-in mock upstream).")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 8080).")
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Worker processes sharing the port.")
+def serve(config_path: str | None, host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the gateway. 启动网关。"""
+    if config_path:
+        os.environ["SLUICEGATE_CONFIG"] = os.path.abspath(config_path)
+    for var, value in (("SLUICEGATE_HOST", host), ("SLUICEGATE_PORT", port), ("SLUICEGATE_WORKERS", workers)):
+        if value is not None:
+            os.environ[var] = str(value)
+    try:
+        loaded = load_config(os.environ.get("SLUICEGATE_CONFIG") or None)
+    except ConfigError as exc:
+        _fail_config(exc)
+        return
+    s = loaded.settings
+    from sluicegate.server.runner import preflight_checks, run
+
+    problems = preflight_checks(s)
+    if problems:
+        for p in problems:
+            click.echo(f"error: {p}", err=True)
+        sys.exit(2)
+    _banner(s, loaded.missing_env)
+    run(s)
+
+
+def _banner(s: Settings, missing_env: tuple[tuple[str, str], ...]) -> None:
+    url = f"http://{s.server.host}:{s.server.port}"
+    click.echo(f"Sluicegate listening on {url}/v1  ({s.server.workers} worker(s))", err=True)
+    click.echo("Routes:", err=True)
+    for line in _routes_table(s):
+        click.echo(line, err=True)
+    for path, var in missing_env:
+        click.echo(f"warning: {path} refers to ${{{var}}}, which is not set: requests to that upstream "
+                   "will be answered 503 until it is.", err=True)
+    if not s.upstreams:
+        click.echo(
+            "\nNo upstream configured: serving the built-in mock models (no network, no key needed).\n"
+            "Try:  curl " + url + "/v1/chat/completions -H 'content-type: application/json' "
+            "-d '{\"model\":\"mock-gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}'\n"
+            "To add a real provider, write sluicegate.yaml:\n"
+            "  upstreams:\n    openai: {preset: openai, api_key: \"${OPENAI_API_KEY}\"}\n"
+            "  models:\n    gpt-4o-mini: openai\n"
+            "and run: sluicegate serve --config sluicegate.yaml   (see docs/configuration.md)\n"
+            "未配置上游：当前使用内置 mock 模型。添加真实服务商请参见 docs/configuration.md。", err=True)
+
+
+@click.command("check-config")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the resolved configuration as JSON.")
+def check_config(path: str, as_json: bool) -> None:
+    """Validate a configuration file and print the resolved routes, secrets masked. 校验配置文件。"""
+    try:
+        loaded = load_config(path)
+    except ConfigError as exc:
+        _fail_config(exc)
+        return
+    s = loaded.settings
+    if as_json:
+        import orjson
+
+        data: dict[str, Any] = s.dump_masked()
+        data["missing_env"] = [{"field": f, "variable": v} for f, v in loaded.missing_env]
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        return
+    from sluicegate.config.secrets import mask
+    from sluicegate.providers.upstream import build_upstreams
+
+    click.echo(f"{path}: OK")
+    click.echo("Upstreams:")
+    for name, up in build_upstreams(s).items():
+        if name == "mock" and "mock" not in s.upstreams:
+            continue
+        cfg = s.upstreams[name]
+        keys = [k for k in [cfg.api_key, *cfg.api_keys] if k]
+        state = "NOT CONFIGURED (no api_key)" if up.missing_key else ", ".join(mask(k) for k in keys) or "no key"
+        click.echo(f"  {name:<16} {up.kind:<7} {up.base_url or '(built-in)':<55} key: {state}")
+    click.echo("Routes:")
+    for line in _routes_table(s):
+        click.echo(line)
+    click.echo(f"Keys in file: {len(s.keys)}" + ("" if s.keys else "  (none: open on loopback only)"))
+    for field, var in loaded.missing_env:
+        click.echo(f"warning: {field}: ${{{var}}} is not set")

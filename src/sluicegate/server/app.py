@@ -1,0 +1,257 @@
+"""The gateway as an RSGI application: one object per worker process, built from Settings.
+
+Granian calls `__rsgi_init__` in each worker before serving (async start-up runs there on the worker's
+own loop), `__rsgi__` per request, and `__rsgi_del__` after the last request (flushing happens there).
+Everything the request path uses hangs off this object: no module-level state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from sluicegate import __version__
+from sluicegate.config.model import Settings
+from sluicegate.policy.keys import KeyCache
+from sluicegate.policy.network import client_address, parse_networks
+from sluicegate.protocol.errors import CorsRefused, GatewayError, MethodNotAllowed, NotFound
+from sluicegate.providers.mock import MOCK_MODELS
+from sluicegate.providers.upstream import HOP_BY_HOP, build_upstreams
+from sluicegate.routing.channel import Channel
+from sluicegate.server.context import RequestContext, new_request_id
+from sluicegate.server.cors import Cors
+from sluicegate.server.proxy import CLIENT_GONE, handle_v1, watch_disconnect
+from sluicegate.server.relay import StreamObserver
+from sluicegate.server.upstream_client import UpstreamClient
+
+log = logging.getLogger("sluicegate")
+
+JSON_CT = ("content-type", "application/json")
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def build_routes(settings: Settings) -> dict[str, list[Channel]]:
+    """Public model name -> its channels. With nothing configured, the built-in mock serves demo models."""
+    routes: dict[str, list[Channel]] = {}
+    for public, channels in settings.models.items():
+        routes[public] = [Channel(name=f"{c.upstream}/{c.model or public}", upstream=c.upstream,
+                                  model=c.model or public, weight=c.weight, priority=c.priority)
+                          for c in channels]
+    if not settings.models and not settings.upstreams:
+        for name in MOCK_MODELS:
+            routes[name] = [Channel(name=f"mock/{name}", upstream="mock", model=name)]
+    return routes
+
+
+class SimpleAttempts:
+    """Channels of one request in priority order, each tried once, up to `max_attempts`."""
+
+    def __init__(self, channels: list[Channel], max_attempts: int) -> None:
+        self._channels = sorted(channels, key=lambda c: c.priority) if len(channels) > 1 else channels
+        self._max = max_attempts
+        self._left = min(len(self._channels), max_attempts)
+
+    def __iter__(self) -> Iterator[Channel]:
+        for channel in self._channels[: self._max]:
+            self._left -= 1
+            yield channel
+
+    def failed(self, channel: Channel, error: GatewayError) -> None:
+        pass
+
+    def succeeded(self, channel: Channel) -> None:
+        pass
+
+    def should_retry(self, channel: Channel, status: int, headers: Any) -> bool:
+        return status in RETRY_STATUSES and self._left > 0
+
+
+class Gateway:
+    """The RSGI application."""
+
+    def __init__(self, settings: Settings, *, missing_env: tuple[tuple[str, str], ...] = (),
+                 require_auth: bool = False) -> None:
+        self.settings = settings
+        self.missing_env = missing_env
+        self.upstreams = build_upstreams(settings)
+        self.routes = build_routes(settings)
+        self.keys = KeyCache.from_config(settings.keys)
+        self.require_auth = require_auth
+        self.cors = Cors(settings.server.cors)
+        self.trusted = parse_networks(settings.server.trusted_proxies)
+        self.max_body = settings.server.max_body_bytes
+        self.client = UpstreamClient()
+        self.drop_response_headers = HOP_BY_HOP
+        self.model_required = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
+        self.default_channels = self._default_channels()
+        self._created = int(time.time())
+        self._model_objects: dict[str, dict[str, Any]] = {}
+        self.started = False
+
+    def _default_channels(self) -> list[Channel]:
+        """Where /v1/* requests that name no model go (files, batches...): the first real upstream."""
+        for name, up in self.upstreams.items():
+            if up.kind != "mock":
+                return [Channel(name=f"{name}/*", upstream=name, model="")]
+        return []
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.run_until_complete(self.startup())
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.run_until_complete(self.shutdown())
+
+    async def startup(self) -> None:
+        await self.client.start()
+        self.started = True
+
+    async def shutdown(self) -> None:
+        await self.client.close()
+        self.started = False
+
+    # -- hooks the limiter and metering plug into ----------------------------------------------------------
+
+    async def admit(self, ctx: RequestContext) -> None:
+        """Check and reserve the request's quotas (raises RateLimited / QuotaExceeded)."""
+
+    async def settle(self, ctx: RequestContext) -> None:
+        """Settle reservations with the real usage and release concurrency."""
+
+    def plan_attempts(self, channels: list[Channel]) -> SimpleAttempts:
+        return SimpleAttempts(channels, self.settings.routing.max_attempts)
+
+    def stream_observer(self, ctx: RequestContext) -> StreamObserver:
+        return StreamObserver()
+
+    def observe_body(self, ctx: RequestContext, body: bytes) -> None:
+        """A whole (non-stream) answer went out: metering reads its usage here."""
+
+    def finish(self, ctx: RequestContext) -> None:
+        """The request is over (answered, failed or abandoned): record it."""
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s %s model=%s upstream=%s %.1fms", ctx.request_id, ctx.method, ctx.path,
+                      ctx.model, ctx.upstream, ctx.elapsed_ms())
+
+    def model_object(self, name: str) -> dict[str, Any]:
+        obj = self._model_objects.get(name)
+        if obj is None:
+            obj = {"id": name, "object": "model", "created": self._created, "owned_by": "sluicegate"}
+            self._model_objects[name] = obj
+        return obj
+
+    # -- RSGI ----------------------------------------------------------------------------------------------
+
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        if scope.proto != "http":
+            return
+        headers = scope.headers
+        path = scope.path
+        method = scope.method
+        ctx = RequestContext(path, method, client_address(scope.client, headers.get("x-forwarded-for"),
+                                                          self.trusted), headers.get("origin"))
+        ctx.request_id = new_request_id()
+        try:
+            if method == "OPTIONS":
+                self._preflight(proto, ctx, headers)
+            elif path.startswith("/v1/"):
+                await self._v1(scope, proto, ctx)
+            elif path == "/healthz":
+                self._json(proto, ctx, 200, {"status": "ok"})
+            elif path == "/readyz":
+                await self._readyz(proto, ctx)
+            elif path == "/" and method == "GET":
+                self._json(proto, ctx, 200, {"name": "sluicegate", "version": __version__,
+                                             "docs": "https://github.com/sluicegate/sluicegate"})
+            else:
+                raise NotFound(f"Unknown path {path}. The OpenAI-compatible API is under /v1/.")
+        except GatewayError as exc:
+            self._error(proto, ctx, exc)
+        except CLIENT_GONE:
+            ctx.client_gone = True
+            ctx.status = ctx.status or 499
+        except Exception:
+            log.exception("unhandled error on %s %s (request %s)", method, path, ctx.request_id)
+            self._error(proto, ctx, GatewayError("The gateway failed to handle this request."))
+
+    async def _v1(self, scope: Any, proto: Any, ctx: RequestContext) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = await watch_disconnect(proto, ctx, task)
+        try:
+            await handle_v1(self, scope, proto, ctx)
+        except asyncio.CancelledError:
+            if not ctx.client_gone:
+                raise
+            ctx.error_type = ctx.error_type or "client_disconnected"
+            ctx.status = ctx.status or 499
+            task.uncancel()
+        except CLIENT_GONE:
+            ctx.client_gone = True
+            ctx.error_type = ctx.error_type or "client_disconnected"
+        except GatewayError as exc:
+            ctx.status, ctx.error_type = exc.status, exc.code or exc.type
+            raise
+        finally:
+            watcher.cancel()
+            self.finish(ctx)
+
+    # -- small responses -------------------------------------------------------------------------------------
+
+    def _headers(self, ctx: RequestContext, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+        h = [JSON_CT, ("x-request-id", ctx.request_id), *ctx.extra_headers]
+        if extra:
+            h.extend(extra)
+        h.extend(self.cors.response_headers(ctx.origin))
+        return h
+
+    def _json(self, proto: Any, ctx: RequestContext, status: int, body: Any) -> None:
+        ctx.status = status
+        proto.response_bytes(status, self._headers(ctx), orjson.dumps(body))
+
+    def _error(self, proto: Any, ctx: RequestContext, exc: GatewayError) -> None:
+        ctx.status = exc.status
+        ctx.error_type = ctx.error_type or exc.code or exc.type
+        try:
+            proto.response_bytes(exc.status, self._headers(ctx, list(exc.headers.items())), exc.body())
+        except CLIENT_GONE:
+            pass
+        except RuntimeError:  # the response had already started (a stream): nothing more can be said
+            log.debug("could not send error for %s: response already started", ctx.request_id)
+
+    def _preflight(self, proto: Any, ctx: RequestContext, headers: Any) -> None:
+        allowed = self.cors.preflight(ctx.origin, headers.get("access-control-request-method"),
+                                      headers.get("access-control-request-headers"))
+        if allowed is None:
+            if self.cors.enabled and ctx.origin:
+                raise CorsRefused("CORS preflight refused: this origin is not allowed.")
+            raise MethodNotAllowed("OPTIONS is only answered for CORS preflight from an allowed origin.")
+        ctx.status = 204
+        proto.response_empty(204, allowed)
+
+    async def _readyz(self, proto: Any, ctx: RequestContext) -> None:
+        real = [n for n, u in self.upstreams.items() if u.kind != "mock"]
+        unconfigured = sorted(n for n, u in self.upstreams.items() if u.missing_key)
+        checks: dict[str, Any] = {
+            "upstreams_configured": bool(real) or bool(self.routes),
+            "upstreams": {n: ("not_configured" if self.upstreams[n].missing_key else "configured")
+                          for n in real},
+            "models": len(self.routes),
+        }
+        checks.update(await self.ready_checks())
+        ok = checks["upstreams_configured"] and all(v is not False for k, v in checks.items()
+                                                    if k in ("store", "limits"))
+        body = {"status": "ready" if ok else "not_ready", **checks}
+        if unconfigured:
+            body["missing_secrets"] = [f"{path} (${{{var}}})" for path, var in self.missing_env]
+        self._json(proto, ctx, 200 if ok else 503, body)
+
+    async def ready_checks(self) -> dict[str, Any]:
+        return {}
+

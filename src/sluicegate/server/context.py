@@ -1,0 +1,45 @@
+"""What the shell knows about one request as it moves through the path."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from sluicegate.policy.keys import KeyEntry
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex
+
+
+class RequestContext:
+    __slots__ = ("request_id", "started", "t0", "path", "method", "client_ip", "origin", "key",
+                 "model", "served_model", "upstream", "channel", "stream", "status", "error_type",
+                 "ttft", "usage", "extra_headers", "client_gone", "payload", "client_wants_usage")
+
+    def __init__(self, path: str, method: str, client_ip: str | None, origin: str | None) -> None:
+        self.request_id = ""
+        self.started = time.time()
+        self.t0 = time.perf_counter()
+        self.path = path
+        self.method = method
+        self.client_ip = client_ip
+        self.origin = origin
+        self.key: KeyEntry | None = None
+        self.model: str | None = None
+        self.served_model: str | None = None
+        self.upstream: str | None = None
+        self.channel: str | None = None
+        self.stream = False
+        self.status = 0
+        self.error_type: str | None = None
+        self.ttft: float | None = None
+        self.usage: Any = None
+        self.extra_headers: list[tuple[str, str]] = []
+        self.client_gone = False
+        self.payload: dict[str, Any] | None = None
+        self.client_wants_usage = False
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.t0) * 1000.0

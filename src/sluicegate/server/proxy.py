@@ -1,0 +1,251 @@
+"""The request path for `/v1/*`: who, what, where, then forward and relay.
+
+Order matters for cost: cheap refusals (no key, unknown key) happen before the body is read; the body
+is parsed once; the database is never touched; and the only awaits are reading the body, the limiter
+(memory: no real I/O) and the upstream itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from sluicegate.protocol.errors import (
+    BadRequest,
+    GatewayError,
+    ModelNotFound,
+    NotFound,
+    UpstreamNotConfigured,
+)
+from sluicegate.providers import mock
+from sluicegate.server.body import multipart_model, parse_json_object, read_body
+from sluicegate.server.context import RequestContext
+from sluicegate.server.relay import CLIENT_GONE, StreamObserver, relay_stream
+from sluicegate.server.upstream_client import response_headers
+
+if TYPE_CHECKING:
+    from sluicegate.server.app import Gateway
+
+log = logging.getLogger("sluicegate.proxy")
+
+SSE_HEADERS = [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")]
+JSON_CT = [("content-type", "application/json")]
+
+
+def bearer_token(headers: Any) -> str | None:
+    auth = headers.get("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer":
+            return token.strip() or None
+        return None
+    return headers.get("x-api-key") or headers.get("api-key")
+
+
+async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) -> None:
+    headers = scope.headers
+    if not gw.keys.empty or gw.require_auth:
+        ctx.key = gw.keys.authenticate(bearer_token(headers))
+    path = ctx.path
+    if ctx.method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
+        if ctx.key is not None:
+            ctx.key.check_request(None, "/v1/models", ctx.client_ip)
+        respond_models(gw, proto, ctx, path[len("/v1/models/"):] if path != "/v1/models" else None)
+        return
+
+    body = await read_body(proto, headers.get("content-length"), gw.max_body) \
+        if ctx.method in ("POST", "PUT", "PATCH") else b""
+    content_type = headers.get("content-type", "")
+    payload: dict[str, Any] | None = None
+    model: str | None = None
+    if body and content_type.startswith("multipart/form-data"):
+        model = multipart_model(body)
+    elif body and (content_type.startswith("application/json") or path in gw.model_required
+                   or body[:1] == b"{"):
+        payload = parse_json_object(body)
+        raw_model = payload.get("model")
+        if raw_model is not None and not isinstance(raw_model, str):
+            raise BadRequest("'model' must be a string.", param="model")
+        model = raw_model
+        ctx.stream = payload.get("stream") is True
+    if model is None and path in gw.model_required:
+        raise BadRequest("You must provide a model parameter.", param="model", code="missing_model")
+    ctx.model = model
+    if ctx.key is not None:
+        ctx.key.check_request(model, path, ctx.client_ip)
+
+    if model is not None:
+        channels = gw.routes.get(model)
+        if channels is None:
+            raise ModelNotFound(f"The model '{model}' does not exist or you do not have access to it.",
+                                param="model")
+    else:
+        channels = gw.default_channels
+        if not channels:
+            raise NotFound(f"No upstream is configured for {path}.")
+    ctx.payload = payload
+    await gw.admit(ctx)
+    try:
+        await forward(gw, proto, ctx, channels, body, headers, scope.query_string)
+    finally:
+        await gw.settle(ctx)
+
+
+async def forward(gw: Gateway, proto: Any, ctx: RequestContext, channels: list[Any], body: bytes,
+                  headers: Any, query: str) -> None:
+    """Try channels in order until one answers; relay its answer. Nothing is retried after a byte is sent."""
+    last_error: GatewayError | None = None
+    attempts = gw.plan_attempts(channels)
+    client_headers = {"content-type": headers.get("content-type", "application/json")}
+    for name in ("accept", "openai-beta", "idempotency-key"):
+        value = headers.get(name)
+        if value:
+            client_headers[name] = value
+    for channel in attempts:
+        upstream = gw.upstreams[channel.upstream]
+        ctx.upstream, ctx.channel = upstream.name, channel.name
+        ctx.served_model = channel.model or ctx.model
+        if upstream.missing_key:
+            last_error = UpstreamNotConfigured(
+                "The upstream for this model has no API key configured; the operator must set it.")
+            attempts.failed(channel, last_error)
+            continue
+        out_body = prepare_body(ctx, body, channel.model, upstream.stream_usage)
+        if upstream.kind == "mock":
+            respond_mock(gw, proto, ctx, out_body)
+            attempts.succeeded(channel)
+            return
+        req = upstream.request(ctx.path, query, ctx.served_model, client_headers)
+        try:
+            resp = await gw.client.send(ctx.method, req.url, req.headers, out_body or None, upstream.timeouts)
+        except GatewayError as exc:
+            log.warning("upstream %s channel %s failed: %s", upstream.name, channel.name, exc.code)
+            attempts.failed(channel, exc)
+            last_error = exc
+            continue
+        try:
+            if resp.status >= 400 and attempts.should_retry(channel, resp.status, resp.headers):
+                await resp.read()
+                log.warning("upstream %s channel %s answered %d; trying another", upstream.name,
+                            channel.name, resp.status)
+                last_error = None
+                ctx.status = resp.status
+                continue
+            await relay(gw, proto, ctx, resp, upstream.timeouts)
+            attempts.succeeded(channel)
+            return
+        finally:
+            resp.release()
+    if last_error is None:
+        raise GatewayError("Every upstream for this model failed.", code="upstreams_failed")
+    raise last_error
+
+
+def prepare_body(ctx: RequestContext, body: bytes, upstream_model: str | None, stream_usage: bool) -> bytes:
+    """Re-encode the body only when something in it must change: the model name or usage on streams."""
+    payload = ctx.payload
+    if payload is None:
+        return body
+    changed = False
+    if upstream_model is not None and payload.get("model") != upstream_model:
+        payload = {**payload, "model": upstream_model}
+        changed = True
+    if ctx.stream and ctx.path == "/v1/chat/completions" or ctx.stream and ctx.path == "/v1/completions":
+        opts = payload.get("stream_options")
+        ctx.client_wants_usage = isinstance(opts, dict) and opts.get("include_usage") is True
+        if stream_usage and not ctx.client_wants_usage:
+            payload = {**payload, "stream_options": {**(opts or {}), "include_usage": True}}
+            changed = True
+    return orjson.dumps(payload) if changed else body
+
+
+async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeouts: Any) -> None:
+    out_headers = response_headers(resp, gw.drop_response_headers)
+    upstream_id = resp.headers.get("x-request-id")
+    if upstream_id:
+        ctx.request_id = upstream_id
+    else:
+        out_headers.append(("x-request-id", ctx.request_id))
+    out_headers.extend(ctx.extra_headers)
+    out_headers.extend(gw.cors.response_headers(ctx.origin))
+    ctx.status = resp.status
+    content_type = resp.headers.get("content-type", "")
+    if content_type.startswith("text/event-stream"):
+        ctx.stream = True
+        observer = gw.stream_observer(ctx)
+        transport = proto.response_stream(resp.status, out_headers)
+        error = await relay_stream(transport, resp, timeouts, observer,
+                                   filtering=observer_filters(ctx, observer))
+        if error:
+            ctx.error_type = error
+        return
+    data = await resp.read()
+    ctx.ttft = ctx.elapsed_ms()
+    gw.observe_body(ctx, data)
+    proto.response_bytes(resp.status, out_headers, data)
+
+
+def observer_filters(ctx: RequestContext, observer: StreamObserver) -> bool:
+    """Events are split and filtered only when metering must hide the usage chunk it asked for."""
+    return not ctx.client_wants_usage and getattr(observer, "may_drop", False)
+
+
+def respond_mock(gw: Gateway, proto: Any, ctx: RequestContext, body: bytes) -> None:
+    payload = orjson.loads(body) if body else {}
+    model = ctx.served_model or ctx.model or "mock-gpt"
+    headers = [("x-request-id", ctx.request_id), *ctx.extra_headers, *gw.cors.response_headers(ctx.origin)]
+    ctx.status = 200
+    if ctx.path == "/v1/chat/completions" and ctx.stream:
+        observer = gw.stream_observer(ctx)
+        events = []
+        for data in mock.chat_stream(payload, model):
+            if data == b"[DONE]" or observer.on_event(data) or not observer_filters(ctx, observer):
+                events.append(b"data: " + data + b"\n\n")
+        ctx.ttft = ctx.elapsed_ms()
+        proto.response_bytes(200, [*SSE_HEADERS, *headers], b"".join(events))
+        return
+    if ctx.path == "/v1/chat/completions":
+        data = mock.chat_completion(payload, model)
+    elif ctx.path == "/v1/completions":
+        data = mock.completion(payload, model)
+    elif ctx.path == "/v1/embeddings":
+        data = mock.embeddings(payload, model)
+    else:
+        raise NotFound(f"The built-in mock upstream does not serve {ctx.path}.")
+    ctx.ttft = ctx.elapsed_ms()
+    gw.observe_body(ctx, data)
+    proto.response_bytes(200, [*JSON_CT, *headers], data)
+
+
+def respond_models(gw: Gateway, proto: Any, ctx: RequestContext, one: str | None) -> None:
+    key = ctx.key
+    names = [m for m in gw.routes if key is None or key.allows_model(m)]
+    headers = [*JSON_CT, ("x-request-id", ctx.request_id), *gw.cors.response_headers(ctx.origin)]
+    ctx.status = 200
+    if one is not None:
+        if one not in names:
+            raise ModelNotFound(f"The model '{one}' does not exist or you do not have access to it.",
+                                param="model")
+        proto.response_bytes(200, headers, orjson.dumps(gw.model_object(one)))
+        return
+    body = {"object": "list", "data": [gw.model_object(m) for m in names]}
+    proto.response_bytes(200, headers, orjson.dumps(body))
+
+
+async def watch_disconnect(proto: Any, ctx: RequestContext, task: asyncio.Task[Any]) -> asyncio.Future[Any]:
+    """Cancel the request's task the moment the client goes, so the upstream call is dropped at once."""
+
+    def gone(fut: asyncio.Future[Any]) -> None:
+        if not fut.cancelled() and not task.done():
+            ctx.client_gone = True
+            task.cancel()
+
+    watcher = asyncio.ensure_future(proto.client_disconnect())
+    watcher.add_done_callback(gone)
+    return watcher
+
+
+__all__ = ["CLIENT_GONE", "handle_v1", "watch_disconnect"]

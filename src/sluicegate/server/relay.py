@@ -1,0 +1,105 @@
+"""Relaying an upstream's answer to the client: whole, or as a stream chunk by chunk.
+
+A stream is never buffered: each chunk is sent as it arrives. Once the status line has gone out, a
+failure can only be reported inside the stream, so it becomes an `{"error": ...}` event (which the
+official SDKs raise as an APIError) followed by `[DONE]`, never a silent truncation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from sluicegate.config.model import Timeouts
+from sluicegate.protocol.errors import GatewayError
+from sluicegate.protocol.sse import DONE, DONE_EVENT, SSEDecoder, error_event
+from sluicegate.server.upstream_client import map_error
+
+log = logging.getLogger("sluicegate.relay")
+
+try:  # Granian raises these when the client has gone
+    from granian.rsgi import ProtocolClosed, ProtocolError
+
+    CLIENT_GONE: tuple[type[BaseException], ...] = (ProtocolClosed, ProtocolError, ConnectionError)
+except ImportError:  # pragma: no cover
+    CLIENT_GONE = (ConnectionError,)
+
+
+class StreamObserver:
+    """What the relay tells metering about a stream. The default sees every event and keeps nothing.
+
+    `on_event` returns whether the event is forwarded (metering hides the usage chunk it asked for
+    when the client did not).
+    """
+
+    def on_event(self, data: bytes) -> bool:
+        return True
+
+    def on_first_byte(self) -> None:
+        pass
+
+
+async def relay_stream(transport: Any, resp: aiohttp.ClientResponse, timeouts: Timeouts,
+                       observer: StreamObserver, *, filtering: bool) -> str | None:
+    """Forward SSE events until the upstream ends. Returns an error code if the stream failed.
+
+    With `filtering` off, chunks go out exactly as received and only the last bytes are looked at
+    (for `[DONE]`); with it on, chunks are split into events so metering can see and drop some.
+    """
+    decoder = SSEDecoder()
+    saw_done = False
+    first = True
+    error: str | None = None
+    try:
+        async for chunk in resp.content.iter_any():
+            if first:
+                observer.on_first_byte()
+                first = False
+            events = decoder.feed(chunk)
+            if filtering:
+                parts = []
+                for ev in events:
+                    if ev.data == DONE:
+                        saw_done = True
+                        parts.append(ev.raw)
+                    elif observer.on_event(ev.data):
+                        parts.append(ev.raw)
+                if parts:
+                    await transport.send_bytes(b"".join(parts))
+            else:
+                for ev in events:
+                    if ev.data == DONE:
+                        saw_done = True
+                    else:
+                        observer.on_event(ev.data)
+                await transport.send_bytes(chunk)
+        for ev in decoder.flush():  # an upstream that ended without the final blank line
+            if ev.data == DONE:
+                saw_done = True
+            elif observer.on_event(ev.data):
+                # Unfiltered, its bytes already went out: only the terminating blank line is missing.
+                await transport.send_bytes(ev.raw if filtering else b"\n\n")
+        if not saw_done:
+            await transport.send_bytes(DONE_EVENT)
+    except CLIENT_GONE:
+        raise
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - reported to the client in-band
+        mapped = map_error(exc, timeouts, before_headers=False)
+        if not isinstance(mapped, GatewayError):
+            log.exception("stream relay failed")
+            mapped = GatewayError("The stream failed inside the gateway.")
+        error = mapped.code or "stream_error"
+        await transport.send_bytes(error_event(mapped.message, mapped.type, mapped.code) + DONE_EVENT)
+    return error
+
+
+def first_byte_clock() -> Callable[[], float]:
+    t0 = time.perf_counter()
+    return lambda: time.perf_counter() - t0

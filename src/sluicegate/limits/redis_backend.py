@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
@@ -84,13 +84,17 @@ class RedisLimiter:
 
     @classmethod
     def from_url(cls, url: str, *, socket_timeout: float = 0.25, connect_timeout: float = 0.25,
-                 max_connections: int | None = 64, **opts: Any) -> RedisLimiter:
-        """A limiter with its own connection pool: short timeouts, no retries (fail fast)."""
-        client = Redis.from_url(
-            url, socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
-            retry=Retry(NoBackoff(), 0), max_connections=max_connections,
-            lib_name=None, lib_version=None,
+                 max_connections: int = 64, **opts: Any) -> RedisLimiter:
+        """A limiter with its own connection pool: short timeouts, no retries (fail fast).
+
+        The pool is bounded and blocking: beyond `max_connections` concurrent calls wait up to
+        `socket_timeout` for a free connection rather than opening ever more sockets.
+        """
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=socket_timeout,
+            socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
         )
+        client = Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
         return cls(client, owns_client=True, **opts)
 
     # -- the Limiter interface ------------------------------------------------------------------
@@ -210,7 +214,7 @@ class RedisLimiter:
     async def close(self) -> None:
         """Close the connection pool if this limiter made it (`from_url`)."""
         if self._owns_client:
-            await self._redis.aclose()
+            await self._redis.aclose(close_connection_pool=True)
 
     # -- plumbing -------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator, Mapping
 import openai
 import pytest
 
-from support.gateway import Gateway, start_gateway
+from support.gateway import Core, Gateway, core_config, make_openai_client, start_gateway
 from support.schema import SpecValidator
 from support.upstream import Upstream
 
@@ -59,14 +59,6 @@ def gateway_factory() -> Iterator[Callable[..., Gateway]]:
         gateway.stop()
 
 
-def make_openai_client(gateway: Gateway, key: str = "sk-no-key", **kwargs: Any) -> openai.OpenAI:
-    """An official SDK client for `gateway`: no retries (a retry would hide what the gateway did),
-    a short timeout."""
-    kwargs.setdefault("max_retries", 0)
-    kwargs.setdefault("timeout", 15.0)
-    return openai.OpenAI(base_url=gateway.base_url, api_key=key, **kwargs)
-
-
 @pytest.fixture
 def openai_client() -> Iterator[Callable[..., openai.OpenAI]]:
     """`openai_client(gateway, key)` returns an `openai.OpenAI` aimed at the gateway; closed at teardown."""
@@ -80,3 +72,30 @@ def openai_client() -> Iterator[Callable[..., openai.OpenAI]]:
     yield make
     for client in clients:
         client.close()
+
+
+# -- the gateway core over one stand-in upstream, shared by the tests of a module ------------------
+
+
+@pytest.fixture(scope="module")
+def core_upstream() -> Iterator[Upstream]:
+    with Upstream() as stand_in:
+        yield stand_in
+
+
+@pytest.fixture(scope="module")
+def core_gateway(core_upstream: Upstream) -> Iterator[Gateway]:
+    """One gateway per test module (starting one costs a second); see `core_config`."""
+    gateway = start_gateway(core_config(core_upstream.url, core_upstream.root))
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture
+def core(core_gateway: Gateway, core_upstream: Upstream) -> Core:
+    """The module's gateway and upstream, with the upstream reset (behaviour ok, no requests)."""
+    if not core_gateway.running():
+        pytest.fail(f"the module's gateway died in an earlier test (exit {core_gateway.process.returncode})\n"
+                    f"--- stderr ---\n{core_gateway.stderr_text()[-3000:]}", pytrace=False)
+    core_upstream.reset()
+    return Core(core_gateway, core_upstream)

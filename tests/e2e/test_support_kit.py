@@ -339,3 +339,14 @@ def test_upstream_no_request_id_option_omits_the_header(upstream: Upstream) -> N
     with direct_client(upstream) as client:
         raw = client.chat.completions.with_raw_response.create(**CHAT)
     assert "x-request-id" not in raw.headers
+
+
+def test_upstream_records_the_events_and_headers_it_sent(upstream: Upstream) -> None:
+    with direct_client(upstream) as client:
+        with client.chat.completions.with_streaming_response.create(**CHAT, stream=True) as response:
+            received = response.read()
+            request_id = response.headers["x-request-id"]
+    record = upstream.last
+    assert b"".join(record.sent_events) == received
+    assert record.response_status == 200
+    assert record.response_headers["x-request-id"] == request_id

@@ -17,9 +17,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import openai
 import pytest
 import yaml
 
@@ -166,3 +168,76 @@ def run_cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 3
     """Run `python -m sluicegate ARGS...` to completion; text stdout/stderr captured."""
     return subprocess.run([sys.executable, "-m", "sluicegate", *args], capture_output=True, text=True,
                           timeout=timeout, input=input, env=child_env(env), cwd=cwd)
+
+
+def make_openai_client(gateway: Gateway, key: str = "sk-no-key", **kwargs: Any) -> openai.OpenAI:
+    """An official SDK client for `gateway`: no retries (a retry would hide what the gateway did),
+    a short timeout."""
+    kwargs.setdefault("max_retries", 0)
+    kwargs.setdefault("timeout", 15.0)
+    return openai.OpenAI(base_url=gateway.base_url, api_key=key, **kwargs)
+
+
+# -- a typical configuration over one stand-in upstream -----------------------------------------------
+
+CLIENT_KEY = "sk-team-a-client-key-0001"
+OTHER_CLIENT_KEY = "sk-team-b-client-key-0002"
+PROVIDER_KEY = "sk-upstream-secret-provider-7f3a9c"
+ALLOWED_ORIGIN = "https://chat.example.com"
+
+
+def core_config(upstream_url: str, upstream_root: str, *, dead_url: str | None = None,
+                keys: bool = True, **sections: Any) -> dict[str, Any]:
+    """The gateway core's configuration, all routes on one stand-in upstream, several names for it
+    so that each kind of failure hits its own channel (a circuit breaker opened by one test's
+    failures must not fail the next test):
+
+    - `up`: normal traffic; `flaky`: failures; `slowpoke`: first_byte timeout of 1 s;
+      `dead`: a port nobody listens on; `az`: the Azure preset on the same stand-in.
+    `sections` replace top-level sections (server=..., timeouts=...).
+    """
+    config: dict[str, Any] = {
+        "keys": [{"key": CLIENT_KEY, "name": "team-a"}, {"key": OTHER_CLIENT_KEY, "name": "team-b"}] if keys else [],
+        "upstreams": {
+            "up": {"base_url": upstream_url, "api_key": PROVIDER_KEY},
+            "flaky": {"base_url": upstream_url, "api_key": PROVIDER_KEY},
+            "slowpoke": {"base_url": upstream_url, "api_key": PROVIDER_KEY, "timeouts": {"first_byte": 1}},
+            "dead": {"base_url": dead_url or f"http://127.0.0.1:{free_port()}/v1", "api_key": PROVIDER_KEY},
+            "az": {"preset": "azure", "base_url": upstream_root, "api_key": PROVIDER_KEY,
+                   "api_version": "2024-10-21"},
+        },
+        "models": {
+            "gpt-4o-mini": "up",
+            "renamed": "up/real-model-name",
+            "gpt-3.5-turbo-instruct": "up",
+            "text-embedding-3-small": "up",
+            "whisper-1": "up",
+            "dall-e-3": "up",
+            "omni-moderation-latest": "up",
+            "flaky-model": "flaky/gpt-4o-mini",
+            "slow-model": "slowpoke/gpt-4o-mini",
+            "dead-model": "dead/gpt-4o-mini",
+            "azure-model": "az/my-deployment",
+        },
+        "server": {"max_body_bytes": 1_048_576, "cors": {"allow_origins": [ALLOWED_ORIGIN]}},
+        "timeouts": {"connect": 2, "first_byte": 5, "idle": 5, "total": 30},
+        "routing": {"breaker": {"failures": 1000, "cooldown_s": 0.1, "max_cooldown_s": 0.1}},
+    }
+    config.update(sections)
+    return config
+
+
+@dataclass
+class Core:
+    """A running gateway on `core_config` and the stand-in upstream behind it (see the `core` fixture)."""
+
+    gateway: Gateway
+    upstream: Any  # support.upstream.Upstream
+    key: str = CLIENT_KEY
+
+    def client(self, key: str | None = None, **kwargs: Any) -> openai.OpenAI:
+        return make_openai_client(self.gateway, self.key if key is None else key, **kwargs)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}

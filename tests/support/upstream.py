@@ -124,6 +124,9 @@ class RecordedRequest:
     received_at: float = 0.0
     completed: bool = False
     cancelled: bool = False
+    response_status: int | None = None  # what the upstream answered (None if it never did)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    sent_events: list[bytes] = field(default_factory=list)  # SSE events written, in order
 
     @property
     def authorization(self) -> str | None:
@@ -358,6 +361,12 @@ class Upstream:
         self.requests.append(record)
         return record
 
+    @staticmethod
+    def _finish(record: RecordedRequest, response: web.StreamResponse) -> None:
+        record.response_status = response.status
+        record.response_headers = {k.lower(): v for k, v in response.headers.items()}
+        record.completed = True
+
     def _mark_cancelled(self, record: RecordedRequest) -> None:
         if record.completed or record.cancelled:
             return
@@ -387,7 +396,7 @@ class Upstream:
         record = await self._record(request, behaviour)
         try:
             response = await self._apply(request, record, behaviour, answer)
-            record.completed = True
+            self._finish(record, response)
             return response
         except _Dropped:
             raise
@@ -469,11 +478,14 @@ class Upstream:
         if send_usage:
             events.append(chunk(None, None, usage_chunk=True))
         events.append(b"data: [DONE]\n\n")
-        return await self._stream(request, events, behaviour)
+        return await self._stream(request, record, events, behaviour)
 
-    async def _stream(self, request: web.Request, events: list[bytes], behaviour: Behaviour) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, record: RecordedRequest, events: list[bytes],
+                      behaviour: Behaviour) -> web.StreamResponse:
         response = web.StreamResponse(headers=self._headers(behaviour, "text/event-stream; charset=utf-8"))
         response.headers["cache-control"] = "no-cache"
+        record.response_status = response.status
+        record.response_headers = {k.lower(): v for k, v in response.headers.items()}
         await response.prepare(request)
         for i, event in enumerate(events):
             if behaviour.kind == "cut_stream" and i >= behaviour.after:
@@ -485,6 +497,7 @@ class Upstream:
             if behaviour.kind == "slow_stream" and i > 0:
                 await asyncio.sleep(behaviour.delay)
             await response.write(event)
+            record.sent_events.append(event)
             if request.transport is None or request.transport.is_closing():
                 raise ConnectionResetError("client went away mid-stream")
         await response.write_eof()
@@ -524,7 +537,7 @@ class Upstream:
                                                     "created": CREATED, "model": model, "choices": [],
                                                     "usage": usage}) + b"\n\n")
         events.append(b"data: [DONE]\n\n")
-        return await self._stream(request, events, behaviour)
+        return await self._stream(request, record, events, behaviour)
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._embeddings_answer)
@@ -588,7 +601,7 @@ class Upstream:
                 return web.Response(body=orjson.dumps(payload), headers=self._headers(behaviour))
 
             response = await self._apply(request, record, behaviour, answer)
-            record.completed = True
+            self._finish(record, response)
             return response
         except _Dropped:
             raise

@@ -1,0 +1,198 @@
+"""Failures through the real gateway: every error in OpenAI's shape with the right status, no
+secret in any error, upstream errors passed through as they are, broken streams reported rather
+than silently truncated, and a client's disconnect reaching the upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import httpx
+import openai
+import orjson
+import pytest
+
+from support.gateway import CLIENT_KEY, OTHER_CLIENT_KEY, PROVIDER_KEY, Core
+from support.schema import SpecValidator, parse_sse
+from support.upstream import ERROR_BODIES
+
+MESSAGES = [{"role": "user", "content": "hello"}]
+CHAT = {"model": "gpt-4o-mini", "messages": MESSAGES}
+
+
+def assert_openai_error(response: httpx.Response, status: int, spec: SpecValidator) -> dict:
+    """The response is `status` with an OpenAI error body (message, type, param, code) and no secret."""
+    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text[:500]}"
+    assert response.headers.get("content-type", "").startswith("application/json"), response.headers
+    body = spec.validate("ErrorResponse", response.json())
+    error = body["error"]
+    assert set(error) >= {"message", "type", "param", "code"}, f"error lacks OpenAI's fields: {error}"
+    assert error["message"], "the error message is empty"
+    for secret in (PROVIDER_KEY, CLIENT_KEY, OTHER_CLIENT_KEY):
+        assert secret not in response.text, "an error body contains a secret key"
+        assert all(secret not in v for v in response.headers.values()), "an error header contains a secret key"
+    return error
+
+
+def post(core: Core, path: str, *, headers: dict[str, str] | None = None, **kwargs) -> httpx.Response:
+    return httpx.post(f"{core.gateway.base_url}{path}", headers=core.auth if headers is None else headers,
+                      timeout=15, **kwargs)
+
+
+def test_unknown_model_is_404_model_not_found(core: Core, spec: SpecValidator) -> None:
+    response = post(core, "/chat/completions", json={"model": "gpt-nonexistent", "messages": MESSAGES})
+    error = assert_openai_error(response, 404, spec)
+    assert error["code"] == "model_not_found"
+    assert core.upstream.requests == []
+
+
+def test_unknown_model_raises_not_found_in_the_sdk(core: Core) -> None:
+    with core.client() as client, pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(model="gpt-nonexistent", messages=MESSAGES)
+    assert caught.value.code == "model_not_found"
+
+
+def test_missing_key_is_401(core: Core, spec: SpecValidator) -> None:
+    response = post(core, "/chat/completions", json=CHAT, headers={})
+    assert_openai_error(response, 401, spec)
+    assert core.upstream.requests == []
+
+
+def test_wrong_key_is_401_and_not_echoed(core: Core, spec: SpecValidator) -> None:
+    wrong = "sk-wrong-key-that-must-not-be-echoed-123"
+    response = post(core, "/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {wrong}"})
+    assert_openai_error(response, 401, spec)
+    assert wrong not in response.text
+    assert core.upstream.requests == []
+
+
+def test_wrong_key_raises_authentication_error_in_the_sdk(core: Core) -> None:
+    with core.client("sk-wrong-key-0000000") as client, pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(**CHAT)
+
+
+def test_malformed_json_is_400(core: Core, spec: SpecValidator) -> None:
+    response = post(core, "/chat/completions", content=b'{"model": "gpt-4o-mini", "messages": [',
+                    headers={**core.auth, "Content-Type": "application/json"})
+    error = assert_openai_error(response, 400, spec)
+    assert error["type"] == "invalid_request_error"
+    assert core.upstream.requests == []
+
+
+def test_body_over_the_size_limit_is_413(core: Core, spec: SpecValidator) -> None:
+    big = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * 1_200_000}]}
+    response = post(core, "/chat/completions", json=big)
+    assert_openai_error(response, 413, spec)
+    assert core.upstream.requests == []
+
+
+def test_upstream_refusing_connections_is_502(core: Core, spec: SpecValidator) -> None:
+    response = post(core, "/chat/completions", json={"model": "dead-model", "messages": MESSAGES})
+    assert_openai_error(response, 502, spec)
+
+
+def test_upstream_closing_without_answer_is_502(core: Core, spec: SpecValidator) -> None:
+    core.upstream.behaviour = "refuse"
+    response = post(core, "/chat/completions", json={"model": "flaky-model", "messages": MESSAGES})
+    assert_openai_error(response, 502, spec)
+    assert core.upstream.requests, "the request never reached the upstream"
+
+
+def test_upstream_hanging_past_first_byte_timeout_is_504(core: Core, spec: SpecValidator) -> None:
+    core.upstream.behaviour = "hang"
+    started = time.monotonic()
+    response = post(core, "/chat/completions", json={"model": "slow-model", "messages": MESSAGES})
+    elapsed = time.monotonic() - started
+    assert_openai_error(response, 504, spec)
+    # slowpoke's first_byte is 1 s; a few attempts at most, never the 5 s global value, nor total.
+    assert elapsed < 4.5, f"the 504 took {elapsed:.1f} s"
+
+
+def test_upstream_hanging_is_abandoned_by_the_gateway_after_the_timeout(core: Core) -> None:
+    core.upstream.behaviour = "hang"
+    post(core, "/chat/completions", json={"model": "slow-model", "messages": MESSAGES})
+    assert core.upstream.wait_for(lambda: core.upstream.cancelled >= 1, timeout=2), \
+        "the gateway kept the hanging upstream request open after answering 504"
+
+
+def test_upstream_400_status_and_body_pass_through(core: Core, spec: SpecValidator) -> None:
+    core.upstream.behaviour = "status 400"
+    response = post(core, "/chat/completions", json={"model": "flaky-model", "messages": MESSAGES})
+    error = assert_openai_error(response, 400, spec)
+    assert error == ERROR_BODIES[400]
+    assert len(core.upstream.requests) == 1, "a 400 is the client's fault: the gateway must not retry it"
+
+
+def test_upstream_429_status_and_body_pass_through(core: Core, spec: SpecValidator) -> None:
+    core.upstream.behaviour = "status 429"
+    response = post(core, "/chat/completions", json={"model": "flaky-model", "messages": MESSAGES})
+    error = assert_openai_error(response, 429, spec)
+    assert error == ERROR_BODIES[429]
+
+
+def test_upstream_429_keeps_its_retry_after_header(core: Core) -> None:
+    core.upstream.behaviour = "status 429"
+    response = post(core, "/chat/completions", json={"model": "flaky-model", "messages": MESSAGES})
+    assert response.status_code == 429
+    assert response.headers.get("retry-after") == "2"
+
+
+def test_upstream_401_does_not_leak_the_provider_key_or_blame_the_client_key(core: Core,
+                                                                            spec: SpecValidator) -> None:
+    core.upstream.behaviour = "status 401"
+    response = post(core, "/chat/completions", json={"model": "flaky-model", "messages": MESSAGES})
+    assert response.status_code >= 400
+    assert_openai_error(response, response.status_code, spec)
+
+
+def test_upstream_500_is_reported_in_openai_shape(core: Core, spec: SpecValidator) -> None:
+    core.upstream.behaviour = "fail"
+    response = post(core, "/chat/completions", json={"model": "flaky-model", "messages": MESSAGES})
+    assert response.status_code >= 500
+    assert_openai_error(response, response.status_code, spec)
+
+
+def test_stream_cut_by_the_upstream_ends_with_an_error_event(core: Core) -> None:
+    core.upstream.behaviour = "cut_stream after=3"
+    body = {"model": "flaky-model", "messages": MESSAGES, "stream": True}
+    response = post(core, "/chat/completions", json=body)
+    assert response.status_code == 200
+    events = parse_sse(response.content)
+    assert len(core.upstream.last.sent_events) == 3
+    assert "[DONE]" not in events[:-1]
+    chunks = [orjson.loads(e) for e in events if e != "[DONE]"]
+    errors = [c for c in chunks if "error" in c]
+    assert errors, f"the client got a silently truncated stream: {events}"
+    assert errors[0]["error"].get("message"), errors[0]
+    assert chunks.index(errors[0]) == 3, "the error event must come after the 3 chunks the upstream sent"
+    assert PROVIDER_KEY not in response.text
+
+
+async def test_client_disconnect_mid_stream_cancels_the_upstream_request(core: Core) -> None:
+    core.upstream.behaviour = "slow_stream delay=0.3 chunks=30"
+    body = {**CHAT, "stream": True}
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(f"{core.gateway.base_url}/chat/completions", json=body, headers=core.auth)
+        assert response.status == 200
+        first = await response.content.readline()
+        assert first.startswith(b"data:")
+        response.close()  # drop the connection mid-stream
+        left_at = time.monotonic()
+    assert await core.upstream.wait_for_async(lambda: core.upstream.cancelled == 1, timeout=3), \
+        "the upstream never saw the cancellation"
+    waited = time.monotonic() - left_at
+    assert waited < 1.0, f"the upstream saw the cancellation only after {waited:.2f} s"
+    assert len(core.upstream.last.sent_events) < 10
+
+
+async def test_client_giving_up_before_the_first_byte_cancels_the_upstream_request(core: Core) -> None:
+    core.upstream.behaviour = "slow delay=3"
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(asyncio.TimeoutError):
+            await session.post(f"{core.gateway.base_url}/chat/completions", json=CHAT, headers=core.auth,
+                               timeout=aiohttp.ClientTimeout(total=0.5))
+    left_at = time.monotonic()
+    assert await core.upstream.wait_for_async(lambda: core.upstream.cancelled == 1, timeout=3), \
+        "the upstream never saw the cancellation"
+    assert time.monotonic() - left_at < 1.0

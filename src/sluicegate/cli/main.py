@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # -- commands: one line each, "name": ("sluicegate.cli.module", "attribute") --
     "serve": ("sluicegate.cli.serve", "serve"),
     "check-config": ("sluicegate.cli.serve", "check_config"),
+    "plan": ("sluicegate.cli.plan", "plan"),
     "keys": ("sluicegate.cli.keys", "keys"),
     "usage": ("sluicegate.cli.usage", "usage"),
     "logs": ("sluicegate.cli.usage", "logs"),

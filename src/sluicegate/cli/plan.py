@@ -1,0 +1,309 @@
+"""`sluicegate plan`: size GPUs and clouds for self-hosting a model, before buying or renting.
+
+The I/O shell around ``sluicegate.planner``: parse options, load the catalog (plus a user
+price file), call the estimator, print a ranked table or JSON. Headings switch to Chinese when
+``LANG`` starts with ``zh``; the JSON never changes with the locale.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import sys
+from typing import Any
+
+import click
+
+from sluicegate.planner.catalog import Catalog, CatalogError, load_catalog, load_price_file
+from sluicegate.planner.cost import ApiComparison, api_per_million_output, flat_api_price
+from sluicegate.planner.export_control import DISCLAIMER, classify
+from sluicegate.planner.models import ModelConfigError
+from sluicegate.planner.plan import Option, Workload, evaluate, model_summary, option_dict, rank, resolve_model
+from sluicegate.planner.precision import Precision, parse_precision
+
+_SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
+
+
+def _zh() -> bool:
+    return os.environ.get("LANG", "").lower().startswith("zh")
+
+
+def _t(en: str, zh: str) -> str:
+    return zh if _zh() else en
+
+
+def parse_amount(text: str) -> float:
+    """``50000000``, ``5e7``, ``50M``, ``1.5B`` -> a number."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmbg]?)\s*", text.lower())
+    if not m:
+        raise click.BadParameter(f"not a number: {text!r} (examples: 5e7, 50M, 1.5B)")
+    return float(m.group(1)) * _SUFFIX.get(m.group(2), 1.0)
+
+
+def parse_api_price(text: str, currency: str, prompt: int, output: int, catalog: Catalog) -> ApiComparison:
+    """A number (per million output tokens, optionally with a currency) or an API name."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(usd|cny)?\s*", text.lower())
+    fx = catalog.cny_per_usd.value
+    if m:
+        value, cur = float(m.group(1)), (m.group(2) or currency).upper()
+        if cur != currency.upper():
+            value = value * fx if cur == "USD" else value / fx
+        return flat_api_price(value, currency)
+    try:
+        return api_per_million_output(catalog.api(text), prompt, output, currency, fx)
+    except KeyError as exc:
+        raise click.BadParameter(exc.args[0]) from None
+
+
+def _money(x: float | None, currency: str) -> str:
+    if x is None:
+        return "-"
+    sym = "¥" if currency == "CNY" else "$"
+    return f"{sym}{x:,.2f}" if x >= 0.995 else f"{sym}{x:.3f}"
+
+
+def _export_cell(o: Option) -> str:
+    e = o.export
+    return f"{'C' if e.oct2022_controlled else '-'}/{'C' if e.oct2023_controlled else '-'}"
+
+
+def _table(rows: list[list[str]], right: set[int]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, r in enumerate(rows):
+        cells = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(r)]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _print_plan(summary: dict[str, Any], workload: Workload, options: list[Option], unfit: list[str],
+                currency: str, api: ApiComparison | None) -> None:
+    s = summary
+    moe = f", {s['active_params_b']:.1f}B active" if s["moe"] else ""
+    click.echo(f"{_t('Model', '模型')}: {s['name']}  {s['params_b']:.2f}B params{moe}  "
+               f"{s['precision']} weights {s['weights_gb']:.1f} GB  KV {s['kv_bytes_per_token'] / 1024:.0f} KiB/token "
+               f"({s['layers']} layers, {s['kv_heads']} KV heads x {s['head_dim']})")
+    click.echo(f"{_t('Workload', '负载')}: context {workload.context}, prompt {workload.prompt_tokens}, "
+               f"output {workload.output_tokens}, concurrency {workload.concurrency}"
+               + (f", {workload.tokens_per_day:,.0f} output tokens/day x peak {workload.peak_factor:g}"
+                  if workload.tokens_per_day else ""))
+    head = ["#", "GPU", "x", _t("GB/GPU", "显存/卡"), _t("tok/s/stream", "单流tok/s"), _t("aggregate", "总tok/s"),
+            _t("served", "含prefill"), "TTFT ms", _t("max conc", "最大并发"), "2022/2023",
+            _t("cheapest/h", "最低/小时"), _t("per M out", "每百万输出"), _t("where", "云")]
+    if any(o.workload for o in options):
+        head += [_t("replicas", "副本"), _t("per day", "每天")]
+    rows = [head]
+    for i, o in enumerate(options, 1):
+        d = option_dict(o)
+        best = o.best_quote
+        row = [str(i), o.gpu.id, str(o.count), f"{d['memory_gb']:.1f}/{d['memory_capacity_gb']:.0f}",
+               f"{d['decode_tokens_per_s']:.1f}", f"{d['aggregate_tokens_per_s']:.0f}",
+               f"{d['served_output_tokens_per_s']:.0f}", f"{d['ttft_ms']:.0f}", str(d["max_concurrency"]),
+               _export_cell(o), _money(best.per_hour if best else None, currency),
+               _money(best.per_million_output_tokens if best else None, currency),
+               f"{best.provider}" if best else ("-" if o.fits else _t("does not fit", "放不下"))]
+        if len(head) > 13:
+            w = o.workload
+            row += [str(w.replicas) if w else "-", _money(w.per_day if w else None, currency)]
+        rows.append(row)
+    click.echo("")
+    click.echo(_table(rows, right={0, 2, 3, 4, 5, 6, 7, 8, 10, 11, 13, 14}))
+    if unfit:
+        click.echo(f"\n{_t('Cannot fit on 8 cards', '8 卡也放不下')}: {', '.join(unfit)}")
+    click.echo(f"\n{_t('served = output tokens/s including each prompt prefill; prices are the setup share of each instance.', 'served = 含 prompt 预填充的输出吞吐；价格按该配置占实例的份额计。')}")
+    click.echo(f"2022/2023: C = {_t('controlled for China under the Oct 2022 / Oct 2023 rule', '受 2022年10月 / 2023年10月 规则管制')}. {DISCLAIMER}")
+    if api is not None:
+        click.echo(f"\nAPI {api.name}: {_money(api.per_million_output_tokens, currency)} "
+                   f"{_t('per M output tokens incl. prompts', '每百万输出 token（含输入）')}"
+                   + (f", ~{api.tokens_per_s:.0f} tok/s/stream" if api.tokens_per_s else ""))
+        for o in options:
+            best = o.best_quote
+            if best is None or best.per_million_output_tokens is None:
+                continue
+            be = o.break_even.get(f"{best.provider}/{best.instance}")
+            verdict = (_t("cheaper than the API when busy", "满载时比 API 便宜")
+                       if best.per_million_output_tokens < api.per_million_output_tokens
+                       else _t("dearer than the API even when busy", "满载也比 API 贵"))
+            click.echo(f"  {o.gpu.id} x{o.count} on {best.provider}: {verdict}; "
+                       f"{_t('renting it all day beats the API above', '整天租用在每天超过')} "
+                       f"{(be or math.inf) / 1e6:,.1f}M {_t('output tokens/day', '输出 token 时更划算')}")
+
+
+def _print_detail(summary: dict[str, Any], workload: Workload, o: Option, currency: str,
+                  api: ApiComparison | None) -> None:
+    _print_plan(summary, workload, [o], [], currency, api)
+    d = option_dict(o)
+    click.echo(f"\n{o.gpu.name} x{o.count}: decode is {d['decode_bound']}-bound; "
+               f"{_t('KV room for', 'KV 可容纳')} {o.memory.max_tokens:,} tokens")
+    for q in d["prices"]:
+        click.echo(f"  {q['provider']:<11} {q['instance']:<30} {_money(q['per_hour'], currency):>10}/h  "
+                   f"{_money(q['per_million_output_tokens'], currency):>9}/M  ({q['billing']}, {q['date']})")
+    e = d["export_control"]
+    click.echo(f"  export: TPP {e['tpp']:.0f}, PD {e['performance_density']}, 2023 class {e['oct2023_class']}"
+               f"{' (Note 2 exempt)' if e['oct2023_note2_exempt'] else ''}, 2026: {e['jan2026']}")
+    if e["note"]:
+        click.echo(f"  {e['note']}")
+    for n in d["notes"]:
+        click.echo(f"  note: {n}")
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--model", "model", help="Catalog model name (see `plan models`), HF id, or a config.json path.")
+@click.option("--precision", type=click.Choice([p.value for p in Precision]), help="Weight precision.")
+@click.option("--context", type=click.IntRange(1), default=4096, show_default=True,
+              help="KV-cache tokens reserved per stream (prompt + output).")
+@click.option("--prompt-tokens", type=click.IntRange(1), default=None, help="Prompt length for TTFT [min(1024, context/2)].")
+@click.option("--output-tokens", type=click.IntRange(1), default=256, show_default=True, help="Output tokens per request.")
+@click.option("--concurrency", type=click.IntRange(1), default=8, show_default=True, help="Streams decoding at once.")
+@click.option("--gpu", "gpu_id", help="Evaluate this GPU only (see `plan gpus`).")
+@click.option("--count", type=click.Choice(["1", "2", "4", "8"]), default=None, help="Tensor-parallel card count.")
+@click.option("--currency", type=click.Choice(["USD", "CNY"], case_sensitive=False), default="USD", show_default=True)
+@click.option("--price-file", type=click.Path(exists=True, dir_okay=False), help="Your cloud price rows (YAML/JSON); add or override.")
+@click.option("--api-price", help="API price per M output tokens (e.g. 0.6, 3CNY) or a name (see `plan apis`).")
+@click.option("--tokens-per-day", help="Output tokens a day to serve (e.g. 50M): sizes replicas and cost per day.")
+@click.option("--peak-factor", type=click.FloatRange(1.0), default=1.0, show_default=True, help="Peak over average traffic.")
+@click.option("--min-stream-tps", type=click.FloatRange(0.1), default=20.0, show_default=True,
+              help="Slowest acceptable tokens/s per stream when sizing for --tokens-per-day.")
+@click.option("--kv-precision", type=click.Choice(["fp16", "fp8"]), default="fp16", show_default=True, help="KV-cache precision.")
+@click.option("--cny-per-usd", type=click.FloatRange(0.1), default=None, help="Exchange rate [catalog's dated rate].")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def plan(ctx: click.Context, model: str | None, precision: str | None, context: int, prompt_tokens: int | None,
+         output_tokens: int, concurrency: int, gpu_id: str | None, count: str | None, currency: str,
+         price_file: str | None, api_price: str | None, tokens_per_day: str | None, peak_factor: float,
+         min_stream_tps: float, kv_precision: str, cny_per_usd: float | None, as_json: bool) -> None:
+    """Plan GPUs and clouds for self-hosting a model: memory fit, speed, cost, export rules.
+
+    Without --gpu it ranks every catalog GPU at its smallest fitting card count (1, 2, 4 or 8);
+    with --gpu (and --count) it evaluates that setup. Subcommands list the catalog.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not model or not precision:
+        raise click.UsageError("--model and --precision are required (or use a subcommand: gpus, models, clouds, apis)")
+    currency = currency.upper()
+    try:
+        catalog = load_catalog()
+        if cny_per_usd:
+            catalog = catalog.with_cny_per_usd(cny_per_usd)
+        if price_file:
+            catalog = catalog.with_price_rows(load_price_file(price_file, catalog))
+        spec = resolve_model(model, catalog)
+        prec = parse_precision(precision)
+        prompt = prompt_tokens or min(1024, max(1, context // 2))
+        workload = Workload(context=context, prompt_tokens=prompt, output_tokens=output_tokens,
+                            concurrency=concurrency, kv_bytes_per_value=1.0 if kv_precision == "fp8" else 2.0,
+                            tokens_per_day=parse_amount(tokens_per_day) if tokens_per_day else None,
+                            peak_factor=peak_factor, min_stream_tokens_per_s=min_stream_tps)
+        api = parse_api_price(api_price, currency, prompt, output_tokens, catalog) if api_price else None
+        if gpu_id and count:
+            options, unfit = [evaluate(spec, prec, catalog.gpu(gpu_id), int(count), workload, catalog, currency, api)], []
+        elif count:
+            options = [evaluate(spec, prec, g, int(count), workload, catalog, currency, api)
+                       for g in catalog.gpus if not g.api_only]
+            options.sort(key=lambda o: (not o.fits, o.best_quote.per_million_output_tokens if o.best_quote else math.inf))
+            unfit = []
+        else:
+            options, unfit_gpus = rank(spec, prec, workload, catalog, currency, api,
+                                       (gpu_id,) if gpu_id else None)
+            unfit = [g.id for g in unfit_gpus]
+            if gpu_id and not options:
+                options = [evaluate(spec, prec, catalog.gpu(gpu_id), 8, workload, catalog, currency, api)]
+    except (CatalogError, ModelConfigError, KeyError, ValueError) as exc:
+        raise click.ClickException(exc.args[0] if exc.args else str(exc)) from None
+    summary = model_summary(spec, prec, workload)
+    if as_json:
+        out = {"model": summary,
+               "workload": {"context": workload.context, "prompt_tokens": workload.prompt_tokens,
+                            "output_tokens": workload.output_tokens, "concurrency": workload.concurrency,
+                            "tokens_per_day": workload.tokens_per_day, "peak_factor": workload.peak_factor,
+                            "kv_precision": kv_precision},
+               "currency": currency, "cny_per_usd": catalog.cny_per_usd.value,
+               "options": [option_dict(o) for o in options], "cannot_fit": unfit,
+               "api": None if api is None else {"name": api.name, "currency": api.currency,
+                                                "per_million_output_tokens": round(api.per_million_output_tokens, 4),
+                                                "tokens_per_s": api.tokens_per_s, "source": api.source,
+                                                "date": api.date},
+               "disclaimer": DISCLAIMER}
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+    elif len(options) == 1 and gpu_id:
+        _print_detail(summary, workload, options[0], currency, api)
+    else:
+        _print_plan(summary, workload, options, unfit, currency, api)
+
+
+@plan.command("gpus")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def gpus(as_json: bool) -> None:
+    """List the GPU catalog with specs, prices and export classes."""
+    catalog = load_catalog()
+    recs = []
+    for g in catalog.gpus:
+        e = classify(g, catalog.export_rules)
+        recs.append({"id": g.id, "name": g.name, "market": g.market, "memory_gb": g.memory_gb.value,
+                     "bandwidth_gbs": g.bandwidth_gbs.value, "fp16_tflops": g.fp16_tflops.value,
+                     "fp8_tflops": g.fp8_tflops.value if g.fp8_tflops else None,
+                     "int8_tops": g.int8_tops.value if g.int8_tops else None, "tdp_w": g.tdp_w.value,
+                     "nvlink_gbs": g.nvlink_gbs.value if g.nvlink_gbs else None,
+                     "price_cny": g.price_cny.value if g.price_cny else None, "api_only": g.api_only,
+                     "export_control": e.as_dict(), "notes": list(g.notes)})
+    if as_json:
+        click.echo(json.dumps(recs, ensure_ascii=False, indent=2))
+        return
+    rows = [["id", _t("memory", "显存"), "BW GB/s", "FP16", "FP8", "INT8", "TDP W", "NVLink", _t("price CNY", "价格(元)"),
+             "TPP", "PD", "2022", "2023"]]
+    for r in recs:
+        e = r["export_control"]
+        rows.append([r["id"] + (" (API)" if r["api_only"] else ""), f"{r['memory_gb']:g} GB", f"{r['bandwidth_gbs']:g}",
+                     f"{r['fp16_tflops']:g}", f"{r['fp8_tflops']:g}" if r["fp8_tflops"] else "-",
+                     f"{r['int8_tops']:g}" if r["int8_tops"] else "-", f"{r['tdp_w']:g}",
+                     f"{r['nvlink_gbs']:g}" if r["nvlink_gbs"] else "-",
+                     f"{r['price_cny']:,.0f}" if r["price_cny"] else "-", f"{e['tpp']:.0f}",
+                     f"{e['performance_density']:.2f}" if e["performance_density"] else "?",
+                     "C" if e["oct2022_controlled"] else "-",
+                     (e["oct2023_class"] or "-") + (" (Note 2)" if e["oct2023_note2_exempt"] else "")])
+    click.echo(_table(rows, right={2, 3, 4, 5, 6, 7, 8, 9, 10}))
+    click.echo(f"\nTFLOPS/TOPS dense (no sparsity). C = controlled. {DISCLAIMER}")
+
+
+@plan.command("models")
+def models() -> None:
+    """List the catalog's models with parameter counts and KV-cache size."""
+    catalog = load_catalog()
+    rows = [["name", "params", "active", "layers", "heads/kv", "KV KiB/token (fp16)", "hf_id"]]
+    for m in catalog.models:
+        spec = resolve_model(m.name, catalog)
+        s = model_summary(spec, Precision.FP16, Workload())
+        rows.append([m.name, f"{s['params_b']:.2f}B", f"{s['active_params_b']:.2f}B", str(s["layers"]),
+                     f"{s['heads']}/{s['kv_heads']}", f"{s['kv_bytes_per_token'] / 1024:.1f}", m.hf_id])
+    click.echo(_table(rows, right={1, 2, 3, 5}))
+
+
+@plan.command("clouds")
+def clouds() -> None:
+    """List the cloud price rows with their sources and dates."""
+    catalog = load_catalog()
+    rows = [["provider", "region", "instance", "gpu", "gpus", "price/h", "billing", "date"]]
+    for r in catalog.prices:
+        rows.append([r.provider, r.region, r.instance, "|".join(r.gpu), str(r.gpus),
+                     f"{r.price_per_hour:g} {r.currency}", r.billing, r.date])
+    click.echo(_table(rows, right={4, 5}))
+
+
+@plan.command("apis")
+def apis() -> None:
+    """List the API price table used by --api-price NAME."""
+    catalog = load_catalog()
+    rows = [["name", "in/M", "out/M", "currency", "tok/s", "date"]]
+    for a in catalog.apis:
+        rows.append([a.name, f"{a.input_per_m:g}", f"{a.output_per_m:g}", a.currency,
+                     f"{a.tokens_per_s:g}" if a.tokens_per_s else "-", a.date])
+    click.echo(_table(rows, right={1, 2, 4}))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(plan())

@@ -239,6 +239,7 @@ def _cross_check(s: Settings, lines: dict[tuple[str, ...], int]) -> list[ConfigP
             problems.append(ConfigProblem(
                 f"upstreams.{name}.preset", _line_for((*path, "preset"), lines),
                 f"unknown preset {up.preset!r}; expected one of: {', '.join(sorted(PRESETS))}"))
+            continue
         preset = PRESETS.get(up.preset or "")
         if up.base_url is None and (preset is None or preset.base_url is None):
             problems.append(ConfigProblem(

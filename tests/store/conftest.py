@@ -1,0 +1,73 @@
+"""Store fixtures: every repository test runs on a SQLite file and on a fresh PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from sluicegate.store import Store
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A uniquely named, empty PostgreSQL database, dropped afterwards; yields its URL."""
+    name = f"sg_store_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+class Clock:
+    """A settable clock handed to the repositories, so expiry and retention tests need no sleeping."""
+
+    def __init__(self, now: float = 1_790_000_000.0) -> None:  # 2026-09-21T13:33:20Z
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'sluicegate.db'}"
+    else:
+        with fresh_postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def store(db_url: str, clock: Clock) -> AsyncIterator[Store]:
+    """A migrated store on `db_url` whose repositories read time from `clock`."""
+    opened = await Store.open(db_url, clock=clock)
+    try:
+        yield opened
+    finally:
+        await opened.close()

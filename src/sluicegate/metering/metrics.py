@@ -1,0 +1,241 @@
+"""Prometheus metrics for `GET /metrics`, owned by the app rather than the process-global registry.
+
+`observe(record)` does every per-request update in one call and caches the labelled children per
+label tuple, because prometheus_client's `labels()` lookup costs more than the increments themselves.
+Model names come from clients, so distinct model labels are capped (`max_models`); beyond the cap
+they are reported as `other` instead of growing memory and the scrape without bound.
+
+Several worker processes: each process has its own counters, and a scrape reaches one of them. Set
+`multiprocess_dir` (and PROMETHEUS_MULTIPROC_DIR to the same path in the environment of every
+worker, before prometheus_client is imported: call `prepare_multiprocess_dir` in the parent before
+starting workers) and the counters and histograms live in memory-mapped files that any worker's
+`render()` adds up. Gauges fed by callbacks (channel state) report the scraping worker's view.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from sluicegate.store.records import RequestRecord
+
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
+CHANNEL_STATES = ("healthy", "degraded", "open", "half_open", "disabled")
+OTHER = "other"
+NONE = "none"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class MultiprocessError(RuntimeError):
+    """Multiprocess metrics were asked for, but the environment was not prepared for them."""
+
+
+def prepare_multiprocess_dir(path: str | os.PathLike[str]) -> None:
+    """Make `path` an empty metrics directory and export it to this process's children.
+
+    To be called by the parent (`sluicegate serve`) before workers start: files left by a previous
+    run would otherwise be added to this run's counters.
+    """
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+def mark_worker_dead(pid: int, path: str | os.PathLike[str]) -> None:
+    """Drop a dead worker's live gauges (call from the parent when a worker exits)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, str(path))
+
+
+class _ChannelStates(Collector):
+    """`sluicegate_channel_state{channel,state}`: 1 for each channel's current state, 0 otherwise."""
+
+    def __init__(self, source: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "sluicegate_channel_state", "Health state of each channel (1 = current state)", labels=["channel", "state"]
+        )
+        for channel, current in self._source():
+            states = CHANNEL_STATES if current in CHANNEL_STATES else (*CHANNEL_STATES, current)
+            for state in states:
+                family.add_metric([channel, state], 1.0 if state == current else 0.0)
+        yield family
+
+
+class _Children:
+    """The labelled metric children one (model, upstream, status, currency) tuple updates."""
+
+    __slots__ = ("requests", "duration", "ttft", "prompt", "completion", "cached", "reasoning", "cost")
+
+    def __init__(self, metrics: Metrics, model: str, upstream: str, status: str, currency: str) -> None:
+        self.requests = metrics.requests.labels(model, upstream, status)
+        self.duration = metrics.duration.labels(model)
+        self.ttft = metrics.ttft.labels(model)
+        self.prompt = metrics.tokens.labels(model, "prompt")
+        self.completion = metrics.tokens.labels(model, "completion")
+        self.cached = metrics.tokens.labels(model, "cached")
+        self.reasoning = metrics.tokens.labels(model, "reasoning")
+        self.cost = metrics.cost.labels(model, currency) if currency else None
+
+
+class Metrics:
+    """Every gateway metric, in a registry of its own."""
+
+    def __init__(self, *, multiprocess_dir: str | os.PathLike[str] | None = None, max_models: int = 200) -> None:
+        self.multiprocess_dir = str(multiprocess_dir) if multiprocess_dir else None
+        if self.multiprocess_dir:
+            self._check_multiprocess(self.multiprocess_dir)
+        # In multiprocess mode the metric objects must not live in a registry that is rendered:
+        # the values are read back from the files by a MultiProcessCollector at scrape time.
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "sluicegate_requests", "Requests answered, by model, upstream and HTTP status",
+            ["model", "upstream", "status"], registry=r,
+        )
+        self.duration = Histogram(
+            "sluicegate_request_duration_seconds", "Time from request to the last byte of the answer",
+            ["model"], buckets=DURATION_BUCKETS, registry=r,
+        )
+        self.ttft = Histogram(
+            "sluicegate_ttft_seconds", "Time to the first streamed token", ["model"], buckets=TTFT_BUCKETS, registry=r,
+        )
+        self.tokens = Counter("sluicegate_tokens", "Tokens metered", ["model", "kind"], registry=r)
+        self.cost = Counter("sluicegate_cost", "Money metered, in each currency", ["model", "currency"], registry=r)
+        self.unpriced = Counter("sluicegate_unpriced_requests", "Requests no price applied to", ["model"], registry=r)
+        self.estimated = Counter(
+            "sluicegate_usage_estimated_requests", "Requests whose usage the gateway counted itself", ["model"],
+            registry=r,
+        )
+        self.limiter_refusals = Counter(
+            "sluicegate_limiter_refusals", "Requests refused by a limit, by reason", ["reason"], registry=r
+        )
+        self.limiter_backend_errors = Counter(
+            "sluicegate_limiter_backend_errors", "Limiter backend (Redis) failures", registry=r
+        )
+        self.upstream_errors = Counter(
+            "sluicegate_upstream_errors", "Upstream failures by kind (connect, timeout, 5xx, ...)",
+            ["upstream", "kind"], registry=r,
+        )
+        self.log_queue_depth = Gauge(
+            "sluicegate_log_queue_depth", "Request-log records waiting to be written", registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.log_dropped = Counter("sluicegate_log_dropped", "Request-log records dropped", registry=r)
+        self._children: dict[tuple[str | None, str | None, int, str], _Children] = {}
+        self._models: set[str] = set()
+        self._max_models = max_models
+        self._channel_source: Callable[[], Iterable[tuple[str, str]]] | None = None
+        self._status_text: dict[int, str] = {}
+
+    @staticmethod
+    def _check_multiprocess(path: str) -> None:
+        from prometheus_client import values
+
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR") != path or values.ValueClass is values.MutexValue:
+            raise MultiprocessError(
+                f"multiprocess metrics need PROMETHEUS_MULTIPROC_DIR={path} in the environment before "
+                "prometheus_client is imported: call prepare_multiprocess_dir() in the parent process"
+            )
+        if not os.path.isdir(path):
+            raise MultiprocessError(f"metrics directory {path} does not exist")
+
+    # -- per request ------------------------------------------------------------------------
+
+    def _model_label(self, model: str | None) -> str:
+        if not model:
+            return NONE
+        if model in self._models:
+            return model
+        if len(self._models) >= self._max_models:
+            return OTHER
+        self._models.add(model)
+        return model
+
+    def observe(self, record: RequestRecord) -> None:
+        """All per-request updates for one finished request (call when its record is built)."""
+        model = record.model_served or record.model_requested
+        key = (model, record.upstream, record.status, record.currency)
+        children = self._children.get(key)
+        if children is None:
+            status = str(record.status)
+            children = _Children(self, self._model_label(model), record.upstream or NONE, status, record.currency)
+            if len(self._children) < 10 * self._max_models:
+                self._children[key] = children
+        children.requests.inc()
+        children.duration.observe(record.latency_ms / 1000.0)
+        if record.ttft_ms is not None:
+            children.ttft.observe(record.ttft_ms / 1000.0)
+        if record.prompt_tokens:
+            children.prompt.inc(record.prompt_tokens)
+        if record.completion_tokens:
+            children.completion.inc(record.completion_tokens)
+        if record.cached_tokens:
+            children.cached.inc(record.cached_tokens)
+        if record.reasoning_tokens:
+            children.reasoning.inc(record.reasoning_tokens)
+        if children.cost is not None:
+            if record.cost:
+                children.cost.inc(record.cost)
+        elif record.prompt_tokens or record.completion_tokens:
+            self.unpriced.labels(self._model_label(model)).inc()
+        if record.usage_estimated:
+            self.estimated.labels(self._model_label(model)).inc()
+
+    # -- events from other modules --------------------------------------------------------------
+
+    def limiter_refused(self, reason: str) -> None:
+        """A limit refused a request: reason is e.g. rpm, tpm, concurrency, budget."""
+        self.limiter_refusals.labels(reason).inc()
+
+    def limiter_backend_failed(self) -> None:
+        self.limiter_backend_errors.inc()
+
+    def upstream_failed(self, upstream: str, kind: str) -> None:
+        """kind: connect, timeout, status_5xx, status_429, protocol, ..."""
+        self.upstream_errors.labels(upstream, kind).inc()
+
+    def log_records_dropped(self, count: int) -> None:
+        """`LogSink(on_drop=...)`."""
+        self.log_dropped.inc(count)
+
+    def set_log_queue_depth(self, depth: int) -> None:
+        """`LogSink(on_depth=...)`."""
+        self.log_queue_depth.set(depth)
+
+    def watch_channels(self, source: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        """Report channel health at scrape time from `source() -> [(channel, state), ...]`."""
+        if self._channel_source is None:
+            self._channel_source = source
+            if not self.multiprocess_dir:
+                self.registry.register(_ChannelStates(self._source_channels))
+        else:
+            self._channel_source = source
+
+    def _source_channels(self) -> Iterable[tuple[str, str]]:
+        return self._channel_source() if self._channel_source is not None else ()
+
+    # -- scrape -------------------------------------------------------------------------------
+
+    def render(self) -> bytes:
+        """The body of `GET /metrics` (Prometheus text format; serve it with `CONTENT_TYPE`)."""
+        if not self.multiprocess_dir:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)
+        if self._channel_source is not None:
+            registry.register(_ChannelStates(self._source_channels))
+        return generate_latest(registry)

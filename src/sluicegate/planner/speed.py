@@ -9,7 +9,7 @@ Decode step for ``B`` streams at average length ``c`` on ``t`` cards::
     t_mem  = bytes / (MBU·BW·e_bw(t))         MBU 0.75,  e_bw(t)  = t^-0.1
     t_comp = flops / (MFU_dec·peak·e_c(t))     MFU_dec 0.50, e_c(t) = t^-0.2
     t_comm = 2·L·(lat + 2·B·hidden·2·(t−1)/t / (0.7·link))    0 when t = 1
-    t_step = max(t_mem, t_comp) + t_comm + 0.5 ms
+    t_step = max(t_mem, t_comp) + t_comm + 0.5 ms + L·10 µs (+ 55 µs per active expert per MoE layer)
     per stream = 1/t_step,   aggregate = B/t_step
 
 MoE: experts touched per layer by a batch of B tokens = E·(1 − (1 − k/E)^B) (derived, not sourced).
@@ -49,6 +49,8 @@ class Efficiency:
     nvlink_latency_s: float = 10e-6
     pcie_latency_s: float = 50e-6
     step_overhead_s: float = 0.5e-3
+    layer_overhead_s: float = 10e-6
+    moe_expert_overhead_s: float = 55e-6
     request_overhead_s: float = 8e-3
     prefill_overlap: float = 0.5
 
@@ -93,6 +95,18 @@ def allreduce_time(arch: Architecture, gpu: Gpu, tp: int, tokens: int, eff: Effi
     return 2 * arch.layers * (latency + payload / (eff.link_efficiency * bw))
 
 
+def fixed_step_overhead(arch: Architecture, eff: Efficiency = DEFAULT_EFFICIENCY) -> float:
+    """Time a decode step spends that no roofline sees: the scheduler, and kernels too small to
+    reach peak (launch latency and minimum durations, a few µs per op). MoE layers pay per active
+    expert: their grouped GEMMs are small and badly shaped at small batch, which is why measured
+    MoE decode is far below its bandwidth roofline (SGLang, DeepSeek-V3 on 8xH200: 30 tok/s at
+    batch 1 where the roofline says 170)."""
+    moe_layers = arch.layers - arch.dense_layers if arch.is_moe else 0
+    experts = arch.active_experts + arch.shared_experts
+    return (eff.step_overhead_s + arch.layers * eff.layer_overhead_s
+            + moe_layers * experts * eff.moe_expert_overhead_s)
+
+
 @dataclass(frozen=True)
 class DecodeStep:
     batch: int
@@ -100,6 +114,7 @@ class DecodeStep:
     memory_s: float
     compute_s: float
     comm_s: float
+    overhead_s: float
 
     @property
     def tokens_per_s_per_stream(self) -> float:
@@ -127,8 +142,10 @@ def decode_step(arch: Architecture, precision: Precision, gpu: Gpu, tp: int, bat
     peak, _ = peak_tflops(gpu, precision)
     t_comp = flops / (peak * 1e12 * eff.mfu_decode * tp ** -eff.tp_compute_exponent)
     t_comm = allreduce_time(arch, gpu, tp, batch, eff)
-    total = max(t_mem, t_comp) + t_comm + eff.step_overhead_s
-    return DecodeStep(batch=batch, seconds=total, memory_s=t_mem, compute_s=t_comp, comm_s=t_comm)
+    overhead = fixed_step_overhead(arch, eff)
+    total = max(t_mem, t_comp) + t_comm + overhead
+    return DecodeStep(batch=batch, seconds=total, memory_s=t_mem, compute_s=t_comp, comm_s=t_comm,
+                      overhead_s=overhead)
 
 
 @dataclass(frozen=True)
@@ -174,7 +191,7 @@ def served_output_tokens_per_s(step: DecodeStep, pre: Prefill, output_tokens: in
     must move ``M = output·t_mem`` worth of bytes and do ``C = output·t_comp + B·prefill_comp``
     worth of math; chunked prefill hides part of the smaller one under the larger::
 
-        T = max(M, C) + (1 − overlap)·min(M, C) + output·(t_comm + overhead) + B·prefill_comm
+        T = max(M, C) + (1 − overlap)·min(M, C) + output·(t_comm + fixed) + B·prefill_comm
         served = B·output / T                                   overlap = 0.5
 
     This is what a closed-loop benchmark reports, and what cost per token must be based on.
@@ -183,5 +200,5 @@ def served_output_tokens_per_s(step: DecodeStep, pre: Prefill, output_tokens: in
     mem = out * step.memory_s
     comp = out * step.compute_s + step.batch * pre.compute_s
     cycle = (max(mem, comp) + (1 - eff.prefill_overlap) * min(mem, comp)
-             + out * (step.comm_s + eff.step_overhead_s) + step.batch * pre.comm_s)
+             + out * (step.comm_s + step.overhead_s) + step.batch * pre.comm_s)
     return step.batch * out / cycle

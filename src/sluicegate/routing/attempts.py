@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sluicegate.routing.channel import Channel
-from sluicegate.routing.health import CLOSED, DISABLED
+from sluicegate.routing.health import CLOSED, DISABLED, HALF_OPEN
 from sluicegate.routing.keyring import KeyRing
 from sluicegate.routing.retry import (
     AUTH_ERROR,
@@ -211,8 +211,20 @@ class Attempts:
             now = self._started
         single = route.single
         if single is not None:
-            if single.health.usable(now) and (admit is None or admit(single.channel)):
-                return self._begin(single, now)
+            # The common case, inlined: no list, no strategy, no random draw, no extra calls.
+            health = single.health
+            if (health.state is CLOSED and not health.hold_until) or health.usable(now):
+                if admit is None or admit(single.channel):
+                    self._count += 1
+                    self._current = single
+                    ring = single.keys
+                    if ring is not None:
+                        self.key = ring.next()
+                    health.in_flight += 1
+                    health.last_used = now
+                    if health.state is HALF_OPEN:
+                        health.probing_since = now
+                    return single.channel
             return self._refusal(route, now, admit is not None)
         refused = False
         tried = self._tried
@@ -237,12 +249,13 @@ class Attempts:
 
     def record_success(self, latency: float | None = None) -> None:
         """The attempt succeeded; latency is the time to first byte if one was recorded, else `latency`."""
-        candidate = self._take_current()
+        candidate = self._current
+        if candidate is None:
+            raise RuntimeError("no attempt in progress: call next() first, and record each attempt once")
+        self._current = None
         self._committed = True
-        health = candidate.health
-        health.release()
         ttfb = self._ttfb
-        health.succeeded(self._ctx.now(), ttfb if ttfb is not None else latency)
+        candidate.health.request_succeeded(self._started, ttfb if ttfb is not None else latency)
 
     def record_failure(self, outcome: Outcome) -> bool:
         """The attempt failed; returns whether the request may go on to another attempt.
@@ -278,7 +291,7 @@ class Attempts:
                 self._tried = [candidate]
             else:
                 self._tried.append(candidate)
-        ring = self._ctx.upstreams[candidate.channel.upstream].keys
+        ring = candidate.keys
         self.key = ring.next() if ring is not None else None
         candidate.health.start(now)
         return candidate.channel

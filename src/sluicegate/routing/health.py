@@ -171,6 +171,35 @@ class ChannelHealth:
         if self.state is HALF_OPEN:
             self.probing_since = 0.0
 
+    def request_succeeded(self, at: float, latency: float | None) -> None:
+        """`release` plus `succeeded` in one call: the hot path's end of a healthy request.
+
+        `at` may be the request's start rather than its end: it only places the request in a
+        failure-rate window, and saving a clock read per request is worth that imprecision.
+        """
+        if self.in_flight > 0:
+            self.in_flight -= 1
+        self.consecutive_failures = 0
+        if latency is not None:
+            ewma = self.ewma_latency
+            self.ewma_latency = latency if ewma is None else ewma + self.policy.latency_alpha * (latency - ewma)
+        self.requests += 1
+        if at - self.window_start >= self.policy.window_s:
+            self.window_start = at
+            self.window_requests = 1
+            self.window_failures = 0
+        else:
+            self.window_requests += 1
+        if self.state is not CLOSED:
+            self._succeeded_not_closed(at)
+
+    def _succeeded_not_closed(self, now: float) -> None:
+        if self.state is HALF_OPEN:
+            self.probing_since = 0.0
+            self._set_state(CLOSED, now)
+            self.trips = 0
+            self.cooldown_until = 0.0
+
     def succeeded(self, now: float, latency: float | None, count: bool = True) -> None:
         """Record a success: resets the failure run and closes a half-open breaker."""
         self.consecutive_failures = 0

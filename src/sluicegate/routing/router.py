@@ -90,13 +90,13 @@ class Router:
                 key_ids = keys.get(channel.upstream)
                 upstream = Upstream(channel.upstream, KeyRing(key_ids) if key_ids else None)
                 self._upstreams[channel.upstream] = upstream
-            upstream.members.append(Candidate(channel, health))
+            upstream.members.append(Candidate(channel, health, upstream.keys))
         else:
             first = self._channels[channel.name]
             if (first.upstream, first.model) != (channel.upstream, channel.model):
                 raise ValueError(f"channel name {channel.name!r} is used for two different upstream models")
         self._models_of.setdefault(channel.name, []).append(model)
-        return Candidate(channel, health)
+        return Candidate(channel, health, self._upstreams[channel.upstream].keys)
 
     # -- the request path --------------------------------------------------------------------
 
@@ -172,7 +172,7 @@ class Router:
                 health.restore(now)
             health.succeeded(now, latency, count=False)
             return
-        member = Candidate(self._channels[probe.channel.name], health)
+        member = Candidate(self._channels[probe.channel.name], health, upstream.keys)
         apply_outcome(member, upstream, probe.key, outcome, now, self._policy, count=False)
 
     # -- a person's hand ---------------------------------------------------------------------

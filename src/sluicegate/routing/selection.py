@@ -10,17 +10,27 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
-from typing import NamedTuple
 
 from sluicegate.routing.channel import Channel
 from sluicegate.routing.health import ChannelHealth
+from sluicegate.routing.keyring import KeyRing
 
 
-class Candidate(NamedTuple):
-    """A route entry: the channel as this route configured it, and its shared health."""
+class Candidate:
+    """A route entry: the channel as this route configured it, its shared health, its upstream's keys.
 
-    channel: Channel
-    health: ChannelHealth
+    A slotted class rather than a NamedTuple: attribute reads on it are the hot path's bulk.
+    """
+
+    __slots__ = ("channel", "health", "keys")
+
+    def __init__(self, channel: Channel, health: ChannelHealth, keys: KeyRing | None = None) -> None:
+        self.channel = channel
+        self.health = health
+        self.keys = keys
+
+    def __repr__(self) -> str:
+        return f"Candidate({self.channel.name!r}, {self.health.state})"
 
 
 Strategy = Callable[[Sequence[Candidate], random.Random], Candidate]

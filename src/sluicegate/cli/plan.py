@@ -108,13 +108,13 @@ def _print_plan(summary: dict[str, Any], workload: Workload, options: list[Optio
                f"{best.provider}" if best else ("-" if o.fits else _t("does not fit", "放不下"))]
         if len(head) > 13:
             w = o.workload
-            row += [str(w.replicas) if w else "-", _money(w.per_day if w else None, currency)]
+            row += [f"{w.replicas} (batch {o.workload_batch})" if w else "-", _money(w.per_day if w else None, currency)]
         rows.append(row)
     click.echo("")
     click.echo(_table(rows, right={0, 2, 3, 4, 5, 6, 7, 8, 10, 11, 13, 14}))
     if unfit:
         click.echo(f"\n{_t('Cannot fit on 8 cards', '8 卡也放不下')}: {', '.join(unfit)}")
-    click.echo(f"\n{_t('served = output tokens/s including each prompt prefill; prices are the setup share of each instance.', 'served = 含 prompt 预填充的输出吞吐；价格按该配置占实例的份额计。')}")
+    click.echo(f"\n{_t('GB = 10^9 bytes (an 80GB card holds 85.9). served = output tokens/s including each prompt prefill; prices are the setup share of each instance.', 'GB = 10^9 字节（80GB 卡实际 85.9）。served = 含 prompt 预填充的输出吞吐；价格按该配置占实例的份额计。')}")
     click.echo(f"2022/2023: C = {_t('controlled for China under the Oct 2022 / Oct 2023 rule', '受 2022年10月 / 2023年10月 规则管制')}. {DISCLAIMER}")
     if api is not None:
         click.echo(f"\nAPI {api.name}: {_money(api.per_million_output_tokens, currency)} "
@@ -143,7 +143,7 @@ def _print_detail(summary: dict[str, Any], workload: Workload, o: Option, curren
         click.echo(f"  {q['provider']:<11} {q['instance']:<30} {_money(q['per_hour'], currency):>10}/h  "
                    f"{_money(q['per_million_output_tokens'], currency):>9}/M  ({q['billing']}, {q['date']})")
     e = d["export_control"]
-    click.echo(f"  export: TPP {e['tpp']:.0f}, PD {e['performance_density']}, 2023 class {e['oct2023_class']}"
+    click.echo(f"  export: TPP {e['tpp']:.0f}, PD {e['performance_density']}, 2023 class {e['oct2023_class'] or 'none'}"
                f"{' (Note 2 exempt)' if e['oct2023_note2_exempt'] else ''}, 2026: {e['jan2026']}")
     if e["note"]:
         click.echo(f"  {e['note']}")

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from routing_helpers import ch
 
-from sluicegate.routing import CONNECT_FAILED, BreakerPolicy, NoChannel, Router
+from sluicegate.routing import CONNECT_FAILED, BreakerPolicy, Channel, NoChannel, Router
 
 
 def pick_many(router: Router, model: str, n: int) -> Counter[str]:
@@ -149,3 +149,11 @@ def test_an_unknown_strategy_is_refused_with_the_valid_names() -> None:
 def test_an_unknown_model_answers_404(make_router) -> None:
     answer = make_router({"m": [ch("a")]}).plan("nope").next()
     assert isinstance(answer, NoChannel) and (answer.status, answer.reason) == (404, "unknown_model")
+
+
+def test_channels_made_from_config_share_health_by_upstream_model() -> None:
+    assert Channel.of("openai", "gpt-4o-mini", weight=3).name == "openai/gpt-4o-mini"
+    router = Router(
+        {"gpt-4o-mini": [Channel.of("openai", "gpt-4o-mini", 3)], "cheap": [Channel.of("openai", "gpt-4o-mini")]}
+    )
+    assert len(router.snapshot()["channels"]) == 1

@@ -28,6 +28,15 @@ class Channel:
     weight: int = 1
     priority: int = 0
 
+    @classmethod
+    def of(cls, upstream: str, model: str, weight: int = 1, priority: int = 0) -> Channel:
+        """The channel for `upstream` serving `model`, named "upstream/model".
+
+        The name is the health key, so naming by upstream and upstream model makes every public
+        model (and alias) served by the same upstream model share one breaker, as it should.
+        """
+        return cls(f"{upstream}/{model}", upstream, model, weight, priority)
+
     def __post_init__(self) -> None:
         if not self.name or not self.upstream:
             raise ValueError("a channel needs a name and an upstream")

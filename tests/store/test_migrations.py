@@ -14,29 +14,29 @@ from sluicegate.store.migrate import current, head_revision, upgrade
 from sluicegate.store.schema import metadata, revision
 
 
-async def test_a_new_database_is_not_migrated(db_url: str) -> None:
-    assert await current(db_url) is None
+async def test_a_new_database_is_not_migrated(empty_db_url: str) -> None:
+    assert await current(empty_db_url) is None
 
 
-async def test_upgrade_brings_the_database_to_the_newest_revision(db_url: str) -> None:
-    assert await upgrade(db_url) == head_revision()
-    assert await current(db_url) == head_revision()
+async def test_upgrade_brings_the_database_to_the_newest_revision(empty_db_url: str) -> None:
+    assert await upgrade(empty_db_url) == head_revision()
+    assert await current(empty_db_url) == head_revision()
 
 
-async def test_upgrade_twice_changes_nothing(db_url: str) -> None:
-    await upgrade(db_url)
-    async with await Store.open(db_url) as store:
+async def test_upgrade_twice_changes_nothing(empty_db_url: str) -> None:
+    await upgrade(empty_db_url)
+    async with await Store.open(empty_db_url) as store:
         await store.keys.create({"name": "kept"})
-    assert await upgrade(db_url) == head_revision()
-    async with await Store.open(db_url) as store:
+    assert await upgrade(empty_db_url) == head_revision()
+    async with await Store.open(empty_db_url) as store:
         assert [k.name for k in await store.keys.list()] == ["kept"]
         assert await store.keys.revision() == 1
 
 
-async def test_workers_starting_together_migrate_once(db_url: str) -> None:
-    results = await asyncio.gather(*(upgrade(db_url) for _ in range(4)))
+async def test_workers_starting_together_migrate_once(empty_db_url: str) -> None:
+    results = await asyncio.gather(*(upgrade(empty_db_url) for _ in range(4)))
     assert results == [head_revision()] * 4
-    engine = create_engine(db_url)
+    engine = create_engine(empty_db_url)
     try:
         async with engine.connect() as conn:
             assert (await conn.execute(select(revision.c.id, revision.c.value))).all() == [(1, 0)]
@@ -44,9 +44,9 @@ async def test_workers_starting_together_migrate_once(db_url: str) -> None:
         await engine.dispose()
 
 
-async def test_the_migrated_schema_matches_the_tables_the_code_uses(db_url: str) -> None:
-    await upgrade(db_url)
-    engine = create_engine(db_url)
+async def test_the_migrated_schema_matches_the_tables_the_code_uses(empty_db_url: str) -> None:
+    await upgrade(empty_db_url)
+    engine = create_engine(empty_db_url)
     try:
         async with engine.connect() as conn:
             diff = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))

@@ -124,13 +124,17 @@ def _print_plan(summary: dict[str, Any], workload: Workload, options: list[Optio
             best = o.best_quote
             if best is None or best.per_million_output_tokens is None:
                 continue
-            be = o.break_even.get(f"{best.provider}/{best.instance}")
-            verdict = (_t("cheaper than the API when busy", "满载时比 API 便宜")
-                       if best.per_million_output_tokens < api.per_million_output_tokens
-                       else _t("dearer than the API even when busy", "满载也比 API 贵"))
-            click.echo(f"  {o.gpu.id} x{o.count} on {best.provider}: {verdict}; "
-                       f"{_t('renting it all day beats the API above', '整天租用在每天超过')} "
-                       f"{(be or math.inf) / 1e6:,.1f}M {_t('output tokens/day', '输出 token 时更划算')}")
+            be = o.break_even.get(f"{best.provider}/{best.instance}") or math.inf
+            capacity = o.served_tokens_per_s * 86_400
+            if be <= capacity:
+                verdict = _t(f"cheaper than the API above {be / 1e6:,.1f}M output tokens/day "
+                             f"(one setup serves up to {capacity / 1e6:,.1f}M/day)",
+                             f"每天输出超过 {be / 1e6:,.1f}M token 时比 API 便宜（单套最多 {capacity / 1e6:,.1f}M/天）")
+            else:
+                verdict = _t(f"dearer than the API even fully busy: break-even {be / 1e6:,.1f}M/day, "
+                             f"capacity {capacity / 1e6:,.1f}M/day",
+                             f"满载也比 API 贵：盈亏平衡 {be / 1e6:,.1f}M/天，容量 {capacity / 1e6:,.1f}M/天")
+            click.echo(f"  {o.gpu.id} x{o.count} on {best.provider}: {verdict}")
 
 
 def _print_detail(summary: dict[str, Any], workload: Workload, o: Option, currency: str,

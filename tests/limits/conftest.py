@@ -42,6 +42,10 @@ async def redis_limiter_factory(prefix: str) -> AsyncIterator[Callable[..., Redi
 
     def make(url: str = REDIS_URL, **opts: Any) -> RedisLimiter:
         opts.setdefault("prefix", prefix)
+        # Generous timeouts: these tests share two cores with everyone else's; the fail-fast
+        # tests point at a closed port or a stopped server, which fail at once whatever the timeout.
+        opts.setdefault("socket_timeout", 2.0)
+        opts.setdefault("connect_timeout", 2.0)
         limiter = RedisLimiter.from_url(url, **opts)
         made.append(limiter)
         return limiter

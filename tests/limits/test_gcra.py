@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import math
 
-from sluicegate.limits.gcra import gcra_adjust, gcra_remaining, gcra_reset, gcra_take, gcra_wait
+from sluicegate.limits.gcra import gcra_admit, gcra_adjust, gcra_remaining, gcra_reset, gcra_wait
+
+
+def gcra_take(tat: float, now: float, amount: float, limit: float, period: float) -> float:
+    new = gcra_admit(tat, now, amount, limit, period)
+    assert new >= 0.0, "the test expected this demand to fit"
+    return new
 
 T0 = 1_764_000_000.0  # an epoch-sized time, where float rounding is at its worst
 
@@ -62,6 +68,12 @@ def test_a_variable_cost_is_admitted_while_it_fits_in_the_period() -> None:
 
 def test_a_demand_larger_than_the_limit_never_fits() -> None:
     assert gcra_wait(T0, T0, 1001, 1000, 60) == math.inf
+
+
+def test_admit_answers_the_new_tat_or_minus_the_wait() -> None:
+    assert gcra_admit(T0, T0, 10, 30, 60) == T0 + 20.0
+    assert math.isclose(gcra_admit(T0 + 60, T0, 1, 30, 60), -2.0, abs_tol=1e-6)
+    assert gcra_admit(T0, T0, 31, 30, 60) == -math.inf
 
 
 def test_a_zero_demand_always_fits() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 
@@ -25,6 +26,17 @@ async def test_a_closed_port_raises_limiter_unavailable_at_once(
 ) -> None:
     limiter = redis_limiter_factory("redis://127.0.0.1:1/0")
     assert await _unavailable_within(limiter, 0.5)
+
+
+async def test_a_server_that_never_answers_raises_limiter_unavailable_after_the_socket_timeout(
+    redis_limiter_factory: Callable[..., RedisLimiter],
+) -> None:
+    with socket.socket() as silent:  # accepts connections (backlog) but never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        limiter = redis_limiter_factory(f"redis://127.0.0.1:{port}/0", socket_timeout=0.2, connect_timeout=0.2)
+        assert await _unavailable_within(limiter, 1.0)
 
 
 async def test_settle_and_seed_fail_the_same_way(

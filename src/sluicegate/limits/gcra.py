@@ -26,21 +26,26 @@ import math
 EPSILON = 1e-5
 
 
-def gcra_wait(tat: float, now: float, amount: float, limit: float, period: float) -> float:
-    """Seconds until `amount` fits (0.0: admit now; inf: it never fits, amount > limit)."""
+def gcra_admit(tat: float, now: float, amount: float, limit: float, period: float) -> float:
+    """The new TAT when `amount` fits at `now`, else minus the seconds to wait (-inf: never fits).
+
+    One call on the hot path does the decision and the arithmetic; times are epoch seconds, never
+    negative, so the sign of the answer tells admitted from refused.
+    """
+    base = tat if tat > now else now
     if amount <= 0.0:
-        return 0.0
+        return base
     if amount > limit:
-        return math.inf
-    base = tat if tat > now else now
-    wait = base + amount * period / limit - period - now
-    return wait if wait > EPSILON else 0.0
+        return -math.inf
+    new = base + amount * period / limit
+    wait = new - period - now
+    return new if wait <= EPSILON else -wait
 
 
-def gcra_take(tat: float, now: float, amount: float, limit: float, period: float) -> float:
-    """The new TAT after spending `amount` (unconditionally: call after `gcra_wait` said 0)."""
-    base = tat if tat > now else now
-    return base + amount * period / limit
+def gcra_wait(tat: float, now: float, amount: float, limit: float, period: float) -> float:
+    """Seconds until `amount` fits (0.0: it fits now; inf: never, since amount > limit)."""
+    answer = gcra_admit(tat, now, amount, limit, period)
+    return 0.0 if answer >= 0.0 else -answer
 
 
 def gcra_adjust(tat: float, now: float, delta: float, limit: float, period: float) -> float:

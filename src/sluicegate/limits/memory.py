@@ -20,13 +20,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from sluicegate.limits.budget import PeriodClock, budget_admits
-from sluicegate.limits.gcra import EPSILON, gcra_adjust, gcra_remaining, gcra_take, gcra_wait
+from sluicegate.limits.gcra import EPSILON, gcra_adjust, gcra_admit, gcra_remaining
 from sluicegate.limits.outcome import Admission, RateStatus, Refusal, refusal_terms
 from sluicegate.limits.quota import BUDGET, CONCURRENCY, RATE, REQUESTS, TOKENS, Demand, Quota
 
 
 def _status(limit: float, remaining: float, reset: float) -> RateStatus:
-    return RateStatus(limit, max(0.0, math.floor(remaining + EPSILON)), reset)
+    return RateStatus(limit, max(0.0, math.floor(remaining + EPSILON)), max(0.0, reset))
 
 
 class MemoryLimiter:
@@ -46,26 +46,47 @@ class MemoryLimiter:
     # -- the synchronous fast path ------------------------------------------------------------
 
     def acquire_nowait(self, demands: Sequence[Demand], now: float | None = None) -> Admission | Refusal:
-        """`acquire` without a coroutine: admit all demands or refuse consuming nothing."""
+        """`acquire` without a coroutine: admit all demands or refuse consuming nothing.
+
+        One pass decides every demand and computes the new rate TATs; a second pass writes them
+        only if all admitted. Statuses for headers come from the first pass when admitted.
+        """
         if now is None:
             now = self._clock()
         if now >= self._next_sweep:
             self.sweep(now)
         tats, spents, busy, window = self._tat, self._spent, self._busy, self._periods.window
-        pids: list[str] = []
+        news: list[float] = []  # per demand: the new TAT of a rate, 0.0 for other kinds
+        pids: list[str] = []  # per demand: the budget period id, "" for other kinds
         refused: Quota | None = None
         reason, worst = "", -1.0
+        req_left = tok_left = math.inf
+        req: Quota | None = None
+        tok: Quota | None = None
+        req_tat = tok_tat = 0.0
         for d in demands:
             q = d.quota
             kind = q.kind
-            pid = ""
             if kind == RATE:
-                wait = gcra_wait(tats.get(q.key, now), now, d.amount, q.limit, q.seconds)
-                if wait:
-                    r, wait = refusal_terms(q, wait, 0.0, now, self._concurrency_retry)
+                new = gcra_admit(tats.get(q.key, now), now, d.amount, q.limit, q.seconds)
+                if new < 0.0:
+                    r, wait = refusal_terms(q, -new, 0.0, now, self._concurrency_retry)
                     if wait > worst:
                         refused, reason, worst = q, r, wait
-            elif kind == BUDGET:
+                elif refused is None:
+                    metric = q.metric
+                    if metric == REQUESTS:
+                        left = gcra_remaining(new, now, q.limit, q.seconds)
+                        if left < req_left:
+                            req_left, req, req_tat = left, q, new
+                    elif metric == TOKENS:
+                        left = gcra_remaining(new, now, q.limit, q.seconds)
+                        if left < tok_left:
+                            tok_left, tok, tok_tat = left, q, new
+                news.append(new)
+                pids.append("")
+                continue
+            if kind == BUDGET:
                 pid, _, end = window(q.period, now)
                 entry = spents.get(q.key)
                 spent = entry[1] if entry is not None and entry[0] == pid else 0.0
@@ -73,31 +94,36 @@ class MemoryLimiter:
                     r, wait = refusal_terms(q, 0.0, end, now, self._concurrency_retry)
                     if wait > worst:
                         refused, reason, worst = q, r, wait
-            elif busy.get(q.key, 0) + 1 > q.limit:
-                r, wait = refusal_terms(q, 0.0, 0.0, now, self._concurrency_retry)
-                if wait > worst:
-                    refused, reason, worst = q, r, wait
-            pids.append(pid)
+                pids.append(pid)
+            else:
+                if busy.get(q.key, 0) + 1 > q.limit:
+                    r, wait = refusal_terms(q, 0.0, 0.0, now, self._concurrency_retry)
+                    if wait > worst:
+                        refused, reason, worst = q, r, wait
+                pids.append("")
+            news.append(0.0)
         if refused is not None:
-            req, tok = self._statuses(demands, now)
-            return Refusal(refused, reason, None if worst == math.inf else worst, req, tok)
-        for d in demands:
+            requests, tokens = self._statuses(demands, now)
+            return Refusal(refused, reason, None if worst == math.inf else worst, requests, tokens)
+        for d, new, pid in zip(demands, news, pids):
             q = d.quota
             kind = q.kind
             if kind == RATE:
-                if d.amount > 0.0:
-                    tats[q.key] = gcra_take(tats.get(q.key, now), now, d.amount, q.limit, q.seconds)
+                if new > now:
+                    tats[q.key] = new
             elif kind == BUDGET:
-                pid, _, end = window(q.period, now)
                 entry = spents.get(q.key)
-                if entry is None or entry[0] != pid:
-                    spents[q.key] = [pid, d.amount, end]
-                else:
+                if entry is not None and entry[0] == pid:
                     entry[1] += d.amount
+                else:
+                    spents[q.key] = [pid, d.amount, window(q.period, now)[2]]
             else:
                 busy[q.key] = busy.get(q.key, 0) + 1
-        req, tok = self._statuses(demands, now)
-        return Admission(tuple(demands), tuple(pids), "", now, req, tok)
+        return Admission(
+            tuple(demands), tuple(pids), "", now,
+            None if req is None else _status(req.limit, req_left, req_tat - now),
+            None if tok is None else _status(tok.limit, tok_left, tok_tat - now),
+        )
 
     def settle_nowait(self, admission: Admission, actual: Mapping[str, float],
                       now: float | None = None) -> None:

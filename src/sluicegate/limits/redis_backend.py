@@ -76,6 +76,7 @@ class RedisLimiter:
         self._owns_client = owns_client
         self._clock = clock
         self._periods = PeriodClock()
+        self._specs: dict[str, tuple[Quota, str, str, str, str]] = {}
         self._acquire = _Script("acquire.lua")
         self._settle = _Script("settle.lua")
         self._renew = _Script("renew.lua")
@@ -107,24 +108,22 @@ class RedisLimiter:
                            self._new_lease(), _num(self._lease_ttl)]
         pids: list[str] = []
         ends: list[float] = []
-        prefix = self._prefix
+        specs, spec_of = self._specs, self._spec
         for d in demands:
             q = d.quota
-            if q.kind == RATE:
-                keys.append(prefix + q.key)
-                args += ("r", _num(d.amount), _num(q.limit), _num(q.seconds))
-                pids.append("")
-                ends.append(0.0)
-            elif q.kind == BUDGET:
+            spec = specs.get(q.key)
+            if spec is None or (spec[0] is not q and spec[0] != q):
+                spec = spec_of(q)
+            if spec[2] == "b":
                 pid, _, end = self._periods.window(q.period, wall)
-                keys.append(f"{prefix}{q.key}:{pid}")
+                keys.append(spec[1] + pid)
                 ttl = 0 if end == math.inf else max(1, math.ceil((end - wall + self._budget_grace) * 1000))
-                args += ("b", _num(d.amount), _num(q.limit), str(ttl))
+                args += ("b", _num(d.amount), spec[3], str(ttl))
                 pids.append(pid)
                 ends.append(end)
             else:
-                keys.append(prefix + q.key)
-                args += ("c", "1", _num(q.limit), "0")
+                keys.append(spec[1])
+                args += (spec[2], _num(d.amount), spec[3], spec[4])
                 pids.append("")
                 ends.append(0.0)
         res = await self._eval(self._acquire, keys, args)
@@ -154,23 +153,26 @@ class RedisLimiter:
         keys: list[str] = []
         args: list[str] = ["" if now is None and self._server_time else _num(self._clock() if now is None else now),
                            admission.lease]
-        prefix = self._prefix
+        specs = self._specs
         for i, d in enumerate(admission.demands):
             q = d.quota
-            if q.kind == CONCURRENCY:
-                keys.append(prefix + q.key)
+            spec = specs.get(q.key)
+            if spec is None or (spec[0] is not q and spec[0] != q):
+                spec = self._spec(q)
+            kind = spec[2]
+            if kind == "c":
+                keys.append(spec[1])
                 args.append("c")
                 continue
             real = actual.get(q.metric)
             if real is None or real == d.amount:
                 continue
-            delta = _num(real - d.amount)
-            if q.kind == RATE:
-                keys.append(prefix + q.key)
-                args += ("r", delta, _num(q.limit), _num(q.seconds))
+            if kind == "r":
+                keys.append(spec[1])
+                args += ("r", _num(real - d.amount), spec[3], spec[4])
             else:
-                keys.append(f"{prefix}{q.key}:{admission.periods[i]}")
-                args += ("b", delta)
+                keys.append(spec[1] + admission.periods[i])
+                args += ("b", _num(real - d.amount))
         if keys:
             await self._eval(self._settle, keys, args)
 
@@ -217,6 +219,19 @@ class RedisLimiter:
             await self._redis.aclose(close_connection_pool=True)
 
     # -- plumbing -------------------------------------------------------------------------------
+
+    def _spec(self, q: Quota) -> tuple[Quota, str, str, str, str]:
+        """(quota, Redis key or budget key stem, kind code, limit, period): encoded once per quota.
+
+        Why: formatting numbers and keys per demand is most of the client's cost of a check.
+        The cache is bounded by the number of distinct quotas; it is cleared if that grows huge.
+        """
+        if len(self._specs) > 100_000:
+            self._specs.clear()
+        key = self._prefix + q.key
+        spec = (q, key + ":" if q.kind == BUDGET else key, _KIND_CODE[q.kind], _num(q.limit), _num(q.seconds))
+        self._specs[q.key] = spec
+        return spec
 
     def _new_lease(self) -> str:
         self._lease_seq += 1

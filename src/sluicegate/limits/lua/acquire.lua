@@ -23,7 +23,7 @@ local lease = ARGV[2]
 local lease_ttl = tonumber(ARGV[3])
 local n = #KEYS
 local kinds, amounts, limits, xs, states = {}, {}, {}, {}, {}
-local waits = {}
+local waits, fresh = {}, {}
 local refused = false
 
 for i = 1, n do
@@ -44,8 +44,9 @@ for i = 1, n do
       end
     end
   elseif kind == 'b' then
-    local spent = tonumber(redis.call('GET', KEYS[i]) or '0')
-    states[i] = spent
+    local stored = redis.call('GET', KEYS[i])
+    local spent = tonumber(stored or '0')
+    states[i], fresh[i] = spent, not stored
     if not (spent + amount <= limit + BUDGET_EPSILON) then wait = '1' end
   else
     redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
@@ -67,9 +68,11 @@ if not refused then
         redis.call('SET', KEYS[i], string.format('%.17g', tat), 'PX', math.ceil((tat - now) * 1000) + 1)
       end
     elseif kind == 'b' then
-      redis.call('INCRBYFLOAT', KEYS[i], string.format('%.17g', amount))
-      if xs[i] > 0 and redis.call('PTTL', KEYS[i]) < 0 then
-        redis.call('PEXPIRE', KEYS[i], xs[i])
+      local spent = string.format('%.17g', states[i] + amount)
+      if fresh[i] and xs[i] > 0 then
+        redis.call('SET', KEYS[i], spent, 'PX', xs[i])
+      else
+        redis.call('SET', KEYS[i], spent, 'KEEPTTL')
       end
     else
       redis.call('ZADD', KEYS[i], string.format('%.17g', now + lease_ttl), lease)

@@ -116,6 +116,14 @@ def _print_plan(summary: dict[str, Any], workload: Workload, options: list[Optio
         click.echo(f"\n{_t('Cannot fit on 8 cards', '8 卡也放不下')}: {', '.join(unfit)}")
     click.echo(f"\n{_t('GB = 10^9 bytes (an 80GB card holds 85.9). served = output tokens/s including each prompt prefill; prices are the setup share of each instance.', 'GB = 10^9 字节（80GB 卡实际 85.9）。served = 含 prompt 预填充的输出吞吐；价格按该配置占实例的份额计。')}")
     click.echo(f"2022/2023: C = {_t('controlled for China under the Oct 2022 / Oct 2023 rule', '受 2022年10月 / 2023年10月 规则管制')}. {DISCLAIMER}")
+    sized = [o for o in options if o.workload is not None]
+    if sized:
+        o, w = sized[0], sized[0].workload
+        click.echo(f"\n{_t('Workload on', '负载方案')} {o.gpu.id} x{o.count}: {w.replicas} "
+                   f"{_t('replica(s)', '副本')} = {w.gpus} GPUs at batch {o.workload_batch} "
+                   f"({o.served_tokens_per_s:,.0f} {_t('output tok/s each; needs', '输出 tok/s/副本；需要')} "
+                   f"{w.required_tokens_per_s:,.0f}); {_t('per day', '每天')} {_money(w.per_day, currency)}"
+                   + (f", API {_money(w.api_per_day, currency)}" if w.api_per_day is not None else ""))
     if api is not None:
         click.echo(f"\nAPI {api.name}: {_money(api.per_million_output_tokens, currency)} "
                    f"{_t('per M output tokens incl. prompts', '每百万输出 token（含输入）')}"

@@ -154,3 +154,21 @@ def test_a_channel_listed_twice_in_a_route_is_refused() -> None:
 def test_one_channel_name_for_two_upstream_models_is_refused() -> None:
     with pytest.raises(ValueError, match="two different"):
         Router({"m": [Channel("a", "openai", "x")], "n": [Channel("a", "openai", "y")]})
+
+
+async def test_the_store_keeps_the_latest_record_whatever_the_order_of_publishing() -> None:
+    store = InMemoryHealthStore()
+    newer = {"kind": "channel", "name": "a", "state": "open", "changed_at": 20.0}
+    older = {"kind": "channel", "name": "a", "state": "closed", "changed_at": 10.0}
+    await store.publish([newer])
+    await store.publish([older])
+    [kept] = await store.fetch()
+    assert (kept["state"], kept["changed_at"]) == ("open", 20.0)
+
+
+async def test_the_store_keeps_the_longest_retry_after_heard_of() -> None:
+    store = InMemoryHealthStore()
+    await store.publish([{"kind": "channel", "name": "a", "state": "closed", "changed_at": 5.0, "retry_after_until": 90.0}])
+    await store.publish([{"kind": "channel", "name": "a", "state": "closed", "changed_at": 6.0, "retry_after_until": 50.0}])
+    [kept] = await store.fetch()
+    assert (kept["changed_at"], kept["retry_after_until"]) == (6.0, 90.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections import Counter
 
 import pytest
@@ -157,3 +158,24 @@ def test_channels_made_from_config_share_health_by_upstream_model() -> None:
         {"gpt-4o-mini": [Channel.of("openai", "gpt-4o-mini", 3)], "cheap": [Channel.of("openai", "gpt-4o-mini")]}
     )
     assert len(router.snapshot()["channels"]) == 1
+
+
+class NoDraws(random.Random):
+    """A Random that fails the test if anything draws from it."""
+
+    def random(self) -> float:
+        raise AssertionError("a random draw was made")
+
+
+def test_a_single_channel_model_makes_no_random_draw() -> None:
+    router = Router({"m": [ch("a")]}, rng=NoDraws())
+    for _ in range(3):
+        attempts = router.plan("m")
+        assert attempts.next().name == "a"
+        attempts.record_success(0.1)
+
+
+def test_a_single_usable_channel_left_in_a_priority_makes_no_random_draw() -> None:
+    router = Router({"m": [ch("a"), ch("b", priority=1)]}, rng=NoDraws())
+    attempts = router.plan("m")
+    assert attempts.next().name == "a"

@@ -84,6 +84,12 @@ async def test_a_request_larger_than_the_token_rate_is_too_large_for_ever(limite
     assert (refusal.reason, refusal.retry_after) == (TOO_LARGE, None)
 
 
+async def test_a_zero_rate_limit_refuses_every_request_as_rate_limited_for_ever(limiter: Limiter) -> None:
+    shut = Quota.rate("key:k1", "requests", 0, "minute")
+    refusal = await refuse(limiter, [shut])
+    assert (refusal.reason, refusal.retry_after) == (RATE_LIMITED, None)
+
+
 async def test_admissions_carry_the_tightest_request_and_token_rates_for_headers(limiter: Limiter) -> None:
     admission = await admit(limiter, [KEY_RPM, MODEL_RPM, KEY_TPM], tokens=250)
     assert admission.requests is not None and admission.tokens is not None

@@ -5,6 +5,7 @@ The algorithms are pure (`gcra`, `budget`); the backends apply them to state in 
 interface (`Limiter`). See docs/limits.md for the guarantees and the Redis layout.
 """
 
+from sluicegate.limits.key_quotas import quotas_for_key
 from sluicegate.limits.limiter import Limiter, LimiterUnavailable, build_limiter
 from sluicegate.limits.memory import MemoryLimiter
 from sluicegate.limits.outcome import (
@@ -38,6 +39,7 @@ __all__ = [
     "TOO_LARGE",
     "build_limiter",
     "demands_for",
+    "quotas_for_key",
 ]
 
 

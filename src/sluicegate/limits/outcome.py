@@ -76,7 +76,8 @@ def refusal_terms(quota: Quota, rate_wait: float, period_end: float, now: float,
     if quota.kind == CONCURRENCY:
         return RATE_LIMITED, concurrency_retry
     if rate_wait == math.inf:
-        return TOO_LARGE, math.inf
+        # a zero limit shuts the scope off: that is a rate limit, not an oversized request
+        return (RATE_LIMITED if quota.limit == 0.0 else TOO_LARGE), math.inf
     return RATE_LIMITED, rate_wait
 
 

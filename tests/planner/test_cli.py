@@ -118,3 +118,16 @@ def test_plan_headings_switch_to_chinese_under_a_zh_locale():
 @pytest.mark.parametrize(("text", "value"), [("5e7", 5e7), ("50M", 5e7), ("1.5B", 1.5e9), ("2000", 2000)])
 def test_token_amounts_accept_suffixes(text, value):
     assert parse_amount(text) == value
+
+
+@pytest.mark.parametrize(("sub", "expected"), [
+    ("models", "deepseek-v3"), ("clouds", "volcengine"), ("apis", "gpt-4o-mini"),
+])
+def test_catalog_listing_subcommands(sub, expected):
+    out = run(sub)
+    assert out.exit_code == 0 and expected in out.output
+
+
+def test_an_explicit_setup_that_does_not_fit_is_marked_in_the_table():
+    out = run("--model", "llama-3-70b", "--precision", "fp16", "--gpu", "a100-80g", "--count", "1")
+    assert out.exit_code == 0 and "DOES NOT FIT" in out.output and "weights do not fit" in out.output

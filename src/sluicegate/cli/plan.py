@@ -105,7 +105,7 @@ def _print_plan(summary: dict[str, Any], workload: Workload, options: list[Optio
                f"{d['served_output_tokens_per_s']:.0f}", f"{d['ttft_ms']:.0f}", str(d["max_concurrency"]),
                _export_cell(o), _money(best.per_hour if best else None, currency),
                _money(best.per_million_output_tokens if best else None, currency),
-               f"{best.provider}" if best else ("-" if o.fits else _t("does not fit", "放不下"))]
+               _t("DOES NOT FIT", "放不下") if not o.fits else (best.provider if best else "-")]
         if len(head) > 13:
             w = o.workload
             row += [f"{w.replicas} (batch {o.workload_batch})" if w else "-", _money(w.per_day if w else None, currency)]

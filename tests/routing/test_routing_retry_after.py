@@ -84,3 +84,9 @@ def test_an_upstream_cannot_park_a_channel_beyond_the_cap(make_router) -> None:
     attempts.next()
     attempts.record_failure(classify(503, None, {"Retry-After": "86400"}))
     assert router.plan("m").next().retry_after == pytest.approx(60.0)
+
+
+def test_the_obsolete_rfc850_and_asctime_date_forms_are_read() -> None:
+    now = 784_111_777.0 - 10  # ten seconds before 06 Nov 1994 08:49:37 GMT
+    assert parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now) == pytest.approx(10.0)
+    assert parse_retry_after("Sun Nov  6 08:49:37 1994", now) == pytest.approx(10.0)

@@ -9,9 +9,12 @@ way (the client's request was at fault), and never anything once bytes have reac
 
 from __future__ import annotations
 
+import calendar
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 
 # Outcome kinds. Plain strings so they serialise as-is into status JSON and logs.
@@ -102,11 +105,15 @@ def parse_retry_after(value: str, now_epoch: float) -> float | None:
         return seconds if math.isfinite(seconds) and seconds >= 0 else None
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # RFC 9110 dates are always GMT; a naive result means "-0000"
-        return None
-    return max(0.0, when.timestamp() - now_epoch)
+        if when.tzinfo is None:  # "-0000": HTTP dates are always GMT anyway
+            when = when.replace(tzinfo=timezone.utc)
+        epoch = when.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        try:  # the obsolete asctime form, which RFC 9110 still asks recipients to accept
+            epoch = float(calendar.timegm(time.strptime(text, "%a %b %d %H:%M:%S %Y")))
+        except ValueError:
+            return None
+    return max(0.0, epoch - now_epoch)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

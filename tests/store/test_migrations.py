@@ -10,7 +10,7 @@ from sqlalchemy import inspect, select
 
 from sluicegate.store import Store
 from sluicegate.store.engine import create_engine
-from sluicegate.store.migrate import current, head_revision, upgrade
+from sluicegate.store.migrate import HEAD, current, head_revision, upgrade
 from sluicegate.store.schema import metadata, revision
 
 
@@ -55,3 +55,7 @@ async def test_the_migrated_schema_matches_the_tables_the_code_uses(empty_db_url
         await engine.dispose()
     assert diff == []
     assert {"api_keys", "revision", "request_logs", "usage_daily", "alembic_version"} <= tables
+
+
+def test_the_head_the_store_checks_for_is_the_newest_migration_shipped() -> None:
+    assert HEAD == head_revision()

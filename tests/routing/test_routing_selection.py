@@ -179,3 +179,23 @@ def test_a_single_usable_channel_left_in_a_priority_makes_no_random_draw() -> No
     router = Router({"m": [ch("a"), ch("b", priority=1)]}, rng=NoDraws())
     attempts = router.plan("m")
     assert attempts.next().name == "a"
+
+
+def test_lowest_latency_ranks_a_channel_that_never_succeeded_last(make_router) -> None:
+    router = make_router({"m": [ch("broken"), ch("ok")]}, strategy="lowest_latency")
+    for _ in range(2):  # untried channels go first, so these two requests try both
+        attempts = router.plan("m")
+        if attempts.next().name == "broken":
+            attempts.record_failure(CONNECT_FAILED)
+        else:
+            attempts.record_success(0.5)
+    assert [c["requests"] for c in router.snapshot()["channels"]] == [1, 1]
+    assert [router.plan("m").next().name for _ in range(3)] == ["ok", "ok", "ok"]
+
+
+@pytest.mark.parametrize("strategy", ["least_busy", "lowest_latency"])
+def test_a_zero_weight_channel_is_a_last_resort_under_every_strategy(make_router, strategy: str) -> None:
+    router = make_router({"m": [ch("drained", weight=0), ch("live")]}, strategy=strategy)
+    held = router.plan("m")
+    assert held.next().name == "live"
+    assert router.plan("m").next().name == "live"  # even though "drained" is idle

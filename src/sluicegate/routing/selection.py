@@ -7,6 +7,7 @@ two or more candidates: a single candidate needs no strategy and no random draw.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
@@ -56,23 +57,36 @@ def pick_weighted(candidates: Sequence[Candidate], rng: random.Random) -> Candid
 
 def pick_least_busy(candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
     """Fewest requests in flight; ties (the idle case) are shared by weight."""
+    candidates = _weighted(candidates)
     fewest = min(c.health.in_flight for c in candidates)
     ties = [c for c in candidates if c.health.in_flight == fewest]
     return ties[0] if len(ties) == 1 else pick_weighted(ties, rng)
 
 
 def pick_lowest_latency(candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
-    """Lowest EWMA latency of recent successes; channels never measured go first, to get measured."""
-    unmeasured = [c for c in candidates if c.health.ewma_latency is None]
-    if unmeasured:
-        return unmeasured[0] if len(unmeasured) == 1 else pick_weighted(unmeasured, rng)
-    best = min(candidates, key=_latency)
-    return best
+    """Lowest EWMA latency of recent successes.
+
+    A channel never tried goes first, to get measured; one tried but never successful ranks last
+    (it has no latency to show, and preferring it would spend every request on a failure).
+    """
+    candidates = _weighted(candidates)
+    untried = [c for c in candidates if c.health.requests == 0 and c.health.ewma_latency is None]
+    if untried:
+        return untried[0] if len(untried) == 1 else pick_weighted(untried, rng)
+    return min(candidates, key=_latency)
+
+
+def _weighted(candidates: Sequence[Candidate]) -> Sequence[Candidate]:
+    # Weight 0 means "only when nothing weighted is left", whatever the strategy.
+    if all(c.channel.weight for c in candidates):
+        return candidates
+    weighted = [c for c in candidates if c.channel.weight]
+    return weighted or candidates
 
 
 def _latency(c: Candidate) -> float:
     latency = c.health.ewma_latency
-    return latency if latency is not None else 0.0
+    return latency if latency is not None else math.inf
 
 
 STRATEGIES: MappingProxyType[str, Strategy] = MappingProxyType(

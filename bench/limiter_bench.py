@@ -118,7 +118,8 @@ def _us(seconds: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iterations", type=int, default=5000)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="'' to skip Redis")
     parser.add_argument("--concurrency", type=int, default=32)
@@ -136,7 +137,8 @@ def main() -> None:
     print(f"limiter bench: {n} iterations of acquire + settle, event loop {loop_name}")
     for name, quotas in shapes.items():
         bench_memory_sync(quotas, 500)
-        print(f"memory  {name:10s} sync  (acquire_nowait + settle_nowait): {_us(bench_memory_sync(quotas, n))}")
+        sync = bench_memory_sync(quotas, n)
+        print(f"memory  {name:10s} sync  (acquire_nowait + settle_nowait): {_us(sync)}")
         print(f"memory  {name:10s} async (await acquire + await settle):   "
               f"{_us(asyncio.run(bench_memory_async(quotas, n)))}")
     if args.redis:

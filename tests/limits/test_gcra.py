@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from sluicegate.limits.gcra import gcra_admit, gcra_adjust, gcra_remaining, gcra_reset, gcra_wait
+from sluicegate.limits.gcra import gcra_adjust, gcra_admit, gcra_remaining, gcra_reset, gcra_wait
 
 
 def gcra_take(tat: float, now: float, amount: float, limit: float, period: float) -> float:

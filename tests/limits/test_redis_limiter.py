@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import redis
+from conftest import REDIS_URL
 from redis.asyncio import Redis
 
-from conftest import REDIS_URL
 from sluicegate.limits import Admission, Quota, RedisLimiter, Refusal, demands_for
 
 RPM_30 = Quota.rate("key:k1", "requests", 30, "minute")

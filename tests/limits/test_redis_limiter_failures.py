@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from conftest import PrivateRedis
+
 from sluicegate.limits import Admission, LimiterUnavailable, Quota, RedisLimiter, demands_for
 
 DEMANDS = demands_for([Quota.rate("key:k1", "requests", 30, "minute"), Quota.concurrency("key:k1", 5)], {})
@@ -35,7 +36,8 @@ async def test_a_server_that_never_answers_raises_limiter_unavailable_after_the_
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         port = silent.getsockname()[1]
-        limiter = redis_limiter_factory(f"redis://127.0.0.1:{port}/0", socket_timeout=0.2, connect_timeout=0.2)
+        url = f"redis://127.0.0.1:{port}/0"
+        limiter = redis_limiter_factory(url, socket_timeout=0.2, connect_timeout=0.2)
         assert await _unavailable_within(limiter, 1.0)
 
 

@@ -15,7 +15,7 @@ bounds (prompt estimate + max_tokens) the overshoot is only the prompt estimate'
 from __future__ import annotations
 
 import calendar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # Slack for float rounding of money amounts (0.1 + 0.2 must fit a limit of 0.3).
 BUDGET_EPSILON = 1e-9
@@ -30,7 +30,7 @@ def period_window(period: str, now: float) -> tuple[str, float, float]:
     """(id, start, end) of the UTC calendar period holding `now`; "total" spans all time."""
     if period == "total":
         return "total", -float("inf"), float("inf")
-    t = datetime.fromtimestamp(now, tz=timezone.utc)
+    t = datetime.fromtimestamp(now, tz=UTC)
     if period == "day":
         start = calendar.timegm((t.year, t.month, t.day, 0, 0, 0))
         return f"d{t.year:04d}{t.month:02d}{t.day:02d}", float(start), float(start + 86400)

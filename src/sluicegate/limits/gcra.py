@@ -32,7 +32,7 @@ def gcra_admit(tat: float, now: float, amount: float, limit: float, period: floa
     One call on the hot path does the decision and the arithmetic; times are epoch seconds, never
     negative, so the sign of the answer tells admitted from refused.
     """
-    base = tat if tat > now else now
+    base = max(now, tat)
     if amount <= 0.0:
         return base
     if amount > limit:
@@ -56,15 +56,15 @@ def gcra_adjust(tat: float, now: float, delta: float, limit: float, period: floa
     """
     if limit <= 0.0:
         return tat
-    moved = (tat if tat > now else now) + delta * period / limit
-    return moved if moved > now else now
+    moved = (max(now, tat)) + delta * period / limit
+    return max(now, moved)
 
 
 def gcra_remaining(tat: float, now: float, limit: float, period: float) -> float:
     """Units that could be taken at `now` (may be fractional; below zero after an overcharge)."""
     if limit <= 0.0:
         return 0.0
-    base = tat if tat > now else now
+    base = max(now, tat)
     return (now + period - base) * limit / period
 
 

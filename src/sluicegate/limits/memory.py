@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from sluicegate.limits.budget import PeriodClock, budget_admits
 from sluicegate.limits.gcra import EPSILON, gcra_adjust, gcra_admit, gcra_remaining
@@ -38,7 +39,7 @@ class MemoryLimiter:
         self._sweep_interval = sweep_interval
         self._concurrency_retry = concurrency_retry
         self._tat: dict[str, float] = {}
-        self._spent: dict[str, list] = {}  # key -> [period id, spent, period end]
+        self._spent: dict[str, list[Any]] = {}  # key -> [period id, spent, period end]
         self._busy: dict[str, int] = {}
         self._periods = PeriodClock()
         self._next_sweep = -math.inf
@@ -105,7 +106,7 @@ class MemoryLimiter:
         if refused is not None:
             requests, tokens = self._statuses(demands, now)
             return Refusal(refused, reason, None if worst == math.inf else worst, requests, tokens)
-        for d, new, pid in zip(demands, news, pids):
+        for d, new, pid in zip(demands, news, pids, strict=True):
             q = d.quota
             kind = q.kind
             if kind == RATE:

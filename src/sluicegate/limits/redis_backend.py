@@ -23,7 +23,7 @@ import hashlib
 import math
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -44,7 +44,7 @@ _KIND_CODE = {RATE: "r", BUDGET: "b", CONCURRENCY: "c"}
 class _Script:
     """A Lua script's source and SHA1, read from the package at construction."""
 
-    __slots__ = ("source", "sha")
+    __slots__ = ("sha", "source")
 
     def __init__(self, name: str) -> None:
         self.source = resources.files("sluicegate.limits").joinpath("lua", name).read_text("utf-8")
@@ -66,7 +66,7 @@ class RedisLimiter:
     def __init__(self, client: Redis, *, prefix: str = "sg:lim:", lease_ttl: float = 45.0,
                  concurrency_retry: float = 1.0, budget_grace: float = 86400.0,
                  server_time: bool = True, owns_client: bool = False,
-                 clock: Any = time.time) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         self._redis = client
         self._prefix = prefix
         self._lease_ttl = float(lease_ttl)
@@ -104,8 +104,8 @@ class RedisLimiter:
         """See `Limiter.acquire`: one EVALSHA, atomic across all demands."""
         wall = self._clock() if now is None else now
         keys: list[str] = []
-        args: list[str] = ["" if now is None and self._server_time else _num(wall),
-                           self._new_lease(), _num(self._lease_ttl)]
+        at_arg = "" if now is None and self._server_time else _num(wall)
+        args: list[str] = [at_arg, self._new_lease(), _num(self._lease_ttl)]
         pids: list[str] = []
         ends: list[float] = []
         specs, spec_of = self._specs, self._spec
@@ -151,8 +151,7 @@ class RedisLimiter:
             return
         admission.done = True
         keys: list[str] = []
-        args: list[str] = ["" if now is None and self._server_time else _num(self._clock() if now is None else now),
-                           admission.lease]
+        args: list[str] = [self._now_arg(now), admission.lease]
         specs = self._specs
         for i, d in enumerate(admission.demands):
             q = d.quota
@@ -188,8 +187,7 @@ class RedisLimiter:
         keys = [self._prefix + d.quota.key for d in admission.demands if d.quota.kind == CONCURRENCY]
         if not keys:
             return True
-        args = ["" if now is None and self._server_time else _num(self._clock() if now is None else now),
-                admission.lease, _num(self._lease_ttl)]
+        args = [self._now_arg(now), admission.lease, _num(self._lease_ttl)]
         held = await self._eval(self._renew, keys, args)
         return int(held) == len(keys)
 
@@ -233,6 +231,12 @@ class RedisLimiter:
         self._specs[q.key] = spec
         return spec
 
+    def _now_arg(self, now: float | None) -> str:
+        """The scripts' time argument: '' lets Redis use its own clock (shared by all nodes)."""
+        if now is None:
+            return "" if self._server_time else _num(self._clock())
+        return _num(now)
+
     def _new_lease(self) -> str:
         self._lease_seq += 1
         return f"{self._lease_base}:{self._lease_seq}"
@@ -241,14 +245,14 @@ class RedisLimiter:
         """EVALSHA; on NOSCRIPT send the source once (EVAL caches it); map failures to one type."""
         try:
             try:
-                return await self._redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                return await self._redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
             except NoScriptError:
-                return await self._redis.execute_command("EVAL", script.source, len(keys), *keys, *args)
+                return await self._redis.execute_command("EVAL", script.source, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
         except (RedisError, OSError) as exc:
             raise LimiterUnavailable(f"redis: {exc}") from exc
 
 
-def _statuses(demands: Sequence[Demand], res: list) -> tuple[RateStatus | None, RateStatus | None]:
+def _statuses(demands: Sequence[Demand], res: list[Any]) -> tuple[RateStatus | None, RateStatus | None]:
     """The tightest requests and tokens rate quota, from the script's per-demand figures."""
     req = tok = None
     for i, d in enumerate(demands):

@@ -160,3 +160,13 @@ def test_an_open_channel_sends_traffic_to_the_others(make_router) -> None:
         names.add(attempts.next().name)
         attempts.record_success(0.1)
     assert broken not in names
+
+
+def test_closing_is_stamped_with_the_time_the_trial_succeeded(router: Router, clock: Clock) -> None:
+    fail(router, 3)
+    clock.advance(10)
+    trial = router.plan("m")
+    trial.next()
+    clock.advance(5)  # a slow trial: another process may have changed its mind meanwhile
+    trial.record_success(5.0)
+    assert router.snapshot()["channels"][0]["changed_at"] == clock()

@@ -255,7 +255,10 @@ class Attempts:
         self._current = None
         self._committed = True
         ttfb = self._ttfb
-        candidate.health.request_succeeded(self._started, ttfb if ttfb is not None else latency)
+        health = candidate.health
+        health.request_succeeded(self._started, ttfb if ttfb is not None else latency)
+        if health.state is not CLOSED:
+            health.trial_succeeded(self._ctx.now())
 
     def record_failure(self, outcome: Outcome) -> bool:
         """The attempt failed; returns whether the request may go on to another attempt.

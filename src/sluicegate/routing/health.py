@@ -172,10 +172,11 @@ class ChannelHealth:
             self.probing_since = 0.0
 
     def request_succeeded(self, at: float, latency: float | None) -> None:
-        """`release` plus `succeeded` in one call: the hot path's end of a healthy request.
+        """`release` plus the counting half of `succeeded`: the hot path's end of a healthy request.
 
         `at` may be the request's start rather than its end: it only places the request in a
-        failure-rate window, and saving a clock read per request is worth that imprecision.
+        failure-rate window, and saving a clock read per request is worth that imprecision. The
+        caller follows with `trial_succeeded(now)` when the channel is not closed.
         """
         if self.in_flight > 0:
             self.in_flight -= 1
@@ -190,10 +191,9 @@ class ChannelHealth:
             self.window_failures = 0
         else:
             self.window_requests += 1
-        if self.state is not CLOSED:
-            self._succeeded_not_closed(at)
 
-    def _succeeded_not_closed(self, now: float) -> None:
+    def trial_succeeded(self, now: float) -> None:
+        """After `request_succeeded` on a channel that is not closed: a half-open trial closes it."""
         if self.state is HALF_OPEN:
             self.probing_since = 0.0
             self._set_state(CLOSED, now)

@@ -112,3 +112,10 @@ def test_failing_idle_probes_open_the_breaker_before_a_user_meets_it(make_router
         router.record_probe(probe, classify(502))
     assert router.snapshot()["channels"][0]["state"] == "open"
     assert router.snapshot()["channels"][0]["requests"] == 0  # probes are not user requests
+
+
+def test_idle_probes_do_not_burst_at_start_up(make_router, clock: Clock) -> None:
+    router = make_router({"m": [ch("a"), ch("b")]}, breaker=BreakerPolicy(idle_probe_s=30))
+    assert router.due_probes() == []
+    clock.advance(30)
+    assert len(router.due_probes()) == 2

@@ -75,6 +75,9 @@ class Router:
             if len(set(names)) != len(names):
                 raise ValueError(f"model {model!r} lists a channel twice")
             self._routes[model] = Route(model, [self._candidate(model, c, keys) for c in channels])
+        born = now()
+        for health in self._healths.values():
+            health.last_probe = born  # idle probes start one interval after start-up, not in a burst at it
         self._ctx = RoutingContext(
             now, rng if rng is not None else random.Random(), strategy_named(strategy), self._policy, self._upstreams
         )

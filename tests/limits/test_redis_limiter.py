@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -179,3 +181,38 @@ def _cleanup(prefix: str) -> None:
             client.delete(*keys)
     finally:
         client.close()
+
+
+WORKER = """
+import asyncio, sys
+from sluicegate.limits import Quota, RedisLimiter, demands_for
+
+async def main(url, prefix, n):
+    limiter = RedisLimiter.from_url(url, prefix=prefix, socket_timeout=2.0, connect_timeout=2.0)
+    demands = demands_for([Quota.rate("key:k1", "requests", 40, "minute")], {})
+    sys.stdin.readline()  # start together
+    results = await asyncio.gather(*(limiter.acquire(demands) for _ in range(n)))
+    await limiter.close()
+    print(sum(r.admitted for r in results))
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+
+def test_two_os_processes_hammering_one_key_admit_exactly_40_in_total(prefix: str) -> None:
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WORKER, REDIS_URL, prefix, "60"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    try:
+        for p in procs:  # both start their 60 concurrent checks at once
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        outputs = [p.communicate(timeout=60)[0] for p in procs]
+        assert sum(int(out) for out in outputs) == 40
+    finally:
+        for p in procs:
+            p.kill()
+        _cleanup(prefix)

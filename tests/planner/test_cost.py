@@ -75,3 +75,15 @@ def test_workload_compares_with_the_api_for_the_same_volume():
     api = flat_api_price(0.5, "USD")
     w = workload_cost(10_000_000, 1000, 1, 1.0, "USD", api)
     assert w.api_per_day == pytest.approx(5.0)
+
+
+def test_a_quote_knows_its_age_and_a_year_old_price_is_stale():
+    from datetime import date
+    fresh = quote(row(date="2026-06-17"), 1, 100, "USD", 7.1, today=date(2026, 11, 25))
+    old = quote(row(date="2024-05"), 1, 100, "USD", 7.1, today=date(2026, 11, 25))
+    assert fresh.age_days == 161 and not fresh.stale
+    assert old.age_days == 938 and old.stale
+
+
+def test_a_quote_without_a_clock_has_no_age():
+    assert quote(row(), 1, 100, "USD", 7.1).age_days is None

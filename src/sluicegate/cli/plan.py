@@ -12,6 +12,7 @@ import math
 import os
 import re
 import sys
+from datetime import date
 from typing import Any
 
 import click
@@ -103,7 +104,7 @@ def _print_plan(summary: dict[str, Any], workload: Workload, options: list[Optio
         row = [str(i), o.gpu.id, str(o.count), f"{d['memory_gb']:.1f}/{d['memory_capacity_gb']:.0f}",
                f"{d['decode_tokens_per_s']:.1f}", f"{d['aggregate_tokens_per_s']:.0f}",
                f"{d['served_output_tokens_per_s']:.0f}", f"{d['ttft_ms']:.0f}", str(d["max_concurrency"]),
-               _export_cell(o), _money(best.per_hour if best else None, currency),
+               _export_cell(o), _money(best.per_hour if best else None, currency) + ("*" if best and best.stale else ""),
                _money(best.per_million_output_tokens if best else None, currency),
                _t("DOES NOT FIT", "放不下") if not o.fits else (best.provider if best else "-")]
         if len(head) > 13:
@@ -112,6 +113,8 @@ def _print_plan(summary: dict[str, Any], workload: Workload, options: list[Optio
         rows.append(row)
     click.echo("")
     click.echo(_table(rows, right={0, 2, 3, 4, 5, 6, 7, 8, 10, 11, 13, 14}))
+    if any(o.best_quote and o.best_quote.stale for o in options):
+        click.echo(f"\n* {_t('price older than a year: check it or pass --price-file', '价格已超过一年：请核实或用 --price-file 提供')}")
     if unfit:
         click.echo(f"\n{_t('Cannot fit on 8 cards', '8 卡也放不下')}: {', '.join(unfit)}")
     click.echo(f"\n{_t('GB = 10^9 bytes (an 80GB card holds 85.9). served = output tokens/s including each prompt prefill; prices are the setup share of each instance.', 'GB = 10^9 字节（80GB 卡实际 85.9）。served = 含 prompt 预填充的输出吞吐；价格按该配置占实例的份额计。')}")
@@ -153,7 +156,8 @@ def _print_detail(summary: dict[str, Any], workload: Workload, o: Option, curren
                f"{_t('KV room for', 'KV 可容纳')} {o.memory.max_tokens:,} tokens")
     for q in d["prices"]:
         click.echo(f"  {q['provider']:<11} {q['instance']:<30} {_money(q['per_hour'], currency):>10}/h  "
-                   f"{_money(q['per_million_output_tokens'], currency):>9}/M  ({q['billing']}, {q['date']})")
+                   f"{_money(q['per_million_output_tokens'], currency):>9}/M  ({q['billing']}, {q['date']}"
+                   f"{', STALE' if q['stale'] else ''})")
     e = d["export_control"]
     click.echo(f"  export: TPP {e['tpp']:.0f}, PD {e['performance_density']}, 2023 class {e['oct2023_class'] or 'none'}"
                f"{' (Note 2 exempt)' if e['oct2023_note2_exempt'] else ''}, 2026: {e['jan2026']}")
@@ -198,6 +202,7 @@ def plan(ctx: click.Context, model: str | None, precision: str | None, context: 
     if not model or not precision:
         raise click.UsageError("--model and --precision are required (or use a subcommand: gpus, models, clouds, apis)")
     currency = currency.upper()
+    today = date.today()
     try:
         catalog = load_catalog()
         if cny_per_usd:
@@ -213,18 +218,19 @@ def plan(ctx: click.Context, model: str | None, precision: str | None, context: 
                             peak_factor=peak_factor, min_stream_tokens_per_s=min_stream_tps)
         api = parse_api_price(api_price, currency, prompt, output_tokens, catalog) if api_price else None
         if gpu_id and count:
-            options, unfit = [evaluate(spec, prec, catalog.gpu(gpu_id), int(count), workload, catalog, currency, api)], []
+            options, unfit = [evaluate(spec, prec, catalog.gpu(gpu_id), int(count), workload, catalog, currency, api,
+                                 today=today)], []
         elif count:
-            options = [evaluate(spec, prec, g, int(count), workload, catalog, currency, api)
+            options = [evaluate(spec, prec, g, int(count), workload, catalog, currency, api, today=today)
                        for g in catalog.gpus if not g.api_only]
             options.sort(key=lambda o: (not o.fits, o.best_quote.per_million_output_tokens if o.best_quote else math.inf))
             unfit = []
         else:
             options, unfit_gpus = rank(spec, prec, workload, catalog, currency, api,
-                                       (gpu_id,) if gpu_id else None)
+                                       (gpu_id,) if gpu_id else None, today=today)
             unfit = [g.id for g in unfit_gpus]
             if gpu_id and not options:
-                options = [evaluate(spec, prec, catalog.gpu(gpu_id), 8, workload, catalog, currency, api)]
+                options = [evaluate(spec, prec, catalog.gpu(gpu_id), 8, workload, catalog, currency, api, today=today)]
     except (CatalogError, ModelConfigError, KeyError, ValueError) as exc:
         raise click.ClickException(exc.args[0] if exc.args else str(exc)) from None
     summary = model_summary(spec, prec, workload)
@@ -299,11 +305,12 @@ def models() -> None:
 def clouds() -> None:
     """List the cloud price rows with their sources and dates."""
     catalog = load_catalog()
-    rows = [["provider", "region", "instance", "gpu", "gpus", "price/h", "billing", "date"]]
+    rows = [["provider", "region", "instance", "gpu", "gpus", "vCPU", "GiB", "price/h", "billing", "date"]]
     for r in catalog.prices:
         rows.append([r.provider, r.region, r.instance, "|".join(r.gpu), str(r.gpus),
+                     f"{r.vcpu:g}" if r.vcpu else "-", f"{r.memory_gib:g}" if r.memory_gib else "-",
                      f"{r.price_per_hour:g} {r.currency}", r.billing, r.date])
-    click.echo(_table(rows, right={4, 5}))
+    click.echo(_table(rows, right={4, 5, 6, 7}))
 
 
 @plan.command("apis")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date
 
 from sluicegate.planner.catalog import ApiPrice, PriceRow
 
@@ -55,15 +56,35 @@ class Quote:
     source: str
     date: str
     note: str | None = None
+    vcpu: float | None = None
+    memory_gib: float | None = None
+    age_days: int | None = None
+
+    @property
+    def stale(self) -> bool:
+        """Older than a year: cloud GPU prices move that fast (AWS cut P5 by ~45% in 2025-06)."""
+        return self.age_days is not None and self.age_days > STALE_AFTER_DAYS
 
 
-def quote(row: PriceRow, count: int, served_tokens_per_s: float, currency: str, cny_per_usd: float) -> Quote:
-    """Price ``count`` GPUs from ``row`` at the setup's served output rate."""
+STALE_AFTER_DAYS = 365
+
+
+def price_age_days(price_date: str, today: date) -> int:
+    """Days since a ``YYYY-MM`` or ``YYYY-MM-DD`` date (a bare month counts from its first day)."""
+    parts = [int(x) for x in price_date.split("-")]
+    return (today - date(parts[0], parts[1], parts[2] if len(parts) > 2 else 1)).days
+
+
+def quote(row: PriceRow, count: int, served_tokens_per_s: float, currency: str, cny_per_usd: float,
+          today: date | None = None) -> Quote:
+    """Price ``count`` GPUs from ``row`` at the setup's served output rate; ``today`` dates it."""
     per_hour = convert(row.per_gpu_hour * count, row.currency, currency, cny_per_usd)
     return Quote(provider=row.provider, region=row.region, instance=row.instance, billing=row.billing,
                  currency=currency.upper(), per_hour=per_hour,
                  per_million_output_tokens=per_million(per_hour, served_tokens_per_s),
-                 instances=math.ceil(count / row.gpus), source=row.source, date=row.date, note=row.note)
+                 instances=math.ceil(count / row.gpus), source=row.source, date=row.date, note=row.note,
+                 vcpu=row.vcpu, memory_gib=row.memory_gib,
+                 age_days=price_age_days(row.date, today) if today is not None else None)
 
 
 @dataclass(frozen=True)

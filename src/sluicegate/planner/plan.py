@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +107,9 @@ def _workload_batch(spec: ModelSpec, precision: Precision, gpu: Gpu, count: int,
 
 def evaluate(spec: ModelSpec, precision: Precision, gpu: Gpu, count: int, workload: Workload, catalog: Catalog,
              currency: str = "USD", api: ApiComparison | None = None,
-             eff: Efficiency = DEFAULT_EFFICIENCY) -> Option:
-    """Evaluate ``count`` cards of ``gpu`` (tensor parallel) for the workload."""
+             eff: Efficiency = DEFAULT_EFFICIENCY, today: date | None = None) -> Option:
+    """Evaluate ``count`` cards of ``gpu`` (tensor parallel) for the workload; ``today`` (from the
+    caller's clock) lets each price say how old it is."""
     notes: list[str] = []
     if not tp_allowed(spec.arch, count):
         notes.append(f"{spec.arch.heads} attention heads do not split evenly over {count} GPUs")
@@ -132,7 +134,7 @@ def evaluate(spec: ModelSpec, precision: Precision, gpu: Gpu, count: int, worklo
                               workload.kv_bytes_per_value, eff)
         served = served_output_tokens_per_s(wl_step, pre, workload.output_tokens, eff)
     fx = catalog.cny_per_usd.value
-    quotes = tuple(sorted((quote(r, count, served, currency, fx) for r in catalog.prices_for(gpu.id)),
+    quotes = tuple(sorted((quote(r, count, served, currency, fx, today) for r in catalog.prices_for(gpu.id)),
                           key=lambda q: q.per_hour))
     if wl_batch is not None:
         cheapest = min((q.per_hour for q in quotes), default=None)
@@ -155,7 +157,7 @@ def _rank_key(o: Option) -> tuple[Any, ...]:
 
 def rank(spec: ModelSpec, precision: Precision, workload: Workload, catalog: Catalog, currency: str = "USD",
          api: ApiComparison | None = None, gpu_ids: tuple[str, ...] | None = None,
-         eff: Efficiency = DEFAULT_EFFICIENCY) -> tuple[list[Option], list[Gpu]]:
+         eff: Efficiency = DEFAULT_EFFICIENCY, today: date | None = None) -> tuple[list[Option], list[Gpu]]:
     """Every self-hostable GPU at its smallest fitting TP size, ranked cheapest first (by cost per
     day with a workload, else by cost per million output tokens; unpriced cards after, by served
     tokens/s per card). Also returns the GPUs that cannot hold the workload on 8 cards."""
@@ -168,7 +170,7 @@ def rank(spec: ModelSpec, precision: Precision, workload: Workload, catalog: Cat
         if m is None:
             unfit.append(gpu)
             continue
-        fitted.append(evaluate(spec, precision, gpu, m.tp, workload, catalog, currency, api, eff))
+        fitted.append(evaluate(spec, precision, gpu, m.tp, workload, catalog, currency, api, eff, today))
     fitted.sort(key=_rank_key)
     return fitted, unfit
 
@@ -207,7 +209,8 @@ def option_dict(o: Option) -> dict[str, Any]:
         "prices": [{"provider": q.provider, "region": q.region, "instance": q.instance, "billing": q.billing,
                     "currency": q.currency, "per_hour": _r(q.per_hour, 4),
                     "per_million_output_tokens": _r(q.per_million_output_tokens, 4),
-                    "instances": q.instances, "source": q.source, "date": q.date,
+                    "instances": q.instances, "vcpu": q.vcpu, "memory_gib": q.memory_gib,
+                    "source": q.source, "date": q.date, "age_days": q.age_days, "stale": q.stale,
                     **({"break_even_tokens_per_day": _r(o.break_even[f"{q.provider}/{q.instance}"], 0)}
                        if o.break_even else {})} for q in o.quotes],
         "purchase_cny": _r(o.gpu.price_cny.value * o.count, 0) if o.gpu.price_cny else None,

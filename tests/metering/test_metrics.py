@@ -179,3 +179,42 @@ def test_multiprocess_mode_adds_up_every_worker(tmp_path) -> None:
             found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     assert value(found, "sluicegate_requests_total", model="m", upstream="u", status="200") == 5
     assert value(found, "sluicegate_tokens_total", model="m", kind="prompt") == 50
+    assert value(found, "sluicegate_request_duration_seconds_count", model="m") == 5
+    assert value(found, "sluicegate_request_duration_seconds_bucket", model="m", le="0.005") == 5
+    assert value(found, "sluicegate_request_duration_seconds_sum", model="m") == pytest.approx(0.025)
+
+
+def test_multiprocess_sync_pushes_only_what_changed(tmp_path) -> None:
+    """A worker pushing twice must not double-count (the sink calls sync every turn)."""
+    worker = textwrap.dedent(f"""
+        from sluicegate.metering.metrics import Metrics
+        from sluicegate.store.records import RequestRecord
+        m = Metrics(multiprocess_dir={str(tmp_path)!r})
+        r = RequestRecord(request_id="r", ts=0.0, key_id=None, key_name=None, endpoint="/v1/chat/completions",
+                          model_requested="m", model_served="m", upstream="u", channel="u/m", status=200,
+                          completion_tokens=7, latency_ms=5.0, ttft_ms=30.0, cost=0.5, currency="USD")
+        m.observe(r)
+        m.set_log_queue_depth(0)
+        m.set_log_queue_depth(0)
+        m.observe(r)
+        m.sync()
+        print(m.render().decode())
+    """)
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", worker], env=env, check=True, capture_output=True, text=True,
+                         timeout=60).stdout
+    found = {}
+    for family in text_string_to_metric_families(out):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    assert value(found, "sluicegate_requests_total", model="m", upstream="u", status="200") == 2
+    assert value(found, "sluicegate_tokens_total", model="m", kind="completion") == 14
+    assert value(found, "sluicegate_ttft_seconds_count", model="m") == 2
+    assert value(found, "sluicegate_cost_total", model="m", currency="USD") == 1.0
+
+
+def test_odd_model_names_are_escaped_in_the_exposition() -> None:
+    metrics = Metrics()
+    metrics.observe(replace(BASE, model_served='we"ird\\name\nx'))
+    found = samples(metrics)
+    assert value(found, "sluicegate_requests_total", model='we"ird\\name\nx', upstream="openai", status="200") == 1

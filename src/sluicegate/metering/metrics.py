@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from sluicegate.metering.series import PrometheusMirror, SeriesBook, exposition
 from sluicegate.store.records import RequestRecord
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -73,22 +74,6 @@ class _ChannelStates(Collector):
         yield family
 
 
-class _Children:
-    """The labelled metric children one (model, upstream, status, currency) tuple updates."""
-
-    __slots__ = ("requests", "duration", "ttft", "prompt", "completion", "cached", "reasoning", "cost")
-
-    def __init__(self, metrics: Metrics, model: str, upstream: str, status: str, currency: str) -> None:
-        self.requests = metrics.requests.labels(model, upstream, status)
-        self.duration = metrics.duration.labels(model)
-        self.ttft = metrics.ttft.labels(model)
-        self.prompt = metrics.tokens.labels(model, "prompt")
-        self.completion = metrics.tokens.labels(model, "completion")
-        self.cached = metrics.tokens.labels(model, "cached")
-        self.reasoning = metrics.tokens.labels(model, "reasoning")
-        self.cost = metrics.cost.labels(model, currency) if currency else None
-
-
 class Metrics:
     """Every gateway metric, in a registry of its own."""
 
@@ -100,24 +85,23 @@ class Metrics:
         # the values are read back from the files by a MultiProcessCollector at scrape time.
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
-            "sluicegate_requests", "Requests answered, by model, upstream and HTTP status",
-            ["model", "upstream", "status"], registry=r,
-        )
-        self.duration = Histogram(
-            "sluicegate_request_duration_seconds", "Time from request to the last byte of the answer",
-            ["model"], buckets=DURATION_BUCKETS, registry=r,
-        )
-        self.ttft = Histogram(
-            "sluicegate_ttft_seconds", "Time to the first streamed token", ["model"], buckets=TTFT_BUCKETS, registry=r,
-        )
-        self.tokens = Counter("sluicegate_tokens", "Tokens metered", ["model", "kind"], registry=r)
-        self.cost = Counter("sluicegate_cost", "Money metered, in each currency", ["model", "currency"], registry=r)
-        self.unpriced = Counter("sluicegate_unpriced_requests", "Requests no price applied to", ["model"], registry=r)
-        self.estimated = Counter(
-            "sluicegate_usage_estimated_requests", "Requests whose usage the gateway counted itself", ["model"],
-            registry=r,
-        )
+        self._book = SeriesBook(DURATION_BUCKETS, TTFT_BUCKETS)
+        self._mirror: PrometheusMirror | None = None
+        if self.multiprocess_dir:
+            # Shared, memory-mapped metrics that the series are pushed into (see `sync`).
+            self._mirror = PrometheusMirror(
+                self._book,
+                Counter("sluicegate_requests", "Requests answered", ["model", "upstream", "status"], registry=r),
+                Histogram("sluicegate_request_duration_seconds", "Time from request to the last byte",
+                          ["model"], buckets=DURATION_BUCKETS, registry=r),
+                Histogram("sluicegate_ttft_seconds", "Time to the first streamed token", ["model"],
+                          buckets=TTFT_BUCKETS, registry=r),
+                Counter("sluicegate_tokens", "Tokens metered", ["model", "kind"], registry=r),
+                Counter("sluicegate_cost", "Money metered, in each currency", ["model", "currency"], registry=r),
+                Counter("sluicegate_unpriced_requests", "Requests no price applied to", ["model"], registry=r),
+                Counter("sluicegate_usage_estimated_requests", "Requests whose usage the gateway counted",
+                        ["model"], registry=r),
+            )
         self.limiter_refusals = Counter(
             "sluicegate_limiter_refusals", "Requests refused by a limit, by reason", ["reason"], registry=r
         )
@@ -133,7 +117,6 @@ class Metrics:
             multiprocess_mode="livesum",
         )
         self.log_dropped = Counter("sluicegate_log_dropped", "Request-log records dropped", registry=r)
-        self._children: dict[tuple[str | None, str | None, int, str], _Children] = {}
         self._models: set[str] = set()
         self._max_models = max_models
         self._channel_source: Callable[[], Iterable[tuple[str, str]]] | None = None
@@ -164,34 +147,29 @@ class Metrics:
         return model
 
     def observe(self, record: RequestRecord) -> None:
-        """All per-request updates for one finished request (call when its record is built)."""
+        """All per-request updates for one finished request (call when its record is built).
+
+        A request with currency `UNPRICED` ("") and tokens counts as unpriced instead of costing.
+        """
         model = record.model_served or record.model_requested
-        key = (model, record.upstream, record.status, record.currency)
-        children = self._children.get(key)
-        if children is None:
-            status = str(record.status)
-            children = _Children(self, self._model_label(model), record.upstream or NONE, status, record.currency)
-            if len(self._children) < 10 * self._max_models:
-                self._children[key] = children
-        children.requests.inc()
-        children.duration.observe(record.latency_ms / 1000.0)
-        if record.ttft_ms is not None:
-            children.ttft.observe(record.ttft_ms / 1000.0)
-        if record.prompt_tokens:
-            children.prompt.inc(record.prompt_tokens)
-        if record.completion_tokens:
-            children.completion.inc(record.completion_tokens)
-        if record.cached_tokens:
-            children.cached.inc(record.cached_tokens)
-        if record.reasoning_tokens:
-            children.reasoning.inc(record.reasoning_tokens)
-        if children.cost is not None:
-            if record.cost:
-                children.cost.inc(record.cost)
-        elif record.prompt_tokens or record.completion_tokens:
-            self.unpriced.labels(self._model_label(model)).inc()
-        if record.usage_estimated:
-            self.estimated.labels(self._model_label(model)).inc()
+        status = self._status_text.get(record.status)
+        if status is None:
+            status = self._status_text[record.status] = str(record.status)
+        series = self._book.get(
+            self._model_label(model), record.upstream or NONE, status, record.currency
+        )
+        ttft = record.ttft_ms
+        self._book.add(
+            series,
+            record.latency_ms / 1000.0,
+            None if ttft is None else ttft / 1000.0,
+            record.prompt_tokens,
+            record.completion_tokens,
+            record.cached_tokens,
+            record.reasoning_tokens,
+            record.cost,
+            record.usage_estimated,
+        )
 
     # -- events from other modules --------------------------------------------------------------
 
@@ -211,8 +189,20 @@ class Metrics:
         self.log_dropped.inc(count)
 
     def set_log_queue_depth(self, depth: int) -> None:
-        """`LogSink(on_depth=...)`."""
+        """`LogSink(on_depth=...)`: called once per sink turn (about a second), so in multiprocess
+        mode it also pushes this worker's per-request figures to the shared files (`sync`)."""
         self.log_queue_depth.set(depth)
+        if self._mirror is not None:
+            self._mirror.push()
+
+    def sync(self) -> None:
+        """Multiprocess mode: push this worker's per-request figures to the shared files.
+
+        Every worker must do it regularly (the sink's `on_depth` hook does, each turn), or a scrape
+        served by another worker misses its latest requests. A no-op in single-process mode.
+        """
+        if self._mirror is not None:
+            self._mirror.push()
 
     def watch_channels(self, source: Callable[[], Iterable[tuple[str, str]]]) -> None:
         """Report channel health at scrape time from `source() -> [(channel, state), ...]`."""
@@ -231,9 +221,10 @@ class Metrics:
     def render(self) -> bytes:
         """The body of `GET /metrics` (Prometheus text format; serve it with `CONTENT_TYPE`)."""
         if not self.multiprocess_dir:
-            return generate_latest(self.registry)
+            return exposition(self._book) + generate_latest(self.registry)
         from prometheus_client import multiprocess
 
+        self.sync()
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)
         if self._channel_source is not None:

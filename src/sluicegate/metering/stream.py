@@ -23,6 +23,7 @@ _WHITESPACE = b" \t\r\n"
 # Raw chunks kept before they are boiled down to their text: ~80 chat chunks. A thousand concurrent
 # streams then hold at most ~16 MB of raw chunks between them.
 DEFAULT_COMPACT_BYTES = 16 * 1024
+_CONTENT_ONLY = frozenset(("content", "role", "refusal"))
 
 
 def _carries_usage(data: bytes, start: int) -> bool:
@@ -119,19 +120,29 @@ class StreamMeter:
         return self.client_wants_usage
 
     def _compact(self) -> None:
-        """Boil the kept raw chunks down to their generated text."""
-        texts = self._texts
+        """Boil the kept raw chunks down to their generated text, one string per compaction."""
+        pieces: list[str] = []
         for data in self._pending:
             try:
                 doc = orjson.loads(data)
             except orjson.JSONDecodeError:
                 continue
-            if isinstance(doc, Mapping):
-                texts.extend(completion_texts(doc))
+            if not isinstance(doc, dict):
+                continue
+            try:  # the common chat chunk: one choice whose delta holds only content
+                delta = doc["choices"][0]["delta"]
+                if len(doc["choices"]) == 1 and delta.keys() <= _CONTENT_ONLY:
+                    content = delta.get("content")
+                    if isinstance(content, str):
+                        pieces.append(content)
+                    continue
+            except (KeyError, IndexError, TypeError, AttributeError):
+                pass
+            pieces.extend(completion_texts(doc))
         self._pending.clear()
         self._pending_bytes = 0
-        if len(texts) > 1:
-            self._texts = ["".join(texts)]
+        if pieces:
+            self._texts.append("".join(pieces))
 
     @property
     def reported(self) -> Usage | None:
@@ -146,6 +157,8 @@ class StreamMeter:
     def text(self) -> str:
         """The generated text relayed so far (content, reasoning, tool-call arguments)."""
         self._compact()
+        if len(self._texts) > 1:
+            self._texts = ["".join(self._texts)]
         return self._texts[0] if self._texts else ""
 
     def usage(

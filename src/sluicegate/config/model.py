@@ -158,6 +158,8 @@ class LimitsConfig(_Strict):
     models: dict[str, ModelLimit] = Field(default_factory=dict, description="limits for all keys together")
     on_backend_error: Literal["closed", "open"] = "closed"
     lease_ttl_s: float = Field(60.0, gt=0, description="a crashed worker's concurrency slots return after this")
+    default_completion_tokens: int = Field(
+        1024, ge=0, description="tokens reserved for the answer when a request sets no max_tokens")
 
 
 class PriceConfig(_Strict):
@@ -174,6 +176,8 @@ class MeteringConfig(_Strict):
     flush_interval_s: float = Field(1.0, gt=0)
     redact_patterns: list[str] = Field(default_factory=list, description="extra regexes masked in stored bodies")
     max_body_chars: int = Field(16_384, ge=0)
+    usd_per_cny: float = Field(
+        0.14, gt=0, description="converts CNY-priced usage into USD for money budgets (budget_usd_*)")
 
 
 class LoggingConfig(_Strict):

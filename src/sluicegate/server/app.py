@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -92,6 +93,15 @@ class Gateway:
         self._created = int(time.time())
         self._model_objects: dict[str, dict[str, Any]] = {}
         self.started = False
+        # Built in startup(), on the worker's own event loop.
+        self.store: Any = None
+        self.redis: Any = None
+        self.keysync: Any = None
+        self.limits: Any = None
+        self.metrics: Any = None
+        self.sink: Any = None
+        self.recorder: Any = None
+        self.redactor: Any = None
 
     def _default_channels(self) -> list[Channel]:
         """Where /v1/* requests that name no model go (files, batches...): the first real upstream."""
@@ -109,10 +119,63 @@ class Gateway:
         loop.run_until_complete(self.shutdown())
 
     async def startup(self) -> None:
+        """Open the store, load keys, start the limiter, the log sink and the key refresher."""
+        from sluicegate.config import default_database_url
+        from sluicegate.limits import build_limiter
+        from sluicegate.metering.metrics import Metrics
+        from sluicegate.metering.prices import PriceTable
+        from sluicegate.metering.redact import Redactor
+        from sluicegate.metering.sink import LogSink
+        from sluicegate.metering.tokens import TokenCounter
+        from sluicegate.server.keysync import KeySync
+        from sluicegate.server.limiting import LimitGate
+        from sluicegate.server.recording import Recorder
+        from sluicegate.store import Store
+
+        s = self.settings
         await self.client.start()
+        self.store = await Store.open(default_database_url(s))
+        if s.redis:
+            import redis.asyncio as aioredis
+
+            self.redis = aioredis.from_url(s.redis, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self.keysync = KeySync(self.store, self.keys, redis=self.redis)
+        await self.keysync.start()
+        self.metrics = Metrics(multiprocess_dir=os.environ.get("SLUICEGATE_METRICS_DIR") or None)
+        counter = TokenCounter()
+        asyncio.get_running_loop().run_in_executor(None, counter.warm)
+        self.redactor = Redactor(s.metering.redact_patterns, max_chars=s.metering.max_body_chars)
+        self.sink = LogSink(self.store.usage.write_batch, max_queue=s.metering.queue_size,
+                            batch_size=s.metering.batch_size, flush_interval=s.metering.flush_interval_s,
+                            purge=self.store.usage.purge_older_than, retention_days=s.metering.log_retention_days,
+                            on_drop=self.metrics.log_records_dropped, on_depth=self.metrics.set_log_queue_depth)
+        self.sink.start()
+        prices = PriceTable.from_mapping({m: p.model_dump() for m, p in s.prices.items()}, with_defaults=True)
+        self.recorder = Recorder(s, prices=prices, counter=counter, sink=self.sink, metrics=self.metrics,
+                                 redactor=self.redactor)
+        limiter = build_limiter(s.redis, lease_ttl=s.limits.lease_ttl_s) if s.redis else build_limiter(None)
+        self.limits = LimitGate(s, limiter, self.recorder.estimate_cost_usd)
+        self.limits.on_refusal = self.metrics.limiter_refused
+        self.limits.on_backend_error = self.metrics.limiter_backend_failed
+        try:
+            await self.limits.seed_budgets(self.store, self.keys.entries(), s.metering.usd_per_cny)
+        except Exception as exc:  # noqa: BLE001 - Redis may be away at start; counters start at zero
+            log.warning("could not seed budget counters from the store: %s", type(exc).__name__)
         self.started = True
 
     async def shutdown(self) -> None:
+        """Flush the log before anything closes: a SIGTERM loses no record."""
+        if self.sink is not None:
+            await self.sink.close(timeout=self.settings.server.shutdown_grace_s or 10.0)
+        if self.keysync is not None:
+            await self.keysync.stop()
+        if self.limits is not None:
+            await self.limits.close()
+            await self.limits.limiter.close()
+        if self.store is not None:
+            await self.store.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.client.close()
         self.started = False
 
@@ -120,24 +183,38 @@ class Gateway:
 
     async def admit(self, ctx: RequestContext) -> None:
         """Check and reserve the request's quotas (raises RateLimited / QuotaExceeded)."""
+        gate = self.limits
+        if gate is None:
+            return
+        quotas = gate.quotas_for(ctx.key, ctx.model)
+        if quotas:
+            await gate.admit(ctx, quotas, gate.estimate(ctx, ctx.body_len, quotas))
 
-    async def settle(self, ctx: RequestContext) -> None:
-        """Settle reservations with the real usage and release concurrency."""
+    async def complete(self, ctx: RequestContext) -> None:
+        """The request is over, however it ended: settle its limits with what it used, and record it."""
+        rec = self.recorder
+        if rec is None:
+            return
+        usage = rec.usage(ctx) if ctx.upstream is not None else None
+        cost = rec.cost(ctx, usage) if usage is not None else None
+        if ctx.admission is not None and self.limits is not None:
+            cost_usd = rec.to_usd(*cost) if cost is not None else (0.0 if usage is not None else None)
+            await self.limits.settle(ctx, usage.total_tokens if usage is not None else None, cost_usd)
+        rec.record(ctx, usage, cost)
 
     def plan_attempts(self, channels: list[Channel]) -> SimpleAttempts:
         return SimpleAttempts(channels, self.settings.routing.max_attempts)
 
     def stream_observer(self, ctx: RequestContext) -> StreamObserver:
-        return StreamObserver()
+        return self.recorder.stream_observer(ctx) if self.recorder is not None else StreamObserver()
 
     def observe_body(self, ctx: RequestContext, body: bytes) -> None:
         """A whole (non-stream) answer went out: metering reads its usage here."""
+        if self.recorder is not None:
+            self.recorder.observe_body(ctx, body)
 
-    def finish(self, ctx: RequestContext) -> None:
-        """The request is over (answered, failed or abandoned): record it."""
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s %s %s model=%s upstream=%s %.1fms", ctx.request_id, ctx.method, ctx.path,
-                      ctx.model, ctx.upstream, ctx.elapsed_ms())
+    def redact(self, body: bytes) -> str | None:
+        return self.redactor(body) if self.redactor is not None else None
 
     def model_object(self, name: str) -> dict[str, Any]:
         obj = self._model_objects.get(name)
@@ -166,6 +243,10 @@ class Gateway:
                 self._json(proto, ctx, 200, {"status": "ok"})
             elif path == "/readyz":
                 await self._readyz(proto, ctx)
+            elif path == "/metrics" and self.metrics is not None:
+                ctx.status = 200
+                proto.response_bytes(200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+                                     self.metrics.render())
             elif path == "/" and method == "GET":
                 self._json(proto, ctx, 200, {"name": "sluicegate", "version": __version__,
                                              "docs": "https://github.com/sluicegate/sluicegate"})
@@ -200,7 +281,7 @@ class Gateway:
             raise
         finally:
             watcher.cancel()
-            self.finish(ctx)
+            await self.complete(ctx)
 
     # -- small responses -------------------------------------------------------------------------------------
 
@@ -253,5 +334,10 @@ class Gateway:
         self._json(proto, ctx, 200 if ok else 503, body)
 
     async def ready_checks(self) -> dict[str, Any]:
-        return {}
+        checks: dict[str, Any] = {}
+        if self.store is not None:
+            checks["store"] = await self.store.ping()
+        if self.sink is not None:
+            checks["log_queue_depth"] = self.sink.depth
+        return checks
 

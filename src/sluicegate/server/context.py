@@ -16,7 +16,8 @@ def new_request_id() -> str:
 class RequestContext:
     __slots__ = ("request_id", "started", "t0", "path", "method", "client_ip", "origin", "key",
                  "model", "served_model", "upstream", "channel", "stream", "status", "error_type",
-                 "ttft", "usage", "extra_headers", "client_gone", "payload", "client_wants_usage")
+                 "ttft", "usage", "extra_headers", "client_gone", "payload", "client_wants_usage",
+                 "admission", "meter", "channels", "body_len", "request_body", "response_body")
 
     def __init__(self, path: str, method: str, client_ip: str | None, origin: str | None) -> None:
         self.request_id = ""
@@ -40,6 +41,12 @@ class RequestContext:
         self.client_gone = False
         self.payload: dict[str, Any] | None = None
         self.client_wants_usage = False
+        self.admission: Any = None  # the limiter's Admission, settled when the request is over
+        self.meter: Any = None  # the StreamMeter of a streamed answer
+        self.channels: list[Any] = []
+        self.body_len = 0
+        self.request_body: str | None = None  # only for keys that opted in, redacted
+        self.response_body: str | None = None
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.t0) * 1000.0

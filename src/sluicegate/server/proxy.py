@@ -87,11 +87,12 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
         if not channels:
             raise NotFound(f"No upstream is configured for {path}.")
     ctx.payload = payload
+    ctx.channels = channels
+    ctx.body_len = len(body)
+    if ctx.key is not None and ctx.key.record.store_bodies:
+        ctx.request_body = gw.redact(body)
     await gw.admit(ctx)
-    try:
-        await forward(gw, proto, ctx, channels, body, headers, scope.query_string)
-    finally:
-        await gw.settle(ctx)
+    await forward(gw, proto, ctx, channels, body, headers, scope.query_string)
 
 
 async def forward(gw: Gateway, proto: Any, ctx: RequestContext, channels: list[Any], body: bytes,

@@ -91,6 +91,10 @@ async def relay_stream(transport: Any, resp: aiohttp.ClientResponse, timeouts: T
     except asyncio.CancelledError:
         raise
     except BaseException as exc:  # noqa: BLE001 - reported to the client in-band
+        # aiohttp keeps the exception on the response's reader; its traceback would keep this frame,
+        # and with it Granian's transport, alive until the garbage collector runs, and Granian ends
+        # the response only when the transport is freed: the client would wait for the end.
+        exc.__traceback__ = None
         mapped = map_error(exc, timeouts, before_headers=False)
         if not isinstance(mapped, GatewayError):
             log.exception("stream relay failed")

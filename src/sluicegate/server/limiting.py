@@ -1,0 +1,257 @@
+"""Between the HTTP shell and the limiter: which quotas a request is held to, and what to answer.
+
+A request is checked against its key's quotas and its model's (all keys together) in ONE limiter call,
+all-or-nothing; the upstream's own quotas are checked when a channel is picked. Token and money quotas
+reserve an estimate (prompt size + max tokens) and are settled with the real usage when the answer is
+over, streams included, so a budget is never overspent by more than one request's reservation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+from sluicegate.config.model import Settings
+from sluicegate.limits import (
+    COST,
+    INSUFFICIENT_QUOTA,
+    REQUESTS,
+    TOKENS,
+    TOO_LARGE,
+    Admission,
+    LimiterUnavailable,
+    Quota,
+    RateStatus,
+    Refusal,
+    demands_for,
+)
+from sluicegate.protocol.errors import QuotaExceeded, RateLimited, ServiceUnavailable
+from sluicegate.store.records import KeyLimits
+
+if TYPE_CHECKING:
+    from sluicegate.policy.keys import KeyEntry
+    from sluicegate.server.context import RequestContext
+
+log = logging.getLogger("sluicegate.limits")
+
+
+def key_quotas(key_id: str, limits: KeyLimits) -> tuple[Quota, ...]:
+    scope = f"key:{key_id}"
+    q: list[Quota] = []
+    if limits.rpm:
+        q.append(Quota.rate(scope, REQUESTS, limits.rpm, "minute"))
+    if limits.rpd:
+        q.append(Quota.rate(scope, REQUESTS, limits.rpd, "day"))
+    if limits.tpm:
+        q.append(Quota.rate(scope, TOKENS, limits.tpm, "minute"))
+    if limits.concurrency:
+        q.append(Quota.concurrency(scope, limits.concurrency))
+    for period in ("day", "month", "total"):
+        tokens = getattr(limits, f"budget_tokens_{period}")
+        if tokens:
+            q.append(Quota.budget(scope, TOKENS, tokens, period))
+        usd = getattr(limits, f"budget_usd_{period}")
+        if usd:
+            q.append(Quota.budget(scope, COST, usd, period))
+    return tuple(q)
+
+
+def scope_words(scope: str) -> str:
+    """Refusals say whose limit it was without naming other keys or upstreams."""
+    kind, _, name = scope.partition(":")
+    if kind == "key":
+        return "this API key"
+    if kind == "model":
+        return f"the model '{name}' (all keys together)"
+    if kind == "client":
+        return "your provider key"
+    return "the upstream serving this model"
+
+
+def format_reset(seconds: float) -> str:
+    """OpenAI's style: '20ms', '1.5s', '6m0s'."""
+    if seconds < 1:
+        return f"{max(0, int(seconds * 1000))}ms"
+    if seconds < 60:
+        return f"{seconds:.3g}s"
+    minutes, secs = divmod(int(math.ceil(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes}m{secs}s"
+
+
+def rate_headers(requests: RateStatus | None, tokens: RateStatus | None) -> list[tuple[str, str]]:
+    h: list[tuple[str, str]] = []
+    if requests is not None:
+        h += [("x-ratelimit-limit-requests", str(int(requests.limit))),
+              ("x-ratelimit-remaining-requests", str(max(0, int(requests.remaining)))),
+              ("x-ratelimit-reset-requests", format_reset(requests.reset))]
+    if tokens is not None:
+        h += [("x-ratelimit-limit-tokens", str(int(tokens.limit))),
+              ("x-ratelimit-remaining-tokens", str(max(0, int(tokens.remaining)))),
+              ("x-ratelimit-reset-tokens", format_reset(tokens.reset))]
+    return h
+
+
+class LimitGate:
+    """Admission and settlement of one request's quotas, and the renewal of concurrency leases."""
+
+    def __init__(self, settings: Settings, limiter: Any, price_of: Any) -> None:
+        self._limiter = limiter
+        self._fast = getattr(limiter, "acquire_nowait", None)  # memory backend: no coroutine at all
+        self._fail_open = settings.limits.on_backend_error == "open"
+        self._default_completion = settings.limits.default_completion_tokens
+        self._price_of = price_of  # (ctx, prompt_tokens, completion_tokens) -> USD or None
+        self._model_quotas: dict[str, tuple[Quota, ...]] = {}
+        for name, lim in settings.limits.models.items():
+            scope = f"model:{name}"
+            mq: list[Quota] = []
+            if lim.rpm:
+                mq.append(Quota.rate(scope, REQUESTS, lim.rpm, "minute"))
+            if lim.tpm:
+                mq.append(Quota.rate(scope, TOKENS, lim.tpm, "minute"))
+            if lim.concurrency:
+                mq.append(Quota.concurrency(scope, lim.concurrency))
+            self._model_quotas[name] = tuple(mq)
+        self._key_quotas: dict[tuple[str, float], tuple[Quota, ...]] = {}
+        self._leased: dict[int, Admission] = {}  # Admission is mutable, so keyed by id()
+        self._renewer: asyncio.Task[None] | None = None
+        self._lease_ttl = settings.limits.lease_ttl_s
+        self.backend_errors = 0
+        self.on_refusal: Any = None  # callback(reason) for metrics
+        self.on_backend_error: Any = None
+
+    @property
+    def limiter(self) -> Any:
+        return self._limiter
+
+    def quotas_for(self, key: KeyEntry | None, model: str | None) -> tuple[Quota, ...]:
+        quotas: tuple[Quota, ...] = ()
+        if key is not None and not key.record.limits.is_empty():
+            cache_key = (key.record.id, key.record.updated_at)
+            kq = self._key_quotas.get(cache_key)
+            if kq is None:
+                if len(self._key_quotas) > 100_000:
+                    self._key_quotas.clear()
+                kq = self._key_quotas[cache_key] = key_quotas(key.record.id, key.record.limits)
+            quotas = kq
+        if model is not None and self._model_quotas:
+            mq = self._model_quotas.get(model)
+            if mq:
+                quotas = quotas + mq
+        return quotas
+
+    def estimate(self, ctx: RequestContext, body_len: int, quotas: tuple[Quota, ...]) -> dict[str, float]:
+        """Tokens and cost to reserve: the prompt's size (bytes/3, erring high) plus max tokens."""
+        need_tokens = any(q.metric in (TOKENS, COST) for q in quotas)
+        if not need_tokens:
+            return {REQUESTS: 1.0}
+        payload = ctx.payload or {}
+        max_out = payload.get("max_completion_tokens") or payload.get("max_tokens")
+        if not isinstance(max_out, int) or max_out <= 0:
+            max_out = self._default_completion if ctx.path.endswith("completions") else 0
+        n = payload.get("n")
+        if isinstance(n, int) and n > 1:
+            max_out *= n
+        prompt = body_len // 3 + 1
+        est = {REQUESTS: 1.0, TOKENS: float(prompt + max_out)}
+        if any(q.metric == COST for q in quotas):
+            est[COST] = self._price_of(ctx, prompt, max_out) or 0.0
+        return est
+
+    async def admit(self, ctx: RequestContext, quotas: tuple[Quota, ...], estimate: dict[str, float]) -> None:
+        demands = demands_for(quotas, estimate)
+        try:
+            result = self._fast(demands) if self._fast is not None else await self._limiter.acquire(demands)
+        except LimiterUnavailable:
+            self.backend_errors += 1
+            if self.on_backend_error is not None:
+                self.on_backend_error()
+            if self._fail_open:
+                if self.backend_errors in (1, 10) or self.backend_errors % 1000 == 0:
+                    log.error("limiter backend unavailable: FAILING OPEN, requests pass unlimited "
+                              "(%d so far)", self.backend_errors)
+                return
+            raise ServiceUnavailable("Rate limiting is temporarily unavailable; the request was refused to keep "
+                                     "limits exact. Retry shortly.", code="limiter_unavailable",
+                                     headers={"retry-after": "1"}) from None
+        if not result.admitted:
+            raise self._refusal_error(result)
+        ctx.admission = result
+        ctx.extra_headers.extend(rate_headers(result.requests, result.tokens))
+        if any(d.quota.kind == "concurrency" for d in demands) and self._fast is None:
+            self._leased[id(result)] = result
+            self._ensure_renewer()
+
+    def _refusal_error(self, r: Refusal) -> Exception:
+        if self.on_refusal is not None:
+            self.on_refusal(r.reason if r.quota.kind != "concurrency" else "concurrency")
+        headers = dict(rate_headers(r.requests, r.tokens))
+        if r.retry_after is not None:
+            headers["retry-after"] = str(max(1, math.ceil(r.retry_after)))
+        what = f"{r.quota.describe().rsplit(' for ', 1)[0]} for {scope_words(r.quota.scope)}"
+        if r.reason == INSUFFICIENT_QUOTA:
+            return QuotaExceeded(f"You exceeded your current quota: the {what} ({r.quota.limit:g}) is spent.",
+                                 headers=headers)
+        if r.reason == TOO_LARGE:
+            return RateLimited(f"Request too large: it needs more than the {what} limit of {r.quota.limit:g}. "
+                               "Lower max_tokens or the prompt size.", code="request_too_large", headers=headers)
+        wait = f" Try again in {r.retry_after:.3g}s." if r.retry_after is not None else ""
+        return RateLimited(f"Rate limit reached: {what} is limited to {r.quota.limit:g}.{wait}", headers=headers)
+
+    async def settle(self, ctx: RequestContext, tokens: int | None, cost_usd: float | None) -> None:
+        admission: Admission | None = ctx.admission
+        if admission is None:
+            return
+        ctx.admission = None
+        self._leased.pop(id(admission), None)
+        try:
+            if tokens is None:
+                await self._limiter.release(admission)
+            else:
+                actual = {TOKENS: float(tokens)}
+                if cost_usd is not None:
+                    actual[COST] = cost_usd
+                await self._limiter.settle(admission, actual)
+        except LimiterUnavailable:
+            self.backend_errors += 1
+            log.warning("could not settle a request's limits: backend unavailable (leases will expire)")
+
+    def _ensure_renewer(self) -> None:
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_loop(), name="sluicegate-leases")
+
+    async def _renew_loop(self) -> None:
+        """Long streams keep their concurrency slots: renew every lease a third of the TTL."""
+        while self._leased:
+            await asyncio.sleep(self._lease_ttl / 3)
+            for adm in list(self._leased.values()):
+                with contextlib.suppress(Exception):
+                    await self._limiter.renew(adm)
+
+    async def seed_budgets(self, store: Any, keys: list[KeyEntry], usd_per_cny: float) -> None:
+        """Budget counters start from what the store says was spent, so a restart forgets nothing."""
+        from datetime import datetime, timezone
+
+        now = datetime.now(timezone.utc)
+        starts = {"day": now.date(), "month": now.date().replace(day=1), "total": None}
+        for entry in keys:
+            for q in self.quotas_for(entry, None):
+                if q.kind != "budget":
+                    continue
+                spent = await store.usage.spent(entry.record.id, starts[q.period])
+                value = spent.tokens if q.metric == TOKENS else sum(
+                    amount * (usd_per_cny if currency == "CNY" else 1.0) for currency, amount in spent.cost.items()
+                    if currency in ("USD", "CNY"))
+                await self._limiter.seed(q, float(value))
+
+    async def close(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._renewer
+

@@ -1,0 +1,116 @@
+"""Between the HTTP shell and metering: what each request used and cost, logged off the path.
+
+The relay hands every stream event to a StreamMeter (which also hides the usage chunk the gateway asked
+for on the client's behalf) and every whole answer's bytes to `observe_body`. When the request is over,
+however it ended (done, failed, or abandoned by the client), `usage` settles what was used (counted when
+the upstream reported nothing) and `record` queues one RequestRecord for the batched log and updates
+the metrics. Nothing here awaits.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sluicegate.config.model import Settings
+from sluicegate.metering.prices import PriceTable
+from sluicegate.metering.stream import StreamMeter
+from sluicegate.metering.tokens import TokenCounter
+from sluicegate.metering.usage import Usage, usage_or_estimate
+from sluicegate.server.relay import StreamObserver
+from sluicegate.store.records import RequestRecord
+
+if TYPE_CHECKING:
+    from sluicegate.metering.metrics import Metrics
+    from sluicegate.metering.redact import Redactor
+    from sluicegate.metering.sink import LogSink
+    from sluicegate.server.context import RequestContext
+
+log = logging.getLogger("sluicegate.metering")
+
+METERED_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses",
+                           "/v1/messages"})
+
+
+class MeterObserver(StreamObserver):
+    """Adapts a StreamMeter to the relay's observer interface."""
+
+    __slots__ = ("meter", "may_drop", "ctx")
+
+    def __init__(self, ctx: RequestContext) -> None:
+        self.ctx = ctx
+        self.meter = StreamMeter(ctx.client_wants_usage)
+        self.may_drop = not ctx.client_wants_usage
+
+    def on_event(self, data: bytes) -> bool:
+        return self.meter.feed(data)
+
+    def on_first_byte(self) -> None:
+        self.ctx.ttft = self.ctx.elapsed_ms()
+
+
+class Recorder:
+    def __init__(self, settings: Settings, *, prices: PriceTable, counter: TokenCounter,
+                 sink: LogSink | None, metrics: Metrics | None, redactor: Redactor | None) -> None:
+        self.prices = prices
+        self.counter = counter
+        self.sink = sink
+        self.metrics = metrics
+        self.redactor = redactor
+        self._usd_per_cny = settings.metering.usd_per_cny
+
+    def stream_observer(self, ctx: RequestContext) -> StreamObserver:
+        observer = MeterObserver(ctx)
+        ctx.meter = observer.meter
+        return observer
+
+    def observe_body(self, ctx: RequestContext, body: bytes) -> None:
+        if ctx.path in METERED_PATHS and 200 <= ctx.status < 300:
+            ctx.usage = usage_or_estimate(body, self.counter, ctx.payload, ctx.served_model)
+        if ctx.key is not None and ctx.key.record.store_bodies and self.redactor is not None:
+            ctx.response_body = self.redactor(body)
+
+    def usage(self, ctx: RequestContext) -> Usage | None:
+        """What the request used, however it ended; None when no upstream work was done."""
+        if ctx.usage is None and ctx.meter is not None:
+            ctx.usage = ctx.meter.usage(self.counter, ctx.payload, ctx.served_model)
+        return ctx.usage
+
+    def cost(self, ctx: RequestContext, usage: Usage) -> tuple[float, str] | None:
+        found = self.prices.cost(ctx.served_model, usage, public_model=ctx.model, upstream=ctx.upstream)
+        return (found.amount, found.currency) if found is not None else None
+
+    def to_usd(self, amount: float, currency: str) -> float | None:
+        if currency == "USD":
+            return amount
+        if currency == "CNY":
+            return amount * self._usd_per_cny
+        return None
+
+    def estimate_cost_usd(self, ctx: RequestContext, prompt: int, completion: int) -> float | None:
+        """For reserving money budgets before the call."""
+        channels = ctx.channels
+        served = channels[0].model if channels else ctx.model
+        found = self.prices.cost(served, Usage(prompt_tokens=prompt, completion_tokens=completion),
+                                 public_model=ctx.model, currency="USD")
+        return None if found is None else self.to_usd(found.amount, found.currency)
+
+    def record(self, ctx: RequestContext, usage: Usage | None, cost: tuple[float, str] | None) -> None:
+        u = usage or Usage()
+        key = ctx.key.record if ctx.key is not None else None
+        rec = RequestRecord(
+            request_id=ctx.request_id, ts=ctx.started, key_id=key.id if key else None,
+            key_name=key.name if key else None, endpoint=ctx.path, model_requested=ctx.model,
+            model_served=ctx.served_model, upstream=ctx.upstream, channel=ctx.channel,
+            status=ctx.status or 499, error_type=ctx.error_type,
+            prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
+            cached_tokens=u.cached_tokens, reasoning_tokens=u.reasoning_tokens, usage_estimated=u.estimated,
+            cost=cost[0] if cost else 0.0, currency=cost[1] if cost else "USD",
+            latency_ms=round(ctx.elapsed_ms(), 3), ttft_ms=round(ctx.ttft, 3) if ctx.ttft is not None else None,
+            stream=ctx.stream, client_ip=ctx.client_ip,
+            request_body=ctx.request_body, response_body=ctx.response_body,
+        )
+        if self.metrics is not None:
+            self.metrics.observe(rec)
+        if self.sink is not None:
+            self.sink.put_nowait(rec)

@@ -24,7 +24,7 @@ def _default_config() -> str | None:
 
 
 def database_options(command: F) -> F:
-    """Add `--config` and `--database` to a command; it receives `database_url` instead."""
+    """Add `--config` and `--database` to a command (pass both to `resolve_database`)."""
     command = click.option(
         "--database",
         "database",

@@ -131,3 +131,10 @@ def test_catalog_listing_subcommands(sub, expected):
 def test_an_explicit_setup_that_does_not_fit_is_marked_in_the_table():
     out = run("--model", "llama-3-70b", "--precision", "fp16", "--gpu", "a100-80g", "--count", "1")
     assert out.exit_code == 0 and "DOES NOT FIT" in out.output and "weights do not fit" in out.output
+
+
+def test_count_alone_evaluates_every_gpu_at_that_count_fitting_ones_first():
+    data = json.loads(run("--model", "llama-3-8b", "--precision", "fp16", "--count", "1", "--json").output)
+    fits = [o["fits"] for o in data["options"]]
+    assert {o["count"] for o in data["options"]} == {1}
+    assert fits == sorted(fits, reverse=True) and not fits[-1]

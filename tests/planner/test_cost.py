@@ -7,8 +7,15 @@ import math
 import pytest
 
 from sluicegate.planner.catalog import ApiPrice, PriceRow
-from sluicegate.planner.cost import (api_per_million_output, break_even_tokens_per_day, convert, flat_api_price,
-                                     per_million, quote, workload_cost)
+from sluicegate.planner.cost import (
+    api_per_million_output,
+    break_even_tokens_per_day,
+    convert,
+    flat_api_price,
+    per_million,
+    quote,
+    workload_cost,
+)
 
 
 def row(**kw) -> PriceRow:

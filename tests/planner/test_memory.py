@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from sluicegate.planner.memory import (ENGINE_RESERVE_BYTES, GIB, GPU_MEMORY_UTILIZATION, NCCL_RESERVE_BYTES, fit,
-                                       smallest_fit, weight_bytes)
+from sluicegate.planner.memory import (
+    ENGINE_RESERVE_BYTES,
+    GIB,
+    GPU_MEMORY_UTILIZATION,
+    NCCL_RESERVE_BYTES,
+    fit,
+    smallest_fit,
+    weight_bytes,
+)
 from sluicegate.planner.models import count_params
 from sluicegate.planner.precision import Precision
 

@@ -6,8 +6,15 @@ import json
 
 import pytest
 
-from sluicegate.planner.models import (Architecture, ModelConfigError, architecture_from_hf_config, count_params,
-                                       kv_bytes_per_token, kv_shards, load_hf_config)
+from sluicegate.planner.models import (
+    Architecture,
+    ModelConfigError,
+    architecture_from_hf_config,
+    count_params,
+    kv_bytes_per_token,
+    kv_shards,
+    load_hf_config,
+)
 
 KIB = 1024
 

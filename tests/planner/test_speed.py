@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 
 from sluicegate.planner.precision import Precision
-from sluicegate.planner.speed import (Efficiency, allreduce_time, decode_step, experts_touched, prefill,
-                                      served_output_tokens_per_s, weights_read_bytes)
+from sluicegate.planner.speed import (
+    Efficiency,
+    allreduce_time,
+    decode_step,
+    experts_touched,
+    prefill,
+    served_output_tokens_per_s,
+    weights_read_bytes,
+)
 
 
 def test_batching_raises_aggregate_and_lowers_per_stream_speed(catalog, arch):

@@ -21,7 +21,15 @@ from sluicegate.planner.catalog import Catalog, CatalogError, load_catalog, load
 from sluicegate.planner.cost import ApiComparison, api_per_million_output, flat_api_price
 from sluicegate.planner.export_control import DISCLAIMER, classify
 from sluicegate.planner.models import ModelConfigError
-from sluicegate.planner.plan import Option, Workload, evaluate, model_summary, option_dict, rank, resolve_model
+from sluicegate.planner.plan import (
+    Option,
+    Workload,
+    evaluate,
+    model_summary,
+    option_dict,
+    rank,
+    resolve_model,
+)
 from sluicegate.planner.precision import Precision, parse_precision
 
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
@@ -120,8 +128,9 @@ def _print_plan(summary: dict[str, Any], workload: Workload, options: list[Optio
     click.echo(f"\n{_t('GB = 10^9 bytes (an 80GB card holds 85.9). served = output tokens/s including each prompt prefill; prices are the setup share of each instance.', 'GB = 10^9 字节（80GB 卡实际 85.9）。served = 含 prompt 预填充的输出吞吐；价格按该配置占实例的份额计。')}")
     click.echo(f"2022/2023: C = {_t('controlled for China under the Oct 2022 / Oct 2023 rule', '受 2022年10月 / 2023年10月 规则管制')}. {DISCLAIMER}")
     sized = [o for o in options if o.workload is not None]
-    if sized:
-        o, w = sized[0], sized[0].workload
+    w = sized[0].workload if sized else None
+    if w is not None:
+        o = sized[0]
         click.echo(f"\n{_t('Workload on', '负载方案')} {o.gpu.id} x{o.count}: {w.replicas} "
                    f"{_t('replica(s)', '副本')} = {w.gpus} GPUs at batch {o.workload_batch} "
                    f"({o.served_tokens_per_s:,.0f} {_t('output tok/s each; needs', '输出 tok/s/副本；需要')} "
@@ -217,14 +226,15 @@ def plan(ctx: click.Context, model: str | None, precision: str | None, context: 
                             tokens_per_day=parse_amount(tokens_per_day) if tokens_per_day else None,
                             peak_factor=peak_factor, min_stream_tokens_per_s=min_stream_tps)
         api = parse_api_price(api_price, currency, prompt, output_tokens, catalog) if api_price else None
+        unfit: list[str] = []
         if gpu_id and count:
-            options, unfit = [evaluate(spec, prec, catalog.gpu(gpu_id), int(count), workload, catalog, currency, api,
-                                 today=today)], []
+            options = [evaluate(spec, prec, catalog.gpu(gpu_id), int(count), workload, catalog, currency, api,
+                                 today=today)]
         elif count:
             options = [evaluate(spec, prec, g, int(count), workload, catalog, currency, api, today=today)
                        for g in catalog.gpus if not g.api_only]
-            options.sort(key=lambda o: (not o.fits, o.best_quote.per_million_output_tokens if o.best_quote else math.inf))
-            unfit = []
+            options.sort(key=lambda o: (not o.fits, (o.best_quote.per_million_output_tokens or math.inf)
+                                        if o.best_quote else math.inf))
         else:
             options, unfit_gpus = rank(spec, prec, workload, catalog, currency, api,
                                        (gpu_id,) if gpu_id else None, today=today)
@@ -259,16 +269,16 @@ def plan(ctx: click.Context, model: str | None, precision: str | None, context: 
 def gpus(as_json: bool) -> None:
     """List the GPU catalog with specs, prices and export classes."""
     catalog = load_catalog()
-    recs = []
+    recs: list[dict[str, Any]] = []
     for g in catalog.gpus:
-        e = classify(g, catalog.export_rules)
+        status = classify(g, catalog.export_rules)
         recs.append({"id": g.id, "name": g.name, "market": g.market, "memory_gb": g.memory_gb.value,
                      "bandwidth_gbs": g.bandwidth_gbs.value, "fp16_tflops": g.fp16_tflops.value,
                      "fp8_tflops": g.fp8_tflops.value if g.fp8_tflops else None,
                      "int8_tops": g.int8_tops.value if g.int8_tops else None, "tdp_w": g.tdp_w.value,
                      "nvlink_gbs": g.nvlink_gbs.value if g.nvlink_gbs else None,
                      "price_cny": g.price_cny.value if g.price_cny else None, "api_only": g.api_only,
-                     "export_control": e.as_dict(), "notes": list(g.notes)})
+                     "export_control": status.as_dict(), "notes": list(g.notes)})
     if as_json:
         click.echo(json.dumps(recs, ensure_ascii=False, indent=2))
         return

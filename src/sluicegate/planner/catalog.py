@@ -222,7 +222,7 @@ _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~10x f
 
 
 def _yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a safe loader either way
+    return yaml.load(text, Loader=_YamlLoader)
 
 
 def _read_text(path: Path) -> Any:

@@ -14,13 +14,27 @@ from pathlib import Path
 from typing import Any
 
 from sluicegate.planner.catalog import Catalog, Gpu
-from sluicegate.planner.cost import ApiComparison, Quote, WorkloadCost, break_even_tokens_per_day, quote, workload_cost
+from sluicegate.planner.cost import (
+    ApiComparison,
+    Quote,
+    WorkloadCost,
+    break_even_tokens_per_day,
+    quote,
+    workload_cost,
+)
 from sluicegate.planner.export_control import ExportStatus, classify
 from sluicegate.planner.memory import TP_SIZES, MemoryFit, fit, smallest_fit, tp_allowed, weight_bytes
 from sluicegate.planner.models import Architecture, count_params, kv_bytes_per_token, load_hf_config
 from sluicegate.planner.precision import Precision, peak_tflops
-from sluicegate.planner.speed import (DEFAULT_EFFICIENCY, DecodeStep, Efficiency, Prefill, decode_step, prefill,
-                                      served_output_tokens_per_s)
+from sluicegate.planner.speed import (
+    DEFAULT_EFFICIENCY,
+    DecodeStep,
+    Efficiency,
+    Prefill,
+    decode_step,
+    prefill,
+    served_output_tokens_per_s,
+)
 
 MAX_BATCH = 256  # vLLM's default max_num_seqs
 
@@ -87,7 +101,7 @@ class Option:
     @property
     def best_quote(self) -> Quote | None:
         priced = [q for q in self.quotes if q.per_million_output_tokens is not None]
-        return min(priced, key=lambda q: q.per_million_output_tokens) if priced else None
+        return min(priced, key=lambda q: q.per_million_output_tokens or 0.0) if priced else None
 
 
 def _workload_batch(spec: ModelSpec, precision: Precision, gpu: Gpu, count: int, mem: MemoryFit, w: Workload,
@@ -127,8 +141,10 @@ def evaluate(spec: ModelSpec, precision: Precision, gpu: Gpu, count: int, worklo
                        workload.kv_bytes_per_value, eff)
     pre = prefill(spec.arch, precision, gpu, count, workload.prompt_tokens, eff)
     served = served_output_tokens_per_s(step, pre, workload.output_tokens, eff)
-    wl_batch = wl = None
-    if workload.tokens_per_day is not None and mem.fits:
+    wl_batch: int | None = None
+    wl: WorkloadCost | None = None
+    tokens_per_day = workload.tokens_per_day
+    if tokens_per_day is not None and mem.fits:
         wl_batch = _workload_batch(spec, precision, gpu, count, mem, workload, eff)
         wl_step = decode_step(spec.arch, precision, gpu, count, wl_batch, workload.decode_context,
                               workload.kv_bytes_per_value, eff)
@@ -136,9 +152,9 @@ def evaluate(spec: ModelSpec, precision: Precision, gpu: Gpu, count: int, worklo
     fx = catalog.cny_per_usd.value
     quotes = tuple(sorted((quote(r, count, served, currency, fx, today) for r in catalog.prices_for(gpu.id)),
                           key=lambda q: q.per_hour))
-    if wl_batch is not None:
+    if wl_batch is not None and tokens_per_day is not None:
         cheapest = min((q.per_hour for q in quotes), default=None)
-        wl = workload_cost(workload.tokens_per_day, served, count, cheapest, currency, api, workload.peak_factor)
+        wl = workload_cost(tokens_per_day, served, count, cheapest, currency, api, workload.peak_factor)
     break_even = ({f"{q.provider}/{q.instance}": break_even_tokens_per_day(q.per_hour, api.per_million_output_tokens)
                    for q in quotes} if api is not None else {})
     return Option(gpu=gpu, count=count, fits=mem.fits, memory=mem, decode=step, prefill=pre, served_tokens_per_s=served,

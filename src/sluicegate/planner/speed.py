@@ -32,7 +32,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sluicegate.planner.catalog import Gpu
-from sluicegate.planner.models import Architecture, count_params, expert_size_params, kv_bytes_per_token, kv_shards
+from sluicegate.planner.models import (
+    Architecture,
+    count_params,
+    expert_size_params,
+    kv_bytes_per_token,
+    kv_shards,
+)
 from sluicegate.planner.precision import EMBEDDING_BYTES, LINEAR_BYTES, Precision, peak_tflops
 
 
@@ -71,7 +77,7 @@ def weights_read_bytes(arch: Architecture, precision: Precision, tokens: int) ->
     lin = LINEAR_BYTES[precision]
     input_embedding = 0 if arch.tied else arch.vocab * arch.hidden
     head_bytes = (p.embedding - input_embedding) * EMBEDDING_BYTES
-    body = p.non_expert - p.embedding
+    body: float = p.non_expert - p.embedding
     if arch.is_moe:
         moe_layers = arch.layers - arch.dense_layers
         body += moe_layers * experts_touched(arch.experts, arch.active_experts, tokens) * expert_size_params(arch)

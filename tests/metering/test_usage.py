@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from sluicegate.metering.tokens import TokenCounter
 from sluicegate.metering.usage import (
     Usage,
     completion_texts,
@@ -11,7 +12,6 @@ from sluicegate.metering.usage import (
     usage_from_body,
     usage_or_estimate,
 )
-from sluicegate.metering.tokens import TokenCounter
 
 OPENAI_BODY = {
     "id": "chatcmpl-1",

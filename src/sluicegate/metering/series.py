@@ -13,7 +13,7 @@ only prometheus_client's memory-mapped values are shared between workers).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -26,9 +26,22 @@ class Series:
     """Cumulative figures of one (model, upstream, status, currency) label tuple."""
 
     __slots__ = (
-        "model", "upstream", "status", "currency",
-        "requests", "duration", "duration_sum", "ttft", "ttft_sum",
-        "prompt", "completion", "cached", "reasoning", "cost", "unpriced", "estimated",
+        "cached",
+        "completion",
+        "cost",
+        "currency",
+        "duration",
+        "duration_sum",
+        "estimated",
+        "model",
+        "prompt",
+        "reasoning",
+        "requests",
+        "status",
+        "ttft",
+        "ttft_sum",
+        "unpriced",
+        "upstream",
     )
 
     def __init__(self, model: str, upstream: str, status: str, currency: str, n_duration: int, n_ttft: int) -> None:
@@ -117,7 +130,7 @@ def _number(value: float) -> str:
 class _Model:
     """The per-model sums a scrape reports (histograms and tokens are labelled by model only)."""
 
-    __slots__ = ("duration", "duration_sum", "ttft", "ttft_sum", "tokens", "unpriced", "estimated", "cost")
+    __slots__ = ("cost", "duration", "duration_sum", "estimated", "tokens", "ttft", "ttft_sum", "unpriced")
 
     def __init__(self, n_duration: int, n_ttft: int) -> None:
         self.duration = [0] * n_duration

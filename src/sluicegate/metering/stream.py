@@ -55,13 +55,13 @@ class StreamMeter:
     """
 
     __slots__ = (
-        "client_wants_usage",
         "_compact_at",
+        "_final",
         "_pending",
         "_pending_bytes",
-        "_texts",
         "_reported",
-        "_final",
+        "_texts",
+        "client_wants_usage",
         "done",
         "events",
     )

@@ -59,7 +59,7 @@ def _int(value: Any) -> int:
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
-        return value if value > 0 else 0
+        return max(0, value)
     if isinstance(value, float):
         return int(value) if value > 0 else 0
     return 0

@@ -96,3 +96,21 @@ def test_prefill_is_where_h100_approaches_its_compute_advantage(catalog, arch):
     h100 = prefill(a, Precision.FP16, catalog.gpu("h100-80g"), 2, 8192).ttft_s
     a100 = prefill(a, Precision.FP16, catalog.gpu("a100-80g"), 2, 8192).ttft_s
     assert 2.5 < a100 / h100 < 3.3
+
+
+# --- Mushfiqur Rahman, capacity-planning sweep of Mistral-7B-Instruct-v0.3 (BF16) on one RTX 4090
+#     with vLLM, 256 input / 128 output tokens, closed loop at fixed max concurrency: output
+#     tok/s 210 / 377 / 644 / 975 at concurrency 4 / 8 / 16 / 32, median TTFT 53 ms at 4.
+#     https://mushfiqrahman.dev/?p=1668  (out of sample: a consumer card, GDDR6X, no calibration)
+
+@pytest.mark.parametrize(("concurrency", "measured"), [(4, 210), (8, 377), (16, 644), (32, 975)])
+def test_mistral_7b_on_rtx_4090_serves_what_vllm_measured(catalog, arch, concurrency, measured):
+    a, gpu = arch("mistral-7b"), catalog.gpu("rtx-4090")
+    step = decode_step(a, Precision.BF16, gpu, 1, concurrency, 256 + 64)
+    served = served_output_tokens_per_s(step, prefill(a, Precision.BF16, gpu, 1, 256), 128)
+    assert within(served, measured)
+
+
+def test_mistral_7b_on_rtx_4090_first_token_matches_the_measured_median(catalog, arch):
+    pre = prefill(arch("mistral-7b"), Precision.BF16, catalog.gpu("rtx-4090"), 1, 256)
+    assert within(pre.ttft_s * 1e3, 53)

@@ -45,27 +45,27 @@ ESTIMATE = {"tokens": 1200.0, "cost": 0.0031}
 ACTUAL = {"tokens": 830.0, "cost": 0.0021}
 
 
-def bench_memory_sync(quotas: list[Quota], n: int) -> float:
+def bench_memory_sync(quotas: list[Quota], n: int) -> tuple[float, float]:
     limiter = MemoryLimiter()
     demands = demands_for(quotas, ESTIMATE)
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(n):
         admission = limiter.acquire_nowait(demands)
         limiter.settle_nowait(admission, ACTUAL)  # type: ignore[arg-type]
-    return (time.perf_counter() - started) / n
+    return (time.perf_counter() - wall) / n, (time.process_time() - cpu) / n
 
 
-async def bench_memory_async(quotas: list[Quota], n: int) -> float:
+async def bench_memory_async(quotas: list[Quota], n: int) -> tuple[float, float]:
     limiter = MemoryLimiter()
     demands = demands_for(quotas, ESTIMATE)
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(n):
         admission = await limiter.acquire(demands)
         await limiter.settle(admission, ACTUAL)  # type: ignore[arg-type]
-    return (time.perf_counter() - started) / n
+    return (time.perf_counter() - wall) / n, (time.process_time() - cpu) / n
 
 
-async def bench_redis_sequential(url: str, quotas: list[Quota], n: int) -> list[float]:
+async def bench_redis_sequential(url: str, quotas: list[Quota], n: int) -> tuple[list[float], float]:
     prefix = f"bench:limits:{uuid.uuid4().hex[:8]}:"
     limiter = RedisLimiter.from_url(url, prefix=prefix)
     demands = demands_for(quotas, ESTIMATE)
@@ -73,19 +73,22 @@ async def bench_redis_sequential(url: str, quotas: list[Quota], n: int) -> list[
     try:
         for _ in range(200):  # warm the connection and the script cache
             await limiter.settle(await limiter.acquire(demands), ACTUAL)  # type: ignore[arg-type]
+        cpu = time.process_time()
         for _ in range(n):
             t = time.perf_counter()
             admission = await limiter.acquire(demands)
             assert isinstance(admission, Admission)
             await limiter.settle(admission, ACTUAL)
             samples.append(time.perf_counter() - t)
+        cpu = (time.process_time() - cpu) / n
     finally:
         await _delete(limiter, prefix)
         await limiter.close()
-    return samples
+    return samples, cpu
 
 
-async def bench_redis_concurrent(url: str, quotas: list[Quota], n: int, concurrency: int) -> float:
+async def bench_redis_concurrent(url: str, quotas: list[Quota], n: int,
+                                 concurrency: int) -> tuple[float, float]:
     prefix = f"bench:limits:{uuid.uuid4().hex[:8]}:"
     limiter = RedisLimiter.from_url(url, prefix=prefix, max_connections=concurrency)
     demands = demands_for(quotas, ESTIMATE)
@@ -97,13 +100,14 @@ async def bench_redis_concurrent(url: str, quotas: list[Quota], n: int, concurre
 
     try:
         await asyncio.gather(*(worker() for _ in range(concurrency)))  # warm-up and pool fill
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         await _delete(limiter, prefix)
         await limiter.close()
-    return per_worker * concurrency / elapsed
+    done = per_worker * concurrency
+    return done / elapsed, cpu / done
 
 
 async def _delete(limiter: RedisLimiter, prefix: str) -> None:
@@ -134,21 +138,24 @@ def main() -> None:
 
     shapes = {"1 quota": [Quota.rate("key:k", "requests", BIG, "minute")], "12 quotas": hot_path_quotas("k")}
     n = args.iterations
-    print(f"limiter bench: {n} iterations of acquire + settle, event loop {loop_name}")
+    print(f"limiter bench: {n} iterations of acquire + settle, event loop {loop_name}; "
+          f"wall = elapsed time, cpu = this process's CPU time (robust when the machine is busy)")
     for name, quotas in shapes.items():
         bench_memory_sync(quotas, 500)
-        sync = bench_memory_sync(quotas, n)
-        print(f"memory  {name:10s} sync  (acquire_nowait + settle_nowait): {_us(sync)}")
-        print(f"memory  {name:10s} async (await acquire + await settle):   "
-              f"{_us(asyncio.run(bench_memory_async(quotas, n)))}")
+        wall, cpu = bench_memory_sync(quotas, n)
+        print(f"memory  {name:9s} sync  (acquire_nowait + settle_nowait): wall {_us(wall)}  cpu {_us(cpu)}")
+        wall, cpu = asyncio.run(bench_memory_async(quotas, n))
+        print(f"memory  {name:9s} async (await acquire + await settle):   wall {_us(wall)}  cpu {_us(cpu)}")
     if args.redis:
         for name, quotas in shapes.items():
-            samples = sorted(asyncio.run(bench_redis_sequential(args.redis, quotas, n)))
+            samples, cpu = asyncio.run(bench_redis_sequential(args.redis, quotas, n))
+            samples.sort()
             p50, p99 = samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
-            print(f"redis   {name:10s} sequential: mean {_us(statistics.fmean(samples))}  "
-                  f"p50 {_us(p50)}  p99 {_us(p99)}")
-            rate = asyncio.run(bench_redis_concurrent(args.redis, quotas, n, args.concurrency))
-            print(f"redis   {name:10s} {args.concurrency} concurrent: {rate:8.0f} acquire+settle/s")
+            print(f"redis   {name:9s} sequential: wall mean {_us(statistics.fmean(samples))}  "
+                  f"p50 {_us(p50)}  p99 {_us(p99)}  client cpu {_us(cpu)}")
+            rate, cpu = asyncio.run(bench_redis_concurrent(args.redis, quotas, n, args.concurrency))
+            print(f"redis   {name:9s} {args.concurrency} concurrent: {rate:8.0f} acquire+settle/s  "
+                  f"client cpu {_us(cpu)}")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,11 @@ export BENCH_UPSTREAM=${BENCH_UPSTREAM:-http://127.0.0.1:9000/v1}
 OUTDIR=${OUTDIR:-bench/results/candidates-$(date -u +%Y%m%d)}
 mkdir -p "$OUTDIR"
 PORT=8100
+NICE=${NICE:-chrt -r 1}  # the machine is shared: do not let other work starve the measured processes
+export NICE
 
 if ! ss -ltnH "sport = :9000" | grep -q .; then
-  taskset -c 1 "$PY" bench/upstream.py --port 9000 &
+  $NICE taskset -c 1 "$PY" bench/upstream.py --port 9000 &
   UPSTREAM_PID=$!
   trap 'kill $UPSTREAM_PID 2>/dev/null || true' EXIT
   sleep 1
@@ -42,7 +44,7 @@ for name in "${NAMES[@]}"; do
   PORT=$((PORT + 1))
   cmd=${CMD[$name]//PORT/$PORT}
   echo "=== $name: $cmd" >&2
-  taskset -c 0 $cmd &
+  $NICE taskset -c 0 $cmd &
   SUT=$!
   for _ in $(seq 50); do curl -s -o /dev/null -XPOST "http://127.0.0.1:$PORT/v1/chat/completions" -d '{}' && break; sleep 0.2; done
   bench/suite.sh "http://127.0.0.1:$PORT/v1" "$SUT" "$name" "$OUTDIR/$name.jsonl" > /dev/null || echo "suite failed for $name" >&2

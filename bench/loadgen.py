@@ -167,7 +167,7 @@ def log(msg: str) -> None:
 
 
 async def throughput(args) -> dict:
-    t = Target(args.target)
+    t = Target(args.target, args.key)
     req = t.request(stream=args.stream)
     conns = [await Conn.open(t) for _ in range(args.connections)]
     lat: list[float] = []
@@ -227,7 +227,7 @@ async def throughput(args) -> dict:
 
 
 async def sequential(args) -> dict:
-    up, tg = Target(args.upstream), Target(args.target)
+    up, tg = Target(args.upstream, args.key), Target(args.target, args.key)
     rq_up, rq_tg = up.request(stream=args.stream), tg.request(stream=args.stream)
     cu, ct = await Conn.open(up), await Conn.open(tg)
     lu: list[float] = []
@@ -331,7 +331,7 @@ class Pool:
 
 
 async def openloop(args) -> dict:
-    up, tg = Target(args.upstream), Target(args.target)
+    up, tg = Target(args.upstream, args.key), Target(args.target, args.key)
     targets = [("direct", up), ("via_target", tg)]
     pools = {name: Pool(t) for name, t in targets}
     reqs = {name: t.request(stream=args.stream) for name, t in targets}
@@ -510,9 +510,9 @@ async def run_slow(t: Target, args, pid: int | None) -> dict:
 async def slowstreams(args) -> dict:
     out: dict = {"mode": "slowstreams"}
     if args.upstream:
-        out["direct"] = await run_slow(Target(args.upstream), args, None)
+        out["direct"] = await run_slow(Target(args.upstream, args.key), args, None)
         await asyncio.sleep(0.5)
-    out["via_target"] = await run_slow(Target(args.target), args, args.pid)
+    out["via_target"] = await run_slow(Target(args.target, args.key), args, args.pid)
     v = out["via_target"]
     if "direct" in out:
         dg, vg = out["direct"]["gap_minus_delay"], v["gap_minus_delay"]
@@ -542,6 +542,7 @@ def main() -> None:
         p.add_argument("--target", required=True, help="base URL of the system under test, e.g. http://127.0.0.1:8000/v1")
         p.add_argument("--upstream", required=need_upstream, help="base URL of the stand-in upstream, direct")
         p.add_argument("--label", default="", help="free text copied into the JSON output")
+        p.add_argument("--key", default=os.environ.get("BENCH_KEY", "x"), help="bearer key sent to both sides")
 
     p = sub.add_parser("throughput")
     common(p, False)

@@ -4,7 +4,9 @@ Why: this machine has 2 cores shared with other work (test suites, other servers
 core 1 during an open-loop step turns a 0.1 ms p99 into 8 ms. So each step (1) waits until both
 cores are nearly idle, (2) runs, and (3) reports the CPU time used by everything that is neither
 the known processes (system under test, upstream: --pids, with their children) nor the step itself:
-`foreign_cpu_s`. A step with foreign_cpu_frac above --max-foreign is rerun (up to --retries
+`foreign_cpu_s`. It also reports the CPU time of the system under test (the first --pid's tree) and,
+for closed-loop steps, CPU microseconds per request: on a busy machine the cost per request is a
+steadier figure than req/s (1e6 / us_per_req ~ req/s of a full core). A step with foreign_cpu_frac above --max-foreign is rerun (up to --retries
 times) and the cleanest attempt is kept.
 
   python bench/quiet.py --pids 1234,5678 -- wrk ...   (the step's last stdout line, if JSON, gets
@@ -84,10 +86,12 @@ def main() -> None:
     for attempt in range(1, args.retries + 2):
         waited = wait_quiet(args.quiet_frac, args.max_wait, known)
         b0, k0, w0 = busy_s(), tree_cpu_s(known), time.monotonic()
+        s0 = tree_cpu_s(known[:1])
         c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         out, _ = proc.communicate()
         wall = time.monotonic() - w0
+        sut = tree_cpu_s(known[:1]) - s0
         c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         child_s = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
         foreign = (busy_s() - b0) - (tree_cpu_s(known) - k0) - child_s
@@ -95,17 +99,19 @@ def main() -> None:
         print(f"  [quiet] attempt {attempt}: waited {waited:.1f}s, foreign CPU {foreign:.2f}s ({frac:.1%} of a core)",
               file=sys.stderr, flush=True)
         if best is None or frac < best[0]:
-            best = (frac, foreign, waited, out, proc.returncode, attempt)
+            best = (frac, foreign, waited, out, proc.returncode, attempt, sut)
         if frac <= args.max_foreign or proc.returncode != 0:
             break
-    frac, foreign, waited, out, rc, attempt = best
+    frac, foreign, waited, out, rc, attempt, sut = best
     lines = out.rstrip("\n").split("\n") if out else []
     extra = {"foreign_cpu_s": round(foreign, 3), "foreign_cpu_frac": round(frac, 3), "quiet_wait_s": round(waited, 1),
-             "attempt": attempt}
+             "attempt": attempt, "sut_cpu_s": round(sut, 3)}
     if lines:
         try:
             d = json.loads(lines[-1])
             d.update(extra)
+            if d.get("requests"):  # CPU cost per request: robust to other work on the machine
+                d["sut_cpu_us_per_req"] = round(sut / d["requests"] * 1e6, 1)
             lines[-1] = json.dumps(d)
         except ValueError:
             lines.append(json.dumps(extra))

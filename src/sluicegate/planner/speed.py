@@ -3,12 +3,12 @@ efficiencies (planner-facts §2.4-2.6).
 
 Decode step for ``B`` streams at average length ``c`` on ``t`` cards::
 
-    bytes  = W_read·/t + B·c·kv_per_tok                       W_read excludes the input embedding
+    bytes  = W_read/t + B·c·kv_per_tok                        W_read excludes the input embedding
                                                               (a lookup); MoE reads only touched experts
     flops  = (2·P_active·B + 4·B·c·L·q_dim) / t
     t_mem  = bytes / (MBU·BW·e_bw(t))         MBU 0.75,  e_bw(t)  = t^-0.1
     t_comp = flops / (MFU_dec·peak·e_c(t))     MFU_dec 0.50, e_c(t) = t^-0.2
-    t_comm = 2·L·(lat + 2·B·hidden·2·(t−1)/t / (0.7·link))    0 when t = 1
+    t_comm = 2·L·(lat + 2·B·hidden·2·(t−1)/t / (0.7·link/2))  link = bidirectional GB/s; 0 when t = 1
     t_step = max(t_mem, t_comp) + t_comm + 0.5 ms + L·10 µs (+ 55 µs per active expert per MoE layer)
     per stream = 1/t_step,   aggregate = B/t_step
 
@@ -24,7 +24,8 @@ The constants were chosen against published measurements (tests/planner/test_mea
 cites them): the 0.75 MBU is what vLLM reaches on one A100 for Llama-3.1-8B (~77% of the
 roofline), the 8 ms request overhead and the t^-0.2 tensor-parallel efficiency reproduce
 Databricks' MPT-7B and Llama-2-70B TTFT scaling. Calculators that assume MBU = 1 and perfect TP
-scaling overstate speed by 30-60%.
+scaling overstate speed by 30-60%. Served throughput (prefill included) is in
+:func:`served_output_tokens_per_s`.
 """
 
 from __future__ import annotations

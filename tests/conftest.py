@@ -74,18 +74,21 @@ def openai_client() -> Iterator[Callable[..., openai.OpenAI]]:
         client.close()
 
 
-# -- the gateway core over one stand-in upstream, shared by the tests of a module ------------------
+# -- the gateway core over one stand-in upstream, shared by the e2e tests ---------------------------
+# A gateway takes seconds to start (fresh SQLite store, migrations, a Granian worker), so the tests
+# of the core share one; `core_config` gives each kind of failure its own channel, and `core` resets
+# the stand-in before every test, so tests do not see each other.
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def core_upstream() -> Iterator[Upstream]:
     with Upstream() as stand_in:
         yield stand_in
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def core_gateway(core_upstream: Upstream) -> Iterator[Gateway]:
-    """One gateway per test module (starting one costs a second); see `core_config`."""
+    """One gateway for the session's core tests; see `core_config`."""
     gateway = start_gateway(core_config(core_upstream.url, core_upstream.root))
     yield gateway
     gateway.stop()
@@ -93,9 +96,9 @@ def core_gateway(core_upstream: Upstream) -> Iterator[Gateway]:
 
 @pytest.fixture
 def core(core_gateway: Gateway, core_upstream: Upstream) -> Core:
-    """The module's gateway and upstream, with the upstream reset (behaviour ok, no requests)."""
+    """The shared gateway and upstream, with the upstream reset (behaviour ok, no requests)."""
     if not core_gateway.running():
-        pytest.fail(f"the module's gateway died in an earlier test (exit {core_gateway.process.returncode})\n"
+        pytest.fail(f"the shared gateway died in an earlier test (exit {core_gateway.process.returncode})\n"
                     f"--- stderr ---\n{core_gateway.stderr_text()[-3000:]}", pytrace=False)
     core_upstream.reset()
     return Core(core_gateway, core_upstream)

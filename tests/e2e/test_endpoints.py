@@ -66,6 +66,7 @@ def test_completions_stream_ends_with_done(core: Core) -> None:
         chunks = list(client.completions.create(model="gpt-3.5-turbo-instruct", prompt="say hi", stream=True))
     text = "".join(c.choices[0].text for c in chunks if c.choices)
     assert text.startswith("Echo: say hi")
+    assert chunks[-1].choices, f"the last chunk has no choices (a usage chunk nobody asked for?): {chunks[-1]}"
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 

@@ -153,20 +153,48 @@ def test_upstream_500_is_reported_in_openai_shape(core: Core, spec: SpecValidato
     assert_openai_error(response, response.status_code, spec)
 
 
+def read_events_until_done(core: Core, body: dict, *, timeout: float = 5.0) -> list[str]:
+    """Read a stream's events up to `[DONE]` (not waiting for the response to end)."""
+    events: list[str] = []
+    with httpx.stream("POST", f"{core.gateway.base_url}/chat/completions", json=body, headers=core.auth,
+                      timeout=timeout) as response:
+        assert response.status_code == 200
+        buffer = ""
+        for text in response.iter_text():
+            buffer += text
+            while "\n\n" in buffer:
+                block, buffer = buffer.split("\n\n", 1)
+                events += parse_sse(block + "\n\n")
+            if "[DONE]" in events:
+                break
+    return events
+
+
 def test_stream_cut_by_the_upstream_ends_with_an_error_event(core: Core) -> None:
     core.upstream.behaviour = "cut_stream after=3"
-    body = {"model": "flaky-model", "messages": MESSAGES, "stream": True}
-    response = post(core, "/chat/completions", json=body)
-    assert response.status_code == 200
-    events = parse_sse(response.content)
+    events = read_events_until_done(core, {"model": "flaky-model", "messages": MESSAGES, "stream": True})
     assert len(core.upstream.last.sent_events) == 3
-    assert "[DONE]" not in events[:-1]
     chunks = [orjson.loads(e) for e in events if e != "[DONE]"]
     errors = [c for c in chunks if "error" in c]
     assert errors, f"the client got a silently truncated stream: {events}"
     assert errors[0]["error"].get("message"), errors[0]
-    assert chunks.index(errors[0]) == 3, "the error event must come after the 3 chunks the upstream sent"
-    assert PROVIDER_KEY not in response.text
+    assert chunks.index(errors[0]) == 3, "the error event must come right after the 3 chunks the upstream sent"
+    assert PROVIDER_KEY not in "".join(events)
+
+
+def test_stream_cut_by_the_upstream_ends_the_client_response(core: Core) -> None:
+    core.upstream.behaviour = "cut_stream after=3"
+    body = {"model": "flaky-model", "messages": MESSAGES, "stream": True}
+    started = time.monotonic()
+    try:
+        response = httpx.post(f"{core.gateway.base_url}/chat/completions", json=body, headers=core.auth,
+                              timeout=4)
+    except httpx.ReadTimeout:
+        pytest.fail("after the upstream cut the stream, the gateway sent its error event but never ended "
+                    "the response: the client waits until its own timeout (4 s here)")
+    assert response.status_code == 200
+    assert time.monotonic() - started < 2
+    assert parse_sse(response.content)[-1] == "[DONE]"
 
 
 async def test_client_disconnect_mid_stream_cancels_the_upstream_request(core: Core) -> None:

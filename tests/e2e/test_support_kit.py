@@ -350,3 +350,12 @@ def test_upstream_records_the_events_and_headers_it_sent(upstream: Upstream) -> 
     assert b"".join(record.sent_events) == received
     assert record.response_status == 200
     assert record.response_headers["x-request-id"] == request_id
+
+
+def test_upstream_no_done_behaviour_ends_the_stream_without_done(upstream: Upstream) -> None:
+    upstream.behaviour = "no_done"
+    with direct_client(upstream) as client:
+        with client.chat.completions.with_streaming_response.create(**CHAT, stream=True) as response:
+            events = parse_sse(response.read())
+    assert events and "[DONE]" not in events
+    assert orjson.loads(events[-1])["choices"][0]["finish_reason"] == "stop"

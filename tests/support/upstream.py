@@ -19,6 +19,7 @@ the next few requests (`upstream.script("fail", "ok")`), or per request with the
     hang                        never answer (until the client goes away or the upstream closes)
     cut_stream after=K          send K chunks (role chunk included) then drop the connection
     no_usage                    never report usage (like llama.cpp)
+    no_done                     end the stream cleanly but without `data: [DONE]` (some providers do)
 
 Options valid with any kind: `chunks=N` (content chunks in a stream, default 4),
 `no_request_id=1` (omit the x-request-id header), `retry_after=S` (for `status`).
@@ -73,7 +74,8 @@ class Behaviour:
     no_request_id: bool = False
     retry_after: str = "2"
 
-    KINDS = ("ok", "slow", "slow_stream", "fail", "status", "refuse", "hang", "cut_stream", "no_usage")
+    KINDS = ("ok", "slow", "slow_stream", "fail", "status", "refuse", "hang", "cut_stream", "no_usage",
+             "no_done")
 
     @classmethod
     def parse(cls, text: "str | Behaviour") -> "Behaviour":
@@ -487,6 +489,8 @@ class Upstream:
         record.response_status = response.status
         record.response_headers = {k.lower(): v for k, v in response.headers.items()}
         await response.prepare(request)
+        if behaviour.kind == "no_done":
+            events = [e for e in events if e != b"data: [DONE]\n\n"]
         for i, event in enumerate(events):
             if behaviour.kind == "cut_stream" and i >= behaviour.after:
                 transport = request.transport

@@ -140,3 +140,14 @@ def test_malformed_prices_are_refused_at_startup(bad: dict) -> None:
 def test_small_requests_cost_fractions_of_a_cent_not_zero(table: PriceTable) -> None:
     cost = table.cost("gpt-4o-mini", Usage(19, 9))
     assert cost is not None and cost.amount == pytest.approx((19 * 0.15 + 9 * 0.60) / 1e6)
+
+
+def test_cny_costs_convert_to_usd_for_money_budgets(table: PriceTable) -> None:
+    assert table.to_usd(Cost(7.1918, "CNY")) == pytest.approx(1.0)
+    assert table.to_usd(Cost(2.5, "USD")) == 2.5
+
+
+def test_the_exchange_rate_can_be_overridden() -> None:
+    table = PriceTable.from_mapping({}, with_defaults=False)
+    assert PriceTable({}, {}, exchange_rates={"CNY": 8.0}).to_usd(Cost(8.0, "CNY")) == 1.0
+    assert table.to_usd(Cost(1.0, "USD")) == 1.0

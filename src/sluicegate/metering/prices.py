@@ -137,11 +137,23 @@ def _load_entries(raw: Mapping[str, Any]) -> dict[str, tuple[Price, ...]]:
     return entries
 
 
-def load_default_prices() -> dict[str, tuple[Price, ...]]:
-    """The packaged defaults, read from `metering/data/prices.yaml`."""
+def _packaged() -> dict[str, Any]:
     text = (importlib.resources.files("sluicegate.metering") / "data" / "prices.yaml").read_text("utf-8")
     doc = yaml.safe_load(text) or {}
-    return _load_entries(doc.get("models") or {})
+    return doc if isinstance(doc, dict) else {}
+
+
+def load_default_prices() -> dict[str, tuple[Price, ...]]:
+    """The packaged defaults, read from `metering/data/prices.yaml`."""
+    return _load_entries(_packaged().get("models") or {})
+
+
+def load_default_exchange_rates() -> dict[str, float]:
+    """Units of each currency per USD, from the packaged file."""
+    rates: dict[str, float] = {"USD": 1.0}
+    for currency, entry in (_packaged().get("exchange_rates") or {}).items():
+        rates[str(currency).upper()] = float(entry["rate"] if isinstance(entry, Mapping) else entry)
+    return rates
 
 
 class PriceTable:
@@ -156,8 +168,18 @@ class PriceTable:
         self,
         overrides: Mapping[str, Any] | None = None,
         defaults: Mapping[str, tuple[Price, ...]] | None = None,
+        exchange_rates: Mapping[str, float] | None = None,
     ) -> None:
-        """`overrides` is the config's `prices:` mapping; `defaults` None reads the packaged table."""
+        """`overrides` is the config's `prices:` mapping; `defaults` None reads the packaged table.
+
+        `exchange_rates` (units per USD, e.g. `{"CNY": 7.2}`) override the packaged ones.
+        """
+        rates = load_default_exchange_rates()
+        for currency, rate in (exchange_rates or {}).items():
+            if rate <= 0:
+                raise PriceError(f"exchange rate for {currency!r} must be > 0")
+            rates[currency.upper()] = float(rate)
+        self._rates = rates
         layers = []
         if overrides:
             layers.append(_Layer(_load_entries(overrides)))
@@ -237,6 +259,13 @@ class PriceTable:
         if price is None:
             return None
         return Cost(price.cost(usage), price.currency)
+
+    def to_usd(self, cost: Cost) -> float:
+        """The amount of `cost` in USD, for money budgets (which are kept in USD)."""
+        rate = self._rates.get(cost.currency)
+        if rate is None:
+            raise PriceError(f"no exchange rate for {cost.currency!r}")
+        return cost.amount / rate
 
     def __contains__(self, model: object) -> bool:
         return isinstance(model, str) and self.lookup(model) is not None

@@ -183,6 +183,11 @@ class Attempts:
         self.last: Outcome | None = None  # outcome of the previous failed attempt
 
     @property
+    def in_progress(self) -> bool:
+        """Whether an attempt was started by `next` and not yet recorded."""
+        return self._current is not None
+
+    @property
     def count(self) -> int:
         """Attempts started so far."""
         return self._count

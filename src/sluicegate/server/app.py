@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -23,6 +22,7 @@ from sluicegate.policy.network import client_address, parse_networks
 from sluicegate.protocol.errors import CorsRefused, GatewayError, MethodNotAllowed, NotFound
 from sluicegate.providers.mock import MOCK_MODELS
 from sluicegate.providers.upstream import HOP_BY_HOP, build_upstreams
+from sluicegate.routing import BreakerPolicy, RetryPolicy, Router
 from sluicegate.routing.channel import Channel
 from sluicegate.server.context import RequestContext, new_request_id
 from sluicegate.server.cors import Cors
@@ -33,7 +33,6 @@ from sluicegate.server.upstream_client import UpstreamClient
 log = logging.getLogger("sluicegate")
 
 JSON_CT = ("content-type", "application/json")
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def build_routes(settings: Settings) -> dict[str, list[Channel]]:
@@ -49,27 +48,17 @@ def build_routes(settings: Settings) -> dict[str, list[Channel]]:
     return routes
 
 
-class SimpleAttempts:
-    """Channels of one request in priority order, each tried once, up to `max_attempts`."""
+def build_router(settings: Settings, routes: dict[str, list[Channel]], default: list[Channel],
+                 upstreams: dict[str, Any]) -> Router:
+    from sluicegate.server.proxy import DEFAULT_ROUTE
 
-    def __init__(self, channels: list[Channel], max_attempts: int) -> None:
-        self._channels = sorted(channels, key=lambda c: c.priority) if len(channels) > 1 else channels
-        self._max = max_attempts
-        self._left = min(len(self._channels), max_attempts)
-
-    def __iter__(self) -> Iterator[Channel]:
-        for channel in self._channels[: self._max]:
-            self._left -= 1
-            yield channel
-
-    def failed(self, channel: Channel, error: GatewayError) -> None:
-        pass
-
-    def succeeded(self, channel: Channel) -> None:
-        pass
-
-    def should_retry(self, channel: Channel, status: int, headers: Any) -> bool:
-        return status in RETRY_STATUSES and self._left > 0
+    r = settings.routing
+    all_routes = {**routes, DEFAULT_ROUTE: default} if default else dict(routes)
+    keys = {name: [str(i) for i in range(up.key_count)] for name, up in upstreams.items() if up.key_count > 1}
+    return Router(all_routes, RetryPolicy(max_attempts=r.max_attempts, deadline_s=r.deadline_s),
+                  BreakerPolicy(failures=r.breaker.failures, cooldown_s=r.breaker.cooldown_s,
+                                max_cooldown_s=r.breaker.max_cooldown_s),
+                  strategy=r.strategy, keys=keys)
 
 
 class Gateway:
@@ -90,6 +79,7 @@ class Gateway:
         self.drop_response_headers = HOP_BY_HOP
         self.model_required = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
         self.default_channels = self._default_channels()
+        self.router = build_router(settings, self.routes, self.default_channels, self.upstreams)
         self._created = int(time.time())
         self._model_objects: dict[str, dict[str, Any]] = {}
         self.started = False
@@ -197,13 +187,20 @@ class Gateway:
             return
         usage = rec.usage(ctx) if ctx.upstream is not None else None
         cost = rec.cost(ctx, usage) if usage is not None else None
-        if ctx.admission is not None and self.limits is not None:
+        if (ctx.admission is not None or ctx.upstream_admission is not None) and self.limits is not None:
             cost_usd = rec.to_usd(*cost) if cost is not None else (0.0 if usage is not None else None)
             await self.limits.settle(ctx, usage.total_tokens if usage is not None else None, cost_usd)
         rec.record(ctx, usage, cost)
 
-    def plan_attempts(self, channels: list[Channel]) -> SimpleAttempts:
-        return SimpleAttempts(channels, self.settings.routing.max_attempts)
+    async def admit_upstream(self, ctx: RequestContext, upstream: Any) -> GatewayError | None:
+        """The upstream account's own rpm/tpm: a refusal sends the router to another channel."""
+        if self.limits is None or not (upstream.rpm or upstream.tpm):
+            return None
+        return await self.limits.admit_upstream(ctx, upstream)
+
+    def upstream_failed(self, upstream: str, kind: str) -> None:
+        if self.metrics is not None:
+            self.metrics.upstream_failed(upstream, kind)
 
     def stream_observer(self, ctx: RequestContext) -> StreamObserver:
         return self.recorder.stream_observer(ctx) if self.recorder is not None else StreamObserver()

@@ -17,7 +17,7 @@ class RequestContext:
     __slots__ = ("request_id", "started", "t0", "path", "method", "client_ip", "origin", "key",
                  "model", "served_model", "upstream", "channel", "stream", "status", "error_type",
                  "ttft", "usage", "extra_headers", "client_gone", "payload", "client_wants_usage",
-                 "admission", "meter", "channels", "body_len", "request_body", "response_body")
+                 "admission", "upstream_admission", "meter", "channels", "body_len", "request_body", "response_body")
 
     def __init__(self, path: str, method: str, client_ip: str | None, origin: str | None) -> None:
         self.request_id = ""
@@ -42,6 +42,7 @@ class RequestContext:
         self.payload: dict[str, Any] | None = None
         self.client_wants_usage = False
         self.admission: Any = None  # the limiter's Admission, settled when the request is over
+        self.upstream_admission: Any = None  # the upstream account's own rpm/tpm reservation
         self.meter: Any = None  # the StreamMeter of a streamed answer
         self.channels: list[Any] = []
         self.body_len = 0

@@ -118,6 +118,7 @@ class LimitGate:
                 mq.append(Quota.concurrency(scope, lim.concurrency))
             self._model_quotas[name] = tuple(mq)
         self._key_quotas: dict[tuple[str, float], tuple[Quota, ...]] = {}
+        self._upstream_quotas: dict[str, tuple[Quota, ...]] = {}
         self._leased: dict[int, Admission] = {}  # Admission is mutable, so keyed by id()
         self._renewer: asyncio.Task[None] | None = None
         self._lease_ttl = settings.limits.lease_ttl_s
@@ -203,11 +204,40 @@ class LimitGate:
         wait = f" Try again in {r.retry_after:.3g}s." if r.retry_after is not None else ""
         return RateLimited(f"Rate limit reached: {what} is limited to {r.quota.limit:g}.{wait}", headers=headers)
 
+    async def admit_upstream(self, ctx: RequestContext, upstream: Any) -> Exception | None:
+        """Reserve on the upstream account's rpm/tpm; the refusal (not raised) lets the router move on."""
+        quotas = self._upstream_quotas.get(upstream.name)
+        if quotas is None:
+            scope = f"upstream:{upstream.name}"
+            quotas = tuple(q for q in (
+                Quota.rate(scope, REQUESTS, upstream.rpm, "minute") if upstream.rpm else None,
+                Quota.rate(scope, TOKENS, upstream.tpm, "minute") if upstream.tpm else None) if q is not None)
+            self._upstream_quotas[upstream.name] = quotas
+        if ctx.upstream_admission is not None:  # a retry on another channel: give back the first
+            await self._settle_one(ctx.upstream_admission, None, None)
+            ctx.upstream_admission = None
+        demands = demands_for(quotas, self.estimate(ctx, ctx.body_len, quotas))
+        try:
+            result = self._fast(demands) if self._fast is not None else await self._limiter.acquire(demands)
+        except LimiterUnavailable:
+            return None if self._fail_open else ServiceUnavailable(
+                "Rate limiting is temporarily unavailable.", code="limiter_unavailable", headers={"retry-after": "1"})
+        if not result.admitted:
+            return self._refusal_error(result)
+        ctx.upstream_admission = result
+        return None
+
     async def settle(self, ctx: RequestContext, tokens: int | None, cost_usd: float | None) -> None:
+        if ctx.upstream_admission is not None:
+            await self._settle_one(ctx.upstream_admission, tokens, None)
+            ctx.upstream_admission = None
         admission: Admission | None = ctx.admission
         if admission is None:
             return
         ctx.admission = None
+        await self._settle_one(admission, tokens, cost_usd)
+
+    async def _settle_one(self, admission: Admission, tokens: int | None, cost_usd: float | None) -> None:
         self._leased.pop(id(admission), None)
         try:
             if tokens is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -18,9 +19,18 @@ from sluicegate.protocol.errors import (
     GatewayError,
     ModelNotFound,
     NotFound,
+    RateLimited,
+    ServiceUnavailable,
     UpstreamNotConfigured,
+    UpstreamTimeout,
+    UpstreamUnavailable,
 )
 from sluicegate.providers import mock
+from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT, UNUSABLE_RESPONSE, Outcome, classify
+from sluicegate.routing.attempts import DEADLINE, EXHAUSTED, NOT_RETRYABLE, UNAVAILABLE
+from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
+from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR
+from sluicegate.routing.retry import RATE_LIMITED as RATE_LIMITED_KIND
 from sluicegate.server.body import multipart_model, parse_json_object, read_body
 from sluicegate.server.context import RequestContext
 from sluicegate.server.relay import CLIENT_GONE, StreamObserver, relay_stream
@@ -30,6 +40,8 @@ if TYPE_CHECKING:
     from sluicegate.server.app import Gateway
 
 log = logging.getLogger("sluicegate.proxy")
+
+DEFAULT_ROUTE = "\x00default"  # the router's route for /v1/* requests that name no model
 
 SSE_HEADERS = [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")]
 JSON_CT = [("content-type", "application/json")]
@@ -82,67 +94,141 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
         if channels is None:
             raise ModelNotFound(f"The model '{model}' does not exist or you do not have access to it.",
                                 param="model")
+        route = model
     else:
         channels = gw.default_channels
         if not channels:
             raise NotFound(f"No upstream is configured for {path}.")
+        route = DEFAULT_ROUTE
     ctx.payload = payload
     ctx.channels = channels
     ctx.body_len = len(body)
     if ctx.key is not None and ctx.key.record.store_bodies:
         ctx.request_body = gw.redact(body)
     await gw.admit(ctx)
-    await forward(gw, proto, ctx, channels, body, headers, scope.query_string)
+    await forward(gw, proto, ctx, route, body, headers, scope.query_string)
 
 
-async def forward(gw: Gateway, proto: Any, ctx: RequestContext, channels: list[Any], body: bytes,
+async def forward(gw: Gateway, proto: Any, ctx: RequestContext, route: str, body: bytes,
                   headers: Any, query: str) -> None:
-    """Try channels in order until one answers; relay its answer. Nothing is retried after a byte is sent."""
-    last_error: GatewayError | None = None
-    attempts = gw.plan_attempts(channels)
+    """Try channels as the router says until one answers; relay its answer.
+
+    Nothing is retried once a byte has reached the client. An upstream's own error answer is relayed
+    as it is when it is the client's fault or when no channel is left, except credential and balance
+    errors (the gateway's problem, which must not read as the client's key being wrong).
+    """
+    attempts = gw.router.plan(route)
     client_headers = {"content-type": headers.get("content-type", "application/json")}
     for name in ("accept", "openai-beta", "idempotency-key"):
         value = headers.get(name)
         if value:
             client_headers[name] = value
-    for channel in attempts:
+    last_error: GatewayError | None = None
+    last_answer: tuple[int, list[tuple[str, str]], bytes] | None = None
+    while True:
+        channel = attempts.next()
+        if not channel:
+            if last_answer is not None and channel.reason in (EXHAUSTED, NOT_RETRYABLE, DEADLINE):
+                relay_error_answer(gw, proto, ctx, *last_answer)
+                return
+            raise no_channel_error(channel, last_error)
         upstream = gw.upstreams[channel.upstream]
         ctx.upstream, ctx.channel = upstream.name, channel.name
         ctx.served_model = channel.model or ctx.model
         if upstream.missing_key:
             last_error = UpstreamNotConfigured(
                 "The upstream for this model has no API key configured; the operator must set it.")
-            attempts.failed(channel, last_error)
+            attempts.record_failure(UNUSABLE_RESPONSE)
             continue
-        out_body = prepare_body(ctx, body, channel.model, upstream.stream_usage)
+        refusal = await gw.admit_upstream(ctx, upstream)
+        if refusal is not None:
+            last_error = refusal
+            attempts.record_failure(Outcome(RATE_LIMITED_KIND, 429, _retry_after(refusal)))
+            continue
+        out_body = prepare_body(ctx, body, channel.model or None, upstream.stream_usage)
         if upstream.kind == "mock":
             respond_mock(gw, proto, ctx, out_body)
-            attempts.succeeded(channel)
+            attempts.record_success(ctx.elapsed_ms() / 1000)
             return
-        req = upstream.request(ctx.path, query, ctx.served_model, client_headers)
+        key_index = int(attempts.key) if attempts.key is not None else None
+        req = upstream.request(ctx.path, query, ctx.served_model, client_headers, key_index)
         try:
             resp = await gw.client.send(ctx.method, req.url, req.headers, out_body or None, upstream.timeouts)
         except GatewayError as exc:
             log.warning("upstream %s channel %s failed: %s", upstream.name, channel.name, exc.code)
-            attempts.failed(channel, exc)
+            gw.upstream_failed(upstream.name, exc.code or "error")
+            attempts.record_failure(FIRST_BYTE_TIMED_OUT if isinstance(exc, UpstreamTimeout) else CONNECT_FAILED)
             last_error = exc
             continue
+        except BaseException:
+            attempts.record_cancelled()
+            raise
         try:
-            if resp.status >= 400 and attempts.should_retry(channel, resp.status, resp.headers):
-                await resp.read()
-                log.warning("upstream %s channel %s answered %d; trying another", upstream.name,
-                            channel.name, resp.status)
-                last_error = None
-                ctx.status = resp.status
+            if resp.status >= 400:
+                answer = await resp.read()
+                outcome = classify(resp.status, answer, resp.headers, time.time())
+                if outcome.kind in (AUTH_ERROR, BALANCE_ERROR):
+                    log.error("upstream %s channel %s refused the gateway's credentials (%s)", upstream.name,
+                              channel.name, outcome.label)
+                    last_error = UpstreamUnavailable(
+                        "The upstream refused the gateway's credentials for this model; the operator has been "
+                        "alerted. Your own API key is fine.", code="upstream_auth_error")
+                    last_answer = None
+                else:
+                    last_answer = (resp.status, response_headers(resp, gw.drop_response_headers), answer)
+                gw.upstream_failed(upstream.name, outcome.label)
+                if attempts.record_failure(outcome):
+                    log.warning("upstream %s channel %s answered %d; trying another", upstream.name,
+                                channel.name, resp.status)
                 continue
+            attempts.record_first_byte((time.perf_counter() - ctx.t0))
             await relay(gw, proto, ctx, resp, upstream.timeouts)
-            attempts.succeeded(channel)
+            if ctx.error_type:
+                attempts.record_failure(STREAM_CUT)
+            else:
+                attempts.record_success()
             return
+        except BaseException:
+            if attempts.in_progress:
+                attempts.record_cancelled()
+            raise
         finally:
             resp.release()
-    if last_error is None:
-        raise GatewayError("Every upstream for this model failed.", code="upstreams_failed")
-    raise last_error
+
+
+def _retry_after(err: GatewayError) -> float | None:
+    value = err.headers.get("retry-after")
+    return float(value) if value else None
+
+
+def no_channel_error(nc: Any, last_error: GatewayError | None) -> GatewayError:
+    if nc.reason == RATE_LIMITED_NC:
+        retry = nc.retry_after
+        return RateLimited("Every upstream for this model is rate limited right now.",
+                           code="upstream_rate_limited",
+                           headers={"retry-after": str(max(1, int(retry + 0.999)))} if retry else {})
+    if last_error is not None:
+        return last_error
+    if nc.reason == DEADLINE:
+        return UpstreamTimeout("No upstream answered this model within the routing deadline.",
+                               code="routing_deadline")
+    if nc.reason == UNAVAILABLE:
+        return ServiceUnavailable("Every upstream for this model is cooling down after failures; retry shortly.",
+                                  code="upstreams_unavailable",
+                                  headers={"retry-after": str(max(1, int((nc.retry_after or 1) + 0.999)))})
+    return UpstreamUnavailable("Every upstream for this model failed.", code="upstreams_failed")
+
+
+def relay_error_answer(gw: Gateway, proto: Any, ctx: RequestContext, status: int,
+                       headers: list[tuple[str, str]], body: bytes) -> None:
+    """An upstream's error answer, as it was (status, body, headers the client relies on)."""
+    ctx.status = status
+    ctx.error_type = ctx.error_type or f"upstream_{status}"
+    if not any(h[0] == "x-request-id" for h in headers):
+        headers.append(("x-request-id", ctx.request_id))
+    headers.extend(ctx.extra_headers)
+    headers.extend(gw.cors.response_headers(ctx.origin))
+    proto.response_bytes(status, headers, body)
 
 
 def prepare_body(ctx: RequestContext, body: bytes, upstream_model: str | None, stream_usage: bool) -> bytes:

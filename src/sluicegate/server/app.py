@@ -244,6 +244,10 @@ class Gateway:
                 ctx.status = 200
                 proto.response_bytes(200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
                                      self.metrics.render())
+            elif path.startswith("/admin/"):
+                from sluicegate.admin.api import handle_admin
+
+                await handle_admin(self, scope, proto, ctx)
             elif path == "/" and method == "GET":
                 self._json(proto, ctx, 200, {"name": "sluicegate", "version": __version__,
                                              "docs": "https://github.com/sluicegate/sluicegate"})

@@ -7,7 +7,16 @@ import json
 import pytest
 from routing_helpers import Clock, ch
 
-from sluicegate.routing import CONNECT_FAILED, BreakerPolicy, Channel, InMemoryHealthStore, RetryPolicy, Router, classify
+from sluicegate.routing import (
+    CONNECT_FAILED,
+    BreakerPolicy,
+    Channel,
+    InMemoryHealthStore,
+    RetryPolicy,
+    Router,
+    classify,
+    sync_health,
+)
 
 ONE_TRY = RetryPolicy(max_attempts=1)
 STATUS_FIELDS = {
@@ -172,3 +181,14 @@ async def test_the_store_keeps_the_longest_retry_after_heard_of() -> None:
     await store.publish([{"kind": "channel", "name": "a", "state": "closed", "changed_at": 6.0, "retry_after_until": 50.0}])
     [kept] = await store.fetch()
     assert (kept["changed_at"], kept["retry_after_until"]) == (6.0, 90.0)
+
+
+async def test_one_sync_round_each_way_shares_a_failure_between_workers(make_router) -> None:
+    store = InMemoryHealthStore()
+    one, two = two_workers(make_router, policy=ONE_TRY, breaker=BreakerPolicy(failures=1))
+    attempts = one.plan("m")
+    attempts.next()
+    attempts.record_failure(CONNECT_FAILED)
+    assert await sync_health(one, store) == 0
+    assert await sync_health(two, store) == 1
+    assert two.plan("m").next().status == 503

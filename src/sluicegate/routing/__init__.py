@@ -7,7 +7,7 @@ Sans-IO: everything here is plain data and decisions; the server module does the
 from sluicegate.routing.attempts import Admit, Attempts, NoChannel
 from sluicegate.routing.channel import Channel
 from sluicegate.routing.health import CLOSED, DISABLED, HALF_OPEN, OPEN, BreakerPolicy, ChannelHealth
-from sluicegate.routing.healthstore import HealthStore, InMemoryHealthStore
+from sluicegate.routing.healthstore import HealthStore, InMemoryHealthStore, sync_health
 from sluicegate.routing.keyring import KeyRing
 from sluicegate.routing.retry import (
     CONNECT_FAILED,
@@ -51,4 +51,5 @@ __all__ = [
     "parse_retry_after",
     "retry_after_from_headers",
     "strategy_named",
+    "sync_health",
 ]

@@ -3,8 +3,7 @@
 The router never touches a store on the request path: its own in-memory health decides every
 pick in microseconds. Sharing is a slow loop in the I/O shell (say once a second):
 
-    await store.publish(router.take_changes())
-    router.merge(await store.fetch())
+    await sync_health(router, store)   # = publish router.take_changes(), then router.merge(fetch())
 
 Records are the plain dicts `Router.take_changes()` makes: `kind` "channel" (keyed by `name`) or
 "key" (keyed by `upstream` and `index`), each with a `changed_at`; a store keeps the latest record
@@ -61,3 +60,21 @@ class InMemoryHealthStore:
         """Copies of every record, so a caller cannot change the store by accident."""
         return [dict(r) for r in self._records.values()]
 
+
+
+class _Shares(Protocol):
+    def take_changes(self) -> list[dict[str, Any]]: ...
+
+    def merge(self, records: Iterable[Mapping[str, Any]]) -> int: ...
+
+
+async def sync_health(router: _Shares, store: HealthStore) -> int:
+    """One round of sharing, for the shell's periodic task: publish our changes, adopt everyone's.
+
+    Returns how many records changed this router. Errors from the store propagate: the shell
+    decides whether to log and carry on (health stays local meanwhile, which is safe).
+    """
+    changes = router.take_changes()
+    if changes:
+        await store.publish(changes)
+    return router.merge(await store.fetch())

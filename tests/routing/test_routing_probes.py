@@ -119,3 +119,14 @@ def test_idle_probes_do_not_burst_at_start_up(make_router, clock: Clock) -> None
     assert router.due_probes() == []
     clock.advance(30)
     assert len(router.due_probes()) == 2
+
+
+def test_a_channel_resting_after_retry_after_is_not_probed(make_router, clock: Clock) -> None:
+    router = make_router({"m": [ch("a")]}, breaker=BreakerPolicy(idle_probe_s=30))
+    attempts = router.plan("m")
+    attempts.next()
+    attempts.record_failure(classify(429, None, {"retry-after": "120"}))
+    clock.advance(60)
+    assert router.due_probes() == []
+    clock.advance(60)
+    assert len(router.due_probes()) == 1

@@ -148,6 +148,7 @@ class Router:
                 elif (
                     policy.idle_probe_s is not None
                     and health.in_flight == 0
+                    and health.hold_until <= now  # an upstream's Retry-After binds probes too
                     and now - max(health.last_used, health.last_probe) >= policy.idle_probe_s
                 ):
                     due.append(self._claim(member, ring.next() if ring else None, PROBE_IDLE, now))

@@ -130,3 +130,12 @@ def test_status_never_shows_a_key(make_router) -> None:
     assert "sk-" not in text
     keys = router.snapshot()["upstreams"]["openai"]["keys"]
     assert [k["enabled"] for k in keys] == [False, True, True]
+
+
+def test_resetting_a_channel_whose_keys_were_all_refused_restores_the_keys(make_router) -> None:
+    router = make_router({"m": [ch("openai")]}, keys={"openai": ["sk-one"]}, breaker=NO_PROBES)
+    attempts = router.plan("m")
+    attempts.next()
+    attempts.record_failure(classify(401))
+    router.reset_channel("openai")
+    assert keys_used(router, 2) == ["sk-one", "sk-one"]

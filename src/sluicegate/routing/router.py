@@ -182,8 +182,18 @@ class Router:
     # -- a person's hand ---------------------------------------------------------------------
 
     def reset_channel(self, name: str) -> None:
-        """Put a channel back in service now, whatever its breaker or disabled state. KeyError if unknown."""
-        self._healths[name].restore(self._now())
+        """Put a channel back in service now, whatever its breaker or disabled state. KeyError if unknown.
+
+        If every key of its upstream was refused, they are all restored too: a channel with no
+        key to send cannot be in service.
+        """
+        now = self._now()
+        health = self._healths[name]
+        health.restore(now)
+        upstream = self._upstreams[health.upstream]
+        if upstream.keys is not None and not upstream.keys.available:
+            upstream.keys.restore_all(now)
+            upstream.sync(now)
 
     def reset_keys(self, upstream: str, index: int | None = None) -> None:
         """Re-enable one refused key (by position) or all of them, and the channels that needed them."""

@@ -185,7 +185,8 @@ def test_azure_preset_calls_the_deployment_url_with_the_api_key_header(core: Cor
 
 def test_stream_from_an_upstream_that_omits_done_still_ends_with_done(core: Core, spec: SpecValidator) -> None:
     core.upstream.behaviour = "no_done"
-    response = httpx.post(f"{core.gateway.base_url}/chat/completions", json={**CHAT, "stream": True},
+    response = httpx.post(f"{core.gateway.base_url}/chat/completions",
+                          json={**CHAT, "model": "nodone-model", "stream": True},
                           headers=core.auth, timeout=10)
     assert response.status_code == 200
     assert b"[DONE]" not in b"".join(core.upstream.last.sent_events)

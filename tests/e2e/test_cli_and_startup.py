@@ -144,12 +144,14 @@ def test_logs_never_contain_the_provider_or_client_key(core: Core) -> None:
         client.chat.completions.create(**CHAT)
         list(client.chat.completions.create(**CHAT, stream=True))
     core.upstream.behaviour = "status 401"
-    httpx.post(f"{core.gateway.base_url}/chat/completions", json=CHAT, timeout=10, headers=core.auth)
+    httpx.post(f"{core.gateway.base_url}/chat/completions", json={**CHAT, "model": "logs401-model"}, timeout=10,
+               headers=core.auth)
     httpx.post(f"{core.gateway.base_url}/chat/completions", json=CHAT, timeout=10,
                headers={"Authorization": "Bearer sk-wrong-but-secret-9999"})
     core.upstream.behaviour = "cut_stream after=1"
-    with httpx.stream("POST", f"{core.gateway.base_url}/chat/completions", json={**CHAT, "stream": True},
-                      headers=core.auth, timeout=2) as response:
+    with httpx.stream("POST", f"{core.gateway.base_url}/chat/completions",
+                      json={**CHAT, "model": "logscut-model", "stream": True}, headers=core.auth,
+                      timeout=2) as response:
         try:
             for text in response.iter_text():
                 if "[DONE]" in text:

@@ -9,12 +9,13 @@ import httpx
 import orjson
 
 from support.gateway import Core
-from support.gateway import PROVIDER_KEY
+from support.gateway import FAILURE_CHANNELS, PROVIDER_KEY
 from support.schema import SpecValidator
 from support.upstream import EMBEDDING_DIM, embedding_vector
 
 PUBLIC_MODELS = {"gpt-4o-mini", "renamed", "gpt-3.5-turbo-instruct", "text-embedding-3-small", "whisper-1",
-                 "dall-e-3", "omni-moderation-latest", "flaky-model", "slow-model", "dead-model", "azure-model"}
+                 "dall-e-3", "omni-moderation-latest", "slow-model", "dead-model", "azure-model",
+                 *(f"{name}-model" for name in FAILURE_CHANNELS)}
 
 
 def test_models_lists_the_configured_public_names_in_openai_shape(core: Core, spec: SpecValidator) -> None:

@@ -94,7 +94,7 @@ def test_upstream_refusing_connections_is_502(core: Core, spec: SpecValidator) -
 
 def test_upstream_closing_without_answer_is_502(core: Core, spec: SpecValidator) -> None:
     core.upstream.behaviour = "refuse"
-    response = post(core, "/chat/completions", json={"model": "flaky-model", "messages": MESSAGES})
+    response = post(core, "/chat/completions", json={"model": "refused-model", "messages": MESSAGES})
     assert_openai_error(response, 502, spec)
     assert core.upstream.requests, "the request never reached the upstream"
 
@@ -118,7 +118,7 @@ def test_upstream_hanging_is_abandoned_by_the_gateway_after_the_timeout(core: Co
 
 def test_upstream_400_status_and_body_pass_through(core: Core, spec: SpecValidator) -> None:
     core.upstream.behaviour = "status 400"
-    response = post(core, "/chat/completions", json={"model": "flaky-model", "messages": MESSAGES})
+    response = post(core, "/chat/completions", json={"model": "badreq-model", "messages": MESSAGES})
     error = assert_openai_error(response, 400, spec)
     assert error == ERROR_BODIES[400]
     assert len(core.upstream.requests) == 1, "a 400 is the client's fault: the gateway must not retry it"
@@ -126,14 +126,14 @@ def test_upstream_400_status_and_body_pass_through(core: Core, spec: SpecValidat
 
 def test_upstream_429_status_and_body_pass_through(core: Core, spec: SpecValidator) -> None:
     core.upstream.behaviour = "status 429"
-    response = post(core, "/chat/completions", json={"model": "flaky-model", "messages": MESSAGES})
+    response = post(core, "/chat/completions", json={"model": "limited-model", "messages": MESSAGES})
     error = assert_openai_error(response, 429, spec)
     assert error == ERROR_BODIES[429]
 
 
 def test_upstream_429_keeps_its_retry_after_header(core: Core) -> None:
     core.upstream.behaviour = "status 429"
-    response = post(core, "/chat/completions", json={"model": "flaky-model", "messages": MESSAGES})
+    response = post(core, "/chat/completions", json={"model": "limited2-model", "messages": MESSAGES})
     assert response.status_code == 429
     assert response.headers.get("retry-after") == "2"
 
@@ -141,14 +141,14 @@ def test_upstream_429_keeps_its_retry_after_header(core: Core) -> None:
 def test_upstream_401_does_not_leak_the_provider_key_or_blame_the_client_key(core: Core,
                                                                             spec: SpecValidator) -> None:
     core.upstream.behaviour = "status 401"
-    response = post(core, "/chat/completions", json={"model": "flaky-model", "messages": MESSAGES})
+    response = post(core, "/chat/completions", json={"model": "locked-model", "messages": MESSAGES})
     assert response.status_code >= 400
     assert_openai_error(response, response.status_code, spec)
 
 
 def test_upstream_500_is_reported_in_openai_shape(core: Core, spec: SpecValidator) -> None:
     core.upstream.behaviour = "fail"
-    response = post(core, "/chat/completions", json={"model": "flaky-model", "messages": MESSAGES})
+    response = post(core, "/chat/completions", json={"model": "broken-model", "messages": MESSAGES})
     assert response.status_code >= 500
     assert_openai_error(response, response.status_code, spec)
 
@@ -172,7 +172,7 @@ def read_events_until_done(core: Core, body: dict, *, timeout: float = 5.0) -> l
 
 def test_stream_cut_by_the_upstream_ends_with_an_error_event(core: Core) -> None:
     core.upstream.behaviour = "cut_stream after=3"
-    events = read_events_until_done(core, {"model": "flaky-model", "messages": MESSAGES, "stream": True})
+    events = read_events_until_done(core, {"model": "cut-model", "messages": MESSAGES, "stream": True})
     assert len(core.upstream.last.sent_events) == 3
     chunks = [orjson.loads(e) for e in events if e != "[DONE]"]
     errors = [c for c in chunks if "error" in c]
@@ -184,7 +184,7 @@ def test_stream_cut_by_the_upstream_ends_with_an_error_event(core: Core) -> None
 
 def test_stream_cut_by_the_upstream_ends_the_client_response(core: Core) -> None:
     core.upstream.behaviour = "cut_stream after=3"
-    body = {"model": "flaky-model", "messages": MESSAGES, "stream": True}
+    body = {"model": "cut2-model", "messages": MESSAGES, "stream": True}
     started = time.monotonic()
     try:
         response = httpx.post(f"{core.gateway.base_url}/chat/completions", json=body, headers=core.auth,

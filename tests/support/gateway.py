@@ -188,39 +188,48 @@ PROVIDER_KEY = "sk-upstream-secret-provider-7f3a9c"
 ALLOWED_ORIGIN = "https://chat.example.com"
 
 
+# Channels for failure tests: each test that makes an upstream fail uses its own, so that the
+# gateway's reaction (a breaker opening on a 401, a cool-down honouring Retry-After) cannot leak into
+# the next test. Name -> public model "<name>-model" routed to upstream "<name>" on the stand-in.
+FAILURE_CHANNELS = ("refused", "badreq", "limited", "limited2", "locked", "broken", "cut", "cut2", "nodone",
+                    "logs401", "logscut")
+
+
 def core_config(upstream_url: str, upstream_root: str, *, dead_url: str | None = None,
                 keys: bool = True, **sections: Any) -> dict[str, Any]:
-    """The gateway core's configuration, all routes on one stand-in upstream, several names for it
-    so that each kind of failure hits its own channel (a circuit breaker opened by one test's
-    failures must not fail the next test):
+    """The gateway core's configuration, all routes on one stand-in upstream under several names,
+    so that each kind of failure hits its own channel (see FAILURE_CHANNELS):
 
-    - `up`: normal traffic; `flaky`: failures; `slowpoke`: first_byte timeout of 1 s;
-      `dead`: a port nobody listens on; `az`: the Azure preset on the same stand-in.
+    - `up`: normal traffic; `slowpoke`: first_byte timeout of 1 s; `dead`: a port nobody listens
+      on; `az`: the Azure preset on the same stand-in; one upstream per failure channel.
     `sections` replace top-level sections (server=..., timeouts=...).
     """
+    upstreams: dict[str, Any] = {
+        "up": {"base_url": upstream_url, "api_key": PROVIDER_KEY},
+        "slowpoke": {"base_url": upstream_url, "api_key": PROVIDER_KEY, "timeouts": {"first_byte": 1}},
+        "dead": {"base_url": dead_url or f"http://127.0.0.1:{free_port()}/v1", "api_key": PROVIDER_KEY},
+        "az": {"preset": "azure", "base_url": upstream_root, "api_key": PROVIDER_KEY,
+               "api_version": "2024-10-21"},
+    }
+    models: dict[str, Any] = {
+        "gpt-4o-mini": "up",
+        "renamed": "up/real-model-name",
+        "gpt-3.5-turbo-instruct": "up",
+        "text-embedding-3-small": "up",
+        "whisper-1": "up",
+        "dall-e-3": "up",
+        "omni-moderation-latest": "up",
+        "slow-model": "slowpoke/gpt-4o-mini",
+        "dead-model": "dead/gpt-4o-mini",
+        "azure-model": "az/my-deployment",
+    }
+    for name in FAILURE_CHANNELS:
+        upstreams[name] = {"base_url": upstream_url, "api_key": PROVIDER_KEY}
+        models[f"{name}-model"] = f"{name}/gpt-4o-mini"
     config: dict[str, Any] = {
         "keys": [{"key": CLIENT_KEY, "name": "team-a"}, {"key": OTHER_CLIENT_KEY, "name": "team-b"}] if keys else [],
-        "upstreams": {
-            "up": {"base_url": upstream_url, "api_key": PROVIDER_KEY},
-            "flaky": {"base_url": upstream_url, "api_key": PROVIDER_KEY},
-            "slowpoke": {"base_url": upstream_url, "api_key": PROVIDER_KEY, "timeouts": {"first_byte": 1}},
-            "dead": {"base_url": dead_url or f"http://127.0.0.1:{free_port()}/v1", "api_key": PROVIDER_KEY},
-            "az": {"preset": "azure", "base_url": upstream_root, "api_key": PROVIDER_KEY,
-                   "api_version": "2024-10-21"},
-        },
-        "models": {
-            "gpt-4o-mini": "up",
-            "renamed": "up/real-model-name",
-            "gpt-3.5-turbo-instruct": "up",
-            "text-embedding-3-small": "up",
-            "whisper-1": "up",
-            "dall-e-3": "up",
-            "omni-moderation-latest": "up",
-            "flaky-model": "flaky/gpt-4o-mini",
-            "slow-model": "slowpoke/gpt-4o-mini",
-            "dead-model": "dead/gpt-4o-mini",
-            "azure-model": "az/my-deployment",
-        },
+        "upstreams": upstreams,
+        "models": models,
         "server": {"max_body_bytes": 1_048_576, "cors": {"allow_origins": [ALLOWED_ORIGIN]}},
         "timeouts": {"connect": 2, "first_byte": 5, "idle": 5, "total": 30},
         "routing": {"breaker": {"failures": 1000, "cooldown_s": 0.1, "max_cooldown_s": 0.1}},

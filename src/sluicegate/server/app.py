@@ -57,7 +57,7 @@ def build_router(settings: Settings, routes: dict[str, list[Channel]], default: 
     keys = {name: [str(i) for i in range(up.key_count)] for name, up in upstreams.items() if up.key_count > 1}
     return Router(all_routes, RetryPolicy(max_attempts=r.max_attempts, deadline_s=r.deadline_s),
                   BreakerPolicy(failures=r.breaker.failures, cooldown_s=r.breaker.cooldown_s,
-                                max_cooldown_s=r.breaker.max_cooldown_s),
+                                max_cooldown_s=r.breaker.max_cooldown_s, idle_probe_s=r.health_check_interval_s),
                   strategy=r.strategy, keys=keys)
 
 
@@ -92,6 +92,7 @@ class Gateway:
         self.sink: Any = None
         self.recorder: Any = None
         self.redactor: Any = None
+        self.health: Any = None
 
     def _default_channels(self) -> list[Channel]:
         """Where /v1/* requests that name no model go (files, batches...): the first real upstream."""
@@ -147,6 +148,11 @@ class Gateway:
         self.limits = LimitGate(s, limiter, self.recorder.estimate_cost_usd)
         self.limits.on_refusal = self.metrics.limiter_refused
         self.limits.on_backend_error = self.metrics.limiter_backend_failed
+        from sluicegate.server.health import HealthKeeper, RedisHealthStore
+
+        self.health = HealthKeeper(self.router, RedisHealthStore(self.redis) if self.redis is not None else None,
+                                   self.upstreams, self.client)
+        self.health.start()
         try:
             await self.limits.seed_budgets(self.store, self.keys.entries(), s.metering.usd_per_cny)
         except Exception as exc:  # noqa: BLE001 - Redis may be away at start; counters start at zero
@@ -159,6 +165,8 @@ class Gateway:
             await self.sink.close(timeout=self.settings.server.shutdown_grace_s or 10.0)
         if self.keysync is not None:
             await self.keysync.stop()
+        if self.health is not None:
+            await self.health.stop()
         if self.limits is not None:
             await self.limits.close()
             await self.limits.limiter.close()
@@ -328,7 +336,7 @@ class Gateway:
         }
         checks.update(await self.ready_checks())
         ok = checks["upstreams_configured"] and all(v is not False for k, v in checks.items()
-                                                    if k in ("store", "limits"))
+                                                    if k in ("store", "redis"))
         body = {"status": "ready" if ok else "not_ready", **checks}
         if unconfigured:
             body["missing_secrets"] = [f"{path} (${{{var}}})" for path, var in self.missing_env]
@@ -340,5 +348,12 @@ class Gateway:
             checks["store"] = await self.store.ping()
         if self.sink is not None:
             checks["log_queue_depth"] = self.sink.depth
+        if self.redis is not None:
+            try:
+                checks["redis"] = bool(await self.redis.ping())
+            except Exception:  # noqa: BLE001
+                checks["redis"] = False
+        checks["channels"] = [{k: v for k, v in c.items() if k != "keys"}
+                              for c in self.router.snapshot().get("channels", [])]
         return checks
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from sluicegate.config.model import Settings
 
@@ -29,10 +30,25 @@ def preflight_checks(s: Settings) -> list[str]:
             f"refusing to listen on {s.server.host} without any API key: anyone who can reach it could spend "
             "your provider credit. Add keys to the config (keys: [{key: ..., name: ...}]) or create one with "
             "`sluicegate keys create`, or listen on 127.0.0.1.")
+    if s.server.workers > 1 and not s.redis and _has_limits(s):
+        problems.append(
+            f"refusing to start {s.server.workers} workers without Redis: limits are configured, and each worker "
+            "would hold its own counters, so a key with rpm 30 could make 30 requests per worker. Set "
+            "`redis: redis://127.0.0.1:6379/0` to share counters (see docs/deployment.md), or run one worker.")
     return problems
 
 
-def _store_has_keys(s: Settings) -> bool:
+def _has_limits(s: Settings) -> bool:
+    if any(any(getattr(k, f) for f in ("rpm", "rpd", "tpm", "concurrency", "budget_tokens_day",
+                                         "budget_tokens_month", "budget_tokens_total", "budget_usd_day",
+                                         "budget_usd_month", "budget_usd_total")) for k in s.keys):
+        return True
+    if s.limits.models or any(u.rpm or u.tpm for u in s.upstreams.values()):
+        return True
+    return _store_has_keys(s, with_limits=True)
+
+
+def _store_has_keys(s: Settings, with_limits: bool = False) -> bool:
     """Managed keys count too; a store that cannot be read counts as none (refuse rather than open)."""
     try:
         import asyncio
@@ -43,7 +59,8 @@ def _store_has_keys(s: Settings) -> bool:
         async def count() -> int:
             store = await Store.open(default_database_url(s))
             try:
-                return len(await store.keys.list())
+                keys = await store.keys.list()
+                return len([k for k in keys if not with_limits or not k.limits.is_empty()])
             finally:
                 await store.close()
 
@@ -60,7 +77,8 @@ def run(s: Settings) -> None:
         log.warning("NO API KEYS CONFIGURED: the gateway is OPEN to anyone on this machine (loopback only). "
                     "Add keys before exposing it.")
         print("WARNING: no API keys configured: serving WITHOUT authentication, on loopback only.",
-              file=__import__("sys").stderr, flush=True)
+              file=sys.stderr, flush=True)
+    _metrics_dir(s.server.workers)
     try:
         import uvloop  # noqa: F401
 
@@ -81,3 +99,17 @@ def run(s: Settings) -> None:
     )
     os.environ.setdefault("SLUICEGATE_WORKERS", str(s.server.workers))
     server.serve()
+
+
+def _metrics_dir(workers: int) -> str | None:
+    """Several workers write their metrics to files that /metrics (in any worker) adds up."""
+    if workers <= 1:
+        return None
+    import tempfile
+
+    from sluicegate.metering.metrics import prepare_multiprocess_dir
+
+    path = os.environ.get("SLUICEGATE_METRICS_DIR") or tempfile.mkdtemp(prefix="sluicegate-metrics-")
+    prepare_multiprocess_dir(path)
+    os.environ["SLUICEGATE_METRICS_DIR"] = path
+    return path

@@ -146,11 +146,18 @@ def test_expires_takes_a_duration(invoke: object) -> None:
         (("--budget-period", "month"), "--budget-period needs --budget-tokens or --budget-usd"),
     ],
 )
-def test_bad_input_is_refused_with_a_clear_message(tmp_path: Path, database: str, args: tuple[str, ...], message: str) -> None:
-    done = run_cli("keys", "create", "--database", database, "--name", "x", *args, cwd=tmp_path)
+def test_bad_input_is_refused_with_a_clear_message(invoke: object, args: tuple[str, ...], message: str) -> None:
+    result = invoke("create", "--name", "x", *args)  # type: ignore[operator]
+    assert result.exit_code == 2
+    assert message in result.output
+    assert invoke("list", "--json").output.strip() == "[]"  # type: ignore[operator]
+
+
+def test_a_script_sees_bad_input_as_exit_status_2_on_stderr(tmp_path: Path, database: str) -> None:
+    done = run_cli("keys", "create", "--database", database, "--name", "x", "--ip", "10.0.0.0/33", cwd=tmp_path)
     assert done.returncode == 2
-    assert message in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "invalid network '10.0.0.0/33'" in done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr
 
 
 def test_update_without_options_is_a_usage_error(invoke: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import defaultdict
 from datetime import UTC, date, datetime
@@ -207,3 +208,15 @@ async def test_bodies_are_kept_verbatim(store: Store) -> None:
     await store.usage.write_batch([dataclasses.replace(record(1), request_body=body, response_body="{}")])
     (entry,) = await store.usage.tail(1)
     assert (entry.record.request_body, entry.record.response_body) == (body, "{}")
+
+
+async def test_workers_writing_at_once_lose_nothing(store: Store, db_url: str) -> None:
+    async with await Store.open(db_url) as second, await Store.open(db_url) as third:
+        writers = [store, second, third]
+        await asyncio.gather(*(
+            writers[w].usage.write_batch([record(100 * w + b * 10 + i) for i in range(10)])
+            for w in range(3) for b in range(5)
+        ))  # fmt: skip
+    (row,) = await store.usage.query(by="key")
+    assert row["requests"] == 150
+    assert len(await store.usage.tail(1000)) == 150

@@ -176,8 +176,9 @@ class MeteringConfig(_Strict):
     flush_interval_s: float = Field(1.0, gt=0)
     redact_patterns: list[str] = Field(default_factory=list, description="extra regexes masked in stored bodies")
     max_body_chars: int = Field(16_384, ge=0)
-    usd_per_cny: float = Field(
-        0.14, gt=0, description="converts CNY-priced usage into USD for money budgets (budget_usd_*)")
+    exchange_rates: dict[str, float] = Field(
+        default_factory=dict, description="units of a currency per USD (e.g. CNY: 7.2), overriding the packaged "
+        "rates; money budgets (budget_usd_*) convert CNY-priced usage with them")
 
 
 class LoggingConfig(_Strict):

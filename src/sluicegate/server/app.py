@@ -141,7 +141,8 @@ class Gateway:
                             purge=self.store.usage.purge_older_than, retention_days=s.metering.log_retention_days,
                             on_drop=self.metrics.log_records_dropped, on_depth=self.metrics.set_log_queue_depth)
         self.sink.start()
-        prices = PriceTable.from_mapping({m: p.model_dump() for m, p in s.prices.items()}, with_defaults=True)
+        prices = PriceTable({m: p.model_dump() for m, p in s.prices.items()},
+                            exchange_rates=s.metering.exchange_rates or None)
         self.recorder = Recorder(s, prices=prices, counter=counter, sink=self.sink, metrics=self.metrics,
                                  redactor=self.redactor)
         limiter = build_limiter(s.redis, lease_ttl=s.limits.lease_ttl_s) if s.redis else build_limiter(None)
@@ -154,7 +155,7 @@ class Gateway:
                                    self.upstreams, self.client)
         self.health.start()
         try:
-            await self.limits.seed_budgets(self.store, self.keys.entries(), s.metering.usd_per_cny)
+            await self.limits.seed_budgets(self.store, self.keys.entries(), self.recorder.to_usd)
         except Exception as exc:  # noqa: BLE001 - Redis may be away at start; counters start at zero
             log.warning("could not seed budget counters from the store: %s", type(exc).__name__)
         self.started = True

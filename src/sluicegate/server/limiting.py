@@ -263,7 +263,7 @@ class LimitGate:
                 with contextlib.suppress(Exception):
                     await self._limiter.renew(adm)
 
-    async def seed_budgets(self, store: Any, keys: list[KeyEntry], usd_per_cny: float) -> None:
+    async def seed_budgets(self, store: Any, keys: list[KeyEntry], to_usd: Any) -> None:
         """Budget counters start from what the store says was spent, so a restart forgets nothing."""
         from datetime import datetime, timezone
 
@@ -275,8 +275,7 @@ class LimitGate:
                     continue
                 spent = await store.usage.spent(entry.record.id, starts[q.period])
                 value = spent.tokens if q.metric == TOKENS else sum(
-                    amount * (usd_per_cny if currency == "CNY" else 1.0) for currency, amount in spent.cost.items()
-                    if currency in ("USD", "CNY"))
+                    to_usd(amount, currency) or 0.0 for currency, amount in spent.cost.items())
                 await self._limiter.seed(q, float(value))
 
     async def close(self) -> None:

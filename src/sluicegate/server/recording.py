@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from sluicegate.config.model import Settings
-from sluicegate.metering.prices import PriceTable
+from sluicegate.metering.prices import UNPRICED, Cost, PriceTable
 from sluicegate.metering.stream import StreamMeter
 from sluicegate.metering.tokens import TokenCounter
 from sluicegate.metering.usage import Usage, usage_or_estimate
@@ -57,7 +57,6 @@ class Recorder:
         self.sink = sink
         self.metrics = metrics
         self.redactor = redactor
-        self._usd_per_cny = settings.metering.usd_per_cny
 
     def stream_observer(self, ctx: RequestContext) -> StreamObserver:
         observer = MeterObserver(ctx)
@@ -81,11 +80,10 @@ class Recorder:
         return (found.amount, found.currency) if found is not None else None
 
     def to_usd(self, amount: float, currency: str) -> float | None:
-        if currency == "USD":
-            return amount
-        if currency == "CNY":
-            return amount * self._usd_per_cny
-        return None
+        try:
+            return self.prices.to_usd(Cost(amount, currency))
+        except Exception:  # noqa: BLE001 - a currency without a rate cannot count against a USD budget
+            return None
 
     def estimate_cost_usd(self, ctx: RequestContext, prompt: int, completion: int) -> float | None:
         """For reserving money budgets before the call."""
@@ -105,7 +103,7 @@ class Recorder:
             status=ctx.status or 499, error_type=ctx.error_type,
             prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
             cached_tokens=u.cached_tokens, reasoning_tokens=u.reasoning_tokens, usage_estimated=u.estimated,
-            cost=cost[0] if cost else 0.0, currency=cost[1] if cost else "USD",
+            cost=cost[0] if cost else 0.0, currency=cost[1] if cost else UNPRICED,
             latency_ms=round(ctx.elapsed_ms(), 3), ttft_ms=round(ctx.ttft, 3) if ctx.ttft is not None else None,
             stream=ctx.stream, client_ip=ctx.client_ip,
             request_body=ctx.request_body, response_body=ctx.response_body,

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-import redis
+from redis_support import REDIS_URL, PrivateRedis, delete_prefix
 
 from sluicegate.limits import Limiter, MemoryLimiter, RedisLimiter
-
-REDIS_URL = os.environ.get("SLUICEGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _delete_prefix(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=prefix + "*", count=500))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture
@@ -53,7 +37,7 @@ async def redis_limiter_factory(prefix: str) -> AsyncIterator[Callable[..., Redi
     yield make
     for limiter in made:
         await limiter.close()
-    _delete_prefix(REDIS_URL, prefix)
+    delete_prefix(REDIS_URL, prefix)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -64,50 +48,6 @@ async def limiter(request: pytest.FixtureRequest,
         yield MemoryLimiter()
     else:
         yield redis_limiter_factory()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PrivateRedis:
-    """A redis-server of our own, to stop, restart and flush without disturbing anyone else."""
-
-    def __init__(self, tmp: str) -> None:
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._tmp = tmp
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self._proc = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self._tmp],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.1):
-                    return
-            except OSError:
-                time.sleep(0.01)
-        raise RuntimeError("private redis-server did not start")
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            self._proc.wait(5)
-            self._proc = None
-
-    def command(self, *args: Any) -> Any:
-        client = redis.Redis(port=self.port)
-        try:
-            return client.execute_command(*args)
-        finally:
-            client.close()
 
 
 @pytest.fixture

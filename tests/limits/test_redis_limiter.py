@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import REDIS_URL
 from redis.asyncio import Redis
+from redis_support import REDIS_URL, delete_prefix
 
 from sluicegate.limits import Admission, Quota, RedisLimiter, Refusal, demands_for
 
@@ -68,7 +68,7 @@ async def test_a_check_and_a_settle_are_one_round_trip_each(prefix: str) -> None
         assert client.sent == ["EVALSHA"]
     finally:
         await client.aclose()
-        _cleanup(prefix)
+        delete_prefix(REDIS_URL, prefix)
 
 
 async def test_a_settle_with_nothing_to_correct_sends_nothing(prefix: str) -> None:
@@ -83,7 +83,7 @@ async def test_a_settle_with_nothing_to_correct_sends_nothing(prefix: str) -> No
         assert client.sent == []
     finally:
         await client.aclose()
-        _cleanup(prefix)
+        delete_prefix(REDIS_URL, prefix)
 
 
 async def test_a_crashed_processs_slot_comes_back_after_the_lease_ttl(
@@ -173,16 +173,6 @@ async def test_a_refusal_from_redis_names_the_quota(
     assert isinstance(refusal, Refusal) and refusal.quota == DAY_USD
 
 
-def _cleanup(prefix: str) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=prefix + "*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
 WORKER = """
 import asyncio, sys
 from sluicegate.limits import Quota, RedisLimiter, demands_for
@@ -215,4 +205,4 @@ def test_two_os_processes_hammering_one_key_admit_exactly_40_in_total(prefix: st
     finally:
         for p in procs:
             p.kill()
-        _cleanup(prefix)
+        delete_prefix(REDIS_URL, prefix)

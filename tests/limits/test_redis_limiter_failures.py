@@ -6,7 +6,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from conftest import PrivateRedis
+from redis_support import PrivateRedis
 
 from sluicegate.limits import Admission, LimiterUnavailable, Quota, RedisLimiter, demands_for
 

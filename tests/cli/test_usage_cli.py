@@ -42,6 +42,11 @@ def write(url: str, records: Sequence[RequestRecord]) -> None:
     asyncio.run(main())
 
 
+def clean_env() -> dict[str, str]:
+    """The environment without any Sluicegate setting the developer may have exported."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")}
+
+
 @pytest.fixture
 def database(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'usage.db'}"
@@ -122,10 +127,9 @@ def test_logs_prints_a_table(invoke: object, database: str) -> None:
 
 def test_logs_follow_prints_requests_as_they_are_logged(tmp_path: Path, database: str) -> None:
     write(database, [request(1, time.time())])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")}
     follower = subprocess.Popen(
         [str(SLUICEGATE), "logs", "--follow", "--json", "--tail", "1", "--database", database],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         assert follower.stdout is not None
@@ -148,10 +152,9 @@ def test_db_current_then_upgrade(invoke: object) -> None:
 
 
 def test_an_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICEGATE_")}
     done = subprocess.run(
         [str(SLUICEGATE), "usage", "--database", "postgresql://postgres:hunter2@127.0.0.1:1/none"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 1
     assert "cannot reach the database postgresql://postgres:***@127.0.0.1:1/none" in done.stderr

@@ -1,11 +1,69 @@
-"""The admin HTTP API under /admin/ (being written: keys, usage, channels)."""
+"""The admin HTTP API under /admin/: the guard, and which handler answers which path.
+
+The admin key is a different secret from every client key: a leaked client key must not be able to
+mint itself a bigger one. So the guard compares the bearer token with `admin_key` in constant time,
+and with no admin key configured the whole API is absent (404), not open. Handlers live beside this
+file, one concept each (`keys.py`, `reports.py`); errors are raised as `sluicegate.protocol.errors`
+types, which the app turns into OpenAI-shaped bodies like every other error.
+"""
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
-from sluicegate.protocol.errors import NotFound
+from sluicegate.admin import keys, reports
+from sluicegate.protocol.errors import MethodNotAllowed, NotFound, Unauthorized
+from sluicegate.server.proxy import bearer_token
+
+Handler = Callable[..., Awaitable[tuple[int, Any]]]
+
+# (method, path) for fixed paths; the handler returns (status, JSON body).
+_ROUTES: dict[tuple[str, str], Handler] = {
+    ("GET", "/admin/keys"): keys.list_keys,
+    ("POST", "/admin/keys"): keys.create_key,
+    ("GET", "/admin/usage"): reports.usage,
+    ("GET", "/admin/logs"): reports.logs,
+    ("GET", "/admin/channels"): reports.channels,
+}
+# Methods on /admin/keys/{id}.
+_KEY_ROUTES: dict[str, Handler] = {
+    "GET": keys.show_key,
+    "PATCH": keys.update_key,
+    "DELETE": keys.revoke_key,
+}
+
+
+def check_admin(admin_key: str | None, headers: Any) -> None:
+    """Refuse unless the request carries `Authorization: Bearer <admin_key>`."""
+    if not admin_key:
+        raise NotFound("admin API disabled: set admin_key in the configuration to enable it.",
+                       code="admin_disabled")
+    token = bearer_token(headers)
+    if not token or not hmac.compare_digest(token.encode(), admin_key.encode()):
+        raise Unauthorized("The admin API needs 'Authorization: Bearer <admin_key>'.",
+                           code="invalid_admin_key")
 
 
 async def handle_admin(gw: Any, scope: Any, proto: Any, ctx: Any) -> None:
-    raise NotFound("The admin API is not enabled.")
+    """Answer one /admin/* request on gateway `gw` (see docs/admin-api.md)."""
+    check_admin(gw.settings.admin_key, scope.headers)
+    method, path = ctx.method, ctx.path.rstrip("/")
+    query = {name: values[-1] for name, values in parse_qs(scope.query_string or "").items()}
+    request = keys.AdminRequest(gw, scope, proto, query)
+    handler = _ROUTES.get((method, path))
+    if handler is not None:
+        status, body = await handler(request)
+    elif path.startswith("/admin/keys/") and path.count("/") == 3:
+        key_handler = _KEY_ROUTES.get(method)
+        if key_handler is None:
+            raise MethodNotAllowed(f"{method} is not allowed on {path}; use GET, PATCH or DELETE.")
+        status, body = await key_handler(request, path.rsplit("/", 1)[1])
+    elif any(p == path for _, p in _ROUTES):
+        allowed = ", ".join(m for m, p in _ROUTES if p == path)
+        raise MethodNotAllowed(f"{method} is not allowed on {path}; use {allowed}.")
+    else:
+        raise NotFound(f"Unknown admin path {path}. See docs/admin-api.md.")
+    gw._json(proto, ctx, status, body)

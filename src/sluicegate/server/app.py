@@ -17,7 +17,7 @@ import orjson
 
 from sluicegate import __version__
 from sluicegate.config.model import Settings
-from sluicegate.policy.keys import KeyCache
+from sluicegate.policy.keys import KeyCache, KeyEntry
 from sluicegate.policy.network import client_address, parse_networks
 from sluicegate.protocol.errors import CorsRefused, GatewayError, MethodNotAllowed, NotFound
 from sluicegate.providers.mock import MOCK_MODELS
@@ -25,6 +25,7 @@ from sluicegate.providers.upstream import HOP_BY_HOP, build_upstreams
 from sluicegate.routing import BreakerPolicy, RetryPolicy, Router
 from sluicegate.routing.channel import Channel
 from sluicegate.server.context import RequestContext, new_request_id
+from sluicegate.store.records import KeyLimits, KeyRecord
 from sluicegate.server.cors import Cors
 from sluicegate.server.proxy import CLIENT_GONE, handle_v1, watch_disconnect
 from sluicegate.server.relay import StreamObserver
@@ -80,6 +81,13 @@ class Gateway:
         self.model_required = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
         self.default_channels = self._default_channels()
         self.router = build_router(settings, self.routes, self.default_channels, self.upstreams)
+        pt = settings.passthrough
+        self.passthrough_prefix = pt.path_prefix.rstrip("/") if pt.enabled else ""
+        self.passthrough_upstream = None
+        if pt.enabled:
+            name = pt.upstream or next((n for n, u in self.upstreams.items() if u.kind != "mock"), None)
+            self.passthrough_upstream = self.upstreams.get(name) if name else None
+        self._passthrough_entries: dict[str, KeyEntry] = {}
         self._created = int(time.time())
         self._model_objects: dict[str, dict[str, Any]] = {}
         self.started = False
@@ -222,6 +230,18 @@ class Gateway:
     def redact(self, body: bytes) -> str | None:
         return self.redactor(body) if self.redactor is not None else None
 
+    def passthrough_entry(self, client_id: str) -> KeyEntry:
+        """A pass-through client, as a key: its limits are the pass-through section's, per client key."""
+        entry = self._passthrough_entries.get(client_id)
+        if entry is None:
+            if len(self._passthrough_entries) > 100_000:
+                self._passthrough_entries.clear()
+            pt = self.settings.passthrough
+            entry = KeyEntry(KeyRecord(id=client_id, name="passthrough", key_hash="", prefix="",
+                                       limits=KeyLimits(rpm=pt.rpm, tpm=pt.tpm), source="passthrough"))
+            self._passthrough_entries[client_id] = entry
+        return entry
+
     def model_object(self, name: str) -> dict[str, Any]:
         obj = self._model_objects.get(name)
         if obj is None:
@@ -245,6 +265,8 @@ class Gateway:
                 self._preflight(proto, ctx, headers)
             elif path.startswith("/v1/"):
                 await self._v1(scope, proto, ctx)
+            elif self.passthrough_prefix and path.startswith(self.passthrough_prefix + "/v1/"):
+                await self._v1(scope, proto, ctx, passthrough=True)
             elif path == "/healthz":
                 self._json(proto, ctx, 200, {"status": "ok"})
             elif path == "/readyz":
@@ -271,12 +293,17 @@ class Gateway:
             log.exception("unhandled error on %s %s (request %s)", method, path, ctx.request_id)
             self._error(proto, ctx, GatewayError("The gateway failed to handle this request."))
 
-    async def _v1(self, scope: Any, proto: Any, ctx: RequestContext) -> None:
+    async def _v1(self, scope: Any, proto: Any, ctx: RequestContext, passthrough: bool = False) -> None:
         task = asyncio.current_task()
         assert task is not None
         watcher = await watch_disconnect(proto, ctx, task)
         try:
-            await handle_v1(self, scope, proto, ctx)
+            if passthrough:
+                from sluicegate.server.passthrough import handle_passthrough
+
+                await handle_passthrough(self, scope, proto, ctx, self.passthrough_prefix)
+            else:
+                await handle_v1(self, scope, proto, ctx)
         except asyncio.CancelledError:
             if not ctx.client_gone:
                 raise

@@ -256,7 +256,12 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
         ctx.request_id = upstream_id
     else:
         out_headers.append(("x-request-id", ctx.request_id))
-    out_headers.extend(ctx.extra_headers)
+    if ctx.extra_headers:
+        # The gateway's own limits are the ones this client is held to: its x-ratelimit-* replace the
+        # upstream account's (which describe the whole account, not this key).
+        ours = {name for name, _ in ctx.extra_headers}
+        out_headers = [h for h in out_headers if h[0] not in ours]
+        out_headers.extend(ctx.extra_headers)
     out_headers.extend(gw.cors.response_headers(ctx.origin))
     ctx.status = resp.status
     content_type = resp.headers.get("content-type", "")

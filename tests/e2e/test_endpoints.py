@@ -102,3 +102,17 @@ def test_moderations_pass_through_unchanged(core: Core) -> None:
     assert core.upstream.last.path == "/v1/moderations"
     assert core.upstream.last.json == body
     assert core.upstream.last.authorization == f"Bearer {PROVIDER_KEY}"
+
+
+def test_retrieving_one_model_returns_it_in_openai_shape(core: Core) -> None:
+    with core.client() as client:
+        model = client.models.retrieve("renamed")
+    assert model.id == "renamed"
+    assert model.object == "model"
+    assert model.owned_by
+
+
+def test_retrieving_an_unknown_model_is_404(core: Core) -> None:
+    response = httpx.get(f"{core.gateway.base_url}/models/gpt-nonexistent", headers=core.auth, timeout=10)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "model_not_found"

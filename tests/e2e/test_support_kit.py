@@ -359,3 +359,13 @@ def test_upstream_no_done_behaviour_ends_the_stream_without_done(upstream: Upstr
             events = parse_sse(response.read())
     assert events and "[DONE]" not in events
     assert orjson.loads(events[-1])["choices"][0]["finish_reason"] == "stop"
+
+
+def test_upstream_model_name_can_choose_the_behaviour(upstream: Upstream) -> None:
+    with direct_client(upstream) as client:
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="behaviour=status,429", messages=CHAT["messages"])
+        assert client.chat.completions.create(**CHAT).choices
+        short = client.chat.completions.create(model="behaviour=ok,chunks=2", messages=CHAT["messages"])
+    assert short.choices[0].message.content == "".join(reply_pieces(CHAT, 2))
+    assert [r.behaviour for r in upstream.requests] == ["status", "ok", "ok"]

@@ -6,9 +6,11 @@ the test does on its own loop can stall the upstream, and vice versa.
 
 Answers are deterministic functions of the request, so a test can say exactly what the client
 should see. Behaviours are chosen per test (`upstream.behaviour = "slow_stream delay=0.2"`), for
-the next few requests (`upstream.script("fail", "ok")`), or per request with the header
-`x-test-behaviour` (only if the gateway forwards it). A behaviour is written as a kind followed by
-`key=value` options:
+the next few requests (`upstream.script("fail", "ok")`), per request with the header
+`x-test-behaviour` (only if the gateway forwards it; Sluicegate does not), or per route with a model
+name `behaviour=<kind>,<key=value>...` (a gateway route `up/behaviour=hang` makes that channel hang
+while the others work: failover tests with one stand-in). Precedence: header, model, script,
+`.behaviour`. A behaviour is written as a kind followed by `key=value` options:
 
     ok                          normal answer
     slow delay=S                wait S seconds before sending headers
@@ -42,6 +44,9 @@ from aiohttp import web
 
 EMBEDDING_DIM = 8
 DEFAULT_CHUNKS = 4
+# A model named "behaviour=<kind>,<key=value>,..." chooses the behaviour of that request, so a gateway
+# route ("flaky: up/behaviour=fail") can make one channel fail while others on the same stand-in work.
+MODEL_BEHAVIOUR_PREFIX = "behaviour="
 CREATED = 1_700_000_000
 
 ERROR_BODIES: dict[int, dict[str, Any]] = {
@@ -336,15 +341,17 @@ class Upstream:
 
     # -- request bookkeeping -----------------------------------------------------------------
 
-    def _choose(self, request: web.Request) -> Behaviour:
+    def _choose(self, request: web.Request, model: Any = None) -> Behaviour:
         header = request.headers.get("x-test-behaviour")
         if header:
             return Behaviour.parse(header)
+        if isinstance(model, str) and model.startswith(MODEL_BEHAVIOUR_PREFIX):
+            return Behaviour.parse(model[len(MODEL_BEHAVIOUR_PREFIX):].replace(",", " "))
         with self._lock:
             chosen = self._script.pop(0) if self._script else self.behaviour
         return Behaviour.parse(chosen)
 
-    async def _record(self, request: web.Request, behaviour: Behaviour) -> RecordedRequest:
+    async def _record(self, request: web.Request) -> tuple[RecordedRequest, Behaviour]:
         body = await request.read()
         record = RecordedRequest(
             method=request.method,
@@ -352,7 +359,6 @@ class Upstream:
             query=dict(request.query),
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
-            behaviour=behaviour.kind,
             received_at=time.monotonic(),
         )
         if body and request.content_type == "application/json":
@@ -360,8 +366,11 @@ class Upstream:
                 record.json = orjson.loads(body)
             except orjson.JSONDecodeError:
                 record.json = None
+        model = record.json.get("model") if isinstance(record.json, dict) else None
+        behaviour = self._choose(request, model or request.match_info.get("deployment"))
+        record.behaviour = behaviour.kind
         self.requests.append(record)
-        return record
+        return record, behaviour
 
     @staticmethod
     def _finish(record: RecordedRequest, response: web.StreamResponse) -> None:
@@ -394,8 +403,7 @@ class Upstream:
     async def _serve(self, request: web.Request, answer: Any) -> web.StreamResponse:
         """Run one endpoint: record it, apply the behaviour, and call `answer(request, record, b)`
         for the normal response. Detects the client going away (handler cancelled or write failed)."""
-        behaviour = self._choose(request)
-        record = await self._record(request, behaviour)
+        record, behaviour = await self._record(request)
         try:
             response = await self._apply(request, record, behaviour, answer)
             self._finish(record, response)
@@ -574,20 +582,16 @@ class Upstream:
         return await self._serve(request, answer)
 
     async def _transcriptions(self, request: web.Request) -> web.StreamResponse:
-        behaviour = self._choose(request)
         record = RecordedRequest(method=request.method, path=request.path, query=dict(request.query),
                                  headers={k.lower(): v for k, v in request.headers.items()}, body=b"",
-                                 behaviour=behaviour.kind, received_at=time.monotonic())
-        self.requests.append(record)
+                                 received_at=time.monotonic())
         try:
             reader = await request.multipart()
-            total = 0
             while True:
                 part = await reader.next()
                 if part is None:
                     break
                 data = await part.read()  # type: ignore[union-attr]
-                total += len(data)
                 name = part.name or ""
                 if part.filename:  # type: ignore[union-attr]
                     record.form[name] = {"filename": part.filename, "size": len(data),  # type: ignore[union-attr]
@@ -595,6 +599,9 @@ class Upstream:
                 else:
                     record.form[name] = data.decode("utf-8", "replace")
             record.body = b""  # the parts are in .form; the raw body was consumed by the parser
+            behaviour = self._choose(request, record.form.get("model"))
+            record.behaviour = behaviour.kind
+            self.requests.append(record)
 
             async def answer(request: web.Request, record: RecordedRequest, behaviour: Behaviour) -> web.Response:
                 upload = record.form.get("file") or {}

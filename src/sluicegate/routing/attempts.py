@@ -277,6 +277,11 @@ class Attempts:
         now = ctx.now()
         candidate.health.release()
         self.last = outcome
+        # Only a failed attempt needs remembering (so the retry avoids it): success allocates nothing.
+        if self._tried is None:
+            self._tried = [candidate]
+        else:
+            self._tried.append(candidate)
         apply_outcome(candidate, ctx.upstreams[candidate.channel.upstream], self.key, outcome, now, ctx.policy)
         if self._committed or outcome.kind == CUT_MID_STREAM:
             self._committed = True
@@ -294,11 +299,6 @@ class Attempts:
     def _begin(self, candidate: Candidate, now: float) -> Channel:
         self._count += 1
         self._current = candidate
-        if self._route.single is None:  # type: ignore[union-attr]
-            if self._tried is None:
-                self._tried = [candidate]
-            else:
-                self._tried.append(candidate)
         ring = candidate.keys
         self.key = ring.next() if ring is not None else None
         candidate.health.start(now)

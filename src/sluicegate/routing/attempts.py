@@ -5,10 +5,15 @@ The I/O shell drives it, one attempt at a time (no hedging):
     attempts = router.plan(public_model)
     while True:
         channel = attempts.next(admit)          # a Channel, or a NoChannel (falsy) saying why not
-        if not channel: answer with channel.status / channel.retry_after (or relay channel.last); stop
+        if not channel:
+            after a failed attempt with reason not_retryable / attempts_exhausted / deadline: relay
+            the last upstream error response kept aside; otherwise answer channel.status with
+            Retry-After: channel.retry_after when it is not None; stop
         send to channel.upstream as channel.model, with provider key `attempts.key`
-        connection error / timeout before the first byte -> attempts.record_failure(CONNECT_FAILED ...)
-        error status -> attempts.record_failure(classify(status, body, headers, time.time()))
+        (None: the upstream has no key ring, use its configured key)
+        connection error -> record_failure(CONNECT_FAILED); no first byte in time -> FIRST_BYTE_TIMED_OUT
+        error status -> read the (small) body, record_failure(classify(status, body, headers, time.time()))
+        an unusable 2xx (unparseable) -> record_failure(UNUSABLE_RESPONSE)
         first byte relayed to the client -> attempts.record_first_byte(ttfb)
         done -> attempts.record_success(latency); stop
         stream broke after that -> attempts.record_failure(STREAM_CUT); stop

@@ -192,3 +192,24 @@ def test_stream_from_an_upstream_that_omits_done_still_ends_with_done(core: Core
     assert b"[DONE]" not in b"".join(core.upstream.last.sent_events)
     chunks = assert_stream(parse_sse(response.content), spec=spec)
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_concurrent_streams_each_get_their_own_answer(core: Core, spec: SpecValidator) -> None:
+    core.upstream.behaviour = "slow_stream delay=0.05 chunks=4"
+
+    async def one(session: aiohttp.ClientSession, i: int) -> tuple[str, list[dict]]:
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"question {i}"}],
+                "stream": True}
+        async with session.post(f"{core.gateway.base_url}/chat/completions", json=body,
+                                headers=core.auth) as response:
+            assert response.status == 200
+            raw = await response.read()
+        return f"question {i}", assert_stream(parse_sse(raw), spec=spec)
+
+    async with aiohttp.ClientSession() as session:
+        results = await asyncio.wait_for(asyncio.gather(*(one(session, i) for i in range(20))), timeout=20)
+    for question, chunks in results:
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+        assert text == reply_text({"messages": [{"role": "user", "content": question}]})
+    assert len({chunks[0]["id"] for _, chunks in results}) == 20
+    assert len(core.upstream.requests) == 20

@@ -14,7 +14,7 @@ from support.schema import SpecValidator
 from support.upstream import EMBEDDING_DIM, embedding_vector
 
 PUBLIC_MODELS = {"gpt-4o-mini", "renamed", "gpt-3.5-turbo-instruct", "text-embedding-3-small", "whisper-1",
-                 "dall-e-3", "omni-moderation-latest", "slow-model", "dead-model", "azure-model",
+                 "dall-e-3", "omni-moderation-latest", "slow-model", "sleepy-model", "dead-model", "azure-model",
                  *(f"{name}-model" for name in FAILURE_CHANNELS)}
 
 

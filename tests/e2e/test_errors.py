@@ -224,3 +224,17 @@ async def test_client_giving_up_before_the_first_byte_cancels_the_upstream_reque
     assert await core.upstream.wait_for_async(lambda: core.upstream.cancelled == 1, timeout=3), \
         "the upstream never saw the cancellation"
     assert time.monotonic() - left_at < 1.0
+
+
+def test_stream_idle_past_the_idle_timeout_ends_with_a_timeout_error_event(core: Core) -> None:
+    core.upstream.behaviour = "slow_stream delay=1.6 chunks=3"
+    started = time.monotonic()
+    events = read_events_until_done(core, {"model": "sleepy-model", "messages": MESSAGES, "stream": True})
+    elapsed = time.monotonic() - started
+    chunks = [orjson.loads(e) for e in events if e != "[DONE]"]
+    errors = [c for c in chunks if "error" in c]
+    assert errors, f"a stream idle past the 1 s idle timeout was not reported: {events}"
+    assert chunks.index(errors[0]) == 1, "only the role chunk comes before the 1.6 s gap"
+    assert elapsed < 3.0, f"the idle timeout of 1 s fired only after {elapsed:.1f} s"
+    assert core.upstream.wait_for(lambda: core.upstream.cancelled == 1, timeout=2), \
+        "the gateway kept reading from the idle upstream after giving up on it"

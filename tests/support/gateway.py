@@ -200,13 +200,15 @@ def core_config(upstream_url: str, upstream_root: str, *, dead_url: str | None =
     """The gateway core's configuration, all routes on one stand-in upstream under several names,
     so that each kind of failure hits its own channel (see FAILURE_CHANNELS):
 
-    - `up`: normal traffic; `slowpoke`: first_byte timeout of 1 s; `dead`: a port nobody listens
+    - `up`: normal traffic; `slowpoke`: first_byte timeout of 1 s; `sleepy`: idle timeout of 1 s;
+      `dead`: a port nobody listens
       on; `az`: the Azure preset on the same stand-in; one upstream per failure channel.
     `sections` replace top-level sections (server=..., timeouts=...).
     """
     upstreams: dict[str, Any] = {
         "up": {"base_url": upstream_url, "api_key": PROVIDER_KEY},
         "slowpoke": {"base_url": upstream_url, "api_key": PROVIDER_KEY, "timeouts": {"first_byte": 1}},
+        "sleepy": {"base_url": upstream_url, "api_key": PROVIDER_KEY, "timeouts": {"idle": 1}},
         "dead": {"base_url": dead_url or f"http://127.0.0.1:{free_port()}/v1", "api_key": PROVIDER_KEY},
         "az": {"preset": "azure", "base_url": upstream_root, "api_key": PROVIDER_KEY,
                "api_version": "2024-10-21"},
@@ -220,6 +222,7 @@ def core_config(upstream_url: str, upstream_root: str, *, dead_url: str | None =
         "dall-e-3": "up",
         "omni-moderation-latest": "up",
         "slow-model": "slowpoke/gpt-4o-mini",
+        "sleepy-model": "sleepy/gpt-4o-mini",
         "dead-model": "dead/gpt-4o-mini",
         "azure-model": "az/my-deployment",
     }

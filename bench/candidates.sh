@@ -17,7 +17,7 @@ NICE=${NICE:-chrt -r 1}  # the machine is shared: do not let other work starve t
 export NICE
 
 if ! ss -ltnH "sport = :9000" | grep -q .; then
-  $NICE taskset -c 1 "$PY" bench/upstream.py --port 9000 &
+  ${UP_NICE:-chrt -r 2} taskset -c 1 "$PY" bench/upstream.py --port 9000 &  # above the load generators, so it answers at once
   UPSTREAM_PID=$!
   trap 'kill $UPSTREAM_PID 2>/dev/null || true' EXIT
   sleep 1

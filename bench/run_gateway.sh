@@ -25,7 +25,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -f
 trap cleanup EXIT
 
 if ! ss -ltnH "sport = :$UPORT" | grep -q .; then
-  $NICE taskset -c 1 "$PY" bench/upstream.py --port "$UPORT" &
+  ${UP_NICE:-chrt -r 2} taskset -c 1 "$PY" bench/upstream.py --port "$UPORT" &  # above the load generators
   PIDS+=($!)
   sleep 1
 fi

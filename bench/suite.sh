@@ -55,6 +55,12 @@ wrkjson() { # $1 = lua script, $2 = kind
 # warm-up: open pools, fill caches
 BENCH_PATH="$BASEPATH/chat/completions" $NICE taskset -c 1 wrk -t1 -c32 -d2s -s bench/wrk/chat.lua "$HOSTPORT/" >/dev/null 2>&1 || true
 
+# slow streams first, so the memory figure is the fresh process plus 1,000 streams, not the
+# leftovers of an overload step
+if ! skip slow; then
+  $LG slowstreams --upstream "$UP" --target "$TARGET" -n "$SLOW_N" --chunks "$SLOW_CHUNKS" \
+    --delay-ms "$SLOW_DELAY_MS" --pid "$PID" --label "$LABEL" | tee -a "$OUT"
+fi
 if ! skip wrk; then
   wrkjson chat chat | tee -a "$OUT"
 fi
@@ -71,8 +77,4 @@ if ! skip streams; then
   wrkjson stream fast_stream | tee -a "$OUT"
   # chunk-count check (10 content chunks + usage + [DONE] = 12 events per stream) and time per stream
   $LG throughput --stream --target "$TARGET" -c 32 -d 3 --label "$LABEL" | tee -a "$OUT"
-fi
-if ! skip slow; then
-  $LG slowstreams --upstream "$UP" --target "$TARGET" -n "$SLOW_N" --chunks "$SLOW_CHUNKS" \
-    --delay-ms "$SLOW_DELAY_MS" --pid "$PID" --label "$LABEL" | tee -a "$OUT"
 fi

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 HEAD = (
-    "| system | req/s @32 (wrk) | seq added p50 / p99 ms | open 1,000/s added p50 / p99 ms | "
+    "| system | req/s @32 (wrk) | CPU µs/req | seq added p50 / p99 ms | open 1,000/s added p50 / p99 ms | "
     "open 2,500/s added p50 / p99 ms (via p99.9) | fast streams/s (wrk) | 1,000 slow streams: peak RSS MB / CPU s / "
     "added gap p99 ms | worst foreign CPU |"
 )
-SEP = "|" + "---|" * 8
+SEP = "|" + "---|" * 9
 
 
 def f(x, nd=2) -> str:
@@ -33,6 +33,7 @@ def row(path: Path) -> str:
     slow = get(mode="slowstreams")
     cells = [label or path.stem]
     cells.append(f(wrk[-1]["rps"], 0) if wrk else "—")
+    cells.append(f(wrk[-1].get("sut_cpu_us_per_req"), 0) if wrk else "—")
     cells.append(f"{f(seq[-1]['added_p50_ms'], 3)} / {f(seq[-1]['added_p99_ms'], 3)}" if seq else "—")
     o = ol.get(1000)
     cells.append(f"{f(o['added_p50_ms'])} / {f(o['added_p99_ms'])}" if o else "—")
@@ -41,9 +42,11 @@ def row(path: Path) -> str:
         f"{f(o['added_p50_ms'])} / {f(o['added_p99_ms'])} ({f(o['via_target']['p999_ms'], 1)})" if o else "—"
     )
     s = f(fs[-1]["rps"], 0) if fs else "—"
+    if fs and fs[-1].get("sut_cpu_us_per_req"):
+        s += f" ({f(fs[-1]['sut_cpu_us_per_req'], 0)} µs)"
     if chk:
         c = chk[-1]
-        s += f" ({c['events_per_stream_min']}–{c['events_per_stream_max']} events)"
+        s += f", {c['events_per_stream_min']}–{c['events_per_stream_max']} events"
     cells.append(s)
     if slow:
         v = slow[-1]["via_target"]

@@ -24,7 +24,9 @@ while the others work: failover tests with one stand-in). Precedence: header, mo
     no_done                     end the stream cleanly but without `data: [DONE]` (some providers do)
 
 Options valid with any kind: `chunks=N` (content chunks in a stream, default 4),
-`no_request_id=1` (omit the x-request-id header), `retry_after=S` (for `status`).
+`no_request_id=1` (omit the x-request-id header), `retry_after=S` (for `status`),
+`reject_key=K` (a request carrying provider key K, as a Bearer token, `api-key` or `x-api-key`,
+gets 401 `invalid_api_key`, like a provider refusing a revoked key; other keys get `kind`).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class Behaviour:
     chunks: int = DEFAULT_CHUNKS
     no_request_id: bool = False
     retry_after: str = "2"
+    reject_key: str | None = None
 
     KINDS = ("ok", "slow", "slow_stream", "fail", "status", "refuse", "hang", "cut_stream", "no_usage",
              "no_done")
@@ -107,7 +110,7 @@ class Behaviour:
                 values[key] = int(value)
             elif key == "no_request_id":
                 values[key] = value not in ("0", "false", "")
-            elif key == "retry_after":
+            elif key in ("retry_after", "reject_key"):
                 values[key] = value
             else:
                 raise ValueError(f"unknown behaviour option {key!r}")
@@ -418,6 +421,8 @@ class Upstream:
                      answer: Any) -> web.StreamResponse:
         assert self._closing is not None
         kind = behaviour.kind
+        if behaviour.reject_key is not None and behaviour.reject_key in _presented_keys(request):
+            return self._error_response(Behaviour(kind="status", status=401))
         if kind == "refuse":
             transport = request.transport
             if transport is not None:
@@ -650,6 +655,16 @@ class Upstream:
 
 class _Dropped(asyncio.CancelledError):
     """The upstream itself dropped the connection (cut_stream); not counted as a cancellation."""
+
+
+def _presented_keys(request: web.Request) -> set[str]:
+    """Every provider key the request carries, whatever the auth style."""
+    keys = {request.headers.get("api-key", ""), request.headers.get("x-api-key", "")}
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        keys.add(token.strip())
+    keys.discard("")
+    return keys
 
 
 def _wants_stream(record: RecordedRequest) -> bool:

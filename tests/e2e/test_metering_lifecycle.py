@@ -1,0 +1,137 @@
+"""The request log across the gateway's life: a SIGTERM under load loses no record (only the
+shutdown flush can write them: the flush interval is longer than the test), and retention purges
+old rows once the gateway starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from metering_kit import LogTable, auth, chat, fresh_postgres_database, key_id, metering_config, wait_until
+from support.gateway import start_gateway
+from support.upstream import Upstream
+
+LOAD = 300
+
+
+@pytest.fixture(scope="module")
+def stand_in() -> Iterator[Upstream]:
+    with Upstream() as upstream:
+        yield upstream
+
+
+async def _fire(url: str, bodies: list[dict[str, Any]], headers: dict[str, str],
+                concurrency: int = 100) -> list[httpx.Response | BaseException]:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        return await asyncio.gather(*(client.post(url, json=b, headers=headers) for b in bodies),
+                                    return_exceptions=True)
+
+
+def _load(n: int) -> list[dict[str, Any]]:
+    return [chat(f"load request {i}", stream=i % 3 == 0) for i in range(n)]
+
+
+def test_sigterm_after_a_burst_writes_every_record_before_exit(stand_in: Upstream, tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'gate.db'}"
+    table = LogTable(database)
+    gateway = start_gateway(metering_config(stand_in.url, database, flush_interval_s=30))
+    try:
+        started = time.monotonic()
+        results = asyncio.run(_fire(f"{gateway.base_url}/chat/completions", _load(LOAD), auth("metrics")))
+        completed = [r for r in results if isinstance(r, httpx.Response) and r.status_code == 200]
+        assert len(completed) == LOAD, [r for r in results if not isinstance(r, httpx.Response)][:3]
+        assert time.monotonic() - started < 25, "the burst took longer than the flush interval: the test proves nothing"
+        assert table.count() == 0, "records were written before the flush interval: the test proves nothing"
+        code = gateway.stop(signal.SIGTERM, timeout=40)
+    finally:
+        gateway.stop(signal.SIGKILL)
+    logged = {r["request_id"] for r in table.rows("key_id = ?", key_id("metrics"))}
+    missing = {r.headers["x-request-id"] for r in completed} - logged
+    assert not missing, (
+        f"{len(missing)} of {LOAD} completed requests were never logged after SIGTERM (exit code {code})\n"
+        f"--- gateway stderr ---\n{gateway.stderr_text()[-3000:]}")
+    assert len(logged) == LOAD
+    assert code == 0, f"the gateway exited with {code} on SIGTERM\n{gateway.stderr_text()[-2000:]}"
+
+
+def test_sigterm_during_streams_lets_them_finish_and_logs_them(stand_in: Upstream, tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'gate.db'}"
+    table = LogTable(database)
+    gateway = start_gateway(metering_config(stand_in.url, database, flush_interval_s=30,
+                                            server={"shutdown_grace_s": 15}))
+    stand_in.reset()
+    stand_in.behaviour = "slow_stream delay=0.2 chunks=8"
+    try:
+        async def scenario() -> list[httpx.Response | BaseException]:
+            task = asyncio.ensure_future(
+                _fire(f"{gateway.base_url}/chat/completions",
+                      [chat(f"slow {i}", stream=True) for i in range(40)], auth("metrics")))
+            await stand_in.wait_for_async(lambda: len(stand_in.requests) == 40, timeout=15)
+            gateway.process.send_signal(signal.SIGTERM)
+            return await task
+
+        results = asyncio.run(scenario())
+        assert wait_until(lambda: not gateway.running(), timeout=30), "the gateway did not exit after SIGTERM"
+    finally:
+        stand_in.behaviour = "ok"
+        gateway.stop(signal.SIGKILL)
+    completed = [r for r in results if isinstance(r, httpx.Response) and r.status_code == 200
+                 and r.text.rstrip().endswith("data: [DONE]") and '"finish_reason":"stop"' in r.text]
+    assert len(completed) == 40, (
+        f"only {len(completed)} of 40 streams in flight at SIGTERM finished within the grace period: "
+        f"{[type(r).__name__ for r in results if not isinstance(r, httpx.Response)][:5]}\n"
+        f"--- stderr ---\n{gateway.stderr_text()[-2000:]}")
+    logged = {r["request_id"] for r in table.rows()}
+    missing = {r.headers["x-request-id"] for r in completed} - logged
+    assert not missing, f"{len(missing)} streams that finished after SIGTERM were never logged"
+
+
+# -- retention --------------------------------------------------------------------------------------
+
+OLD_ROW = ("INSERT INTO request_logs (request_id, ts, key_id, endpoint, status, prompt_tokens, completion_tokens,"
+           " usage_estimated, cost, currency, latency_ms, stream) VALUES (?, ?, 'cfg-old', '/v1/chat/completions',"
+           " 200, 10, 4, ?, 0.0, 'USD', 1.0, ?)")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_retention_purges_old_rows_when_the_gateway_starts(stand_in: Upstream, tmp_path: Path,
+                                                           backend: str) -> None:
+    with (fresh_postgres_database() if backend == "postgresql" else _sqlite_url(tmp_path)) as database:
+        # Let a first gateway create the schema, then plant rows 100 and 10 days old.
+        first = start_gateway(metering_config(stand_in.url, database, metering={"log_retention_days": 30}))
+        first.stop()
+        table = LogTable(database)
+        now = time.time()
+        for i in range(5):
+            table.execute(OLD_ROW, f"req_old_{i}", now - 100 * 86400, False, False)
+        table.execute(OLD_ROW, "req_recent", now - 10 * 86400, False, False)
+        assert table.count("key_id = 'cfg-old'") == 6
+
+        gateway = start_gateway(metering_config(stand_in.url, database, metering={"log_retention_days": 30}))
+        try:
+            purged = wait_until(lambda: table.count("key_id = 'cfg-old'") == 1, timeout=10)
+        finally:
+            gateway.stop()
+        left = [r["request_id"] for r in table.rows("key_id = 'cfg-old'")]
+        assert purged, f"rows 100 days old survived a gateway start with log_retention_days 30: {left}"
+        assert left == ["req_recent"]
+
+
+class _sqlite_url:
+    def __init__(self, tmp_path: Path) -> None:
+        self.url = f"sqlite:///{tmp_path / 'gate.db'}"
+
+    def __enter__(self) -> str:
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        pass

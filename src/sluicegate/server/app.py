@@ -24,7 +24,7 @@ from sluicegate.providers.mock import MOCK_MODELS
 from sluicegate.providers.upstream import HOP_BY_HOP, build_upstreams
 from sluicegate.routing import BreakerPolicy, RetryPolicy, Router
 from sluicegate.routing.channel import Channel
-from sluicegate.server.context import RequestContext, new_request_id
+from sluicegate.server.context import RequestContext, RequestIds
 from sluicegate.store.records import KeyLimits, KeyRecord
 from sluicegate.server.cors import Cors
 from sluicegate.server.proxy import CLIENT_GONE, handle_v1, watch_disconnect
@@ -77,6 +77,7 @@ class Gateway:
         self.trusted = parse_networks(settings.server.trusted_proxies)
         self.max_body = settings.server.max_body_bytes
         self.client = UpstreamClient()
+        self.request_ids = RequestIds()
         self.drop_response_headers = HOP_BY_HOP
         self.model_required = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
         self.default_channels = self._default_channels()
@@ -259,7 +260,7 @@ class Gateway:
         method = scope.method
         ctx = RequestContext(path, method, client_address(scope.client, headers.get("x-forwarded-for"),
                                                           self.trusted), headers.get("origin"))
-        ctx.request_id = new_request_id()
+        ctx.request_id = self.request_ids.new()
         try:
             if method == "OPTIONS":
                 self._preflight(proto, ctx, headers)

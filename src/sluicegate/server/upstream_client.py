@@ -21,6 +21,8 @@ class UpstreamClient:
         self._pool_size = pool_size
         self._keepalive = keepalive_s
         self._session: aiohttp.ClientSession | None = None
+        # One ClientTimeout per upstream's Timeouts (building one is an attrs constructor per request).
+        self._client_timeouts: dict[int, tuple[Timeouts, aiohttp.ClientTimeout]] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0, ttl_dns_cache=300,
@@ -38,8 +40,12 @@ class UpstreamClient:
                    timeouts: Timeouts) -> aiohttp.ClientResponse:
         """Send a request and wait for the response headers (not the body)."""
         assert self._session is not None, "UpstreamClient.start() was not awaited"
-        timeout = aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect,
-                                        sock_read=timeouts.first_byte)
+        cached = self._client_timeouts.get(id(timeouts))
+        if cached is None or cached[0] is not timeouts:
+            cached = (timeouts, aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect,
+                                                      sock_read=timeouts.first_byte))
+            self._client_timeouts[id(timeouts)] = cached
+        timeout = cached[1]
         try:
             resp = await self._session.request(method, url, data=body, headers=headers, timeout=timeout,
                                                allow_redirects=False)

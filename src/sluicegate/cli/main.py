@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "usage": ("sluicegate.cli.usage", "usage"),
     "logs": ("sluicegate.cli.usage", "logs"),
     "db": ("sluicegate.cli.db", "db"),
+    "channels": ("sluicegate.cli.channels", "channels"),
 }
 
 

@@ -1,0 +1,387 @@
+"""Several upstreams behind one public model, through the real gateway: failover before the first
+byte and never after it, weights and priorities, breakers that open and recover, Retry-After
+honoured, refused provider keys skipped, a client's departure cancelling the retry, and errors that
+name no upstream and no key (while the logs do name the failed channel).
+
+One gateway serves every test (it takes seconds to start); each test has its own public model and
+its own stand-in upstreams, one per channel, so breakers and rests cannot leak between tests and
+each upstream's request log says exactly which channel was used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import yaml
+
+from support.gateway import CLIENT_KEY, Gateway, free_port, run_cli, start_gateway
+from support.schema import parse_sse
+from support.upstream import ERROR_BODIES, Upstream, reply_text
+
+MESSAGES = [{"role": "user", "content": "which way is the water?"}]
+BREAKER = {"failures": 3, "cooldown_s": 1.5, "max_cooldown_s": 3}
+FIRST_BYTE_S = 0.5  # for the channels that hang: a short first-byte timeout keeps the tests fast
+
+# Provider keys: distinctive so that a leak is unmistakable.
+BAD_KEY = "sk-provider-revoked-9d1e77aa"
+GOOD_KEY = "sk-provider-working-4c2b18ff"
+ACME_KEY = "sk-acme-provider-secret-51f0c3"
+
+# upstream name -> (stand-in behaviour, or None for a port nobody listens on; extra upstream settings)
+UPSTREAMS: dict[str, tuple[str | None, dict[str, Any]]] = {
+    # every request succeeds while one healthy channel remains
+    "m-fail": ("fail", {}),
+    "m-drop": ("refuse", {}),
+    "m-dead": (None, {}),
+    "m-hang": ("hang", {"timeouts": {"first_byte": FIRST_BYTE_S}}),
+    "m-limited": ("status 429 retry_after=60", {}),
+    "m-ok": ("ok", {}),
+    # nothing retried after the first byte
+    "cut": ("cut_stream after=2", {}),
+    "cut-spare": ("ok", {}),
+    # weights 1:3
+    "w1": ("ok", {}),
+    "w3": ("ok", {}),
+    # priority fallback
+    "p0a": ("ok", {}),
+    "p0b": ("ok", {}),
+    "p1": ("ok", {}),
+    # a client's error is not retried
+    "bad400": ("status 400", {}),
+    "bad400-spare": ("ok", {}),
+    # Retry-After
+    "rest": ("ok", {}),
+    "rest-spare": ("ok", {}),
+    # breaker opens, then recovers
+    "flaky": ("ok", {}),
+    "flaky-spare": ("ok", {}),
+    # a refused provider key
+    "keyed": (f"ok reject_key={BAD_KEY}", {"api_keys": [BAD_KEY, GOOD_KEY]}),
+    "revoked": (f"ok reject_key={BAD_KEY}", {"api_keys": [BAD_KEY]}),
+    # a client leaving during a retry
+    "leave-hang": ("hang", {"timeouts": {"first_byte": FIRST_BYTE_S}}),
+    "leave-slow": ("slow delay=5", {}),
+    "leave-last": ("ok", {}),
+    # errors name no upstream, no key
+    "acme-internal-east": ("fail", {"api_key": ACME_KEY}),
+    "acme-dead": (None, {"api_key": ACME_KEY}),
+}
+
+MODELS: dict[str, list[dict[str, Any]]] = {
+    "mixed": [{"upstream": u} for u in ("m-fail", "m-drop", "m-dead", "m-hang", "m-limited", "m-ok")],
+    "cutting": [{"upstream": "cut"}, {"upstream": "cut-spare", "priority": 1}],
+    "weighted": [{"upstream": "w1", "weight": 1}, {"upstream": "w3", "weight": 3}],
+    "prio": [{"upstream": "p0a"}, {"upstream": "p0b"}, {"upstream": "p1", "priority": 1}],
+    "badreq": [{"upstream": "bad400"}, {"upstream": "bad400-spare", "priority": 1}],
+    "rested": [{"upstream": "rest"}, {"upstream": "rest-spare", "priority": 1}],
+    "flaky": [{"upstream": "flaky"}, {"upstream": "flaky-spare", "priority": 1}],
+    "keyed": [{"upstream": "keyed"}],
+    "revoked": [{"upstream": "revoked"}],
+    "leaving": [{"upstream": "leave-hang"}, {"upstream": "leave-slow", "priority": 1},
+                {"upstream": "leave-last", "priority": 2}],
+    "doomed": [{"upstream": "acme-internal-east"}, {"upstream": "acme-dead"}],
+}
+
+
+@dataclass
+class Rig:
+    gateway: Gateway
+    stand_ins: dict[str, Upstream]  # upstream name -> its stand-in
+    http: httpx.Client
+
+    def chat(self, model: str, **extra: Any) -> httpx.Response:
+        return self.http.post("/v1/chat/completions", json={"model": model, "messages": MESSAGES, **extra})
+
+    def count(self, name: str) -> int:
+        return len(self.stand_ins[name].requests)
+
+    def channels(self) -> dict[str, dict[str, Any]]:
+        """/readyz `channels`, by upstream name (each test's upstreams serve one channel each)."""
+        response = self.http.get("/readyz")
+        return {c["upstream"]: c for c in response.json()["channels"]}
+
+    def wait_state(self, upstream: str, state: str, timeout: float = 5.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            channel = self.channels()[upstream]
+            if channel["state"] == state or time.monotonic() > deadline:
+                return channel
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def rig() -> Iterator[Rig]:
+    stand_ins: dict[str, Upstream] = {}
+    upstreams: dict[str, Any] = {}
+    try:
+        for name, (behaviour, extra) in UPSTREAMS.items():
+            if behaviour is None:
+                base_url = f"http://127.0.0.1:{free_port()}/v1"
+            else:
+                stand_ins[name] = Upstream()
+                stand_ins[name].behaviour = behaviour
+                base_url = stand_ins[name].url
+            upstreams[name] = {"base_url": base_url, **({"api_key": "sk-provider-default"} | extra)}
+            if "api_keys" in extra:
+                upstreams[name].pop("api_key")
+        config = {
+            "keys": [{"key": CLIENT_KEY, "name": "team-a"}],
+            "upstreams": upstreams,
+            "models": MODELS,
+            "timeouts": {"connect": 1, "first_byte": 5, "idle": 5, "total": 30},
+            "routing": {"max_attempts": 6, "deadline_s": 20, "breaker": BREAKER},
+        }
+        gateway = start_gateway(config)
+        with httpx.Client(base_url=gateway.url, headers={"Authorization": f"Bearer {CLIENT_KEY}"},
+                          timeout=15) as http:
+            yield Rig(gateway, stand_ins, http)
+        gateway.stop()
+    finally:
+        for stand_in in stand_ins.values():
+            stand_in.close()
+
+
+def assert_answered(response: httpx.Response) -> None:
+    assert response.status_code == 200, f"{response.status_code}: {response.text[:300]}"
+    assert response.json()["choices"][0]["message"]["content"] == reply_text({"messages": MESSAGES})
+
+
+# -- failover before the first byte -----------------------------------------------------------------
+
+
+def test_every_request_succeeds_while_one_healthy_channel_remains(rig: Rig) -> None:
+    # m-fail answers 500, m-drop closes the connection, m-dead refuses it, m-hang never answers,
+    # m-limited answers 429; only m-ok works. Each request tries channels in a random order.
+    for _ in range(30):
+        assert_answered(rig.chat("mixed"))
+    assert rig.count("m-ok") == 30
+    for bad in ("m-fail", "m-drop", "m-hang", "m-limited"):
+        assert rig.count(bad) >= 1, f"{bad} was never tried: the failover was not exercised"
+    channels = rig.channels()
+    assert channels["m-dead"]["failures"] >= 1
+    assert channels["m-dead"]["last_error"], channels["m-dead"]
+
+
+def test_failing_channels_stop_costing_requests_once_their_breakers_open(rig: Rig) -> None:
+    # Continues the previous test: by now each failing channel has been tried, and after
+    # breaker.failures consecutive failures it is skipped (no request reaches it while open).
+    for _ in range(20):
+        assert_answered(rig.chat("mixed"))
+    for bad in ("m-fail", "m-drop", "m-hang"):
+        assert rig.count(bad) <= BREAKER["failures"] + 2, (
+            f"{bad} received {rig.count(bad)} requests; its breaker should have opened after "
+            f"{BREAKER['failures']} (plus at most a half-open trial)")
+    assert rig.count("m-limited") == 1, "a channel resting after Retry-After: 60 was used again"
+
+
+def test_a_stream_cut_after_the_first_byte_is_reported_not_retried(rig: Rig) -> None:
+    body = {"model": "cutting", "messages": MESSAGES, "stream": True}
+    response = rig.http.post("/v1/chat/completions", json=body, timeout=10)
+    assert response.status_code == 200
+    events = parse_sse(response.content)
+    chunks = [orjson.loads(e) for e in events if e != "[DONE]"]
+    errors = [c for c in chunks if "error" in c]
+    assert errors, f"the client got a silently truncated stream: {events}"
+    assert chunks.index(errors[0]) == 2, "the error event must follow the 2 chunks the upstream sent"
+    assert events[-1] == "[DONE]"
+    assert rig.count("cut") == 1
+    assert rig.count("cut-spare") == 0, "the stream was restarted on another channel after bytes were sent"
+
+
+def test_a_client_error_400_is_relayed_as_is_and_not_retried(rig: Rig) -> None:
+    response = rig.chat("badreq")
+    assert response.status_code == 400
+    assert response.json() == {"error": ERROR_BODIES[400]}
+    assert rig.count("bad400") == 1
+    assert rig.count("bad400-spare") == 0, "a 400 (the request's own fault) was retried on another channel"
+    assert rig.channels()["bad400"]["consecutive_failures"] == 0, "a client's 400 counted against the channel"
+
+
+# -- weights and priorities ----------------------------------------------------------------------
+
+
+async def test_weights_1_to_3_split_traffic_1_to_3_within_noise(rig: Rig) -> None:
+    total, share = 400, 0.25
+    async with httpx.AsyncClient(base_url=rig.gateway.url, headers={"Authorization": f"Bearer {CLIENT_KEY}"},
+                                 timeout=15) as client:
+        queue = iter(range(total))
+
+        async def worker() -> list[int]:
+            statuses = []
+            for _ in queue:
+                r = await client.post("/v1/chat/completions", json={"model": "weighted", "messages": MESSAGES})
+                statuses.append(r.status_code)
+            return statuses
+
+        results = await asyncio.gather(*(worker() for _ in range(8)))
+    assert sorted({s for statuses in results for s in statuses}) == [200]
+    assert rig.count("w1") + rig.count("w3") == total
+    sigma = math.sqrt(total * share * (1 - share))
+    assert abs(rig.count("w1") - total * share) <= 4 * sigma, (
+        f"weight 1 of 4 got {rig.count('w1')} of {total} requests; expected {total * share:.0f} ± {4 * sigma:.0f}")
+
+
+def test_priority_1_is_used_only_when_every_priority_0_channel_is_down(rig: Rig) -> None:
+    for _ in range(40):
+        assert_answered(rig.chat("prio"))
+    assert rig.count("p1") == 0, "the priority-1 channel took traffic while priority 0 was healthy"
+    assert rig.count("p0a") > 0 and rig.count("p0b") > 0
+
+    rig.stand_ins["p0a"].behaviour = "fail"
+    rig.stand_ins["p0b"].behaviour = "fail"
+    for i in range(10):
+        assert_answered(rig.chat("prio"))
+        assert rig.count("p1") == i + 1
+    channels = rig.channels()
+    assert channels["p0a"]["state"] == "open" and channels["p0b"]["state"] == "open", channels
+
+
+# -- Retry-After, breakers, recovery ---------------------------------------------------------------
+
+
+def test_a_channel_answering_429_is_not_used_before_its_retry_after(rig: Rig) -> None:
+    rest = rig.stand_ins["rest"]
+    rest.script("status 429 retry_after=2")
+    assert_answered(rig.chat("rested"))  # 429 on `rest`, then answered by `rest-spare`
+    assert rig.count("rest") == 1 and rig.count("rest-spare") == 1
+    limited_at = rest.requests[0].received_at
+    assert rig.channels()["rest"]["retry_after_until"], "the rest is not visible in /readyz"
+    while time.monotonic() < limited_at + 1.8:
+        assert_answered(rig.chat("rested"))
+        time.sleep(0.05)
+    assert rig.count("rest") == 1, "the channel was used again before its Retry-After (2 s) was over"
+    time.sleep(max(0.0, limited_at + 2.3 - time.monotonic()))
+    assert_answered(rig.chat("rested"))
+    assert rig.count("rest") == 2, "the preferred channel was not used again once its Retry-After passed"
+    assert rig.channels()["rest"]["consecutive_failures"] == 0, "a 429 counted towards the breaker"
+
+
+def test_a_failing_channel_opens_its_breaker_and_recovers_after_the_cooldown(rig: Rig) -> None:
+    flaky = rig.stand_ins["flaky"]
+    flaky.behaviour = "fail"
+    for _ in range(BREAKER["failures"]):
+        assert_answered(rig.chat("flaky"))
+    assert rig.count("flaky") == BREAKER["failures"]
+    opened = rig.channels()["flaky"]
+    assert opened["state"] == "open", opened
+    assert opened["consecutive_failures"] == BREAKER["failures"]
+    assert opened["last_error"] == "server_error:500"
+    assert opened["cooldown_until"] > time.time()
+
+    # While open, requests go to the spare without touching the broken channel.
+    for _ in range(5):
+        assert_answered(rig.chat("flaky"))
+    assert time.time() < opened["cooldown_until"], "too slow to check the open state (machine overloaded?)"
+    assert rig.count("flaky") == BREAKER["failures"], "a request reached a channel whose breaker is open"
+
+    # The CLI shows the same (by now a half-open probe may have failed once more and re-opened it).
+    status = run_cli("channels", "status", "--json", "--url", rig.gateway.url)
+    assert status.returncode == 0, status.stderr
+    listed = {c["upstream"]: c for c in orjson.loads(status.stdout)}
+    assert listed["flaky"]["state"] in ("open", "half_open")
+    assert listed["flaky"]["consecutive_failures"] >= BREAKER["failures"]
+    assert listed["flaky"]["last_error"] == "server_error:500"
+
+    # The upstream heals; after the cooldown one trial (a probe or a request) closes the breaker.
+    flaky.behaviour = "ok"
+    deadline = time.monotonic() + BREAKER["cooldown_s"] + 5
+    while rig.channels()["flaky"]["state"] != "closed" and time.monotonic() < deadline:
+        assert_answered(rig.chat("flaky"))
+        time.sleep(0.1)
+    assert rig.channels()["flaky"]["state"] == "closed", rig.channels()["flaky"]
+    before = rig.count("flaky")
+    assert_answered(rig.chat("flaky"))
+    assert rig.count("flaky") == before + 1, "the recovered channel (priority 0) did not take traffic again"
+
+
+# -- provider keys ----------------------------------------------------------------------------------
+
+
+def test_a_refused_provider_key_is_skipped_and_requests_keep_succeeding(rig: Rig) -> None:
+    for _ in range(10):
+        assert_answered(rig.chat("keyed"))
+    authorizations = rig.stand_ins["keyed"].authorizations
+    assert authorizations.count(f"Bearer {GOOD_KEY}") == 10
+    assert authorizations.count(f"Bearer {BAD_KEY}") == 1, (
+        f"the refused key was used {authorizations.count(f'Bearer {BAD_KEY}')} times; once should disable it")
+    assert rig.channels()["keyed"]["state"] == "closed"
+
+
+def test_an_upstream_refusing_the_gateways_only_key_is_not_reported_as_the_clients_key(rig: Rig) -> None:
+    response = rig.chat("revoked")
+    assert response.status_code == 502, f"{response.status_code}: {response.text}"
+    error = response.json()["error"]
+    assert error["code"] == "upstream_auth_error"
+    assert error["code"] != "invalid_api_key" and "Incorrect API key" not in error["message"]
+    assert BAD_KEY not in response.text and "sk-upst" not in response.text
+    # The key is now disabled: the next client is told the model is unavailable, again not 401.
+    again = rig.chat("revoked")
+    assert again.status_code in (502, 503), f"{again.status_code}: {again.text}"
+    assert again.json()["error"]["code"] != "invalid_api_key"
+    assert rig.channels()["revoked"]["state"] == "disabled"
+
+
+# -- a client that leaves ------------------------------------------------------------------------
+
+
+def test_a_client_leaving_during_a_retry_cancels_it(rig: Rig) -> None:
+    # leave-hang never answers (first-byte timeout 0.5 s), so the gateway retries on leave-slow
+    # (answers after 5 s); the client gives up at 1.5 s, during that retry.
+    with pytest.raises(httpx.TimeoutException):
+        rig.http.post("/v1/chat/completions", json={"model": "leaving", "messages": MESSAGES}, timeout=1.5)
+    left_at = time.monotonic()
+    slow = rig.stand_ins["leave-slow"]
+    assert rig.count("leave-hang") == 1
+    assert slow.wait_for(lambda: slow.cancelled == 1, timeout=3), "the retry went on after the client left"
+    assert time.monotonic() - left_at < 1.5
+    time.sleep(FIRST_BYTE_S + 0.3)  # long enough for a third attempt to have started, were there one
+    assert rig.count("leave-last") == 0, "a further attempt started for a client that had left"
+
+
+# -- what clients and operators see --------------------------------------------------------------
+
+
+def test_errors_name_no_upstream_and_no_key_but_the_logs_name_the_failed_channel(rig: Rig) -> None:
+    response = rig.chat("doomed")
+    assert response.status_code >= 500, f"{response.status_code}: {response.text}"
+    assert set(response.json()["error"]) >= {"message", "type", "param", "code"}
+    visible = response.text + "".join(f"{k}: {v}\n" for k, v in response.headers.items())
+    for secret in ("acme", ACME_KEY, "127.0.0.1", "internal-east"):
+        assert secret not in visible, f"the client-visible error contains {secret!r}: {visible}"
+    stderr = rig.gateway.stderr_text()
+    failed = [line for line in stderr.splitlines() if "acme-internal-east" in line]
+    assert failed, f"no log line names the failed channel:\n{stderr[-2000:]}"
+    assert ACME_KEY not in rig.gateway.logs()
+
+
+# -- the CLI ----------------------------------------------------------------------------------------
+
+
+def test_channels_status_prints_a_table_of_every_channel(rig: Rig, tmp_path: Any) -> None:
+    config = tmp_path / "sluicegate.yaml"
+    config.write_text(yaml.safe_dump({"server": {"host": "127.0.0.1", "port": rig.gateway.port}}))
+    result = run_cli("channels", "status", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["CHANNEL", "UPSTREAM", "STATE"]
+    rows = {line.split()[1]: line.split() for line in lines[1:]}
+    assert set(rows) == {u for routes in MODELS.values() for u in (c["upstream"] for c in routes)}
+    assert rows["w1"][2] == "closed"
+    for secret in (BAD_KEY, GOOD_KEY, ACME_KEY):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_channels_status_fails_clearly_when_the_gateway_is_unreachable() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run_cli("channels", "status", "--url", url)
+    assert result.returncode != 0
+    assert "cannot reach the gateway" in result.stderr and url in result.stderr
+    assert "Traceback" not in result.stderr

@@ -12,6 +12,7 @@ from sluicegate.routing import (
     NoChannel,
     RetryPolicy,
     classify,
+    over_limit,
 )
 
 SERVER_ERROR = classify(503)
@@ -151,3 +152,25 @@ def test_reporting_an_attempt_twice_is_a_bug(make_router) -> None:
     attempts.record_success(0.1)
     with pytest.raises(RuntimeError):
         attempts.record_failure(SERVER_ERROR)
+
+
+def test_a_channel_our_limiter_declines_is_skipped_without_blame(make_router, clock: Clock) -> None:
+    router = make_router({"m": [ch("a"), ch("b")]})
+    attempts = router.plan("m")
+    declined = attempts.next().name
+    assert attempts.record_failure(over_limit(retry_after=5)) is True
+    assert attempts.next().name != declined
+    attempts.record_success(0.1)
+    status = {c["name"]: c for c in router.snapshot()["channels"]}[declined]
+    assert (status["failures"], status["requests"], status["last_error"]) == (0, 0, None)
+
+
+def test_a_declined_channel_rests_until_the_limiter_frees_up(make_router, clock: Clock) -> None:
+    router = make_router({"m": [ch("a")]})
+    attempts = router.plan("m")
+    attempts.next()
+    attempts.record_failure(over_limit(retry_after=5))
+    answer = router.plan("m").next()
+    assert (answer.status, answer.retry_after) == (429, 5.0)
+    clock.advance(5)
+    assert router.plan("m").next().name == "a"

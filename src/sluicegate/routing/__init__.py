@@ -17,6 +17,7 @@ from sluicegate.routing.retry import (
     Outcome,
     RetryPolicy,
     classify,
+    over_limit,
     parse_retry_after,
     retry_after_from_headers,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "RetryPolicy",
     "Router",
     "classify",
+    "over_limit",
     "parse_retry_after",
     "retry_after_from_headers",
     "strategy_named",

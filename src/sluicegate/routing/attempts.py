@@ -38,6 +38,7 @@ from sluicegate.routing.retry import (
     CLIENT_ERROR,
     CUT_MID_STREAM,
     KEY_KINDS,
+    OVER_LIMIT,
     SUCCESS,
     Outcome,
     RetryPolicy,
@@ -153,6 +154,11 @@ def apply_outcome(
     """Update a channel's health (and its upstream's keys) for one failed attempt or probe."""
     health = candidate.health
     kind = outcome.kind
+    if kind == OVER_LIMIT:  # our own limiter said no: nothing happened upstream
+        hold = policy.hold_for(outcome)
+        if hold is not None:
+            health.hold(now + hold, now, None)
+        return
     if kind in BREAKER_KINDS:
         health.failed(now, outcome.label, breaker=True, count=count)
     elif kind == CLIENT_ERROR or kind == SUCCESS:

@@ -235,9 +235,13 @@ class ChannelHealth:
         self.requests += 1
         self._count_window(now, failed=False)
 
-    def hold(self, until: float, now: float, label: str) -> None:
-        """Rest the channel until `until` (an upstream's Retry-After); never shortens a longer hold."""
-        self.last_error = label
+    def hold(self, until: float, now: float, label: str | None) -> None:
+        """Rest the channel until `until` (a Retry-After); never shortens a longer hold.
+
+        `label` is the upstream error that asked for it; None when the hold is our own limiter's.
+        """
+        if label is not None:
+            self.last_error = label
         if until > self.hold_until:
             # Not a breaker change, so `changed_at` stays: holds merge as a maximum, not by recency.
             self.hold_until = until

@@ -28,10 +28,11 @@ BALANCE_ERROR = "balance_error"  # 402, or a body saying the account is out of b
 CLIENT_ERROR = "client_error"  # 400/404/413/422 and other 4xx: the request itself is wrong
 CUT_MID_STREAM = "cut_mid_stream"  # failed after bytes reached the client: never retried
 BAD_RESPONSE = "bad_response"  # unusable answer (unexpected status, unparseable body)
+OVER_LIMIT = "over_limit"  # the gateway's own limiter declined the channel: no upstream saw the request
 
 # Another channel may well succeed where this one failed.
 RETRYABLE_KINDS = frozenset(
-    {CONNECT_ERROR, TIMEOUT_FIRST_BYTE, RATE_LIMITED, SERVER_ERROR, AUTH_ERROR, BALANCE_ERROR, BAD_RESPONSE}
+    {CONNECT_ERROR, TIMEOUT_FIRST_BYTE, RATE_LIMITED, SERVER_ERROR, AUTH_ERROR, BALANCE_ERROR, BAD_RESPONSE, OVER_LIMIT}
 )
 # Evidence that the channel itself is unhealthy: these count towards opening its breaker.
 # Rate limits are not ill health (the upstream is fine, just busy: Retry-After handles them),
@@ -86,6 +87,16 @@ CONNECT_FAILED = Outcome(CONNECT_ERROR)
 FIRST_BYTE_TIMED_OUT = Outcome(TIMEOUT_FIRST_BYTE)
 STREAM_CUT = Outcome(CUT_MID_STREAM)
 UNUSABLE_RESPONSE = Outcome(BAD_RESPONSE)
+DECLINED = Outcome(OVER_LIMIT)
+
+
+def over_limit(retry_after: float | None = None) -> Outcome:
+    """The outcome for a channel the gateway's own limiter refused after `next()` handed it out.
+
+    Another channel is tried; this one rests for `retry_after` seconds if given (the limiter knows
+    when it frees up), and its health and counters are untouched: no upstream was involved.
+    """
+    return DECLINED if retry_after is None else Outcome(OVER_LIMIT, None, retry_after)
 
 
 def parse_retry_after(value: str, now_epoch: float) -> float | None:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
+from sluicegate.cli.lang import display_width, pad
 import orjson
 
 T = TypeVar("T")
@@ -124,14 +126,20 @@ def iso_time(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> str:
-    """Rows as aligned text columns; columns whose index is in `right` are right-aligned (numbers)."""
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = (),
+                 rule: bool = False) -> str:
+    """Rows as aligned text columns; columns whose index is in `right` are right-aligned (numbers).
+
+    Widths count terminal columns (CJK characters are two wide); `rule` draws a line under the header.
+    """
     cells = [[str(h) for h in headers], *[["" if v is None else str(v) for v in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    widths = [max(display_width(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
     for row in cells:
-        parts = [cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        parts = [pad(cell, w, right=i in right) for i, (cell, w) in enumerate(zip(row, widths))]
         lines.append("  ".join(parts).rstrip())
+        if rule and len(lines) == 1:
+            lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 

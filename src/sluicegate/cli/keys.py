@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from sluicegate.cli.lang import t
+
 from sluicegate.cli._common import (
     database_options,
     echo_json,
@@ -202,8 +204,10 @@ def create(config: str | None, database: str | None, as_json: bool, **options: A
     if as_json:
         echo_json({"key": secret, **key_json(record, now)})
         return
-    click.echo(f"Created key {record.id} ({record.name}):\n\n    {secret}\n")
-    click.echo("This is the only time the key is shown: store it now (it is kept only as a hash).\n")
+    click.echo(t(f"Created key {record.id} ({record.name}):", f"已创建密钥 {record.id}（{record.name}）：")
+               + f"\n\n    {secret}\n")
+    click.echo(t("This is the only time the key is shown: store it now (it is kept only as a hash).\n",
+                 "密钥只显示这一次，请立即保存（数据库中只保存其哈希）。\n"))
     _echo_key(record, now)
 
 
@@ -220,14 +224,15 @@ def list_keys(config: str | None, database: str | None, include_revoked: bool, a
         echo_json([key_json(r, now) for r in records])
         return
     if not records:
-        click.echo("No keys.")
+        click.echo(t("No keys.", "没有密钥。"))
         return
     rows = [
         (r.id, r.name, r.owner or "-", r.prefix + "…", key_status(r, now), ",".join(r.models) or "all",
          _limits_text(r.limits), iso_time(r.expires_at) or "never")
         for r in records
     ]  # fmt: skip
-    click.echo(format_table(("ID", "NAME", "OWNER", "PREFIX", "STATUS", "MODELS", "LIMITS", "EXPIRES"), rows))
+    headers = t("ID|NAME|OWNER|PREFIX|STATUS|MODELS|LIMITS|EXPIRES", "ID|名称|所有者|前缀|状态|模型|限额|过期时间")
+    click.echo(format_table(headers.split("|"), rows))
 
 
 @keys.command()
@@ -267,7 +272,8 @@ def revoke(config: str | None, database: str | None, key_id: str, as_json: bool)
     if as_json:
         echo_json(key_json(record, time.time()))
     else:
-        click.echo(f"Revoked {record.id} ({record.name}) at {iso_time(record.revoked_at)}.")
+        click.echo(t(f"Revoked {record.id} ({record.name}) at {iso_time(record.revoked_at)}.",
+                     f"已吊销 {record.id}（{record.name}），时间 {iso_time(record.revoked_at)}。"))
 
 
 def _print_key(record: KeyRecord, as_json: bool) -> None:

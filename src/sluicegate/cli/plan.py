@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import sys
 from datetime import date
@@ -30,17 +29,11 @@ from sluicegate.planner.plan import (
     rank,
     resolve_model,
 )
+from sluicegate.cli._common import format_table
+from sluicegate.cli.lang import chinese, t
 from sluicegate.planner.precision import Precision, parse_precision
 
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
-
-
-def _zh() -> bool:
-    return os.environ.get("LANG", "").lower().startswith("zh")
-
-
-def _t(en: str, zh: str) -> str:
-    return zh if _zh() else en
 
 
 def parse_amount(text: str) -> float:
@@ -79,32 +72,25 @@ def _export_cell(o: Option) -> str:
 
 
 def _table(rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, r in enumerate(rows):
-        cells = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(r)]
-        lines.append("  ".join(cells).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return format_table(rows[0], rows[1:], right=tuple(right), rule=True)
 
 
 def _print_plan(summary: dict[str, Any], workload: Workload, options: list[Option], unfit: list[str],
                 currency: str, api: ApiComparison | None) -> None:
     s = summary
     moe = f", {s['active_params_b']:.1f}B active" if s["moe"] else ""
-    click.echo(f"{_t('Model', '模型')}: {s['name']}  {s['params_b']:.2f}B params{moe}  "
+    click.echo(f"{t('Model', '模型')}: {s['name']}  {s['params_b']:.2f}B params{moe}  "
                f"{s['precision']} weights {s['weights_gb']:.1f} GB  KV {s['kv_bytes_per_token'] / 1024:.0f} KiB/token "
                f"({s['layers']} layers, {s['kv_heads']} KV heads x {s['head_dim']})")
-    click.echo(f"{_t('Workload', '负载')}: context {workload.context}, prompt {workload.prompt_tokens}, "
+    click.echo(f"{t('Workload', '负载')}: context {workload.context}, prompt {workload.prompt_tokens}, "
                f"output {workload.output_tokens}, concurrency {workload.concurrency}"
                + (f", {workload.tokens_per_day:,.0f} output tokens/day x peak {workload.peak_factor:g}"
                   if workload.tokens_per_day else ""))
-    head = ["#", "GPU", "x", _t("GB/GPU", "显存/卡"), _t("tok/s/stream", "单流tok/s"), _t("aggregate", "总tok/s"),
-            _t("served", "含prefill"), "TTFT ms", _t("max conc", "最大并发"), "2022/2023",
-            _t("cheapest/h", "最低/小时"), _t("per M out", "每百万输出"), _t("where", "云")]
+    head = ["#", "GPU", "x", t("GB/GPU", "显存/卡"), t("tok/s/stream", "单流tok/s"), t("aggregate", "总tok/s"),
+            t("served", "含prefill"), "TTFT ms", t("max conc", "最大并发"), "2022/2023",
+            t("cheapest/h", "最低/小时"), t("per M out", "每百万输出"), t("where", "云")]
     if any(o.workload for o in options):
-        head += [_t("replicas", "副本"), _t("per day", "每天")]
+        head += [t("replicas", "副本"), t("per day", "每天")]
     rows = [head]
     for i, o in enumerate(options, 1):
         d = option_dict(o)
@@ -114,7 +100,7 @@ def _print_plan(summary: dict[str, Any], workload: Workload, options: list[Optio
                f"{d['served_output_tokens_per_s']:.0f}", f"{d['ttft_ms']:.0f}", str(d["max_concurrency"]),
                _export_cell(o), _money(best.per_hour if best else None, currency) + ("*" if best and best.stale else ""),
                _money(best.per_million_output_tokens if best else None, currency),
-               _t("DOES NOT FIT", "放不下") if not o.fits else (best.provider if best else "-")]
+               t("DOES NOT FIT", "放不下") if not o.fits else (best.provider if best else "-")]
         if len(head) > 13:
             w = o.workload
             row += [f"{w.replicas} (batch {o.workload_batch})" if w else "-", _money(w.per_day if w else None, currency)]
@@ -122,23 +108,23 @@ def _print_plan(summary: dict[str, Any], workload: Workload, options: list[Optio
     click.echo("")
     click.echo(_table(rows, right={0, 2, 3, 4, 5, 6, 7, 8, 10, 11, 13, 14}))
     if any(o.best_quote and o.best_quote.stale for o in options):
-        click.echo(f"\n* {_t('price older than a year: check it or pass --price-file', '价格已超过一年：请核实或用 --price-file 提供')}")
+        click.echo(f"\n* {t('price older than a year: check it or pass --price-file', '价格已超过一年：请核实或用 --price-file 提供')}")
     if unfit:
-        click.echo(f"\n{_t('Cannot fit on 8 cards', '8 卡也放不下')}: {', '.join(unfit)}")
-    click.echo(f"\n{_t('GB = 10^9 bytes (an 80GB card holds 85.9). served = output tokens/s including each prompt prefill; prices are the setup share of each instance.', 'GB = 10^9 字节（80GB 卡实际 85.9）。served = 含 prompt 预填充的输出吞吐；价格按该配置占实例的份额计。')}")
-    click.echo(f"2022/2023: C = {_t('controlled for China under the Oct 2022 / Oct 2023 rule', '受 2022年10月 / 2023年10月 规则管制')}. {DISCLAIMER}")
+        click.echo(f"\n{t('Cannot fit on 8 cards', '8 卡也放不下')}: {', '.join(unfit)}")
+    click.echo(f"\n{t('GB = 10^9 bytes (an 80GB card holds 85.9). served = output tokens/s including each prompt prefill; prices are the setup share of each instance.', 'GB = 10^9 字节（80GB 卡实际 85.9）。served = 含 prompt 预填充的输出吞吐；价格按该配置占实例的份额计。')}")
+    click.echo(f"2022/2023: C = {t('controlled for China under the Oct 2022 / Oct 2023 rule', '受 2022年10月 / 2023年10月 规则管制')}. {DISCLAIMER}")
     sized = [o for o in options if o.workload is not None]
     w = sized[0].workload if sized else None
     if w is not None:
         o = sized[0]
-        click.echo(f"\n{_t('Workload on', '负载方案')} {o.gpu.id} x{o.count}: {w.replicas} "
-                   f"{_t('replica(s)', '副本')} = {w.gpus} GPUs at batch {o.workload_batch} "
-                   f"({o.served_tokens_per_s:,.0f} {_t('output tok/s each; needs', '输出 tok/s/副本；需要')} "
-                   f"{w.required_tokens_per_s:,.0f}); {_t('per day', '每天')} {_money(w.per_day, currency)}"
+        click.echo(f"\n{t('Workload on', '负载方案')} {o.gpu.id} x{o.count}: {w.replicas} "
+                   f"{t('replica(s)', '副本')} = {w.gpus} GPUs at batch {o.workload_batch} "
+                   f"({o.served_tokens_per_s:,.0f} {t('output tok/s each; needs', '输出 tok/s/副本；需要')} "
+                   f"{w.required_tokens_per_s:,.0f}); {t('per day', '每天')} {_money(w.per_day, currency)}"
                    + (f", API {_money(w.api_per_day, currency)}" if w.api_per_day is not None else ""))
     if api is not None:
         click.echo(f"\nAPI {api.name}: {_money(api.per_million_output_tokens, currency)} "
-                   f"{_t('per M output tokens incl. prompts', '每百万输出 token（含输入）')}"
+                   f"{t('per M output tokens incl. prompts', '每百万输出 token（含输入）')}"
                    + (f", ~{api.tokens_per_s:.0f} tok/s/stream" if api.tokens_per_s else ""))
         for o in options:
             best = o.best_quote
@@ -147,11 +133,11 @@ def _print_plan(summary: dict[str, Any], workload: Workload, options: list[Optio
             be = o.break_even.get(f"{best.provider}/{best.instance}") or math.inf
             capacity = o.served_tokens_per_s * 86_400
             if be <= capacity:
-                verdict = _t(f"cheaper than the API above {be / 1e6:,.1f}M output tokens/day "
+                verdict = t(f"cheaper than the API above {be / 1e6:,.1f}M output tokens/day "
                              f"(one setup serves up to {capacity / 1e6:,.1f}M/day)",
                              f"每天输出超过 {be / 1e6:,.1f}M token 时比 API 便宜（单套最多 {capacity / 1e6:,.1f}M/天）")
             else:
-                verdict = _t(f"dearer than the API even fully busy: break-even {be / 1e6:,.1f}M/day, "
+                verdict = t(f"dearer than the API even fully busy: break-even {be / 1e6:,.1f}M/day, "
                              f"capacity {capacity / 1e6:,.1f}M/day",
                              f"满载也比 API 贵：盈亏平衡 {be / 1e6:,.1f}M/天，容量 {capacity / 1e6:,.1f}M/天")
             click.echo(f"  {o.gpu.id} x{o.count} on {best.provider}: {verdict}")
@@ -162,7 +148,7 @@ def _print_detail(summary: dict[str, Any], workload: Workload, o: Option, curren
     _print_plan(summary, workload, [o], [], currency, api)
     d = option_dict(o)
     click.echo(f"\n{o.gpu.name} x{o.count}: decode is {d['decode_bound']}-bound; "
-               f"{_t('KV room for', 'KV 可容纳')} {o.memory.max_tokens:,} tokens")
+               f"{t('KV room for', 'KV 可容纳')} {o.memory.max_tokens:,} tokens")
     for q in d["prices"]:
         click.echo(f"  {q['provider']:<11} {q['instance']:<30} {_money(q['per_hour'], currency):>10}/h  "
                    f"{_money(q['per_million_output_tokens'], currency):>9}/M  ({q['billing']}, {q['date']}"
@@ -282,7 +268,7 @@ def gpus(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(recs, ensure_ascii=False, indent=2))
         return
-    rows = [["id", _t("memory", "显存"), "BW GB/s", "FP16", "FP8", "INT8", "TDP W", "NVLink", _t("price CNY", "价格(元)"),
+    rows = [["id", t("memory", "显存"), "BW GB/s", "FP16", "FP8", "INT8", "TDP W", "NVLink", t("price CNY", "价格(元)"),
              "TPP", "PD", "2022", "2023"]]
     for r in recs:
         e = r["export_control"]

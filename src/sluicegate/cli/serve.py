@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from sluicegate.cli.lang import chinese, t
+
 from sluicegate.config import ConfigError, load_config
 from sluicegate.config.model import Settings
 
@@ -61,14 +63,26 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
 
 def _banner(s: Settings, missing_env: tuple[tuple[str, str], ...]) -> None:
     url = f"http://{s.server.host}:{s.server.port}"
-    click.echo(f"Sluicegate listening on {url}/v1  ({s.server.workers} worker(s))", err=True)
-    click.echo("Routes:", err=True)
+    click.echo(t(f"Sluicegate listening on {url}/v1  ({s.server.workers} worker(s))",
+                 f"Sluicegate 正在监听 {url}/v1（{s.server.workers} 个工作进程）"), err=True)
+    click.echo(t("Routes:", "路由："), err=True)
     for line in _routes_table(s):
         click.echo(line, err=True)
     for path, var in missing_env:
-        click.echo(f"warning: {path} refers to ${{{var}}}, which is not set: requests to that upstream "
-                   "will be answered 503 until it is.", err=True)
-    if not s.upstreams:
+        click.echo(t(f"warning: {path} refers to ${{{var}}}, which is not set: requests to that upstream "
+                     "will be answered 503 until it is.",
+                     f"警告：{path} 引用的环境变量 ${{{var}}} 未设置，发往该上游的请求将返回 503，直到设置为止。"),
+                   err=True)
+    if not s.upstreams and chinese():
+        click.echo(
+            "\n未配置上游：当前使用内置 mock 模型（无需联网、无需密钥）。\n"
+            "试试：curl " + url + "/v1/chat/completions -H 'content-type: application/json' "
+            "-d '{\"model\":\"mock-gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"你好\"}]}'\n"
+            "接入真实服务商，编写 sluicegate.yaml：\n"
+            "  upstreams:\n    deepseek: {preset: deepseek, api_key: \"${DEEPSEEK_API_KEY}\"}\n"
+            "  models:\n    deepseek-chat: deepseek\n"
+            "然后运行：sluicegate serve --config sluicegate.yaml   （见 docs/configuration.md）", err=True)
+    elif not s.upstreams:
         click.echo(
             "\nNo upstream configured: serving the built-in mock models (no network, no key needed).\n"
             "Try:  curl " + url + "/v1/chat/completions -H 'content-type: application/json' "
@@ -76,8 +90,7 @@ def _banner(s: Settings, missing_env: tuple[tuple[str, str], ...]) -> None:
             "To add a real provider, write sluicegate.yaml:\n"
             "  upstreams:\n    openai: {preset: openai, api_key: \"${OPENAI_API_KEY}\"}\n"
             "  models:\n    gpt-4o-mini: openai\n"
-            "and run: sluicegate serve --config sluicegate.yaml   (see docs/configuration.md)\n"
-            "未配置上游：当前使用内置 mock 模型。添加真实服务商请参见 docs/configuration.md。", err=True)
+            "and run: sluicegate serve --config sluicegate.yaml   (see docs/configuration.md)", err=True)
 
 
 @click.command("check-config")
@@ -102,7 +115,7 @@ def check_config(path: str, as_json: bool) -> None:
     from sluicegate.providers.upstream import build_upstreams
 
     click.echo(f"{path}: OK")
-    click.echo("Upstreams:")
+    click.echo(t("Upstreams:", "上游："))
     for name, up in build_upstreams(s).items():
         if name == "mock" and "mock" not in s.upstreams:
             continue
@@ -110,7 +123,7 @@ def check_config(path: str, as_json: bool) -> None:
         keys = [k for k in [cfg.api_key, *cfg.api_keys] if k]
         state = "NOT CONFIGURED (no api_key)" if up.missing_key else ", ".join(mask(k) for k in keys) or "no key"
         click.echo(f"  {name:<16} {up.kind:<7} {up.base_url or '(built-in)':<55} key: {state}")
-    click.echo("Routes:")
+    click.echo(t("Routes:", "路由："))
     for line in _routes_table(s):
         click.echo(line)
     click.echo(f"Keys in file: {len(s.keys)}" + ("" if s.keys else "  (none: open on loopback only)"))

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from sluicegate.cli.lang import chinese, t
+
 from sluicegate.cli._common import (
     database_options,
     echo_json,
@@ -55,6 +57,11 @@ _COLUMNS = {
     "errors": "ERRORS", "prompt_tokens": "PROMPT", "completion_tokens": "COMPLETION",
     "cached_tokens": "CACHED", "reasoning_tokens": "REASONING", "cost": "COST", "currency": "CUR",
 }  # fmt: skip
+_COLUMNS_ZH = {
+    "key_id": "密钥 ID", "key_name": "密钥名称", "model": "模型", "day": "日期", "requests": "请求数",
+    "errors": "错误数", "prompt_tokens": "输入", "completion_tokens": "输出", "cached_tokens": "缓存",
+    "reasoning_tokens": "推理", "cost": "费用", "currency": "币种",
+}
 _LEADING = {None: ("key_id", "key_name", "model"), "key": ("key_id", "key_name"), "model": ("model",), "day": ("day",)}
 _NUMBERS = ("requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "cost")
 
@@ -68,7 +75,8 @@ def usage_table(rows: list[dict[str, Any]], by: str | None) -> str:
         for row in rows
     ]
     right = range(lead, lead + len(_NUMBERS))
-    return format_table([_COLUMNS[n] for n in names], body, right=right)
+    columns = _COLUMNS_ZH if chinese() else _COLUMNS
+    return format_table([columns[n] for n in names], body, right=right)
 
 
 def _number(name: str, value: Any) -> str:
@@ -107,7 +115,7 @@ def usage(
     elif rows:
         click.echo(usage_table(rows, by))
     else:
-        click.echo("No usage in this period.")
+        click.echo(t("No usage in this period.", "该时间段内没有用量。"))
 
 
 def log_json(entry_id: int, record: Any) -> dict[str, Any]:
@@ -124,6 +132,7 @@ def _log_row(entry_id: int, r: Any) -> list[Any]:
 
 
 _LOG_HEADERS = ("TIME (UTC)", "ID", "KEY", "ENDPOINT", "MODEL", "STATUS", "TOKENS P/C", "COST", "LATENCY")
+_LOG_HEADERS_ZH = ("时间 (UTC)", "ID", "密钥", "接口", "模型", "状态", "TOKEN 输入/输出", "费用", "延迟")
 
 
 def _echo_logs(entries: list[Any], as_json: bool, header: bool) -> None:
@@ -131,7 +140,7 @@ def _echo_logs(entries: list[Any], as_json: bool, header: bool) -> None:
         for entry in entries:
             echo_json_line(log_json(entry.id, entry.record))
         return
-    table = format_table(_LOG_HEADERS, [_log_row(e.id, e.record) for e in entries], right=(1, 5, 7, 8))
+    table = format_table(_LOG_HEADERS_ZH if chinese() else _LOG_HEADERS, [_log_row(e.id, e.record) for e in entries], right=(1, 5, 7, 8))
     lines = table.splitlines()
     click.echo("\n".join(lines if header else lines[1:]))
 
@@ -154,7 +163,7 @@ def logs(config: str | None, database: str | None, count: int, follow: bool, as_
             if entries:
                 _echo_logs(entries, as_json, header=True)
             elif not follow and not as_json:
-                click.echo("No requests logged.")
+                click.echo(t("No requests logged.", "没有请求日志。"))
             last_id = entries[-1].id if entries else await _last_id(store)
             while follow:
                 await asyncio.sleep(FOLLOW_INTERVAL_S)

@@ -76,8 +76,10 @@ def run(s: Settings) -> None:
     if not s.keys and _is_loopback(s.server.host):
         log.warning("NO API KEYS CONFIGURED: the gateway is OPEN to anyone on this machine (loopback only). "
                     "Add keys before exposing it.")
-        print("WARNING: no API keys configured: serving WITHOUT authentication, on loopback only.",
-              file=sys.stderr, flush=True)
+        from sluicegate.cli.lang import t
+
+        print(t("WARNING: no API keys configured: serving WITHOUT authentication, on loopback only.",
+                "警告：未配置任何 API 密钥，网关在无认证状态下运行（仅限本机回环地址）。"), file=sys.stderr, flush=True)
     _metrics_dir(s.server.workers)
     try:
         import uvloop  # noqa: F401

@@ -28,8 +28,8 @@ async def redis_limiter_factory(prefix: str) -> AsyncIterator[Callable[..., Redi
         opts.setdefault("prefix", prefix)
         # Generous timeouts: these tests share two cores with everyone else's; the fail-fast
         # tests point at a closed port or a stopped server, which fail at once whatever the timeout.
-        opts.setdefault("socket_timeout", 2.0)
-        opts.setdefault("connect_timeout", 2.0)
+        opts.setdefault("socket_timeout", 5.0)
+        opts.setdefault("connect_timeout", 5.0)
         limiter = RedisLimiter.from_url(url, **opts)
         made.append(limiter)
         return limiter

@@ -24,7 +24,8 @@ QUOTAS = [
 
 def outcome(result: Admission | Refusal) -> tuple[object, ...]:
     statuses = tuple(
-        None if s is None else (s.limit, s.remaining, round(s.reset, 3)) for s in (result.requests, result.tokens)
+        None if s is None else (s.limit, s.remaining, round(s.reset, 3))
+        for s in (result.requests, result.tokens)
     )
     if isinstance(result, Admission):
         return ("admitted", statuses)

@@ -36,7 +36,7 @@ class CountingRedis(Redis):
 async def test_two_limiters_with_separate_pools_admit_exactly_30_of_100_interleaved(
     redis_limiter_factory: Callable[..., RedisLimiter],
 ) -> None:
-    a, b = redis_limiter_factory(), redis_limiter_factory()
+    a, b = redis_limiter_factory(max_connections=4), redis_limiter_factory(max_connections=4)
     demands = demands_for([RPM_30], {})
     results = await asyncio.gather(*((a if i % 2 else b).acquire(demands) for i in range(100)))
     assert sum(r.admitted for r in results) == 30
@@ -178,7 +178,8 @@ import asyncio, sys
 from sluicegate.limits import Quota, RedisLimiter, demands_for
 
 async def main(url, prefix, n):
-    limiter = RedisLimiter.from_url(url, prefix=prefix, socket_timeout=2.0, connect_timeout=2.0)
+    limiter = RedisLimiter.from_url(url, prefix=prefix, socket_timeout=5.0, connect_timeout=5.0,
+                                    max_connections=4)
     demands = demands_for([Quota.rate("key:k1", "requests", 40, "minute")], {})
     sys.stdin.readline()  # start together
     results = await asyncio.gather(*(limiter.acquire(demands) for _ in range(n)))

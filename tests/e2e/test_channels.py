@@ -70,6 +70,15 @@ UPSTREAMS: dict[str, tuple[str | None, dict[str, Any]]] = {
     "leave-hang": ("hang", {"timeouts": {"first_byte": FIRST_BYTE_S}}),
     "leave-slow": ("slow delay=5", {}),
     "leave-last": ("ok", {}),
+    # streams fail over before the first byte too
+    "s-fail": ("fail", {}),
+    "s-hang": ("hang", {"timeouts": {"first_byte": FIRST_BYTE_S}}),
+    "s-ok": ("ok", {}),
+    # a half-open breaker lets exactly one trial through
+    "trial": ("fail", {}),
+    "trial-spare": ("ok", {}),
+    # every channel resting
+    "r429": ("status 429 retry_after=5", {}),
     # errors name no upstream, no key
     "acme-internal-east": ("fail", {"api_key": ACME_KEY}),
     "acme-dead": (None, {"api_key": ACME_KEY}),
@@ -87,6 +96,9 @@ MODELS: dict[str, list[dict[str, Any]]] = {
     "revoked": [{"upstream": "revoked"}],
     "leaving": [{"upstream": "leave-hang"}, {"upstream": "leave-slow", "priority": 1},
                 {"upstream": "leave-last", "priority": 2}],
+    "streamed": [{"upstream": u, "priority": i} for i, u in enumerate(("s-fail", "s-hang", "s-ok"))],
+    "trial": [{"upstream": "trial"}, {"upstream": "trial-spare", "priority": 1}],
+    "resting": [{"upstream": "r429"}],
     "doomed": [{"upstream": "acme-internal-east"}, {"upstream": "acme-dead"}],
 }
 
@@ -180,6 +192,23 @@ def test_failing_channels_stop_costing_requests_once_their_breakers_open(rig: Ri
             f"{bad} received {rig.count(bad)} requests; its breaker should have opened after "
             f"{BREAKER['failures']} (plus at most a half-open trial)")
     assert rig.count("m-limited") == 1, "a channel resting after Retry-After: 60 was used again"
+
+
+def test_streams_fail_over_before_the_first_byte_too(rig: Rig) -> None:
+    # Priorities make the order certain: s-fail (500), then s-hang (first-byte timeout), then s-ok.
+    for _ in range(8):
+        body = {"model": "streamed", "messages": MESSAGES, "stream": True}
+        response = rig.http.post("/v1/chat/completions", json=body)
+        assert response.status_code == 200, response.text[:300]
+        events = parse_sse(response.content)
+        assert events[-1] == "[DONE]"
+        chunks = [orjson.loads(e) for e in events[:-1]]
+        assert not [c for c in chunks if "error" in c], events
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+        assert text == reply_text({"messages": MESSAGES})
+    assert rig.count("s-ok") == 8
+    assert rig.stand_ins["s-fail"].requests[0].json["stream"] is True
+    assert rig.stand_ins["s-hang"].requests[0].json["stream"] is True
 
 
 def test_a_stream_cut_after_the_first_byte_is_reported_not_retried(rig: Rig) -> None:
@@ -302,6 +331,37 @@ def test_a_failing_channel_opens_its_breaker_and_recovers_after_the_cooldown(rig
     assert rig.count("flaky") == before + 1, "the recovered channel (priority 0) did not take traffic again"
 
 
+async def test_a_half_open_breaker_lets_exactly_one_trial_through(rig: Rig) -> None:
+    for _ in range(BREAKER["failures"]):
+        assert_answered(rig.chat("trial"))
+    opened = rig.channels()["trial"]
+    assert opened["state"] == "open", opened
+    await asyncio.sleep(max(0.0, opened["cooldown_until"] - time.time()) + 0.1)
+    async with httpx.AsyncClient(base_url=rig.gateway.url, headers={"Authorization": f"Bearer {CLIENT_KEY}"},
+                                 timeout=15) as client:
+        burst = await asyncio.gather(*(client.post("/v1/chat/completions",
+                                                   json={"model": "trial", "messages": MESSAGES})
+                                       for _ in range(20)))
+    assert [r.status_code for r in burst] == [200] * 20
+    trials = rig.stand_ins["trial"].requests[BREAKER["failures"]:]
+    assert len(trials) == 1, (f"{len(trials)} requests reached the half-open channel "
+                              f"({[t.path for t in trials]}); exactly one trial may")
+    reopened = rig.channels()["trial"]
+    assert reopened["state"] == "open", reopened
+    assert reopened["cooldown_until"] - time.time() > BREAKER["cooldown_s"], \
+        "the cooldown did not grow after a failed trial"
+
+
+def test_a_model_whose_every_channel_is_resting_answers_429_with_retry_after(rig: Rig) -> None:
+    first = rig.chat("resting")
+    second = rig.chat("resting")
+    for response in (first, second):
+        assert response.status_code == 429, f"{response.status_code}: {response.text}"
+        assert 1 <= int(response.headers["retry-after"]) <= 5, response.headers
+    assert rig.count("r429") == 1, "the upstream was asked again before its Retry-After"
+    assert second.json()["error"]["code"] == "upstream_rate_limited"
+
+
 # -- provider keys ----------------------------------------------------------------------------------
 
 
@@ -344,6 +404,9 @@ def test_a_client_leaving_during_a_retry_cancels_it(rig: Rig) -> None:
     assert time.monotonic() - left_at < 1.5
     time.sleep(FIRST_BYTE_S + 0.3)  # long enough for a third attempt to have started, were there one
     assert rig.count("leave-last") == 0, "a further attempt started for a client that had left"
+    channels = rig.channels()
+    assert channels["leave-slow"]["in_flight"] == 0 and channels["leave-hang"]["in_flight"] == 0, channels
+    assert channels["leave-slow"]["consecutive_failures"] == 0, "the client leaving counted against the channel"
 
 
 # -- what clients and operators see --------------------------------------------------------------
@@ -360,6 +423,18 @@ def test_errors_name_no_upstream_and_no_key_but_the_logs_name_the_failed_channel
     failed = [line for line in stderr.splitlines() if "acme-internal-east" in line]
     assert failed, f"no log line names the failed channel:\n{stderr[-2000:]}"
     assert ACME_KEY not in rig.gateway.logs()
+
+
+def test_no_attempt_stays_in_flight_once_its_request_is_over(rig: Rig) -> None:
+    # Probes of open breakers count as in flight while they run (0.5 s against a hanging upstream), so
+    # each channel must be seen at 0 at least once within a few seconds; a leaked count never is.
+    stuck = {name: c["in_flight"] for name, c in rig.channels().items() if c["in_flight"]}
+    deadline = time.monotonic() + 4
+    while stuck and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = rig.channels()
+        stuck = {name: count for name, count in stuck.items() if now[name]["in_flight"]}
+    assert stuck == {}, f"channels still count requests in flight after every test request ended: {stuck}"
 
 
 # -- the CLI ----------------------------------------------------------------------------------------

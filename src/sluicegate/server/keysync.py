@@ -37,7 +37,10 @@ class KeySync:
         revision = await self._store.keys.revision()
         if not force and revision == self._cache.revision:
             return False
-        records = await self._store.keys.load_all_active()
+        # Every unrevoked key, disabled and expired ones included: the request path checks both on
+        # each request, and only a key it still knows can be refused as key_expired / key_disabled
+        # rather than as an unknown key (which would depend on whether anything changed since).
+        records = await self._store.keys.list()
         self._cache.replace_managed(records, revision)
         log.info("key cache loaded: %d managed key(s), revision %d", len(records), revision)
         return True

@@ -226,9 +226,26 @@ def relay_error_answer(gw: Gateway, proto: Any, ctx: RequestContext, status: int
     ctx.error_type = ctx.error_type or f"upstream_{status}"
     if not any(h[0] == "x-request-id" for h in headers):
         headers.append(("x-request-id", ctx.request_id))
-    headers.extend(ctx.extra_headers)
+    if ctx.extra_headers:
+        headers = with_own_headers(headers, ctx.extra_headers)
     headers.extend(gw.cors.response_headers(ctx.origin))
     proto.response_bytes(status, headers, body)
+
+
+def with_own_headers(upstream: list[tuple[str, str]], ours: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The upstream's headers with the gateway's own in place of any of the same name.
+
+    The gateway's limits are the ones this client is held to: when it states any x-ratelimit-*, none
+    of the upstream account's go out, since they describe the whole provider account (shared by every
+    key), and a client reading `-tokens` from the account beside `-requests` from its key would mix two.
+    """
+    names = {name for name, _ in ours}
+    if any(name.startswith("x-ratelimit-") for name in names):
+        kept = [h for h in upstream if h[0] not in names and not h[0].startswith("x-ratelimit-")]
+    else:
+        kept = [h for h in upstream if h[0] not in names]
+    kept.extend(ours)
+    return kept
 
 
 def prepare_body(ctx: RequestContext, body: bytes, upstream_model: str | None, stream_usage: bool) -> bytes:
@@ -257,11 +274,7 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
     else:
         out_headers.append(("x-request-id", ctx.request_id))
     if ctx.extra_headers:
-        # The gateway's own limits are the ones this client is held to: its x-ratelimit-* replace the
-        # upstream account's (which describe the whole account, not this key).
-        ours = {name for name, _ in ctx.extra_headers}
-        out_headers = [h for h in out_headers if h[0] not in ours]
-        out_headers.extend(ctx.extra_headers)
+        out_headers = with_own_headers(out_headers, ctx.extra_headers)
     out_headers.extend(gw.cors.response_headers(ctx.origin))
     ctx.status = resp.status
     content_type = resp.headers.get("content-type", "")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from sluicegate.config import load_config
 from sluicegate.server.app import Gateway
@@ -22,7 +23,7 @@ def configure_logging(level: str, json_format: bool) -> None:
         except ImportError:  # pragma: no cover - metering always ships; guard keeps logging alive
             JsonFormatter = None  # type: ignore[assignment,misc]  # noqa: N806
         if JsonFormatter is not None:
-            handler = logging.StreamHandler()
+            handler = logging.StreamHandler(sys.stdout)  # JSON lines go to stdout, for log shippers
             handler.setFormatter(JsonFormatter())
             root.handlers[:] = [handler]
             return

@@ -96,11 +96,20 @@ def run(s: Settings) -> None:
         workers=s.server.workers,
         loop=loop,
         log_enabled=True,
+        log_dictconfig=granian_json_logging() if s.logging.json_format else None,
         workers_kill_timeout=int(s.server.shutdown_grace_s) or None,
         env_files=None,
     )
     os.environ.setdefault("SLUICEGATE_WORKERS", str(s.server.workers))
     server.serve()
+
+
+def granian_json_logging() -> dict[str, object]:
+    """Granian's own log lines (start, workers, shutdown) as JSON too: `logging.json` promises that
+    every stdout line is a JSON object. Granian merges this over its default config per top-level
+    key, so both of its formatters are given."""
+    json_formatter = {"()": "sluicegate.metering.jsonlog.JsonFormatter"}
+    return {"formatters": {"generic": json_formatter, "access": dict(json_formatter)}}
 
 
 def _metrics_dir(workers: int) -> str | None:

@@ -172,8 +172,8 @@ def metering_config(upstream_url: str, database: str, *, flush_interval_s: float
     """A gateway over one stand-in upstream with metering on and a short flush interval.
 
     Routes: `gpt-4o-mini` (priced in USD), `house-model` (priced in CNY, served as `house-v2`),
-    `local-llama` (the llamacpp preset on the stand-in: no usage on streams), `cut-model` (its own
-    upstream, for failures). `sections` replace top-level sections.
+    `local-llama` (the llamacpp preset on the stand-in: no usage on streams), `flaky-model` and
+    `locked-model` (upstreams of their own, for failures). `sections` replace top-level sections.
     """
     keys: list[dict[str, Any]] = [{"key": client_key(n), "name": n} for n in KEY_NAMES]
     keys.append({"key": client_key(BODIES_KEY), "name": BODIES_KEY, "store_bodies": True})
@@ -185,12 +185,14 @@ def metering_config(upstream_url: str, database: str, *, flush_interval_s: float
             "up": {"base_url": upstream_url, "api_key": PROVIDER_KEY},
             "llama": {"preset": "llamacpp", "base_url": upstream_url},
             "flaky": {"base_url": upstream_url, "api_key": PROVIDER_KEY},
+            "locked": {"base_url": upstream_url, "api_key": PROVIDER_KEY},
         },
         "models": {
             "gpt-4o-mini": "up",
             "house-model": "up/house-v2",
             "local-llama": "llama/llama-3.1-8b",
             "flaky-model": "flaky/gpt-4o-mini",
+            "locked-model": "locked/gpt-4o-mini",
         },
         "prices": {"gpt-4o-mini": USD_PRICE, "house-v2": CNY_PRICE},
         "metering": {"flush_interval_s": flush_interval_s},

@@ -16,10 +16,12 @@ import httpx
 import pytest
 
 from metering_kit import LogTable, auth, chat, fresh_postgres_database, key_id, metering_config, wait_until
+from sluicegate.store.migrate import upgrade
 from support.gateway import start_gateway
 from support.upstream import Upstream
 
 LOAD = 300
+FLUSH_NEVER = 3600.0  # longer than any test: only the shutdown flush can write the records
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +45,11 @@ def _load(n: int) -> list[dict[str, Any]]:
 def test_sigterm_after_a_burst_writes_every_record_before_exit(stand_in: Upstream, tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'gate.db'}"
     table = LogTable(database)
-    gateway = start_gateway(metering_config(stand_in.url, database, flush_interval_s=30))
+    gateway = start_gateway(metering_config(stand_in.url, database, flush_interval_s=FLUSH_NEVER))
     try:
-        started = time.monotonic()
         results = asyncio.run(_fire(f"{gateway.base_url}/chat/completions", _load(LOAD), auth("metrics")))
         completed = [r for r in results if isinstance(r, httpx.Response) and r.status_code == 200]
         assert len(completed) == LOAD, [r for r in results if not isinstance(r, httpx.Response)][:3]
-        assert time.monotonic() - started < 25, "the burst took longer than the flush interval: the test proves nothing"
         assert table.count() == 0, "records were written before the flush interval: the test proves nothing"
         code = gateway.stop(signal.SIGTERM, timeout=40)
     finally:
@@ -66,7 +66,7 @@ def test_sigterm_after_a_burst_writes_every_record_before_exit(stand_in: Upstrea
 def test_sigterm_during_streams_lets_them_finish_and_logs_them(stand_in: Upstream, tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'gate.db'}"
     table = LogTable(database)
-    gateway = start_gateway(metering_config(stand_in.url, database, flush_interval_s=30,
+    gateway = start_gateway(metering_config(stand_in.url, database, flush_interval_s=FLUSH_NEVER,
                                             server={"shutdown_grace_s": 15}))
     stand_in.reset()
     stand_in.behaviour = "slow_stream delay=0.2 chunks=8"
@@ -106,9 +106,8 @@ OLD_ROW = ("INSERT INTO request_logs (request_id, ts, key_id, endpoint, status, 
 def test_retention_purges_old_rows_when_the_gateway_starts(stand_in: Upstream, tmp_path: Path,
                                                            backend: str) -> None:
     with (fresh_postgres_database() if backend == "postgresql" else _sqlite_url(tmp_path)) as database:
-        # Let a first gateway create the schema, then plant rows 100 and 10 days old.
-        first = start_gateway(metering_config(stand_in.url, database, metering={"log_retention_days": 30}))
-        first.stop()
+        # Create the schema, then plant rows 100 and 10 days old.
+        asyncio.run(upgrade(database))
         table = LogTable(database)
         now = time.time()
         for i in range(5):

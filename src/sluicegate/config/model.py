@@ -12,6 +12,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+def check_cidrs(cidrs: list[str]) -> list[str]:
+    """Each entry must be an IPv4 or IPv6 network (a bare address is a /32 or /128)."""
+    for cidr in cidrs:
+        ipaddress.ip_network(cidr, strict=False)
+    return cidrs
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -101,12 +108,7 @@ class KeyConfig(_Strict):
     budget_usd_total: float | None = Field(None, gt=0)
     store_bodies: bool = False
 
-    @field_validator("networks")
-    @classmethod
-    def _cidrs(cls, v: list[str]) -> list[str]:
-        for cidr in v:
-            ipaddress.ip_network(cidr, strict=False)
-        return v
+    _cidrs = field_validator("networks")(lambda cls, v: check_cidrs(v))
 
 
 class CorsConfig(_Strict):
@@ -126,12 +128,7 @@ class ServerConfig(_Strict):
     trusted_proxies: list[str] = Field(default_factory=list, description="CIDRs whose X-Forwarded-For is believed")
     shutdown_grace_s: float = Field(30.0, ge=0, description="how long streams may finish after SIGTERM")
 
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _cidrs(cls, v: list[str]) -> list[str]:
-        for cidr in v:
-            ipaddress.ip_network(cidr, strict=False)
-        return v
+    _cidrs = field_validator("trusted_proxies")(lambda cls, v: check_cidrs(v))
 
 
 class BreakerConfig(_Strict):

@@ -38,17 +38,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("sluicegate.limits")
 
 
+def rate_quotas(scope: str, *, rpm: int | None = None, rpd: int | None = None, tpm: int | None = None,
+                concurrency: int | None = None) -> list[Quota]:
+    """The request, token and concurrency quotas of one scope (key, model, upstream)."""
+    q: list[Quota] = []
+    if rpm:
+        q.append(Quota.rate(scope, REQUESTS, rpm, "minute"))
+    if rpd:
+        q.append(Quota.rate(scope, REQUESTS, rpd, "day"))
+    if tpm:
+        q.append(Quota.rate(scope, TOKENS, tpm, "minute"))
+    if concurrency:
+        q.append(Quota.concurrency(scope, concurrency))
+    return q
+
+
 def key_quotas(key_id: str, limits: KeyLimits) -> tuple[Quota, ...]:
     scope = f"key:{key_id}"
-    q: list[Quota] = []
-    if limits.rpm:
-        q.append(Quota.rate(scope, REQUESTS, limits.rpm, "minute"))
-    if limits.rpd:
-        q.append(Quota.rate(scope, REQUESTS, limits.rpd, "day"))
-    if limits.tpm:
-        q.append(Quota.rate(scope, TOKENS, limits.tpm, "minute"))
-    if limits.concurrency:
-        q.append(Quota.concurrency(scope, limits.concurrency))
+    q = rate_quotas(scope, rpm=limits.rpm, rpd=limits.rpd, tpm=limits.tpm, concurrency=limits.concurrency)
     for period in ("day", "month", "total"):
         tokens = getattr(limits, f"budget_tokens_{period}")
         if tokens:
@@ -108,15 +115,8 @@ class LimitGate:
         self._price_of = price_of  # (ctx, prompt_tokens, completion_tokens) -> USD or None
         self._model_quotas: dict[str, tuple[Quota, ...]] = {}
         for name, lim in settings.limits.models.items():
-            scope = f"model:{name}"
-            mq: list[Quota] = []
-            if lim.rpm:
-                mq.append(Quota.rate(scope, REQUESTS, lim.rpm, "minute"))
-            if lim.tpm:
-                mq.append(Quota.rate(scope, TOKENS, lim.tpm, "minute"))
-            if lim.concurrency:
-                mq.append(Quota.concurrency(scope, lim.concurrency))
-            self._model_quotas[name] = tuple(mq)
+            self._model_quotas[name] = tuple(rate_quotas(f"model:{name}", rpm=lim.rpm, tpm=lim.tpm,
+                                                         concurrency=lim.concurrency))
         self._key_quotas: dict[tuple[str, float], tuple[Quota, ...]] = {}
         self._upstream_quotas: dict[str, tuple[Quota, ...]] = {}
         self._leased: dict[int, Admission] = {}  # Admission is mutable, so keyed by id()
@@ -208,10 +208,7 @@ class LimitGate:
         """Reserve on the upstream account's rpm/tpm; the refusal (not raised) lets the router move on."""
         quotas = self._upstream_quotas.get(upstream.name)
         if quotas is None:
-            scope = f"upstream:{upstream.name}"
-            quotas = tuple(q for q in (
-                Quota.rate(scope, REQUESTS, upstream.rpm, "minute") if upstream.rpm else None,
-                Quota.rate(scope, TOKENS, upstream.tpm, "minute") if upstream.tpm else None) if q is not None)
+            quotas = tuple(rate_quotas(f"upstream:{upstream.name}", rpm=upstream.rpm, tpm=upstream.tpm))
             self._upstream_quotas[upstream.name] = quotas
         if ctx.upstream_admission is not None:  # a retry on another channel: give back the first
             await self._settle_one(ctx.upstream_admission, None, None)

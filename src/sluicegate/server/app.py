@@ -82,6 +82,8 @@ class Gateway:
         self.model_required = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
         self.default_channels = self._default_channels()
         self.router = build_router(settings, self.routes, self.default_channels, self.upstreams)
+        # Upstreams whose key is an unset ${ENV}: never routed to (no breaker noise), answered 503.
+        self.unconfigured = frozenset(n for n, u in self.upstreams.items() if u.missing_key)
         pt = settings.passthrough
         self.passthrough_prefix = pt.path_prefix.rstrip("/") if pt.enabled else ""
         self.passthrough_upstream = None
@@ -216,6 +218,9 @@ class Gateway:
             return None
         return await self.limits.admit_upstream(ctx, upstream)
 
+    def configured(self, channel: Channel) -> bool:
+        return channel.upstream not in self.unconfigured
+
     def upstream_failed(self, upstream: str, kind: str) -> None:
         if self.metrics is not None:
             self.metrics.upstream_failed(upstream, kind)
@@ -308,12 +313,15 @@ class Gateway:
         except asyncio.CancelledError:
             if not ctx.client_gone:
                 raise
+            # 499 even when a stream's 200 had gone out: the answer was not delivered, and the log's
+            # error counts, the usage report and /metrics must not count it as a success.
             ctx.error_type = ctx.error_type or "client_disconnected"
-            ctx.status = ctx.status or 499
+            ctx.status = 499
             task.uncancel()
         except CLIENT_GONE:
             ctx.client_gone = True
             ctx.error_type = ctx.error_type or "client_disconnected"
+            ctx.status = 499
         except GatewayError as exc:
             ctx.status, ctx.error_type = exc.status, exc.code or exc.type
             raise
@@ -358,7 +366,9 @@ class Gateway:
         real = [n for n, u in self.upstreams.items() if u.kind != "mock"]
         unconfigured = sorted(n for n, u in self.upstreams.items() if u.missing_key)
         checks: dict[str, Any] = {
-            "upstreams_configured": bool(real) or bool(self.routes),
+            # Ready to serve: some real upstream is usable, or only the built-in mock is set up.
+            "upstreams_configured": any(not self.upstreams[n].missing_key for n in real) if real
+            else bool(self.routes),
             "upstreams": {n: ("not_configured" if self.upstreams[n].missing_key else "configured")
                           for n in real},
             "models": len(self.routes),

@@ -26,11 +26,11 @@ from sluicegate.protocol.errors import (
     UpstreamUnavailable,
 )
 from sluicegate.providers import mock
-from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT, UNUSABLE_RESPONSE, Outcome, classify
+from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT, classify
 from sluicegate.routing.attempts import DEADLINE, EXHAUSTED, NOT_RETRYABLE, UNAVAILABLE
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR
-from sluicegate.routing.retry import RATE_LIMITED as RATE_LIMITED_KIND
+from sluicegate.routing.retry import over_limit
 from sluicegate.server.body import multipart_model, parse_json_object, read_body
 from sluicegate.server.context import RequestContext
 from sluicegate.server.relay import CLIENT_GONE, StreamObserver, relay_stream
@@ -100,6 +100,9 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
         if not channels:
             raise NotFound(f"No upstream is configured for {path}.")
         route = DEFAULT_ROUTE
+    if gw.unconfigured and not any(gw.configured(c) for c in channels):
+        raise UpstreamNotConfigured("The upstream for this model has no API key configured; the operator must "
+                                    "set it (see /readyz).")
     ctx.payload = payload
     ctx.channels = channels
     ctx.body_len = len(body)
@@ -125,8 +128,9 @@ async def forward(gw: Gateway, proto: Any, ctx: RequestContext, route: str, body
             client_headers[name] = value
     last_error: GatewayError | None = None
     last_answer: tuple[int, list[tuple[str, str]], bytes] | None = None
+    admit = gw.configured if gw.unconfigured else None
     while True:
-        channel = attempts.next()
+        channel = attempts.next(admit)
         if not channel:
             if last_answer is not None and channel.reason in (EXHAUSTED, NOT_RETRYABLE, DEADLINE):
                 relay_error_answer(gw, proto, ctx, *last_answer)
@@ -135,15 +139,10 @@ async def forward(gw: Gateway, proto: Any, ctx: RequestContext, route: str, body
         upstream = gw.upstreams[channel.upstream]
         ctx.upstream, ctx.channel = upstream.name, channel.name
         ctx.served_model = channel.model or ctx.model
-        if upstream.missing_key:
-            last_error = UpstreamNotConfigured(
-                "The upstream for this model has no API key configured; the operator must set it.")
-            attempts.record_failure(UNUSABLE_RESPONSE)
-            continue
         refusal = await gw.admit_upstream(ctx, upstream)
         if refusal is not None:
             last_error = refusal
-            attempts.record_failure(Outcome(RATE_LIMITED_KIND, 429, _retry_after(refusal)))
+            attempts.record_failure(over_limit(_retry_after(refusal)))
             continue
         out_body = prepare_body(ctx, body, channel.model or None, upstream.stream_usage)
         if upstream.kind == "mock":

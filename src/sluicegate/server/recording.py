@@ -96,6 +96,10 @@ class Recorder:
     def record(self, ctx: RequestContext, usage: Usage | None, cost: tuple[float, str] | None) -> None:
         u = usage or Usage()
         key = ctx.key.record if ctx.key is not None else None
+        if (key is not None and key.store_bodies and ctx.response_body is None and ctx.meter is not None
+                and self.redactor is not None):
+            # A stream's answer is stored as the text relayed (the meter keeps no raw chunks).
+            ctx.response_body = self.redactor(ctx.meter.text())
         rec = RequestRecord(
             request_id=ctx.request_id, ts=ctx.started, key_id=key.id if key else None,
             key_name=key.name if key else None, endpoint=ctx.path, model_requested=ctx.model,

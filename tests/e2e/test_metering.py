@@ -231,7 +231,11 @@ def test_abandoned_stream_is_recorded_with_what_was_sent(metered: Metered) -> No
     assert row["error_type"] == "client_disconnected", row
     assert row["stream"]
     assert row["usage_estimated"], "no final usage was seen: the recorded usage is an estimate"
-    assert 0 < row["completion_tokens"] < 12, row
+    sent = [orjson.loads(e) for e in parse_sse(b"".join(metered.upstream.last.sent_events)) if e != "[DONE]"]
+    sent_text = "".join(c["choices"][0]["delta"].get("content") or "" for c in sent if c.get("choices"))
+    assert len(sent) < 1 + 12 + 1, "the upstream finished the stream: the client did not abandon it"
+    # Counted from the text relayed: at least a token, at most one per character the upstream sent.
+    assert 0 < row["completion_tokens"] <= len(sent_text), (row, sent_text)
     assert row["prompt_tokens"] > 0, row
 
 

@@ -213,6 +213,7 @@ def test_key_with_store_bodies_gets_its_streamed_answer_stored(observed: Observe
     assert "[REDACTED]" in row["request_body"]
     assert row["response_body"], "a streamed answer of a key with store_bodies was not stored"
     assert SECRET_IN_PROMPT not in row["response_body"]
+    assert row["response_body"].startswith("Echo: stream with [REDACTED]"), row["response_body"]
 
 
 def test_key_without_store_bodies_stores_none(observed: Observed) -> None:

@@ -50,6 +50,12 @@ def prepare_multiprocess_dir(path: str | os.PathLike[str]) -> None:
     for stale in directory.glob("*.db"):
         stale.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    # Importing this module imported prometheus_client, which chose its value class from the
+    # environment then (in-process values). Workers forked from this process inherit that choice, so
+    # make it again now that the directory is set.
+    from prometheus_client import values
+
+    values.ValueClass = values.get_value_class()
 
 
 def mark_worker_dead(pid: int, path: str | os.PathLike[str]) -> None:

@@ -8,35 +8,18 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 from sluicegate.config import load_config
+from sluicegate.metering.jsonlog import configure_logging
 from sluicegate.server.app import Gateway
-
-
-def configure_logging(level: str, json_format: bool) -> None:
-    root = logging.getLogger()
-    root.setLevel(level.upper())
-    if json_format:
-        try:
-            from sluicegate.metering.jsonlog import JsonFormatter
-        except ImportError:  # pragma: no cover - metering always ships; guard keeps logging alive
-            JsonFormatter = None  # type: ignore[assignment,misc]  # noqa: N806
-        if JsonFormatter is not None:
-            handler = logging.StreamHandler(sys.stdout)  # JSON lines go to stdout, for log shippers
-            handler.setFormatter(JsonFormatter())
-            root.handlers[:] = [handler]
-            return
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
 
 
 def create_from_env() -> Gateway:
     """Granian's factory target: `sluicegate.server.factory:create_from_env`."""
     loaded = load_config(os.environ.get("SLUICEGATE_CONFIG") or None)
     settings = loaded.settings
-    configure_logging(settings.logging.level, settings.logging.json_format)
+    configure_logging(settings.logging.level, json=settings.logging.json_format)
+    # alembic narrates every migration check at INFO on each worker start; keep the log for our own news.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     return Gateway(settings, missing_env=loaded.missing_env,
                    require_auth=os.environ.get("SLUICEGATE_REQUIRE_AUTH") == "1")

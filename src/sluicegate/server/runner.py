@@ -80,6 +80,9 @@ def run(s: Settings) -> None:
 
         print(t("WARNING: no API keys configured: serving WITHOUT authentication, on loopback only.",
                 "警告：未配置任何 API 密钥，网关在无认证状态下运行（仅限本机回环地址）。"), file=sys.stderr, flush=True)
+    if not _is_loopback(s.server.host):
+        # Off loopback, a gateway whose last managed key is revoked must refuse everyone, not open up.
+        os.environ["SLUICEGATE_REQUIRE_AUTH"] = "1"
     _metrics_dir(s.server.workers)
     try:
         import uvloop  # noqa: F401

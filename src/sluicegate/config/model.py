@@ -71,6 +71,8 @@ class ChannelConfig(_Strict):
     model: str | None = Field(None, description="the upstream's name for the model; default: the public name")
     weight: int = Field(1, ge=0)
     priority: int = Field(0, ge=0)
+    rpm: int | None = Field(None, gt=0, description="requests per minute through this channel")
+    tpm: int | None = Field(None, gt=0, description="tokens per minute through this channel")
 
 
 def _channel_from_string(text: str) -> dict[str, Any]:

@@ -84,6 +84,9 @@ class Gateway:
         self.router = build_router(settings, self.routes, self.default_channels, self.upstreams)
         # Upstreams whose key is an unset ${ENV}: never routed to (no breaker noise), answered 503.
         self.unconfigured = frozenset(n for n, u in self.upstreams.items() if u.missing_key)
+        self.channel_limits: dict[str, tuple[int | None, int | None]] = {
+            f"{c.upstream}/{c.model or public}": (c.rpm, c.tpm)
+            for public, channels in settings.models.items() for c in channels if c.rpm or c.tpm}
         pt = settings.passthrough
         self.passthrough_prefix = pt.path_prefix.rstrip("/") if pt.enabled else ""
         self.passthrough_upstream = None
@@ -212,11 +215,12 @@ class Gateway:
             await self.limits.settle(ctx, usage.total_tokens if usage is not None else None, cost_usd)
         rec.record(ctx, usage, cost)
 
-    async def admit_upstream(self, ctx: RequestContext, upstream: Any) -> GatewayError | None:
-        """The upstream account's own rpm/tpm: a refusal sends the router to another channel."""
-        if self.limits is None or not (upstream.rpm or upstream.tpm):
+    async def admit_upstream(self, ctx: RequestContext, upstream: Any, channel: Channel) -> GatewayError | None:
+        """The upstream account's and the channel's own rpm/tpm: a refusal sends the router elsewhere."""
+        limits = self.channel_limits.get(channel.name)
+        if self.limits is None or not (upstream.rpm or upstream.tpm or limits):
             return None
-        return await self.limits.admit_upstream(ctx, upstream)
+        return await self.limits.admit_upstream(ctx, upstream, channel.name, limits)
 
     def configured(self, channel: Channel) -> bool:
         return channel.upstream not in self.unconfigured

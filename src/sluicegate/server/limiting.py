@@ -204,12 +204,16 @@ class LimitGate:
         wait = f" Try again in {r.retry_after:.3g}s." if r.retry_after is not None else ""
         return RateLimited(f"Rate limit reached: {what} is limited to {r.quota.limit:g}.{wait}", headers=headers)
 
-    async def admit_upstream(self, ctx: RequestContext, upstream: Any) -> Exception | None:
-        """Reserve on the upstream account's rpm/tpm; the refusal (not raised) lets the router move on."""
-        quotas = self._upstream_quotas.get(upstream.name)
+    async def admit_upstream(self, ctx: RequestContext, upstream: Any, channel: str,
+                             channel_limits: tuple[int | None, int | None] | None) -> Exception | None:
+        """Reserve on the upstream account's and the channel's rpm/tpm, all or nothing; the refusal (not
+        raised) lets the router move on to another channel."""
+        quotas = self._upstream_quotas.get(channel)
         if quotas is None:
-            quotas = tuple(rate_quotas(f"upstream:{upstream.name}", rpm=upstream.rpm, tpm=upstream.tpm))
-            self._upstream_quotas[upstream.name] = quotas
+            q = rate_quotas(f"upstream:{upstream.name}", rpm=upstream.rpm, tpm=upstream.tpm)
+            if channel_limits:
+                q += rate_quotas(f"channel:{channel}", rpm=channel_limits[0], tpm=channel_limits[1])
+            quotas = self._upstream_quotas[channel] = tuple(q)
         if ctx.upstream_admission is not None:  # a retry on another channel: give back the first
             await self._settle_one(ctx.upstream_admission, None, None)
             ctx.upstream_admission = None

@@ -139,7 +139,7 @@ async def forward(gw: Gateway, proto: Any, ctx: RequestContext, route: str, body
         upstream = gw.upstreams[channel.upstream]
         ctx.upstream, ctx.channel = upstream.name, channel.name
         ctx.served_model = channel.model or ctx.model
-        refusal = await gw.admit_upstream(ctx, upstream)
+        refusal = await gw.admit_upstream(ctx, upstream, channel)
         if refusal is not None:
             last_error = refusal
             attempts.record_failure(over_limit(_retry_after(refusal)))

@@ -340,6 +340,50 @@ def test_concurrency_slot_frees_when_a_stream_ends_while_another_is_open(dep: De
     assert took is not None, "the slot did not come back when the stream ended"
 
 
+def test_concurrency_slot_comes_back_when_the_client_leaves_mid_stream(dep: Deployment) -> None:
+    key = dep.create_key(concurrency=1)["key"]
+    body = {"model": "slow-model", "messages": CHAT_MESSAGES, "stream": True}
+    with httpx.Client(timeout=15) as client:
+        with client.stream("POST", f"{dep.gateway.base_url}/chat/completions", json=body,
+                           headers=auth(key)) as leaving:
+            assert leaving.status_code == 200
+            next(leaving.iter_lines())
+        # closing a response before its end closes the connection: the client is gone
+    took = wait_until(lambda: chat(dep, key).status_code == 200, timeout=2.0)
+    assert took is not None, "a stream whose client left kept its concurrency slot"
+
+
+def test_concurrency_slot_comes_back_after_an_upstream_error(dep: Deployment) -> None:
+    key = dep.create_key(concurrency=1)["key"]
+    dep.upstream.script("status 400")
+    assert chat(dep, key).status_code == 400
+    assert chat(dep, key).status_code == 200
+
+
+def test_streamed_answer_carries_the_keys_rate_headers(dep: Deployment) -> None:
+    key = dep.create_key(rpm=4)["key"]
+    with httpx.stream("POST", f"{dep.gateway.base_url}/chat/completions", json={**CHAT, "stream": True},
+                      headers=auth(key), timeout=15) as response:
+        assert response.status_code == 200
+        assert one_header(response, "x-ratelimit-limit-requests") == "4"
+        assert one_header(response, "x-ratelimit-remaining-requests") == "3"
+        response.read()
+
+
+async def test_concurrent_streams_never_overspend_a_token_budget(dep: Deployment) -> None:
+    budget = 100
+    key = dep.create_key(budget_tokens=budget)["key"]
+    body = {**CHAT, "stream": True, "max_tokens": 4}
+    async with httpx.AsyncClient(base_url=dep.gateway.base_url, headers=auth(key), timeout=30) as client:
+        responses = await asyncio.gather(*(client.post("/chat/completions", json=body) for _ in range(20)))
+    served = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code != 200]
+    assert served, "no stream was admitted"
+    assert len(served) * TOKENS_PER_CHAT <= budget
+    assert refused and all(r.status_code == 429 and r.json()["error"]["code"] == "insufficient_quota"
+                           for r in refused)
+
+
 # -- static keys from the file --------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from support.gateway import start_gateway
 from support.upstream import Upstream
 
 LOAD = 300
+REDIS = "redis://127.0.0.1:6379/0"
 FLUSH_NEVER = 3600.0  # longer than any test: only the shutdown flush can write the records
 
 
@@ -42,10 +43,16 @@ def _load(n: int) -> list[dict[str, Any]]:
     return [chat(f"load request {i}", stream=i % 3 == 0) for i in range(n)]
 
 
-def test_sigterm_after_a_burst_writes_every_record_before_exit(stand_in: Upstream, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_after_a_burst_writes_every_record_before_exit(stand_in: Upstream, tmp_path: Path,
+                                                               workers: int) -> None:
+    """Granian's main process passes SIGTERM to its workers; each worker's `__rsgi_del__` closes its
+    own log sink, which writes what it queued."""
     database = f"sqlite:///{tmp_path / 'gate.db'}"
     table = LogTable(database)
-    gateway = start_gateway(metering_config(stand_in.url, database, flush_interval_s=FLUSH_NEVER))
+    # Several workers need Redis for the limited key's counters (the gateway refuses otherwise).
+    shared = {"server": {"workers": workers}, "redis": REDIS} if workers > 1 else {}
+    gateway = start_gateway(metering_config(stand_in.url, database, flush_interval_s=FLUSH_NEVER, **shared))
     try:
         results = asyncio.run(_fire(f"{gateway.base_url}/chat/completions", _load(LOAD), auth("metrics")))
         completed = [r for r in results if isinstance(r, httpx.Response) and r.status_code == 200]

@@ -207,3 +207,19 @@ def test_two_os_processes_hammering_one_key_admit_exactly_40_in_total(prefix: st
         for p in procs:
             p.kill()
         delete_prefix(REDIS_URL, prefix)
+
+
+async def test_callers_beyond_the_pool_size_are_served_in_turn_not_starved(
+    redis_limiter_factory: Callable[..., RedisLimiter],
+) -> None:
+    limiter = redis_limiter_factory(max_connections=2, socket_timeout=1.0)
+    demands = demands_for([Quota.rate("key:k1", "requests", 1e9, "minute"), SLOTS_1], {})
+
+    async def worker() -> int:
+        for _ in range(60):  # a caller that releases and immediately asks again, like a busy server
+            admission = await limiter.acquire(demands)
+            if isinstance(admission, Admission):
+                await limiter.release(admission)
+        return 1
+
+    assert sum(await asyncio.gather(*(worker() for _ in range(12)))) == 12

@@ -19,6 +19,7 @@ cache emptied by a restart or SCRIPT FLUSH is refilled on NOSCRIPT by sending th
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import secrets
@@ -27,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
@@ -66,7 +67,8 @@ class RedisLimiter:
     def __init__(self, client: Redis, *, prefix: str = "sg:lim:", lease_ttl: float = 45.0,
                  concurrency_retry: float = 1.0, budget_grace: float = 86400.0,
                  server_time: bool = True, owns_client: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, max_in_flight: int = 16,
+                 queue_timeout: float = 0.25) -> None:
         self._redis = client
         self._prefix = prefix
         self._lease_ttl = float(lease_ttl)
@@ -75,6 +77,11 @@ class RedisLimiter:
         self._server_time = server_time
         self._owns_client = owns_client
         self._clock = clock
+        # A FIFO gate rather than redis-py's BlockingConnectionPool: that pool lets a task that
+        # just released a connection take it straight back, so under load waiters starved until
+        # their timeout. The gate keeps calls within the pool's size and serves them in order.
+        self._gate = asyncio.Semaphore(max_in_flight)
+        self._queue_timeout = queue_timeout
         self._periods = PeriodClock()
         self._specs: dict[str, tuple[Quota, str, str, str, str]] = {}
         self._acquire = _Script("acquire.lua")
@@ -88,16 +95,17 @@ class RedisLimiter:
                  max_connections: int = 16, **opts: Any) -> RedisLimiter:
         """A limiter with its own connection pool: short timeouts, no retries (fail fast).
 
-        The pool is bounded and blocking: beyond `max_connections` concurrent calls wait up to
-        `socket_timeout` for a free connection rather than opening ever more sockets. One call
-        holds a connection for one round trip (~0.1-0.3 ms), so 16 carry thousands of checks a
-        second, and a cold burst does not open a storm of connections at once.
+        At most `max_connections` calls run at once (one connection each, for one round trip of
+        ~0.1-0.3 ms, so 16 carry thousands of checks a second); more wait their turn, first come
+        first served, up to `socket_timeout`. A cold burst thus opens at most that many sockets.
         """
-        pool = BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=socket_timeout,
+        pool = ConnectionPool.from_url(
+            url, max_connections=max_connections,
             socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
         )
         client = Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
+        opts.setdefault("max_in_flight", max_connections)
+        opts.setdefault("queue_timeout", socket_timeout)
         return cls(client, owns_client=True, **opts)
 
     # -- the Limiter interface ------------------------------------------------------------------
@@ -204,14 +212,11 @@ class RedisLimiter:
         wall = self._clock() if now is None else now
         pid, _, end = self._periods.window(quota.period, wall)
         key = f"{self._prefix}{quota.key}:{pid}"
-        try:
-            if end == math.inf:
-                await self._redis.set(key, _num(spent), nx=True)
-            else:
-                ttl = max(1, math.ceil((end - wall + self._budget_grace) * 1000))
-                await self._redis.set(key, _num(spent), nx=True, px=ttl)
-        except (RedisError, OSError) as exc:
-            raise LimiterUnavailable(f"redis: {exc}") from exc
+        if end == math.inf:
+            await self._call("SET", key, _num(spent), "NX")
+        else:
+            ttl = max(1, math.ceil((end - wall + self._budget_grace) * 1000))
+            await self._call("SET", key, _num(spent), "NX", "PX", ttl)
 
     async def close(self) -> None:
         """Close the connection pool if this limiter made it (`from_url`)."""
@@ -246,12 +251,30 @@ class RedisLimiter:
     async def _eval(self, script: _Script, keys: list[str], args: list[str]) -> Any:
         """EVALSHA; on NOSCRIPT send the source once (EVAL caches it); map failures to one type."""
         try:
-            try:
-                return await self._redis.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
-            except NoScriptError:
-                return await self._redis.execute_command("EVAL", script.source, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+            return await self._call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await self._call("EVAL", script.source, len(keys), *keys, *args)
+
+    async def _call(self, *command: Any, **options: Any) -> Any:
+        """One Redis command through the gate; every failure becomes `LimiterUnavailable`."""
+        gate = self._gate
+        try:
+            if gate.locked():
+                async with asyncio.timeout(self._queue_timeout):
+                    await gate.acquire()
+            else:
+                await gate.acquire()
+        except TimeoutError:
+            raise LimiterUnavailable(
+                f"redis: no connection free within {self._queue_timeout} s") from None
+        try:
+            return await self._redis.execute_command(*command, **options)  # type: ignore[no-untyped-call]
+        except NoScriptError:
+            raise
         except (RedisError, OSError) as exc:
             raise LimiterUnavailable(f"redis: {exc}") from exc
+        finally:
+            gate.release()
 
 
 def _statuses(demands: Sequence[Demand], res: list[Any]) -> tuple[RateStatus | None, RateStatus | None]:

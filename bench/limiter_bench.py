@@ -41,6 +41,8 @@ def hot_path_quotas(key: str) -> list[Quota]:
     ]
 
 
+# The bench measures speed, not failure: generous timeouts so a busy machine does not abort it.
+TIMEOUTS = {"socket_timeout": 5.0, "connect_timeout": 5.0}
 ESTIMATE = {"tokens": 1200.0, "cost": 0.0031}
 ACTUAL = {"tokens": 830.0, "cost": 0.0021}
 
@@ -67,7 +69,7 @@ async def bench_memory_async(quotas: list[Quota], n: int) -> tuple[float, float]
 
 async def bench_redis_sequential(url: str, quotas: list[Quota], n: int) -> tuple[list[float], float]:
     prefix = f"bench:limits:{uuid.uuid4().hex[:8]}:"
-    limiter = RedisLimiter.from_url(url, prefix=prefix)
+    limiter = RedisLimiter.from_url(url, prefix=prefix, **TIMEOUTS)
     demands = demands_for(quotas, ESTIMATE)
     samples = []
     try:
@@ -90,7 +92,7 @@ async def bench_redis_sequential(url: str, quotas: list[Quota], n: int) -> tuple
 async def bench_redis_concurrent(url: str, quotas: list[Quota], n: int,
                                  concurrency: int) -> tuple[float, float]:
     prefix = f"bench:limits:{uuid.uuid4().hex[:8]}:"
-    limiter = RedisLimiter.from_url(url, prefix=prefix, max_connections=concurrency)
+    limiter = RedisLimiter.from_url(url, prefix=prefix, **TIMEOUTS)  # the default pool of 16
     demands = demands_for(quotas, ESTIMATE)
     per_worker = n // concurrency
 

@@ -1,0 +1,80 @@
+"""Keys and limits on a gateway with two worker processes: with Redis, a key change made through one
+worker reaches the other at once, and limits stay exact across both; without Redis, limits added
+while the gateway runs cannot be exact (each worker counts alone)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Iterator
+
+import httpx
+import pytest
+
+from support.deployment import CHAT_MESSAGES, Deployment, deploy, wait_until
+
+REDIS = "redis://127.0.0.1:6379/7"
+CHAT = {"model": "gpt-4o-mini", "messages": CHAT_MESSAGES}
+WORKERS = 2
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    deployment = deploy("sqlite", tmp_path_factory.mktemp("workers-redis"), redis=REDIS,
+                        server={"workers": WORKERS})
+    yield deployment
+    deployment.close()
+
+
+def fresh_connection_statuses(dep: Deployment, key: str, count: int) -> list[int]:
+    """Statuses of `count` requests, each on a new connection (so both workers answer some)."""
+    statuses = []
+    for _ in range(count):
+        with httpx.Client(timeout=15) as client:
+            statuses.append(client.post(f"{dep.gateway.base_url}/chat/completions", json=CHAT,
+                                        headers={"Authorization": f"Bearer {key}"}).status_code)
+    return statuses
+
+
+async def concurrent_statuses(dep: Deployment, key: str, count: int) -> list[int]:
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(base_url=dep.gateway.base_url, headers={"Authorization": f"Bearer {key}"},
+                                 timeout=30, limits=limits) as client:
+        responses = await asyncio.gather(*(client.post("/chat/completions", json=CHAT) for _ in range(count)))
+    return [r.status_code for r in responses]
+
+
+def test_key_created_through_one_worker_works_on_every_worker_within_one_second(shared: Deployment) -> None:
+    key = shared.create_key()["key"]
+    took = wait_until(lambda: fresh_connection_statuses(shared, key, 6) == [200] * 6, timeout=1.0)
+    assert took is not None, "a new key did not work on every worker within 1 s"
+
+
+def test_key_revoked_through_one_worker_is_refused_on_every_worker_within_one_second(shared: Deployment) -> None:
+    created = shared.create_key()
+    assert fresh_connection_statuses(shared, created["key"], 4) == [200] * 4
+    started = time.monotonic()
+    assert shared.admin("DELETE", f"/admin/keys/{created['id']}").status_code == 200
+    took = wait_until(lambda: fresh_connection_statuses(shared, created["key"], 6) == [401] * 6, timeout=1.0)
+    assert took is not None, f"a revoked key still worked on some worker {time.monotonic() - started:.2f} s later"
+
+
+async def test_rpm_30_is_exact_across_two_workers_with_redis(shared: Deployment) -> None:
+    key = shared.create_key(rpm=30)["key"]
+    statuses = await concurrent_statuses(shared, key, 100)
+    assert (statuses.count(200), statuses.count(429)) == (30, 70)
+
+
+@pytest.mark.xfail(strict=True, reason="finding: `serve` refuses several workers without Redis only when "
+                   "limits exist at start; a limit added later through the admin API or CLI is counted "
+                   "per worker")
+async def test_rpm_added_at_run_time_is_exact_across_two_workers_without_redis(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    dep = deploy("sqlite", tmp_path_factory.mktemp("workers-alone"), server={"workers": WORKERS})
+    try:
+        key = dep.create_key(rpm=30)["key"]
+        await asyncio.sleep(1.0)  # the other worker's poll has seen the key
+        statuses = await concurrent_statuses(dep, key, 100)
+    finally:
+        dep.close()
+    assert statuses.count(200) == 30, f"{statuses.count(200)} of 100 admitted at rpm 30 by {WORKERS} workers"

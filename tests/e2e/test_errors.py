@@ -226,15 +226,30 @@ async def test_client_giving_up_before_the_first_byte_cancels_the_upstream_reque
     assert time.monotonic() - left_at < 1.0
 
 
-def test_stream_idle_past_the_idle_timeout_ends_with_a_timeout_error_event(core: Core) -> None:
-    core.upstream.behaviour = "slow_stream delay=1.6 chunks=3"
+def assert_idle_timeout_fires_before_event(core: Core, behaviour: str, stall_at: int) -> None:
+    """The stand-in stalls 1.6 s before event `stall_at`; the `sleepy` channel's idle timeout is 1 s."""
+    core.upstream.behaviour = f"{behaviour} stall_at={stall_at} stall=1.6"
     started = time.monotonic()
     events = read_events_until_done(core, {"model": "sleepy-model", "messages": MESSAGES, "stream": True})
     elapsed = time.monotonic() - started
     chunks = [orjson.loads(e) for e in events if e != "[DONE]"]
     errors = [c for c in chunks if "error" in c]
     assert errors, f"a stream idle past the 1 s idle timeout was not reported: {events}"
-    assert chunks.index(errors[0]) == 1, "only the role chunk comes before the 1.6 s gap"
-    assert elapsed < 3.0, f"the idle timeout of 1 s fired only after {elapsed:.1f} s"
-    assert core.upstream.wait_for(lambda: core.upstream.cancelled == 1, timeout=2), \
+    assert chunks.index(errors[0]) == stall_at, (
+        f"the idle timeout (1 s) should fire during the 1.6 s stall before event {stall_at}, but "
+        f"{chunks.index(errors[0])} chunks came before the error event: {[list(c) for c in chunks]}")
+    assert errors[0]["error"].get("code") in (None, "upstream_idle_timeout") or errors[0]["error"]["message"]
+    assert elapsed < 4.0, f"the idle timeout of 1 s fired only after {elapsed:.1f} s"
+    assert core.upstream.wait_for(lambda: core.upstream.cancelled == 1, timeout=3), \
         "the gateway kept reading from the idle upstream after giving up on it"
+
+
+def test_stream_idle_after_several_chunks_ends_with_a_timeout_error_event(core: Core) -> None:
+    # chunks 0.2 s apart (well within the idle timeout), then the stall
+    assert_idle_timeout_fires_before_event(core, "slow_stream delay=0.2", stall_at=3)
+
+
+def test_stream_idle_right_after_the_first_chunk_ends_with_a_timeout_error_event(core: Core) -> None:
+    # the headers and the role chunk leave together, then the stall: the first gap of the stream
+    # must be held to the idle timeout too, not to first_byte (the headers have arrived)
+    assert_idle_timeout_fires_before_event(core, "ok", stall_at=1)

@@ -369,3 +369,17 @@ def test_upstream_model_name_can_choose_the_behaviour(upstream: Upstream) -> Non
         short = client.chat.completions.create(model="behaviour=ok,chunks=2", messages=CHAT["messages"])
     assert short.choices[0].message.content == "".join(reply_pieces(CHAT, 2))
     assert [r.behaviour for r in upstream.requests] == ["status", "ok", "ok"]
+
+
+async def test_upstream_stall_option_pauses_before_one_event(upstream: Upstream) -> None:
+    upstream.behaviour = "ok stall_at=2 stall=0.5"
+    arrivals = []
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{upstream.url}/chat/completions", json={**CHAT, "stream": True}) as response:
+            async for line in response.content:
+                if line.startswith(b"data:"):
+                    arrivals.append(time.monotonic())
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    assert len(arrivals) == 7
+    assert gaps.index(max(gaps)) == 1, f"the longest gap should be before event 2: {gaps}"
+    assert arrivals[-1] - arrivals[0] >= 0.5

@@ -80,6 +80,8 @@ class Behaviour:
     chunks: int = DEFAULT_CHUNKS
     no_request_id: bool = False
     retry_after: str = "2"
+    stall_at: int = -1
+    stall: float = 0.0
     reject_key: str | None = None
 
     KINDS = ("ok", "slow", "slow_stream", "fail", "status", "refuse", "hang", "cut_stream", "no_usage",
@@ -104,9 +106,9 @@ class Behaviour:
                     continue
                 raise ValueError(f"behaviour option {word!r} is not key=value")
             key, value = word.split("=", 1)
-            if key == "delay":
-                values["delay"] = float(value)
-            elif key in ("status", "after", "chunks"):
+            if key in ("delay", "stall"):
+                values[key] = float(value)
+            elif key in ("status", "after", "chunks", "stall_at"):
                 values[key] = int(value)
             elif key == "no_request_id":
                 values[key] = value not in ("0", "false", "")
@@ -513,6 +515,8 @@ class Upstream:
                 raise _Dropped()
             if behaviour.kind == "slow_stream" and i > 0:
                 await asyncio.sleep(behaviour.delay)
+            if i == behaviour.stall_at:
+                await asyncio.sleep(behaviour.stall)
             await response.write(event)
             record.sent_events.append(event)
             if request.transport is None or request.transport.is_closing():

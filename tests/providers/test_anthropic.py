@@ -13,6 +13,8 @@ import anthropic
 import httpx2  # the anthropic SDK 2.x runs on httpx2, not httpx
 import orjson
 import pytest
+from support.anthropic_spec import anthropic_spec
+from support.schema import SpecValidator
 
 from sluicegate.providers.anthropic import (
     IGNORED_FIELDS,
@@ -22,8 +24,6 @@ from sluicegate.providers.anthropic import (
     messages_to_chat,
     openai_error_to_anthropic,
 )
-from support.anthropic_spec import anthropic_spec
-from support.schema import SpecValidator
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 WEATHER_TOOL = {

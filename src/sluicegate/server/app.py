@@ -172,7 +172,19 @@ class Gateway:
             await self.limits.seed_budgets(self.store, self.keys.entries(), self.recorder.to_usd)
         except Exception as exc:  # noqa: BLE001 - Redis may be away at start; counters start at zero
             log.warning("could not seed budget counters from the store: %s", type(exc).__name__)
+        self.keysync.on_change = self._seed_changed_budgets
         self.started = True
+
+    async def _seed_changed_budgets(self, records: list[Any]) -> None:
+        """A key given a budget at run time is held to what it already spent, as after a restart."""
+        entries = [KeyEntry(r) for r in records if any(
+            getattr(r.limits, f"budget_{m}_{p}") for m in ("tokens", "usd") for p in ("day", "month", "total"))]
+        if not entries or self.limits is None or self.recorder is None:
+            return
+        try:
+            await self.limits.seed_budgets(self.store, entries, self.recorder.to_usd)
+        except Exception as exc:  # noqa: BLE001 - the key still changes; its counter starts from zero
+            log.warning("could not seed budget counters of changed keys: %s", type(exc).__name__)
 
     async def shutdown(self) -> None:
         """Flush the log before anything closes: a SIGTERM loses no record."""
@@ -283,6 +295,8 @@ class Gateway:
                 await self._readyz(proto, ctx)
             elif path == "/metrics" and self.metrics is not None:
                 ctx.status = 200
+                if self.sink is not None:  # the sink reports depth between writes; a stuck write is when it matters
+                    self.metrics.set_log_queue_depth(self.sink.depth)
                 proto.response_bytes(200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
                                      self.metrics.render())
             elif path.startswith("/admin/"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sluicegate.policy.keys import KeyCache
@@ -30,7 +31,12 @@ class KeySync:
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._versions: dict[str, float] = {}  # key id -> updated_at, to tell which keys changed
         self.failures = 0
+        # Awaited with the keys that are new or changed, BEFORE they are swapped in: the gateway seeds
+        # their budget counters from the store there, so a budget given to a key that was already used
+        # counts what it spent before any request is held to it.
+        self.on_change: Callable[[list[Any]], Awaitable[None]] | None = None
 
     async def refresh(self, force: bool = False) -> bool:
         """Reload keys if the store's revision changed; True when the cache was replaced."""
@@ -41,6 +47,11 @@ class KeySync:
         # each request, and only a key it still knows can be refused as key_expired / key_disabled
         # rather than as an unknown key (which would depend on whether anything changed since).
         records = await self._store.keys.list()
+        if self.on_change is not None:
+            changed = [r for r in records if self._versions.get(r.id) != r.updated_at]
+            if changed:
+                await self.on_change(changed)
+        self._versions = {r.id: r.updated_at for r in records}
         self._cache.replace_managed(records, revision)
         log.info("key cache loaded: %d managed key(s), revision %d", len(records), revision)
         return True

@@ -110,6 +110,11 @@ class Deployment:
 
         return asyncio.run(read())
 
+    def restart(self) -> None:
+        """Stop the gateway (SIGTERM: it flushes its log) and start it again on the same config."""
+        self.gateway.stop()
+        self.gateway = start_gateway(self.gateway.config_path.read_text())
+
     def close(self) -> None:
         self.gateway.stop()
         self.upstream.close()

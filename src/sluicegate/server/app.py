@@ -295,7 +295,8 @@ class Gateway:
                 await self._readyz(proto, ctx)
             elif path == "/metrics" and self.metrics is not None:
                 ctx.status = 200
-                if self.sink is not None:  # the sink reports depth between writes; a stuck write is when it matters
+                # The sink reports its depth between writes; a stuck write is when the figure matters.
+                if self.sink is not None:
                     self.metrics.set_log_queue_depth(self.sink.depth)
                 proto.response_bytes(200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
                                      self.metrics.render())

@@ -6,18 +6,21 @@ old rows once the gateway starts.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from metering_kit import LogTable, auth, chat, fresh_postgres_database, key_id, metering_config, wait_until
 from sluicegate.store.migrate import upgrade
-from support.gateway import start_gateway
+from support.gateway import http_get, start_gateway
 from support.upstream import Upstream
 
 LOAD = 300
@@ -172,3 +175,54 @@ class _sqlite_url:
 
     def __exit__(self, *exc: object) -> None:
         pass
+
+
+# -- off the hot path -----------------------------------------------------------------------------------
+
+
+def _queue_depths(gateway: Any) -> tuple[float, int]:
+    """(the /metrics gauge, /readyz's figure) of the log queue."""
+    status, body = http_get(gateway.host, gateway.port, "/metrics", timeout=5)
+    assert status == 200
+    gauge = [s.value for f in text_string_to_metric_families(body.decode()) for s in f.samples
+             if s.name == "sluicegate_log_queue_depth"]
+    _, ready = http_get(gateway.host, gateway.port, "/readyz", timeout=5)
+    return gauge[0], json.loads(ready)["log_queue_depth"]
+
+
+def test_a_locked_log_table_neither_slows_nor_loses_requests(stand_in: Upstream) -> None:
+    with fresh_postgres_database() as database:
+        table = LogTable(database)
+        gateway = start_gateway(metering_config(stand_in.url, database))
+        stand_in.reset()
+        try:
+            async def scenario() -> tuple[list[float], tuple[float, int]]:
+                locker = await asyncpg.connect(database)
+                lock = locker.transaction()
+                await lock.start()
+                await locker.execute("LOCK TABLE request_logs IN ACCESS EXCLUSIVE MODE")
+                latencies = []
+                async with httpx.AsyncClient(timeout=10) as client:
+                    for i in range(20):
+                        if i == 5:
+                            await asyncio.sleep(0.6)  # the writer is now stuck on the first batch
+                        t0 = time.perf_counter()
+                        response = await client.post(f"{gateway.base_url}/chat/completions", json=chat(f"q {i}"),
+                                                     headers=auth("metrics"))
+                        latencies.append(time.perf_counter() - t0)
+                        assert response.status_code == 200
+                await asyncio.sleep(0.6)
+                depths = await asyncio.to_thread(_queue_depths, gateway)
+                await lock.rollback()
+                await locker.close()
+                return latencies, depths
+
+            latencies, (gauge, ready) = asyncio.run(scenario())
+            logged = wait_until(lambda: table.count() == 20, timeout=10)
+        finally:
+            gateway.stop()
+        assert max(latencies) < 2.0, f"requests waited for the locked log table: {max(latencies):.2f} s"
+        assert logged, f"only {table.count()} of 20 records were written once the table was unlocked"
+        assert ready >= 15, f"/readyz shows {ready} records waiting while the writer was stuck"
+        assert gauge >= 15, (f"sluicegate_log_queue_depth read {gauge} while /readyz showed {ready} records "
+                             "waiting: the gauge is only updated after a flush completes")

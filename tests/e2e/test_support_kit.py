@@ -383,3 +383,15 @@ async def test_upstream_stall_option_pauses_before_one_event(upstream: Upstream)
     assert len(arrivals) == 7
     assert gaps.index(max(gaps)) == 1, f"the longest gap should be before event 2: {gaps}"
     assert arrivals[-1] - arrivals[0] >= 0.5
+
+
+async def test_upstream_coalesce_option_sends_head_and_first_event_together(upstream: Upstream) -> None:
+    upstream.behaviour = "ok coalesce=1 stall_at=1 stall=0.3"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{upstream.url}/chat/completions", json={**CHAT, "stream": True}) as response:
+            assert response.status == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            raw = await response.read()
+    chunks = assert_stream(parse_sse(raw))
+    assert len(chunks) == 6
+    assert upstream.last.completed and upstream.cancelled == 0

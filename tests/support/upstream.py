@@ -82,6 +82,7 @@ class Behaviour:
     retry_after: str = "2"
     stall_at: int = -1
     stall: float = 0.0
+    coalesce: bool = False
     reject_key: str | None = None
 
     KINDS = ("ok", "slow", "slow_stream", "fail", "status", "refuse", "hang", "cut_stream", "no_usage",
@@ -110,7 +111,7 @@ class Behaviour:
                 values[key] = float(value)
             elif key in ("status", "after", "chunks", "stall_at"):
                 values[key] = int(value)
-            elif key == "no_request_id":
+            elif key in ("no_request_id", "coalesce"):
                 values[key] = value not in ("0", "false", "")
             elif key in ("retry_after", "reject_key"):
                 values[key] = value
@@ -499,6 +500,8 @@ class Upstream:
 
     async def _stream(self, request: web.Request, record: RecordedRequest, events: list[bytes],
                       behaviour: Behaviour) -> web.StreamResponse:
+        if behaviour.coalesce:
+            return await self._stream_coalesced(request, record, events, behaviour)
         response = web.StreamResponse(headers=self._headers(behaviour, "text/event-stream; charset=utf-8"))
         response.headers["cache-control"] = "no-cache"
         record.response_status = response.status
@@ -523,6 +526,32 @@ class Upstream:
                 raise ConnectionResetError("client went away mid-stream")
         await response.write_eof()
         return response
+
+    async def _stream_coalesced(self, request: web.Request, record: RecordedRequest, events: list[bytes],
+                                behaviour: Behaviour) -> web.StreamResponse:
+        """Write the HTTP response by hand so that the head and the first event share one write;
+        the body is delimited by closing the connection (HTTP/1.1 without length or chunking)."""
+        transport = request.transport
+        assert transport is not None
+        headers = {**self._headers(behaviour, "text/event-stream; charset=utf-8"), "cache-control": "no-cache",
+                   "connection": "close"}
+        record.response_status = 200
+        record.response_headers = dict(headers)
+        head = "HTTP/1.1 200 OK\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        transport.write(head.encode("latin-1") + events[0])
+        record.sent_events.append(events[0])
+        for i, event in enumerate(events[1:], 1):
+            if behaviour.kind == "slow_stream":
+                await asyncio.sleep(behaviour.delay)
+            if i == behaviour.stall_at:
+                await asyncio.sleep(behaviour.stall)
+            if transport.is_closing():
+                raise ConnectionResetError("client went away mid-stream")
+            transport.write(event)
+            record.sent_events.append(event)
+        record.completed = True
+        transport.close()  # flushes, then FIN: the end of the body
+        raise _Dropped()  # aiohttp must write nothing more on this connection
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._completions_answer)

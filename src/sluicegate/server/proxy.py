@@ -212,9 +212,15 @@ def no_channel_error(nc: Any, last_error: GatewayError | None) -> GatewayError:
         return UpstreamTimeout("No upstream answered this model within the routing deadline.",
                                code="routing_deadline")
     if nc.reason == UNAVAILABLE:
+        if nc.retry_after is None:
+            # Every channel is disabled (credentials or access refused): waiting does not cure that, so no
+            # Retry-After inviting clients to hammer the gateway (docs/channels.md).
+            return ServiceUnavailable("Every upstream for this model is out of service until the operator acts "
+                                      "(the upstream refused the gateway's credentials). Your own API key is fine.",
+                                      code="upstreams_unavailable")
         return ServiceUnavailable("Every upstream for this model is cooling down after failures; retry shortly.",
                                   code="upstreams_unavailable",
-                                  headers={"retry-after": str(max(1, int((nc.retry_after or 1) + 0.999)))})
+                                  headers={"retry-after": str(max(1, int(nc.retry_after + 0.999)))})
     return UpstreamUnavailable("Every upstream for this model failed.", code="upstreams_failed")
 
 

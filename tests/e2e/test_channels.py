@@ -413,11 +413,22 @@ def test_an_upstream_refusing_the_gateways_only_key_is_not_reported_as_the_clien
     assert error["code"] == "upstream_auth_error"
     assert error["code"] != "invalid_api_key" and "Incorrect API key" not in error["message"]
     assert BAD_KEY not in response.text and "sk-upst" not in response.text
-    # The key is now disabled: the next client is told the model is unavailable, again not 401.
-    again = rig.chat("revoked")
-    assert again.status_code in (502, 503), f"{again.status_code}: {again.text}"
-    assert again.json()["error"]["code"] != "invalid_api_key"
     assert rig.channels()["revoked"]["state"] == "disabled"
+
+
+def test_a_model_whose_only_channel_is_disabled_answers_503_without_promising_a_retry_time(rig: Rig) -> None:
+    # Continues the previous test: `revoked` lost its only key. Waiting does not cure that (docs/channels.md:
+    # "503, with Retry-After when a breaker's cooldown says when"), so no Retry-After may invite retries.
+    assert rig.channels()["revoked"]["state"] == "disabled"
+    before = rig.count("revoked")
+    response = rig.chat("revoked")
+    assert response.status_code == 503, f"{response.status_code}: {response.text}"
+    error = response.json()["error"]
+    assert error["code"] != "invalid_api_key"
+    assert "retry-after" not in response.headers, \
+        f"Retry-After: {response.headers['retry-after']} on a channel only a person can restore"
+    assert "retry shortly" not in error["message"], error["message"]
+    assert rig.count("revoked") == before, "a disabled channel was sent a request"
 
 
 # -- a client that leaves ------------------------------------------------------------------------

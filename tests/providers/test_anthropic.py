@@ -194,6 +194,23 @@ def test_an_image_in_a_tool_result_follows_as_a_user_message(aspec, spec) -> Non
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}]}
 
 
+def test_text_documents_become_text_and_pdfs_become_file_parts(aspec, spec) -> None:
+    chat = translate({"max_tokens": 10, "messages": [{"role": "user", "content": [
+        {"type": "document", "title": "Notes", "source": {"type": "text", "media_type": "text/plain",
+                                                          "data": "Ship on Friday."}},
+        {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "Page 1"}]}},
+        {"type": "document", "title": "spec.pdf", "source": {"type": "base64", "media_type": "application/pdf",
+                                                             "data": "JVBERi0x"}},
+        {"type": "text", "text": "Summarise."},
+    ]}]}, aspec, spec)
+    assert chat["messages"][0]["content"] == [
+        {"type": "text", "text": "Notes\n\nShip on Friday."},
+        {"type": "text", "text": "Page 1"},
+        {"type": "file", "file": {"filename": "spec.pdf", "file_data": "data:application/pdf;base64,JVBERi0x"}},
+        {"type": "text", "text": "Summarise."},
+    ]
+
+
 def test_tools_become_function_tools(aspec, spec) -> None:
     chat = translate({"max_tokens": 10, "tools": [WEATHER_TOOL, {"name": "now", "input_schema": {"type": "object"}}],
                       "messages": [{"role": "user", "content": "Hi"}]}, aspec, spec)
@@ -215,6 +232,18 @@ def test_tool_choice_maps_to_openai(choice, expected, aspec, spec) -> None:
                       "messages": [{"role": "user", "content": "Hi"}]}, aspec, spec)
     assert chat["tool_choice"] == expected
     assert "parallel_tool_calls" not in chat
+
+
+def test_a_strict_tool_stays_strict(aspec, spec) -> None:
+    chat = translate({"max_tokens": 10, "tools": [{**WEATHER_TOOL, "strict": True}],
+                      "messages": [{"role": "user", "content": "Hi"}]}, aspec, spec)
+    assert chat["tools"][0]["function"]["strict"] is True
+
+
+def test_tool_choice_without_tools_is_not_sent(aspec, spec) -> None:
+    chat = translate({"max_tokens": 10, "tool_choice": {"type": "none"},
+                      "messages": [{"role": "user", "content": "Hi"}]}, aspec, spec)
+    assert "tool_choice" not in chat
 
 
 def test_disable_parallel_tool_use_turns_parallel_calls_off(aspec, spec) -> None:
@@ -240,8 +269,12 @@ def test_structured_output_becomes_a_json_schema_response_format(aspec, spec) ->
     ({"max_tokens": 10, "messages": [{"role": "user", "content": [
         {"type": "image", "source": {"type": "file", "file_id": "file_1"}}]}]}, "messages.0.content.0.source: image source 'file' is not supported"),
     ({"max_tokens": 10, "messages": [{"role": "user", "content": [
-        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}}]}]},
-     "messages.0.content.0: 'document' blocks are not supported"),
+        {"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}}]}]},
+     "messages.0.content.0.source: document source 'url' is not supported"),
+    ({"max_tokens": 10, "messages": [{"role": "user", "content": [
+        {"type": "search_result", "source": "https://example.com", "title": "t",
+         "content": [{"type": "text", "text": "x"}]}]}]},
+     "messages.0.content.0: 'search_result' blocks are not supported"),
     ({"max_tokens": 10, "tools": [{"type": "web_search_20250305", "name": "web_search"}],
       "messages": [{"role": "user", "content": "x"}]}, "tools.0: Anthropic server tool 'web_search_20250305' is not supported"),
     ({"max_tokens": 10, "tool_choice": {"type": "sometimes"}, "messages": [{"role": "user", "content": "x"}]},

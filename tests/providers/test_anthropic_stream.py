@@ -197,6 +197,12 @@ def test_tool_calls_without_an_index_are_told_apart_by_position(aspec) -> None:
     assert starts == ["f", "g"]
 
 
+def test_tool_arguments_sent_as_an_object_are_streamed_as_json(aspec) -> None:
+    calls = [{"index": 0, "id": "c1", "type": "function", "function": {"name": "f", "arguments": {"x": 1}}}]
+    _, events = run([chunk({"tool_calls": calls}), chunk(finish="tool_calls"), b"[DONE]"], aspec)
+    assert [d["delta"]["partial_json"] for n, d in events if n == "content_block_delta"] == ['{"x":1}']
+
+
 def test_text_after_a_tool_call_opens_a_new_text_block(aspec) -> None:
     _, events = run([chunk(tool_piece(0, id_="c", name="f", arguments="{}")), chunk({"content": "done"}),
                      chunk(finish="tool_calls"), b"[DONE]"], aspec)
@@ -287,7 +293,7 @@ def test_the_sdk_accumulates_the_original_text_tool_inputs_and_usage() -> None:
 def test_the_sdk_raises_the_error_event_of_a_failed_stream() -> None:
     failing = [chunk({"content": "par"}), orjson.dumps({"error": {"message": "upstream went away"}})]
     client = sdk_stream_client(failing, [])
-    with pytest.raises(anthropic.APIStatusError, match="upstream went away"):
-        with client.messages.stream(model="claude-sonnet-4-6", max_tokens=20,
-                                    messages=[{"role": "user", "content": "Hi"}]) as stream:
-            stream.get_final_message()
+    stream = client.messages.stream(model="claude-sonnet-4-6", max_tokens=20,
+                                    messages=[{"role": "user", "content": "Hi"}])
+    with pytest.raises(anthropic.APIStatusError, match="upstream went away"), stream as events:
+        events.get_final_message()

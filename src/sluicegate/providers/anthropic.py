@@ -1,28 +1,37 @@
-"""Anthropic's Messages API in front of OpenAI-compatible upstreams: requests, answers and errors.
+"""Anthropic's Messages API in front of OpenAI-compatible upstreams: the entry point, and requests.
 
 The gateway serves `POST /v1/messages` so that the official `anthropic` SDK and Claude-style clients
-can use any upstream it routes to. Every upstream speaks OpenAI's Chat Completions, so this module
-translates a Messages request into a chat.completions request, a chat.completion back into a
-`message`, and OpenAI-style errors into Anthropic's error body. The streaming side is in
-`anthropic_stream`. Everything is pure: dicts in, dicts (or bytes) out; `ValueError` for a request
-that cannot be translated, which the shell answers with `error_body(400, str(exc))`.
+can use any upstream it routes to. Every upstream speaks OpenAI's Chat Completions, so a Messages
+request is translated into a chat.completions request (here), a chat.completion back into a
+`message` (`anthropic_answer`), a stream event by event (`anthropic_stream`), and errors into
+Anthropic's body (`anthropic_errors`). The shell imports all but the stream from this module.
+Everything is pure: dicts in, dicts (or bytes) out; `ValueError` for a request that cannot be
+translated, which the shell answers with `error_body(400, str(exc))`.
 
 Request fields with no OpenAI counterpart are dropped, not refused, so that clients which always
 send them keep working: see `IGNORED_FIELDS`. Content the upstream could not be given faithfully
-(server tools, documents, file references) is refused, because a silently different conversation is
-worse than a clear 400.
+(server tools, PDFs by URL, Files API references) is refused, because a silently different
+conversation is worse than a clear 400.
 """
 
 from __future__ import annotations
 
-import re
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from sluicegate.metering.usage import Usage, usage_from_mapping
+from sluicegate.providers.anthropic_answer import (
+    STOP_REASONS,
+    anthropic_usage,
+    chat_to_message,
+    message_id,
+    openai_usage,
+    parse_arguments,
+    stop_details,
+    stop_reason,
+    tool_id,
+)
 from sluicegate.providers.anthropic_errors import (
     ERROR_TYPES,
     error_body,
@@ -36,22 +45,12 @@ IGNORED_FIELDS = frozenset({
     "top_k", "thinking", "service_tier", "container", "inference_geo", "cache_control",
     "mcp_servers", "context_management",
 })
+# Of `output_config`, only `format` (structured output) is carried; `effort` is dropped.
 
 # Block types in a conversation that carry no meaning for another model: Claude's own reasoning,
 # which only Claude can verify (signatures) and which Anthropic itself strips from earlier turns.
 _DROPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
-_TOOL_ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
-
-STOP_REASONS: Mapping[str, str] = {
-    "stop": "end_turn",
-    "length": "max_tokens",
-    "tool_calls": "tool_use",
-    "function_call": "tool_use",
-    # Anthropic: "refusal" is "when streaming classifiers intervene to handle potential policy
-    # violations", which is what OpenAI's content_filter reports.
-    "content_filter": "refusal",
-}
 
 # -- requests -----------------------------------------------------------------------------------
 
@@ -88,11 +87,14 @@ def messages_to_chat(body: Mapping[str, Any], model: str) -> dict[str, Any]:
         chat["tools"] = [_chat_tool(tool, i) for i, tool in enumerate(_list(tools, "tools"))]
     if body.get("tool_choice") is not None:
         _apply_tool_choice(chat, body["tool_choice"])
+        if not tools:
+            # OpenAI refuses a tool_choice without tools; Anthropic's meaning is "no tools" anyway.
+            del chat["tool_choice"]
     metadata = body.get("metadata")
     if isinstance(metadata, Mapping) and isinstance(metadata.get("user_id"), str):
         chat["user"] = metadata["user_id"]
-    output_format = (body.get("output_config") or {}).get("format") if isinstance(
-        body.get("output_config"), Mapping) else None
+    output_config = body.get("output_config")
+    output_format = output_config.get("format") if isinstance(output_config, Mapping) else None
     if isinstance(output_format, Mapping) and output_format.get("type") == "json_schema":
         chat["response_format"] = {"type": "json_schema", "json_schema": {
             "name": "output", "schema": output_format.get("schema") or {}, "strict": True}}
@@ -159,10 +161,31 @@ def _image_part(block: Mapping[str, Any], where: str) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
-def tool_id(value: Any, fallback: str) -> str:
-    """An id Anthropic accepts (`^[a-zA-Z0-9_-]+$`); the same on the way in and out."""
-    text = _TOOL_ID_UNSAFE.sub("_", value) if isinstance(value, str) else ""
-    return text or fallback
+def _document_parts(block: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
+    """A document block as OpenAI content parts: text stays text, a PDF becomes a `file` part."""
+    source = block.get("source")
+    kind = source.get("type") if isinstance(source, Mapping) else None
+    title = block.get("title") if isinstance(block.get("title"), str) else None
+    if kind == "text":
+        text = str(source.get("data", ""))
+        return [{"type": "text", "text": f"{title}\n\n{text}" if title else text}]
+    if kind == "content":
+        inner = source.get("content")
+        if isinstance(inner, str):
+            return [{"type": "text", "text": inner}]
+        parts: list[dict[str, Any]] = []
+        for k, part in enumerate(_blocks(inner, f"{where}.source")):
+            if part["type"] == "text":
+                parts.append({"type": "text", "text": str(part.get("text", ""))})
+            elif part["type"] == "image":
+                parts.append(_image_part(part, f"{where}.source.content.{k}"))
+            else:
+                raise ValueError(f"{where}.source.content.{k}: {part['type']!r} blocks are not supported")
+        return parts
+    if kind == "base64" and source.get("media_type", "application/pdf") == "application/pdf":
+        return [{"type": "file", "file": {"filename": title or "document.pdf",
+                                          "file_data": f"data:application/pdf;base64,{source.get('data', '')}"}}]
+    raise ValueError(f"{where}.source: document source {kind!r} is not supported (use base64, text or content)")
 
 
 def _tool_result_text(block: Mapping[str, Any], where: str, images: list[dict[str, Any]]) -> str:
@@ -205,6 +228,8 @@ def _user_messages(content: Any, i: int) -> list[dict[str, Any]]:
             parts.append({"type": "text", "text": str(block.get("text", ""))})
         elif kind == "image":
             parts.append(_image_part(block, at))
+        elif kind == "document":
+            parts.extend(_document_parts(block, at))
         elif kind == "tool_result":
             call_id = tool_id(block.get("tool_use_id"), "")
             if not call_id:
@@ -265,6 +290,8 @@ def _chat_tool(tool: Any, i: int) -> dict[str, Any]:
                                 "parameters": tool.get("input_schema") or {"type": "object"}}
     if isinstance(tool.get("description"), str):
         function["description"] = tool["description"]
+    if tool.get("strict") is True:
+        function["strict"] = True
     return {"type": "function", "function": function}
 
 
@@ -282,128 +309,6 @@ def _apply_tool_choice(chat: dict[str, Any], choice: Any) -> None:
         raise ValueError("tool_choice: type must be 'auto', 'any', 'none', or 'tool' with a name")
     if choice.get("disable_parallel_tool_use") is True and chat.get("tools"):
         chat["parallel_tool_calls"] = False
-
-
-# -- answers ------------------------------------------------------------------------------------
-
-
-def message_id(chat_id: Any) -> str:
-    """`msg_...` from a chat completion id, so logs on both sides can be matched up."""
-    if isinstance(chat_id, str) and chat_id:
-        return "msg_" + _TOOL_ID_UNSAFE.sub("_", chat_id.removeprefix("chatcmpl-"))
-    return "msg_" + secrets.token_hex(12)
-
-
-def parse_arguments(raw: Any) -> dict[str, Any]:
-    """A tool call's `arguments` string as Anthropic's `input` object, whatever the model wrote.
-
-    Models do emit broken JSON. An empty string is no arguments; anything that is not a JSON
-    object is kept verbatim under `_raw_arguments`, so the client's tool validation (and then the
-    model) sees what went wrong instead of a silent `{}`.
-    """
-    if isinstance(raw, Mapping):
-        return dict(raw)
-    if not isinstance(raw, str) or not raw.strip():
-        return {}
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return {"_raw_arguments": raw}
-    return parsed if isinstance(parsed, dict) else {"_raw_arguments": raw}
-
-
-def stop_reason(finish_reason: Any, matched_stop: Any = None, has_tool_calls: bool = False) -> str:
-    """Anthropic's stop_reason for an OpenAI finish_reason.
-
-    `matched_stop` is vLLM's choice-level `stop_reason` (the stop string that ended the text), the
-    only way an OpenAI-compatible answer tells a stop sequence from a natural end. Some servers
-    (Ollama among them) finish a tool-calling turn with "stop": tool calls still mean tool_use.
-    """
-    if has_tool_calls and finish_reason in (None, "stop", "tool_calls", "function_call"):
-        return "tool_use"
-    if finish_reason == "stop" and isinstance(matched_stop, str):
-        return "stop_sequence"
-    return STOP_REASONS.get(finish_reason, "end_turn") if isinstance(finish_reason, str) else "end_turn"
-
-
-def stop_details(reason: str) -> dict[str, Any] | None:
-    return {"type": "refusal", "category": None, "explanation": None} if reason == "refusal" else None
-
-
-def anthropic_usage(usage: Usage | None, *, full: bool = True) -> dict[str, Any]:
-    """Anthropic's usage object for OpenAI-meaning `usage`.
-
-    Anthropic's input_tokens excludes cache reads, OpenAI's prompt_tokens includes them. OpenAI-
-    style caching has no write charge, so cache_creation_input_tokens is truly 0. `full` is the
-    Message shape; otherwise the message_delta shape (no tier, geo or cache breakdown).
-    """
-    usage = usage or Usage()
-    out: dict[str, Any] = {
-        "input_tokens": max(0, usage.prompt_tokens - usage.cached_tokens),
-        "output_tokens": usage.completion_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": usage.cached_tokens,
-        "server_tool_use": None,
-        "output_tokens_details": ({"thinking_tokens": usage.reasoning_tokens}
-                                  if usage.reasoning_tokens else None),
-    }
-    if full:
-        out.update(cache_creation=None, inference_geo=None, service_tier=None)
-    return out
-
-
-def openai_usage(chat: Mapping[str, Any]) -> Usage | None:
-    found = chat.get("usage")
-    return usage_from_mapping(found) if isinstance(found, Mapping) else None
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # some servers answer with content parts
-        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
-    return ""
-
-
-def chat_to_message(chat: Mapping[str, Any], model: str) -> dict[str, Any]:
-    """An OpenAI chat.completion as an Anthropic `message`, named `model` (what the client asked for).
-
-    Only the first choice is used: Anthropic has no `n`, and the request never asks for more.
-    """
-    choices = chat.get("choices")
-    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], Mapping) else {}
-    reply = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
-    msg_id = message_id(chat.get("id"))
-    content: list[dict[str, Any]] = []
-    text = _text_of(reply.get("content")) or _text_of(reply.get("refusal"))
-    if text:
-        content.append({"type": "text", "text": text, "citations": None})
-    calls = reply.get("tool_calls") if isinstance(reply.get("tool_calls"), list) else []
-    for i, call in enumerate(calls):
-        function = call.get("function") if isinstance(call, Mapping) else None
-        if not isinstance(function, Mapping):
-            continue
-        content.append({
-            "type": "tool_use",
-            "id": tool_id(call.get("id"), f"toolu_{msg_id[4:]}_{i}"),
-            "name": str(function.get("name") or "unknown"),
-            "input": parse_arguments(function.get("arguments")),
-            "caller": {"type": "direct"},
-        })
-    matched = choice.get("stop_reason")
-    reason = stop_reason(choice.get("finish_reason"), matched, bool(calls))
-    return {
-        "id": msg_id,
-        "type": "message",
-        "role": "assistant",
-        "content": content,
-        "model": model,
-        "stop_reason": reason,
-        "stop_sequence": matched if reason == "stop_sequence" else None,
-        "stop_details": stop_details(reason),
-        "container": None,
-        "usage": anthropic_usage(openai_usage(chat)),
-    }
 
 
 __all__ = [

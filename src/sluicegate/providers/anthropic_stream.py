@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from sluicegate.metering.usage import Usage, usage_from_mapping
-from sluicegate.providers.anthropic import (
+from sluicegate.providers.anthropic_answer import (
     anthropic_usage,
     message_id,
     stop_details,
@@ -183,6 +183,8 @@ class ChatToMessageStream:
         if call.name is None and isinstance(function.get("name"), str) and function["name"]:
             call.name = function["name"]
         arguments = function.get("arguments")
+        if isinstance(arguments, Mapping):  # a few servers send an object, not a JSON string
+            arguments = orjson.dumps(arguments).decode()
         out = b""
         if call.block is None:
             if isinstance(arguments, str) and arguments:

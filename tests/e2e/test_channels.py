@@ -66,6 +66,14 @@ UPSTREAMS: dict[str, tuple[str | None, dict[str, Any]]] = {
     # a refused provider key
     "keyed": (f"ok reject_key={BAD_KEY}", {"api_keys": [BAD_KEY, GOOD_KEY]}),
     "revoked": (f"ok reject_key={BAD_KEY}", {"api_keys": [BAD_KEY]}),
+    # two good keys, used in turn
+    "pair": ("ok", {"api_keys": ["sk-provider-pair-one-0a1b", "sk-provider-pair-two-2c3d"]}),
+    # weight 0: a drained channel
+    "d-main": ("ok", {}),
+    "d-zero": ("ok", {}),
+    # 403: this model is refused on this account
+    "forbidden": ("status 403", {}),
+    "forbidden-spare": ("ok", {}),
     # a client leaving during a retry
     "leave-hang": ("hang", {"timeouts": {"first_byte": FIRST_BYTE_S}}),
     "leave-slow": ("slow delay=5", {}),
@@ -97,6 +105,9 @@ MODELS: dict[str, list[dict[str, Any]]] = {
     "flaky": [{"upstream": "flaky"}, {"upstream": "flaky-spare", "priority": 1}],
     "keyed": [{"upstream": "keyed"}],
     "revoked": [{"upstream": "revoked"}],
+    "pair": [{"upstream": "pair"}],
+    "drain": [{"upstream": "d-main", "weight": 1}, {"upstream": "d-zero", "weight": 0}],
+    "forbidden": [{"upstream": "forbidden"}, {"upstream": "forbidden-spare", "priority": 1}],
     "leaving": [{"upstream": "leave-hang"}, {"upstream": "leave-slow", "priority": 1},
                 {"upstream": "leave-last", "priority": 2}],
     "streamed": [{"upstream": u, "priority": i} for i, u in enumerate(("s-fail", "s-hang", "s-ok"))],
@@ -278,6 +289,16 @@ def test_priority_1_is_used_only_when_every_priority_0_channel_is_down(rig: Rig)
     assert channels["p0a"]["state"] == "open" and channels["p0b"]["state"] == "open", channels
 
 
+def test_a_weight_0_channel_takes_traffic_only_when_the_weighted_ones_are_down(rig: Rig) -> None:
+    for _ in range(20):
+        assert_answered(rig.chat("drain"))
+    assert rig.count("d-zero") == 0, "a drained (weight 0) channel took traffic while the weighted one was up"
+    rig.stand_ins["d-main"].behaviour = "fail"
+    for _ in range(5):
+        assert_answered(rig.chat("drain"))
+    assert rig.count("d-zero") == 5
+
+
 # -- Retry-After, breakers, recovery ---------------------------------------------------------------
 
 
@@ -404,6 +425,23 @@ def test_a_refused_provider_key_is_skipped_and_requests_keep_succeeding(rig: Rig
     assert authorizations.count(f"Bearer {BAD_KEY}") == 1, (
         f"the refused key was used {authorizations.count(f'Bearer {BAD_KEY}')} times; once should disable it")
     assert rig.channels()["keyed"]["state"] == "closed"
+
+
+def test_several_provider_keys_of_an_upstream_are_used_in_turn(rig: Rig) -> None:
+    for _ in range(10):
+        assert_answered(rig.chat("pair"))
+    used = rig.stand_ins["pair"].authorizations
+    assert used.count("Bearer sk-provider-pair-one-0a1b") == 5 and used.count("Bearer sk-provider-pair-two-2c3d") == 5
+    assert all(a != b for a, b in zip(used, used[1:])), f"keys not used in turn: {used}"
+
+
+def test_an_upstream_403_disables_that_channel_and_the_request_goes_elsewhere(rig: Rig) -> None:
+    assert_answered(rig.chat("forbidden"))
+    assert rig.count("forbidden") == 1 and rig.count("forbidden-spare") == 1
+    assert rig.channels()["forbidden"]["state"] == "disabled"
+    for _ in range(5):
+        assert_answered(rig.chat("forbidden"))
+    assert rig.count("forbidden") == 1, "a disabled channel was sent requests"
 
 
 def test_an_upstream_refusing_the_gateways_only_key_is_not_reported_as_the_clients_key(rig: Rig) -> None:

@@ -229,7 +229,11 @@ def relay_error_answer(gw: Gateway, proto: Any, ctx: RequestContext, status: int
     """An upstream's error answer, as it was (status, body, headers the client relies on)."""
     ctx.status = status
     ctx.error_type = ctx.error_type or f"upstream_{status}"
-    if not any(h[0] == "x-request-id" for h in headers):
+    # The id the client sees is the id logged, as for relayed answers (see `relay`).
+    upstream_id = next((v for k, v in headers if k == "x-request-id"), None)
+    if upstream_id:
+        ctx.request_id = upstream_id
+    else:
         headers.append(("x-request-id", ctx.request_id))
     if ctx.extra_headers:
         headers = with_own_headers(headers, ctx.extra_headers)

@@ -13,13 +13,19 @@ export BENCH_UPSTREAM=${BENCH_UPSTREAM:-http://127.0.0.1:9000/v1}
 OUTDIR=${OUTDIR:-bench/results/candidates-$(date -u +%Y%m%d)}
 mkdir -p "$OUTDIR"
 PORT=8100
+UPSTREAM_PID=""
+trap 'restore_rr; [ -n "$UPSTREAM_PID" ] && kill $UPSTREAM_PID 2>/dev/null || true' EXIT
 NICE=${NICE:-chrt -r 1}  # the machine is shared: do not let other work starve the measured processes
 export NICE
+# SCHED_RR's default 100 ms slice lets one thread of a multi-threaded server (Granian: Python
+# thread + Rust runtime thread on one core) starve the other; use 1 ms for the run, restore after.
+RR_OLD=$(cat /proc/sys/kernel/sched_rr_timeslice_ms 2>/dev/null || echo "")
+if [[ "${NICE}" == chrt* && -n "$RR_OLD" ]]; then echo 1 > /proc/sys/kernel/sched_rr_timeslice_ms || true; fi
+restore_rr() { [ -n "$RR_OLD" ] && echo "$RR_OLD" > /proc/sys/kernel/sched_rr_timeslice_ms 2>/dev/null || true; }
 
 if ! ss -ltnH "sport = :9000" | grep -q .; then
   ${UP_NICE:-chrt -r 2} taskset -c 1 "$PY" bench/upstream.py --port 9000 &  # above the load generators, so it answers at once
   UPSTREAM_PID=$!
-  trap 'kill $UPSTREAM_PID 2>/dev/null || true' EXIT
   sleep 1
 fi
 

@@ -48,8 +48,10 @@ class Target:
         self.key = key
         self.url = base_url
 
-    def request(self, stream: bool = False, extra: dict[str, str] | None = None) -> bytes:
+    def request(self, stream: bool = False, extra: dict[str, str] | None = None, user: str = "") -> bytes:
         body = BODY_STREAM if stream else BODY
+        if user:
+            body = body[:-1] + b',"user":"' + user.encode() + b'"}'
         lines = [
             f"POST {self.path} HTTP/1.1",
             f"Host: {self.host}:{self.port}",
@@ -447,7 +449,7 @@ def tree_stats(pids: list[int]) -> tuple[int, float]:
 
 async def run_slow(t: Target, args, pid: int | None) -> dict:
     extra = {"x-bench-chunks": str(args.chunks), "x-bench-delay-ms": str(args.delay_ms)}
-    req = t.request(stream=True, extra=extra)
+    req = t.request(stream=True, extra=extra, user=f"bench:{args.chunks}:{int(args.delay_ms)}")
     pids = proc_tree(pid) if pid else []
     rss0, cpu0 = tree_stats(pids) if pid else (0, 0.0)
     peak = [rss0]

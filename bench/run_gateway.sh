@@ -21,7 +21,12 @@ CONF=$(mktemp /tmp/sluicegate-bench-XXXX.yaml)
 PIDS=()
 NICE=${NICE:-chrt -r 1}  # the machine is shared: do not let other work starve the measured processes
 export NICE
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -f "$CONF"; }
+# SCHED_RR's default 100 ms slice lets one thread of a multi-threaded server (Granian: Python
+# thread + Rust runtime thread on one core) starve the other; use 1 ms for the run, restore after.
+RR_OLD=$(cat /proc/sys/kernel/sched_rr_timeslice_ms 2>/dev/null || echo "")
+if [[ "${NICE}" == chrt* && -n "$RR_OLD" ]]; then echo 1 > /proc/sys/kernel/sched_rr_timeslice_ms || true; fi
+restore_rr() { [ -n "$RR_OLD" ] && echo "$RR_OLD" > /proc/sys/kernel/sched_rr_timeslice_ms 2>/dev/null || true; }
+cleanup() { restore_rr; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -f "$CONF"; }
 trap cleanup EXIT
 
 if ! ss -ltnH "sport = :$UPORT" | grep -q .; then

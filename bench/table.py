@@ -21,6 +21,11 @@ def f(x, nd=2) -> str:
     return "—" if x is None else f"{x:,.{nd}f}"
 
 
+def med(recs: list[dict], key: str):
+    vals = sorted(r[key] for r in recs if r.get(key) is not None)
+    return vals[len(vals) // 2] if vals else None
+
+
 def row(path: Path) -> str:
     recs = [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
     get = lambda **kw: [r for r in recs if all(r.get(k) == v for k, v in kw.items())]  # noqa: E731
@@ -32,8 +37,10 @@ def row(path: Path) -> str:
     chk = get(mode="throughput", stream=True)
     slow = get(mode="slowstreams")
     cells = [label or path.stem]
-    cells.append(f(wrk[-1]["rps"], 0) if wrk else "—")
-    cells.append(f(wrk[-1].get("sut_cpu_us_per_req"), 0) if wrk else "—")
+    # several closed-loop runs (rounds) -> the median; n shown when more than one
+    n = f" (n={len(wrk)})" if len(wrk) > 1 else ""
+    cells.append(f(med(wrk, "rps"), 0) + n if wrk else "—")
+    cells.append(f(med(wrk, "sut_cpu_us_per_req"), 0) if wrk else "—")
     cells.append(f"{f(seq[-1]['added_p50_ms'], 3)} / {f(seq[-1]['added_p99_ms'], 3)}" if seq else "—")
     o = ol.get(1000)
     cells.append(f"{f(o['added_p50_ms'])} / {f(o['added_p99_ms'])}" if o else "—")

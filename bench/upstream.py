@@ -9,7 +9,9 @@ POST /v1/chat/completions
   body without "stream": true  -> a fixed chat.completion with usage (Content-Length)
   body with "stream": true     -> SSE over chunked encoding: N chunk events, then data: [DONE]
   headers x-bench-chunks: N (default 10), x-bench-delay-ms: D (default 0) shape the stream,
-  so one upstream serves every scenario (fast streams, 1,000 slow streams).
+  so one upstream serves every scenario (fast streams, 1,000 slow streams). The same knobs in the
+  body, `"user": "bench:N:D"`, win over the headers (a gateway forwards the body's `user` field;
+  it need not forward unknown headers).
 Anything else -> 404.
 
 Run:  taskset -c 1 python bench/upstream.py --port 9000
@@ -149,6 +151,11 @@ class UpstreamProtocol(asyncio.Protocol):
         if i >= 0:
             j = lower.find(b"\r\n", i + 2)
             delay = float(head[i + 19 : j if j >= 0 else len(head)]) / 1000.0
+        i = body.find(b'"user":"bench:')
+        if i >= 0:  # same knobs in the body, for gateways that do not forward x-bench-* headers
+            j = body.find(b'"', i + 14)
+            n_s, _, d_s = body[i + 14 : j].partition(b":")
+            n, delay = min(MAX_CHUNKS, int(n_s)), float(d_s or 0) / 1000.0
         if delay <= 0:
             self.transport.write(fast_stream(n))
             return

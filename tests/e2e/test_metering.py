@@ -171,6 +171,16 @@ def test_client_that_did_not_ask_sees_no_usage_chunk(metered: Metered, spec: Spe
     assert not row["usage_estimated"]
 
 
+def test_stream_record_carries_time_to_first_token_and_latency(metered: Metered) -> None:
+    metered.upstream.behaviour = "slow_stream delay=0.1"
+    response = httpx.post(metered.chat_url, json=chat("time me", stream=True), headers=auth("streams"), timeout=10)
+    assert response.status_code == 200
+    row = wait_for_request(metered.table, response.headers["x-request-id"])
+    # The role chunk comes at once, then four more chunks 0.1 s apart.
+    assert row["ttft_ms"] is not None and 0 < row["ttft_ms"] < row["latency_ms"], row
+    assert row["latency_ms"] >= 400, row
+
+
 def test_client_that_asked_sees_the_usage_chunk(metered: Metered, spec: SpecValidator) -> None:
     body = chat("meter this stream aloud", stream=True, stream_options={"include_usage": True})
     response = httpx.post(metered.chat_url, json=body, headers=auth("streams"), timeout=10)

@@ -110,9 +110,9 @@ def test_metrics_count_requests_tokens_and_cost(observed: Observed) -> None:
 
 def test_metrics_count_limiter_refusals_and_the_refused_request(observed: Observed) -> None:
     before = observed.scrape()
-    statuses = [httpx.post(observed.chat_url, json=chat(f"limited {i}"), headers=auth(LIMITED_KEY), timeout=10)
-                .status_code for i in range(LIMITED_RPM + 1)]
-    assert statuses == [200] * LIMITED_RPM + [429]
+    responses = [httpx.post(observed.chat_url, json=chat(f"limited {i}"), headers=auth(LIMITED_KEY), timeout=10)
+                 for i in range(LIMITED_RPM + 1)]
+    assert [r.status_code for r in responses] == [200] * LIMITED_RPM + [429]
     after = observed.scrape()
     refusals = {dict(k[1])["reason"]: v - before.get(k, 0.0) for k, v in after.items()
                 if k[0] == "sluicegate_limiter_refusals_total"}
@@ -122,6 +122,9 @@ def test_metrics_count_limiter_refusals_and_the_refused_request(observed: Observ
                   if k[0] == "sluicegate_requests_total" and dict(k[1]).get("status") == "429"
                   and v - before.get(k, 0.0) == 1]
     assert labels_429 == [{"model": "gpt-4o-mini", "upstream": "none", "status": "429"}]
+    row = wait_for_request(observed.table, responses[-1].headers["x-request-id"])
+    assert (row["status"], row["error_type"], row["upstream"]) == (429, "rate_limit_exceeded", None), row
+    assert (row["prompt_tokens"], row["completion_tokens"], row["cost"]) == (0, 0, 0.0), row
 
 
 def test_metrics_count_upstream_failures(observed: Observed) -> None:
@@ -136,6 +139,9 @@ def test_metrics_count_upstream_failures(observed: Observed) -> None:
             - value(before, "sluicegate_requests_total", **failed)) == 1
     errors = {k: v - before.get(k, 0.0) for k, v in after.items() if k[0] == "sluicegate_upstream_errors_total"}
     assert [dict(k[1])["upstream"] for k, gained in errors.items() if gained == 1] == ["flaky"], errors
+    row = wait_for_request(observed.table, response.headers["x-request-id"])
+    assert (row["status"], row["upstream"], row["completion_tokens"], row["cost"]) == (500, "flaky", 0, 0.0), row
+    assert row["error_type"], row
 
 
 def test_metrics_show_the_log_queue_depth(observed: Observed) -> None:

@@ -239,6 +239,8 @@ def test_a_stream_cut_after_the_first_byte_is_reported_not_retried(rig: Rig) -> 
     assert events[-1] == "[DONE]"
     assert rig.count("cut") == 1
     assert rig.count("cut-spare") == 0, "the stream was restarted on another channel after bytes were sent"
+    cut = rig.channels()["cut"]
+    assert cut["failures"] == 1 and cut["consecutive_failures"] == 1, f"a cut stream must count as a failure: {cut}"
 
 
 def test_a_client_error_400_is_relayed_as_is_and_not_retried(rig: Rig) -> None:
@@ -378,7 +380,8 @@ async def test_a_half_open_breaker_lets_exactly_one_trial_through(rig: Rig) -> N
         "the cooldown did not grow after a failed trial"
 
 
-@pytest.mark.xfail(strict=True, reason=(
+# Not strict: the race is the bug, and the keeper wins it now and then (its tick falls first).
+@pytest.mark.xfail(strict=False, reason=(
     "Gateway bug: Health.usable() turns an open breaker half-open when the cooldown ends and hands the "
     "trial to whichever asks first; HealthKeeper asks at most once a second, so under traffic a user's "
     "request is the trial and waits the hanging upstream's first_byte timeout on every cooldown cycle. "

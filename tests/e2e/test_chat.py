@@ -34,18 +34,21 @@ def test_chat_completion_through_the_sdk_returns_the_upstream_answer(core: Core,
     assert completion.usage.prompt_tokens_details.cached_tokens == 0
 
 
-def test_chat_request_body_reaches_the_upstream_unchanged(core: Core) -> None:
+def test_chat_request_body_reaches_the_upstream_unchanged(core: Core, spec: SpecValidator) -> None:
     body = {**CHAT, "temperature": 0.2, "max_tokens": 17, "user": "u-1", "seed": 7,
             "metadata": {"ticket": "42"}, "store": False}
     response = httpx.post(f"{core.gateway.base_url}/chat/completions", json=body, headers=core.auth, timeout=10)
     assert response.status_code == 200
+    spec.validate("CreateChatCompletionResponse", response.json())
     assert core.upstream.last.path == "/v1/chat/completions"
     assert core.upstream.last.json == body
 
 
-def test_stream_through_the_sdk_delivers_every_chunk(core: Core) -> None:
+def test_stream_through_the_sdk_delivers_every_chunk(core: Core, spec: SpecValidator) -> None:
     with core.client() as client:
         chunks = list(client.chat.completions.create(**CHAT, stream=True))
+    for chunk in chunks:
+        spec.validate("CreateChatCompletionStreamResponse", chunk.model_dump(exclude_unset=True))
     contents = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert "".join(contents) == reply_text(CHAT)
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -137,37 +140,41 @@ def test_upstream_receives_the_provider_key_not_the_client_key(core: Core) -> No
     assert not leaked, f"the client's gateway key reached the upstream in {leaked}"
 
 
-def test_upstream_request_id_is_passed_through(core: Core) -> None:
+def test_upstream_request_id_is_passed_through(core: Core, spec: SpecValidator) -> None:
     response = httpx.post(f"{core.gateway.base_url}/chat/completions", json=CHAT, headers=core.auth, timeout=10)
     assert response.status_code == 200
+    spec.validate("CreateChatCompletionResponse", response.json())
     upstream_id = core.upstream.last.response_headers["x-request-id"]
     assert response.headers.get("x-request-id") == upstream_id
 
 
-def test_gateway_adds_a_request_id_when_the_upstream_has_none(core: Core) -> None:
+def test_gateway_adds_a_request_id_when_the_upstream_has_none(core: Core, spec: SpecValidator) -> None:
     core.upstream.behaviour = "ok no_request_id=1"
     first = httpx.post(f"{core.gateway.base_url}/chat/completions", json=CHAT, headers=core.auth, timeout=10)
     second = httpx.post(f"{core.gateway.base_url}/chat/completions", json=CHAT, headers=core.auth, timeout=10)
     assert first.status_code == second.status_code == 200
+    spec.validate("CreateChatCompletionResponse", first.json())
     assert "x-request-id" not in core.upstream.last.response_headers
     assert first.headers.get("x-request-id"), "the gateway added no x-request-id"
     assert first.headers["x-request-id"] != second.headers.get("x-request-id")
 
 
-def test_openai_processing_ms_and_ratelimit_headers_come_through(core: Core) -> None:
+def test_openai_processing_ms_and_ratelimit_headers_come_through(core: Core, spec: SpecValidator) -> None:
     response = httpx.post(f"{core.gateway.base_url}/chat/completions", json=CHAT, headers=core.auth, timeout=10)
     assert response.status_code == 200
+    spec.validate("CreateChatCompletionResponse", response.json())
     assert response.headers.get("openai-processing-ms") == "42"
     assert response.headers.get("x-ratelimit-remaining-requests") == "9999"
     assert response.headers.get("x-ratelimit-limit-tokens") == "2000000"
 
 
-def test_stream_response_carries_the_upstream_headers(core: Core) -> None:
+def test_stream_response_carries_the_upstream_headers(core: Core, spec: SpecValidator) -> None:
     body = {**CHAT, "stream": True}
     with httpx.stream("POST", f"{core.gateway.base_url}/chat/completions", json=body, headers=core.auth,
                       timeout=10) as response:
-        response.read()
+        raw = response.read()
     assert response.status_code == 200
+    assert_stream(parse_sse(raw), spec=spec)
     assert response.headers.get("x-request-id") == core.upstream.last.response_headers["x-request-id"]
     assert response.headers.get("x-ratelimit-remaining-requests") == "9999"
 

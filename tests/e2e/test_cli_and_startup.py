@@ -115,7 +115,7 @@ def test_serve_without_keys_refuses_to_listen_on_all_interfaces(tmp_path: Path) 
     assert "traceback" not in text, output(result)
 
 
-def test_serve_without_keys_on_loopback_warns_and_serves(tmp_path: Path, upstream: Upstream,
+def test_serve_without_keys_on_loopback_warns_and_serves(upstream: Upstream,
                                                          gateway_factory: Callable[..., Gateway]) -> None:
     gateway = gateway_factory(core_config(upstream.url, upstream.root, keys=False))
     response = httpx.post(f"{gateway.base_url}/chat/completions", json=CHAT, timeout=10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from support.gateway import ALLOWED_ORIGIN, Core
-from support.schema import assert_stream, parse_sse
+from support.schema import SpecValidator, assert_stream, parse_sse
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 DISALLOWED_ORIGIN = "https://evil.example.net"
@@ -33,10 +33,11 @@ def test_cors_preflight_for_a_disallowed_origin_has_no_allow_origin(core: Core) 
     assert core.upstream.requests == []
 
 
-def test_cors_headers_on_a_normal_response_for_an_allowed_origin(core: Core) -> None:
+def test_cors_headers_on_a_normal_response_for_an_allowed_origin(core: Core, spec: SpecValidator) -> None:
     response = httpx.post(f"{core.gateway.base_url}/chat/completions", json=CHAT, timeout=10,
                           headers={**core.auth, "Origin": ALLOWED_ORIGIN})
     assert response.status_code == 200
+    spec.validate("CreateChatCompletionResponse", response.json())
     assert response.headers.get("access-control-allow-origin") in (ALLOWED_ORIGIN, "*")
 
 
@@ -47,19 +48,20 @@ def test_cors_exposes_the_request_id_to_the_page(core: Core) -> None:
     assert "x-request-id" in exposed
 
 
-def test_cors_headers_on_a_streamed_response_for_an_allowed_origin(core: Core) -> None:
+def test_cors_headers_on_a_streamed_response_for_an_allowed_origin(core: Core, spec: SpecValidator) -> None:
     with httpx.stream("POST", f"{core.gateway.base_url}/chat/completions", json={**CHAT, "stream": True},
                       timeout=10, headers={**core.auth, "Origin": ALLOWED_ORIGIN}) as response:
         raw = response.read()
     assert response.status_code == 200
     assert response.headers.get("access-control-allow-origin") in (ALLOWED_ORIGIN, "*")
-    assert_stream(parse_sse(raw))
+    assert_stream(parse_sse(raw), spec=spec)
 
 
-def test_cors_headers_on_an_error_response_for_an_allowed_origin(core: Core) -> None:
+def test_cors_headers_on_an_error_response_for_an_allowed_origin(core: Core, spec: SpecValidator) -> None:
     response = httpx.post(f"{core.gateway.base_url}/chat/completions", json=CHAT, timeout=10,
                           headers={"Origin": ALLOWED_ORIGIN})  # no key: 401
     assert response.status_code == 401
+    spec.validate("ErrorResponse", response.json())
     assert response.headers.get("access-control-allow-origin") in (ALLOWED_ORIGIN, "*"), \
         "without CORS headers on errors a browser page sees a network error instead of the 401"
 

@@ -159,7 +159,7 @@ def test_upstream_stream_has_role_content_finish_usage_and_done(upstream: Upstre
     assert chunks[-1]["usage"]["completion_tokens"] == len(reply_pieces(CHAT))
 
 
-def test_upstream_stream_without_include_usage_sends_no_usage(upstream: Upstream, spec: SpecValidator) -> None:
+def test_upstream_stream_without_include_usage_sends_no_usage(upstream: Upstream) -> None:
     with direct_client(upstream) as client:
         stream = client.chat.completions.create(**CHAT, stream=True)
         chunks = list(stream)

@@ -671,10 +671,16 @@ class Upstream:
     async def _moderations(self, request: web.Request) -> web.StreamResponse:
         async def answer(request: web.Request, record: RecordedRequest, behaviour: Behaviour) -> web.Response:
             body = record.json if isinstance(record.json, dict) else {}
-            categories = ["harassment", "hate", "self-harm", "sexual", "violence"]
+            categories = ["hate", "hate/threatening", "harassment", "harassment/threatening", "illicit",
+                          "illicit/violent", "self-harm", "self-harm/intent", "self-harm/instructions", "sexual",
+                          "sexual/minors", "violence", "violence/graphic"]
+            inputs = body.get("input")
+            count = len(inputs) if isinstance(inputs, list) else 1
+            result = {"flagged": False, "categories": {c: False for c in categories},
+                      "category_scores": {c: 0.001 for c in categories},
+                      "category_applied_input_types": {c: ["text"] for c in categories}}
             payload = {"id": f"modr-{next(self._ids):06d}", "model": body.get("model") or "omni-moderation-latest",
-                       "results": [{"flagged": False, "categories": {c: False for c in categories},
-                                    "category_scores": {c: 0.001 for c in categories}}]}
+                       "results": [result] * count}
             return web.Response(body=orjson.dumps(payload), headers=self._headers(behaviour))
         return await self._serve(request, answer)
 

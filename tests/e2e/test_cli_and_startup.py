@@ -170,3 +170,24 @@ def test_serve_stops_cleanly_on_sigterm(upstream: Upstream, gateway_factory: Cal
     code = gateway.stop(timeout=10)
     assert code == 0, f"exit code {code}\n{gateway.stderr_text()[-2000:]}"
     assert "Traceback" not in gateway.logs()
+
+
+def test_check_config_accepts_the_documented_example_with_cors_origins(tmp_path: Path) -> None:
+    # The configuration example the gateway core was specified with (server.cors_origins, an Azure
+    # upstream, a renamed model, per-section timeouts).
+    example = f"""\
+    keys:
+      - {{key: {CLIENT_KEY}, name: team-a}}
+    upstreams:
+      up:   {{base_url: "http://127.0.0.1:9/v1", api_key: "{PROVIDER_KEY}"}}
+      az:   {{preset: azure, base_url: "http://127.0.0.1:9", api_key: "{PROVIDER_KEY}", api_version: "2024-10-21"}}
+    models:
+      gpt-4o-mini: up
+      renamed: up/real-model-name
+    server:
+      cors_origins: ["https://chat.example.com"]
+      max_body_bytes: 1048576
+    timeouts: {{connect: 2, first_byte: 5, idle: 5, total: 30}}
+    """
+    result = run_cli("check-config", str(write(tmp_path, example)))
+    assert result.returncode == 0, output(result)

@@ -79,7 +79,8 @@ class Gateway:
         self.client = UpstreamClient()
         self.request_ids = RequestIds()
         self.drop_response_headers = HOP_BY_HOP
-        self.model_required = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
+        self.model_required = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings",
+                                         "/v1/messages", "/v1/messages/count_tokens"})
         self.default_channels = self._default_channels()
         self.router = build_router(settings, self.routes, self.default_channels, self.upstreams)
         # Upstreams whose key is an unset ${ENV}: never routed to (no breaker noise), answered 503.
@@ -364,8 +365,13 @@ class Gateway:
     def _error(self, proto: Any, ctx: RequestContext, exc: GatewayError) -> None:
         ctx.status = exc.status
         ctx.error_type = ctx.error_type or exc.code or exc.type
+        body = exc.body()
+        if ctx.anthropic or ctx.path.startswith("/v1/messages"):
+            from sluicegate.server.messages import error_answer
+
+            body = error_answer(exc)
         try:
-            proto.response_bytes(exc.status, self._headers(ctx, list(exc.headers.items())), exc.body())
+            proto.response_bytes(exc.status, self._headers(ctx, list(exc.headers.items())), body)
         except CLIENT_GONE:
             pass
         except RuntimeError:  # the response had already started (a stream): nothing more can be said

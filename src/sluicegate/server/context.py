@@ -29,7 +29,7 @@ class RequestContext:
     __slots__ = ("request_id", "started", "t0", "path", "method", "client_ip", "origin", "key",
                  "model", "served_model", "upstream", "channel", "stream", "status", "error_type",
                  "ttft", "usage", "extra_headers", "client_gone", "payload", "client_wants_usage",
-                 "admission", "upstream_admission", "meter", "channels", "body_len", "request_body", "response_body")
+                 "admission", "upstream_admission", "anthropic", "upstream_path", "meter", "channels", "body_len", "request_body", "response_body")
 
     def __init__(self, path: str, method: str, client_ip: str | None, origin: str | None) -> None:
         self.request_id = ""
@@ -54,6 +54,8 @@ class RequestContext:
         self.payload: dict[str, Any] | None = None
         self.client_wants_usage = False
         self.admission: Any = None  # the limiter's Admission, settled when the request is over
+        self.anthropic = False  # /v1/messages: Anthropic's shapes at the edges, a chat completion inside
+        self.upstream_path = path  # the path asked of the upstream (differs for /v1/messages)
         self.upstream_admission: Any = None  # the upstream account's own rpm/tpm reservation
         self.meter: Any = None  # the StreamMeter of a streamed answer
         self.channels: list[Any] = []

@@ -31,6 +31,8 @@ from sluicegate.routing.attempts import DEADLINE, EXHAUSTED, NOT_RETRYABLE, UNAV
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR
 from sluicegate.routing.retry import over_limit
+from sluicegate.providers.anthropic_stream import ChatToMessageStream
+from sluicegate.server import messages
 from sluicegate.server.body import multipart_model, parse_json_object, read_body
 from sluicegate.server.context import RequestContext
 from sluicegate.server.relay import CLIENT_GONE, StreamObserver, relay_stream
@@ -88,6 +90,19 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
     ctx.model = model
     if ctx.key is not None:
         ctx.key.check_request(model, path, ctx.client_ip)
+    if path.startswith(messages.MESSAGES_PATH):
+        ctx.anthropic = True
+        if path == messages.COUNT_TOKENS_PATH and payload is not None and model is not None:
+            ctx.status = 200
+            proto.response_bytes(200, [*JSON_CT, ("x-request-id", ctx.request_id),
+                                       *gw.cors.response_headers(ctx.origin)],
+                                 messages.count_tokens(gw.recorder.counter, payload, model))
+            return
+        if path == messages.MESSAGES_PATH and payload is not None and model is not None:
+            payload = messages.to_chat(payload, model)
+            body = orjson.dumps(payload)
+            ctx.upstream_path = messages.CHAT_PATH
+            ctx.stream = payload.get("stream") is True
 
     if model is not None:
         channels = gw.routes.get(model)
@@ -150,7 +165,7 @@ async def forward(gw: Gateway, proto: Any, ctx: RequestContext, route: str, body
             attempts.record_success(ctx.elapsed_ms() / 1000)
             return
         key_index = int(attempts.key) if attempts.key is not None else None
-        req = upstream.request(ctx.path, query, ctx.served_model, client_headers, key_index)
+        req = upstream.request(ctx.upstream_path, query, ctx.served_model, client_headers, key_index)
         try:
             resp = await gw.client.send(ctx.method, req.url, req.headers, out_body or None, upstream.timeouts)
         except GatewayError as exc:
@@ -238,6 +253,8 @@ def relay_error_answer(gw: Gateway, proto: Any, ctx: RequestContext, status: int
     if ctx.extra_headers:
         headers = with_own_headers(headers, ctx.extra_headers)
     headers.extend(gw.cors.response_headers(ctx.origin))
+    if ctx.anthropic:
+        body = messages.upstream_error_answer(status, body)
     proto.response_bytes(status, headers, body)
 
 
@@ -266,7 +283,7 @@ def prepare_body(ctx: RequestContext, body: bytes, upstream_model: str | None, s
     if upstream_model is not None and payload.get("model") != upstream_model:
         payload = {**payload, "model": upstream_model}
         changed = True
-    if ctx.stream and ctx.path == "/v1/chat/completions" or ctx.stream and ctx.path == "/v1/completions":
+    if ctx.stream and ctx.upstream_path in ("/v1/chat/completions", "/v1/completions"):
         opts = payload.get("stream_options")
         ctx.client_wants_usage = isinstance(opts, dict) and opts.get("include_usage") is True
         if stream_usage and not ctx.client_wants_usage:
@@ -291,14 +308,20 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
         ctx.stream = True
         observer = gw.stream_observer(ctx)
         transport = proto.response_stream(resp.status, out_headers)
-        error = await relay_stream(transport, resp, timeouts, observer,
-                                   filtering=observer_filters(ctx, observer))
+        if ctx.anthropic:
+            error = await messages.relay_stream(transport, resp, timeouts, observer, ctx)
+        else:
+            error = await relay_stream(transport, resp, timeouts, observer,
+                                       filtering=observer_filters(ctx, observer))
         if error:
             ctx.error_type = error
         return
     data = await resp.read()
     ctx.ttft = ctx.elapsed_ms()
     gw.observe_body(ctx, data)
+    if ctx.anthropic:
+        data = messages.whole_answer(ctx, data) if resp.status < 400 else \
+            messages.upstream_error_answer(resp.status, data)
     proto.response_bytes(resp.status, out_headers, data)
 
 
@@ -312,25 +335,34 @@ def respond_mock(gw: Gateway, proto: Any, ctx: RequestContext, body: bytes) -> N
     model = ctx.served_model or ctx.model or "mock-gpt"
     headers = [("x-request-id", ctx.request_id), *ctx.extra_headers, *gw.cors.response_headers(ctx.origin)]
     ctx.status = 200
-    if ctx.path == "/v1/chat/completions" and ctx.stream:
+    path = ctx.upstream_path
+    if path == "/v1/chat/completions" and ctx.stream:
         observer = gw.stream_observer(ctx)
+        translator = ChatToMessageStream(ctx.model or model) if ctx.anthropic else None
         events = []
         for data in mock.chat_stream(payload, model):
-            if data == b"[DONE]" or observer.on_event(data) or not observer_filters(ctx, observer):
+            if translator is not None:
+                observer.on_event(data)
+                events.append(translator.feed(data))
+            elif data == b"[DONE]" or observer.on_event(data) or not observer_filters(ctx, observer):
                 events.append(b"data: " + data + b"\n\n")
+        if translator is not None:
+            events.append(translator.finish())
         ctx.ttft = ctx.elapsed_ms()
         proto.response_bytes(200, [*SSE_HEADERS, *headers], b"".join(events))
         return
-    if ctx.path == "/v1/chat/completions":
+    if path == "/v1/chat/completions":
         data = mock.chat_completion(payload, model)
-    elif ctx.path == "/v1/completions":
+    elif path == "/v1/completions":
         data = mock.completion(payload, model)
-    elif ctx.path == "/v1/embeddings":
+    elif path == "/v1/embeddings":
         data = mock.embeddings(payload, model)
     else:
         raise NotFound(f"The built-in mock upstream does not serve {ctx.path}.")
     ctx.ttft = ctx.elapsed_ms()
     gw.observe_body(ctx, data)
+    if ctx.anthropic:
+        data = messages.whole_answer(ctx, data)
     proto.response_bytes(200, [*JSON_CT, *headers], data)
 
 

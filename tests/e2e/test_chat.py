@@ -8,6 +8,7 @@ import asyncio
 
 import aiohttp
 import httpx
+import openai
 import orjson
 
 from support.gateway import Core
@@ -220,3 +221,15 @@ async def test_concurrent_streams_each_get_their_own_answer(core: Core, spec: Sp
         assert text == reply_text({"messages": [{"role": "user", "content": question}]})
     assert len({chunks[0]["id"] for _, chunks in results}) == 20
     assert len(core.upstream.requests) == 20
+
+
+async def test_async_sdk_streams_through_the_gateway(core: Core) -> None:
+    async with openai.AsyncOpenAI(base_url=core.gateway.base_url, api_key=core.key, max_retries=0,
+                                  timeout=10) as client:
+        stream = await client.chat.completions.create(**CHAT, stream=True,
+                                                      stream_options={"include_usage": True})
+        chunks = [chunk async for chunk in stream]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == reply_text(CHAT)
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == len(reply_pieces(CHAT))

@@ -4,6 +4,7 @@ loopback, substitutes ${ENV} references; --version."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,7 @@ import pytest
 import sluicegate
 from support.gateway import (CLIENT_KEY, PROVIDER_KEY, Core, Gateway, child_env, core_config, free_port,
                              make_openai_client, run_cli)
+from support.schema import parse_sse
 from support.upstream import Upstream, reply_text
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -191,3 +193,22 @@ def test_check_config_accepts_the_documented_example_with_cors_origins(tmp_path:
     """
     result = run_cli("check-config", str(write(tmp_path, example)))
     assert result.returncode == 0, output(result)
+
+
+def test_sigterm_lets_an_in_flight_stream_finish(upstream: Upstream,
+                                                 gateway_factory: Callable[..., Gateway]) -> None:
+    gateway = gateway_factory(core_config(upstream.url, upstream.root))
+    upstream.behaviour = "slow_stream delay=0.25 chunks=6"
+    body = {**CHAT, "stream": True}
+    raw = b""
+    with httpx.stream("POST", f"{gateway.base_url}/chat/completions", json=body, timeout=15,
+                      headers={"Authorization": f"Bearer {CLIENT_KEY}"}) as response:
+        chunks = response.iter_bytes()
+        raw += next(chunks)
+        gateway.process.send_signal(signal.SIGTERM)
+        for data in chunks:
+            raw += data
+    events = parse_sse(raw)
+    assert events[-1] == "[DONE]", f"the stream was cut by the shutdown: {events[-2:]}"
+    assert not any('"error"' in e for e in events)
+    assert gateway.process.wait(15) == 0

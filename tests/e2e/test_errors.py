@@ -253,3 +253,15 @@ def test_stream_idle_right_after_the_first_chunk_ends_with_a_timeout_error_event
     # the headers and the role chunk leave in one write, then the stall: the first gap of the stream
     # must be held to the idle timeout too, not to first_byte (the headers have arrived)
     assert_idle_timeout_fires_before_event(core, "ok coalesce=1", stall_at=1)
+
+
+def test_missing_model_is_400(core: Core, spec: SpecValidator) -> None:
+    response = post(core, "/chat/completions", json={"messages": MESSAGES})
+    error = assert_openai_error(response, 400, spec)
+    assert error["param"] == "model" or "model" in error["message"]
+    assert core.upstream.requests == []
+
+
+def test_unknown_path_is_404_in_openai_shape(core: Core, spec: SpecValidator) -> None:
+    response = httpx.get(f"{core.gateway.url}/v2/nothing-here", headers=core.auth, timeout=10)
+    assert_openai_error(response, 404, spec)

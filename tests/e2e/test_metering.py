@@ -30,6 +30,7 @@ from metering_kit import (
     metering_config,
     wait_for_request,
     wait_for_rows,
+    wait_until,
 )
 from support.gateway import Gateway, run_cli, start_gateway
 from support.schema import SpecValidator, assert_stream, parse_sse
@@ -247,6 +248,17 @@ def test_abandoned_stream_is_recorded_with_what_was_sent(metered: Metered) -> No
     # Counted from the text relayed: at least a token, at most one per character the upstream sent.
     assert 0 < row["completion_tokens"] <= len(sent_text), (row, sent_text)
     assert row["prompt_tokens"] > 0, row
+
+
+def test_request_abandoned_before_the_answer_is_recorded_as_client_disconnected(metered: Metered) -> None:
+    metered.upstream.behaviour = "slow delay=3"
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(metered.chat_url, json=chat("never mind"), headers=auth("abandon"), timeout=0.5)
+    assert metered.upstream.wait_for(lambda: metered.upstream.cancelled == 1, timeout=5)
+    rows = wait_until(lambda: [r for r in metered.table.for_key("abandon") if not r["stream"]], timeout=10)
+    assert len(rows) == 1, rows
+    assert (rows[0]["status"], rows[0]["error_type"]) == (499, "client_disconnected"), rows[0]
+    assert rows[0]["upstream"] == "up"
 
 
 # -- money --------------------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ from metering_kit import (
 from support.gateway import Gateway, http_get, start_gateway
 from support.upstream import DEFAULT_CHUNKS, Upstream, count_prompt_tokens
 
+HOUSE_PATTERN = r"ACME-[0-9]{6}"  # an operator's own secret format (`metering.redact_patterns`)
+
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -64,7 +66,9 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 def module_observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     database = f"sqlite:///{tmp_path_factory.mktemp('observability') / 'gate.db'}"
     with Upstream() as upstream:
-        gateway = start_gateway(metering_config(upstream.url, database, logging={"json": True, "level": "info"}))
+        gateway = start_gateway(metering_config(
+            upstream.url, database, logging={"json": True, "level": "info"},
+            metering={"flush_interval_s": 0.2, "redact_patterns": [HOUSE_PATTERN]}))
         try:
             yield Observed(gateway, upstream, LogTable(database))
         finally:
@@ -144,6 +148,19 @@ def test_metrics_count_upstream_failures(observed: Observed) -> None:
     assert row["error_type"], row
 
 
+def test_metrics_count_estimated_and_unpriced_requests(observed: Observed) -> None:
+    before = observed.scrape()
+    response = httpx.post(observed.chat_url, json=chat("hello llama", model="local-llama", stream=True),
+                          headers=auth("metrics"), timeout=10)
+    assert response.status_code == 200
+    after = observed.scrape()
+    model = {"model": "llama-3.1-8b"}
+    for name in ("sluicegate_usage_estimated_requests_total", "sluicegate_unpriced_requests_total"):
+        assert value(after, name, **model) - value(before, name, **model) == 1, name
+    row = wait_for_request(observed.table, response.headers["x-request-id"])
+    assert (row["cost"], row["currency"]) == (0.0, ""), "an unpriced request is logged with cost 0 and no currency"
+
+
 def test_metrics_show_the_log_queue_depth(observed: Observed) -> None:
     samples = observed.scrape()
     depth = [v for (name, _), v in samples.items() if name == "sluicegate_log_queue_depth"]
@@ -220,6 +237,13 @@ def test_key_with_store_bodies_gets_its_streamed_answer_stored(observed: Observe
     assert row["response_body"], "a streamed answer of a key with store_bodies was not stored"
     assert SECRET_IN_PROMPT not in row["response_body"]
     assert row["response_body"].startswith("Echo: stream with [REDACTED]"), row["response_body"]
+
+
+def test_stored_bodies_mask_the_operators_own_patterns(observed: Observed) -> None:
+    row = _row_for(observed, BODIES_KEY, chat("contract ACME-123456 and mail ops@example.com"))
+    assert "ACME-123456" not in row["request_body"] + row["response_body"]
+    assert "ops@example.com" not in row["request_body"], "e-mail addresses are masked in stored bodies"
+    assert json.loads(row["request_body"])["messages"][0]["content"] == "contract [REDACTED] and mail [REDACTED]"
 
 
 def test_key_without_store_bodies_stores_none(observed: Observed) -> None:

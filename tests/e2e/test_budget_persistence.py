@@ -3,11 +3,11 @@ given to a key that has already been used (a `total` budget means ever, not sinc
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
-
 from support.deployment import CHAT_MESSAGES, Deployment, deploy, wait_until
 
 CHAT = {"model": "gpt-4o-mini", "messages": CHAT_MESSAGES, "max_tokens": 4}
@@ -38,7 +38,7 @@ def test_budget_given_to_a_used_key_counts_what_it_already_spent(dep: Deployment
     patched = dep.admin("PATCH", f"/admin/keys/{created['id']}", json={"budget_tokens": 5 * TOKENS_PER_CHAT})
     assert patched.status_code == 200
     refused = chat(dep, created["key"])
-    assert refused.status_code == 429, f"a key that spent 48 tokens was served under a 40-token total budget"
+    assert refused.status_code == 429, "a key that spent 48 tokens was served under a 40-token total budget"
     assert refused.json()["error"]["code"] == "insufficient_quota"
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import openai
 import pytest
-
 from support.deployment import CHAT_MESSAGES, PROVIDER_KEY, Deployment, deploy, wait_until
 from support.gateway import make_openai_client
 
@@ -343,12 +343,11 @@ def test_concurrency_slot_frees_when_a_stream_ends_while_another_is_open(dep: De
 def test_concurrency_slot_comes_back_when_the_client_leaves_mid_stream(dep: Deployment) -> None:
     key = dep.create_key(concurrency=1)["key"]
     body = {"model": "slow-model", "messages": CHAT_MESSAGES, "stream": True}
-    with httpx.Client(timeout=15) as client:
-        with client.stream("POST", f"{dep.gateway.base_url}/chat/completions", json=body,
-                           headers=auth(key)) as leaving:
-            assert leaving.status_code == 200
-            next(leaving.iter_lines())
-        # closing a response before its end closes the connection: the client is gone
+    # Closing a response before its end closes the connection: the client is gone.
+    with httpx.Client(timeout=15) as client, client.stream(
+            "POST", f"{dep.gateway.base_url}/chat/completions", json=body, headers=auth(key)) as leaving:
+        assert leaving.status_code == 200
+        next(leaving.iter_lines())
     took = wait_until(lambda: chat(dep, key).status_code == 200, timeout=2.0)
     assert took is not None, "a stream whose client left kept its concurrency slot"
 

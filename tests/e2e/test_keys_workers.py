@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
-
 from support.deployment import CHAT_MESSAGES, Deployment, deploy, wait_until
 
 REDIS = "redis://127.0.0.1:6379/7"

@@ -233,3 +233,30 @@ async def test_async_sdk_streams_through_the_gateway(core: Core) -> None:
     assert text == reply_text(CHAT)
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == len(reply_pieces(CHAT))
+
+
+def test_gzipped_upstream_answer_reaches_the_client_intact(core: Core, spec: SpecValidator) -> None:
+    core.upstream.behaviour = "ok gzip=1"
+    with core.client() as client:
+        raw = client.chat.completions.with_raw_response.create(**CHAT)
+    body = spec.validate("CreateChatCompletionResponse", orjson.loads(raw.content))
+    assert body["choices"][0]["message"]["content"] == reply_text(CHAT)
+
+
+def test_stream_with_events_split_across_writes_is_relayed_whole(core: Core, spec: SpecValidator) -> None:
+    core.upstream.behaviour = "ok fragment=1"
+    response = httpx.post(f"{core.gateway.base_url}/chat/completions", json={**CHAT, "stream": True},
+                          headers=core.auth, timeout=10)
+    assert response.status_code == 200
+    chunks = assert_stream(parse_sse(response.content), include_usage=False, spec=spec)
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == reply_text(CHAT)
+
+
+def test_stream_with_sse_comments_stays_a_valid_stream(core: Core, spec: SpecValidator) -> None:
+    core.upstream.behaviour = "ok comments=1"
+    with core.client() as client:
+        chunks = list(client.chat.completions.create(**CHAT, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == reply_text(CHAT)
+    response = httpx.post(f"{core.gateway.base_url}/chat/completions", json={**CHAT, "stream": True},
+                          headers=core.auth, timeout=10)
+    assert_stream(parse_sse(response.content), include_usage=False, spec=spec)

@@ -265,3 +265,10 @@ def test_missing_model_is_400(core: Core, spec: SpecValidator) -> None:
 def test_unknown_path_is_404_in_openai_shape(core: Core, spec: SpecValidator) -> None:
     response = httpx.get(f"{core.gateway.url}/v2/nothing-here", headers=core.auth, timeout=10)
     assert_openai_error(response, 404, spec)
+
+
+def test_upstream_html_error_page_reaches_the_client_as_an_openai_error(core: Core, spec: SpecValidator) -> None:
+    core.upstream.behaviour = "status 502 html=1"
+    response = post(core, "/chat/completions", json={"model": "htmlerr-model", "messages": MESSAGES})
+    assert response.status_code >= 500
+    assert_openai_error(response, response.status_code, spec)

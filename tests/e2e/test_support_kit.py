@@ -395,3 +395,20 @@ async def test_upstream_coalesce_option_sends_head_and_first_event_together(upst
     chunks = assert_stream(parse_sse(raw))
     assert len(chunks) == 6
     assert upstream.last.completed and upstream.cancelled == 0
+
+
+async def test_upstream_gzip_html_fragment_and_comment_options(upstream: Upstream) -> None:
+    async with aiohttp.ClientSession() as session:
+        upstream.behaviour = "ok gzip=1"
+        async with session.post(f"{upstream.url}/chat/completions", json=CHAT) as response:
+            assert response.headers["content-encoding"] == "gzip"
+            assert (await response.json())["choices"][0]["message"]["content"] == reply_text(CHAT)
+        upstream.behaviour = "status 502 html=1"
+        async with session.post(f"{upstream.url}/chat/completions", json=CHAT) as response:
+            assert response.status == 502
+            assert response.headers["content-type"].startswith("text/html")
+        upstream.behaviour = "ok fragment=1 comments=1"
+        async with session.post(f"{upstream.url}/chat/completions", json={**CHAT, "stream": True}) as response:
+            raw = await response.read()
+    assert raw.count(b": keep-alive") == 7
+    assert_stream(parse_sse(raw))

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import hashlib
 import itertools
 import struct
@@ -83,6 +84,10 @@ class Behaviour:
     stall_at: int = -1
     stall: float = 0.0
     coalesce: bool = False
+    gzip: bool = False
+    html: bool = False
+    fragment: bool = False
+    comments: bool = False
     reject_key: str | None = None
 
     KINDS = ("ok", "slow", "slow_stream", "fail", "status", "refuse", "hang", "cut_stream", "no_usage",
@@ -111,7 +116,7 @@ class Behaviour:
                 values[key] = float(value)
             elif key in ("status", "after", "chunks", "stall_at"):
                 values[key] = int(value)
-            elif key in ("no_request_id", "coalesce"):
+            elif key in ("no_request_id", "coalesce", "gzip", "html", "fragment", "comments"):
                 values[key] = value not in ("0", "false", "")
             elif key in ("retry_after", "reject_key"):
                 values[key] = value
@@ -441,8 +446,20 @@ class Upstream:
             await asyncio.sleep(behaviour.delay)
         return await answer(request, record, behaviour)
 
+    def _json(self, payload: Any, behaviour: Behaviour) -> web.Response:
+        headers = self._headers(behaviour)
+        body = orjson.dumps(payload)
+        if behaviour.gzip:
+            body = gzip.compress(body)
+            headers["content-encoding"] = "gzip"
+        return web.Response(body=body, headers=headers)
+
     def _error_response(self, behaviour: Behaviour) -> web.Response:
         status = behaviour.status
+        if behaviour.html:
+            headers = self._headers(behaviour, "text/html")
+            page = f"<html><head><title>{status}</title></head><body><h1>{status} Bad Gateway</h1></body></html>"
+            return web.Response(status=status, body=page.encode(), headers=headers)
         error = ERROR_BODIES.get(status) or {"message": f"Upstream error {status}.",
                                              "type": "server_error" if status >= 500 else "invalid_request_error",
                                              "param": None, "code": None}
@@ -473,7 +490,7 @@ class Upstream:
             }
             if behaviour.kind != "no_usage":
                 payload["usage"] = usage
-            return web.Response(body=orjson.dumps(payload), headers=self._headers(behaviour))
+            return self._json(payload, behaviour)
 
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         send_usage = include_usage and behaviour.kind != "no_usage"
@@ -520,7 +537,15 @@ class Upstream:
                 await asyncio.sleep(behaviour.delay)
             if i == behaviour.stall_at:
                 await asyncio.sleep(behaviour.stall)
-            await response.write(event)
+            if behaviour.comments:
+                await response.write(b": keep-alive\n\n")
+            if behaviour.fragment:
+                half = len(event) // 2
+                await response.write(event[:half])
+                await asyncio.sleep(0.02)
+                await response.write(event[half:])
+            else:
+                await response.write(event)
             record.sent_events.append(event)
             if request.transport is None or request.transport.is_closing():
                 raise ConnectionResetError("client went away mid-stream")
@@ -573,7 +598,7 @@ class Upstream:
             }
             if behaviour.kind != "no_usage":
                 payload["usage"] = usage
-            return web.Response(body=orjson.dumps(payload), headers=self._headers(behaviour))
+            return self._json(payload, behaviour)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
         def chunk(text: str, finish: str | None) -> bytes:
@@ -610,13 +635,13 @@ class Upstream:
         payload: dict[str, Any] = {"object": "list", "data": data, "model": model}
         if behaviour.kind != "no_usage":
             payload["usage"] = {"prompt_tokens": tokens, "total_tokens": tokens}
-        return web.Response(body=orjson.dumps(payload), headers=self._headers(behaviour))
+        return self._json(payload, behaviour)
 
     async def _list_models(self, request: web.Request) -> web.StreamResponse:
         async def answer(request: web.Request, record: RecordedRequest, behaviour: Behaviour) -> web.Response:
             payload = {"object": "list", "data": [
                 {"id": m, "object": "model", "created": CREATED, "owned_by": "stand-in"} for m in self.models]}
-            return web.Response(body=orjson.dumps(payload), headers=self._headers(behaviour))
+            return self._json(payload, behaviour)
         return await self._serve(request, answer)
 
     async def _transcriptions(self, request: web.Request) -> web.StreamResponse:
@@ -647,7 +672,7 @@ class Upstream:
                            "filename": upload.get("filename"), "bytes": upload.get("size"),
                            "sha256": upload.get("sha256"), "model": record.form.get("model"),
                            "usage": {"type": "duration", "seconds": 1}}
-                return web.Response(body=orjson.dumps(payload), headers=self._headers(behaviour))
+                return self._json(payload, behaviour)
 
             response = await self._apply(request, record, behaviour, answer)
             self._finish(record, response)
@@ -665,7 +690,7 @@ class Upstream:
             payload = {"created": CREATED, "data": [
                 {"url": f"https://images.example.invalid/{i}.png", "revised_prompt": body.get("prompt")}
                 for i in range(n)]}
-            return web.Response(body=orjson.dumps(payload), headers=self._headers(behaviour))
+            return self._json(payload, behaviour)
         return await self._serve(request, answer)
 
     async def _moderations(self, request: web.Request) -> web.StreamResponse:
@@ -681,14 +706,14 @@ class Upstream:
                       "category_applied_input_types": {c: ["text"] for c in categories}}
             payload = {"id": f"modr-{next(self._ids):06d}", "model": body.get("model") or "omni-moderation-latest",
                        "results": [result] * count}
-            return web.Response(body=orjson.dumps(payload), headers=self._headers(behaviour))
+            return self._json(payload, behaviour)
         return await self._serve(request, answer)
 
     async def _catch_all(self, request: web.Request) -> web.StreamResponse:
         async def answer(request: web.Request, record: RecordedRequest, behaviour: Behaviour) -> web.Response:
             payload = {"method": request.method, "path": request.path, "query": dict(request.query),
                        "body_bytes": len(record.body)}
-            return web.Response(body=orjson.dumps(payload), headers=self._headers(behaviour))
+            return self._json(payload, behaviour)
         return await self._serve(request, answer)
 
 

@@ -36,12 +36,16 @@ MODEL_RPM = 3  # o1-mini, all keys together
 CHAT = {"model": "gpt-4o-mini", "messages": CHAT_MESSAGES}
 # The stand-in's usage for CHAT: prompt = words + 3 = 4, completion = one token per chunk = 4.
 TOKENS_PER_CHAT = 8
+USD_PER_MTOK = 100_000.0  # priced-model: $0.10 a token, so a chat costs $0.80
+USD_PER_CHAT = TOKENS_PER_CHAT * USD_PER_MTOK / 1e6
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def dep(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     deployment = deploy(request.param, tmp_path_factory.mktemp(request.param), keys=STATIC_KEYS,
-                        limits={"models": {"o1-mini": {"rpm": MODEL_RPM}}})
+                        limits={"models": {"o1-mini": {"rpm": MODEL_RPM}}},
+                        extra_models={"priced-model": "up/house-model"},
+                        prices={"house-model": {"input": USD_PER_MTOK, "output": USD_PER_MTOK}})
     yield deployment
     deployment.close()
 
@@ -305,6 +309,35 @@ def test_token_budget_with_streams_runs_out_and_never_overspends(dep: Deployment
     reservation = len(httpx.Request("POST", "/", json=body).content) + body["max_tokens"]
     assert budget - spent < reservation + TOKENS_PER_CHAT, \
         f"the budget stopped after {served} streams ({spent} of {budget} tokens): stream usage not counted?"
+
+
+def test_usd_budget_runs_out_and_never_overspends(dep: Deployment) -> None:
+    budget = 5.0
+    key = dep.create_key(budget_usd=budget)["key"]
+    body = {**CHAT, "model": "priced-model", "max_tokens": 4}
+    served = 0
+    while (answer := chat(dep, key, body)).status_code == 200 and served < 50:
+        served += 1
+    assert_refused(answer, 429, "insufficient_quota")
+    spent = served * USD_PER_CHAT
+    assert spent <= budget, f"{served} requests spent ${spent:.2f} of a ${budget:.2f} budget"
+    reservation = (len(httpx.Request("POST", "/", json=body).content) + body["max_tokens"]) * USD_PER_MTOK / 1e6
+    assert budget - spent < reservation + USD_PER_CHAT, f"the budget stopped after {served} requests (${spent:.2f})"
+
+
+def test_tpm_refusal_is_429_with_token_rate_headers(dep: Deployment) -> None:
+    tpm = 100
+    key = dep.create_key(tpm=tpm)["key"]
+    body = {**CHAT, "max_tokens": 4}
+    served = 0
+    while (answer := chat(dep, key, body)).status_code == 200 and served < 50:
+        served += 1
+    error = assert_refused(answer, 429, "rate_limit_exceeded")
+    assert "token" in error["message"]
+    assert 0 < served * TOKENS_PER_CHAT <= tpm
+    assert one_header(answer, "x-ratelimit-limit-tokens") == str(tpm)
+    assert int(one_header(answer, "x-ratelimit-remaining-tokens")) < tpm
+    assert answer.headers["retry-after"]
 
 
 async def test_concurrency_2_refuses_a_third_slow_stream_at_once_and_frees_a_slot_when_one_ends(

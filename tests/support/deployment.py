@@ -123,7 +123,8 @@ class Deployment:
             drop_postgres_database(self.pg_name)
 
 
-def base_config(upstream: Upstream, slow: Upstream, database_url: str, **sections: Any) -> dict[str, Any]:
+def base_config(upstream: Upstream, slow: Upstream, database_url: str, *,
+                extra_models: dict[str, Any] | None = None, **sections: Any) -> dict[str, Any]:
     """Models on the stand-in (`slow-model` on one that streams slowly), an admin key, a store."""
     config: dict[str, Any] = {
         "database": database_url,
@@ -141,12 +142,13 @@ def base_config(upstream: Upstream, slow: Upstream, database_url: str, **section
         },
         "timeouts": {"connect": 2, "first_byte": 10, "idle": 10, "total": 60},
     }
+    config["models"].update(extra_models or {})
     config.update(sections)
     return config
 
 
 def deploy(kind: str, workdir: Path, *, slow_behaviour: str = "slow_stream delay=0.25",
-           **sections: Any) -> Deployment:
+           extra_models: dict[str, Any] | None = None, **sections: Any) -> Deployment:
     """Start the stand-ins and a gateway whose store is `kind` ("sqlite" or "postgresql")."""
     upstream, slow = Upstream(), Upstream()
     slow.behaviour = slow_behaviour
@@ -156,7 +158,7 @@ def deploy(kind: str, workdir: Path, *, slow_behaviour: str = "slow_stream delay
             url = f"sqlite:///{workdir / 'sluicegate.db'}"
         else:
             pg_name, url = create_postgres_database("sg_e2e_keys")
-        gateway = start_gateway(base_config(upstream, slow, url, **sections))
+        gateway = start_gateway(base_config(upstream, slow, url, extra_models=extra_models, **sections))
     except BaseException:
         upstream.close()
         slow.close()

@@ -77,3 +77,23 @@ async def test_rpm_added_at_run_time_is_exact_across_two_workers_without_redis(
     finally:
         dep.close()
     assert statuses.count(200) == 30, f"{statuses.count(200)} of 100 admitted at rpm 30 by {WORKERS} workers"
+
+
+async def test_concurrency_2_holds_across_two_workers_with_redis(shared: Deployment) -> None:
+    key = shared.create_key(concurrency=2)["key"]
+    body = {"model": "slow-model", "messages": CHAT_MESSAGES, "stream": True}
+    headers = {"Authorization": f"Bearer {key}"}
+    url = f"{shared.gateway.base_url}/chat/completions"
+    # Separate clients: separate connections, which the two workers share between them.
+    async with httpx.AsyncClient(timeout=30) as a, httpx.AsyncClient(timeout=30) as b, \
+            httpx.AsyncClient(timeout=30) as c:
+        async with a.stream("POST", url, json=body, headers=headers) as one, \
+                b.stream("POST", url, json=body, headers=headers) as two:
+            assert (one.status_code, two.status_code) == (200, 200)
+            third = await c.post(url, json=body, headers=headers)
+            assert third.status_code == 429, third.text
+            assert third.json()["error"]["code"] == "rate_limit_exceeded"
+            await one.aread()
+            await two.aread()
+        took_ok = (await c.post(url, json={**body, "stream": False}, headers=headers)).status_code
+        assert took_ok == 200, "a slot did not come back after the streams ended"

@@ -8,7 +8,9 @@ before and after each test's own requests, so the order of tests does not matter
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +31,7 @@ from metering_kit import (
     client_key,
     metering_config,
     wait_for_request,
+    wait_until,
 )
 from support.gateway import Gateway, http_get, start_gateway
 from support.upstream import DEFAULT_CHUNKS, Upstream, count_prompt_tokens
@@ -250,3 +253,36 @@ def test_key_without_store_bodies_stores_none(observed: Observed) -> None:
     for stream in (False, True):
         row = _row_for(observed, "nobodies", chat(f"my key is {SECRET_IN_PROMPT}", stream=stream))
         assert row["request_body"] is None and row["response_body"] is None, row
+
+
+# -- several workers ------------------------------------------------------------------------------------
+
+
+def test_metrics_of_two_workers_add_up_to_every_request(tmp_path: Any) -> None:
+    """Each scrape reaches one worker; multiprocess mode must add up both workers' figures."""
+    database = f"sqlite:///{tmp_path / 'gate.db'}"
+    with Upstream() as upstream:
+        gateway = start_gateway(metering_config(upstream.url, database, server={"workers": 2},
+                                                redis="redis://127.0.0.1:6379/0"))
+        try:
+            observed = Observed(gateway, upstream, LogTable(database))
+            bodies = [chat(f"worker load {i}", stream=i % 2 == 0) for i in range(60)]
+
+            async def fire() -> list[httpx.Response]:
+                async with httpx.AsyncClient(timeout=20) as client:
+                    return await asyncio.gather(*(client.post(observed.chat_url, json=b, headers=auth("metrics"))
+                                                  for b in bodies))
+
+            responses = asyncio.run(fire())
+            assert [r.status_code for r in responses] == [200] * len(bodies)
+            rows = wait_until(lambda: len(observed.table.for_key("metrics")) == len(bodies), timeout=10)
+            assert rows, "not every request was logged"
+            time.sleep(1.0)  # every worker pushes its figures once per sink turn (0.2 s)
+            scrapes = [observed.scrape() for _ in range(6)]
+        finally:
+            gateway.stop()
+    prompt = sum(count_prompt_tokens(b) for b in bodies)
+    for samples in scrapes:
+        assert value(samples, "sluicegate_requests_total", model="gpt-4o-mini", upstream="up", status="200") == 60
+        assert value(samples, "sluicegate_tokens_total", model="gpt-4o-mini", kind="prompt") == prompt
+        assert value(samples, "sluicegate_tokens_total", model="gpt-4o-mini", kind="completion") == 60 * DEFAULT_CHUNKS

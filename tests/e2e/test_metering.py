@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-
 from metering_kit import (
     CNY_PRICE,
     USD_PRICE,
@@ -115,7 +114,7 @@ def _reported_usage(upstream: Upstream) -> tuple[int, int]:
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_recorded_usage_equals_what_the_upstream_reported(backend: str, request: pytest.FixtureRequest) -> None:
     metered: Metered = request.getfixturevalue("metered" if backend == "sqlite" else "postgres_metered")
-    words = "the sluice gate opens at dawn and closes at dusk every single day".split()
+    words = ["the", "sluice", "gate", "opens", "at", "dawn", "and", "closes", "at", "dusk", "every", "single", "day"]
     bodies: list[dict[str, Any]] = []
     for i in range(30):
         body = chat(" ".join(words[: 1 + i % len(words)]) + f" #{i}")
@@ -226,15 +225,15 @@ def test_llamacpp_stream_is_not_asked_for_usage_and_is_estimated(metered: Metere
 def test_abandoned_stream_is_recorded_with_what_was_sent(metered: Metered) -> None:
     metered.upstream.behaviour = "slow_stream delay=0.3 chunks=12"
     body = chat("a long story please", stream=True)
-    with httpx.Client(timeout=10) as client:
-        with client.stream("POST", metered.chat_url, json=body, headers=auth("abandon")) as response:
-            assert response.status_code == 200
-            request_id = response.headers["x-request-id"]
-            received = b""
-            for piece in response.iter_bytes():
-                received += piece
-                if received.count(b"\n\n") >= 3:  # role chunk and two content chunks
-                    break
+    with httpx.Client(timeout=10) as client, \
+            client.stream("POST", metered.chat_url, json=body, headers=auth("abandon")) as response:
+        assert response.status_code == 200
+        request_id = response.headers["x-request-id"]
+        received = b""
+        for piece in response.iter_bytes():
+            received += piece
+            if received.count(b"\n\n") >= 3:  # role chunk and two content chunks
+                break
     assert metered.upstream.wait_for(lambda: metered.upstream.cancelled == 1, timeout=5), \
         "the gateway did not drop the upstream call when the client left"
     row = wait_for_request(metered.table, request_id)
@@ -271,7 +270,7 @@ def test_cost_follows_the_configured_prices_in_each_currency(metered: Metered) -
     responses = asyncio.run(_drive(metered.chat_url, auth("costs"), bodies))
     assert [r.status_code for r in responses] == [200] * 4
     rows = wait_for_rows(metered.table, "costs", 4)
-    by_model = {"gpt-4o-mini": [], "house-model": []}  # type: dict[str, list[dict[str, Any]]]
+    by_model: dict[str, list[dict[str, Any]]] = {"gpt-4o-mini": [], "house-model": []}
     for row in rows:
         by_model[row["model_requested"]].append(row)
     for model, price in (("gpt-4o-mini", USD_PRICE), ("house-model", CNY_PRICE)):

@@ -16,12 +16,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
 from metering_kit import LogTable, auth, chat, fresh_postgres_database, key_id, metering_config, wait_until
-from sluicegate.store.migrate import upgrade
+from prometheus_client.parser import text_string_to_metric_families
 from support.gateway import http_get, start_gateway
 from support.upstream import Upstream
+
+from sluicegate.store.migrate import upgrade
 
 LOAD = 300
 REDIS = "redis://127.0.0.1:6379/0"

@@ -16,8 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
 from metering_kit import (
     BODIES_KEY,
     KEY_NAMES,
@@ -33,6 +31,7 @@ from metering_kit import (
     wait_for_request,
     wait_until,
 )
+from prometheus_client.parser import text_string_to_metric_families
 from support.gateway import Gateway, http_get, start_gateway
 from support.upstream import DEFAULT_CHUNKS, Upstream, count_prompt_tokens
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from support.anthropic_spec import anthropic_spec
-from support.gateway import Gateway
+from support.gateway import Gateway, start_gateway
 from support.schema import SpecValidator
 from support.upstream import Upstream
 
@@ -19,13 +19,32 @@ KEY = "sk-anthropic-client-1"
 PROVIDER_KEY = "sk-upstream-provider-secret"
 
 
-@pytest.fixture
-def gw(upstream: Upstream, gateway_factory: Callable[..., Gateway]) -> Iterator[Gateway]:
-    yield gateway_factory({
+@pytest.fixture(scope="module")
+def env() -> Iterator[tuple[Gateway, Upstream]]:
+    """One gateway and one upstream for the module: starting a gateway costs seconds."""
+    up = Upstream()
+    gateway = start_gateway({
         "keys": [{"key": KEY, "name": "claude-user"}],
-        "upstreams": {"up": {"base_url": upstream.url, "api_key": PROVIDER_KEY}},
+        "upstreams": {"up": {"base_url": up.url, "api_key": PROVIDER_KEY}},
         "models": {"claude-compatible": "up/gpt-4o-mini", "demo": "mock/mock-gpt"},
     })
+    try:
+        yield gateway, up
+    finally:
+        gateway.stop()
+        up.close()
+
+
+@pytest.fixture
+def gw(env: tuple[Gateway, Upstream]) -> Gateway:
+    return env[0]
+
+
+@pytest.fixture
+def upstream(env: tuple[Gateway, Upstream]) -> Iterator[Upstream]:
+    env[1].behaviour = "ok"
+    yield env[1]
+    env[1].behaviour = "ok"
 
 
 @pytest.fixture(scope="module")

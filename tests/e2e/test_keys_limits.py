@@ -340,6 +340,21 @@ def test_tpm_refusal_is_429_with_token_rate_headers(dep: Deployment) -> None:
     assert answer.headers["retry-after"]
 
 
+@pytest.mark.xfail(strict=True, reason="finding: the reservation is bytes/3 + max_tokens, which under-counts "
+                   "prompts of short words, and every request in flight may overshoot at once")
+async def test_concurrent_requests_overspend_a_token_budget_by_at_most_one_reservation(dep: Deployment) -> None:
+    budget = 3000
+    key = dep.create_key(budget_tokens=budget)["key"]
+    # 1,000 one-letter words: the stand-in counts 1,003 prompt tokens (as a real tokenizer would count
+    # about 1,000), the gateway's estimate is a third of the body's ~2,080 bytes.
+    body = {**CHAT, "messages": [{"role": "user", "content": " ".join(["a"] * 1000)}], "max_tokens": 4}
+    reservation = len(httpx.Request("POST", "/", json=body).content) // 3 + 1 + body["max_tokens"]
+    async with httpx.AsyncClient(base_url=dep.gateway.base_url, headers=auth(key), timeout=30) as client:
+        responses = await asyncio.gather(*(client.post("/chat/completions", json=body) for _ in range(6)))
+    spent = sum(r.json()["usage"]["total_tokens"] for r in responses if r.status_code == 200)
+    assert spent <= budget + reservation, f"spent {spent} tokens of a {budget} budget (one reservation: {reservation})"
+
+
 async def test_concurrency_2_refuses_a_third_slow_stream_at_once_and_frees_a_slot_when_one_ends(
         dep: Deployment) -> None:
     key = dep.create_key(concurrency=2)["key"]

@@ -152,7 +152,7 @@ class Rig:
         return json.loads(out.strip().splitlines()[-1])
 
 
-def wait_for(predicate, timeout: float, what: str, failed=lambda: False) -> None:  # noqa: ANN001
+def wait_for(predicate, timeout: float, what: str, failed=lambda: False) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if failed():
@@ -220,13 +220,13 @@ def markdown(results: list[dict], args: argparse.Namespace, commit: str, started
     lines = [
         "# Failover: one of two channels down",
         "",
-        f"Run {started} UTC, commit `{commit}`, `bench/failover.py --duration {args.duration} --rate {args.rate}`"
-        f" (hang: first_byte {args.hang_first_byte:g} s on the hanging channel; default breaker: 5 consecutive"
-        " failures or half of >= 20 in a minute, cooldown 10 s doubling).",
+        (f"Run {started} UTC, commit `{commit}`, `bench/failover.py --duration {args.duration} --rate {args.rate}`"
+         f" (hang: first_byte {args.hang_first_byte:g} s on the hanging channel; default breaker: 5 consecutive"
+         " failures or half of >= 20 in a minute, cooldown 10 s doubling)."),
         "Model `bench-model` = channels `a` and `b`, weight 1 each; `a` is the stand-in bench upstream.",
         "Gateway pinned to core 0, upstream and load generators on core 1, SCHED_RR; a fresh gateway per scenario.",
-        "`foreign CPU` is the share of a core other work on this shared machine used during the step"
-        " (bench/quiet.py): figures with a high value are noisy.",
+        ("`foreign CPU` is the share of a core other work on this shared machine used during the step"
+         " (bench/quiet.py): figures with a high value are noisy."),
         "",
         "## Closed loop (32 connections, no warm-up: the breaker's opening is included)",
         "",
@@ -279,7 +279,7 @@ def main() -> None:
 
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+                            text=True, check=False).stdout.strip()
     rig = Rig(args)
     results = []
     try:

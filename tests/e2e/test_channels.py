@@ -11,6 +11,7 @@ each upstream's request log says exactly which channel was used.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from collections.abc import Iterator
@@ -21,7 +22,6 @@ import httpx
 import orjson
 import pytest
 import yaml
-
 from support.gateway import CLIENT_KEY, Gateway, free_port, run_cli, start_gateway
 from support.schema import parse_sse
 from support.upstream import ERROR_BODIES, Upstream, reply_text
@@ -135,14 +135,6 @@ class Rig:
         response = self.http.get("/readyz")
         # "<first upstream>/*" is the route of requests that name no model; not a channel of any test
         return {c["upstream"]: c for c in response.json()["channels"] if not c["name"].endswith("/*")}
-
-    def wait_state(self, upstream: str, state: str, timeout: float = 5.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            channel = self.channels()[upstream]
-            if channel["state"] == state or time.monotonic() > deadline:
-                return channel
-            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -435,7 +427,7 @@ def test_several_provider_keys_of_an_upstream_are_used_in_turn(rig: Rig) -> None
         assert_answered(rig.chat("pair"))
     used = rig.stand_ins["pair"].authorizations
     assert used.count("Bearer sk-provider-pair-one-0a1b") == 5 and used.count("Bearer sk-provider-pair-two-2c3d") == 5
-    assert all(a != b for a, b in zip(used, used[1:])), f"keys not used in turn: {used}"
+    assert all(a != b for a, b in itertools.pairwise(used)), f"keys not used in turn: {used}"
 
 
 def test_an_upstream_403_disables_that_channel_and_the_request_goes_elsewhere(rig: Rig) -> None:

@@ -142,6 +142,7 @@ class RecordedRequest:
     received_at: float = 0.0
     completed: bool = False
     cancelled: bool = False
+    cancelled_at: float | None = None  # time.monotonic() when the client's going away was seen
     response_status: int | None = None  # what the upstream answered (None if it never did)
     response_headers: dict[str, str] = field(default_factory=dict)
     sent_events: list[bytes] = field(default_factory=list)  # SSE events written, in order
@@ -393,6 +394,7 @@ class Upstream:
         if record.completed or record.cancelled:
             return
         record.cancelled = True
+        record.cancelled_at = time.monotonic()
         with self._lock:
             self._cancelled += 1
 

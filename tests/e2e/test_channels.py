@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Any
 
 import httpx
@@ -24,7 +25,7 @@ import pytest
 import yaml
 from support.gateway import CLIENT_KEY, Gateway, free_port, run_cli, start_gateway
 from support.schema import parse_sse
-from support.upstream import ERROR_BODIES, Upstream, reply_text
+from support.upstream import ERROR_BODIES, Behaviour, Upstream, reply_text
 
 MESSAGES = [{"role": "user", "content": "which way is the water?"}]
 BREAKER = {"failures": 3, "cooldown_s": 1.5, "max_cooldown_s": 3}
@@ -60,6 +61,8 @@ UPSTREAMS: dict[str, tuple[str | None, dict[str, Any]]] = {
     # Retry-After
     "rest": ("ok", {}),
     "rest-spare": ("ok", {}),
+    "dated": ("ok", {}),
+    "dated-spare": ("ok", {}),
     # breaker opens, then recovers
     "flaky": ("ok", {}),
     "flaky-spare": ("ok", {}),
@@ -102,6 +105,7 @@ MODELS: dict[str, list[dict[str, Any]]] = {
     "prio": [{"upstream": "p0a"}, {"upstream": "p0b"}, {"upstream": "p1", "priority": 1}],
     "badreq": [{"upstream": "bad400"}, {"upstream": "bad400-spare", "priority": 1}],
     "rested": [{"upstream": "rest"}, {"upstream": "rest-spare", "priority": 1}],
+    "dated": [{"upstream": "dated"}, {"upstream": "dated-spare", "priority": 1}],
     "flaky": [{"upstream": "flaky"}, {"upstream": "flaky-spare", "priority": 1}],
     "keyed": [{"upstream": "keyed"}],
     "revoked": [{"upstream": "revoked"}],
@@ -311,6 +315,20 @@ def test_a_channel_answering_429_is_not_used_before_its_retry_after(rig: Rig) ->
     assert_answered(rig.chat("rested"))
     assert rig.count("rest") == 2, "the preferred channel was not used again once its Retry-After passed"
     assert rig.channels()["rest"]["consecutive_failures"] == 0, "a 429 counted towards the breaker"
+
+
+def test_a_retry_after_given_as_an_http_date_is_honoured_too(rig: Rig) -> None:
+    back_at = int(time.time()) + 3  # an HTTP date has whole seconds
+    rig.stand_ins["dated"].script(Behaviour(kind="status", status=429, retry_after=formatdate(back_at, usegmt=True)))
+    assert_answered(rig.chat("dated"))
+    assert rig.count("dated") == 1 and rig.count("dated-spare") == 1
+    while time.time() < back_at - 0.3:
+        assert_answered(rig.chat("dated"))
+        time.sleep(0.05)
+    assert rig.count("dated") == 1, "the channel was used again before the date its Retry-After gave"
+    time.sleep(max(0.0, back_at + 0.3 - time.time()))
+    assert_answered(rig.chat("dated"))
+    assert rig.count("dated") == 2, "the channel was not used again once the date its Retry-After gave had passed"
 
 
 def test_a_failing_channel_opens_its_breaker_and_recovers_after_the_cooldown(rig: Rig) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, cast, delete, func, select
+from sqlalchemy import BigInteger, bindparam, cast, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -90,14 +90,23 @@ class UsageRepository:
             index_elements=[usage_daily.c.day, usage_daily.c.key_id, usage_daily.c.model, usage_daily.c.currency],
             set_=added,
         )
+        # The log insert is compiled once and fed plain tuples: SQLAlchemy's per-row bind processing cost
+        # ~35 us of CPU per record on SQLite, on the gateway's own core; the driver alone takes ~20 (SQLite)
+        # and ~7 (PostgreSQL).
+        compiled = request_logs.insert().values({n: bindparam(n) for n in _RECORD_FIELDS}).compile(
+            dialect=engine.dialect)
+        self._log_sql = str(compiled)
+        self._log_order: tuple[str, ...] | None = tuple(compiled.positiontup or ()) if compiled.positional else None
 
     async def write_batch(self, records: Sequence[RequestRecord]) -> None:
         """Log the records and add them to the daily aggregates, all or nothing."""
         if not records:
             return
-        rows = [{name: getattr(r, name) for name in _RECORD_FIELDS} for r in records]
+        order = self._log_order
+        rows: list[Any] = ([tuple([getattr(r, n) for n in order]) for r in records] if order is not None
+                           else [{n: getattr(r, n) for n in _RECORD_FIELDS} for r in records])
         async with self._engine.begin() as conn:
-            await conn.execute(request_logs.insert(), rows)
+            await conn.exec_driver_sql(self._log_sql, rows)
             await conn.execute(self._upsert, aggregate(records))
 
     async def query(

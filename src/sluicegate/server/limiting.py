@@ -28,8 +28,8 @@ from sluicegate.limits import (
     Refusal,
     demands_for,
 )
+from sluicegate.limits.key_quotas import quotas_for_key
 from sluicegate.protocol.errors import QuotaExceeded, RateLimited, ServiceUnavailable
-from sluicegate.store.records import KeyLimits
 
 if TYPE_CHECKING:
     from sluicegate.policy.keys import KeyEntry
@@ -51,19 +51,6 @@ def rate_quotas(scope: str, *, rpm: int | None = None, rpd: int | None = None, t
     if concurrency:
         q.append(Quota.concurrency(scope, concurrency))
     return q
-
-
-def key_quotas(key_id: str, limits: KeyLimits) -> tuple[Quota, ...]:
-    scope = f"key:{key_id}"
-    q = rate_quotas(scope, rpm=limits.rpm, rpd=limits.rpd, tpm=limits.tpm, concurrency=limits.concurrency)
-    for period in ("day", "month", "total"):
-        tokens = getattr(limits, f"budget_tokens_{period}")
-        if tokens:
-            q.append(Quota.budget(scope, TOKENS, tokens, period))
-        usd = getattr(limits, f"budget_usd_{period}")
-        if usd:
-            q.append(Quota.budget(scope, COST, usd, period))
-    return tuple(q)
 
 
 def scope_words(scope: str) -> str:
@@ -138,7 +125,7 @@ class LimitGate:
             if kq is None:
                 if len(self._key_quotas) > 100_000:
                     self._key_quotas.clear()
-                kq = self._key_quotas[cache_key] = key_quotas(key.record.id, key.record.limits)
+                kq = self._key_quotas[cache_key] = quotas_for_key(key.record.id, key.record.limits)
             quotas = kq
         if model is not None and self._model_quotas:
             mq = self._model_quotas.get(model)

@@ -129,6 +129,8 @@ class ServerConfig(_Strict):
     cors: CorsConfig = Field(default_factory=CorsConfig)
     trusted_proxies: list[str] = Field(default_factory=list, description="CIDRs whose X-Forwarded-For is believed")
     shutdown_grace_s: float = Field(30.0, ge=0, description="how long streams may finish after SIGTERM")
+    max_concurrent_requests: int = Field(
+        4096, ge=16, description="requests one worker handles at once (Granian backpressure); more wait")
 
     _cidrs = field_validator("trusted_proxies")(lambda cls, v: check_cidrs(v))
 

@@ -19,7 +19,7 @@
 # on this 2-core machine the 2-worker figure shows what a second process costs and buys when it has
 # to share, not linear scaling. Steps run through bench/quiet.py, which reports other work's CPU.
 # Knobs: DUR (10), CONNS (32), UPORT (9107), RPORT (6391), PG (postgresql://postgres@127.0.0.1:5432),
-# SCENARIOS (all of the above), QUIET_ARGS ("--max-wait 20 --retries 1").
+# SCENARIOS (all of the above), LOADGEN (bench/loadgen.py), QUIET_ARGS ("--max-wait 20 --retries 1").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -32,6 +32,7 @@ GPORT=${GPORT:-8107}
 PG=${PG:-postgresql://postgres@127.0.0.1:5432}
 DB=sg_bench_scaleout_$$
 SCENARIOS=${SCENARIOS:-"nolimit-1w memory-1w redis-1w nolimit-2w redis-2w"}
+LOADGEN=${LOADGEN:-bench/loadgen.py}  # a copy of a known-good revision, if someone is editing it
 QUIET_ARGS=${QUIET_ARGS:-"--max-wait 20 --retries 1"}
 NICE=${NICE:-chrt -r 1}
 STAMP=$(date -u +%Y%m%d-%H%M)
@@ -71,13 +72,14 @@ for sc in $SCENARIOS; do
   workers=${sc##*-}; workers=${workers%w}
   kind=${sc%-*}
   redis_line=""; [ "$kind" = redis ] && redis_line="redis: redis://127.0.0.1:$RPORT/0"
-  key=$KEY_LIMITED; [ "$kind" = nolimit ] && key=$KEY_FREE
+  # one key per config: with no limit anywhere, several workers need no Redis
+  key=$KEY_LIMITED; limit_field=", rpm: 1000000000"
+  [ "$kind" = nolimit ] && { key=$KEY_FREE; limit_field=""; }
   cat > "$WORK/$sc.yaml" <<YAML
 database: $PG/$DB
 $redis_line
 keys:
-  - {key: $KEY_LIMITED, name: bench-limited, rpm: 1000000000}
-  - {key: $KEY_FREE, name: bench-free}
+  - {key: $key, name: bench-$kind$limit_field}
 upstreams:
   bench: {base_url: "http://127.0.0.1:$UPORT/v1", api_key: "x"}
 models:
@@ -100,7 +102,7 @@ YAML
   [ -n "$ok" ] || { echo "$sc: gateway did not answer 200 (last $code)" >&2; tail -20 "$WORK/$sc.log" >&2; exit 1; }
   r0=$(proc_cpu "$RPID")
   line=$("$PY" bench/quiet.py --pids "$SUT,${PIDS[0]},$RPID" $QUIET_ARGS -- $NICE taskset -c 1 \
-    "$PY" bench/loadgen.py throughput --target "http://127.0.0.1:$GPORT/v1" --key "$key" -c "$CONNS" \
+    "$PY" "$LOADGEN" throughput --target "http://127.0.0.1:$GPORT/v1" --key "$key" -c "$CONNS" \
     -d "$DUR" --label "scaleout-$sc" | tail -1)
   r1=$(proc_cpu "$RPID")
   line=$(echo "$line" | "$PY" -c "

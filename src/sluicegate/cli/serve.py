@@ -68,6 +68,11 @@ def _banner(s: Settings, missing_env: tuple[tuple[str, str], ...]) -> None:
     click.echo(t("Routes:", "路由："), err=True)
     for line in _routes_table(s):
         click.echo(line, err=True)
+    if s.server.workers > 1 and not s.redis:
+        click.echo(t(f"warning: {s.server.workers} workers without Redis: keys created later with limits would be "
+                     f"counted per worker (up to {s.server.workers}x the limit). Set `redis:` to share counters.",
+                     f"警告：{s.server.workers} 个工作进程但未配置 Redis：之后创建的带限额密钥将按进程分别计数"
+                     f"（最多为限额的 {s.server.workers} 倍）。请配置 `redis:` 以共享计数。"), err=True)
     for path, var in missing_env:
         click.echo(t(f"warning: {path} refers to ${{{var}}}, which is not set: requests to that upstream "
                      "will be answered 503 until it is.",

@@ -260,3 +260,14 @@ def test_stream_with_sse_comments_stays_a_valid_stream(core: Core, spec: SpecVal
     response = httpx.post(f"{core.gateway.base_url}/chat/completions", json={**CHAT, "stream": True},
                           headers=core.auth, timeout=10)
     assert_stream(parse_sse(response.content), include_usage=False, spec=spec)
+
+
+def test_long_fast_stream_arrives_complete_and_in_order(core: Core, spec: SpecValidator) -> None:
+    core.upstream.behaviour = "ok chunks=2000"
+    body = {**CHAT, "stream": True}  # without include_usage: the relay must filter the usage it adds
+    response = httpx.post(f"{core.gateway.base_url}/chat/completions", json=body, headers=core.auth, timeout=30)
+    assert response.status_code == 200
+    chunks = assert_stream(parse_sse(response.content), include_usage=False)
+    spec.validate("CreateChatCompletionStreamResponse", chunks[0])
+    contents = [c["choices"][0]["delta"].get("content") for c in chunks[1:-1]]
+    assert contents == reply_pieces(CHAT, 2000)

@@ -32,6 +32,8 @@ def assert_openai_error(response: httpx.Response, status: int, spec: SpecValidat
     for secret in (PROVIDER_KEY, CLIENT_KEY, OTHER_CLIENT_KEY):
         assert secret not in response.text, "an error body contains a secret key"
         assert all(secret not in v for v in response.headers.values()), "an error header contains a secret key"
+    # Upstream addresses are the operator's business (every stand-in and dead port is on 127.0.0.1).
+    assert "127.0.0.1" not in response.text, f"an error body names an internal address: {response.text}"
     return error
 
 

@@ -316,3 +316,13 @@ def test_stream_request_answered_with_an_upstream_400_is_a_json_error(core: Core
     response = post(core, "/chat/completions", json={"model": "badreq-model", "messages": MESSAGES, "stream": True})
     error = assert_openai_error(response, 400, spec)
     assert error == ERROR_BODIES[400]
+
+
+def test_stream_cut_by_the_upstream_raises_in_the_sdk(core: Core) -> None:
+    core.upstream.behaviour = "cut_stream after=3"
+    received = []
+    with core.client() as client, pytest.raises(openai.APIError) as caught:
+        for chunk in client.chat.completions.create(model="cutsdk-model", messages=MESSAGES, stream=True):
+            received.append(chunk)
+    assert len(received) == 3, "the chunks before the cut reach the caller, then the error is raised"
+    assert PROVIDER_KEY not in str(caught.value)

@@ -192,7 +192,7 @@ ALLOWED_ORIGIN = "https://chat.example.com"
 # gateway's reaction (a breaker opening on a 401, a cool-down honouring Retry-After) cannot leak into
 # the next test. Name -> public model "<name>-model" routed to upstream "<name>" on the stand-in.
 FAILURE_CHANNELS = ("refused", "badreq", "limited", "limited2", "locked", "broken", "cut", "cut2", "nodone",
-                    "logs401", "logscut", "htmlerr")
+                    "logs401", "logscut", "htmlerr", "cutsdk")
 
 
 def core_config(upstream_url: str, upstream_root: str, *, dead_url: str | None = None,

@@ -177,6 +177,9 @@ class MeteringConfig(_Strict):
     flush_interval_s: float = Field(1.0, gt=0)
     redact_patterns: list[str] = Field(default_factory=list, description="extra regexes masked in stored bodies")
     max_body_chars: int = Field(16_384, ge=0)
+    tokenizer: Literal["bpe", "heuristic"] = Field(
+        "bpe", description="counting when an upstream reports no usage: 'bpe' (o200k/cl100k, loaded on "
+        "first need, ~75 MB per worker) or 'heuristic' (~4 characters or 1 CJK character per token)")
     exchange_rates: dict[str, float] = Field(
         default_factory=dict, description="units of a currency per USD (e.g. CNY: 7.2), overriding the packaged "
         "rates; money budgets (budget_usd_*) convert CNY-priced usage with them")

@@ -144,12 +144,18 @@ class TokenCounter:
     in a thread and a count on the loop cannot load twice.
     """
 
-    def __init__(self, default_encoding: str = DEFAULT_ENCODING) -> None:
+    def __init__(self, default_encoding: str = DEFAULT_ENCODING, *, heuristic_only: bool = False) -> None:
+        """`heuristic_only` never loads a BPE file: an o200k encoder costs ~75 MB of memory per process."""
         if default_encoding not in _ENCODINGS:
             raise ValueError(f"unknown encoding {default_encoding!r}; known: {sorted(_ENCODINGS)}")
         self._default = default_encoding
         self._encoders: dict[str, _Encoder | None] = {}
         self._lock = threading.Lock()
+        self._heuristic_only = heuristic_only
+
+    def ready(self, model: str | None = None) -> bool:
+        """Whether counting for `model` would not have to load anything first (it never blocks)."""
+        return self._heuristic_only or encoding_for_model(model, self._default) in self._encoders
 
     def warm(self, *models: str | None) -> bool:
         """Load the default encoding (and those of `models`); return whether a real tokenizer loaded."""
@@ -164,6 +170,8 @@ class TokenCounter:
         return self._encoder(self._default) is not None
 
     def _encoder(self, name: str) -> _Encoder | None:
+        if self._heuristic_only:
+            return None
         try:
             return self._encoders[name]
         except KeyError:

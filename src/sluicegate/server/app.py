@@ -148,8 +148,7 @@ class Gateway:
         self.keysync = KeySync(self.store, self.keys, redis=self.redis)
         await self.keysync.start()
         self.metrics = Metrics(multiprocess_dir=os.environ.get("SLUICEGATE_METRICS_DIR") or None)
-        counter = TokenCounter()
-        asyncio.get_running_loop().run_in_executor(None, counter.warm)
+        counter = TokenCounter(heuristic_only=s.metering.tokenizer == "heuristic")
         self.redactor = Redactor(s.metering.redact_patterns, max_chars=s.metering.max_body_chars)
         self.sink = LogSink(self.store.usage.write_batch, max_queue=s.metering.queue_size,
                             batch_size=s.metering.batch_size, flush_interval=s.metering.flush_interval_s,

@@ -96,7 +96,7 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
             ctx.status = 200
             proto.response_bytes(200, [*JSON_CT, ("x-request-id", ctx.request_id),
                                        *gw.cors.response_headers(ctx.origin)],
-                                 messages.count_tokens(gw.recorder.counter, payload, model))
+                                 messages.count_tokens(gw.recorder.counter_for(model), payload, model))
             return
         if path == messages.MESSAGES_PATH and payload is not None and model is not None:
             payload = messages.to_chat(payload, model)

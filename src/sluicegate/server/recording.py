@@ -9,6 +9,7 @@ the metrics. Nothing here awaits.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,8 @@ class Recorder:
                  sink: LogSink | None, metrics: Metrics | None, redactor: Redactor | None) -> None:
         self.prices = prices
         self.counter = counter
+        self._rough = TokenCounter(heuristic_only=True)
+        self._loading = False
         self.sink = sink
         self.metrics = metrics
         self.redactor = redactor
@@ -63,16 +66,29 @@ class Recorder:
         ctx.meter = observer.meter
         return observer
 
+    def counter_for(self, model: str | None) -> TokenCounter:
+        """The exact tokenizer once it is loaded; until then the heuristic, while it loads in a thread.
+
+        Loading takes ~1 s and ~75 MB, and most deployments never need it (upstreams report usage), so
+        it is loaded on first need, off the event loop, never blocking a request.
+        """
+        if self.counter.ready(model):
+            return self.counter
+        if not self._loading:
+            self._loading = True
+            asyncio.get_running_loop().run_in_executor(None, self.counter.warm, model)
+        return self._rough
+
     def observe_body(self, ctx: RequestContext, body: bytes) -> None:
         if ctx.path in METERED_PATHS and 200 <= ctx.status < 300:
-            ctx.usage = usage_or_estimate(body, self.counter, ctx.payload, ctx.served_model)
+            ctx.usage = usage_or_estimate(body, self.counter_for(ctx.served_model), ctx.payload, ctx.served_model)
         if ctx.key is not None and ctx.key.record.store_bodies and self.redactor is not None:
             ctx.response_body = self.redactor(body)
 
     def usage(self, ctx: RequestContext) -> Usage | None:
         """What the request used, however it ended; None when no upstream work was done."""
         if ctx.usage is None and ctx.meter is not None:
-            ctx.usage = ctx.meter.usage(self.counter, ctx.payload, ctx.served_model)
+            ctx.usage = ctx.meter.usage(self.counter_for(ctx.served_model), ctx.payload, ctx.served_model)
         return ctx.usage
 
     def cost(self, ctx: RequestContext, usage: Usage) -> tuple[float, str] | None:

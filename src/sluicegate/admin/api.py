@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from sluicegate.admin import keys, reports
+from sluicegate.admin.ui import serve_ui
 from sluicegate.protocol.errors import MethodNotAllowed, NotFound, Unauthorized
 from sluicegate.server.proxy import bearer_token
 
@@ -49,6 +50,8 @@ def check_admin(admin_key: str | None, headers: Any) -> None:
 
 async def handle_admin(gw: Any, scope: Any, proto: Any, ctx: Any) -> None:
     """Answer one /admin/* request on gateway `gw` (see docs/admin-api.md)."""
+    if serve_ui(gw, proto, ctx, ctx.path):  # the dashboard's files hold no data: no admin key needed
+        return
     check_admin(gw.settings.admin_key, scope.headers)
     method, path = ctx.method, ctx.path.rstrip("/")
     query = {name: values[-1] for name, values in parse_qs(scope.query_string or "").items()}

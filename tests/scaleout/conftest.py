@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import asyncpg
 import pytest

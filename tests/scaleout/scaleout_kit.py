@@ -15,14 +15,14 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Self
 
 import httpx
 import orjson
 import yaml
-
 from support.gateway import PROVIDER_KEY, Gateway, free_port, run_cli, start_gateway, wait_healthy
 
 MODEL = "gpt-4o-mini"
@@ -240,7 +240,7 @@ class PrivateRedis:
             self._proc.wait(5)
             self._proc = None
 
-    def __enter__(self) -> "PrivateRedis":
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-
 from scaleout_kit import READY_TIMEOUT
 from support.gateway import run_cli, start_gateway
 
@@ -81,7 +80,7 @@ def test_nginx_is_the_only_address_the_gateways_trust_for_x_forwarded_for() -> N
 
 def test_nginx_balances_over_exactly_the_compose_gateways() -> None:
     conf = (DEPLOY / "nginx.conf").read_text()
-    servers = set(re.findall(r"^\s*server\s+([\d.]+):8080", conf, re.M))
+    servers = set(re.findall(r"^\s*server\s+([\d.]+):8080", conf, re.MULTILINE))
     ips = {s["networks"]["backend"]["ipv4_address"] for s in gateway_services(load("compose.yaml")).values()}
     assert servers == ips
 
@@ -111,7 +110,7 @@ def test_nginx_config_is_set_up_for_sse() -> None:
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx)")
 def test_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
     result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(DEPLOY / "nginx.conf"),
-                             "-g", f"pid {tmp_path}/nginx.pid;"], capture_output=True, text=True, timeout=30)
+                             "-g", f"pid {tmp_path}/nginx.pid;"], capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
 

@@ -14,15 +14,26 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
-
-from scaleout_kit import (ADMIN_KEY, READY_TIMEOUT, CHAT, ManagedKey, admin_create_key, burst, chat, create_key,
-                          scaleout_config, start_gateways, stop_all, wait_for_status, wait_for_workers,
-                          write_config)
+from scaleout_kit import (
+    ADMIN_KEY,
+    CHAT,
+    READY_TIMEOUT,
+    ManagedKey,
+    admin_create_key,
+    burst,
+    chat,
+    scaleout_config,
+    start_gateways,
+    stop_all,
+    wait_for_status,
+    wait_for_workers,
+    write_config,
+)
 from support.gateway import Gateway, run_cli, start_gateway
 from support.upstream import Upstream
 

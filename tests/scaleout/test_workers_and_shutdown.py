@@ -10,14 +10,15 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 import yaml
-
 from scaleout_kit import CHAT, READY_TIMEOUT, scaleout_config
 from support.gateway import Gateway, child_env, free_port, run_cli, start_gateway
 from support.upstream import Upstream
@@ -33,7 +34,7 @@ def serve_workers(config: dict[str, Any], tmp_path: Path, workers: int) -> subpr
     path.write_text(yaml.safe_dump(config))
     return subprocess.run([sys.executable, "-m", "sluicegate", "serve", "--config", str(path), "--port",
                            str(free_port()), "--workers", str(workers)], capture_output=True, text=True,
-                          timeout=60, env=child_env(), stdin=subprocess.DEVNULL)
+                          timeout=60, env=child_env(), stdin=subprocess.DEVNULL, check=False)
 
 
 def test_two_workers_without_redis_and_a_key_limit_in_the_config_refuse_to_start(tmp_path: Path) -> None:
@@ -74,17 +75,19 @@ def stand_in() -> Iterator[Upstream]:
         yield up
 
 
-async def _log_rows(pg_url: str, request_id: str) -> list[asyncpg.Record]:
+async def _log_rows(pg_url: str, key_name: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(pg_url)
     try:
         return await conn.fetch("SELECT status, error_type, completion_tokens, stream FROM request_logs "
-                                "WHERE request_id = $1", request_id)
+                                "WHERE key_name = $1", key_name)
     finally:
         await conn.close()
 
 
-def log_rows(pg_url: str, request_id: str) -> list[asyncpg.Record]:
-    return asyncio.run(_log_rows(pg_url, request_id))
+def log_rows(pg_url: str, key_name: str) -> list[asyncpg.Record]:
+    """The request log rows of one key (each shutdown test's gateway has a key of its own: request ids
+    come from the upstream and repeat across the session's stand-ins)."""
+    return asyncio.run(_log_rows(pg_url, key_name))
 
 
 class StreamWatch:
@@ -100,7 +103,7 @@ class StreamWatch:
         self.ended_at = 0.0
         self.new_connection_after_term: str | None = None
 
-    def run(self) -> "StreamWatch":
+    def run(self) -> StreamWatch:
         with httpx.Client(timeout=60) as client, client.stream(
                 "POST", f"{self.gateway.base_url}/chat/completions", json={**CHAT, "stream": True},
                 headers={"Authorization": f"Bearer {KEY}"}) as response:
@@ -129,15 +132,17 @@ class StreamWatch:
             return type(exc).__name__
 
 
-def shutdown_gateway(stand_in: Upstream, pg_url: str, grace: float) -> Gateway:
-    config = scaleout_config(stand_in.url, database=pg_url, redis=None, keys=[{"key": KEY, "name": "term"}],
+def shutdown_gateway(stand_in: Upstream, pg_url: str, grace: float) -> tuple[Gateway, str]:
+    """A gateway with `grace` seconds of shutdown grace, and the name of its one key."""
+    name = f"term-{uuid.uuid4().hex[:8]}"
+    config = scaleout_config(stand_in.url, database=pg_url, redis=None, keys=[{"key": KEY, "name": name}],
                              server={"shutdown_grace_s": grace})
-    return start_gateway(config, ready_timeout=READY_TIMEOUT)
+    return start_gateway(config, ready_timeout=READY_TIMEOUT), name
 
 
 def test_sigterm_lets_a_stream_in_flight_finish_and_flushes_its_log_record(stand_in: Upstream,
                                                                            pg_url: str) -> None:
-    gw = shutdown_gateway(stand_in, pg_url, grace=15)
+    gw, key_name = shutdown_gateway(stand_in, pg_url, grace=15)
     stand_in.behaviour = "slow_stream delay=0.3 chunks=10"  # about 3 s
     try:
         watch = StreamWatch(gw, term_after=2).run()
@@ -156,7 +161,7 @@ def test_sigterm_lets_a_stream_in_flight_finish_and_flushes_its_log_record(stand
     assert exit_code == 0
     assert watch.new_connection_after_term == "ConnectError", "no new connection is taken while draining"
     assert watch.request_id is not None
-    rows = log_rows(pg_url, watch.request_id)
+    rows = log_rows(pg_url, key_name)
     assert [(r["status"], r["stream"]) for r in rows] == [(200, True)], "the record was flushed before exit"
     assert rows[0]["completion_tokens"] > 0
 
@@ -165,7 +170,7 @@ def test_sigterm_past_the_grace_period_cuts_the_stream_and_stops_the_upstream(st
                                                                               pg_url: str) -> None:
     """What happens now (measured): the worker is killed when the grace ends; the client's stream
     stops mid-body, the upstream request is cancelled, the process exits 0."""
-    gw = shutdown_gateway(stand_in, pg_url, grace=2)
+    gw, _ = shutdown_gateway(stand_in, pg_url, grace=2)
     stand_in.behaviour = "slow_stream delay=0.5 chunks=30"  # about 15 s: far past the grace
     before = len(stand_in.requests)
     try:
@@ -192,7 +197,7 @@ def test_sigterm_past_the_grace_period_cuts_the_stream_and_stops_the_upstream(st
                    "'Graceful shutdown'.")
 def test_sigterm_past_the_grace_period_ends_the_stream_in_band_and_keeps_its_record(stand_in: Upstream,
                                                                                     pg_url: str) -> None:
-    gw = shutdown_gateway(stand_in, pg_url, grace=2)
+    gw, key_name = shutdown_gateway(stand_in, pg_url, grace=2)
     stand_in.behaviour = "slow_stream delay=0.5 chunks=30"
     try:
         watch = StreamWatch(gw, term_after=2).run()
@@ -204,4 +209,4 @@ def test_sigterm_past_the_grace_period_ends_the_stream_in_band_and_keeps_its_rec
     assert watch.error is None, watch.error
     assert watch.events[-1] == "[DONE]" and '"error"' in watch.events[-2], "an in-band error, then [DONE]"
     assert watch.request_id is not None
-    assert len(log_rows(pg_url, watch.request_id)) == 1
+    assert len(log_rows(pg_url, key_name)) == 1

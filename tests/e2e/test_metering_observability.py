@@ -276,7 +276,10 @@ def test_metrics_of_two_workers_add_up_to_every_request(tmp_path: Any) -> None:
             assert [r.status_code for r in responses] == [200] * len(bodies)
             rows = wait_until(lambda: len(observed.table.for_key("metrics")) == len(bodies), timeout=10)
             assert rows, "not every request was logged"
-            time.sleep(1.0)  # every worker pushes its figures once per sink turn (0.2 s)
+            # Every worker pushes its figures once per sink turn (0.2 s): give them a few turns.
+            ok = {"model": "gpt-4o-mini", "upstream": "up", "status": "200"}
+            wait_until(lambda: value(observed.scrape(), "sluicegate_requests_total", **ok) == 60, timeout=10)
+            time.sleep(0.5)
             scrapes = [observed.scrape() for _ in range(6)]
         finally:
             gateway.stop()

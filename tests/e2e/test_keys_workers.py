@@ -40,6 +40,9 @@ async def concurrent_statuses(dep: Deployment, key: str, count: int) -> list[int
     async with httpx.AsyncClient(base_url=dep.gateway.base_url, headers={"Authorization": f"Bearer {key}"},
                                  timeout=30, limits=limits) as client:
         responses = await asyncio.gather(*(client.post("/chat/completions", json=CHAT) for _ in range(count)))
+    odd = {r.status_code: r.text[:300] for r in responses if r.status_code not in (200, 429)}
+    if odd:
+        print("answers other than 200/429:", odd)
     return [r.status_code for r in responses]
 
 
@@ -58,10 +61,20 @@ def test_key_revoked_through_one_worker_is_refused_on_every_worker_within_one_se
     assert took is not None, f"a revoked key still worked on some worker {time.monotonic() - started:.2f} s later"
 
 
+async def test_rpm_30_never_admits_more_than_30_across_two_workers_with_redis(shared: Deployment) -> None:
+    key = shared.create_key(rpm=30)["key"]
+    statuses = await concurrent_statuses(shared, key, 60)
+    assert statuses.count(200) <= 30, f"{statuses.count(200)} admitted at rpm 30"
+    assert set(statuses) <= {200, 429, 503}, sorted(set(statuses))
+
+
+@pytest.mark.xfail(strict=False, reason="finding (load-dependent): the Redis limiter gives up on a call that waited "
+                   "0.25 s for one of its 16 slots and the gateway answers 503 limiter_unavailable; on a box at "
+                   "load 10-16 a burst of 40 got up to 24 such 503s instead of 429s (or of 200s)")
 async def test_rpm_30_is_exact_across_two_workers_with_redis(shared: Deployment) -> None:
     key = shared.create_key(rpm=30)["key"]
-    statuses = await concurrent_statuses(shared, key, 100)
-    assert (statuses.count(200), statuses.count(429)) == (30, 70)
+    statuses = await concurrent_statuses(shared, key, 40)
+    assert (statuses.count(200), statuses.count(429)) == (30, 10), sorted(set(statuses))
 
 
 @pytest.mark.xfail(strict=True, reason="finding: `serve` refuses several workers without Redis only when "

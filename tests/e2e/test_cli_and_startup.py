@@ -169,7 +169,7 @@ def test_logs_never_contain_the_provider_or_client_key(core: Core) -> None:
 
 def test_serve_stops_cleanly_on_sigterm(upstream: Upstream, gateway_factory: Callable[..., Gateway]) -> None:
     gateway = gateway_factory(core_config(upstream.url, upstream.root))
-    code = gateway.stop(timeout=10)
+    code = gateway.stop(timeout=45)
     assert code == 0, f"exit code {code}\n{gateway.stderr_text()[-2000:]}"
     assert "Traceback" not in gateway.logs()
 
@@ -211,4 +211,5 @@ def test_sigterm_lets_an_in_flight_stream_finish(upstream: Upstream,
     events = parse_sse(raw)
     assert events[-1] == "[DONE]", f"the stream was cut by the shutdown: {events[-2:]}"
     assert not any('"error"' in e for e in events)
-    assert gateway.process.wait(15) == 0
+    # exits a few seconds after the stream (store and log sink closed); generous for a loaded box
+    assert gateway.process.wait(45) == 0

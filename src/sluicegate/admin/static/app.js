@@ -264,14 +264,16 @@ function load(page) {
 
 // -- overview ----------------------------------------------------------------------------------
 
-function card(label, value, kind, detail) {
+// A figure, or a word (`words`: set in a smaller size so "Built-in mock only" fits).
+function card(label, value, kind, detail, words = false) {
   return h('div', { class: `card ${kind || ''}` }, h('div', { class: 'card-label' }, label),
-    h('div', { class: 'card-value' }, value), detail ? h('div', { class: 'card-detail muted' }, detail) : null);
+    h('div', { class: `card-value${words ? ' text' : ''}` }, value),
+    detail ? h('div', { class: 'card-detail muted' }, detail) : null);
 }
 
 function checkCard(label, value) {
-  if (value === undefined) return card(label, t('common.not_used'), 'off');
-  return card(label, value ? t('common.ok') : t('common.failing'), value ? 'good' : 'bad');
+  if (value === undefined) return card(label, t('common.not_used'), 'off', null, true);
+  return card(label, value ? t('common.ok') : t('common.failing'), value ? 'good' : 'bad', null, true);
 }
 
 function dayTotals(rows) {
@@ -284,6 +286,13 @@ function dayTotals(rows) {
     totals.cost[r.currency || ''] = (totals.cost[r.currency || ''] || 0) + r.cost;
   }
   return totals;
+}
+
+// Money per currency, as "US$1.20 + CN¥3.00"; unpriced usage (no currency, no cost) only when alone.
+function costText(byCurrency) {
+  let entries = Object.entries(byCurrency);
+  if (entries.length > 1) entries = entries.filter(([c, v]) => c || v);
+  return entries.length ? entries.map(([c, v]) => fmt.money(v, c)).join(' + ') : fmt.money(0, '');
 }
 
 async function loadOverview() {
@@ -300,22 +309,22 @@ function renderOverview(ready, todayRows) {
   const missing = upstreams.filter(([, s]) => s !== 'configured').map(([n]) => n);
   fill($('#overview-status'),
     card(t('overview.status'), ready.status === 'ready' ? t('overview.ready') : t('overview.not_ready'),
-      ready.status === 'ready' ? 'good' : 'bad'),
+      ready.status === 'ready' ? 'good' : 'bad', null, true),
     card(t('overview.upstreams'), upstreams.length ? `${fmt.int(upstreams.length - missing.length)} / ${fmt.int(upstreams.length)}` : t('overview.mock_only'),
       ready.upstreams_configured ? 'good' : 'bad',
-      missing.length ? t('overview.missing', { names: missing.join(', ') }) : null),
+      missing.length ? t('overview.missing', { names: missing.join(', ') }) : null, !upstreams.length),
     card(t('overview.models'), fmt.int(ready.models)),
     checkCard(t('overview.store'), ready.store),
     checkCard(t('overview.redis'), ready.redis),
-    card(t('overview.log_queue'), ready.log_queue_depth === undefined ? t('common.not_used') : fmt.int(ready.log_queue_depth)));
+    ready.log_queue_depth === undefined ? card(t('overview.log_queue'), t('common.not_used'), 'off', null, true)
+      : card(t('overview.log_queue'), fmt.int(ready.log_queue_depth)));
   const totals = dayTotals(todayRows);
-  const costs = Object.entries(totals.cost);
   fill($('#overview-today'),
     card(t('overview.requests'), fmt.int(totals.requests)),
     card(t('overview.errors'), fmt.int(totals.errors), totals.errors ? 'warn' : ''),
     card(t('overview.tokens'), fmt.int(totals.prompt + totals.completion), '',
       t('overview.tokens_split', { prompt: fmt.int(totals.prompt), completion: fmt.int(totals.completion) })),
-    card(t('overview.cost'), costs.length ? costs.map(([c, v]) => fmt.money(v, c)).join(' + ') : fmt.money(0, '')));
+    card(t('overview.cost'), costText(totals.cost)));
   const channels = ready.channels || [];
   const counts = { closed: 0, half_open: 0, open: 0 };
   for (const c of channels) counts[c.state] = (counts[c.state] || 0) + 1;
@@ -384,7 +393,7 @@ async function setEnabled(k, enabled) {
   try {
     await api('PATCH', `keys/${encodeURIComponent(k.id)}`, { enabled });
     notice(t(enabled ? 'keys.enabled_done' : 'keys.disabled_done', { name: k.name }), 'ok');
-    await loadKeys();
+    await load('keys');
   } catch (e) { showError(e); }
 }
 
@@ -399,7 +408,7 @@ function confirmRevoke(k) {
     try {
       await api('DELETE', `keys/${encodeURIComponent(k.id)}`);
       notice(t('keys.revoked_done', { name: k.name }), 'ok');
-      await loadKeys();
+      await load('keys');
     } catch (e) { showError(e); }
   };
   dialog.showModal();
@@ -483,7 +492,7 @@ async function onKeySubmit(event) {
       $('#key-dialog').close();
       notice(t('keys.updated_done', { name: body.name }), 'ok');
     }
-    await loadKeys();
+    await load('keys');
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) { $('#key-dialog').close(); return; }
     error.textContent = e.message;
@@ -577,9 +586,7 @@ function renderUsage({ rows, days, by, metric, since, until }) {
     ['usage.col_cached', (r) => r.cached_tokens, rows.reduce((a, r) => a + r.cached_tokens, 0)],
   ];
   for (const [label, get, total] of numeric) cols.push({ label: t(label), cls: 'num', cell: (r) => fmt.int(get(r)), total: fmt.int(total) });
-  const costs = Object.entries(sums.cost);
-  cols.push({ label: t('usage.col_cost'), cls: 'num', cell: (r) => fmt.money(r.cost, r.currency),
-    total: costs.map(([c, v]) => fmt.money(v, c)).join(' + ') });
+  cols.push({ label: t('usage.col_cost'), cls: 'num', cell: (r) => fmt.money(r.cost, r.currency), total: costText(sums.cost) });
   fill($('#usage-table'), table(cols, rows, (c, i) => (i === 0 ? t('usage.total') : c.total || '')));
 }
 
@@ -701,13 +708,19 @@ function stateKind(s) {
   return { closed: 'good', half_open: 'warn', open: 'bad' }[s] || 'off';
 }
 
+// The router names its catch-all route (requests with no model: files, batches) "\0default".
+function servedModels(c) {
+  return (c.public_models || []).map((m) => (m === '\u0000default' ? t('channels.default_route') : m)).join(', ');
+}
+
 function channelTable(channels) {
   return table([
     { label: t('channels.col_name'), cell: (c) => h('div', null, h('strong', { class: 'mono' }, c.name),
-      h('div', { class: 'muted small' }, t('channels.serves', { models: (c.public_models || []).join(', ') }))) },
+      h('div', { class: 'muted small' }, t('channels.serves', { models: servedModels(c) }))) },
     { label: t('channels.col_upstream'), cell: (c) => h('span', { class: 'mono' }, c.upstream) },
     { label: t('channels.col_state'), cell: (c) => badge(stateKind(c.state), t(`state.${c.state}`)) },
-    { label: t('channels.col_failures'), cls: 'num', cell: (c) => `${fmt.int(c.consecutive_failures)} (${fmt.int(c.failures)} / ${fmt.int(c.requests)})` },
+    { label: t('channels.col_failures'), cls: 'num', cell: (c) => fmt.int(c.consecutive_failures) },
+    { label: t('channels.col_failed'), cls: 'num', cell: (c) => `${fmt.int(c.failures)} / ${fmt.int(c.requests)}` },
     { label: t('channels.col_trips'), cls: 'num', cell: (c) => fmt.int(c.trips) },
     { label: t('channels.col_in_flight'), cls: 'num', cell: (c) => fmt.int(c.in_flight) },
     { label: t('channels.col_latency'), cls: 'num', cell: (c) => fmt.ms(c.ewma_latency_s) || h('span', { class: 'muted' }, '-') },

@@ -4,8 +4,9 @@ are shared and come back after the lease TTL when the worker holding them is kil
 through one gateway is refused by the other within 2 s.
 
 GCRA (burst = limit) admits exactly `rpm` requests at once from a full counter, then one every
-60/rpm seconds; a burst that lasts longer than 1.5 s at 40 rpm may legitimately get one more, so the
-assertions add `Burst.refill_during(rpm)`, which is 0 for a burst shorter than 1.5 s.
+60/rpm seconds; a burst that lasts longer than 1.5 s at 40 rpm may legitimately get one more per 1.5 s,
+so the assertions allow `Burst.refill_during(rpm)` more, which is 0 (exactly 40) for a burst shorter
+than 1.5 s. Every refusal must be a 429 rate_limit_exceeded: a 503 limiter_unavailable is a failure.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,8 +50,12 @@ def stand_in() -> Iterator[Upstream]:
 
 @pytest.fixture(scope="module")
 def config_path(stand_in: Upstream, pg_url: str, redis_url: str) -> Path:
+    # A static key besides the managed ones: on loopback a gateway with no key at all runs open, so
+    # revoking the only managed key would let everything through (production listens off loopback,
+    # where a key is always required).
+    keeper = [{"key": f"sk-scaleout-keeper-{uuid.uuid4().hex}", "name": f"keeper-{uuid.uuid4().hex[:8]}"}]
     return write_config(scaleout_config(stand_in.url, database=pg_url, redis=redis_url, lease_ttl_s=3.0,
-                                        admin_key=ADMIN_KEY))
+                                        admin_key=ADMIN_KEY, keys=keeper))
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +90,8 @@ def test_two_gateways_taking_turns_admit_exactly_the_rpm_in_total(pair: tuple[Ga
     result = burst(pair, key, total=60, threads=1)
 
     print(f"\nturns: {result.passed()} of 60 passed in {result.elapsed:.2f} s")
-    expected = RPM + result.refill_during(RPM)
-    assert result.passed() == expected, (result.passed(), result.elapsed, result.statuses)
-    assert result.refused() == 60 - expected
+    assert RPM <= result.passed() <= RPM + result.refill_during(RPM), (result.passed(), result.elapsed)
+    assert result.refused() == 60 - result.passed()
     assert result.passed(0) > 0 and result.passed(1) > 0, "both gateways served some of the 40"
     assert set(result.codes) == {None, "rate_limit_exceeded"}
 
@@ -99,11 +104,10 @@ def test_two_gateways_hit_concurrently_admit_exactly_the_rpm_in_total(pair: tupl
     result = burst(pair, key, total=80, threads=8)
 
     print(f"\nconcurrent: {result.passed()} of 80 passed in {result.elapsed:.2f} s")
-    expected = RPM + result.refill_during(RPM)
-    assert result.passed() == expected, (result.passed(), result.elapsed)
-    assert result.refused() == 80 - expected
+    assert RPM <= result.passed() <= RPM + result.refill_during(RPM), (result.passed(), result.elapsed)
+    assert result.refused() == 80 - result.passed()
     assert set(result.codes) == {None, "rate_limit_exceeded"}
-    assert len(stand_in.requests) - before == expected, "only admitted requests reach the upstream"
+    assert len(stand_in.requests) - before == result.passed(), "only admitted requests reach the upstream"
 
 
 def test_a_key_revoked_with_the_cli_is_refused_by_both_gateways_within_2_s(
@@ -214,8 +218,10 @@ def test_one_gateway_with_two_workers_holds_the_limit_exactly(config_path: Path,
         result = burst([gw], key, total=80, threads=8)
 
         print(f"\n2 workers: {result.passed()} of 80 passed in {result.elapsed:.2f} s")
-        expected = RPM + result.refill_during(RPM)
-        assert result.passed() == expected, (result.passed(), result.elapsed)
-        assert result.refused() == 80 - expected
+        assert RPM <= result.passed() <= RPM + result.refill_during(RPM), (result.passed(), result.elapsed)
+        assert result.refused() == 80 - result.passed()
+        assert set(result.codes) == {None, "rate_limit_exceeded"}
+        metrics = httpx.get(f"{gw.url}/metrics", timeout=10)
+        assert metrics.status_code == 200 and "sluicegate_" in metrics.text, "/metrics adds up both workers"
     finally:
         gw.stop()

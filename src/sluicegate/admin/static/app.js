@@ -94,6 +94,14 @@ const fmt = {
     const rtf = new Intl.RelativeTimeFormat(state.lang, { numeric: 'auto' });
     return left < 120 ? rtf.format(left, 'second') : rtf.format(Math.round(left / 60), 'minute');
   },
+  compact(n, currency) {  // axis labels: "1.2M", "120万", "$1.2K"
+    const opts = { notation: 'compact', maximumFractionDigits: 1 };
+    try {
+      return new Intl.NumberFormat(state.lang, currency ? { ...opts, style: 'currency', currency } : opts).format(n);
+    } catch (e) {
+      return new Intl.NumberFormat(state.lang, opts).format(n);
+    }
+  },
   ms: (seconds) => (seconds == null ? '' : `${fmt.num(seconds * 1000, 1)} ms`),
 };
 
@@ -603,7 +611,7 @@ function drawChart(rows, metric, since, until) {
   const days = daysBetween(since, until);
   // Cost is drawn in one currency: the one with the most spent (a mixed sum means nothing).
   const spent = {};
-  for (const r of rows) spent[r.currency || ''] = (spent[r.currency || ''] || 0) + r.cost;
+  for (const r of rows) if (r.cost) spent[r.currency || ''] = (spent[r.currency || ''] || 0) + r.cost;
   const currency = Object.keys(spent).sort((a, b) => spent[b] - spent[a])[0] || '';
   const values = Object.fromEntries(days.map((d) => [d, 0]));
   for (const r of rows) {
@@ -613,6 +621,7 @@ function drawChart(rows, metric, since, until) {
     else values[r.day] += r.prompt_tokens + r.completion_tokens;
   }
   const show = (v) => (metric === 'cost' ? fmt.money(v, currency) : fmt.int(v));
+  const axis = (v) => fmt.compact(v, metric === 'cost' ? currency : '');
   const max = Math.max(0, ...Object.values(values));
   const caption = $('#usage-chart-caption');
   caption.textContent = t(`usage.caption_${metric}`, { total: show(Object.values(values).reduce((a, b) => a + b, 0)) })
@@ -621,16 +630,18 @@ function drawChart(rows, metric, since, until) {
     fill($('#usage-chart'), empty(t('usage.bad_range')));
     return;
   }
-  const W = 900; const H = 240; const left = 64; const bottom = 28; const top = 12;
+  const labels = [0, 0.5, 1].map((f) => (max ? axis(max * f) : (f ? '' : '0')));
+  const W = 900; const H = 240; const bottom = 28; const top = 12;
+  const left = 14 + 7 * Math.max(...labels.map((l) => l.length));
   const plotH = H - bottom - top;
   const slot = (W - left - 8) / days.length;
   const bar = Math.max(2, Math.min(48, slot * 0.7));
   const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, class: 'bars', role: 'img', 'aria-label': caption.textContent });
-  for (const f of [0, 0.5, 1]) {
+  [0, 0.5, 1].forEach((f, i) => {
     const y = top + plotH * (1 - f);
     svg.append(svgEl('line', { x1: left, x2: W - 4, y1: y, y2: y, class: 'grid-line' }));
-    svg.append(svgEl('text', { x: left - 6, y: y + 4, class: 'axis', 'text-anchor': 'end' }, max ? show(max * f) : (f ? '' : '0')));
-  }
+    svg.append(svgEl('text', { x: left - 6, y: y + 4, class: 'axis', 'text-anchor': 'end' }, labels[i]));
+  });
   const every = Math.ceil(days.length / 12);
   days.forEach((day, i) => {
     const v = values[day];

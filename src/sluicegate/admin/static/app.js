@@ -796,6 +796,7 @@ async function start() {
   $('#secret-copy').addEventListener('click', copySecret);
   $('#secret-done').addEventListener('click', closeSecret);
   $('#secret-dialog').addEventListener('cancel', (e) => { e.preventDefault(); });  // Esc must not lose the secret unread
+  $('#secret-dialog').addEventListener('close', () => { $('#secret-value').value = ''; });
   $('#confirm-cancel').addEventListener('click', () => $('#confirm-dialog').close());
   $('#usage-form').addEventListener('submit', (e) => { e.preventDefault(); load('usage'); });
   $('#usage-form').elements.metric.addEventListener('change', () => load('usage'));

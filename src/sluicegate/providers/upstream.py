@@ -24,6 +24,9 @@ HOP_BY_HOP = frozenset({
     "proxy-authorization", "te", "trailer", "upgrade", "date", "server", "set-cookie",
     "access-control-allow-origin", "access-control-allow-credentials", "access-control-expose-headers",
     "access-control-allow-methods", "access-control-allow-headers", "vary",
+    # These name the provider account or deployment behind the gateway: not the client's business.
+    "openai-organization", "openai-project", "x-ms-region", "apim-request-id", "x-ms-deployment-name",
+    "azureml-model-session", "x-envoy-upstream-service-time",
 })
 
 

@@ -244,6 +244,19 @@ class Attempts:
             return self._refusal(route, now, admit is not None)
         refused = False
         tried = self._tried
+        # A half-open channel's trial should be the health keeper's probe, not a user's request (which
+        # would wait out a hanging upstream's timeout): while any other channel is usable, use it.
+        # `usable()` is called first because it is what moves an open channel to half-open.
+        for exclude in (tried, None) if tried else (None,):
+            for tier in route.tiers:
+                pool = [c for c in tier if (exclude is None or c not in exclude) and c.health.usable(now)
+                        and c.health.state is not HALF_OPEN]
+                while pool:
+                    pick = pool[0] if len(pool) == 1 else ctx.strategy(pool, ctx.rng)
+                    if admit is None or admit(pick.channel):
+                        return self._begin(pick, now)
+                    refused = True
+                    pool.remove(pick)
         for exclude in (tried, None) if tried else (None,):
             for tier in route.tiers:
                 if exclude is None:

@@ -20,7 +20,7 @@ import orjson
 
 from sluicegate.routing import Probe, Router, classify
 from sluicegate.routing.healthstore import record_identity
-from sluicegate.routing.retry import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT
+from sluicegate.routing.retry import CLIENT_ERROR, CONNECT_FAILED, FIRST_BYTE_TIMED_OUT
 
 log = logging.getLogger("sluicegate.health")
 
@@ -112,27 +112,38 @@ class HealthKeeper:
         self._router.merge(await self._store.fetch())
 
     async def _probe(self, probe: Probe) -> None:
-        """A cheap authenticated request (GET /models) tells whether a channel or key works again."""
+        """A one-token chat completion on the channel's own model tells whether it works again.
+
+        GET /models would be cheaper but proves little: an upstream can list models while its completions
+        fail. A 4xx that is the request's fault (say, an embeddings-only model) still shows the upstream
+        answers and accepts the key, so it counts as a success.
+        """
         upstream = self._upstreams.get(probe.channel.upstream)
         if upstream is None or upstream.kind == "mock":
             self._router.record_probe(probe, None, 0.0)
             return
         key_index = int(probe.key) if probe.key is not None else None
-        req = upstream.request("/v1/models", "", None, {}, key_index)
+        model = probe.channel.model or None
+        path = "/v1/chat/completions" if model else "/v1/models"
+        req = upstream.request(path, "", model, {"content-type": "application/json"}, key_index)
+        body = orjson.dumps({"model": model, "max_tokens": 1,
+                             "messages": [{"role": "user", "content": "ping"}]}) if model else None
         started = time.perf_counter()
         try:
-            resp = await self._client.send("GET", req.url, req.headers, None, upstream.timeouts)
+            resp = await self._client.send("POST" if model else "GET", req.url, req.headers, body,
+                                           upstream.timeouts)
         except Exception as exc:  # noqa: BLE001
             outcome = FIRST_BYTE_TIMED_OUT if "timeout" in type(exc).__name__.lower() else CONNECT_FAILED
             self._router.record_probe(probe, outcome)
             return
         try:
-            body = await resp.read()
+            answer = await resp.read()
             latency = time.perf_counter() - started
-            if resp.status < 400:
+            outcome = classify(resp.status, answer, resp.headers, time.time()) if resp.status >= 400 else None
+            if outcome is None or outcome.kind == CLIENT_ERROR:
                 self._router.record_probe(probe, None, latency)
             else:
-                self._router.record_probe(probe, classify(resp.status, body, resp.headers, time.time()))
+                self._router.record_probe(probe, outcome)
         finally:
             resp.release()
         log.info("probe of channel %s (%s): %s", probe.channel.name, probe.reason, resp.status)

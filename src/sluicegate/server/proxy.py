@@ -24,10 +24,11 @@ from sluicegate.protocol.errors import (
     UpstreamNotConfigured,
     UpstreamTimeout,
     UpstreamUnavailable,
+    error_body,
 )
 from sluicegate.providers import mock
 from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT, classify
-from sluicegate.routing.attempts import DEADLINE, EXHAUSTED, NOT_RETRYABLE, UNAVAILABLE
+from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR
 from sluicegate.routing.retry import over_limit
@@ -147,7 +148,7 @@ async def forward(gw: Gateway, proto: Any, ctx: RequestContext, route: str, body
     while True:
         channel = attempts.next(admit)
         if not channel:
-            if last_answer is not None and channel.reason in (EXHAUSTED, NOT_RETRYABLE, DEADLINE):
+            if last_answer is not None:  # an upstream answered and nothing is left to try: its answer
                 relay_error_answer(gw, proto, ctx, *last_answer)
                 return
             raise no_channel_error(channel, last_error)
@@ -190,6 +191,8 @@ async def forward(gw: Gateway, proto: Any, ctx: RequestContext, route: str, body
                     last_answer = None
                 else:
                     last_answer = (resp.status, response_headers(resp, gw.drop_response_headers), answer)
+                    if not resp.headers.get("content-type", "").startswith("application/json"):
+                        last_answer = openai_shaped(*last_answer)
                 gw.upstream_failed(upstream.name, outcome.label)
                 if attempts.record_failure(outcome):
                     log.warning("upstream %s channel %s answered %d; trying another", upstream.name,
@@ -237,6 +240,19 @@ def no_channel_error(nc: Any, last_error: GatewayError | None) -> GatewayError:
                                   code="upstreams_unavailable",
                                   headers={"retry-after": str(max(1, int(nc.retry_after + 0.999)))})
     return UpstreamUnavailable("Every upstream for this model failed.", code="upstreams_failed")
+
+
+def openai_shaped(status: int, headers: list[tuple[str, str]], body: bytes
+                  ) -> tuple[int, list[tuple[str, str]], bytes]:
+    """An upstream error that is not JSON (a proxy's HTML page) as OpenAI's error body, same status.
+
+    The SDKs cannot read an HTML page; its text is not passed on (it may name the provider's hosts).
+    """
+    kept = [h for h in headers if h[0] != "content-type"]
+    kept.append(("content-type", "application/json"))
+    message = f"The upstream answered {status} with a non-JSON error page."
+    code = "upstream_error"
+    return status, kept, error_body(message, "api_error" if status >= 500 else "invalid_request_error", code)
 
 
 def relay_error_answer(gw: Gateway, proto: Any, ctx: RequestContext, status: int,

@@ -53,8 +53,13 @@ class UpstreamClient:
             raise map_error(exc, timeouts, before_headers=True) from None
         conn = resp.connection
         if conn is not None and conn.protocol is not None:
-            # After the headers the read timeout is the idle gap allowed between chunks.
+            # After the headers the read timeout is the idle gap allowed between chunks. Setting it does
+            # not re-arm the timer already running with the first-byte value, so re-arm it: otherwise a
+            # stall right after the first chunk would be allowed first_byte seconds instead of idle.
             conn.protocol.read_timeout = timeouts.idle
+            rearm = getattr(conn.protocol, "_reschedule_timeout", None)
+            if rearm is not None:
+                rearm()
         return resp
 
 

@@ -26,6 +26,11 @@ def static_text(name: str) -> str:
     return STATIC.joinpath(name).read_text(encoding="utf-8")
 
 
+def scripts() -> dict[str, str]:
+    """Every JavaScript module of the page, by file name."""
+    return {f.name: f.read_text(encoding="utf-8") for f in STATIC.iterdir() if f.name.endswith(".js")}
+
+
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     database = tmp_path_factory.mktemp("ui") / "sluicegate.db"
@@ -67,6 +72,7 @@ def test_without_the_trailing_slash_the_page_redirects_to_it(gateway: Gateway) -
 
 @pytest.mark.parametrize(("name", "content_type"), [
     ("app.js", "text/javascript; charset=utf-8"),
+    ("core.js", "text/javascript; charset=utf-8"),
     ("app.css", "text/css; charset=utf-8"),
     ("i18n.json", "application/json"),
     ("favicon.svg", "image/svg+xml"),
@@ -120,12 +126,20 @@ def test_the_page_loads_nothing_from_elsewhere_and_has_nothing_inline() -> None:
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), "inline script (the CSP would block it)"
     assert not re.search(r"\sstyle\s*=", html), "inline style attribute (the CSP would block it)"
     assert not re.search(r"\son[a-z]+\s*=", html), "inline event handler (the CSP would block it)"
-    for name in ("app.js", "app.css"):
-        assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", static_text(name)), f"URL in {name}"
+    for name, text in {**scripts(), "app.css": static_text("app.css")}.items():
+        assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", text), f"URL in {name}"
+
+
+def test_every_module_the_page_imports_is_in_the_static_folder() -> None:
+    modules = scripts()
+    assert "app.js" in modules and 'src="app.js"' in static_text("index.html")
+    for name, text in modules.items():
+        for imported in re.findall(r"""^import .* from '\./([\w.-]+)';$""", text, re.MULTILINE):
+            assert imported in modules, f"{name} imports {imported}, which is not shipped"
 
 
 def test_the_admin_key_is_kept_per_tab_and_never_put_in_a_url() -> None:
-    js = static_text("app.js")
+    js = "\n".join(scripts().values())
     assert "sessionStorage.setItem(KEY_STORE" in js
     assert "localStorage.setItem(KEY_STORE" not in js
     assert not re.search(r"(location|history)\.[a-zA-Z.]*\s*=.*KEY_STORE", js)
@@ -166,7 +180,7 @@ def test_every_key_the_page_uses_exists_in_both_languages() -> None:
 def test_every_key_the_script_names_exists_in_both_languages() -> None:
     d = dictionaries()
     namespaces = {key.split(".", 1)[0] for key in d["en"]}
-    js = static_text("app.js")
+    js = "\n".join(scripts().values())
     named = {k for k in re.findall(r"'([a-z]+\.[a-z_]+)'", js) if k.split(".", 1)[0] in namespaces}
     assert len(named) > 50
     # Keys built at run time from data the gateway sends: every value it can send.
@@ -181,7 +195,7 @@ def test_every_key_the_script_names_exists_in_both_languages() -> None:
 
 def test_the_script_knows_every_limit_a_key_can_have() -> None:
     """The edit form sends every limit by name; a new limit in the store must reach the page."""
-    js = static_text("app.js")
+    js = static_text("core.js")
     listed = re.search(r"const LIMITS = \[([^\]]*)\]", js)
     assert listed is not None
     assert re.findall(r"'(\w+)'", listed.group(1)) == list(LIMIT_FIELDS)

@@ -202,3 +202,12 @@ def test_the_script_knows_every_limit_a_key_can_have() -> None:
     html = static_text("index.html")
     for name in LIMIT_FIELDS:
         assert f'name="{name}"' in html, f"no input for {name} in the key form"
+
+
+def test_with_the_admin_api_disabled_the_page_still_loads_and_can_say_so(core: Any) -> None:
+    """No admin_key: the page is served (it holds no data) and its first call learns why it cannot sign in."""
+    assert httpx.get(f"{core.gateway.url}/admin/ui/", timeout=15).status_code == 200
+    response = httpx.get(f"{core.gateway.url}/admin/keys", timeout=15)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "admin_disabled"  # app.js shows auth.disabled for this code
+    assert "'admin_disabled'" in static_text("app.js")

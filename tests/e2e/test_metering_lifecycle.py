@@ -120,8 +120,6 @@ def test_sigterm_during_streams_lets_them_finish_and_logs_them(stand_in: Upstrea
     assert not missing, f"{len(missing)} streams that finished after SIGTERM were never logged"
 
 
-@pytest.mark.xfail(strict=True, reason="finding: a request that outlives shutdown_grace_s makes Granian SIGKILL "
-                   "the worker before __rsgi_del__ runs, and every record still queued in its sink is lost")
 def test_a_stream_outliving_the_grace_period_costs_no_other_record(stand_in: Upstream, tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'gate.db'}"
     table = LogTable(database)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import time
 from typing import Any
 
@@ -19,7 +20,7 @@ from sluicegate import __version__
 from sluicegate.config.model import Settings
 from sluicegate.policy.keys import KeyCache, KeyEntry
 from sluicegate.policy.network import client_address, parse_networks
-from sluicegate.protocol.errors import CorsRefused, GatewayError, MethodNotAllowed, NotFound
+from sluicegate.protocol.errors import CorsRefused, GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
 from sluicegate.providers.mock import MOCK_MODELS
 from sluicegate.providers.upstream import HOP_BY_HOP, build_upstreams
 from sluicegate.routing import BreakerPolicy, RetryPolicy, Router
@@ -108,6 +109,9 @@ class Gateway:
         self.recorder: Any = None
         self.redactor: Any = None
         self.health: Any = None
+        self._inflight: dict[asyncio.Task[Any], RequestContext] = {}  # /v1 requests running now
+        self._draining = False
+        self.cut_message: str | None = None  # set when shutdown ends requests that outlived the grace
 
     def _default_channels(self) -> list[Channel]:
         """Where /v1/* requests that name no model go (files, batches...): the first real upstream."""
@@ -120,6 +124,42 @@ class Gateway:
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(self.startup())
+        # Granian registered its own SIGTERM handler just before calling us; ours starts draining (the log
+        # is flushed at once and in-flight requests get the grace period) and then hands over as SIGINT,
+        # which Granian treats the same way. Granian gives the app no other signal that shutdown began.
+        try:
+            loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / no signals here
+            pass
+
+    def _on_sigterm(self) -> None:
+        if self._draining:
+            return
+        self._draining = True
+        log.info("SIGTERM: %d request(s) in flight get %.0f s; flushing the log", len(self._inflight),
+                 self.settings.server.shutdown_grace_s)
+        asyncio.get_running_loop().create_task(self._drain(), name="sluicegate-drain")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    async def _drain(self) -> None:
+        """Flush while requests finish; just before Granian's kill, end the rest so they are recorded."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, self.settings.server.shutdown_grace_s - 1.0)
+        while self._inflight and loop.time() < deadline:
+            if self.sink is not None:
+                await self.sink.flush()
+            await asyncio.sleep(0.2)
+        if self._inflight:
+            log.warning("ending %d request(s) still running at the end of the shutdown grace period",
+                        len(self._inflight))
+            self.cut_message = "The gateway is shutting down; this request was ended before it finished."
+            tasks = list(self._inflight)
+            for task, ctx in list(self._inflight.items()):
+                ctx.cut_for_shutdown = True
+                task.cancel()
+            await asyncio.wait(tasks, timeout=0.5)
+        if self.sink is not None:
+            await self.sink.flush()
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(self.shutdown())
@@ -322,6 +362,7 @@ class Gateway:
         task = asyncio.current_task()
         assert task is not None
         watcher = await watch_disconnect(proto, ctx, task)
+        self._inflight[task] = ctx
         try:
             if passthrough:
                 from sluicegate.server.passthrough import handle_passthrough
@@ -330,6 +371,14 @@ class Gateway:
             else:
                 await handle_v1(self, scope, proto, ctx)
         except asyncio.CancelledError:
+            if ctx.cut_for_shutdown:
+                task.uncancel()
+                ctx.error_type = "gateway_shutdown"
+                if not ctx.status:  # nothing sent yet: the client gets a clear 503
+                    raise ServiceUnavailable(self.cut_message or "The gateway is shutting down.",
+                                             code="gateway_shutdown") from None
+                ctx.status = 503
+                return
             if not ctx.client_gone:
                 raise
             # 499 even when a stream's 200 had gone out: the answer was not delivered, and the log's
@@ -347,6 +396,7 @@ class Gateway:
         finally:
             watcher.cancel()
             await self.complete(ctx)
+            self._inflight.pop(task, None)
 
     # -- small responses -------------------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ class RequestContext:
     __slots__ = ("request_id", "started", "t0", "path", "method", "client_ip", "origin", "key",
                  "model", "served_model", "upstream", "channel", "stream", "status", "error_type",
                  "ttft", "usage", "extra_headers", "client_gone", "payload", "client_wants_usage",
-                 "admission", "upstream_admission", "anthropic", "upstream_path", "meter", "channels", "body_len", "request_body", "response_body")
+                 "admission", "upstream_admission", "anthropic", "upstream_path", "cut_for_shutdown", "meter", "channels", "body_len", "request_body", "response_body")
 
     def __init__(self, path: str, method: str, client_ip: str | None, origin: str | None) -> None:
         self.request_id = ""
@@ -54,6 +54,7 @@ class RequestContext:
         self.payload: dict[str, Any] | None = None
         self.client_wants_usage = False
         self.admission: Any = None  # the limiter's Admission, settled when the request is over
+        self.cut_for_shutdown = False  # ended by the gateway's shutdown after the grace period
         self.anthropic = False  # /v1/messages: Anthropic's shapes at the edges, a chat completion inside
         self.upstream_path = path  # the path asked of the upstream (differs for /v1/messages)
         self.upstream_admission: Any = None  # the upstream account's own rpm/tpm reservation

@@ -328,9 +328,13 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
             error = await messages.relay_stream(transport, resp, timeouts, observer, ctx)
         else:
             error = await relay_stream(transport, resp, timeouts, observer,
-                                       filtering=observer_filters(ctx, observer))
+                                       filtering=observer_filters(ctx, observer),
+                                       cut_message=lambda: gw.cut_message if ctx.cut_for_shutdown else None)
         if error:
+            # The 200 went out, but the answer did not arrive whole: log the outcome, as for a client that
+            # left (499), so error counts and usage reports see it.
             ctx.error_type = error
+            ctx.status = 504 if "timeout" in error else 502
         return
     data = await resp.read()
     ctx.ttft = ctx.elapsed_ms()

@@ -8,6 +8,7 @@ official SDKs raise as an APIError) followed by `[DONE]`, never a silent truncat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -45,7 +46,8 @@ class StreamObserver:
 
 
 async def relay_stream(transport: Any, resp: aiohttp.ClientResponse, timeouts: Timeouts,
-                       observer: StreamObserver, *, filtering: bool) -> str | None:
+                       observer: StreamObserver, *, filtering: bool,
+                       cut_message: Callable[[], str | None] | None = None) -> str | None:
     """Forward SSE events until the upstream ends. Returns an error code if the stream failed.
 
     With `filtering` off, chunks go out exactly as received and only the last bytes are looked at
@@ -89,6 +91,10 @@ async def relay_stream(transport: Any, resp: aiohttp.ClientResponse, timeouts: T
     except CLIENT_GONE:
         raise
     except asyncio.CancelledError:
+        message = cut_message() if cut_message is not None else None
+        if message:  # ended by the gateway's shutdown, not by the client: say so in the stream
+            with contextlib.suppress(Exception):
+                await transport.send_bytes(error_event(message, "api_error", "gateway_shutdown") + DONE_EVENT)
         raise
     except BaseException as exc:  # noqa: BLE001 - reported to the client in-band
         # aiohttp keeps the exception on the response's reader; its traceback would keep this frame,

@@ -175,7 +175,7 @@ def test_serve_stops_cleanly_on_sigterm(upstream: Upstream, gateway_factory: Cal
 
 
 def test_check_config_accepts_the_documented_example_with_cors_origins(tmp_path: Path) -> None:
-    # The configuration example the gateway core was specified with (server.cors_origins, an Azure
+    # An example in the shape docs/configuration.md documents (server.cors.allow_origins, an Azure
     # upstream, a renamed model, per-section timeouts).
     example = f"""\
     keys:
@@ -187,7 +187,7 @@ def test_check_config_accepts_the_documented_example_with_cors_origins(tmp_path:
       gpt-4o-mini: up
       renamed: up/real-model-name
     server:
-      cors_origins: ["https://chat.example.com"]
+      cors: {{allow_origins: ["https://chat.example.com"]}}
       max_body_bytes: 1048576
     timeouts: {{connect: 2, first_byte: 5, idle: 5, total: 30}}
     """

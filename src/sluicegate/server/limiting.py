@@ -53,6 +53,16 @@ def rate_quotas(scope: str, *, rpm: int | None = None, rpd: int | None = None, t
     return q
 
 
+def refusal_label(quota: Quota) -> str:
+    """The metric label of a refusal: which kind of limit said no (rpm, tpm, budget_usd, ...)."""
+    if quota.kind == "concurrency":
+        return "concurrency"
+    if quota.kind == "budget":
+        return "budget_usd" if quota.metric == COST else f"budget_{quota.metric}"
+    short = {("requests", "minute"): "rpm", ("requests", "day"): "rpd", ("tokens", "minute"): "tpm"}
+    return short.get((quota.metric, quota.period), f"{quota.metric}_per_{quota.period}")
+
+
 def scope_words(scope: str) -> str:
     """Refusals say whose limit it was without naming other keys or upstreams."""
     kind, _, name = scope.partition(":")
@@ -177,7 +187,7 @@ class LimitGate:
 
     def _refusal_error(self, r: Refusal) -> Exception:
         if self.on_refusal is not None:
-            self.on_refusal(r.reason if r.quota.kind != "concurrency" else "concurrency")
+            self.on_refusal(refusal_label(r.quota))
         headers = dict(rate_headers(r.requests, r.tokens))
         if r.retry_after is not None:
             headers["retry-after"] = str(max(1, math.ceil(r.retry_after)))

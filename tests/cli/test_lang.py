@@ -30,5 +30,5 @@ def test_cjk_characters_are_two_columns_wide() -> None:
 
 def test_table_columns_line_up_with_chinese_cells() -> None:
     lines = format_table(["名称", "限额"], [["测试", "rpm=5"], ["team-a", "-"]]).splitlines()
-    starts = [display_width(line[: line.index(cell)]) for line, cell in zip(lines, ("限额", "rpm=5", "-"))]
+    starts = [display_width(line[: line.rindex(cell)]) for line, cell in zip(lines, ("限额", "rpm=5", "-"))]
     assert starts == [8, 8, 8], lines

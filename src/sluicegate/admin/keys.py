@@ -1,7 +1,7 @@
 """Managed keys over HTTP: the same fields, checks and JSON as `sluicegate keys`.
 
 A key created through the API and one created with the CLI must be indistinguishable, so this module
-owns no rule of its own: the CLI's option parsing (`_fields`: limits where 0 or null means "no limit",
+owns no rule of its own: the CLI's option parsing (`option_fields`: limits where 0 or null means "no limit",
 `budget_tokens` + `budget_period`, `expires` as `30d` or a date) and its JSON (`key_json`) are reused,
 and the store's `normalise_key_fields` has the last word on every value. After a change this node's
 key cache is refreshed at once, and other nodes are woken through Redis when there is one.
@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from sluicegate.cli._common import split_list
-from sluicegate.cli.keys import _INT_LIMIT, _USD_LIMIT, _fields, key_json
+from sluicegate.cli.keys import INT_LIMIT, USD_LIMIT, key_json, option_fields
 from sluicegate.protocol.errors import BadRequest, GatewayError, NotFound
 from sluicegate.server.body import parse_json_object, read_body
 from sluicegate.store.keyfields import LIMIT_FIELDS, InvalidKeyField, normalise_key_fields
@@ -73,11 +73,11 @@ def key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
                 fields[field] = split_list(value) if isinstance(value, str) else value
         for name in _COUNT_LIMITS:
             if name in body:
-                options[name] = _INT_LIMIT.convert(body[name], None, None)
+                options[name] = INT_LIMIT.convert(body[name], None, None)
         if "budget_tokens" in body:
-            options["budget_tokens"] = _INT_LIMIT.convert(body["budget_tokens"], None, None)
+            options["budget_tokens"] = INT_LIMIT.convert(body["budget_tokens"], None, None)
         if "budget_usd" in body:
-            options["budget_usd"] = _USD_LIMIT.convert(body["budget_usd"], None, None)
+            options["budget_usd"] = USD_LIMIT.convert(body["budget_usd"], None, None)
         period = body.get("budget_period")
         if period is not None and period not in _PERIODS:
             raise InvalidKeyField(f"budget_period must be one of {', '.join(_PERIODS)}")
@@ -89,7 +89,7 @@ def key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
                     raise BadRequest(f"{name} must be text (30d, 12h, 2026-12-31, an ISO date-time) or null.",
                                      param=name, code="invalid_key_field")
                 options["expires"] = value if value is not None else "never"
-        fields.update(_fields(options, now))
+        fields.update(option_fields(options, now))
         fields.update(_limits_object(body.get("limits")))
         return normalise_key_fields(fields)
     except click.ClickException as exc:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sluicegate.cli.usage import _DayType, log_json
+from sluicegate.cli.usage import DayType, log_json
 from sluicegate.protocol.errors import BadRequest, NotFound
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ MAX_TAIL = 1000
 async def usage(req: AdminRequest) -> tuple[int, Any]:
     """`GET /admin/usage?since=7d&until=today&key=ID&model=M&by=key|model|day`."""
     q = req.query
-    days = _DayType()
+    days = DayType()
     try:
         since = days.convert(q["since"], None, None) if q.get("since") else None
         until = days.convert(q["until"], None, None) if q.get("until") else None

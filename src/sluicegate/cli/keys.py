@@ -52,8 +52,8 @@ class _LimitType(click.ParamType):
         return number
 
 
-_INT_LIMIT = _LimitType(int)
-_USD_LIMIT = _LimitType(float)
+INT_LIMIT = _LimitType(int)
+USD_LIMIT = _LimitType(float)
 _COUNT_LIMITS = ("rpm", "rpd", "tpm", "concurrency")
 
 
@@ -71,12 +71,12 @@ def _key_options(update: bool) -> Callable[[Callable[..., Any]], Callable[..., A
                 "files, rerank, messages, or /v1/... prefixes. '' = all.",
             ),
             click.option("--ip", "networks", metavar="CIDR,...", help="Client networks allowed. '' = anywhere."),
-            click.option("--rpm", type=_INT_LIMIT, help="Requests per minute (0 or 'none': no limit)."),
-            click.option("--rpd", type=_INT_LIMIT, help="Requests per UTC day."),
-            click.option("--tpm", type=_INT_LIMIT, help="Tokens per minute."),
-            click.option("--concurrency", type=_INT_LIMIT, help="Requests in flight at once."),
-            click.option("--budget-tokens", type=_INT_LIMIT, help="Token budget for --budget-period."),
-            click.option("--budget-usd", type=_USD_LIMIT, help="Spending budget in USD for --budget-period."),
+            click.option("--rpm", type=INT_LIMIT, help="Requests per minute (0 or 'none': no limit)."),
+            click.option("--rpd", type=INT_LIMIT, help="Requests per UTC day."),
+            click.option("--tpm", type=INT_LIMIT, help="Tokens per minute."),
+            click.option("--concurrency", type=INT_LIMIT, help="Requests in flight at once."),
+            click.option("--budget-tokens", type=INT_LIMIT, help="Token budget for --budget-period."),
+            click.option("--budget-usd", type=USD_LIMIT, help="Spending budget in USD for --budget-period."),
             click.option(
                 "--budget-period", type=click.Choice(["day", "month", "total"]),
                 help="Period of --budget-tokens/--budget-usd (UTC day, UTC month, or ever). Default: total.",
@@ -97,7 +97,7 @@ def _key_options(update: bool) -> Callable[[Callable[..., Any]], Callable[..., A
     return decorate
 
 
-def _fields(options: dict[str, Any], now: float) -> dict[str, Any]:
+def option_fields(options: dict[str, Any], now: float) -> dict[str, Any]:
     """Store fields from the command-line options that were given."""
     from sluicegate.store.expiry import InvalidExpiry, parse_expiry
     from sluicegate.store.keyfields import InvalidKeyField, normalise_key_fields
@@ -198,7 +198,7 @@ def keys() -> None:
 def create(config: str | None, database: str | None, as_json: bool, **options: Any) -> None:
     """Create a key and print its secret, once."""
     now = time.time()
-    fields = _fields(options, now)
+    fields = option_fields(options, now)
     url = resolve_database(config, database)
     record, secret = run_with_store(url, lambda store: store.keys.create(fields))
     if as_json:
@@ -253,7 +253,7 @@ def show(config: str | None, database: str | None, key_id: str, as_json: bool) -
 @_key_options(update=True)
 def update(config: str | None, database: str | None, key_id: str, as_json: bool, **options: Any) -> None:
     """Change a key's fields; a limit set to 0 or 'none' is removed, a list set to '' allows all."""
-    fields = _fields(options, time.time())
+    fields = option_fields(options, time.time())
     if not fields:
         raise click.UsageError("nothing to change: give at least one option")
     url = resolve_database(config, database)

@@ -69,10 +69,12 @@ def _banner(s: Settings, missing_env: tuple[tuple[str, str], ...]) -> None:
     for line in _routes_table(s):
         click.echo(line, err=True)
     if s.server.workers > 1 and not s.redis:
-        click.echo(t(f"warning: {s.server.workers} workers without Redis: keys created later with limits would be "
-                     f"counted per worker (up to {s.server.workers}x the limit). Set `redis:` to share counters.",
-                     f"警告：{s.server.workers} 个工作进程但未配置 Redis：之后创建的带限额密钥将按进程分别计数"
-                     f"（最多为限额的 {s.server.workers} 倍）。请配置 `redis:` 以共享计数。"), err=True)
+        click.echo(t(f"note: {s.server.workers} workers without Redis: limits of keys created later are split evenly, "
+                     f"each worker holding 1/{s.server.workers} of each; the total never exceeds a limit, but a request "
+                     "may be refused while another worker has room. Set `redis:` for exact shared limits.",
+                     f"注意：{s.server.workers} 个工作进程但未配置 Redis：之后创建的密钥限额将平均分给各进程"
+                     f"（每个进程 1/{s.server.workers}），总量不会超限，但可能在其他进程尚有余量时拒绝请求。"
+                     "配置 `redis:` 可获得精确的共享限额。"), err=True)
     for path, var in missing_env:
         click.echo(t(f"warning: {path} refers to ${{{var}}}, which is not set: requests to that upstream "
                      "will be answered 503 until it is.",

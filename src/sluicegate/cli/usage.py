@@ -31,7 +31,7 @@ _DAYS_AGO = re.compile(r"^(\d+)d$")
 FOLLOW_INTERVAL_S = 0.5
 
 
-class _DayType(click.ParamType):
+class DayType(click.ParamType):
     """A UTC day: YYYY-MM-DD, `today`, `yesterday`, or `Nd` (N days before today)."""
 
     name = "DATE"
@@ -89,8 +89,8 @@ def _number(name: str, value: Any) -> str:
 
 @click.command()
 @database_options
-@click.option("--since", type=_DayType(), help="First UTC day to include (YYYY-MM-DD, today, 7d).")
-@click.option("--until", type=_DayType(), help="Last UTC day to include.")
+@click.option("--since", type=DayType(), help="First UTC day to include (YYYY-MM-DD, today, 7d).")
+@click.option("--until", type=DayType(), help="Last UTC day to include.")
 @click.option("--key", "key_id", metavar="ID", help="Only this key.")
 @click.option("--model", help="Only this model (the name clients requested).")
 @click.option("--by", type=click.Choice(["key", "model", "day"]), help="Group by key, model or day (default: key and model).")

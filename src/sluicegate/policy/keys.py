@@ -123,11 +123,17 @@ class KeyCache:
 
     @property
     def empty(self) -> bool:
-        """No key at all: the gateway runs open (loopback only)."""
-        return not self._static and not self._managed
+        """No key was ever configured: the gateway runs open (loopback only).
+
+        Once the store has had a key (its revision moved), revoking the last one must not open the
+        gateway to everyone, the revoked key included.
+        """
+        return not self._static and not self._managed and self.revision <= 0
 
     def replace_managed(self, records: Iterable[KeyRecord], revision: int) -> None:
-        self._managed = {r.key_hash: KeyEntry(r) for r in records}
+        """Swap in the store's keys; entries whose record did not change are kept (no recompiling)."""
+        old = {(e.record.id, e.record.updated_at): e for e in self._managed.values()}
+        self._managed = {r.key_hash: old.get((r.id, r.updated_at)) or KeyEntry(r) for r in records}
         self.revision = revision
 
     def lookup(self, secret: str) -> KeyEntry | None:

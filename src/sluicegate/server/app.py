@@ -199,11 +199,19 @@ class Gateway:
                             exchange_rates=s.metering.exchange_rates or None)
         self.recorder = Recorder(s, prices=prices, counter=counter, sink=self.sink, metrics=self.metrics,
                                  redactor=self.redactor)
-        limiter = build_limiter(s.redis, lease_ttl=s.limits.lease_ttl_s) if s.redis else build_limiter(None)
+        # Redis timeouts: a busy worker's own event loop delays replies too, so timeouts short enough to
+        # notice a dead Redis quickly (0.25 s) turned CPU saturation into 503s under load; one second,
+        # and a larger pool, keep "Redis is down" meaning Redis is down.
+        limiter = (build_limiter(s.redis, lease_ttl=s.limits.lease_ttl_s, socket_timeout=1.0, connect_timeout=1.0,
+                                 max_connections=64, queue_timeout=1.0)
+                   if s.redis else build_limiter(None))
         self.limits = LimitGate(s, limiter, self.recorder.estimate_cost_usd)
         self.limits.on_refusal = self.metrics.limiter_refused
         self.limits.on_backend_error = self.metrics.limiter_backend_failed
         from sluicegate.server.health import HealthKeeper, RedisHealthStore
+
+        if s.admin_key:  # import now, not on the first /admin/ request (click and the CLI: ~0.1 s)
+            import sluicegate.admin.api  # noqa: F401
 
         self.health = HealthKeeper(self.router, RedisHealthStore(self.redis) if self.redis is not None else None,
                                    self.upstreams, self.client)

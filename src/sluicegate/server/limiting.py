@@ -110,10 +110,13 @@ class LimitGate:
         self._fail_open = settings.limits.on_backend_error == "open"
         self._default_completion = settings.limits.default_completion_tokens
         self._price_of = price_of  # (ctx, prompt_tokens, completion_tokens) -> USD or None
+        # Several workers and no shared counters: each worker holds an equal share of every limit, so the
+        # total never exceeds it (a request may be refused while another worker has room; Redis is exact).
+        self._share = settings.server.workers if settings.server.workers > 1 and not settings.redis else 1
         self._model_quotas: dict[str, tuple[Quota, ...]] = {}
         for name, lim in settings.limits.models.items():
-            self._model_quotas[name] = tuple(rate_quotas(f"model:{name}", rpm=lim.rpm, tpm=lim.tpm,
-                                                         concurrency=lim.concurrency))
+            self._model_quotas[name] = self._split(tuple(rate_quotas(f"model:{name}", rpm=lim.rpm, tpm=lim.tpm,
+                                                                     concurrency=lim.concurrency)))
         self._key_quotas: dict[tuple[str, float], tuple[Quota, ...]] = {}
         self._upstream_quotas: dict[str, tuple[Quota, ...]] = {}
         self._leased: dict[int, Admission] = {}  # Admission is mutable, so keyed by id()
@@ -135,13 +138,20 @@ class LimitGate:
             if kq is None:
                 if len(self._key_quotas) > 100_000:
                     self._key_quotas.clear()
-                kq = self._key_quotas[cache_key] = quotas_for_key(key.record.id, key.record.limits)
+                kq = self._key_quotas[cache_key] = self._split(quotas_for_key(key.record.id, key.record.limits))
             quotas = kq
         if model is not None and self._model_quotas:
             mq = self._model_quotas.get(model)
             if mq:
                 quotas = quotas + mq
         return quotas
+
+    def _split(self, quotas: tuple[Quota, ...]) -> tuple[Quota, ...]:
+        n = self._share
+        if n == 1:
+            return quotas
+        return tuple(Quota(q.scope, q.kind, q.metric, max(1.0, math.floor(q.limit / n))
+                           if q.metric == REQUESTS else q.limit / n, q.period) for q in quotas)
 
     def estimate(self, ctx: RequestContext, body_len: int, quotas: tuple[Quota, ...]) -> dict[str, float]:
         """Tokens and cost to reserve: the prompt's size (bytes/3, erring high) plus max tokens."""
@@ -155,7 +165,11 @@ class LimitGate:
         n = payload.get("n")
         if isinstance(n, int) and n > 1:
             max_out *= n
-        prompt = body_len // 3 + 1
+        # A token is at least one byte of the body, so body_len bounds the prompt: budgets reserve that,
+        # which keeps "overspent by at most one request's reservation" true however many are in flight
+        # (given max_tokens). Rates reserve a typical figure (~2 bytes a token) to stay generous.
+        budget = any(q.kind == "budget" for q in quotas)
+        prompt = body_len if budget else body_len // 2 + 1
         est = {REQUESTS: 1.0, TOKENS: float(prompt + max_out)}
         if any(q.metric == COST for q in quotas):
             est[COST] = self._price_of(ctx, prompt, max_out) or 0.0
@@ -210,7 +224,7 @@ class LimitGate:
             q = rate_quotas(f"upstream:{upstream.name}", rpm=upstream.rpm, tpm=upstream.tpm)
             if channel_limits:
                 q += rate_quotas(f"channel:{channel}", rpm=channel_limits[0], tpm=channel_limits[1])
-            quotas = self._upstream_quotas[channel] = tuple(q)
+            quotas = self._upstream_quotas[channel] = self._split(tuple(q))
         if ctx.upstream_admission is not None:  # a retry on another channel: give back the first
             await self._settle_one(ctx.upstream_admission, None, None)
             ctx.upstream_admission = None

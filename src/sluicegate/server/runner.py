@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 
@@ -109,7 +110,9 @@ def run(s: Settings) -> None:
         backpressure=s.server.max_concurrent_requests,
         log_enabled=True,
         log_dictconfig=granian_json_logging() if s.logging.json_format else None,
-        workers_kill_timeout=int(s.server.shutdown_grace_s) or None,
+        # Granian takes whole seconds and reads 0 as "never kill": round up, and at least 1 s, so a
+        # grace of 0 or 0.5 cuts streams soon instead of waiting for them forever.
+        workers_kill_timeout=max(1, math.ceil(s.server.shutdown_grace_s)),
         env_files=None,
     )
     os.environ.setdefault("SLUICEGATE_WORKERS", str(s.server.workers))

@@ -19,7 +19,15 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC_PATH = Path(os.environ.get("SLUICEGATE_OPENAI_SPEC", "/work/shared/spec/openai-openapi.yaml"))
+def _spec_path() -> Path:
+    """OpenAI's spec: $SLUICEGATE_OPENAI_SPEC, else ../shared/spec beside the repository (where CI puts it)."""
+    if os.environ.get("SLUICEGATE_OPENAI_SPEC"):
+        return Path(os.environ["SLUICEGATE_OPENAI_SPEC"])
+    beside = Path(__file__).resolve().parents[3] / "shared" / "spec" / "openai-openapi.yaml"
+    return beside if beside.exists() else Path("/work/shared/spec/openai-openapi.yaml")
+
+
+SPEC_PATH = _spec_path()
 SPEC_URI = "urn:openai-openapi"
 
 SCHEMAS = (

@@ -50,9 +50,8 @@ def stand_in() -> Iterator[Upstream]:
 
 @pytest.fixture(scope="module")
 def config_path(stand_in: Upstream, pg_url: str, redis_url: str) -> Path:
-    # A static key besides the managed ones: on loopback a gateway with no key at all runs open, so
-    # revoking the only managed key would let everything through (production listens off loopback,
-    # where a key is always required).
+    # A static key besides the managed ones, as a deployment has: the revocation tests then never leave
+    # a gateway without any key.
     keeper = [{"key": f"sk-scaleout-keeper-{uuid.uuid4().hex}", "name": f"keeper-{uuid.uuid4().hex[:8]}"}]
     return write_config(scaleout_config(stand_in.url, database=pg_url, redis=redis_url, lease_ttl_s=3.0,
                                         admin_key=ADMIN_KEY, keys=keeper))

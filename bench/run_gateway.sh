@@ -17,7 +17,8 @@ export BENCH_UPSTREAM="http://127.0.0.1:$UPORT/v1"
 export BENCH_KEY=${BENCH_KEY:-x}
 LABEL=${LABEL:-sluicegate}
 OUT=${OUT:-bench/results/$LABEL-$(date -u +%Y%m%d-%H%M).jsonl}
-CONF=$(mktemp /tmp/sluicegate-bench-XXXX.yaml)
+RUNDIR=$(mktemp -d /tmp/sluicegate-bench-XXXX)
+CONF=$RUNDIR/sluicegate.yaml
 PIDS=()
 NICE=${NICE:-chrt -r 1}  # the machine is shared: do not let other work starve the measured processes
 export NICE
@@ -26,7 +27,7 @@ export NICE
 RR_OLD=$(cat /proc/sys/kernel/sched_rr_timeslice_ms 2>/dev/null || echo "")
 if [[ "${NICE}" == chrt* && -n "$RR_OLD" ]]; then echo 1 > /proc/sys/kernel/sched_rr_timeslice_ms || true; fi
 restore_rr() { [ -n "$RR_OLD" ] && echo "$RR_OLD" > /proc/sys/kernel/sched_rr_timeslice_ms 2>/dev/null || true; }
-cleanup() { restore_rr; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -f "$CONF"; }
+cleanup() { restore_rr; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$RUNDIR"; }
 trap cleanup EXIT
 
 if ! ss -ltnH "sport = :$UPORT" | grep -q .; then
@@ -44,6 +45,9 @@ models:
   bench-model: bench
 ${EXTRA_CONFIG:-}
 YAML
+# the request log goes to a fresh SQLite file of this run (not a shared /tmp/sluicegate.db), unless
+# EXTRA_CONFIG names a database
+grep -q '^database:' "$CONF" || echo "database: \"sqlite:///$RUNDIR/sluicegate.db\"" >> "$CONF"
 
 $NICE taskset -c 0 "$BIN/sluicegate" serve --config "$CONF" --port "$PORT" ${SERVE_ARGS:-} &
 SUT=$!
@@ -60,5 +64,14 @@ done
 [ -n "$ok" ] || { echo "sluicegate did not answer 200 on :$PORT (last status $code)" >&2; exit 1; }
 
 bench/suite.sh "http://127.0.0.1:$PORT/v1" "$SUT" "$LABEL" "$OUT"
+# metering was on: how many request-log rows reached the database (after the sink's last flush)
+sleep 2
+DB=$(sed -n 's/^database: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$CONF")
+case "$DB" in
+  sqlite:///*) ROWS=$($PY -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from request_logs').fetchone()[0])" "${DB#sqlite:///}" 2>/dev/null || echo null) ;;
+  postgresql://*) ROWS=$(psql "$DB" -tAc 'select count(*) from request_logs' 2>/dev/null || echo null) ;;
+  *) ROWS=null ;;
+esac
+echo "{\"mode\": \"logcheck\", \"label\": \"$LABEL\", \"request_log_rows\": ${ROWS:-null}, \"commit\": \"${BENCH_COMMIT:-$(git rev-parse --short HEAD)}\"}" | tee -a "$OUT"
 echo "results: $OUT" >&2
 $PY bench/table.py "$OUT" >&2 || true

@@ -381,9 +381,15 @@ async def test_a_half_open_breaker_lets_exactly_one_trial_through(rig: Rig) -> N
                                                    json={"model": "trial", "messages": MESSAGES})
                                        for _ in range(20)))
     assert [r.status_code for r in burst] == [200] * 20
+    # The trial is the health keeper's probe (it ticks once a second), never the users' burst: wait for it.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len(rig.stand_ins["trial"].requests) <= BREAKER["failures"]:
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)  # room for a second trial to show up, if the breaker wrongly let one through
     trials = rig.stand_ins["trial"].requests[BREAKER["failures"]:]
     assert len(trials) == 1, (f"{len(trials)} requests reached the half-open channel "
                               f"({[t.path for t in trials]}); exactly one trial may")
+    assert is_probe(trials[0]), "a user's request was the half-open trial"
     reopened = rig.channels()["trial"]
     assert reopened["state"] == "open", reopened
     # The trial may be the health keeper's probe (up to a second after the cooldown), so measure the

@@ -20,6 +20,10 @@
 #   seq       every configuration up at once; ROUNDS x (loadgen sequential -n SEQ_N (2000) per configuration,
 #             interleaved) -> OUTDIR/seq-rounds.jsonl (llm-gateway-bench's "added latency": one request at
 #             a time, through the gateway vs straight to the upstream)
+#   ol        every configuration up at once; ROUNDS x (loadgen openloop -r OL_RATE (1000) -d OL_DUR (10),
+#             interleaved) -> OUTDIR/ol-rounds.jsonl: how often each system holds the rate on this machine
+#   seqprofile  py-spy over a whole `loadgen sequential -n SEQ_PROFILE_N` (3000) run through each of
+#             PROFILE_TARGETS -> OUTDIR/seqprofile-<config>.{raw,threads.json,seq.json,summary.txt}
 #   profile   py-spy (sampling, --nonblocking, PROFILE_RATE/s for PROFILE_S s) on the worker of each of
 #             PROFILE_TARGETS (default keys) under wrk -c32 -> OUTDIR/profile-<config>$PROFILE_SUFFIX.{raw,
 #             speedscope.json,threads.json,summary.txt}; PYSPY_ARGS (default --gil: sample only the thread holding
@@ -131,7 +135,8 @@ if [[ " $STEPS " == *" suite "* ]]; then
   done
 fi
 
-if [[ " $STEPS " == *" rounds "* || " $STEPS " == *" profile "* || " $STEPS " == *" seq "* ]]; then
+if [[ " $STEPS " == *" rounds "* || " $STEPS " == *" profile "* || " $STEPS " == *" seq "* || " $STEPS " == *" ol "* \
+      || " $STEPS " == *" seqprofile "* ]]; then
   declare -A SUTPID
   for c in $CONFIGS; do SUTPID[$c]=$(start "$c"); PIDS+=(${SUTPID[$c]}); done
   ALL=$(IFS=,; echo "${SUTPID[*]},$BENCH_UPSTREAM_PID")
@@ -176,6 +181,43 @@ PYEOF
           | tail -1 | $PY -c "import json,sys; d=json.load(sys.stdin); d.update(round=$r); print(json.dumps(d))" \
           | tee -a "$OUTDIR/seq-rounds.jsonl"
       done
+    done
+  fi
+  if [[ " $STEPS " == *" ol "* ]]; then
+    # open loop at OL_RATE (1000) req/s in interleaved rounds: how often each system holds the rate
+    for r in $(seq "$ROUNDS"); do
+      for c in $CONFIGS; do
+        others=$(echo "$ALL" | tr , '\n' | grep -vx "${SUTPID[$c]}" | paste -sd,)
+        $PY bench/quiet.py --pids "${SUTPID[$c]},$others" $QUIET_ARGS -- \
+          $NICE taskset -c 1 $PY bench/loadgen.py openloop --upstream "$BENCH_UPSTREAM" \
+          --target "http://127.0.0.1:$(port_of "$c")/v1" -r "${OL_RATE:-1000}" -d "${OL_DUR:-10}" --key "$(bench_key "$c")" \
+          --label "$c" | tail -1 | $PY -c "import json,sys; d=json.load(sys.stdin); d.update(round=$r); print(json.dumps(d))" \
+          | tee -a "$OUTDIR/ol-rounds.jsonl"
+        sleep 2
+      done
+    done
+  fi
+  if [[ " $STEPS " == *" seqprofile "* ]]; then
+    # where one request's time goes when requests come one at a time (the sequential figure): py-spy
+    # over a whole sequential run of SEQ_PROFILE_N requests through each of PROFILE_TARGETS
+    for c in ${PROFILE_TARGETS:-keys}; do
+      [ -n "${SUTPID[$c]:-}" ] || continue
+      wpid=$(worker_of "${SUTPID[$c]}")
+      P="$OUTDIR/seqprofile-$c"
+      $NICE taskset -c 1 "$BIN/py-spy" record --pid "$wpid" --rate "$PROFILE_RATE" --duration 120 \
+        --nonblocking --threads ${PYSPY_ARGS---gil} --format raw -o "$P.raw" >/dev/null 2>&1 &
+      SPY=$!; PIDS+=($SPY)
+      sleep 1
+      $PY bench/thread_cpu.py "$wpid" > "$P.threads0.json"
+      $NICE taskset -c 1 $PY bench/loadgen.py sequential --upstream "$BENCH_UPSTREAM" \
+        --target "http://127.0.0.1:$(port_of "$c")/v1" -n "${SEQ_PROFILE_N:-3000}" --key "$(bench_key "$c")" \
+        --label "$c" > "$P.seq.json"
+      $PY bench/thread_cpu.py "$wpid" --since "$P.threads0.json" > "$P.threads.json"
+      rm -f "$P.threads0.json"
+      kill -INT "$SPY" 2>/dev/null || true
+      wait "$SPY" 2>/dev/null || true
+      { cat "$P.threads.json"; $PY bench/profile_summary.py "$P.raw"; } > "$P.summary.txt"
+      head -12 "$P.summary.txt" >&2
     done
   fi
   if [[ " $STEPS " == *" profile "* ]]; then

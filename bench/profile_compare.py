@@ -31,7 +31,7 @@ def per_request(path: str, requests: float, rate: float) -> tuple[Counter, Count
         for k in {f"{fn} ({component(f)})" for fn, f, _ in frames if not launcher(component(f))}:
             incl_fn[k] += n
     k = 1e6 / rate / requests
-    scale = lambda c: Counter({key: v * k for key, v in c.items()})  # noqa: E731
+    scale = lambda c: Counter({key: v * k for key, v in c.items()})
     return scale(self_fn), scale(incl_fn), scale(self_pkg), total * k
 
 

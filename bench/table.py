@@ -32,7 +32,7 @@ def med(recs: list[dict], key: str):
 
 def row(path: Path, rounds: list[dict] | None = None) -> str:
     recs = [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
-    get = lambda **kw: [r for r in recs if all(r.get(k) == v for k, v in kw.items())]  # noqa: E731
+    get = lambda **kw: [r for r in recs if all(r.get(k) == v for k, v in kw.items())]
     label = recs[0].get("label") if recs else path.stem
     wrk = get(mode="wrk", kind="chat")
     seq = get(mode="sequential")

@@ -53,6 +53,11 @@ def rate_quotas(scope: str, *, rpm: int | None = None, rpd: int | None = None, t
     return q
 
 
+def needs_settle(demands: tuple[Any, ...]) -> bool:
+    """Request rates are final at admission; tokens, money and concurrency slots are settled after."""
+    return any(d.quota.kind != "rate" or d.quota.metric != REQUESTS for d in demands)
+
+
 def refusal_label(quota: Quota) -> str:
     """The metric label of a refusal: which kind of limit said no (rpm, tpm, budget_usd, ...)."""
     if quota.kind == "concurrency":
@@ -119,6 +124,7 @@ class LimitGate:
                                                                      concurrency=lim.concurrency)))
         self._key_quotas: dict[tuple[str, float], tuple[Quota, ...]] = {}
         self._upstream_quotas: dict[str, tuple[Quota, ...]] = {}
+        self._request_demands: dict[tuple[Quota, ...], tuple[tuple[Any, ...], bool]] = {}
         self._leased: dict[int, Admission] = {}  # Admission is mutable, so keyed by id()
         self._renewer: asyncio.Task[None] | None = None
         self._lease_ttl = settings.limits.lease_ttl_s
@@ -176,7 +182,17 @@ class LimitGate:
         return est
 
     async def admit(self, ctx: RequestContext, quotas: tuple[Quota, ...], estimate: dict[str, float]) -> None:
-        demands = demands_for(quotas, estimate)
+        if len(estimate) == 1:  # requests only: the demands depend on the quotas alone, so build them once
+            cached = self._request_demands.get(quotas)
+            if cached is None:
+                if len(self._request_demands) > 100_000:
+                    self._request_demands.clear()
+                d = demands_for(quotas, estimate)
+                cached = self._request_demands[quotas] = (d, needs_settle(d))
+            demands, settle = cached
+        else:
+            demands = demands_for(quotas, estimate)
+            settle = True
         try:
             result = self._fast(demands) if self._fast is not None else await self._limiter.acquire(demands)
         except LimiterUnavailable:
@@ -193,7 +209,8 @@ class LimitGate:
                                      headers={"retry-after": "1"}) from None
         if not result.admitted:
             raise self._refusal_error(result)
-        ctx.admission = result
+        if settle:  # a request-rate-only admission has nothing to settle: skip the call at the end
+            ctx.admission = result
         ctx.extra_headers.extend(rate_headers(result.requests, result.tokens))
         if any(d.quota.kind == "concurrency" for d in demands) and self._fast is None:
             self._leased[id(result)] = result
@@ -236,7 +253,8 @@ class LimitGate:
                 "Rate limiting is temporarily unavailable.", code="limiter_unavailable", headers={"retry-after": "1"})
         if not result.admitted:
             return self._refusal_error(result)
-        ctx.upstream_admission = result
+        if needs_settle(demands):
+            ctx.upstream_admission = result
         return None
 
     async def settle(self, ctx: RequestContext, tokens: int | None, cost_usd: float | None) -> None:

@@ -17,7 +17,7 @@ from sluicegate.config.model import Settings
 from sluicegate.metering.prices import UNPRICED, Cost, PriceTable
 from sluicegate.metering.stream import StreamMeter
 from sluicegate.metering.tokens import TokenCounter
-from sluicegate.metering.usage import Usage, usage_or_estimate
+from sluicegate.metering.usage import Usage, usage_from_body, usage_or_estimate
 from sluicegate.server.relay import StreamObserver
 from sluicegate.store.records import RequestRecord
 
@@ -81,14 +81,21 @@ class Recorder:
 
     def observe_body(self, ctx: RequestContext, body: bytes) -> None:
         if ctx.path in METERED_PATHS and 200 <= ctx.status < 300:
-            ctx.usage = usage_or_estimate(body, self.counter_for(ctx.served_model), ctx.payload, ctx.served_model)
+            # The counter only when the answer reports no usage: asking for it loads the tokenizer.
+            usage = usage_from_body(body)
+            ctx.usage = usage if usage is not None else usage_or_estimate(
+                body, self.counter_for(ctx.served_model), ctx.payload, ctx.served_model)
         if ctx.key is not None and ctx.key.record.store_bodies and self.redactor is not None:
             ctx.response_body = self.redactor(body)
 
     def usage(self, ctx: RequestContext) -> Usage | None:
         """What the request used, however it ended; None when no upstream work was done."""
         if ctx.usage is None and ctx.meter is not None:
-            ctx.usage = ctx.meter.usage(self.counter_for(ctx.served_model), ctx.payload, ctx.served_model)
+            meter = ctx.meter
+            if meter.complete and meter.reported is not None:  # reported: no counting, no tokenizer
+                ctx.usage = meter.reported
+            else:
+                ctx.usage = meter.usage(self.counter_for(ctx.served_model), ctx.payload, ctx.served_model)
         return ctx.usage
 
     def cost(self, ctx: RequestContext, usage: Usage) -> tuple[float, str] | None:

@@ -69,9 +69,13 @@ class KeyRecord:
     updated_at: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestRecord:
-    """One line of the request log, built on the request path and written in batches off it."""
+    """One line of the request log, built on the request path and written in batches off it.
+
+    Not frozen: one is built per request, and a frozen dataclass's __init__ (object.__setattr__ per
+    field) cost ~4 us against ~1 us. Nothing mutates a record after it is queued.
+    """
 
     request_id: str
     ts: float  # epoch seconds when the request arrived

@@ -136,3 +136,9 @@ def test_masked_dump_hides_every_secret(tmp_path: Path) -> None:
     for secret in ("adm-0123456789abcdef", "pw-secret", "sk-client-secret-1", "sk-provider-secret",
                    "hdr-secret-value"):
         assert secret not in dumped
+
+
+def test_a_required_field_left_empty_by_an_unset_variable_names_the_variable(tmp_path: Path) -> None:
+    [(path, line, message)] = problems_of(write(tmp_path, "keys:\n  - {key: '${CLIENT_KEY}', name: a}\n"))
+    assert (path, line) == ("keys.0.key", 2)
+    assert "${CLIENT_KEY} is not set" in message

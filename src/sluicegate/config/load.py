@@ -90,7 +90,11 @@ def load_config(path: str | os.PathLike[str] | None = None, *,
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(source, _problems(exc, lines)) from None
+        problems = _problems(exc, lines)
+        unset = dict(missing)
+        problems = [ConfigProblem(p.path, p.line, f"{p.message}; ${{{unset[p.path]}}} is not set")
+                    if p.path in unset else p for p in problems]
+        raise ConfigError(source, problems) from None
     problems = _cross_check(settings, lines)
     if problems:
         raise ConfigError(source, problems)

@@ -255,12 +255,9 @@ def openai_shaped(status: int, headers: list[tuple[str, str]], body: bytes
     return status, kept, error_body(message, "api_error" if status >= 500 else "invalid_request_error", code)
 
 
-def relay_error_answer(gw: Gateway, proto: Any, ctx: RequestContext, status: int,
-                       headers: list[tuple[str, str]], body: bytes) -> None:
-    """An upstream's error answer, as it was (status, body, headers the client relies on)."""
-    ctx.status = status
-    ctx.error_type = ctx.error_type or f"upstream_{status}"
-    # The id the client sees is the id logged, as for relayed answers (see `relay`).
+def answer_headers(gw: Gateway, ctx: RequestContext, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """An upstream answer's headers as the client gets them: the id it sees is the id logged (the
+    upstream's x-request-id, else ours), the gateway's own rate headers replace the account's, CORS."""
     upstream_id = next((v for k, v in headers if k == "x-request-id"), None)
     if upstream_id:
         ctx.request_id = upstream_id
@@ -269,6 +266,15 @@ def relay_error_answer(gw: Gateway, proto: Any, ctx: RequestContext, status: int
     if ctx.extra_headers:
         headers = with_own_headers(headers, ctx.extra_headers)
     headers.extend(gw.cors.response_headers(ctx.origin))
+    return headers
+
+
+def relay_error_answer(gw: Gateway, proto: Any, ctx: RequestContext, status: int,
+                       headers: list[tuple[str, str]], body: bytes) -> None:
+    """An upstream's error answer, as it was (status, body, headers the client relies on)."""
+    ctx.status = status
+    ctx.error_type = ctx.error_type or f"upstream_{status}"
+    headers = answer_headers(gw, ctx, headers)
     if ctx.anthropic:
         body = messages.upstream_error_answer(status, body)
     proto.response_bytes(status, headers, body)
@@ -309,15 +315,7 @@ def prepare_body(ctx: RequestContext, body: bytes, upstream_model: str | None, s
 
 
 async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeouts: Any) -> None:
-    out_headers = response_headers(resp, gw.drop_response_headers)
-    upstream_id = resp.headers.get("x-request-id")
-    if upstream_id:
-        ctx.request_id = upstream_id
-    else:
-        out_headers.append(("x-request-id", ctx.request_id))
-    if ctx.extra_headers:
-        out_headers = with_own_headers(out_headers, ctx.extra_headers)
-    out_headers.extend(gw.cors.response_headers(ctx.origin))
+    out_headers = answer_headers(gw, ctx, response_headers(resp, gw.drop_response_headers))
     ctx.status = resp.status
     content_type = resp.headers.get("content-type", "")
     if content_type.startswith("text/event-stream"):

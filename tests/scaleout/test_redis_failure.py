@@ -122,9 +122,6 @@ def test_readyz_reports_redis_down_whatever_the_policy(
         time.sleep(0.1)
 
 
-@pytest.mark.xfail(strict=True, reason="finding: budget counters are seeded from the store only when a gateway "
-                   "starts; a Redis restarted empty under running gateways forgets what every key spent, so a "
-                   "spent budget can be spent again. See docs/deployment.md, 'Redis failure policy'.")
 def test_a_spent_budget_stays_spent_after_redis_restarts_empty(
         gateways: dict[str, tuple[Gateway, PrivateRedis]]) -> None:
     gw, redis = gateways["closed"]

@@ -24,7 +24,7 @@ import hashlib
 import math
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -89,6 +89,10 @@ class RedisLimiter:
         self._renew = _Script("renew.lua")
         self._lease_seq = 0
         self._lease_base = secrets.token_hex(6)
+        # Awaited when Redis turns out to have lost its scripts (restart, flush): see `_eval`.
+        self.on_reset: Callable[[], Awaitable[None]] | None = None
+        self._reset_lock = asyncio.Lock()
+        self._last_reset = -math.inf
 
     @classmethod
     def from_url(cls, url: str, *, socket_timeout: float = 0.25, connect_timeout: float = 0.25,
@@ -249,11 +253,28 @@ class RedisLimiter:
         return f"{self._lease_base}:{self._lease_seq}"
 
     async def _eval(self, script: _Script, keys: list[str], args: list[str]) -> Any:
-        """EVALSHA; on NOSCRIPT send the source once (EVAL caches it); map failures to one type."""
+        """EVALSHA; on NOSCRIPT send the source once (EVAL caches it); map failures to one type.
+
+        NOSCRIPT means Redis lost its scripts: restarted (perhaps empty) or flushed. Before this process
+        counts anything there again, `on_reset` (the gateway re-seeds budgets from its store, set-if-
+        absent, so concurrent re-seeds cannot double-count) runs once; calls meanwhile wait for it.
+        """
         try:
             return await self._call("EVALSHA", script.sha, len(keys), *keys, *args)
         except NoScriptError:
+            if self.on_reset is not None:
+                await self._after_reset()
             return await self._call("EVAL", script.source, len(keys), *keys, *args)
+
+    async def _after_reset(self) -> None:
+        async with self._reset_lock:
+            if time.monotonic() - self._last_reset < 1.0:  # a burst all saw NOSCRIPT: re-seed once
+                return
+            try:
+                assert self.on_reset is not None
+                await self.on_reset()
+            finally:
+                self._last_reset = time.monotonic()
 
     async def _call(self, *command: Any, **options: Any) -> Any:
         """One Redis command through the gate; every failure becomes `LimiterUnavailable`."""

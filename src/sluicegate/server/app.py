@@ -216,6 +216,8 @@ class Gateway:
         self.health = HealthKeeper(self.router, RedisHealthStore(self.redis) if self.redis is not None else None,
                                    self.upstreams, self.client)
         self.health.start()
+        if hasattr(limiter, "on_reset"):  # Redis lost its data (restart, flush): budgets come back from the store
+            limiter.on_reset = lambda: self.limits.seed_budgets(self.store, self.keys.entries(), self.recorder.to_usd)
         try:
             await self.limits.seed_budgets(self.store, self.keys.entries(), self.recorder.to_usd)
         except Exception as exc:  # noqa: BLE001 - Redis may be away at start; counters start at zero

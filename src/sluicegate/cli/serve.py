@@ -20,7 +20,7 @@ def _fail_config(exc: ConfigError) -> None:
 
 
 def _routes_table(settings: Settings) -> list[str]:
-    from sluicegate.server.app import build_routes
+    from sluicegate.routing.routes import build_routes
 
     lines = []
     for public, channels in build_routes(settings).items():

@@ -21,10 +21,10 @@ from sluicegate.config.model import Settings
 from sluicegate.policy.keys import KeyCache, KeyEntry
 from sluicegate.policy.network import client_address, parse_networks
 from sluicegate.protocol.errors import CorsRefused, GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
-from sluicegate.providers.mock import MOCK_MODELS
 from sluicegate.providers.upstream import HOP_BY_HOP, build_upstreams
 from sluicegate.routing import BreakerPolicy, RetryPolicy, Router
 from sluicegate.routing.channel import Channel
+from sluicegate.routing.routes import build_routes
 from sluicegate.server.context import RequestContext, RequestIds
 from sluicegate.store.records import KeyLimits, KeyRecord
 from sluicegate.server.cors import Cors
@@ -35,19 +35,6 @@ from sluicegate.server.upstream_client import UpstreamClient
 log = logging.getLogger("sluicegate")
 
 JSON_CT = ("content-type", "application/json")
-
-
-def build_routes(settings: Settings) -> dict[str, list[Channel]]:
-    """Public model name -> its channels. With nothing configured, the built-in mock serves demo models."""
-    routes: dict[str, list[Channel]] = {}
-    for public, channels in settings.models.items():
-        routes[public] = [Channel(name=f"{c.upstream}/{c.model or public}", upstream=c.upstream,
-                                  model=c.model or public, weight=c.weight, priority=c.priority)
-                          for c in channels]
-    if not settings.models and not settings.upstreams:
-        for name in MOCK_MODELS:
-            routes[name] = [Channel(name=f"mock/{name}", upstream="mock", model=name)]
-    return routes
 
 
 def build_router(settings: Settings, routes: dict[str, list[Channel]], default: list[Channel],

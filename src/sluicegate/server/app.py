@@ -152,94 +152,16 @@ class Gateway:
         loop.run_until_complete(self.shutdown())
 
     async def startup(self) -> None:
-        """Open the store, load keys, start the limiter, the log sink and the key refresher."""
-        from sluicegate.config import default_database_url
-        from sluicegate.limits import build_limiter
-        from sluicegate.metering.metrics import Metrics
-        from sluicegate.metering.prices import PriceTable
-        from sluicegate.metering.redact import Redactor
-        from sluicegate.metering.sink import LogSink
-        from sluicegate.metering.tokens import TokenCounter
-        from sluicegate.server.keysync import KeySync
-        from sluicegate.server.limiting import LimitGate
-        from sluicegate.server.recording import Recorder
-        from sluicegate.store import Store
+        """Open the store, load keys, start the limiter, the log sink, the key refresher and health."""
+        from sluicegate.server import services
 
-        s = self.settings
-        await self.client.start()
-        self.store = await Store.open(default_database_url(s))
-        if s.redis:
-            import redis.asyncio as aioredis
-
-            self.redis = aioredis.from_url(s.redis, socket_timeout=1.0, socket_connect_timeout=1.0)
-        self.keysync = KeySync(self.store, self.keys, redis=self.redis)
-        await self.keysync.start()
-        self.metrics = Metrics(multiprocess_dir=os.environ.get("SLUICEGATE_METRICS_DIR") or None)
-        counter = TokenCounter(heuristic_only=s.metering.tokenizer == "heuristic")
-        self.redactor = Redactor(s.metering.redact_patterns, max_chars=s.metering.max_body_chars)
-        self.sink = LogSink(self.store.usage.write_batch, max_queue=s.metering.queue_size,
-                            batch_size=s.metering.batch_size, flush_interval=s.metering.flush_interval_s,
-                            purge=self.store.usage.purge_older_than, retention_days=s.metering.log_retention_days,
-                            on_drop=self.metrics.log_records_dropped, on_depth=self.metrics.set_log_queue_depth)
-        self.sink.start()
-        prices = PriceTable({m: p.model_dump() for m, p in s.prices.items()},
-                            exchange_rates=s.metering.exchange_rates or None)
-        self.recorder = Recorder(s, prices=prices, counter=counter, sink=self.sink, metrics=self.metrics,
-                                 redactor=self.redactor)
-        # Redis timeouts: a busy worker's own event loop delays replies too, so timeouts short enough to
-        # notice a dead Redis quickly (0.25 s) turned CPU saturation into 503s under load; one second,
-        # and a larger pool, keep "Redis is down" meaning Redis is down.
-        limiter = (build_limiter(s.redis, lease_ttl=s.limits.lease_ttl_s, socket_timeout=1.0, connect_timeout=1.0,
-                                 max_connections=64, queue_timeout=1.0)
-                   if s.redis else build_limiter(None))
-        self.limits = LimitGate(s, limiter, self.recorder.estimate_cost_usd)
-        self.limits.on_refusal = self.metrics.limiter_refused
-        self.limits.on_backend_error = self.metrics.limiter_backend_failed
-        from sluicegate.server.health import HealthKeeper, RedisHealthStore
-
-        if s.admin_key:  # import now, not on the first /admin/ request (click and the CLI: ~0.1 s)
-            import sluicegate.admin.api  # noqa: F401
-
-        self.health = HealthKeeper(self.router, RedisHealthStore(self.redis) if self.redis is not None else None,
-                                   self.upstreams, self.client)
-        self.health.start()
-        if hasattr(limiter, "on_reset"):  # Redis lost its data (restart, flush): budgets come back from the store
-            limiter.on_reset = lambda: self.limits.seed_budgets(self.store, self.keys.entries(), self.recorder.to_usd)
-        try:
-            await self.limits.seed_budgets(self.store, self.keys.entries(), self.recorder.to_usd)
-        except Exception as exc:  # noqa: BLE001 - Redis may be away at start; counters start at zero
-            log.warning("could not seed budget counters from the store: %s", type(exc).__name__)
-        self.keysync.on_change = self._seed_changed_budgets
-        self.started = True
-
-    async def _seed_changed_budgets(self, records: list[Any]) -> None:
-        """A key given a budget at run time is held to what it already spent, as after a restart."""
-        entries = [KeyEntry(r) for r in records if any(
-            getattr(r.limits, f"budget_{m}_{p}") for m in ("tokens", "usd") for p in ("day", "month", "total"))]
-        if not entries or self.limits is None or self.recorder is None:
-            return
-        try:
-            await self.limits.seed_budgets(self.store, entries, self.recorder.to_usd)
-        except Exception as exc:  # noqa: BLE001 - the key still changes; its counter starts from zero
-            log.warning("could not seed budget counters of changed keys: %s", type(exc).__name__)
+        await services.start(self)
 
     async def shutdown(self) -> None:
         """Flush the log before anything closes: a SIGTERM loses no record."""
-        if self.sink is not None:
-            await self.sink.close(timeout=self.settings.server.shutdown_grace_s or 10.0)
-        if self.keysync is not None:
-            await self.keysync.stop()
-        if self.health is not None:
-            await self.health.stop()
-        if self.limits is not None:
-            await self.limits.close()
-            await self.limits.limiter.close()
-        if self.store is not None:
-            await self.store.close()
-        if self.redis is not None:
-            await self.redis.aclose()
-        await self.client.close()
-        self.started = False
+        from sluicegate.server import services
+
+        await services.stop(self)
 
     # -- hooks the limiter and metering plug into ----------------------------------------------------------
 

@@ -1,0 +1,111 @@
+"""The services one worker owns, started and stopped around serving: store, keys, limiter, metering, health.
+
+Apart from the RSGI app (app.py) because wiring a dozen collaborators in order is its own concern, and
+because the order matters: the log is flushed first at shutdown, so a SIGTERM loses no record.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from sluicegate.policy.keys import KeyEntry
+
+if TYPE_CHECKING:
+    from sluicegate.server.app import Gateway
+
+log = logging.getLogger("sluicegate")
+
+
+async def start(gw: Gateway) -> None:
+    """Open the store, load keys, start the limiter, the log sink and the key refresher."""
+    from sluicegate.config import default_database_url
+    from sluicegate.limits import build_limiter
+    from sluicegate.metering.metrics import Metrics
+    from sluicegate.metering.prices import PriceTable
+    from sluicegate.metering.redact import Redactor
+    from sluicegate.metering.sink import LogSink
+    from sluicegate.metering.tokens import TokenCounter
+    from sluicegate.server.keysync import KeySync
+    from sluicegate.server.limiting import LimitGate
+    from sluicegate.server.recording import Recorder
+    from sluicegate.store import Store
+
+    s = gw.settings
+    await gw.client.start()
+    gw.store = await Store.open(default_database_url(s))
+    if s.redis:
+        import redis.asyncio as aioredis
+
+        gw.redis = aioredis.from_url(s.redis, socket_timeout=1.0, socket_connect_timeout=1.0)
+    gw.keysync = KeySync(gw.store, gw.keys, redis=gw.redis)
+    await gw.keysync.start()
+    gw.metrics = Metrics(multiprocess_dir=os.environ.get("SLUICEGATE_METRICS_DIR") or None)
+    counter = TokenCounter(heuristic_only=s.metering.tokenizer == "heuristic")
+    gw.redactor = Redactor(s.metering.redact_patterns, max_chars=s.metering.max_body_chars)
+    gw.sink = LogSink(gw.store.usage.write_batch, max_queue=s.metering.queue_size,
+                      batch_size=s.metering.batch_size, flush_interval=s.metering.flush_interval_s,
+                      purge=gw.store.usage.purge_older_than, retention_days=s.metering.log_retention_days,
+                      on_drop=gw.metrics.log_records_dropped, on_depth=gw.metrics.set_log_queue_depth)
+    gw.sink.start()
+    prices = PriceTable({m: p.model_dump() for m, p in s.prices.items()},
+                        exchange_rates=s.metering.exchange_rates or None)
+    gw.recorder = Recorder(s, prices=prices, counter=counter, sink=gw.sink, metrics=gw.metrics,
+                           redactor=gw.redactor)
+    # Redis timeouts: a busy worker's own event loop delays replies too, so timeouts short enough to
+    # notice a dead Redis quickly (0.25 s) turned CPU saturation into 503s under load; one second,
+    # and a larger pool, keep "Redis is down" meaning Redis is down.
+    limiter = (build_limiter(s.redis, lease_ttl=s.limits.lease_ttl_s, socket_timeout=1.0, connect_timeout=1.0,
+                             max_connections=64, queue_timeout=1.0)
+               if s.redis else build_limiter(None))
+    gw.limits = LimitGate(s, limiter, gw.recorder.estimate_cost_usd)
+    gw.limits.on_refusal = gw.metrics.limiter_refused
+    gw.limits.on_backend_error = gw.metrics.limiter_backend_failed
+    from sluicegate.server.health import HealthKeeper, RedisHealthStore
+
+    if s.admin_key:  # import now, not on the first /admin/ request (click and the CLI: ~0.1 s)
+        import sluicegate.admin.api  # noqa: F401
+
+    gw.health = HealthKeeper(gw.router, RedisHealthStore(gw.redis) if gw.redis is not None else None,
+                               gw.upstreams, gw.client)
+    gw.health.start()
+    if hasattr(limiter, "on_reset"):  # Redis lost its data (restart, flush): budgets come back from the store
+        limiter.on_reset = lambda: gw.limits.seed_budgets(gw.store, gw.keys.entries(), gw.recorder.to_usd)
+    try:
+        await gw.limits.seed_budgets(gw.store, gw.keys.entries(), gw.recorder.to_usd)
+    except Exception as exc:  # noqa: BLE001 - Redis may be away at start; counters start at zero
+        log.warning("could not seed budget counters from the store: %s", type(exc).__name__)
+    gw.keysync.on_change = lambda records: seed_changed_budgets(gw, records)
+    gw.started = True
+
+
+async def seed_changed_budgets(gw: Gateway, records: list[Any]) -> None:
+    """A key given a budget at run time is held to what it already spent, as after a restart."""
+    entries = [KeyEntry(r) for r in records if any(
+        getattr(r.limits, f"budget_{m}_{p}") for m in ("tokens", "usd") for p in ("day", "month", "total"))]
+    if not entries or gw.limits is None or gw.recorder is None:
+        return
+    try:
+        await gw.limits.seed_budgets(gw.store, entries, gw.recorder.to_usd)
+    except Exception as exc:  # noqa: BLE001 - the key still changes; its counter starts from zero
+        log.warning("could not seed budget counters of changed keys: %s", type(exc).__name__)
+
+
+async def stop(gw: Gateway) -> None:
+    """Flush the log before anything closes: a SIGTERM loses no record."""
+    if gw.sink is not None:
+        await gw.sink.close(timeout=gw.settings.server.shutdown_grace_s or 10.0)
+    if gw.keysync is not None:
+        await gw.keysync.stop()
+    if gw.health is not None:
+        await gw.health.stop()
+    if gw.limits is not None:
+        await gw.limits.close()
+        await gw.limits.limiter.close()
+    if gw.store is not None:
+        await gw.store.close()
+    if gw.redis is not None:
+        await gw.redis.aclose()
+    await gw.client.close()
+    gw.started = False

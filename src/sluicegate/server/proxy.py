@@ -26,17 +26,16 @@ from sluicegate.protocol.errors import (
     UpstreamUnavailable,
     error_body,
 )
-from sluicegate.providers import mock
 from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT, classify
 from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR
 from sluicegate.routing.retry import over_limit
-from sluicegate.providers.anthropic_stream import ChatToMessageStream
 from sluicegate.server import messages
 from sluicegate.server.body import multipart_model, parse_json_object, read_body
+from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
 from sluicegate.server.context import RequestContext
-from sluicegate.server.relay import CLIENT_GONE, StreamObserver, relay_stream
+from sluicegate.server.relay import CLIENT_GONE, relay_stream
 from sluicegate.server.upstream_client import response_headers
 
 if TYPE_CHECKING:
@@ -46,8 +45,6 @@ log = logging.getLogger("sluicegate.proxy")
 
 DEFAULT_ROUTE = "\x00default"  # the router's route for /v1/* requests that name no model
 
-SSE_HEADERS = [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")]
-JSON_CT = [("content-type", "application/json")]
 
 
 def bearer_token(headers: Any) -> str | None:
@@ -341,62 +338,6 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
         data = messages.whole_answer(ctx, data) if resp.status < 400 else \
             messages.upstream_error_answer(resp.status, data)
     proto.response_bytes(resp.status, out_headers, data)
-
-
-def observer_filters(ctx: RequestContext, observer: StreamObserver) -> bool:
-    """Events are split and filtered only when metering must hide the usage chunk it asked for."""
-    return not ctx.client_wants_usage and getattr(observer, "may_drop", False)
-
-
-def respond_mock(gw: Gateway, proto: Any, ctx: RequestContext, body: bytes) -> None:
-    payload = orjson.loads(body) if body else {}
-    model = ctx.served_model or ctx.model or "mock-gpt"
-    headers = [("x-request-id", ctx.request_id), *ctx.extra_headers, *gw.cors.response_headers(ctx.origin)]
-    ctx.status = 200
-    path = ctx.upstream_path
-    if path == "/v1/chat/completions" and ctx.stream:
-        observer = gw.stream_observer(ctx)
-        translator = ChatToMessageStream(ctx.model or model) if ctx.anthropic else None
-        events = []
-        for data in mock.chat_stream(payload, model):
-            if translator is not None:
-                observer.on_event(data)
-                events.append(translator.feed(data))
-            elif data == b"[DONE]" or observer.on_event(data) or not observer_filters(ctx, observer):
-                events.append(b"data: " + data + b"\n\n")
-        if translator is not None:
-            events.append(translator.finish())
-        ctx.ttft = ctx.elapsed_ms()
-        proto.response_bytes(200, [*SSE_HEADERS, *headers], b"".join(events))
-        return
-    if path == "/v1/chat/completions":
-        data = mock.chat_completion(payload, model)
-    elif path == "/v1/completions":
-        data = mock.completion(payload, model)
-    elif path == "/v1/embeddings":
-        data = mock.embeddings(payload, model)
-    else:
-        raise NotFound(f"The built-in mock upstream does not serve {ctx.path}.")
-    ctx.ttft = ctx.elapsed_ms()
-    gw.observe_body(ctx, data)
-    if ctx.anthropic:
-        data = messages.whole_answer(ctx, data)
-    proto.response_bytes(200, [*JSON_CT, *headers], data)
-
-
-def respond_models(gw: Gateway, proto: Any, ctx: RequestContext, one: str | None) -> None:
-    key = ctx.key
-    names = [m for m in gw.routes if key is None or key.allows_model(m)]
-    headers = [*JSON_CT, ("x-request-id", ctx.request_id), *gw.cors.response_headers(ctx.origin)]
-    ctx.status = 200
-    if one is not None:
-        if one not in names:
-            raise ModelNotFound(f"The model '{one}' does not exist or you do not have access to it.",
-                                param="model")
-        proto.response_bytes(200, headers, orjson.dumps(gw.model_object(one)))
-        return
-    body = {"object": "list", "data": [gw.model_object(m) for m in names]}
-    proto.response_bytes(200, headers, orjson.dumps(body))
 
 
 async def watch_disconnect(proto: Any, ctx: RequestContext, task: asyncio.Task[Any]) -> asyncio.Future[Any]:

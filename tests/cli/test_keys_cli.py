@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import pytest
 from click.testing import CliRunner, Result
 
 from sluicegate.cli.main import cli
 from sluicegate.store.secrets import hash_key
+from support.pg import fresh_postgres_database
 
 SLUICEGATE = Path(sys.executable).with_name("sluicegate")
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
 def clean_env() -> dict[str, str]:
@@ -209,20 +206,8 @@ def test_without_a_database_setting_the_store_is_a_file_next_to_the_config(tmp_p
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test, dropped afterwards."""
-    name = f"sg_cli_{uuid.uuid4().hex[:12]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_postgres_database("sg_cli") as url:
+        yield url
 
 
 def test_keys_work_against_postgresql(tmp_path: Path, postgres_url: str) -> None:

@@ -12,14 +12,13 @@ import asyncio
 import json
 import sqlite3
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import asyncpg
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+from support.pg import fresh_postgres_database as _fresh_postgres_database
 
 # Keys clients use (static keys in the config; their store ids are "cfg-<name>").
 PROVIDER_KEY = "sk-upstream-metering-provider-5e1d0c77"
@@ -33,23 +32,8 @@ def key_id(name: str) -> str:
     return f"cfg-{name}"
 
 
-async def _pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@contextmanager
-def fresh_postgres_database() -> Iterator[str]:
-    """A uniquely named, empty PostgreSQL database, dropped afterwards; yields its URL."""
-    name = f"sg_meter_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+def fresh_postgres_database() -> AbstractContextManager[str]:
+    return _fresh_postgres_database("sg_meter")
 
 
 class LogTable:

@@ -11,38 +11,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import uuid
 from collections.abc import Iterator
 
-import asyncpg
 import pytest
 import redis
 
-PG_SERVER = os.environ.get("SLUICEGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+from support.pg import fresh_postgres_database
+
 REDIS_DB = int(os.environ.get("SLUICEGATE_TEST_REDIS_DB", "7"))
 REDIS_SERVER = os.environ.get("SLUICEGATE_TEST_REDIS", "redis://127.0.0.1:6379")
-
-
-async def _pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """postgresql://... of a fresh database, dropped (with its connections) at the end."""
-    name = f"sg_scaleout_{uuid.uuid4().hex[:10]}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL at {PG_SERVER} is not usable: {exc}")
-    yield f"{PG_SERVER}/{name}"
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_postgres_database("sg_scaleout") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -14,26 +12,7 @@ import pytest
 from sluicegate.store import Store
 from sluicegate.store.migrate import upgrade
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@contextmanager
-def fresh_postgres_database() -> Iterator[str]:
-    """A uniquely named, empty PostgreSQL database, dropped afterwards; yields its URL."""
-    name = f"sg_store_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+from support.pg import fresh_postgres_database
 
 
 class Clock:
@@ -55,14 +34,14 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'data' / 'sluicegate.db'}"
     else:
-        with fresh_postgres_database() as url:
+        with fresh_postgres_database("sg_store") as url:
             yield url
 
 
 @pytest.fixture(scope="module")
 def postgres_module_url() -> Iterator[str]:
     """One migrated PostgreSQL database per test module (creating one per test costs ~0.3 s)."""
-    with fresh_postgres_database() as url:
+    with fresh_postgres_database("sg_store") as url:
         asyncio.run(upgrade(url))
         yield url
 

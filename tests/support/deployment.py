@@ -22,31 +22,12 @@ import httpx
 import orjson
 
 from support.gateway import Gateway, run_cli, start_gateway
+from support.pg import create_postgres_database, drop_postgres_database
 from support.upstream import Upstream
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 ADMIN_KEY = "adm-e2e-0123456789abcdef-keys"
 PROVIDER_KEY = "sk-upstream-provider-secret-9c1d7e"
 CHAT_MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-async def _pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def create_postgres_database(prefix: str) -> tuple[str, str]:
-    """A new, uniquely named PostgreSQL database: (name, URL)."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    return name, f"{PG_SERVER}/{name}"
-
-
-def drop_postgres_database(name: str) -> None:
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @dataclass

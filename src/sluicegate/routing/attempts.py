@@ -245,30 +245,20 @@ class Attempts:
         refused = False
         tried = self._tried
         # A half-open channel's trial should be the health keeper's probe, not a user's request (which
-        # would wait out a hanging upstream's timeout): while any other channel is usable, use it.
-        # `usable()` is called first because it is what moves an open channel to half-open.
-        for exclude in (tried, None) if tried else (None,):
-            for tier in route.tiers:
-                pool = [c for c in tier if (exclude is None or c not in exclude) and c.health.usable(now)
-                        and c.health.state is not HALF_OPEN]
-                while pool:
-                    pick = pool[0] if len(pool) == 1 else ctx.strategy(pool, ctx.rng)
-                    if admit is None or admit(pick.channel):
-                        return self._begin(pick, now)
-                    refused = True
-                    pool.remove(pick)
-        for exclude in (tried, None) if tried else (None,):
-            for tier in route.tiers:
-                if exclude is None:
-                    pool = [c for c in tier if c.health.usable(now)]
-                else:
-                    pool = [c for c in tier if c not in exclude and c.health.usable(now)]
-                while pool:
-                    pick = pool[0] if len(pool) == 1 else ctx.strategy(pool, ctx.rng)
-                    if admit is None or admit(pick.channel):
-                        return self._begin(pick, now)
-                    refused = True
-                    pool.remove(pick)
+        # would wait out a hanging upstream's timeout): while any other channel is usable, use it; only
+        # then consider half-open ones too. `usable()` is called first because it is what moves an open
+        # channel to half-open.
+        for skip_half_open in (True, False):
+            for exclude in (tried, None) if tried else (None,):
+                for tier in route.tiers:
+                    pool = [c for c in tier if (exclude is None or c not in exclude) and c.health.usable(now)
+                            and not (skip_half_open and c.health.state is HALF_OPEN)]
+                    while pool:
+                        pick = pool[0] if len(pool) == 1 else ctx.strategy(pool, ctx.rng)
+                        if admit is None or admit(pick.channel):
+                            return self._begin(pick, now)
+                        refused = True
+                        pool.remove(pick)
         return self._refusal(route, now, refused)
 
     def record_first_byte(self, ttfb: float) -> None:

@@ -13,6 +13,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from sluicegate.config.model import Settings
 from sluicegate.metering.prices import UNPRICED, Cost, PriceTable
 from sluicegate.metering.stream import StreamMeter
@@ -82,9 +84,14 @@ class Recorder:
     def observe_body(self, ctx: RequestContext, body: bytes) -> None:
         if ctx.path in METERED_PATHS and 200 <= ctx.status < 300:
             # The counter only when the answer reports no usage: asking for it loads the tokenizer.
-            usage = usage_from_body(body)
+            # The body is parsed once; usage_or_estimate takes the parsed document.
+            try:
+                doc: Any = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                doc = body
+            usage = usage_from_body(doc) if isinstance(doc, dict) else None
             ctx.usage = usage if usage is not None else usage_or_estimate(
-                body, self.counter_for(ctx.served_model), ctx.payload, ctx.served_model)
+                doc, self.counter_for(ctx.served_model), ctx.payload, ctx.served_model)
         if ctx.key is not None and ctx.key.record.store_bodies and self.redactor is not None:
             ctx.response_body = self.redactor(body)
 

@@ -14,9 +14,7 @@ from sluicegate.config.model import Settings, Timeouts, UpstreamConfig
 from sluicegate.providers.presets import PRESETS, Auth, Kind, Preset
 
 # Headers a client sends that are meaningful to the provider and safe to forward.
-FORWARDED_REQUEST_HEADERS = frozenset({
-    "content-type", "accept", "openai-beta", "idempotency-key", "x-stainless-retry-count",
-})
+FORWARDED_REQUEST_HEADERS = frozenset({"content-type", "accept", "openai-beta", "idempotency-key"})
 
 # Hop-by-hop and framing headers never copied from an upstream response (the server sets its own).
 HOP_BY_HOP = frozenset({

@@ -31,6 +31,7 @@ from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR
 from sluicegate.routing.retry import over_limit
+from sluicegate.providers.upstream import FORWARDED_REQUEST_HEADERS
 from sluicegate.server import messages
 from sluicegate.server.body import multipart_model, parse_json_object, read_body
 from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
@@ -134,11 +135,8 @@ async def forward(gw: Gateway, proto: Any, ctx: RequestContext, route: str, body
     errors (the gateway's problem, which must not read as the client's key being wrong).
     """
     attempts = gw.router.plan(route)
-    client_headers = {"content-type": headers.get("content-type", "application/json")}
-    for name in ("accept", "openai-beta", "idempotency-key"):
-        value = headers.get(name)
-        if value:
-            client_headers[name] = value
+    client_headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := headers.get(name))}
+    client_headers.setdefault("content-type", "application/json")
     last_error: GatewayError | None = None
     last_answer: tuple[int, list[tuple[str, str]], bytes] | None = None
     admit = gw.configured if gw.unconfigured else None

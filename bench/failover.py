@@ -111,8 +111,10 @@ class Rig:
     def start_upstream(self) -> str:
         port = self.args.upstream_port or free_port()
         if not listening(port):
-            proc = self.spawn([*self.up_nice, "taskset", "-c", "1", self.py, "bench/upstream.py", "--port", str(port)],
-                              cwd=ROOT)
+            proc = self.spawn(
+                [*self.up_nice, "taskset", "-c", "1", self.py, "bench/upstream.py", "--port", str(port)],
+                cwd=ROOT,
+            )
             self.upstream_pid = proc.pid
             wait_for(lambda: listening(port), 10, f"bench upstream on :{port}")
         return f"http://127.0.0.1:{port}/v1"
@@ -123,7 +125,9 @@ class Rig:
         wait_for(lambda: listening(port), 10, f"black hole on :{port}")
         return f"http://127.0.0.1:{port}/v1"
 
-    def start_gateway(self, name: str, b_url: str, b_timeouts: dict[str, float] | None) -> tuple[subprocess.Popen[bytes], int]:
+    def start_gateway(
+        self, name: str, b_url: str, b_timeouts: dict[str, float] | None
+    ) -> tuple[subprocess.Popen[bytes], int]:
         port = free_port()
         conf_dir = self.workdir / name
         conf_dir.mkdir()
@@ -137,17 +141,48 @@ class Rig:
         (conf_dir / "sluicegate.yaml").write_text(json.dumps(config))  # JSON is YAML
         bin_dir = Path(self.py).parent
         log = open(conf_dir / "gateway.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = self.spawn([*self.nice, "taskset", "-c", "0", str(bin_dir / "sluicegate"), "serve", "--config",
-                           str(conf_dir / "sluicegate.yaml"), "--port", str(port)],
-                          cwd=conf_dir, stdout=log, stderr=subprocess.STDOUT)
-        wait_for(lambda: proc.poll() is None and get(port, "/healthz")[0] == 200, 60, f"gateway {name}",
-                 failed=lambda: proc.poll() is not None)
+        proc = self.spawn(
+            [
+                *self.nice,
+                "taskset",
+                "-c",
+                "0",
+                str(bin_dir / "sluicegate"),
+                "serve",
+                "--config",
+                str(conf_dir / "sluicegate.yaml"),
+                "--port",
+                str(port),
+            ],
+            cwd=conf_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(
+            lambda: proc.poll() is None and get(port, "/healthz")[0] == 200,
+            60,
+            f"gateway {name}",
+            failed=lambda: proc.poll() is not None,
+        )
         return proc, port
 
     def loadgen(self, sut_pid: int, *mode_args: str) -> dict[str, object]:
         pids = ",".join(str(p) for p in (sut_pid, self.upstream_pid) if p)
-        cmd = [self.py, "bench/quiet.py", "--pids", pids, *shlex.split(self.args.quiet_args), "--",
-               *self.nice, "taskset", "-c", "1", self.py, "bench/loadgen.py", *mode_args]
+        cmd = [
+            self.py,
+            "bench/quiet.py",
+            "--pids",
+            pids,
+            *shlex.split(self.args.quiet_args),
+            "--",
+            *self.nice,
+            "taskset",
+            "-c",
+            "1",
+            self.py,
+            "bench/loadgen.py",
+            *mode_args,
+        ]
         out = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True).stdout
         return json.loads(out.strip().splitlines()[-1])
 
@@ -182,8 +217,11 @@ def channel_view(port: int) -> dict[str, dict[str, object]]:
     _, body = get(port, "/readyz")
     keep = ("state", "requests", "failures", "trips", "consecutive_failures", "last_error", "ewma_latency_s")
     # "<first upstream>/*" is the gateway's route for requests naming no model: not one of ours
-    return {c["upstream"]: {k: c.get(k) for k in keep} for c in json.loads(body)["channels"]
-            if not c["name"].endswith("/*")}
+    return {
+        c["upstream"]: {k: c.get(k) for k in keep}
+        for c in json.loads(body)["channels"]
+        if not c["name"].endswith("/*")
+    }
 
 
 def run_scenario(rig: Rig, name: str) -> dict[str, object]:
@@ -200,17 +238,46 @@ def run_scenario(rig: Rig, name: str) -> dict[str, object]:
     target = f"http://127.0.0.1:{port}/v1"
     try:
         print(f"== {name}: gateway pid {proc.pid} on :{port}", file=sys.stderr, flush=True)
-        closed = rig.loadgen(proc.pid, "throughput", "--target", target, "-c", "32", "-d", str(args.duration),
-                             "--warmup", "0", "--label", f"failover-{name}")
+        closed = rig.loadgen(
+            proc.pid,
+            "throughput",
+            "--target",
+            target,
+            "-c",
+            "32",
+            "-d",
+            str(args.duration),
+            "--warmup",
+            "0",
+            "--label",
+            f"failover-{name}",
+        )
         after_closed = channel_view(port)
-        opened = rig.loadgen(proc.pid, "openloop", "--upstream", rig.upstream_url, "--target", target,
-                             "-r", str(args.rate), "-d", str(args.duration), "--label", f"failover-{name}")
+        opened = rig.loadgen(
+            proc.pid,
+            "openloop",
+            "--upstream",
+            rig.upstream_url,
+            "--target",
+            target,
+            "-r",
+            str(args.rate),
+            "-d",
+            str(args.duration),
+            "--label",
+            f"failover-{name}",
+        )
         after_open = channel_view(port)
     finally:
         rig.stop(proc)
-    return {"scenario": name, "closed_loop": closed, "channels_after_closed_loop": after_closed,
-            "open_loop": opened, "channels_after_open_loop": after_open,
-            "hang_first_byte_s": args.hang_first_byte if name == "hang" else None}
+    return {
+        "scenario": name,
+        "closed_loop": closed,
+        "channels_after_closed_loop": after_closed,
+        "open_loop": opened,
+        "channels_after_open_loop": after_open,
+        "hang_first_byte_s": args.hang_first_byte if name == "hang" else None,
+    }
 
 
 # -- the report ------------------------------------------------------------------------------------
@@ -220,13 +287,17 @@ def markdown(results: list[dict], args: argparse.Namespace, commit: str, started
     lines = [
         "# Failover: one of two channels down",
         "",
-        (f"Run {started} UTC, commit `{commit}`, `bench/failover.py --duration {args.duration} --rate {args.rate}`"
-         f" (hang: first_byte {args.hang_first_byte:g} s on the hanging channel; default breaker: 5 consecutive"
-         " failures or half of >= 20 in a minute, cooldown 10 s doubling)."),
+        (
+            f"Run {started} UTC, commit `{commit}`, `bench/failover.py --duration {args.duration} --rate {args.rate}`"
+            f" (hang: first_byte {args.hang_first_byte:g} s on the hanging channel; default breaker: 5 consecutive"
+            " failures or half of >= 20 in a minute, cooldown 10 s doubling)."
+        ),
         "Model `bench-model` = channels `a` and `b`, weight 1 each; `a` is the stand-in bench upstream.",
         "Gateway pinned to core 0, upstream and load generators on core 1, SCHED_RR; a fresh gateway per scenario.",
-        ("`foreign CPU` is the share of a core other work on this shared machine used during the step"
-         " (bench/quiet.py): figures with a high value are noisy."),
+        (
+            "`foreign CPU` is the share of a core other work on this shared machine used during the step"
+            " (bench/quiet.py): figures with a high value are noisy."
+        ),
         "",
         "## Closed loop (32 connections, no warm-up: the breaker's opening is included)",
         "",
@@ -234,10 +305,16 @@ def markdown(results: list[dict], args: argparse.Namespace, commit: str, started
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        c, lat, b = r["closed_loop"], r["closed_loop"]["latency"], r["channels_after_closed_loop"].get("b", {})
-        lines.append(f"| {r['scenario']} | {c['rps']:,.0f} | {lat['p50_ms']:.2f} | {lat['p99_ms']:.2f} | "
-                     f"{lat['p999_ms']:.2f} | {lat['max_ms']:.1f} | {c['errors']} | "
-                     f"{b.get('requests')} / {b.get('failures')} / {b.get('state')} | {c.get('foreign_cpu_frac', '?')} |")
+        c, lat, b = (
+            r["closed_loop"],
+            r["closed_loop"]["latency"],
+            r["channels_after_closed_loop"].get("b", {}),
+        )
+        lines.append(
+            f"| {r['scenario']} | {c['rps']:,.0f} | {lat['p50_ms']:.2f} | {lat['p99_ms']:.2f} | "
+            f"{lat['p999_ms']:.2f} | {lat['max_ms']:.1f} | {c['errors']} | "
+            f"{b.get('requests')} / {b.get('failures')} / {b.get('state')} | {c.get('foreign_cpu_frac', '?')} |"
+        )
     lines += [
         "",
         f"## Open loop ({args.rate:g} req/s for {args.duration:g} s after the closed loop, direct baseline interleaved)",
@@ -248,9 +325,11 @@ def markdown(results: list[dict], args: argparse.Namespace, commit: str, started
     for r in results:
         o, v, d = r["open_loop"], r["open_loop"]["via_target"], r["open_loop"]["direct"]
         b = r["channels_after_open_loop"].get("b", {})
-        lines.append(f"| {r['scenario']} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | {v['p999_ms']:.2f} | "
-                     f"{d['p50_ms']:.2f} / {d['p99_ms']:.2f} | {o['added_p50_ms']:.2f} / {o['added_p99_ms']:.2f} | "
-                     f"{v['errors']} | {o['unfinished']} | {b.get('state')} | {o.get('foreign_cpu_frac', '?')} |")
+        lines.append(
+            f"| {r['scenario']} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | {v['p999_ms']:.2f} | "
+            f"{d['p50_ms']:.2f} / {d['p99_ms']:.2f} | {o['added_p50_ms']:.2f} / {o['added_p99_ms']:.2f} | "
+            f"{v['errors']} | {o['unfinished']} | {b.get('state')} | {o.get('foreign_cpu_frac', '?')} |"
+        )
     out = Path(args.out).resolve()
     lines += ["", f"Raw JSON lines: `{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}`.", ""]
     return "\n".join(lines)
@@ -262,9 +341,15 @@ def main() -> None:
     ap.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per load step")
     ap.add_argument("--rate", type=float, default=1000.0, help="open-loop req/s")
-    ap.add_argument("--hang-first-byte", type=float, default=1.0, help="first_byte timeout of the hanging channel")
-    ap.add_argument("--upstream-port", type=int, default=int(os.environ.get("UPORT", "0")),
-                    help="reuse the bench upstream listening there; default: start one of our own on a free port")
+    ap.add_argument(
+        "--hang-first-byte", type=float, default=1.0, help="first_byte timeout of the hanging channel"
+    )
+    ap.add_argument(
+        "--upstream-port",
+        type=int,
+        default=int(os.environ.get("UPORT", "0")),
+        help="reuse the bench upstream listening there; default: start one of our own on a free port",
+    )
     ap.add_argument("--python", default=os.environ.get("PY", str(ROOT / ".venv/bin/python")))
     ap.add_argument("--nice", default=os.environ.get("NICE", "chrt -r 1"))
     ap.add_argument("--up-nice", default=os.environ.get("UP_NICE", "chrt -r 2"))
@@ -278,8 +363,9 @@ def main() -> None:
         return
 
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True, check=False).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
     rig = Rig(args)
     results = []
     try:

@@ -89,8 +89,9 @@ async def bench_redis_sequential(url: str, quotas: list[Quota], n: int) -> tuple
     return samples, cpu
 
 
-async def bench_redis_concurrent(url: str, quotas: list[Quota], n: int,
-                                 concurrency: int) -> tuple[float, float]:
+async def bench_redis_concurrent(
+    url: str, quotas: list[Quota], n: int, concurrency: int
+) -> tuple[float, float]:
     prefix = f"bench:limits:{uuid.uuid4().hex[:8]}:"
     limiter = RedisLimiter.from_url(url, prefix=prefix, **TIMEOUTS)  # the default pool of 16
     demands = demands_for(quotas, ESTIMATE)
@@ -125,7 +126,8 @@ def _us(seconds: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--iterations", type=int, default=5000)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="'' to skip Redis")
     parser.add_argument("--concurrency", type=int, default=32)
@@ -140,8 +142,10 @@ def main() -> None:
 
     shapes = {"1 quota": [Quota.rate("key:k", "requests", BIG, "minute")], "12 quotas": hot_path_quotas("k")}
     n = args.iterations
-    print(f"limiter bench: {n} iterations of acquire + settle, event loop {loop_name}; "
-          f"wall = elapsed time, cpu = this process's CPU time (robust when the machine is busy)")
+    print(
+        f"limiter bench: {n} iterations of acquire + settle, event loop {loop_name}; "
+        f"wall = elapsed time, cpu = this process's CPU time (robust when the machine is busy)"
+    )
     for name, quotas in shapes.items():
         bench_memory_sync(quotas, 500)
         wall, cpu = bench_memory_sync(quotas, n)
@@ -153,11 +157,15 @@ def main() -> None:
             samples, cpu = asyncio.run(bench_redis_sequential(args.redis, quotas, n))
             samples.sort()
             p50, p99 = samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
-            print(f"redis   {name:9s} sequential: wall mean {_us(statistics.fmean(samples))}  "
-                  f"p50 {_us(p50)}  p99 {_us(p99)}  client cpu {_us(cpu)}")
+            print(
+                f"redis   {name:9s} sequential: wall mean {_us(statistics.fmean(samples))}  "
+                f"p50 {_us(p50)}  p99 {_us(p99)}  client cpu {_us(cpu)}"
+            )
             rate, cpu = asyncio.run(bench_redis_concurrent(args.redis, quotas, n, args.concurrency))
-            print(f"redis   {name:9s} {args.concurrency} concurrent: {rate:8.0f} acquire+settle/s  "
-                  f"client cpu {_us(cpu)}")
+            print(
+                f"redis   {name:9s} {args.concurrency} concurrent: {rate:8.0f} acquire+settle/s  "
+                f"client cpu {_us(cpu)}"
+            )
 
 
 if __name__ == "__main__":

@@ -26,10 +26,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-BODY = (
-    b'{"model":"bench-model","messages":[{"role":"user","content":"Hello, how are you?"}],'
-    b'"max_tokens":16}'
-)
+BODY = b'{"model":"bench-model","messages":[{"role":"user","content":"Hello, how are you?"}],"max_tokens":16}'
 BODY_STREAM = BODY[:-1] + b',"stream":true}'
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 perf = time.perf_counter
@@ -79,7 +76,7 @@ class Conn(asyncio.Protocol):
         self.t0 = 0.0
 
     @classmethod
-    async def open(cls, t: Target) -> "Conn":
+    async def open(cls, t: Target) -> Conn:
         loop = asyncio.get_running_loop()
         _, proto = await loop.create_connection(cls, t.host, t.port)
         return proto
@@ -221,7 +218,11 @@ async def throughput(args) -> dict:
     log(
         f"throughput {t.url} stream={args.stream} c={args.connections}: {out['rps']} req/s, "
         f"p50 {out['latency']['p50_ms']} ms, p99 {out['latency']['p99_ms']} ms, errors {errors}"
-        + (f", events/stream {out['events_per_stream_min']}..{out['events_per_stream_max']}" if args.stream else "")
+        + (
+            f", events/stream {out['events_per_stream_min']}..{out['events_per_stream_max']}"
+            if args.stream
+            else ""
+        )
     )
     return out
 
@@ -548,10 +549,14 @@ def main() -> None:
     sub = ap.add_subparsers(dest="mode", required=True)
 
     def common(p, need_upstream: bool) -> None:
-        p.add_argument("--target", required=True, help="base URL of the system under test, e.g. http://127.0.0.1:8000/v1")
+        p.add_argument(
+            "--target", required=True, help="base URL of the system under test, e.g. http://127.0.0.1:8000/v1"
+        )
         p.add_argument("--upstream", required=need_upstream, help="base URL of the stand-in upstream, direct")
         p.add_argument("--label", default="", help="free text copied into the JSON output")
-        p.add_argument("--key", default=os.environ.get("BENCH_KEY", "x"), help="bearer key sent to both sides")
+        p.add_argument(
+            "--key", default=os.environ.get("BENCH_KEY", "x"), help="bearer key sent to both sides"
+        )
 
     p = sub.add_parser("throughput")
     common(p, False)
@@ -582,10 +587,17 @@ def main() -> None:
     p.add_argument("--chunks", type=int, default=20)
     p.add_argument("--delay-ms", type=float, default=50.0)
     p.add_argument("--ramp", type=float, default=1.0, help="seconds over which stream starts are spread")
-    p.add_argument("--pid", type=int, default=None, help="root pid of the system under test (RSS/CPU of its tree)")
+    p.add_argument(
+        "--pid", type=int, default=None, help="root pid of the system under test (RSS/CPU of its tree)"
+    )
 
     args = ap.parse_args()
-    fn = {"throughput": throughput, "sequential": sequential, "openloop": openloop, "slowstreams": slowstreams}[args.mode]
+    fn = {
+        "throughput": throughput,
+        "sequential": sequential,
+        "openloop": openloop,
+        "slowstreams": slowstreams,
+    }[args.mode]
     try:
         import uvloop
 

@@ -47,7 +47,11 @@ def main() -> None:
     sa, ia, pa, ta = per_request(args.a, args.a_requests, args.rate)
     sb, ib, pb, tb = per_request(args.b, args.b_requests, args.rate)
     print(f"µs a request with Python frames: A {ta:.0f}, B {tb:.0f}, A-B {ta - tb:+.0f}")
-    for title, a, b in (("self by package", pa, pb), ("self by function", sa, sb), ("inclusive by function", ia, ib)):
+    for title, a, b in (
+        ("self by package", pa, pb),
+        ("self by function", sa, sb),
+        ("inclusive by function", ia, ib),
+    ):
         print(f"\n## {title}: µs/req A, B, A-B (largest A-B first)")
         keys = sorted(set(a) | set(b), key=lambda x: -(a.get(x, 0) - b.get(x, 0)))
         for key in keys[: args.top]:

@@ -38,8 +38,15 @@ def package(file: str) -> str:
 
 
 # frames every stack of the worker's main thread sits under (Granian's launcher): not a cost
-LAUNCH = ("click/", "multiprocessing/", "granian/server/common.py", "granian/server/mp.py", "sluicegate/cli/", "sluicegate/server/runner.py",
-          "threading.py")
+LAUNCH = (
+    "click/",
+    "multiprocessing/",
+    "granian/server/common.py",
+    "granian/server/mp.py",
+    "sluicegate/cli/",
+    "sluicegate/server/runner.py",
+    "threading.py",
+)
 
 
 def launcher(mod: str) -> bool:

@@ -76,7 +76,9 @@ def main() -> None:
     ap.add_argument("--pids", default="", help="comma-separated root pids that belong to the benchmark")
     ap.add_argument("--quiet-frac", type=float, default=0.03, help="foreign CPU fraction counted as quiet")
     ap.add_argument("--max-wait", type=float, default=120.0)
-    ap.add_argument("--max-foreign", type=float, default=0.05, help="rerun when foreign CPU exceeds this fraction")
+    ap.add_argument(
+        "--max-foreign", type=float, default=0.05, help="rerun when foreign CPU exceeds this fraction"
+    )
     ap.add_argument("--retries", type=int, default=2)
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     args = ap.parse_args()
@@ -96,16 +98,24 @@ def main() -> None:
         child_s = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
         foreign = (busy_s() - b0) - (tree_cpu_s(known) - k0) - child_s
         frac = foreign / max(wall, 1.0)
-        print(f"  [quiet] attempt {attempt}: waited {waited:.1f}s, foreign CPU {foreign:.2f}s ({frac:.1%} of a core)",
-              file=sys.stderr, flush=True)
+        print(
+            f"  [quiet] attempt {attempt}: waited {waited:.1f}s, foreign CPU {foreign:.2f}s ({frac:.1%} of a core)",
+            file=sys.stderr,
+            flush=True,
+        )
         if best is None or frac < best[0]:
             best = (frac, foreign, waited, out, proc.returncode, attempt, sut)
         if frac <= args.max_foreign or proc.returncode != 0:
             break
     frac, foreign, waited, out, rc, attempt, sut = best
     lines = out.rstrip("\n").split("\n") if out else []
-    extra = {"foreign_cpu_s": round(foreign, 3), "foreign_cpu_frac": round(frac, 3), "quiet_wait_s": round(waited, 1),
-             "attempt": attempt, "sut_cpu_s": round(sut, 3)}
+    extra = {
+        "foreign_cpu_s": round(foreign, 3),
+        "foreign_cpu_frac": round(frac, 3),
+        "quiet_wait_s": round(waited, 1),
+        "attempt": attempt,
+        "sut_cpu_s": round(sut, 3),
+    }
     if lines:
         try:
             d = json.loads(lines[-1])

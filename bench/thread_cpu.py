@@ -1,7 +1,7 @@
 """CPU time of each thread of a process, from /proc (user + system), optionally since a snapshot.
 
-  python bench/thread_cpu.py PID > before.json
-  python bench/thread_cpu.py PID --since before.json     -> {"wall_s":..., "threads": [{tid, name, cpu_s, frac}...]}
+python bench/thread_cpu.py PID > before.json
+python bench/thread_cpu.py PID --since before.json     -> {"wall_s":..., "threads": [{tid, name, cpu_s, frac}...]}
 """
 
 from __future__ import annotations
@@ -44,10 +44,20 @@ def main() -> None:
     rows = []
     for tid, t in now["threads"].items():
         cpu = t["cpu_s"] - before["threads"].get(tid, {"cpu_s": 0.0})["cpu_s"]
-        rows.append({"tid": int(tid), "name": t["name"], "cpu_s": round(cpu, 2), "frac": round(cpu / wall, 3)})
+        rows.append(
+            {"tid": int(tid), "name": t["name"], "cpu_s": round(cpu, 2), "frac": round(cpu / wall, 3)}
+        )
     rows.sort(key=lambda r: -r["cpu_s"])
-    print(json.dumps({"pid": args.pid, "wall_s": round(wall, 2), "cpu_s": round(sum(r["cpu_s"] for r in rows), 2),
-                      "threads": [r for r in rows if r["cpu_s"] > 0]}))
+    print(
+        json.dumps(
+            {
+                "pid": args.pid,
+                "wall_s": round(wall, 2),
+                "cpu_s": round(sum(r["cpu_s"] for r in rows), 2),
+                "threads": [r for r in rows if r["cpu_s"] > 0],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -5,11 +5,11 @@ Add fixtures here only if several test packages use them; keep package-specific 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import openai
 import pytest
-
 from support.gateway import Core, Gateway, core_config, make_openai_client, start_gateway
 from support.schema import SpecValidator
 from support.upstream import Upstream
@@ -98,7 +98,10 @@ def core_gateway(core_upstream: Upstream) -> Iterator[Gateway]:
 def core(core_gateway: Gateway, core_upstream: Upstream) -> Core:
     """The shared gateway and upstream, with the upstream reset (behaviour ok, no requests)."""
     if not core_gateway.running():
-        pytest.fail(f"the shared gateway died in an earlier test (exit {core_gateway.process.returncode})\n"
-                    f"--- stderr ---\n{core_gateway.stderr_text()[-3000:]}", pytrace=False)
+        pytest.fail(
+            f"the shared gateway died in an earlier test (exit {core_gateway.process.returncode})\n"
+            f"--- stderr ---\n{core_gateway.stderr_text()[-3000:]}",
+            pytrace=False,
+        )
     core_upstream.reset()
     return Core(core_gateway, core_upstream)

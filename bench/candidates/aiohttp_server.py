@@ -15,7 +15,9 @@ from bench.candidates.common import FORWARD, upstream_base
 
 async def on_startup(app: web.Application) -> None:
     conn = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None, keepalive_timeout=60)
-    app["session"] = aiohttp.ClientSession(connector=conn, auto_decompress=False, skip_auto_headers=("User-Agent",))
+    app["session"] = aiohttp.ClientSession(
+        connector=conn, auto_decompress=False, skip_auto_headers=("User-Agent",)
+    )
 
 
 async def on_cleanup(app: web.Application) -> None:
@@ -31,7 +33,9 @@ def make_app() -> web.Application:
         async with request.app["session"].post(base + request.path[3:], data=body, headers=hdrs) as up:
             ctype = up.headers.get("content-type", "application/json")
             if ctype.startswith("text/event-stream"):
-                resp = web.StreamResponse(status=up.status, headers={"content-type": ctype, "cache-control": "no-cache"})
+                resp = web.StreamResponse(
+                    status=up.status, headers={"content-type": ctype, "cache-control": "no-cache"}
+                )
                 await resp.prepare(request)
                 async for chunk in up.content.iter_any():
                     await resp.write(chunk)
@@ -53,7 +57,14 @@ def main() -> None:
     args = ap.parse_args()
     import uvloop
 
-    web.run_app(make_app(), host="127.0.0.1", port=args.port, access_log=None, print=None, loop=uvloop.new_event_loop())
+    web.run_app(
+        make_app(),
+        host="127.0.0.1",
+        port=args.port,
+        access_log=None,
+        print=None,
+        loop=uvloop.new_event_loop(),
+    )
 
 
 if __name__ == "__main__":

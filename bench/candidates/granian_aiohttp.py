@@ -32,7 +32,9 @@ class Relay:
                 ttl_dns_cache=None,
                 keepalive_timeout=float(os.environ.get("BENCH_KEEPALIVE_S", "60")),
             )
-            return aiohttp.ClientSession(connector=conn, auto_decompress=False, skip_auto_headers=("User-Agent",))
+            return aiohttp.ClientSession(
+                connector=conn, auto_decompress=False, skip_auto_headers=("User-Agent",)
+            )
 
         self.session = loop.run_until_complete(make())
 
@@ -50,7 +52,9 @@ class Relay:
         async with self.session.post(self.base + "/chat/completions", data=body, headers=hdrs) as up:
             ctype = up.headers.get("content-type", "application/json")
             if ctype.startswith("text/event-stream"):
-                tr = proto.response_stream(up.status, [("content-type", ctype), ("cache-control", "no-cache")])
+                tr = proto.response_stream(
+                    up.status, [("content-type", ctype), ("cache-control", "no-cache")]
+                )
                 async for chunk in up.content.iter_any():
                     await tr.send_bytes(chunk)
                 return

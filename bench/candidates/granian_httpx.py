@@ -36,7 +36,9 @@ class Relay:
         try:
             ctype = up.headers.get("content-type", "application/json")
             if ctype.startswith("text/event-stream"):
-                tr = proto.response_stream(up.status_code, [("content-type", ctype), ("cache-control", "no-cache")])
+                tr = proto.response_stream(
+                    up.status_code, [("content-type", ctype), ("cache-control", "no-cache")]
+                )
                 async for chunk in up.aiter_raw():
                     await tr.send_bytes(chunk)
                 return

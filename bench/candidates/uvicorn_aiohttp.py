@@ -35,7 +35,9 @@ class Relay:
         if scope["type"] != "http":
             return
         if scope["method"] != "POST" or scope["path"] != "/v1/chat/completions":
-            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})
+            await send(
+                {"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]}
+            )
             await send({"type": "http.response.body", "body": b"not found"})
             return
         chunks = []
@@ -65,7 +67,10 @@ class Relay:
                 {
                     "type": "http.response.start",
                     "status": up.status,
-                    "headers": [(b"content-type", ctype.encode()), (b"content-length", str(len(data)).encode())],
+                    "headers": [
+                        (b"content-type", ctype.encode()),
+                        (b"content-length", str(len(data)).encode()),
+                    ],
                 }
             )
             await send({"type": "http.response.body", "body": data})

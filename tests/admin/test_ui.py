@@ -70,13 +70,16 @@ def test_without_the_trailing_slash_the_page_redirects_to_it(gateway: Gateway) -
     assert response.headers["location"] == "/admin/ui/"
 
 
-@pytest.mark.parametrize(("name", "content_type"), [
-    ("app.js", "text/javascript; charset=utf-8"),
-    ("core.js", "text/javascript; charset=utf-8"),
-    ("app.css", "text/css; charset=utf-8"),
-    ("i18n.json", "application/json"),
-    ("favicon.svg", "image/svg+xml"),
-])
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("core.js", "text/javascript; charset=utf-8"),
+        ("app.css", "text/css; charset=utf-8"),
+        ("i18n.json", "application/json"),
+        ("favicon.svg", "image/svg+xml"),
+    ],
+)
 def test_assets_are_served_with_their_content_type(gateway: Gateway, name: str, content_type: str) -> None:
     response = get(gateway, f"/admin/ui/{name}")
     assert response.status_code == 200
@@ -85,14 +88,18 @@ def test_assets_are_served_with_their_content_type(gateway: Gateway, name: str, 
     assert response.content == STATIC.joinpath(name).read_bytes()
 
 
-@pytest.mark.parametrize("path", ["/admin/ui/x", "/admin/ui/app.py", "/admin/ui/index.htm", "/admin/ui/static/app.js"])
+@pytest.mark.parametrize(
+    "path", ["/admin/ui/x", "/admin/ui/app.py", "/admin/ui/index.htm", "/admin/ui/static/app.js"]
+)
 def test_an_unknown_dashboard_file_is_404(gateway: Gateway, path: str) -> None:
     response = get(gateway, path)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
 
 
-@pytest.mark.parametrize("raw_path", ["/admin/ui/..%2fapi.py", "/admin/ui/../api.py", "/admin/ui/%2e%2e/ui.py"])
+@pytest.mark.parametrize(
+    "raw_path", ["/admin/ui/..%2fapi.py", "/admin/ui/../api.py", "/admin/ui/%2e%2e/ui.py"]
+)
 def test_no_path_leaves_the_static_folder(gateway: Gateway, raw_path: str) -> None:
     conn = http.client.HTTPConnection(gateway.host, gateway.port, timeout=15)
     try:
@@ -185,10 +192,12 @@ def test_every_key_the_script_names_exists_in_both_languages() -> None:
     assert len(named) > 50
     # Keys built at run time from data the gateway sends: every value it can send.
     metrics = re.findall(r'<option value="(\w+)" data-i18n="usage\.metric_', static_text("index.html"))
-    built = ({f"state.{s}" for s in (CLOSED, OPEN, HALF_OPEN, DISABLED)}
-             | {f"status.{s}" for s in ("active", "disabled", "expired", "revoked")}
-             | {f"limit.{name}" for name in LIMIT_FIELDS}
-             | {f"usage.caption_{m}" for m in metrics})
+    built = (
+        {f"state.{s}" for s in (CLOSED, OPEN, HALF_OPEN, DISABLED)}
+        | {f"status.{s}" for s in ("active", "disabled", "expired", "revoked")}
+        | {f"limit.{name}" for name in LIMIT_FIELDS}
+        | {f"usage.caption_{m}" for m in metrics}
+    )
     for lang in LANGUAGES:
         assert (named | built) - set(d[lang]) == set(), f"app.js keys missing in {lang}"
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from support.pg import fresh_postgres_database
 
 from sluicegate.cli.main import cli
 from sluicegate.store.secrets import hash_key
-from support.pg import fresh_postgres_database
 
 SLUICEGATE = Path(sys.executable).with_name("sluicegate")
 
@@ -109,8 +109,23 @@ def test_list_shows_an_aligned_table(invoke: object) -> None:
 
 def test_update_changes_limits_and_none_or_zero_clears_them(invoke: object) -> None:
     key = created(invoke, "--name", "k", "--rpm", "60", "--tpm", "1000", "--models", "gpt-4o")
-    result = invoke("update", str(key["id"]), "--rpm", "none", "--tpm", "0", "--concurrency", "3", "--models", "",
-                    "--budget-tokens", "500000", "--budget-period", "day", "--json")  # type: ignore[operator]
+    result = invoke(
+        "update",
+        str(key["id"]),
+        "--rpm",
+        "none",
+        "--tpm",
+        "0",
+        "--concurrency",
+        "3",
+        "--models",
+        "",
+        "--budget-tokens",
+        "500000",
+        "--budget-period",
+        "day",
+        "--json",
+    )  # type: ignore[operator]
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert (data["limits"]["rpm"], data["limits"]["tpm"], data["limits"]["concurrency"]) == (None, None, 3)
@@ -143,7 +158,9 @@ def test_expires_takes_a_duration(invoke: object) -> None:
         (("--budget-period", "month"), "--budget-period needs --budget-tokens or --budget-usd"),
     ],
 )
-def test_bad_input_is_refused_with_a_clear_message(invoke: object, args: tuple[str, ...], message: str) -> None:
+def test_bad_input_is_refused_with_a_clear_message(
+    invoke: object, args: tuple[str, ...], message: str
+) -> None:
     result = invoke("create", "--name", "x", *args)  # type: ignore[operator]
     assert result.exit_code == 2
     assert message in result.output
@@ -151,7 +168,9 @@ def test_bad_input_is_refused_with_a_clear_message(invoke: object, args: tuple[s
 
 
 def test_a_script_sees_bad_input_as_exit_status_2_on_stderr(tmp_path: Path, database: str) -> None:
-    done = run_cli("keys", "create", "--database", database, "--name", "x", "--ip", "10.0.0.0/33", cwd=tmp_path)
+    done = run_cli(
+        "keys", "create", "--database", database, "--name", "x", "--ip", "10.0.0.0/33", cwd=tmp_path
+    )
     assert done.returncode == 2
     assert "invalid network '10.0.0.0/33'" in done.stderr
     assert done.stdout == "" and "Traceback" not in done.stderr
@@ -211,7 +230,9 @@ def postgres_url() -> Iterator[str]:
 
 
 def test_keys_work_against_postgresql(tmp_path: Path, postgres_url: str) -> None:
-    done = run_cli("keys", "create", "--database", postgres_url, "--name", "pg", "--rpm", "5", "--json", cwd=tmp_path)
+    done = run_cli(
+        "keys", "create", "--database", postgres_url, "--name", "pg", "--rpm", "5", "--json", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     key = json.loads(done.stdout)
     listed = run_cli("keys", "list", "--database", postgres_url, "--json", cwd=tmp_path)

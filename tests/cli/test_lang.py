@@ -8,14 +8,19 @@ from sluicegate.cli._common import format_table
 from sluicegate.cli.lang import chinese, display_width, t
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    ({"LANG": "zh_CN.UTF-8"}, True),
-    ({"LANG": "en_US.UTF-8"}, False),
-    ({"LANG": "zh_CN.UTF-8", "SLUICEGATE_LANG": "en"}, False),
-    ({"LC_ALL": "zh_TW.UTF-8", "LANG": "en_US.UTF-8"}, True),
-    ({}, False),
-])
-def test_language_follows_the_locale(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: bool) -> None:
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"LANG": "zh_CN.UTF-8"}, True),
+        ({"LANG": "en_US.UTF-8"}, False),
+        ({"LANG": "zh_CN.UTF-8", "SLUICEGATE_LANG": "en"}, False),
+        ({"LC_ALL": "zh_TW.UTF-8", "LANG": "en_US.UTF-8"}, True),
+        ({}, False),
+    ],
+)
+def test_language_follows_the_locale(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: bool
+) -> None:
     for var in ("SLUICEGATE_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
         monkeypatch.delenv(var, raising=False)
     for var, value in env.items():

@@ -22,7 +22,9 @@ SLUICEGATE = Path(sys.executable).with_name("sluicegate")
 DAY = 86400
 
 
-def request(n: int, ts: float, key: str | None = "key_a", model: str = "gpt-4o", **fields: object) -> RequestRecord:
+def request(
+    n: int, ts: float, key: str | None = "key_a", model: str = "gpt-4o", **fields: object
+) -> RequestRecord:
     values: dict[str, object] = dict(
         request_id=f"req-{n}", ts=ts, key_id=key, key_name=key and key.removeprefix("key_"),
         endpoint="/v1/chat/completions", model_requested=model, model_served=model, upstream="openai",
@@ -66,7 +68,10 @@ def invoke(database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
 def test_usage_json_lists_rows_per_key_and_model(invoke: object, database: str) -> None:
     now = time.time()
-    write(database, [request(1, now), request(2, now), request(3, now, model="qwen-max"), request(4, now, key="key_b")])
+    write(
+        database,
+        [request(1, now), request(2, now), request(3, now, model="qwen-max"), request(4, now, key="key_b")],
+    )
     rows = json.loads(invoke("usage", "--json").output)  # type: ignore[operator]
     by_pair = {(r["key_id"], r["model"]): r for r in rows}
     assert set(by_pair) == {("key_a", "gpt-4o"), ("key_a", "qwen-max"), ("key_b", "gpt-4o")}
@@ -76,8 +81,13 @@ def test_usage_json_lists_rows_per_key_and_model(invoke: object, database: str) 
 
 
 def test_usage_by_day_within_a_date_range(invoke: object, database: str) -> None:
-    write(database, [request(1, 1_790_000_000), request(2, 1_790_000_000 + DAY), request(3, 1_790_000_000 + 3 * DAY)])
-    rows = json.loads(invoke("usage", "--by", "day", "--since", "2026-09-22", "--until", "2026-09-24", "--json").output)  # type: ignore[operator]
+    write(
+        database,
+        [request(1, 1_790_000_000), request(2, 1_790_000_000 + DAY), request(3, 1_790_000_000 + 3 * DAY)],
+    )
+    rows = json.loads(
+        invoke("usage", "--by", "day", "--since", "2026-09-22", "--until", "2026-09-24", "--json").output
+    )  # type: ignore[operator]
     assert [(r["day"], r["requests"]) for r in rows] == [("2026-09-22", 1), ("2026-09-24", 1)]
 
 
@@ -129,7 +139,11 @@ def test_logs_follow_prints_requests_as_they_are_logged(tmp_path: Path, database
     write(database, [request(1, time.time())])
     follower = subprocess.Popen(
         [str(SLUICEGATE), "logs", "--follow", "--json", "--tail", "1", "--database", database],
-        cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert follower.stdout is not None
@@ -154,7 +168,11 @@ def test_db_current_then_upgrade(invoke: object) -> None:
 def test_an_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     done = subprocess.run(
         [str(SLUICEGATE), "usage", "--database", "postgresql://postgres:hunter2@127.0.0.1:1/none"],
-        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 1
     assert "cannot reach the database postgresql://postgres:***@127.0.0.1:1/none" in done.stderr

@@ -60,8 +60,11 @@ def test_env_colon_form_and_default_value(tmp_path: Path) -> None:
 
 def test_typo_in_field_names_the_field_and_line(tmp_path: Path) -> None:
     text = "upstreams:\n  up:\n    base_ur: http://x\n"
-    assert ("upstreams.up.base_ur", 3, "unknown field (check the spelling; see docs/configuration.md)") \
-        in problems_of(write(tmp_path, text))
+    assert (
+        "upstreams.up.base_ur",
+        3,
+        "unknown field (check the spelling; see docs/configuration.md)",
+    ) in problems_of(write(tmp_path, text))
 
 
 def test_wrong_type_says_what_was_expected(tmp_path: Path) -> None:
@@ -103,16 +106,22 @@ def test_secret_values_are_not_echoed_in_errors(tmp_path: Path) -> None:
 
 
 def test_list_route_with_weights_and_priorities(tmp_path: Path) -> None:
-    text = ("upstreams:\n  a: {base_url: 'http://127.0.0.1:1/v1'}\n  b: {base_url: 'http://127.0.0.1:2/v1'}\n"
-            "models:\n  m:\n    - {upstream: a, weight: 3}\n    - {upstream: b, priority: 1, model: other}\n")
+    text = (
+        "upstreams:\n  a: {base_url: 'http://127.0.0.1:1/v1'}\n  b: {base_url: 'http://127.0.0.1:2/v1'}\n"
+        "models:\n  m:\n    - {upstream: a, weight: 3}\n    - {upstream: b, priority: 1, model: other}\n"
+    )
     s = load_settings(write(tmp_path, text), environ={})
     assert [(c.upstream, c.weight, c.priority, c.model) for c in s.models["m"]] == [
-        ("a", 3, 0, None), ("b", 1, 1, "other")]
+        ("a", 3, 0, None),
+        ("b", 1, 1, "other"),
+    ]
 
 
 def test_environment_overrides_deployment_knobs(tmp_path: Path) -> None:
-    s = load_settings(write(tmp_path, "server: {port: 9000}\n"),
-                      environ={"SLUICEGATE_PORT": "9100", "SLUICEGATE_REDIS": "redis://127.0.0.1:6379/1"})
+    s = load_settings(
+        write(tmp_path, "server: {port: 9000}\n"),
+        environ={"SLUICEGATE_PORT": "9100", "SLUICEGATE_REDIS": "redis://127.0.0.1:6379/1"},
+    )
     assert s.server.port == 9100
     assert s.redis == "redis://127.0.0.1:6379/1"
 
@@ -128,13 +137,20 @@ def test_no_file_gives_working_defaults() -> None:
 
 
 def test_masked_dump_hides_every_secret(tmp_path: Path) -> None:
-    text = ("admin_key: adm-0123456789abcdef\ndatabase: postgresql://u:pw-secret@127.0.0.1/db\n"
-            "keys:\n  - {key: sk-client-secret-1, name: a}\n"
-            "upstreams:\n  u: {base_url: 'http://127.0.0.1:1', api_key: sk-provider-secret, "
-            "headers: {x-extra: hdr-secret-value}}\n")
+    text = (
+        "admin_key: adm-0123456789abcdef\ndatabase: postgresql://u:pw-secret@127.0.0.1/db\n"
+        "keys:\n  - {key: sk-client-secret-1, name: a}\n"
+        "upstreams:\n  u: {base_url: 'http://127.0.0.1:1', api_key: sk-provider-secret, "
+        "headers: {x-extra: hdr-secret-value}}\n"
+    )
     dumped = str(load_settings(write(tmp_path, text), environ={}).dump_masked())
-    for secret in ("adm-0123456789abcdef", "pw-secret", "sk-client-secret-1", "sk-provider-secret",
-                   "hdr-secret-value"):
+    for secret in (
+        "adm-0123456789abcdef",
+        "pw-secret",
+        "sk-client-secret-1",
+        "sk-provider-secret",
+        "hdr-secret-value",
+    ):
         assert secret not in dumped
 
 

@@ -17,7 +17,6 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import asyncpg
-
 from support.pg import fresh_postgres_database as _fresh_postgres_database
 
 # Keys clients use (static keys in the config; their store ids are "cfg-<name>").
@@ -124,7 +123,9 @@ def wait_for_rows(table: LogTable, key: str, count: int, timeout: float = 10.0) 
     """The log rows of key `key` once there are at least `count` (the writer flushes on an interval)."""
     wait_until(lambda: len(table.for_key(key)) >= count, timeout)
     got = table.for_key(key)
-    assert len(got) >= count, f"only {len(got)} of {count} requests of key {key!r} were logged within {timeout} s"
+    assert len(got) >= count, (
+        f"only {len(got)} of {count} requests of key {key!r} were logged within {timeout} s"
+    )
     return got
 
 
@@ -141,8 +142,18 @@ def json_lines(text: str) -> list[Any]:
 # -- the metered gateway's configuration ------------------------------------------------------------
 
 # Key names; each test drives its own key so that its rows and aggregates are its own.
-KEY_NAMES = ("exact", "streams", "estimate", "llama", "abandon", "costs", "tail", "metrics", "logs",
-             "nobodies")
+KEY_NAMES = (
+    "exact",
+    "streams",
+    "estimate",
+    "llama",
+    "abandon",
+    "costs",
+    "tail",
+    "metrics",
+    "logs",
+    "nobodies",
+)
 BODIES_KEY = "bodies"
 LIMITED_KEY = "limited"
 LIMITED_RPM = 2
@@ -151,8 +162,9 @@ USD_PRICE = {"input": 0.15, "output": 0.60, "currency": "USD"}
 CNY_PRICE = {"input": 4.0, "output": 12.0, "currency": "CNY"}
 
 
-def metering_config(upstream_url: str, database: str, *, flush_interval_s: float = 0.2,
-                    **sections: Any) -> dict[str, Any]:
+def metering_config(
+    upstream_url: str, database: str, *, flush_interval_s: float = 0.2, **sections: Any
+) -> dict[str, Any]:
     """A gateway over one stand-in upstream with metering on and a short flush interval.
 
     Routes: `gpt-4o-mini` (priced in USD), `house-model` (priced in CNY, served as `house-v2`),
@@ -181,7 +193,10 @@ def metering_config(upstream_url: str, database: str, *, flush_interval_s: float
         "prices": {"gpt-4o-mini": USD_PRICE, "house-v2": CNY_PRICE},
         "metering": {"flush_interval_s": flush_interval_s},
         "timeouts": {"connect": 2, "first_byte": 5, "idle": 5, "total": 30},
-        "routing": {"max_attempts": 1, "breaker": {"failures": 1000, "cooldown_s": 0.1, "max_cooldown_s": 0.1}},
+        "routing": {
+            "max_attempts": 1,
+            "breaker": {"failures": 1000, "cooldown_s": 0.1, "max_cooldown_s": 0.1},
+        },
     }
     config.update(sections)
     return config

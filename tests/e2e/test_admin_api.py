@@ -18,15 +18,20 @@ SQLITE_ONLY = pytest.mark.parametrize("dep", ["sqlite"], indirect=True)
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def dep(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    deployment = deploy(request.param, tmp_path_factory.mktemp(request.param),
-                        metering={"flush_interval_s": 0.2})
+    deployment = deploy(
+        request.param, tmp_path_factory.mktemp(request.param), metering={"flush_interval_s": 0.2}
+    )
     yield deployment
     deployment.close()
 
 
 def chat(dep: Deployment, key: str, body: dict[str, Any] | None = None) -> httpx.Response:
-    return httpx.post(f"{dep.gateway.base_url}/chat/completions", json=body or CHAT,
-                      headers={"Authorization": f"Bearer {key}"}, timeout=15)
+    return httpx.post(
+        f"{dep.gateway.base_url}/chat/completions",
+        json=body or CHAT,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=15,
+    )
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> str:
@@ -60,8 +65,9 @@ def test_admin_api_with_a_wrong_key_is_401(dep: Deployment) -> None:
 @SQLITE_ONLY
 def test_a_client_key_is_not_an_admin_key(dep: Deployment) -> None:
     client_key = dep.create_key()["key"]
-    response = dep.admin("POST", "/admin/keys", json={"name": "escalated"},
-                         headers={"Authorization": f"Bearer {client_key}"})
+    response = dep.admin(
+        "POST", "/admin/keys", json={"name": "escalated"}, headers={"Authorization": f"Bearer {client_key}"}
+    )
     assert_error(response, 401, "invalid_admin_key")
 
 
@@ -77,7 +83,7 @@ def test_unknown_admin_path_is_404_and_wrong_method_405(dep: Deployment) -> None
 def test_created_key_is_answered_with_its_secret_once_and_works_at_once(dep: Deployment) -> None:
     created = dep.create_key(name="svc", owner="team-a", models=["gpt-4o*"], rpm=10)
     assert created["key"].startswith("sk-sg-")
-    assert created["prefix"] == created["key"][:len(created["prefix"])]
+    assert created["prefix"] == created["key"][: len(created["prefix"])]
     assert (created["name"], created["owner"], created["status"]) == ("svc", "team-a", "active")
     assert created["limits"]["rpm"] == 10
     assert chat(dep, created["key"]).status_code == 200
@@ -86,8 +92,16 @@ def test_created_key_is_answered_with_its_secret_once_and_works_at_once(dep: Dep
 
 
 def test_created_key_json_is_what_the_cli_shows(dep: Deployment) -> None:
-    created = dep.create_key(name="same", models=["gpt-4o*"], endpoints=["chat"], networks=["10.0.0.0/8"],
-                             tpm=1000, budget_usd=5, budget_period="month", expires="30d")
+    created = dep.create_key(
+        name="same",
+        models=["gpt-4o*"],
+        endpoints=["chat"],
+        networks=["10.0.0.0/8"],
+        tpm=1000,
+        budget_usd=5,
+        budget_period="month",
+        expires="30d",
+    )
     del created["key"]
     assert dep.cli("show", created["id"]) == created
 
@@ -126,7 +140,9 @@ def test_revoked_key_is_refused_at_once_and_cannot_be_changed(dep: Deployment) -
     revoked = dep.admin("DELETE", f"/admin/keys/{created['id']}")
     assert revoked.status_code == 200 and revoked.json()["revoked_at"]
     assert chat(dep, created["key"]).status_code == 401
-    assert_error(dep.admin("PATCH", f"/admin/keys/{created['id']}", json={"enabled": True}), 409, "key_revoked")
+    assert_error(
+        dep.admin("PATCH", f"/admin/keys/{created['id']}", json={"enabled": True}), 409, "key_revoked"
+    )
 
 
 def test_unknown_key_id_is_404_key_not_found(dep: Deployment) -> None:
@@ -136,23 +152,28 @@ def test_unknown_key_id_is_404_key_not_found(dep: Deployment) -> None:
 
 
 @SQLITE_ONLY
-@pytest.mark.parametrize(("fields", "words"), [
-    ({"networks": ["10.0.0.0/33"]}, "invalid network"),
-    ({"endpoints": ["chatty"]}, "unknown endpoint"),
-    ({"rpm": 1.5}, "whole number"),
-    ({"rpm": -3}, "negative"),
-    ({"expires": "2001-01-01"}, "in the past"),
-    ({"budget_period": "week"}, "budget_period"),
-    ({"budget_period": "day"}, "--budget-tokens or --budget-usd"),
-    ({"colour": "blue"}, "colour"),
-    ({"limits": {"rpx": 3}}, "rpx"),
-    ({"enabled": "yes"}, "true or false"),
-])
-def test_create_refuses_bad_fields_with_400_naming_the_problem(dep: Deployment, fields: dict[str, Any],
-                                                               words: str) -> None:
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"networks": ["10.0.0.0/33"]}, "invalid network"),
+        ({"endpoints": ["chatty"]}, "unknown endpoint"),
+        ({"rpm": 1.5}, "whole number"),
+        ({"rpm": -3}, "negative"),
+        ({"expires": "2001-01-01"}, "in the past"),
+        ({"budget_period": "week"}, "budget_period"),
+        ({"budget_period": "day"}, "--budget-tokens or --budget-usd"),
+        ({"colour": "blue"}, "colour"),
+        ({"limits": {"rpx": 3}}, "rpx"),
+        ({"enabled": "yes"}, "true or false"),
+    ],
+)
+def test_create_refuses_bad_fields_with_400_naming_the_problem(
+    dep: Deployment, fields: dict[str, Any], words: str
+) -> None:
     before = len(dep.admin("GET", "/admin/keys?all=1").json()["data"])
-    message = assert_error(dep.admin("POST", "/admin/keys", json={"name": "bad", **fields}), 400,
-                           "invalid_key_field")
+    message = assert_error(
+        dep.admin("POST", "/admin/keys", json={"name": "bad", **fields}), 400, "invalid_key_field"
+    )
     assert words in message
     assert len(dep.admin("GET", "/admin/keys?all=1").json()["data"]) == before, "a refused key was stored"
 
@@ -164,8 +185,12 @@ def test_create_without_a_name_is_400(dep: Deployment) -> None:
 
 @SQLITE_ONLY
 def test_create_with_a_body_that_is_not_json_is_400(dep: Deployment) -> None:
-    response = dep.admin("POST", "/admin/keys", content=b"name=x",
-                         headers={**dep.admin_auth, "Content-Type": "application/json"})
+    response = dep.admin(
+        "POST",
+        "/admin/keys",
+        content=b"name=x",
+        headers={**dep.admin_auth, "Content-Type": "application/json"},
+    )
     assert_error(response, 400, "invalid_json")
 
 
@@ -194,8 +219,10 @@ def test_usage_counts_a_keys_requests_and_tokens(dep: Deployment) -> None:
 def test_usage_groups_by_model(dep: Deployment) -> None:
     created = dep.create_key()
     assert chat(dep, created["key"], {**CHAT, "model": "gpt-4o"}).status_code == 200
-    assert wait_until(lambda: any(r["model"] == "gpt-4o" for r in
-                                  dep.admin("GET", "/admin/usage?by=model").json()["data"]), timeout=5)
+    assert wait_until(
+        lambda: any(r["model"] == "gpt-4o" for r in dep.admin("GET", "/admin/usage?by=model").json()["data"]),
+        timeout=5,
+    )
     assert all(r["key_id"] is None for r in dep.admin("GET", "/admin/usage?by=model").json()["data"])
 
 
@@ -208,12 +235,19 @@ def test_usage_refuses_a_bad_date_or_grouping(dep: Deployment) -> None:
 def test_logs_tail_returns_the_latest_requests(dep: Deployment) -> None:
     created = dep.create_key(name="logged")
     assert chat(dep, created["key"]).status_code == 200
-    assert wait_until(lambda: any(e["key_id"] == created["id"] for e in
-                                  dep.admin("GET", "/admin/logs?tail=5").json()["data"]), timeout=5)
+    assert wait_until(
+        lambda: any(
+            e["key_id"] == created["id"] for e in dep.admin("GET", "/admin/logs?tail=5").json()["data"]
+        ),
+        timeout=5,
+    )
     entries = dep.admin("GET", "/admin/logs?tail=1").json()["data"]
     assert len(entries) == 1
-    assert (entries[0]["key_name"], entries[0]["status"], entries[0]["endpoint"]) == \
-        ("logged", 200, "/v1/chat/completions")
+    assert (entries[0]["key_name"], entries[0]["status"], entries[0]["endpoint"]) == (
+        "logged",
+        200,
+        "/v1/chat/completions",
+    )
     assert created["key"] not in str(entries)
 
 

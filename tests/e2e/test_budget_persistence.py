@@ -22,8 +22,12 @@ def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 
 
 def chat(dep: Deployment, key: str) -> httpx.Response:
-    return httpx.post(f"{dep.gateway.base_url}/chat/completions", json=CHAT,
-                      headers={"Authorization": f"Bearer {key}"}, timeout=15)
+    return httpx.post(
+        f"{dep.gateway.base_url}/chat/completions",
+        json=CHAT,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=15,
+    )
 
 
 def logged_tokens(dep: Deployment, key_id: str) -> int:

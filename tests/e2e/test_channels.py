@@ -112,8 +112,11 @@ MODELS: dict[str, list[dict[str, Any]]] = {
     "pair": [{"upstream": "pair"}],
     "drain": [{"upstream": "d-main", "weight": 1}, {"upstream": "d-zero", "weight": 0}],
     "forbidden": [{"upstream": "forbidden"}, {"upstream": "forbidden-spare", "priority": 1}],
-    "leaving": [{"upstream": "leave-hang"}, {"upstream": "leave-slow", "priority": 1},
-                {"upstream": "leave-last", "priority": 2}],
+    "leaving": [
+        {"upstream": "leave-hang"},
+        {"upstream": "leave-slow", "priority": 1},
+        {"upstream": "leave-last", "priority": 2},
+    ],
     "streamed": [{"upstream": u, "priority": i} for i, u in enumerate(("s-fail", "s-hang", "s-ok"))],
     "trial": [{"upstream": "trial"}, {"upstream": "trial-spare", "priority": 1}],
     "resting": [{"upstream": "r429"}],
@@ -164,8 +167,9 @@ def rig() -> Iterator[Rig]:
             "routing": {"max_attempts": 6, "deadline_s": 20, "breaker": BREAKER},
         }
         gateway = start_gateway(config)
-        with httpx.Client(base_url=gateway.url, headers={"Authorization": f"Bearer {CLIENT_KEY}"},
-                          timeout=15) as http:
+        with httpx.Client(
+            base_url=gateway.url, headers={"Authorization": f"Bearer {CLIENT_KEY}"}, timeout=15
+        ) as http:
             yield Rig(gateway, stand_ins, http)
         gateway.stop()
     finally:
@@ -202,7 +206,8 @@ def test_failing_channels_stop_costing_requests_once_their_breakers_open(rig: Ri
     for bad in ("m-fail", "m-drop", "m-hang"):
         assert rig.count(bad) <= BREAKER["failures"] + 2, (
             f"{bad} received {rig.count(bad)} requests; its breaker should have opened after "
-            f"{BREAKER['failures']} (plus at most a half-open trial)")
+            f"{BREAKER['failures']} (plus at most a half-open trial)"
+        )
     assert rig.count("m-limited") == 1, "a channel resting after Retry-After: 60 was used again"
 
 
@@ -236,7 +241,9 @@ def test_a_stream_cut_after_the_first_byte_is_reported_not_retried(rig: Rig) -> 
     assert rig.count("cut") == 1
     assert rig.count("cut-spare") == 0, "the stream was restarted on another channel after bytes were sent"
     cut = rig.channels()["cut"]
-    assert cut["failures"] == 1 and cut["consecutive_failures"] == 1, f"a cut stream must count as a failure: {cut}"
+    assert cut["failures"] == 1 and cut["consecutive_failures"] == 1, (
+        f"a cut stream must count as a failure: {cut}"
+    )
 
 
 def test_a_client_error_400_is_relayed_as_is_and_not_retried(rig: Rig) -> None:
@@ -253,14 +260,17 @@ def test_a_client_error_400_is_relayed_as_is_and_not_retried(rig: Rig) -> None:
 
 async def test_weights_1_to_3_split_traffic_1_to_3_within_noise(rig: Rig) -> None:
     total, share = 400, 0.25
-    async with httpx.AsyncClient(base_url=rig.gateway.url, headers={"Authorization": f"Bearer {CLIENT_KEY}"},
-                                 timeout=15) as client:
+    async with httpx.AsyncClient(
+        base_url=rig.gateway.url, headers={"Authorization": f"Bearer {CLIENT_KEY}"}, timeout=15
+    ) as client:
         queue = iter(range(total))
 
         async def worker() -> list[int]:
             statuses = []
             for _ in queue:
-                r = await client.post("/v1/chat/completions", json={"model": "weighted", "messages": MESSAGES})
+                r = await client.post(
+                    "/v1/chat/completions", json={"model": "weighted", "messages": MESSAGES}
+                )
                 statuses.append(r.status_code)
             return statuses
 
@@ -269,7 +279,8 @@ async def test_weights_1_to_3_split_traffic_1_to_3_within_noise(rig: Rig) -> Non
     assert rig.count("w1") + rig.count("w3") == total
     sigma = math.sqrt(total * share * (1 - share))
     assert abs(rig.count("w1") - total * share) <= 4 * sigma, (
-        f"weight 1 of 4 got {rig.count('w1')} of {total} requests; expected {total * share:.0f} ± {4 * sigma:.0f}")
+        f"weight 1 of 4 got {rig.count('w1')} of {total} requests; expected {total * share:.0f} ± {4 * sigma:.0f}"
+    )
 
 
 def test_priority_1_is_used_only_when_every_priority_0_channel_is_down(rig: Rig) -> None:
@@ -319,7 +330,9 @@ def test_a_channel_answering_429_is_not_used_before_its_retry_after(rig: Rig) ->
 
 def test_a_retry_after_given_as_an_http_date_is_honoured_too(rig: Rig) -> None:
     back_at = int(time.time()) + 3  # an HTTP date has whole seconds
-    rig.stand_ins["dated"].script(Behaviour(kind="status", status=429, retry_after=formatdate(back_at, usegmt=True)))
+    rig.stand_ins["dated"].script(
+        Behaviour(kind="status", status=429, retry_after=formatdate(back_at, usegmt=True))
+    )
     assert_answered(rig.chat("dated"))
     assert rig.count("dated") == 1 and rig.count("dated-spare") == 1
     while time.time() < back_at - 0.3:
@@ -328,7 +341,9 @@ def test_a_retry_after_given_as_an_http_date_is_honoured_too(rig: Rig) -> None:
     assert rig.count("dated") == 1, "the channel was used again before the date its Retry-After gave"
     time.sleep(max(0.0, back_at + 0.3 - time.time()))
     assert_answered(rig.chat("dated"))
-    assert rig.count("dated") == 2, "the channel was not used again once the date its Retry-After gave had passed"
+    assert rig.count("dated") == 2, (
+        "the channel was not used again once the date its Retry-After gave had passed"
+    )
 
 
 def test_a_failing_channel_opens_its_breaker_and_recovers_after_the_cooldown(rig: Rig) -> None:
@@ -375,27 +390,34 @@ async def test_a_half_open_breaker_lets_exactly_one_trial_through(rig: Rig) -> N
     opened = rig.channels()["trial"]
     assert opened["state"] == "open", opened
     await asyncio.sleep(max(0.0, opened["cooldown_until"] - time.time()) + 0.1)
-    async with httpx.AsyncClient(base_url=rig.gateway.url, headers={"Authorization": f"Bearer {CLIENT_KEY}"},
-                                 timeout=15) as client:
-        burst = await asyncio.gather(*(client.post("/v1/chat/completions",
-                                                   json={"model": "trial", "messages": MESSAGES})
-                                       for _ in range(20)))
+    async with httpx.AsyncClient(
+        base_url=rig.gateway.url, headers={"Authorization": f"Bearer {CLIENT_KEY}"}, timeout=15
+    ) as client:
+        burst = await asyncio.gather(
+            *(
+                client.post("/v1/chat/completions", json={"model": "trial", "messages": MESSAGES})
+                for _ in range(20)
+            )
+        )
     assert [r.status_code for r in burst] == [200] * 20
     # The trial is the health keeper's probe (it ticks once a second), never the users' burst: wait for it.
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and len(rig.stand_ins["trial"].requests) <= BREAKER["failures"]:
         await asyncio.sleep(0.1)
     await asyncio.sleep(0.5)  # room for a second trial to show up, if the breaker wrongly let one through
-    trials = rig.stand_ins["trial"].requests[BREAKER["failures"]:]
-    assert len(trials) == 1, (f"{len(trials)} requests reached the half-open channel "
-                              f"({[t.path for t in trials]}); exactly one trial may")
+    trials = rig.stand_ins["trial"].requests[BREAKER["failures"] :]
+    assert len(trials) == 1, (
+        f"{len(trials)} requests reached the half-open channel "
+        f"({[t.path for t in trials]}); exactly one trial may"
+    )
     assert is_probe(trials[0]), "a user's request was the half-open trial"
     reopened = rig.channels()["trial"]
     assert reopened["state"] == "open", reopened
     # The trial may be the health keeper's probe (up to a second after the cooldown), so measure the
     # new cooldown from when the breaker reopened, not from now.
-    assert reopened["cooldown_until"] - reopened["changed_at"] > BREAKER["cooldown_s"], \
+    assert reopened["cooldown_until"] - reopened["changed_at"] > BREAKER["cooldown_s"], (
         "the cooldown did not grow after a failed trial"
+    )
 
 
 def is_probe(request: Any) -> bool:
@@ -419,10 +441,15 @@ def test_a_users_request_never_waits_for_the_trial_of_a_hanging_channel(rig: Rig
         slowest = max(slowest, time.monotonic() - started)
         time.sleep(0.02)
     # The keeper's probe is a one-token chat completion saying "ping"; anything else is a user's request.
-    users = [r for r in rig.stand_ins["hp"].requests[BREAKER["failures"]:]
-             if r.path == "/v1/chat/completions" and not is_probe(r)]
-    assert users == [], (f"{len(users)} user request(s) were the half-open trial of a hanging channel and "
-                         f"waited its first-byte timeout (slowest request {slowest:.2f} s)")
+    users = [
+        r
+        for r in rig.stand_ins["hp"].requests[BREAKER["failures"] :]
+        if r.path == "/v1/chat/completions" and not is_probe(r)
+    ]
+    assert users == [], (
+        f"{len(users)} user request(s) were the half-open trial of a hanging channel and "
+        f"waited its first-byte timeout (slowest request {slowest:.2f} s)"
+    )
 
 
 def test_a_model_whose_every_channel_is_resting_answers_429_with_retry_after(rig: Rig) -> None:
@@ -444,7 +471,8 @@ def test_a_refused_provider_key_is_skipped_and_requests_keep_succeeding(rig: Rig
     authorizations = rig.stand_ins["keyed"].authorizations
     assert authorizations.count(f"Bearer {GOOD_KEY}") == 10
     assert authorizations.count(f"Bearer {BAD_KEY}") == 1, (
-        f"the refused key was used {authorizations.count(f'Bearer {BAD_KEY}')} times; once should disable it")
+        f"the refused key was used {authorizations.count(f'Bearer {BAD_KEY}')} times; once should disable it"
+    )
     assert rig.channels()["keyed"]["state"] == "closed"
 
 
@@ -452,7 +480,10 @@ def test_several_provider_keys_of_an_upstream_are_used_in_turn(rig: Rig) -> None
     for _ in range(10):
         assert_answered(rig.chat("pair"))
     used = rig.stand_ins["pair"].authorizations
-    assert used.count("Bearer sk-provider-pair-one-0a1b") == 5 and used.count("Bearer sk-provider-pair-two-2c3d") == 5
+    assert (
+        used.count("Bearer sk-provider-pair-one-0a1b") == 5
+        and used.count("Bearer sk-provider-pair-two-2c3d") == 5
+    )
     assert all(a != b for a, b in itertools.pairwise(used)), f"keys not used in turn: {used}"
 
 
@@ -484,8 +515,9 @@ def test_a_model_whose_only_channel_is_disabled_answers_503_without_promising_a_
     assert response.status_code == 503, f"{response.status_code}: {response.text}"
     error = response.json()["error"]
     assert error["code"] != "invalid_api_key"
-    assert "retry-after" not in response.headers, \
+    assert "retry-after" not in response.headers, (
         f"Retry-After: {response.headers['retry-after']} on a channel only a person can restore"
+    )
     assert "retry shortly" not in error["message"], error["message"]
     assert rig.count("revoked") == before, "a disabled channel was sent a request"
 
@@ -507,7 +539,9 @@ def test_a_client_leaving_during_a_retry_cancels_it(rig: Rig) -> None:
     assert rig.count("leave-last") == 0, "a further attempt started for a client that had left"
     channels = rig.channels()
     assert channels["leave-slow"]["in_flight"] == 0 and channels["leave-hang"]["in_flight"] == 0, channels
-    assert channels["leave-slow"]["consecutive_failures"] == 0, "the client leaving counted against the channel"
+    assert channels["leave-slow"]["consecutive_failures"] == 0, (
+        "the client leaving counted against the channel"
+    )
 
 
 # -- what clients and operators see --------------------------------------------------------------

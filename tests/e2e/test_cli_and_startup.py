@@ -8,17 +8,26 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import pytest
-
-import sluicegate
-from support.gateway import (CLIENT_KEY, PROVIDER_KEY, Core, Gateway, child_env, core_config, free_port,
-                             make_openai_client, run_cli)
+from support.gateway import (
+    CLIENT_KEY,
+    PROVIDER_KEY,
+    Core,
+    Gateway,
+    child_env,
+    core_config,
+    free_port,
+    make_openai_client,
+    run_cli,
+)
 from support.schema import parse_sse
 from support.upstream import Upstream, reply_text
+
+import sluicegate
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -88,7 +97,7 @@ def test_check_config_names_a_model_routed_to_an_unknown_upstream(tmp_path: Path
 
 
 def test_check_config_reports_invalid_yaml_with_its_line(tmp_path: Path) -> None:
-    bad = "keys: []\nupstreams:\n  up: {base_url: \"http://x/v1\"\nmodels: {}\n"
+    bad = 'keys: []\nupstreams:\n  up: {base_url: "http://x/v1"\nmodels: {}\n'
     result = run_cli("check-config", str(write(tmp_path, bad)))
     assert result.returncode != 0
     text = output(result)
@@ -105,8 +114,18 @@ def test_check_config_reports_a_missing_file_without_a_traceback(tmp_path: Path)
 
 def test_serve_without_keys_refuses_to_listen_on_all_interfaces(tmp_path: Path) -> None:
     config = write(tmp_path, 'upstreams:\n  up: {base_url: "http://127.0.0.1:9/v1"}\nmodels:\n  m: up\n')
-    command = [sys.executable, "-m", "sluicegate", "serve", "--config", str(config),
-               "--host", "0.0.0.0", "--port", str(free_port())]
+    command = [
+        sys.executable,
+        "-m",
+        "sluicegate",
+        "serve",
+        "--config",
+        str(config),
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(free_port()),
+    ]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=15, env=child_env())
     except subprocess.TimeoutExpired:
@@ -117,8 +136,9 @@ def test_serve_without_keys_refuses_to_listen_on_all_interfaces(tmp_path: Path) 
     assert "traceback" not in text, output(result)
 
 
-def test_serve_without_keys_on_loopback_warns_and_serves(upstream: Upstream,
-                                                         gateway_factory: Callable[..., Gateway]) -> None:
+def test_serve_without_keys_on_loopback_warns_and_serves(
+    upstream: Upstream, gateway_factory: Callable[..., Gateway]
+) -> None:
     gateway = gateway_factory(core_config(upstream.url, upstream.root, keys=False))
     response = httpx.post(f"{gateway.base_url}/chat/completions", json=CHAT, timeout=10)
     assert response.status_code == 200
@@ -128,8 +148,9 @@ def test_serve_without_keys_on_loopback_warns_and_serves(upstream: Upstream,
     assert any("key" in line.lower() or "auth" in line.lower() for line in warnings), warnings
 
 
-def test_serve_substitutes_the_provider_key_from_the_environment(upstream: Upstream,
-                                                                gateway_factory: Callable[..., Gateway]) -> None:
+def test_serve_substitutes_the_provider_key_from_the_environment(
+    upstream: Upstream, gateway_factory: Callable[..., Gateway]
+) -> None:
     secret = "sk-from-the-environment-5b1e2d"
     config = core_config(upstream.url, upstream.root)
     for up in config["upstreams"].values():
@@ -146,14 +167,26 @@ def test_logs_never_contain_the_provider_or_client_key(core: Core) -> None:
         client.chat.completions.create(**CHAT)
         list(client.chat.completions.create(**CHAT, stream=True))
     core.upstream.behaviour = "status 401"
-    httpx.post(f"{core.gateway.base_url}/chat/completions", json={**CHAT, "model": "logs401-model"}, timeout=10,
-               headers=core.auth)
-    httpx.post(f"{core.gateway.base_url}/chat/completions", json=CHAT, timeout=10,
-               headers={"Authorization": "Bearer sk-wrong-but-secret-9999"})
+    httpx.post(
+        f"{core.gateway.base_url}/chat/completions",
+        json={**CHAT, "model": "logs401-model"},
+        timeout=10,
+        headers=core.auth,
+    )
+    httpx.post(
+        f"{core.gateway.base_url}/chat/completions",
+        json=CHAT,
+        timeout=10,
+        headers={"Authorization": "Bearer sk-wrong-but-secret-9999"},
+    )
     core.upstream.behaviour = "cut_stream after=1"
-    with httpx.stream("POST", f"{core.gateway.base_url}/chat/completions",
-                      json={**CHAT, "model": "logscut-model", "stream": True}, headers=core.auth,
-                      timeout=2) as response:
+    with httpx.stream(
+        "POST",
+        f"{core.gateway.base_url}/chat/completions",
+        json={**CHAT, "model": "logscut-model", "stream": True},
+        headers=core.auth,
+        timeout=2,
+    ) as response:
         try:
             for text in response.iter_text():
                 if "[DONE]" in text:
@@ -195,14 +228,20 @@ def test_check_config_accepts_the_documented_example_with_cors_origins(tmp_path:
     assert result.returncode == 0, output(result)
 
 
-def test_sigterm_lets_an_in_flight_stream_finish(upstream: Upstream,
-                                                 gateway_factory: Callable[..., Gateway]) -> None:
+def test_sigterm_lets_an_in_flight_stream_finish(
+    upstream: Upstream, gateway_factory: Callable[..., Gateway]
+) -> None:
     gateway = gateway_factory(core_config(upstream.url, upstream.root))
     upstream.behaviour = "slow_stream delay=0.25 chunks=6"
     body = {**CHAT, "stream": True}
     raw = b""
-    with httpx.stream("POST", f"{gateway.base_url}/chat/completions", json=body, timeout=15,
-                      headers={"Authorization": f"Bearer {CLIENT_KEY}"}) as response:
+    with httpx.stream(
+        "POST",
+        f"{gateway.base_url}/chat/completions",
+        json=body,
+        timeout=15,
+        headers={"Authorization": f"Bearer {CLIENT_KEY}"},
+    ) as response:
         chunks = response.iter_bytes()
         raw += next(chunks)
         gateway.process.send_signal(signal.SIGTERM)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-
 from support.gateway import ALLOWED_ORIGIN, Core
 from support.schema import SpecValidator, assert_stream, parse_sse
 
@@ -12,9 +11,15 @@ DISALLOWED_ORIGIN = "https://evil.example.net"
 
 
 def preflight(core: Core, origin: str) -> httpx.Response:
-    return httpx.options(f"{core.gateway.base_url}/chat/completions", timeout=10, headers={
-        "Origin": origin, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type"})
+    return httpx.options(
+        f"{core.gateway.base_url}/chat/completions",
+        timeout=10,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
 
 
 def test_cors_preflight_for_an_allowed_origin_allows_post_with_authorization(core: Core) -> None:
@@ -34,23 +39,36 @@ def test_cors_preflight_for_a_disallowed_origin_has_no_allow_origin(core: Core) 
 
 
 def test_cors_headers_on_a_normal_response_for_an_allowed_origin(core: Core, spec: SpecValidator) -> None:
-    response = httpx.post(f"{core.gateway.base_url}/chat/completions", json=CHAT, timeout=10,
-                          headers={**core.auth, "Origin": ALLOWED_ORIGIN})
+    response = httpx.post(
+        f"{core.gateway.base_url}/chat/completions",
+        json=CHAT,
+        timeout=10,
+        headers={**core.auth, "Origin": ALLOWED_ORIGIN},
+    )
     assert response.status_code == 200
     spec.validate("CreateChatCompletionResponse", response.json())
     assert response.headers.get("access-control-allow-origin") in (ALLOWED_ORIGIN, "*")
 
 
 def test_cors_exposes_the_request_id_to_the_page(core: Core) -> None:
-    response = httpx.post(f"{core.gateway.base_url}/chat/completions", json=CHAT, timeout=10,
-                          headers={**core.auth, "Origin": ALLOWED_ORIGIN})
+    response = httpx.post(
+        f"{core.gateway.base_url}/chat/completions",
+        json=CHAT,
+        timeout=10,
+        headers={**core.auth, "Origin": ALLOWED_ORIGIN},
+    )
     exposed = response.headers.get("access-control-expose-headers", "").lower()
     assert "x-request-id" in exposed
 
 
 def test_cors_headers_on_a_streamed_response_for_an_allowed_origin(core: Core, spec: SpecValidator) -> None:
-    with httpx.stream("POST", f"{core.gateway.base_url}/chat/completions", json={**CHAT, "stream": True},
-                      timeout=10, headers={**core.auth, "Origin": ALLOWED_ORIGIN}) as response:
+    with httpx.stream(
+        "POST",
+        f"{core.gateway.base_url}/chat/completions",
+        json={**CHAT, "stream": True},
+        timeout=10,
+        headers={**core.auth, "Origin": ALLOWED_ORIGIN},
+    ) as response:
         raw = response.read()
     assert response.status_code == 200
     assert response.headers.get("access-control-allow-origin") in (ALLOWED_ORIGIN, "*")
@@ -58,23 +76,34 @@ def test_cors_headers_on_a_streamed_response_for_an_allowed_origin(core: Core, s
 
 
 def test_cors_headers_on_an_error_response_for_an_allowed_origin(core: Core, spec: SpecValidator) -> None:
-    response = httpx.post(f"{core.gateway.base_url}/chat/completions", json=CHAT, timeout=10,
-                          headers={"Origin": ALLOWED_ORIGIN})  # no key: 401
+    response = httpx.post(
+        f"{core.gateway.base_url}/chat/completions", json=CHAT, timeout=10, headers={"Origin": ALLOWED_ORIGIN}
+    )  # no key: 401
     assert response.status_code == 401
     spec.validate("ErrorResponse", response.json())
-    assert response.headers.get("access-control-allow-origin") in (ALLOWED_ORIGIN, "*"), \
+    assert response.headers.get("access-control-allow-origin") in (ALLOWED_ORIGIN, "*"), (
         "without CORS headers on errors a browser page sees a network error instead of the 401"
+    )
 
 
 def test_no_cors_headers_for_a_disallowed_origin(core: Core) -> None:
-    response = httpx.post(f"{core.gateway.base_url}/chat/completions", json=CHAT, timeout=10,
-                          headers={**core.auth, "Origin": DISALLOWED_ORIGIN})
+    response = httpx.post(
+        f"{core.gateway.base_url}/chat/completions",
+        json=CHAT,
+        timeout=10,
+        headers={**core.auth, "Origin": DISALLOWED_ORIGIN},
+    )
     assert "access-control-allow-origin" not in response.headers
 
 
 def test_no_cors_headers_on_a_stream_for_a_disallowed_origin(core: Core) -> None:
-    with httpx.stream("POST", f"{core.gateway.base_url}/chat/completions", json={**CHAT, "stream": True},
-                      timeout=10, headers={**core.auth, "Origin": DISALLOWED_ORIGIN}) as response:
+    with httpx.stream(
+        "POST",
+        f"{core.gateway.base_url}/chat/completions",
+        json={**CHAT, "stream": True},
+        timeout=10,
+        headers={**core.auth, "Origin": DISALLOWED_ORIGIN},
+    ) as response:
         response.read()
     assert "access-control-allow-origin" not in response.headers
 

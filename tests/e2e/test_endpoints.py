@@ -7,14 +7,24 @@ import hashlib
 
 import httpx
 import orjson
-
 from support.gateway import FAILURE_CHANNELS, PROVIDER_KEY, Core
 from support.schema import SpecValidator, assert_stream, parse_sse
 from support.upstream import EMBEDDING_DIM, embedding_vector
 
-PUBLIC_MODELS = {"gpt-4o-mini", "renamed", "gpt-3.5-turbo-instruct", "text-embedding-3-small", "whisper-1",
-                 "dall-e-3", "omni-moderation-latest", "slow-model", "sleepy-model", "dead-model", "azure-model",
-                 *(f"{name}-model" for name in FAILURE_CHANNELS)}
+PUBLIC_MODELS = {
+    "gpt-4o-mini",
+    "renamed",
+    "gpt-3.5-turbo-instruct",
+    "text-embedding-3-small",
+    "whisper-1",
+    "dall-e-3",
+    "omni-moderation-latest",
+    "slow-model",
+    "sleepy-model",
+    "dead-model",
+    "azure-model",
+    *(f"{name}-model" for name in FAILURE_CHANNELS),
+}
 
 
 def test_models_lists_the_configured_public_names_in_openai_shape(core: Core, spec: SpecValidator) -> None:
@@ -35,8 +45,9 @@ def test_models_never_names_upstream_model_names_or_upstreams(core: Core, spec: 
 
 def test_embeddings_through_the_sdk_decode_to_the_upstream_vectors(core: Core) -> None:
     with core.client() as client:
-        raw = client.embeddings.with_raw_response.create(model="text-embedding-3-small",
-                                                         input=["first text", "second"])
+        raw = client.embeddings.with_raw_response.create(
+            model="text-embedding-3-small", input=["first text", "second"]
+        )
     # The SDK asks for base64 by default, which the spec's schema (arrays of numbers) does not
     # describe; the float form is schema-checked in the next test.
     assert all(isinstance(d["embedding"], str) for d in orjson.loads(raw.content)["data"])
@@ -79,7 +90,9 @@ def test_completions_stream_ends_with_done(core: Core) -> None:
         chunks = list(client.completions.create(model="gpt-3.5-turbo-instruct", prompt="say hi", stream=True))
     text = "".join(c.choices[0].text for c in chunks if c.choices)
     assert text.startswith("Echo: say hi")
-    assert chunks[-1].choices, f"the last chunk has no choices (a usage chunk nobody asked for?): {chunks[-1]}"
+    assert chunks[-1].choices, (
+        f"the last chunk has no choices (a usage chunk nobody asked for?): {chunks[-1]}"
+    )
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
@@ -87,7 +100,8 @@ def test_audio_upload_reaches_the_upstream_byte_for_byte(core: Core, spec: SpecV
     audio = hashlib.sha256(b"seed").digest() * 6000  # 192 kB of non-repeating-looking bytes
     with core.client() as client:
         raw = client.audio.transcriptions.with_raw_response.create(
-            model="whisper-1", file=("meeting.mp3", audio, "audio/mpeg"))
+            model="whisper-1", file=("meeting.mp3", audio, "audio/mpeg")
+        )
     spec.validate("CreateTranscriptionResponseJson", orjson.loads(raw.content))
     result = raw.parse()
     upload = core.upstream.last.form["file"]
@@ -104,8 +118,10 @@ def test_image_generation_passes_through(core: Core, spec: SpecValidator) -> Non
         raw = client.images.with_raw_response.generate(model="dall-e-3", prompt="a sluice gate at dawn", n=2)
     spec.validate("ImagesResponse", orjson.loads(raw.content))
     result = raw.parse()
-    assert [img.url for img in result.data] == ["https://images.example.invalid/0.png",
-                                                "https://images.example.invalid/1.png"]
+    assert [img.url for img in result.data] == [
+        "https://images.example.invalid/0.png",
+        "https://images.example.invalid/1.png",
+    ]
     assert core.upstream.last.json == {"model": "dall-e-3", "prompt": "a sluice gate at dawn", "n": 2}
 
 

@@ -12,7 +12,6 @@ import httpx
 import openai
 import orjson
 import pytest
-
 from support.gateway import CLIENT_KEY, OTHER_CLIENT_KEY, PROVIDER_KEY, Core
 from support.schema import SpecValidator, parse_sse
 from support.upstream import ERROR_BODIES
@@ -23,7 +22,9 @@ CHAT = {"model": "gpt-4o-mini", "messages": MESSAGES}
 
 def assert_openai_error(response: httpx.Response, status: int, spec: SpecValidator) -> dict:
     """The response is `status` with an OpenAI error body (message, type, param, code) and no secret."""
-    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text[:500]}"
+    assert response.status_code == status, (
+        f"expected {status}, got {response.status_code}: {response.text[:500]}"
+    )
     assert response.headers.get("content-type", "").startswith("application/json"), response.headers
     body = spec.validate("ErrorResponse", response.json())
     error = body["error"]
@@ -31,15 +32,21 @@ def assert_openai_error(response: httpx.Response, status: int, spec: SpecValidat
     assert error["message"], "the error message is empty"
     for secret in (PROVIDER_KEY, CLIENT_KEY, OTHER_CLIENT_KEY):
         assert secret not in response.text, "an error body contains a secret key"
-        assert all(secret not in v for v in response.headers.values()), "an error header contains a secret key"
+        assert all(secret not in v for v in response.headers.values()), (
+            "an error header contains a secret key"
+        )
     # Upstream addresses are the operator's business (every stand-in and dead port is on 127.0.0.1).
     assert "127.0.0.1" not in response.text, f"an error body names an internal address: {response.text}"
     return error
 
 
 def post(core: Core, path: str, *, headers: dict[str, str] | None = None, **kwargs) -> httpx.Response:
-    return httpx.post(f"{core.gateway.base_url}{path}", headers=core.auth if headers is None else headers,
-                      timeout=15, **kwargs)
+    return httpx.post(
+        f"{core.gateway.base_url}{path}",
+        headers=core.auth if headers is None else headers,
+        timeout=15,
+        **kwargs,
+    )
 
 
 def test_unknown_model_is_404_model_not_found(core: Core, spec: SpecValidator) -> None:
@@ -75,8 +82,12 @@ def test_wrong_key_raises_authentication_error_in_the_sdk(core: Core) -> None:
 
 
 def test_malformed_json_is_400(core: Core, spec: SpecValidator) -> None:
-    response = post(core, "/chat/completions", content=b'{"model": "gpt-4o-mini", "messages": [',
-                    headers={**core.auth, "Content-Type": "application/json"})
+    response = post(
+        core,
+        "/chat/completions",
+        content=b'{"model": "gpt-4o-mini", "messages": [',
+        headers={**core.auth, "Content-Type": "application/json"},
+    )
     error = assert_openai_error(response, 400, spec)
     assert error["type"] == "invalid_request_error"
     assert core.upstream.requests == []
@@ -115,8 +126,9 @@ def test_upstream_hanging_past_first_byte_timeout_is_504(core: Core, spec: SpecV
 def test_upstream_hanging_is_abandoned_by_the_gateway_after_the_timeout(core: Core) -> None:
     core.upstream.behaviour = "hang"
     post(core, "/chat/completions", json={"model": "slow-model", "messages": MESSAGES})
-    assert core.upstream.wait_for(lambda: core.upstream.cancelled >= 1, timeout=2), \
+    assert core.upstream.wait_for(lambda: core.upstream.cancelled >= 1, timeout=2), (
         "the gateway kept the hanging upstream request open after answering 504"
+    )
 
 
 def test_upstream_400_status_and_body_pass_through(core: Core, spec: SpecValidator) -> None:
@@ -141,8 +153,9 @@ def test_upstream_429_keeps_its_retry_after_header(core: Core) -> None:
     assert response.headers.get("retry-after") == "2"
 
 
-def test_upstream_401_does_not_leak_the_provider_key_or_blame_the_client_key(core: Core,
-                                                                            spec: SpecValidator) -> None:
+def test_upstream_401_does_not_leak_the_provider_key_or_blame_the_client_key(
+    core: Core, spec: SpecValidator
+) -> None:
     core.upstream.behaviour = "status 401"
     response = post(core, "/chat/completions", json={"model": "locked-model", "messages": MESSAGES})
     assert response.status_code >= 400
@@ -159,8 +172,9 @@ def test_upstream_500_is_reported_in_openai_shape(core: Core, spec: SpecValidato
 def read_events_until_done(core: Core, body: dict, *, timeout: float = 5.0) -> list[str]:
     """Read a stream's events up to `[DONE]` (not waiting for the response to end)."""
     events: list[str] = []
-    with httpx.stream("POST", f"{core.gateway.base_url}/chat/completions", json=body, headers=core.auth,
-                      timeout=timeout) as response:
+    with httpx.stream(
+        "POST", f"{core.gateway.base_url}/chat/completions", json=body, headers=core.auth, timeout=timeout
+    ) as response:
         assert response.status_code == 200
         buffer = ""
         for text in response.iter_text():
@@ -181,7 +195,9 @@ def test_stream_cut_by_the_upstream_ends_with_an_error_event(core: Core) -> None
     errors = [c for c in chunks if "error" in c]
     assert errors, f"the client got a silently truncated stream: {events}"
     assert errors[0]["error"].get("message"), errors[0]
-    assert chunks.index(errors[0]) == 3, "the error event must come right after the 3 chunks the upstream sent"
+    assert chunks.index(errors[0]) == 3, (
+        "the error event must come right after the 3 chunks the upstream sent"
+    )
     assert PROVIDER_KEY not in "".join(events)
 
 
@@ -190,11 +206,14 @@ def test_stream_cut_by_the_upstream_ends_the_client_response(core: Core) -> None
     body = {"model": "cut2-model", "messages": MESSAGES, "stream": True}
     started = time.monotonic()
     try:
-        response = httpx.post(f"{core.gateway.base_url}/chat/completions", json=body, headers=core.auth,
-                              timeout=4)
+        response = httpx.post(
+            f"{core.gateway.base_url}/chat/completions", json=body, headers=core.auth, timeout=4
+        )
     except httpx.ReadTimeout:
-        pytest.fail("after the upstream cut the stream, the gateway sent its error event but never ended "
-                    "the response: the client waits until its own timeout (4 s here)")
+        pytest.fail(
+            "after the upstream cut the stream, the gateway sent its error event but never ended "
+            "the response: the client waits until its own timeout (4 s here)"
+        )
     assert response.status_code == 200
     assert time.monotonic() - started < 2
     assert parse_sse(response.content)[-1] == "[DONE]"
@@ -204,14 +223,17 @@ async def test_client_disconnect_mid_stream_cancels_the_upstream_request(core: C
     core.upstream.behaviour = "slow_stream delay=0.3 chunks=30"
     body = {**CHAT, "stream": True}
     async with aiohttp.ClientSession() as session:
-        response = await session.post(f"{core.gateway.base_url}/chat/completions", json=body, headers=core.auth)
+        response = await session.post(
+            f"{core.gateway.base_url}/chat/completions", json=body, headers=core.auth
+        )
         assert response.status == 200
         first = await response.content.readline()
         assert first.startswith(b"data:")
         left_at = time.monotonic()
         response.close()  # drop the connection mid-stream
-    assert await core.upstream.wait_for_async(lambda: core.upstream.cancelled == 1, timeout=5), \
+    assert await core.upstream.wait_for_async(lambda: core.upstream.cancelled == 1, timeout=5), (
         "the upstream never saw the cancellation"
+    )
     cancelled_at = core.upstream.last.cancelled_at
     assert cancelled_at is not None
     waited = cancelled_at - left_at
@@ -225,11 +247,16 @@ async def test_client_giving_up_before_the_first_byte_cancels_the_upstream_reque
     core.upstream.behaviour = "slow delay=3"
     async with aiohttp.ClientSession() as session:
         with pytest.raises(asyncio.TimeoutError):
-            await session.post(f"{core.gateway.base_url}/chat/completions", json=CHAT, headers=core.auth,
-                               timeout=aiohttp.ClientTimeout(total=0.5))
+            await session.post(
+                f"{core.gateway.base_url}/chat/completions",
+                json=CHAT,
+                headers=core.auth,
+                timeout=aiohttp.ClientTimeout(total=0.5),
+            )
         left_at = time.monotonic()
-    assert await core.upstream.wait_for_async(lambda: core.upstream.cancelled == 1, timeout=5), \
+    assert await core.upstream.wait_for_async(lambda: core.upstream.cancelled == 1, timeout=5), (
         "the upstream never saw the cancellation"
+    )
     cancelled_at = core.upstream.last.cancelled_at
     assert cancelled_at is not None
     waited = cancelled_at - left_at
@@ -247,11 +274,13 @@ def assert_idle_timeout_fires_before_event(core: Core, behaviour: str, stall_at:
     assert errors, f"a stream idle past the 1 s idle timeout was not reported: {events}"
     assert chunks.index(errors[0]) == stall_at, (
         f"the idle timeout (1 s) should fire during the 1.6 s stall before event {stall_at}, but "
-        f"{chunks.index(errors[0])} chunks came before the error event: {[list(c) for c in chunks]}")
+        f"{chunks.index(errors[0])} chunks came before the error event: {[list(c) for c in chunks]}"
+    )
     assert errors[0]["error"].get("code") in (None, "upstream_idle_timeout") or errors[0]["error"]["message"]
     assert elapsed < 4.0, f"the idle timeout of 1 s fired only after {elapsed:.1f} s"
-    assert core.upstream.wait_for(lambda: core.upstream.cancelled == 1, timeout=3), \
+    assert core.upstream.wait_for(lambda: core.upstream.cancelled == 1, timeout=3), (
         "the gateway kept reading from the idle upstream after giving up on it"
+    )
 
 
 def test_stream_idle_after_several_chunks_ends_with_a_timeout_error_event(core: Core) -> None:
@@ -277,7 +306,9 @@ def test_unknown_path_is_404_in_openai_shape(core: Core, spec: SpecValidator) ->
     assert_openai_error(response, 404, spec)
 
 
-def test_upstream_html_error_page_reaches_the_client_as_an_openai_error(core: Core, spec: SpecValidator) -> None:
+def test_upstream_html_error_page_reaches_the_client_as_an_openai_error(
+    core: Core, spec: SpecValidator
+) -> None:
     core.upstream.behaviour = "status 502 html=1"
     response = post(core, "/chat/completions", json={"model": "htmlerr-model", "messages": MESSAGES})
     assert response.status_code >= 500
@@ -285,14 +316,17 @@ def test_upstream_html_error_page_reaches_the_client_as_an_openai_error(core: Co
 
 
 def test_chunked_request_body_over_the_size_limit_is_413(core: Core, spec: SpecValidator) -> None:
-    payload = orjson.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * 1_200_000}]})
+    payload = orjson.dumps(
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * 1_200_000}]}
+    )
 
     def pieces():  # no Content-Length: the limit must hold for chunked bodies too
         for i in range(0, len(payload), 64 * 1024):
-            yield payload[i:i + 64 * 1024]
+            yield payload[i : i + 64 * 1024]
 
-    response = post(core, "/chat/completions", content=pieces(),
-                    headers={**core.auth, "Content-Type": "application/json"})
+    response = post(
+        core, "/chat/completions", content=pieces(), headers={**core.auth, "Content-Type": "application/json"}
+    )
     assert "content-length" not in {k.lower() for k in response.request.headers}
     assert_openai_error(response, 413, spec)
     assert core.upstream.requests == []
@@ -305,15 +339,20 @@ def test_chunked_request_body_under_the_limit_is_accepted(core: Core) -> None:
         yield payload[:10]
         yield payload[10:]
 
-    response = post(core, "/chat/completions", content=pieces(),
-                    headers={**core.auth, "Content-Type": "application/json"})
+    response = post(
+        core, "/chat/completions", content=pieces(), headers={**core.auth, "Content-Type": "application/json"}
+    )
     assert response.status_code == 200
     assert core.upstream.last.json == CHAT
 
 
-def test_stream_request_answered_with_an_upstream_400_is_a_json_error(core: Core, spec: SpecValidator) -> None:
+def test_stream_request_answered_with_an_upstream_400_is_a_json_error(
+    core: Core, spec: SpecValidator
+) -> None:
     core.upstream.behaviour = "status 400"
-    response = post(core, "/chat/completions", json={"model": "badreq-model", "messages": MESSAGES, "stream": True})
+    response = post(
+        core, "/chat/completions", json={"model": "badreq-model", "messages": MESSAGES, "stream": True}
+    )
     error = assert_openai_error(response, 400, spec)
     assert error == ERROR_BODIES[400]
 

@@ -42,10 +42,14 @@ USD_PER_CHAT = TOKENS_PER_CHAT * USD_PER_MTOK / 1e6
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def dep(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    deployment = deploy(request.param, tmp_path_factory.mktemp(request.param), keys=STATIC_KEYS,
-                        limits={"models": {"o1-mini": {"rpm": MODEL_RPM}}},
-                        extra_models={"priced-model": "up/house-model"},
-                        prices={"house-model": {"input": USD_PER_MTOK, "output": USD_PER_MTOK}})
+    deployment = deploy(
+        request.param,
+        tmp_path_factory.mktemp(request.param),
+        keys=STATIC_KEYS,
+        limits={"models": {"o1-mini": {"rpm": MODEL_RPM}}},
+        extra_models={"priced-model": "up/house-model"},
+        prices={"house-model": {"input": USD_PER_MTOK, "output": USD_PER_MTOK}},
+    )
     yield deployment
     deployment.close()
 
@@ -54,15 +58,22 @@ def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def chat(dep: Deployment, key: str, body: dict[str, Any] | None = None,
-         headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(f"{dep.gateway.base_url}/chat/completions", json=body or CHAT,
-                      headers={**auth(key), **(headers or {})}, timeout=15)
+def chat(
+    dep: Deployment, key: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return httpx.post(
+        f"{dep.gateway.base_url}/chat/completions",
+        json=body or CHAT,
+        headers={**auth(key), **(headers or {})},
+        timeout=15,
+    )
 
 
 def assert_refused(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     """An OpenAI-shaped refusal with this status and code, naming no secret."""
-    assert response.status_code == status, f"expected {status} {code}, got {response.status_code}: {response.text}"
+    assert response.status_code == status, (
+        f"expected {status} {code}, got {response.status_code}: {response.text}"
+    )
     error = response.json()["error"]
     assert error["code"] == code, error
     assert set(error) >= {"message", "type", "param", "code"}
@@ -141,8 +152,10 @@ def test_expired_key_still_says_key_expired_after_other_keys_change(dep: Deploym
 
 def test_unknown_key_is_401_invalid_api_key(dep: Deployment) -> None:
     assert_refused(chat(dep, "sk-sg-not-a-key-anybody-issued-0000"), 401, "invalid_api_key")
-    with make_openai_client(dep.gateway, "sk-sg-not-a-key-anybody-issued-0000") as client, \
-            pytest.raises(openai.AuthenticationError):
+    with (
+        make_openai_client(dep.gateway, "sk-sg-not-a-key-anybody-issued-0000") as client,
+        pytest.raises(openai.AuthenticationError),
+    ):
         client.models.list()
 
 
@@ -159,15 +172,22 @@ def test_model_outside_the_keys_globs_is_403_model_not_allowed(dep: Deployment) 
 
 def test_model_not_allowed_raises_permission_denied_in_the_sdk(dep: Deployment) -> None:
     key = dep.create_key(models=["gpt-4o*"])["key"]
-    with make_openai_client(dep.gateway, key) as client, pytest.raises(openai.PermissionDeniedError) as caught:
+    with (
+        make_openai_client(dep.gateway, key) as client,
+        pytest.raises(openai.PermissionDeniedError) as caught,
+    ):
         client.chat.completions.create(**{**CHAT, "model": "o1-mini"})
     assert caught.value.code == "model_not_allowed"
 
 
 def test_embeddings_only_key_calling_chat_is_403_endpoint_not_allowed(dep: Deployment) -> None:
     key = dep.create_key(endpoints=["embeddings"])["key"]
-    embedded = httpx.post(f"{dep.gateway.base_url}/embeddings", headers=auth(key), timeout=15,
-                          json={"model": "text-embedding-3-small", "input": "hello"})
+    embedded = httpx.post(
+        f"{dep.gateway.base_url}/embeddings",
+        headers=auth(key),
+        timeout=15,
+        json={"model": "text-embedding-3-small", "input": "hello"},
+    )
     assert embedded.status_code == 200, embedded.text
     assert_refused(chat(dep, key), 403, "endpoint_not_allowed")
 
@@ -219,7 +239,9 @@ def test_keys_own_limits_replace_the_provider_accounts_rate_headers(dep: Deploym
     response = chat(dep, key)
     assert response.status_code == 200
     assert one_header(response, "x-ratelimit-limit-requests") == "5"
-    assert "x-ratelimit-limit-tokens" not in response.headers, response.headers.get_list("x-ratelimit-limit-tokens")
+    assert "x-ratelimit-limit-tokens" not in response.headers, response.headers.get_list(
+        "x-ratelimit-limit-tokens"
+    )
     assert "x-ratelimit-remaining-tokens" not in response.headers
 
 
@@ -257,8 +279,9 @@ def test_rpm_refusal_raises_rate_limit_error_in_the_sdk(dep: Deployment) -> None
 async def test_rpm_30_with_100_concurrent_requests_admits_exactly_30(dep: Deployment) -> None:
     key = dep.create_key(rpm=30)["key"]
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-    async with httpx.AsyncClient(base_url=dep.gateway.base_url, headers=auth(key), timeout=30,
-                                 limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=dep.gateway.base_url, headers=auth(key), timeout=30, limits=limits
+    ) as client:
         responses = await asyncio.gather(*(client.post("/chat/completions", json=CHAT) for _ in range(100)))
     statuses = [r.status_code for r in responses]
     assert statuses.count(200) == 30, f"200s: {statuses.count(200)}, 429s: {statuses.count(429)}"
@@ -282,8 +305,9 @@ def test_model_limit_counts_all_keys_together(dep: Deployment) -> None:
 
 
 def stream_chat(dep: Deployment, key: str, body: dict[str, Any]) -> tuple[int, bytes]:
-    with httpx.stream("POST", f"{dep.gateway.base_url}/chat/completions", json=body, headers=auth(key),
-                      timeout=15) as response:
+    with httpx.stream(
+        "POST", f"{dep.gateway.base_url}/chat/completions", json=body, headers=auth(key), timeout=15
+    ) as response:
         return response.status_code, response.read()
 
 
@@ -298,8 +322,9 @@ def test_token_budget_with_streams_runs_out_and_never_overspends(dep: Deployment
         served += 1
         status, text = stream_chat(dep, key["key"], body)
     assert status == 429, text
-    refused = httpx.post(f"{dep.gateway.base_url}/chat/completions", json=body, headers=auth(key["key"]),
-                         timeout=15)
+    refused = httpx.post(
+        f"{dep.gateway.base_url}/chat/completions", json=body, headers=auth(key["key"]), timeout=15
+    )
     assert_refused(refused, 429, "insufficient_quota")
     assert refused.json()["error"]["type"] == "insufficient_quota"
     spent = served * TOKENS_PER_CHAT
@@ -307,8 +332,9 @@ def test_token_budget_with_streams_runs_out_and_never_overspends(dep: Deployment
     # The gateway reserves at most the body's length plus max_tokens for a request; it may stop
     # early by that one reservation, not more.
     reservation = len(httpx.Request("POST", "/", json=body).content) + body["max_tokens"]
-    assert budget - spent < reservation + TOKENS_PER_CHAT, \
+    assert budget - spent < reservation + TOKENS_PER_CHAT, (
         f"the budget stopped after {served} streams ({spent} of {budget} tokens): stream usage not counted?"
+    )
 
 
 def test_usd_budget_runs_out_and_never_overspends(dep: Deployment) -> None:
@@ -321,8 +347,12 @@ def test_usd_budget_runs_out_and_never_overspends(dep: Deployment) -> None:
     assert_refused(answer, 429, "insufficient_quota")
     spent = served * USD_PER_CHAT
     assert spent <= budget, f"{served} requests spent ${spent:.2f} of a ${budget:.2f} budget"
-    reservation = (len(httpx.Request("POST", "/", json=body).content) + body["max_tokens"]) * USD_PER_MTOK / 1e6
-    assert budget - spent < reservation + USD_PER_CHAT, f"the budget stopped after {served} requests (${spent:.2f})"
+    reservation = (
+        (len(httpx.Request("POST", "/", json=body).content) + body["max_tokens"]) * USD_PER_MTOK / 1e6
+    )
+    assert budget - spent < reservation + USD_PER_CHAT, (
+        f"the budget stopped after {served} requests (${spent:.2f})"
+    )
 
 
 def test_tpm_refusal_is_429_with_token_rate_headers(dep: Deployment) -> None:
@@ -340,30 +370,41 @@ def test_tpm_refusal_is_429_with_token_rate_headers(dep: Deployment) -> None:
     assert answer.headers["retry-after"]
 
 
-async def test_concurrent_requests_overspend_a_token_budget_by_at_most_one_reservation(dep: Deployment) -> None:
+async def test_concurrent_requests_overspend_a_token_budget_by_at_most_one_reservation(
+    dep: Deployment,
+) -> None:
     budget = 3000
     key = dep.create_key(budget_tokens=budget)["key"]
     # 1,000 one-letter words: the stand-in counts 1,003 prompt tokens (as a real tokenizer would count
     # about 1,000). With a budget, the gateway reserves the body's ~2,080 bytes (a token is at least a
     # byte) plus max_tokens, a true upper bound. Slow streams keep all six in flight at once.
     words = 1000
-    body = {"model": "slow-model", "messages": [{"role": "user", "content": " ".join(["a"] * words)}],
-            "max_tokens": 4, "stream": True}
+    body = {
+        "model": "slow-model",
+        "messages": [{"role": "user", "content": " ".join(["a"] * words)}],
+        "max_tokens": 4,
+        "stream": True,
+    }
     used = words + 3 + 4  # the stand-in's usage for one of them
     reservation = len(httpx.Request("POST", "/", json=body).content) + body["max_tokens"]
     async with httpx.AsyncClient(base_url=dep.gateway.base_url, headers=auth(key), timeout=30) as client:
         responses = await asyncio.gather(*(client.post("/chat/completions", json=body) for _ in range(6)))
     spent = used * sum(r.status_code == 200 for r in responses)
-    assert spent <= budget + reservation, f"spent {spent} tokens of a {budget} budget (one reservation: {reservation})"
+    assert spent <= budget + reservation, (
+        f"spent {spent} tokens of a {budget} budget (one reservation: {reservation})"
+    )
 
 
 async def test_concurrency_2_refuses_a_third_slow_stream_at_once_and_frees_a_slot_when_one_ends(
-        dep: Deployment) -> None:
+    dep: Deployment,
+) -> None:
     key = dep.create_key(concurrency=2)["key"]
     body = {"model": "slow-model", "messages": CHAT_MESSAGES, "stream": True}
     async with httpx.AsyncClient(base_url=dep.gateway.base_url, headers=auth(key), timeout=30) as client:
-        async with client.stream("POST", "/chat/completions", json=body) as one, \
-                client.stream("POST", "/chat/completions", json=body) as two:
+        async with (
+            client.stream("POST", "/chat/completions", json=body) as one,
+            client.stream("POST", "/chat/completions", json=body) as two,
+        ):
             assert (one.status_code, two.status_code) == (200, 200)
             lines = [one.aiter_lines(), two.aiter_lines()]
             assert [await anext(lines[0]), await anext(lines[1])] != []  # both are mid-stream now
@@ -382,8 +423,9 @@ async def test_concurrency_2_refuses_a_third_slow_stream_at_once_and_frees_a_slo
 def test_concurrency_slot_frees_when_a_stream_ends_while_another_is_open(dep: Deployment) -> None:
     key = dep.create_key(concurrency=1)["key"]
     body = {"model": "slow-model", "messages": CHAT_MESSAGES, "stream": True}
-    with httpx.stream("POST", f"{dep.gateway.base_url}/chat/completions", json=body, headers=auth(key),
-                      timeout=15) as first:
+    with httpx.stream(
+        "POST", f"{dep.gateway.base_url}/chat/completions", json=body, headers=auth(key), timeout=15
+    ) as first:
         assert first.status_code == 200
         first.read()
     took = wait_until(lambda: chat(dep, key).status_code == 200, timeout=1.0)
@@ -394,8 +436,12 @@ def test_concurrency_slot_comes_back_when_the_client_leaves_mid_stream(dep: Depl
     key = dep.create_key(concurrency=1)["key"]
     body = {"model": "slow-model", "messages": CHAT_MESSAGES, "stream": True}
     # Closing a response before its end closes the connection: the client is gone.
-    with httpx.Client(timeout=15) as client, client.stream(
-            "POST", f"{dep.gateway.base_url}/chat/completions", json=body, headers=auth(key)) as leaving:
+    with (
+        httpx.Client(timeout=15) as client,
+        client.stream(
+            "POST", f"{dep.gateway.base_url}/chat/completions", json=body, headers=auth(key)
+        ) as leaving,
+    ):
         assert leaving.status_code == 200
         next(leaving.iter_lines())
     took = wait_until(lambda: chat(dep, key).status_code == 200, timeout=2.0)
@@ -411,8 +457,13 @@ def test_concurrency_slot_comes_back_after_an_upstream_error(dep: Deployment) ->
 
 def test_streamed_answer_carries_the_keys_rate_headers(dep: Deployment) -> None:
     key = dep.create_key(rpm=4)["key"]
-    with httpx.stream("POST", f"{dep.gateway.base_url}/chat/completions", json={**CHAT, "stream": True},
-                      headers=auth(key), timeout=15) as response:
+    with httpx.stream(
+        "POST",
+        f"{dep.gateway.base_url}/chat/completions",
+        json={**CHAT, "stream": True},
+        headers=auth(key),
+        timeout=15,
+    ) as response:
         assert response.status_code == 200
         assert one_header(response, "x-ratelimit-limit-requests") == "4"
         assert one_header(response, "x-ratelimit-remaining-requests") == "3"
@@ -429,8 +480,9 @@ async def test_concurrent_streams_never_overspend_a_token_budget(dep: Deployment
     refused = [r for r in responses if r.status_code != 200]
     assert served, "no stream was admitted"
     assert len(served) * TOKENS_PER_CHAT <= budget
-    assert refused and all(r.status_code == 429 and r.json()["error"]["code"] == "insufficient_quota"
-                           for r in refused)
+    assert refused and all(
+        r.status_code == 429 and r.json()["error"]["code"] == "insufficient_quota" for r in refused
+    )
 
 
 # -- static keys from the file --------------------------------------------------------------------
@@ -488,8 +540,13 @@ def test_secrets_are_absent_from_cli_and_admin_listings(dep: Deployment) -> None
 
 def test_secrets_are_absent_from_error_bodies(dep: Deployment) -> None:
     key = dep.create_key(models=["gpt-4o*"], rpm=1)["key"]
-    answers = [chat(dep, key, {**CHAT, "model": "o1-mini"}), chat(dep, key), chat(dep, key),
-               chat(dep, key + "x"), chat(dep, key, {**CHAT, "model": "nope"})]
+    answers = [
+        chat(dep, key, {**CHAT, "model": "o1-mini"}),
+        chat(dep, key),
+        chat(dep, key),
+        chat(dep, key + "x"),
+        chat(dep, key, {**CHAT, "model": "nope"}),
+    ]
     assert [a.status_code for a in answers] == [403, 200, 429, 401, 403]
     for answer in answers[2:] + answers[:1]:
         assert key not in answer.text and PROVIDER_KEY not in answer.text
@@ -513,9 +570,12 @@ NETWORK_KEY = "sk-static-ten-net-only-00000005"
 
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    deployment = deploy("sqlite", tmp_path_factory.mktemp("proxied"),
-                        server={"trusted_proxies": ["127.0.0.0/8"]},
-                        keys=[{"key": NETWORK_KEY, "name": "ten-net", "networks": ["10.0.0.0/8"]}])
+    deployment = deploy(
+        "sqlite",
+        tmp_path_factory.mktemp("proxied"),
+        server={"trusted_proxies": ["127.0.0.0/8"]},
+        keys=[{"key": NETWORK_KEY, "name": "ten-net", "networks": ["10.0.0.0/8"]}],
+    )
     yield deployment
     deployment.close()
 
@@ -530,11 +590,15 @@ def test_trusted_proxy_without_forwarded_for_is_judged_by_its_own_address(proxie
 
 
 def test_forwarded_address_outside_the_network_is_refused_behind_a_trusted_proxy(proxied: Deployment) -> None:
-    assert_refused(chat(proxied, NETWORK_KEY, headers={"X-Forwarded-For": "192.0.2.7"}), 403,
-                   "network_not_allowed")
+    assert_refused(
+        chat(proxied, NETWORK_KEY, headers={"X-Forwarded-For": "192.0.2.7"}), 403, "network_not_allowed"
+    )
 
 
 def test_client_cannot_prepend_an_address_behind_a_trusted_proxy(proxied: Deployment) -> None:
     """A client's own X-Forwarded-For entry comes first; the proxy appends the real address."""
-    assert_refused(chat(proxied, NETWORK_KEY, headers={"X-Forwarded-For": "10.1.2.3, 192.0.2.7"}), 403,
-                   "network_not_allowed")
+    assert_refused(
+        chat(proxied, NETWORK_KEY, headers={"X-Forwarded-For": "10.1.2.3, 192.0.2.7"}),
+        403,
+        "network_not_allowed",
+    )

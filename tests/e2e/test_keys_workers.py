@@ -19,8 +19,9 @@ WORKERS = 2
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    deployment = deploy("sqlite", tmp_path_factory.mktemp("workers-redis"), redis=REDIS,
-                        server={"workers": WORKERS})
+    deployment = deploy(
+        "sqlite", tmp_path_factory.mktemp("workers-redis"), redis=REDIS, server={"workers": WORKERS}
+    )
     yield deployment
     deployment.close()
 
@@ -30,15 +31,21 @@ def fresh_connection_statuses(dep: Deployment, key: str, count: int) -> list[int
     statuses = []
     for _ in range(count):
         with httpx.Client(timeout=15) as client:
-            statuses.append(client.post(f"{dep.gateway.base_url}/chat/completions", json=CHAT,
-                                        headers={"Authorization": f"Bearer {key}"}).status_code)
+            statuses.append(
+                client.post(
+                    f"{dep.gateway.base_url}/chat/completions",
+                    json=CHAT,
+                    headers={"Authorization": f"Bearer {key}"},
+                ).status_code
+            )
     return statuses
 
 
 async def concurrent_statuses(dep: Deployment, key: str, count: int) -> list[int]:
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
-    async with httpx.AsyncClient(base_url=dep.gateway.base_url, headers={"Authorization": f"Bearer {key}"},
-                                 timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=dep.gateway.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30, limits=limits
+    ) as client:
         responses = await asyncio.gather(*(client.post("/chat/completions", json=CHAT) for _ in range(count)))
     odd = {r.status_code: r.text[:300] for r in responses if r.status_code not in (200, 429)}
     if odd:
@@ -52,13 +59,17 @@ def test_key_created_through_one_worker_works_on_every_worker_within_one_second(
     assert took is not None, "a new key did not work on every worker within 1 s"
 
 
-def test_key_revoked_through_one_worker_is_refused_on_every_worker_within_one_second(shared: Deployment) -> None:
+def test_key_revoked_through_one_worker_is_refused_on_every_worker_within_one_second(
+    shared: Deployment,
+) -> None:
     created = shared.create_key()
     assert wait_until(lambda: fresh_connection_statuses(shared, created["key"], 4) == [200] * 4, timeout=1.0)
     started = time.monotonic()
     assert shared.admin("DELETE", f"/admin/keys/{created['id']}").status_code == 200
     took = wait_until(lambda: fresh_connection_statuses(shared, created["key"], 6) == [401] * 6, timeout=1.0)
-    assert took is not None, f"a revoked key still worked on some worker {time.monotonic() - started:.2f} s later"
+    assert took is not None, (
+        f"a revoked key still worked on some worker {time.monotonic() - started:.2f} s later"
+    )
 
 
 async def test_rpm_30_never_admits_more_than_30_across_two_workers_with_redis(shared: Deployment) -> None:
@@ -75,7 +86,8 @@ async def test_rpm_30_is_exact_across_two_workers_with_redis(shared: Deployment)
 
 
 async def test_rpm_added_at_run_time_is_split_across_two_workers_without_redis(
-        tmp_path_factory: pytest.TempPathFactory) -> None:
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     dep = deploy("sqlite", tmp_path_factory.mktemp("workers-alone"), server={"workers": WORKERS})
     try:
         key = dep.create_key(rpm=30)["key"]
@@ -97,10 +109,15 @@ async def test_concurrency_2_holds_across_two_workers_with_redis(shared: Deploym
     headers = {"Authorization": f"Bearer {key}"}
     url = f"{shared.gateway.base_url}/chat/completions"
     # Separate clients: separate connections, which the two workers share between them.
-    async with httpx.AsyncClient(timeout=30) as a, httpx.AsyncClient(timeout=30) as b, \
-            httpx.AsyncClient(timeout=30) as c:
-        async with a.stream("POST", url, json=body, headers=headers) as one, \
-                b.stream("POST", url, json=body, headers=headers) as two:
+    async with (
+        httpx.AsyncClient(timeout=30) as a,
+        httpx.AsyncClient(timeout=30) as b,
+        httpx.AsyncClient(timeout=30) as c,
+    ):
+        async with (
+            a.stream("POST", url, json=body, headers=headers) as one,
+            b.stream("POST", url, json=body, headers=headers) as two,
+        ):
             assert (one.status_code, two.status_code) == (200, 200)
             third = await c.post(url, json=body, headers=headers)
             assert third.status_code == 429, third.text

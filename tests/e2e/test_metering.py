@@ -66,8 +66,11 @@ def module_gateway(module_upstream: Upstream, tmp_path_factory: pytest.TempPathF
 @pytest.fixture
 def metered(module_gateway: Metered) -> Metered:
     if not module_gateway.gateway.running():
-        pytest.fail(f"the metering gateway died (exit {module_gateway.gateway.process.returncode})\n"
-                    f"{module_gateway.gateway.stderr_text()[-3000:]}", pytrace=False)
+        pytest.fail(
+            f"the metering gateway died (exit {module_gateway.gateway.process.returncode})\n"
+            f"{module_gateway.gateway.stderr_text()[-3000:]}",
+            pytrace=False,
+        )
     module_gateway.upstream.reset()
     return module_gateway
 
@@ -112,9 +115,25 @@ def _reported_usage(upstream: Upstream) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_recorded_usage_equals_what_the_upstream_reported(backend: str, request: pytest.FixtureRequest) -> None:
+def test_recorded_usage_equals_what_the_upstream_reported(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
     metered: Metered = request.getfixturevalue("metered" if backend == "sqlite" else "postgres_metered")
-    words = ["the", "sluice", "gate", "opens", "at", "dawn", "and", "closes", "at", "dusk", "every", "single", "day"]
+    words = [
+        "the",
+        "sluice",
+        "gate",
+        "opens",
+        "at",
+        "dawn",
+        "and",
+        "closes",
+        "at",
+        "dusk",
+        "every",
+        "single",
+        "day",
+    ]
     bodies: list[dict[str, Any]] = []
     for i in range(30):
         body = chat(" ".join(words[: 1 + i % len(words)]) + f" #{i}")
@@ -164,7 +183,9 @@ def test_client_that_did_not_ask_sees_no_usage_chunk(metered: Metered, spec: Spe
     response = httpx.post(metered.chat_url, json=body, headers=auth("streams"), timeout=10)
     assert response.status_code == 200
     chunks = assert_stream(parse_sse(response.content), include_usage=False, spec=spec)
-    assert all(c["choices"] for c in chunks), "a `choices: []` chunk reached a client that did not ask for usage"
+    assert all(c["choices"] for c in chunks), (
+        "a `choices: []` chunk reached a client that did not ask for usage"
+    )
     assert "usage" not in response.text.replace('"usage":null', "")
     row = wait_for_request(metered.table, response.headers["x-request-id"])
     assert (row["prompt_tokens"], row["completion_tokens"]) == (count_prompt_tokens(body), DEFAULT_CHUNKS)
@@ -173,7 +194,9 @@ def test_client_that_did_not_ask_sees_no_usage_chunk(metered: Metered, spec: Spe
 
 def test_stream_record_carries_time_to_first_token_and_latency(metered: Metered) -> None:
     metered.upstream.behaviour = "slow_stream delay=0.1"
-    response = httpx.post(metered.chat_url, json=chat("time me", stream=True), headers=auth("streams"), timeout=10)
+    response = httpx.post(
+        metered.chat_url, json=chat("time me", stream=True), headers=auth("streams"), timeout=10
+    )
     assert response.status_code == 200
     row = wait_for_request(metered.table, response.headers["x-request-id"])
     # The role chunk comes at once, then four more chunks 0.1 s apart.
@@ -210,7 +233,9 @@ def test_llamacpp_stream_is_not_asked_for_usage_and_is_estimated(metered: Metere
     body = chat("hello llama", model="local-llama", stream=True)
     response = httpx.post(metered.chat_url, json=body, headers=auth("llama"), timeout=10)
     assert response.status_code == 200
-    assert "stream_options" not in metered.upstream.last.json, "llama.cpp rejects stream_options it does not know"
+    assert "stream_options" not in metered.upstream.last.json, (
+        "llama.cpp rejects stream_options it does not know"
+    )
     assert metered.upstream.last.json["model"] == "llama-3.1-8b"
     row = wait_for_request(metered.table, response.headers["x-request-id"])
     assert row["usage_estimated"], row
@@ -225,8 +250,10 @@ def test_llamacpp_stream_is_not_asked_for_usage_and_is_estimated(metered: Metere
 def test_abandoned_stream_is_recorded_with_what_was_sent(metered: Metered) -> None:
     metered.upstream.behaviour = "slow_stream delay=0.3 chunks=12"
     body = chat("a long story please", stream=True)
-    with httpx.Client(timeout=10) as client, \
-            client.stream("POST", metered.chat_url, json=body, headers=auth("abandon")) as response:
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream("POST", metered.chat_url, json=body, headers=auth("abandon")) as response,
+    ):
         assert response.status_code == 200
         request_id = response.headers["x-request-id"]
         received = b""
@@ -234,8 +261,9 @@ def test_abandoned_stream_is_recorded_with_what_was_sent(metered: Metered) -> No
             received += piece
             if received.count(b"\n\n") >= 3:  # role chunk and two content chunks
                 break
-    assert metered.upstream.wait_for(lambda: metered.upstream.cancelled == 1, timeout=5), \
+    assert metered.upstream.wait_for(lambda: metered.upstream.cancelled == 1, timeout=5), (
         "the gateway did not drop the upstream call when the client left"
+    )
     row = wait_for_request(metered.table, request_id)
     assert row["status"] == 499, row
     assert row["error_type"] == "client_disconnected", row
@@ -265,8 +293,12 @@ def test_request_abandoned_before_the_answer_is_recorded_as_client_disconnected(
 
 def test_cost_follows_the_configured_prices_in_each_currency(metered: Metered) -> None:
     long_text = " ".join(f"word{i}" for i in range(5000))
-    bodies = [chat(long_text), chat(long_text, stream=True), chat(long_text, model="house-model"),
-              chat(long_text, model="house-model", stream=True)]
+    bodies = [
+        chat(long_text),
+        chat(long_text, stream=True),
+        chat(long_text, model="house-model"),
+        chat(long_text, model="house-model", stream=True),
+    ]
     responses = asyncio.run(_drive(metered.chat_url, auth("costs"), bodies))
     assert [r.status_code for r in responses] == [200] * 4
     rows = wait_for_rows(metered.table, "costs", 4)
@@ -277,7 +309,9 @@ def test_cost_follows_the_configured_prices_in_each_currency(metered: Metered) -
         assert len(by_model[model]) == 2
         for row in by_model[model]:
             assert not row["usage_estimated"]
-            expected = (row["prompt_tokens"] * price["input"] + row["completion_tokens"] * price["output"]) / 1e6
+            expected = (
+                row["prompt_tokens"] * price["input"] + row["completion_tokens"] * price["output"]
+            ) / 1e6
             assert row["currency"] == price["currency"], row
             assert row["cost"] == pytest.approx(expected, rel=1e-9, abs=1e-12), row
             assert round(row["cost"], 2) == round(expected, 2)
@@ -299,11 +333,15 @@ def test_cost_follows_the_configured_prices_in_each_currency(metered: Metered) -
 def test_logs_tail_returns_the_last_requests_oldest_first(metered: Metered, tmp_path: Path) -> None:
     ids = []
     for i in range(6):
-        response = httpx.post(metered.chat_url, json=chat(f"request number {i}"), headers=auth("tail"), timeout=10)
+        response = httpx.post(
+            metered.chat_url, json=chat(f"request number {i}"), headers=auth("tail"), timeout=10
+        )
         assert response.status_code == 200
         ids.append(response.headers["x-request-id"])
     wait_for_rows(metered.table, "tail", 6)
-    done = run_cli("logs", "--config", str(metered.gateway.config_path), "--tail", "5", "--json", cwd=tmp_path)
+    done = run_cli(
+        "logs", "--config", str(metered.gateway.config_path), "--tail", "5", "--json", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert [line["request_id"] for line in lines] == ids[1:]
@@ -317,8 +355,9 @@ def test_logs_tail_returns_the_last_requests_oldest_first(metered: Metered, tmp_
 
 def test_legacy_completions_stream_is_metered_exactly_without_a_usage_chunk(metered: Metered) -> None:
     body = {"model": "gpt-4o-mini", "prompt": "complete this sentence for me", "stream": True}
-    response = httpx.post(f"{metered.gateway.base_url}/completions", json=body, headers=auth("streams"),
-                          timeout=10)
+    response = httpx.post(
+        f"{metered.gateway.base_url}/completions", json=body, headers=auth("streams"), timeout=10
+    )
     assert response.status_code == 200
     assert metered.upstream.last.json.get("stream_options") == {"include_usage": True}
     events = parse_sse(response.content)
@@ -333,8 +372,9 @@ def test_legacy_completions_stream_is_metered_exactly_without_a_usage_chunk(mete
 
 def test_embeddings_usage_is_recorded_as_reported(metered: Metered) -> None:
     body = {"model": "gpt-4o-mini", "input": ["one two three", "four five"]}
-    response = httpx.post(f"{metered.gateway.base_url}/embeddings", json=body, headers=auth("streams"),
-                          timeout=10)
+    response = httpx.post(
+        f"{metered.gateway.base_url}/embeddings", json=body, headers=auth("streams"), timeout=10
+    )
     assert response.status_code == 200
     reported = response.json()["usage"]["prompt_tokens"]
     row = wait_for_request(metered.table, response.headers["x-request-id"])
@@ -352,5 +392,7 @@ def test_stream_cut_by_the_upstream_is_recorded_as_failed_with_estimated_usage(m
     assert row["error_type"], row
     assert row["usage_estimated"], row
     assert row["completion_tokens"] > 0, row
-    assert row["status"] >= 400, f"a stream the upstream cut is logged as status {row['status']} " \
+    assert row["status"] >= 400, (
+        f"a stream the upstream cut is logged as status {row['status']} "
         f"(error_type {row['error_type']}): usage reports and /metrics count it as a success"
+    )

@@ -49,12 +49,14 @@ def postgres_database(postgres_module_database: str) -> str:
     return postgres_module_database
 
 
-async def _fire(url: str, bodies: list[dict[str, Any]], headers: dict[str, str],
-                concurrency: int = 100) -> list[httpx.Response | BaseException]:
+async def _fire(
+    url: str, bodies: list[dict[str, Any]], headers: dict[str, str], concurrency: int = 100
+) -> list[httpx.Response | BaseException]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-        return await asyncio.gather(*(client.post(url, json=b, headers=headers) for b in bodies),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(client.post(url, json=b, headers=headers) for b in bodies), return_exceptions=True
+        )
 
 
 def _load(n: int) -> list[dict[str, Any]]:
@@ -62,8 +64,9 @@ def _load(n: int) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_sigterm_after_a_burst_writes_every_record_before_exit(stand_in: Upstream, tmp_path: Path,
-                                                               workers: int) -> None:
+def test_sigterm_after_a_burst_writes_every_record_before_exit(
+    stand_in: Upstream, tmp_path: Path, workers: int
+) -> None:
     """Granian's main process passes SIGTERM to its workers; each worker's `__rsgi_del__` closes its
     own log sink, which writes what it queued."""
     database = f"sqlite:///{tmp_path / 'gate.db'}"
@@ -83,7 +86,8 @@ def test_sigterm_after_a_burst_writes_every_record_before_exit(stand_in: Upstrea
     missing = {r.headers["x-request-id"] for r in completed} - logged
     assert not missing, (
         f"{len(missing)} of {LOAD} completed requests were never logged after SIGTERM (exit code {code})\n"
-        f"--- gateway stderr ---\n{gateway.stderr_text()[-3000:]}")
+        f"--- gateway stderr ---\n{gateway.stderr_text()[-3000:]}"
+    )
     assert len(logged) == LOAD
     assert code == 0, f"the gateway exited with {code} on SIGTERM\n{gateway.stderr_text()[-2000:]}"
 
@@ -91,15 +95,21 @@ def test_sigterm_after_a_burst_writes_every_record_before_exit(stand_in: Upstrea
 def test_sigterm_during_streams_lets_them_finish_and_logs_them(stand_in: Upstream, tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'gate.db'}"
     table = LogTable(database)
-    gateway = start_gateway(metering_config(stand_in.url, database, flush_interval_s=FLUSH_NEVER,
-                                            server={"shutdown_grace_s": 15}))
+    gateway = start_gateway(
+        metering_config(stand_in.url, database, flush_interval_s=FLUSH_NEVER, server={"shutdown_grace_s": 15})
+    )
     stand_in.reset()
     stand_in.behaviour = "slow_stream delay=0.2 chunks=8"
     try:
+
         async def scenario() -> list[httpx.Response | BaseException]:
             task = asyncio.ensure_future(
-                _fire(f"{gateway.base_url}/chat/completions",
-                      [chat(f"slow {i}", stream=True) for i in range(40)], auth("metrics")))
+                _fire(
+                    f"{gateway.base_url}/chat/completions",
+                    [chat(f"slow {i}", stream=True) for i in range(40)],
+                    auth("metrics"),
+                )
+            )
             await stand_in.wait_for_async(lambda: len(stand_in.requests) == 40, timeout=15)
             gateway.process.send_signal(signal.SIGTERM)
             return await task
@@ -109,29 +119,41 @@ def test_sigterm_during_streams_lets_them_finish_and_logs_them(stand_in: Upstrea
     finally:
         stand_in.behaviour = "ok"
         gateway.stop(signal.SIGKILL)
-    completed = [r for r in results if isinstance(r, httpx.Response) and r.status_code == 200
-                 and r.text.rstrip().endswith("data: [DONE]") and '"finish_reason":"stop"' in r.text]
+    completed = [
+        r
+        for r in results
+        if isinstance(r, httpx.Response)
+        and r.status_code == 200
+        and r.text.rstrip().endswith("data: [DONE]")
+        and '"finish_reason":"stop"' in r.text
+    ]
     assert len(completed) == 40, (
         f"only {len(completed)} of 40 streams in flight at SIGTERM finished within the grace period: "
         f"{[type(r).__name__ for r in results if not isinstance(r, httpx.Response)][:5]}\n"
-        f"--- stderr ---\n{gateway.stderr_text()[-2000:]}")
+        f"--- stderr ---\n{gateway.stderr_text()[-2000:]}"
+    )
     logged = {r["request_id"] for r in table.rows()}
     missing = {r.headers["x-request-id"] for r in completed} - logged
     assert not missing, f"{len(missing)} streams that finished after SIGTERM were never logged"
 
 
-def test_a_stream_outliving_the_grace_period_costs_no_other_record(stand_in: Upstream, tmp_path: Path) -> None:
+def test_a_stream_outliving_the_grace_period_costs_no_other_record(
+    stand_in: Upstream, tmp_path: Path
+) -> None:
     database = f"sqlite:///{tmp_path / 'gate.db'}"
     table = LogTable(database)
-    gateway = start_gateway(metering_config(stand_in.url, database, flush_interval_s=FLUSH_NEVER,
-                                            server={"shutdown_grace_s": 2}))
+    gateway = start_gateway(
+        metering_config(stand_in.url, database, flush_interval_s=FLUSH_NEVER, server={"shutdown_grace_s": 2})
+    )
     stand_in.reset()
     try:
+
         async def scenario() -> list[httpx.Response | BaseException]:
             finished = await _fire(f"{gateway.base_url}/chat/completions", _load(30), auth("metrics"))
             stand_in.behaviour = "slow_stream delay=1 chunks=10"  # 10 s: longer than the grace
             straggler = asyncio.ensure_future(
-                _fire(f"{gateway.base_url}/chat/completions", [chat("slow", stream=True)], auth("metrics")))
+                _fire(f"{gateway.base_url}/chat/completions", [chat("slow", stream=True)], auth("metrics"))
+            )
             await stand_in.wait_for_async(lambda: len(stand_in.requests) == 31, timeout=15)
             gateway.process.send_signal(signal.SIGTERM)
             await straggler
@@ -142,23 +164,30 @@ def test_a_stream_outliving_the_grace_period_costs_no_other_record(stand_in: Ups
     finally:
         stand_in.behaviour = "ok"
         gateway.stop(signal.SIGKILL)
-    completed = {r.headers["x-request-id"] for r in finished if isinstance(r, httpx.Response) and r.status_code == 200}
+    completed = {
+        r.headers["x-request-id"] for r in finished if isinstance(r, httpx.Response) and r.status_code == 200
+    }
     assert len(completed) == 30
     missing = completed - {r["request_id"] for r in table.rows()}
-    assert not missing, (f"{len(missing)} of 30 requests that had finished before SIGTERM were never logged "
-                         f"because one stream outlived the grace period\n{gateway.stdout_text()[-600:]}")
+    assert not missing, (
+        f"{len(missing)} of 30 requests that had finished before SIGTERM were never logged "
+        f"because one stream outlived the grace period\n{gateway.stdout_text()[-600:]}"
+    )
 
 
 # -- retention --------------------------------------------------------------------------------------
 
-OLD_ROW = ("INSERT INTO request_logs (request_id, ts, key_id, endpoint, status, prompt_tokens, completion_tokens,"
-           " usage_estimated, cost, currency, latency_ms, stream) VALUES (?, ?, 'cfg-old', '/v1/chat/completions',"
-           " 200, 10, 4, ?, 0.0, 'USD', 1.0, ?)")
+OLD_ROW = (
+    "INSERT INTO request_logs (request_id, ts, key_id, endpoint, status, prompt_tokens, completion_tokens,"
+    " usage_estimated, cost, currency, latency_ms, stream) VALUES (?, ?, 'cfg-old', '/v1/chat/completions',"
+    " 200, 10, 4, ?, 0.0, 'USD', 1.0, ?)"
+)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_retention_purges_old_rows_when_the_gateway_starts(stand_in: Upstream, tmp_path: Path, backend: str,
-                                                           request: pytest.FixtureRequest) -> None:
+def test_retention_purges_old_rows_when_the_gateway_starts(
+    stand_in: Upstream, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     if backend == "postgresql":
         database: str = request.getfixturevalue("postgres_database")
     else:
@@ -189,18 +218,25 @@ def _queue_depths(gateway: Any) -> tuple[float, int]:
     """(the /metrics gauge, /readyz's figure) of the log queue."""
     status, body = http_get(gateway.host, gateway.port, "/metrics", timeout=5)
     assert status == 200
-    gauge = [s.value for f in text_string_to_metric_families(body.decode()) for s in f.samples
-             if s.name == "sluicegate_log_queue_depth"]
+    gauge = [
+        s.value
+        for f in text_string_to_metric_families(body.decode())
+        for s in f.samples
+        if s.name == "sluicegate_log_queue_depth"
+    ]
     _, ready = http_get(gateway.host, gateway.port, "/readyz", timeout=5)
     return gauge[0], json.loads(ready)["log_queue_depth"]
 
 
-def test_a_locked_log_table_neither_slows_nor_loses_requests(stand_in: Upstream, postgres_database: str) -> None:
+def test_a_locked_log_table_neither_slows_nor_loses_requests(
+    stand_in: Upstream, postgres_database: str
+) -> None:
     database = postgres_database  # the writer blocks on a PostgreSQL table lock until it is released
     table = LogTable(database)
     gateway = start_gateway(metering_config(stand_in.url, database))
     stand_in.reset()
     try:
+
         async def scenario() -> tuple[list[float], tuple[float, int]]:
             locker = await asyncpg.connect(database)
             lock = locker.transaction()
@@ -214,8 +250,9 @@ def test_a_locked_log_table_neither_slows_nor_loses_requests(stand_in: Upstream,
                     if i == 5:
                         await asyncio.sleep(1.0)  # the writer is now stuck on the first batch
                     t0 = time.perf_counter()
-                    response = await client.post(f"{gateway.base_url}/chat/completions", json=chat(f"q {i}"),
-                                                 headers=auth("metrics"))
+                    response = await client.post(
+                        f"{gateway.base_url}/chat/completions", json=chat(f"q {i}"), headers=auth("metrics")
+                    )
                     latencies.append(time.perf_counter() - t0)
                     assert response.status_code == 200
             await asyncio.sleep(1.0)
@@ -231,26 +268,33 @@ def test_a_locked_log_table_neither_slows_nor_loses_requests(stand_in: Upstream,
     assert max(latencies) < 5.0, f"requests waited for the locked log table: {max(latencies):.2f} s"
     assert logged, f"only {table.count()} of 20 records were written once the table was unlocked"
     assert ready >= 10, f"/readyz shows {ready} records waiting while the writer was stuck"
-    assert gauge == ready, (f"sluicegate_log_queue_depth read {gauge} while /readyz showed {ready} records "
-                            "waiting: the gauge is only updated after a flush completes")
+    assert gauge == ready, (
+        f"sluicegate_log_queue_depth read {gauge} while /readyz showed {ready} records "
+        "waiting: the gauge is only updated after a flush completes"
+    )
 
 
-def test_a_full_log_queue_drops_records_and_counts_every_one(stand_in: Upstream, postgres_database: str) -> None:
+def test_a_full_log_queue_drops_records_and_counts_every_one(
+    stand_in: Upstream, postgres_database: str
+) -> None:
     """With the table locked the queue fills (queue_size 100); what does not fit is dropped, never
     blocking a request, and counted: rows written + records dropped = requests answered."""
     database = postgres_database
     table = LogTable(database)
-    gateway = start_gateway(metering_config(stand_in.url, database,
-                                            metering={"flush_interval_s": 0.2, "queue_size": 100}))
+    gateway = start_gateway(
+        metering_config(stand_in.url, database, metering={"flush_interval_s": 0.2, "queue_size": 100})
+    )
     stand_in.reset()
     try:
+
         async def scenario() -> list[httpx.Response | BaseException]:
             locker = await asyncpg.connect(database)
             lock = locker.transaction()
             await lock.start()
             await locker.execute("LOCK TABLE request_logs IN ACCESS EXCLUSIVE MODE")
-            results = await _fire(f"{gateway.base_url}/chat/completions", _load(150), auth("metrics"),
-                                  concurrency=20)
+            results = await _fire(
+                f"{gateway.base_url}/chat/completions", _load(150), auth("metrics"), concurrency=20
+            )
             await lock.rollback()
             await locker.close()
             return results
@@ -260,8 +304,12 @@ def test_a_full_log_queue_drops_records_and_counts_every_one(stand_in: Upstream,
         assert answered == 150, "requests failed while the log table was locked"
         wait_until(lambda: _queue_depths(gateway)[1] == 0, timeout=10)
         _status, body = http_get(gateway.host, gateway.port, "/metrics", timeout=5)
-        dropped = next(s.value for f in text_string_to_metric_families(body.decode()) for s in f.samples
-                   if s.name == "sluicegate_log_dropped_total")
+        dropped = next(
+            s.value
+            for f in text_string_to_metric_families(body.decode())
+            for s in f.samples
+            if s.name == "sluicegate_log_dropped_total"
+        )
         written = table.count()
     finally:
         gateway.stop()

@@ -13,7 +13,6 @@ import aiohttp
 import openai
 import orjson
 import pytest
-
 from support.schema import SpecValidator, assert_stream, parse_sse, rewrite_nullable
 from support.upstream import Behaviour, Upstream, reply_pieces, reply_text
 
@@ -28,10 +27,21 @@ def direct_client(upstream: Upstream, key: str = "sk-upstream-secret") -> openai
 
 
 def test_validator_accepts_a_valid_chat_completion(spec: SpecValidator) -> None:
-    body = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi", "refusal": None},
-                         "logprobs": None, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "hi", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
     assert spec.validate("CreateChatCompletionResponse", body) == body
 
 
@@ -42,23 +52,38 @@ def test_validator_rejects_a_chat_completion_without_choices_naming_the_field(sp
 
 
 def test_validator_rejects_a_wrong_type_with_a_readable_path(spec: SpecValidator) -> None:
-    body = {"id": "chatcmpl-1", "object": "chat.completion", "created": "yesterday", "model": "m",
-            "choices": []}
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": "yesterday",
+        "model": "m",
+        "choices": [],
+    }
     with pytest.raises(AssertionError) as caught:
         spec.validate("CreateChatCompletionResponse", body)
     assert "$.created" in str(caught.value)
 
 
 def test_validator_accepts_a_stream_chunk_with_null_finish_reason(spec: SpecValidator) -> None:
-    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-             "choices": [{"index": 0, "delta": {"content": "x"}, "logprobs": None, "finish_reason": None}],
-             "usage": None}
+    chunk = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": "x"}, "logprobs": None, "finish_reason": None}],
+        "usage": None,
+    }
     assert spec.validate("CreateChatCompletionStreamResponse", chunk) == chunk
 
 
 def test_validator_rejects_a_stream_chunk_with_an_unknown_finish_reason(spec: SpecValidator) -> None:
-    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-             "choices": [{"index": 0, "delta": {}, "finish_reason": "exploded"}]}
+    chunk = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "exploded"}],
+    }
     with pytest.raises(AssertionError, match="finish_reason"):
         spec.validate("CreateChatCompletionStreamResponse", chunk)
 
@@ -67,7 +92,9 @@ def test_validator_checks_error_bodies(spec: SpecValidator) -> None:
     good = {"error": {"message": "no", "type": "invalid_request_error", "param": None, "code": "x"}}
     assert spec.validate("ErrorResponse", good) == good
     with pytest.raises(AssertionError, match="message"):
-        spec.validate("ErrorResponse", {"error": {"type": "invalid_request_error", "param": None, "code": None}})
+        spec.validate(
+            "ErrorResponse", {"error": {"type": "invalid_request_error", "param": None, "code": None}}
+        )
     with pytest.raises(AssertionError):
         spec.validate("ErrorResponse", {"detail": "Not Found"})
 
@@ -76,11 +103,15 @@ def test_validator_checks_models_and_embeddings(spec: SpecValidator) -> None:
     models = {"object": "list", "data": [{"id": "a", "object": "model", "created": 1, "owned_by": "me"}]}
     assert spec.validate("ListModelsResponse", models) == models
     with pytest.raises(AssertionError, match="owned_by"):
-        spec.validate("ListModelsResponse", {"object": "list", "data": [{"id": "a", "object": "model",
-                                                                          "created": 1}]})
-    embeddings = {"object": "list", "model": "e", "data": [{"object": "embedding", "index": 0,
-                                                           "embedding": [0.1, 0.2]}],
-                  "usage": {"prompt_tokens": 1, "total_tokens": 1}}
+        spec.validate(
+            "ListModelsResponse", {"object": "list", "data": [{"id": "a", "object": "model", "created": 1}]}
+        )
+    embeddings = {
+        "object": "list",
+        "model": "e",
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
+        "usage": {"prompt_tokens": 1, "total_tokens": 1},
+    }
     assert spec.validate("CreateEmbeddingResponse", embeddings) == embeddings
     broken = copy.deepcopy(embeddings)
     del broken["usage"]
@@ -90,14 +121,18 @@ def test_validator_checks_models_and_embeddings(spec: SpecValidator) -> None:
 
 def test_rewrite_nullable_adds_null_to_types_and_wraps_refs() -> None:
     assert rewrite_nullable({"type": "string", "nullable": True}) == {"type": ["string", "null"]}
-    assert rewrite_nullable({"$ref": "#/x", "nullable": True}) == {"anyOf": [{"$ref": "#/x"}, {"type": "null"}]}
+    assert rewrite_nullable({"$ref": "#/x", "nullable": True}) == {
+        "anyOf": [{"$ref": "#/x"}, {"type": "null"}]
+    }
     assert rewrite_nullable({"type": "string", "enum": ["a"], "nullable": True}) == {
-        "type": ["string", "null"], "enum": ["a", None]}
+        "type": ["string", "null"],
+        "enum": ["a", None],
+    }
     assert rewrite_nullable({"type": "string", "nullable": False}) == {"type": "string"}
 
 
 def test_parse_sse_reads_data_payloads_across_line_endings() -> None:
-    raw = b": comment\r\n\r\ndata: {\"a\": 1}\r\n\r\nevent: x\ndata: [DONE]\n\n"
+    raw = b': comment\r\n\r\ndata: {"a": 1}\r\n\r\nevent: x\ndata: [DONE]\n\n'
     assert parse_sse(raw) == ['{"a": 1}', "[DONE]"]
 
 
@@ -114,8 +149,11 @@ def test_assert_stream_rejects_changing_ids() -> None:
 
 
 def test_assert_stream_rejects_usage_outside_the_last_chunk() -> None:
-    events = ['{"id": "a", "choices": [{"index": 0, "delta": {}}], "usage": {"total_tokens": 1}}',
-              '{"id": "a", "choices": [], "usage": {"total_tokens": 1}}', "[DONE]"]
+    events = [
+        '{"id": "a", "choices": [{"index": 0, "delta": {}}], "usage": {"total_tokens": 1}}',
+        '{"id": "a", "choices": [], "usage": {"total_tokens": 1}}',
+        "[DONE]",
+    ]
     with pytest.raises(AssertionError, match="before the usage chunk"):
         assert_stream(events, include_usage=True)
 
@@ -129,15 +167,18 @@ def test_assert_stream_rejects_an_error_event() -> None:
 # -- the stand-in upstream ----------------------------------------------------------------------
 
 
-def test_upstream_chat_completion_is_valid_for_the_sdk_and_the_spec(upstream: Upstream,
-                                                                    spec: SpecValidator) -> None:
+def test_upstream_chat_completion_is_valid_for_the_sdk_and_the_spec(
+    upstream: Upstream, spec: SpecValidator
+) -> None:
     with direct_client(upstream) as client:
         raw = client.chat.completions.with_raw_response.create(**CHAT)
     completion = raw.parse()
     assert completion.model == "gpt-4o-mini"
     assert completion.choices[0].message.content == reply_text(CHAT)
     assert completion.usage is not None and completion.usage.prompt_tokens_details is not None
-    assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    assert (
+        completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    )
     assert raw.headers["x-request-id"].startswith("req_upstream_")
     assert raw.headers["openai-processing-ms"] == "42"
     assert raw.headers["x-ratelimit-remaining-requests"] == "9999"
@@ -146,10 +187,13 @@ def test_upstream_chat_completion_is_valid_for_the_sdk_and_the_spec(upstream: Up
     assert upstream.last.json["messages"] == CHAT["messages"]
 
 
-def test_upstream_stream_has_role_content_finish_usage_and_done(upstream: Upstream, spec: SpecValidator) -> None:
+def test_upstream_stream_has_role_content_finish_usage_and_done(
+    upstream: Upstream, spec: SpecValidator
+) -> None:
     with direct_client(upstream) as client:
         with client.chat.completions.with_streaming_response.create(
-                **CHAT, stream=True, stream_options={"include_usage": True}) as response:
+            **CHAT, stream=True, stream_options={"include_usage": True}
+        ) as response:
             events = parse_sse(response.read())
     chunks = assert_stream(events, include_usage=True, spec=spec)
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
@@ -171,13 +215,17 @@ def test_upstream_no_usage_behaviour_omits_usage_even_when_asked(upstream: Upstr
     upstream.behaviour = "no_usage"
     with direct_client(upstream) as client:
         completion = client.chat.completions.create(**CHAT)
-        chunks = list(client.chat.completions.create(**CHAT, stream=True, stream_options={"include_usage": True}))
+        chunks = list(
+            client.chat.completions.create(**CHAT, stream=True, stream_options={"include_usage": True})
+        )
     assert completion.usage is None
     assert all(c.usage is None for c in chunks)
     assert all(c.choices for c in chunks)
 
 
-def test_upstream_status_behaviour_answers_429_with_retry_after(upstream: Upstream, spec: SpecValidator) -> None:
+def test_upstream_status_behaviour_answers_429_with_retry_after(
+    upstream: Upstream, spec: SpecValidator
+) -> None:
     upstream.behaviour = "status 429"
     with direct_client(upstream) as client:
         with pytest.raises(openai.RateLimitError) as caught:
@@ -207,7 +255,9 @@ def test_upstream_behaviour_header_overrides_per_request(upstream: Upstream) -> 
 def test_behaviour_parse_rejects_typos() -> None:
     with pytest.raises(ValueError):
         Behaviour.parse("hnag")
-    assert Behaviour.parse("slow_stream delay=0.25 chunks=7") == Behaviour(kind="slow_stream", delay=0.25, chunks=7)
+    assert Behaviour.parse("slow_stream delay=0.25 chunks=7") == Behaviour(
+        kind="slow_stream", delay=0.25, chunks=7
+    )
     assert Behaviour.parse("status 429").status == 429
 
 
@@ -223,7 +273,9 @@ async def test_upstream_slow_stream_spaces_chunks(upstream: Upstream) -> None:
     upstream.behaviour = "slow_stream delay=0.1 chunks=3"
     arrivals = []
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{upstream.url}/chat/completions", json={**CHAT, "stream": True}) as response:
+        async with session.post(
+            f"{upstream.url}/chat/completions", json={**CHAT, "stream": True}
+        ) as response:
             async for line in response.content:
                 if line.startswith(b"data:"):
                     arrivals.append(time.monotonic())
@@ -246,7 +298,9 @@ async def test_upstream_cut_stream_drops_after_k_events_without_done(upstream: U
     received = b""
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientPayloadError):
-            async with session.post(f"{upstream.url}/chat/completions", json={**CHAT, "stream": True}) as response:
+            async with session.post(
+                f"{upstream.url}/chat/completions", json={**CHAT, "stream": True}
+            ) as response:
                 async for data in response.content.iter_any():
                     received += data
     events = parse_sse(received)
@@ -259,8 +313,9 @@ async def test_upstream_counts_a_client_leaving_a_hanging_request(upstream: Upst
     upstream.behaviour = "hang"
     async with aiohttp.ClientSession() as session:
         with pytest.raises(asyncio.TimeoutError):
-            async with session.post(f"{upstream.url}/chat/completions", json=CHAT,
-                                    timeout=aiohttp.ClientTimeout(total=0.3)) as response:
+            async with session.post(
+                f"{upstream.url}/chat/completions", json=CHAT, timeout=aiohttp.ClientTimeout(total=0.3)
+            ) as response:
                 await response.read()
     assert await upstream.wait_for_async(lambda: upstream.cancelled == 1, timeout=2)
     assert upstream.last.cancelled and not upstream.last.completed
@@ -269,7 +324,9 @@ async def test_upstream_counts_a_client_leaving_a_hanging_request(upstream: Upst
 async def test_upstream_counts_a_client_leaving_mid_stream(upstream: Upstream) -> None:
     upstream.behaviour = "slow_stream delay=0.2 chunks=20"
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{upstream.url}/chat/completions", json={**CHAT, "stream": True}) as response:
+        async with session.post(
+            f"{upstream.url}/chat/completions", json={**CHAT, "stream": True}
+        ) as response:
             await response.content.readline()
             left_at = time.monotonic()
             response.close()
@@ -286,11 +343,14 @@ def test_upstream_does_not_count_completed_requests_as_cancelled(upstream: Upstr
     assert all(r.completed for r in upstream.requests)
 
 
-def test_upstream_embeddings_work_with_the_sdk_base64_default(upstream: Upstream, spec: SpecValidator) -> None:
+def test_upstream_embeddings_work_with_the_sdk_base64_default(
+    upstream: Upstream, spec: SpecValidator
+) -> None:
     with direct_client(upstream) as client:
         result = client.embeddings.create(model="text-embedding-3-small", input=["a b", "c"])
-        raw = client.embeddings.with_raw_response.create(model="text-embedding-3-small", input="x",
-                                                         encoding_format="float")
+        raw = client.embeddings.with_raw_response.create(
+            model="text-embedding-3-small", input="x", encoding_format="float"
+        )
     assert [len(d.embedding) for d in result.data] == [8, 8]
     assert result.usage.prompt_tokens == 5
     spec.validate("CreateEmbeddingResponse", orjson.loads(raw.content))
@@ -298,7 +358,9 @@ def test_upstream_embeddings_work_with_the_sdk_base64_default(upstream: Upstream
 
 def test_upstream_completions_models_images_moderations(upstream: Upstream, spec: SpecValidator) -> None:
     with direct_client(upstream) as client:
-        completion = client.completions.with_raw_response.create(model="gpt-3.5-turbo-instruct", prompt="say hi")
+        completion = client.completions.with_raw_response.create(
+            model="gpt-3.5-turbo-instruct", prompt="say hi"
+        )
         models = client.models.with_raw_response.list()
         image = client.images.generate(model="dall-e-3", prompt="a sluice gate")
         moderation = client.moderations.create(model="omni-moderation-latest", input="hello")
@@ -325,8 +387,9 @@ async def test_upstream_catch_all_echoes_method_path_query_and_body_length(upstr
 
 
 def test_upstream_azure_deployment_route_uses_the_deployment_as_model(upstream: Upstream) -> None:
-    with openai.AzureOpenAI(azure_endpoint=upstream.root, api_key="az-secret", api_version="2024-10-21",
-                            max_retries=0) as client:
+    with openai.AzureOpenAI(
+        azure_endpoint=upstream.root, api_key="az-secret", api_version="2024-10-21", max_retries=0
+    ) as client:
         completion = client.chat.completions.create(model="my-deployment", messages=CHAT["messages"])
     assert completion.model == "my-deployment"
     assert upstream.last.path == "/openai/deployments/my-deployment/chat/completions"
@@ -375,7 +438,9 @@ async def test_upstream_stall_option_pauses_before_one_event(upstream: Upstream)
     upstream.behaviour = "ok stall_at=2 stall=0.5"
     arrivals = []
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{upstream.url}/chat/completions", json={**CHAT, "stream": True}) as response:
+        async with session.post(
+            f"{upstream.url}/chat/completions", json={**CHAT, "stream": True}
+        ) as response:
             async for line in response.content:
                 if line.startswith(b"data:"):
                     arrivals.append(time.monotonic())
@@ -388,7 +453,9 @@ async def test_upstream_stall_option_pauses_before_one_event(upstream: Upstream)
 async def test_upstream_coalesce_option_sends_head_and_first_event_together(upstream: Upstream) -> None:
     upstream.behaviour = "ok coalesce=1 stall_at=1 stall=0.3"
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{upstream.url}/chat/completions", json={**CHAT, "stream": True}) as response:
+        async with session.post(
+            f"{upstream.url}/chat/completions", json={**CHAT, "stream": True}
+        ) as response:
             assert response.status == 200
             assert response.headers["content-type"].startswith("text/event-stream")
             raw = await response.read()
@@ -408,7 +475,9 @@ async def test_upstream_gzip_html_fragment_and_comment_options(upstream: Upstrea
             assert response.status == 502
             assert response.headers["content-type"].startswith("text/html")
         upstream.behaviour = "ok fragment=1 comments=1"
-        async with session.post(f"{upstream.url}/chat/completions", json={**CHAT, "stream": True}) as response:
+        async with session.post(
+            f"{upstream.url}/chat/completions", json={**CHAT, "stream": True}
+        ) as response:
             raw = await response.read()
     assert raw.count(b": keep-alive") == 7
     assert_stream(parse_sse(raw))

@@ -41,8 +41,9 @@ async def redis_limiter_factory(prefix: str) -> AsyncIterator[Callable[..., Redi
 
 
 @pytest.fixture(params=["memory", "redis"])
-async def limiter(request: pytest.FixtureRequest,
-                  redis_limiter_factory: Callable[..., RedisLimiter]) -> AsyncIterator[Limiter]:
+async def limiter(
+    request: pytest.FixtureRequest, redis_limiter_factory: Callable[..., RedisLimiter]
+) -> AsyncIterator[Limiter]:
     """Each backend in turn: behaviour promised by the `Limiter` interface holds for both."""
     if request.param == "memory":
         yield MemoryLimiter()
@@ -59,5 +60,3 @@ def private_redis(tmp_path: Any) -> Iterator[PrivateRedis]:
     server.start()
     yield server
     server.stop()
-
-

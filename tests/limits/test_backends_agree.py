@@ -43,8 +43,9 @@ async def run_workload(limiter: Limiter, seed: int) -> list[tuple[object, ...]]:
             if rng.random() < 0.2:
                 await limiter.release(admission, now=now)
             else:
-                await limiter.settle(admission, {"tokens": rng.randint(0, 1500), "cost": rng.random() / 20},
-                                     now=now)
+                await limiter.settle(
+                    admission, {"tokens": rng.randint(0, 1500), "cost": rng.random() / 20}, now=now
+                )
             continue
         quotas = rng.sample(QUOTAS, rng.randint(1, len(QUOTAS)))
         tokens = 3500.0 if rng.random() < 0.03 else float(rng.randint(1, 1200))  # 3500: too large
@@ -58,7 +59,8 @@ async def run_workload(limiter: Limiter, seed: int) -> list[tuple[object, ...]]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_memory_and_redis_answer_a_random_workload_identically(
-    seed: int, redis_limiter_factory: Callable[..., RedisLimiter],
+    seed: int,
+    redis_limiter_factory: Callable[..., RedisLimiter],
 ) -> None:
     expected = await run_workload(MemoryLimiter(), seed)
     actual = await run_workload(redis_limiter_factory(lease_ttl=3600), seed)

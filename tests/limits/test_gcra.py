@@ -12,6 +12,7 @@ def gcra_take(tat: float, now: float, amount: float, limit: float, period: float
     assert new >= 0.0, "the test expected this demand to fit"
     return new
 
+
 T0 = 1_764_000_000.0  # an epoch-sized time, where float rounding is at its worst
 
 

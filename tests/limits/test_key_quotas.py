@@ -12,8 +12,15 @@ def test_a_key_without_limits_has_no_quotas() -> None:
 
 
 def test_each_set_limit_becomes_one_quota_of_the_right_kind_metric_and_period() -> None:
-    limits = KeyLimits(rpm=60, rpd=1000, tpm=90_000, concurrency=4, budget_tokens_month=5_000_000,
-                       budget_usd_day=2.5, budget_usd_total=100.0)
+    limits = KeyLimits(
+        rpm=60,
+        rpd=1000,
+        tpm=90_000,
+        concurrency=4,
+        budget_tokens_month=5_000_000,
+        budget_usd_day=2.5,
+        budget_usd_total=100.0,
+    )
     assert quotas_for_key("k1", limits) == (
         Quota.rate("key:k1", "requests", 60, "minute"),
         Quota.rate("key:k1", "requests", 1000, "day"),

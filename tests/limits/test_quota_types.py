@@ -44,7 +44,10 @@ def test_demands_take_each_quotas_metric_from_the_estimate() -> None:
     rpm, tpm = Quota.rate("key:a", "requests", 10), Quota.rate("key:a", "tokens", 1000)
     usd, slots = Quota.budget("key:a", "cost", 5, "month"), Quota.concurrency("key:a", 2)
     assert demands_for([rpm, tpm, usd, slots], {"tokens": 300, "cost": 0.02}) == (
-        Demand(rpm, 1.0), Demand(tpm, 300.0), Demand(usd, 0.02), Demand(slots, 1.0),
+        Demand(rpm, 1.0),
+        Demand(tpm, 300.0),
+        Demand(usd, 0.02),
+        Demand(slots, 1.0),
     )
 
 

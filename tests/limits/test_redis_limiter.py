@@ -59,8 +59,9 @@ async def test_a_check_and_a_settle_are_one_round_trip_each(prefix: str) -> None
     client.sent = []
     limiter = RedisLimiter(client, prefix=prefix)
     try:
-        admission = await limiter.acquire(demands_for([RPM_30, TPM, DAY_USD, SLOTS_1, MODEL_RPM],
-                                                      {"tokens": 500, "cost": 0.1}))
+        admission = await limiter.acquire(
+            demands_for([RPM_30, TPM, DAY_USD, SLOTS_1, MODEL_RPM], {"tokens": 500, "cost": 0.1})
+        )
         assert isinstance(admission, Admission)
         assert client.sent == ["EVALSHA"] or client.sent == ["EVALSHA", "EVAL"]  # EVAL: first load only
         client.sent.clear()
@@ -123,7 +124,8 @@ async def test_renew_reports_a_lease_already_reclaimed(
 
 
 async def test_budget_counters_expire_after_their_period_plus_grace(
-    redis_limiter_factory: Callable[..., RedisLimiter], prefix: str,
+    redis_limiter_factory: Callable[..., RedisLimiter],
+    prefix: str,
 ) -> None:
     limiter = redis_limiter_factory(budget_grace=3600)
     noon = calendar.timegm((2026, 11, 25, 12, 0, 0)) + 0.0
@@ -138,7 +140,8 @@ async def test_budget_counters_expire_after_their_period_plus_grace(
 
 
 async def test_a_total_budget_counter_never_expires(
-    redis_limiter_factory: Callable[..., RedisLimiter], prefix: str,
+    redis_limiter_factory: Callable[..., RedisLimiter],
+    prefix: str,
 ) -> None:
     total = Quota.budget("key:k1", "tokens", 10_000, "total")
     limiter = redis_limiter_factory()
@@ -153,7 +156,8 @@ async def test_a_total_budget_counter_never_expires(
 
 
 async def test_rate_counters_expire_once_full_again(
-    redis_limiter_factory: Callable[..., RedisLimiter], prefix: str,
+    redis_limiter_factory: Callable[..., RedisLimiter],
+    prefix: str,
 ) -> None:
     limiter = redis_limiter_factory()
     await limiter.acquire(demands_for([RPM_30], {}))
@@ -192,8 +196,12 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
 
 def test_two_os_processes_hammering_one_key_admit_exactly_40_in_total(prefix: str) -> None:
     procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, REDIS_URL, prefix, "60"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, REDIS_URL, prefix, "60"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     try:

@@ -42,14 +42,14 @@ async def test_a_server_that_never_answers_raises_limiter_unavailable_after_the_
 
 
 async def test_settle_and_seed_fail_the_same_way(
-    redis_limiter_factory: Callable[..., RedisLimiter], private_redis: PrivateRedis,
+    redis_limiter_factory: Callable[..., RedisLimiter],
+    private_redis: PrivateRedis,
 ) -> None:
     limiter = redis_limiter_factory(private_redis.url)
     admission = await limiter.acquire(DEMANDS)
     assert isinstance(admission, Admission)
     private_redis.stop()
-    for call in (limiter.settle(admission, {}),
-                 limiter.seed(Quota.budget("key:k1", "cost", 1, "day"), 0.5)):
+    for call in (limiter.settle(admission, {}), limiter.seed(Quota.budget("key:k1", "cost", 1, "day"), 0.5)):
         try:
             await call
         except LimiterUnavailable:
@@ -58,7 +58,8 @@ async def test_settle_and_seed_fail_the_same_way(
 
 
 async def test_the_script_cache_is_refilled_after_script_flush(
-    redis_limiter_factory: Callable[..., RedisLimiter], private_redis: PrivateRedis,
+    redis_limiter_factory: Callable[..., RedisLimiter],
+    private_redis: PrivateRedis,
 ) -> None:
     limiter = redis_limiter_factory(private_redis.url)
     assert (await limiter.acquire(DEMANDS)).admitted
@@ -70,7 +71,8 @@ async def test_the_script_cache_is_refilled_after_script_flush(
 
 
 async def test_the_limiter_recovers_by_itself_when_redis_comes_back(
-    redis_limiter_factory: Callable[..., RedisLimiter], private_redis: PrivateRedis,
+    redis_limiter_factory: Callable[..., RedisLimiter],
+    private_redis: PrivateRedis,
 ) -> None:
     limiter = redis_limiter_factory(private_redis.url)
     assert (await limiter.acquire(DEMANDS)).admitted

@@ -6,9 +6,15 @@ finish chunk, the usage-only chunk, then [DONE]. Every chunk before the last car
 
 _HEAD = b'{"id":"chatcmpl-AbC123","object":"chat.completion.chunk","created":1732500000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_0ba0d124f1",'
 
-ROLE = _HEAD + b'"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}'
+ROLE = (
+    _HEAD
+    + b'"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}'
+)
 CONTENT = [
-    _HEAD + b'"choices":[{"index":0,"delta":{"content":"' + piece + b'"},"logprobs":null,"finish_reason":null}],"usage":null}'
+    _HEAD
+    + b'"choices":[{"index":0,"delta":{"content":"'
+    + piece
+    + b'"},"logprobs":null,"finish_reason":null}],"usage":null}'
     for piece in (b"Hello", b"!", b" How", b" can", b" I", b" help", b" you", b" today", b"?")
 ]
 FINISH = _HEAD + b'"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}'
@@ -25,7 +31,9 @@ TEXT = "Hello! How can I help you today?"
 
 # llama.cpp's server without usage: same chunks, no "usage" key at all, no usage chunk.
 LLAMACPP_STREAM = [
-    b'{"choices":[{"finish_reason":null,"index":0,"delta":{"content":"' + piece + b'"}}],"created":1732500000,'
+    b'{"choices":[{"finish_reason":null,"index":0,"delta":{"content":"'
+    + piece
+    + b'"}}],"created":1732500000,'
     b'"id":"chatcmpl-x","model":"llama","object":"chat.completion.chunk"}'
     for piece in (b"Hello", b"!", b" How", b" can", b" I", b" help", b" you", b" today", b"?")
 ] + [

@@ -16,10 +16,25 @@ from sluicegate.metering.metrics import Metrics, MultiprocessError
 from sluicegate.store.records import RequestRecord
 
 BASE = RequestRecord(
-    request_id="r1", ts=0.0, key_id="k1", key_name="team-a", endpoint="/v1/chat/completions",
-    model_requested="fast", model_served="gpt-4o-mini", upstream="openai", channel="openai/gpt-4o-mini",
-    status=200, prompt_tokens=19, completion_tokens=9, cached_tokens=4, reasoning_tokens=2,
-    cost=0.0000082, currency="USD", latency_ms=420.0, ttft_ms=180.0, stream=True,
+    request_id="r1",
+    ts=0.0,
+    key_id="k1",
+    key_name="team-a",
+    endpoint="/v1/chat/completions",
+    model_requested="fast",
+    model_served="gpt-4o-mini",
+    upstream="openai",
+    channel="openai/gpt-4o-mini",
+    status=200,
+    prompt_tokens=19,
+    completion_tokens=9,
+    cached_tokens=4,
+    reasoning_tokens=2,
+    cost=0.0000082,
+    currency="USD",
+    latency_ms=420.0,
+    ttft_ms=180.0,
+    stream=True,
 )
 
 
@@ -42,8 +57,12 @@ def test_requests_are_counted_by_model_upstream_and_status() -> None:
     metrics.observe(BASE)
     metrics.observe(replace(BASE, status=429))
     found = samples(metrics)
-    assert value(found, "sluicegate_requests_total", model="gpt-4o-mini", upstream="openai", status="200") == 2
-    assert value(found, "sluicegate_requests_total", model="gpt-4o-mini", upstream="openai", status="429") == 1
+    assert (
+        value(found, "sluicegate_requests_total", model="gpt-4o-mini", upstream="openai", status="200") == 2
+    )
+    assert (
+        value(found, "sluicegate_requests_total", model="gpt-4o-mini", upstream="openai", status="429") == 1
+    )
 
 
 def test_tokens_are_counted_by_kind() -> None:
@@ -60,7 +79,9 @@ def test_cost_is_summed_per_currency() -> None:
     metrics.observe(BASE)
     metrics.observe(replace(BASE, model_served="qwen-plus", cost=0.5, currency="CNY"))
     found = samples(metrics)
-    assert value(found, "sluicegate_cost_total", model="gpt-4o-mini", currency="USD") == pytest.approx(0.0000082)
+    assert value(found, "sluicegate_cost_total", model="gpt-4o-mini", currency="USD") == pytest.approx(
+        0.0000082
+    )
     assert value(found, "sluicegate_cost_total", model="qwen-plus", currency="CNY") == 0.5
 
 
@@ -143,10 +164,16 @@ def test_the_global_default_registry_is_left_alone() -> None:
 def test_two_apps_in_one_process_do_not_collide() -> None:
     first, second = Metrics(), Metrics()
     first.observe(BASE)
-    assert value(samples(first), "sluicegate_requests_total", model="gpt-4o-mini", upstream="openai",
-                 status="200") == 1
-    assert ("sluicegate_requests_total", (("model", "gpt-4o-mini"), ("status", "200"), ("upstream", "openai"))) \
-        not in samples(second)
+    assert (
+        value(
+            samples(first), "sluicegate_requests_total", model="gpt-4o-mini", upstream="openai", status="200"
+        )
+        == 1
+    )
+    assert (
+        "sluicegate_requests_total",
+        (("model", "gpt-4o-mini"), ("status", "200"), ("upstream", "openai")),
+    ) not in samples(second)
 
 
 def test_multiprocess_mode_refuses_an_unprepared_environment(tmp_path) -> None:
@@ -170,9 +197,12 @@ def test_multiprocess_mode_adds_up_every_worker(tmp_path) -> None:
     """)
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     for count in ("2", "3"):
-        subprocess.run([sys.executable, "-c", worker, count], env=env, check=True, capture_output=True, timeout=60)
-    out = subprocess.run([sys.executable, "-c", worker, "0"], env=env, check=True, capture_output=True,
-                         text=True, timeout=60).stdout
+        subprocess.run(
+            [sys.executable, "-c", worker, count], env=env, check=True, capture_output=True, timeout=60
+        )
+    out = subprocess.run(
+        [sys.executable, "-c", worker, "0"], env=env, check=True, capture_output=True, text=True, timeout=60
+    ).stdout
     found = {}
     for family in text_string_to_metric_families(out):
         for sample in family.samples:
@@ -201,8 +231,9 @@ def test_multiprocess_sync_pushes_only_what_changed(tmp_path) -> None:
         print(m.render().decode())
     """)
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", worker], env=env, check=True, capture_output=True, text=True,
-                         timeout=60).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", worker], env=env, check=True, capture_output=True, text=True, timeout=60
+    ).stdout
     found = {}
     for family in text_string_to_metric_families(out):
         for sample in family.samples:
@@ -217,4 +248,7 @@ def test_odd_model_names_are_escaped_in_the_exposition() -> None:
     metrics = Metrics()
     metrics.observe(replace(BASE, model_served='we"ird\\name\nx'))
     found = samples(metrics)
-    assert value(found, "sluicegate_requests_total", model='we"ird\\name\nx', upstream="openai", status="200") == 1
+    assert (
+        value(found, "sluicegate_requests_total", model='we"ird\\name\nx', upstream="openai", status="200")
+        == 1
+    )

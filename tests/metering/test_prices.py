@@ -126,12 +126,15 @@ def test_cache_hits_without_a_cached_price_cost_the_input_price() -> None:
     assert table.cost("m", Usage(1_000_000, 0, cached_tokens=1_000_000)) == Cost(1.0, "USD")
 
 
-@pytest.mark.parametrize("bad", [
-    {"input": -1, "output": 1},
-    {"input": 1},
-    {"input": 1, "output": 1, "currency": "EUR"},
-    {"input": "cheap", "output": 1},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"input": -1, "output": 1},
+        {"input": 1},
+        {"input": 1, "output": 1, "currency": "EUR"},
+        {"input": "cheap", "output": 1},
+    ],
+)
 def test_malformed_prices_are_refused_at_startup(bad: dict) -> None:
     with pytest.raises(PriceError):
         PriceTable.from_mapping({"m": bad})

@@ -9,13 +9,16 @@ import pytest
 from sluicegate.metering.redact import MASK, Redactor, redact
 
 
-@pytest.mark.parametrize("secret", [
-    "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv",
-    "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWx",
-    "sk-sg-AbCdEfGhIjKlMnOpQrSt1234",
-    "gsk_AbCdEfGhIjKlMnOpQrStUvWxYz012345",
-    "AIzaSyAbCdEfGhIjKlMnOpQrStUvWxYz0123456",
-])
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv",
+        "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWx",
+        "sk-sg-AbCdEfGhIjKlMnOpQrSt1234",
+        "gsk_AbCdEfGhIjKlMnOpQrStUvWxYz012345",
+        "AIzaSyAbCdEfGhIjKlMnOpQrStUvWxYz0123456",
+    ],
+)
 def test_provider_keys_are_masked(secret: str) -> None:
     out = redact(f'{{"messages":[{{"role":"user","content":"my key is {secret} ok"}}]}}'.encode())
     assert secret not in out

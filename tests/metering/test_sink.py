@@ -14,9 +14,18 @@ from sluicegate.store.records import RequestRecord
 
 def record(n: int) -> RequestRecord:
     return RequestRecord(
-        request_id=f"req-{n}", ts=1_732_500_000.0 + n, key_id="k1", key_name="team-a",
-        endpoint="/v1/chat/completions", model_requested="gpt-4o-mini", model_served="gpt-4o-mini",
-        upstream="openai", channel="openai/gpt-4o-mini", status=200, prompt_tokens=19, completion_tokens=9,
+        request_id=f"req-{n}",
+        ts=1_732_500_000.0 + n,
+        key_id="k1",
+        key_name="team-a",
+        endpoint="/v1/chat/completions",
+        model_requested="gpt-4o-mini",
+        model_served="gpt-4o-mini",
+        upstream="openai",
+        channel="openai/gpt-4o-mini",
+        status=200,
+        prompt_tokens=19,
+        completion_tokens=9,
     )
 
 
@@ -94,8 +103,14 @@ async def test_a_partial_batch_is_written_after_the_flush_interval() -> None:
 async def test_put_nowait_never_awaits_and_drops_when_full(caplog: pytest.LogCaptureFixture) -> None:
     store = MemoryStore()
     dropped: list[int] = []
-    sink = LogSink(store.write_batch, max_queue=100, batch_size=50, flush_interval=60,
-                   on_drop=dropped.append, warn_interval=3600)
+    sink = LogSink(
+        store.write_batch,
+        max_queue=100,
+        batch_size=50,
+        flush_interval=60,
+        on_drop=dropped.append,
+        warn_interval=3600,
+    )
     # not started: nothing drains, so the queue fills
     with caplog.at_level(logging.WARNING, logger="sluicegate.metering.sink"):
         accepted = [sink.put_nowait(record(n)) for n in range(150)]
@@ -186,7 +201,9 @@ async def test_a_failing_purge_does_not_stop_the_sink() -> None:
     async def broken_purge(days: int) -> None:
         raise RuntimeError("no such table")
 
-    sink = LogSink(store.write_batch, purge=broken_purge, retention_days=7, purge_interval=0.01, flush_interval=0.01)
+    sink = LogSink(
+        store.write_batch, purge=broken_purge, retention_days=7, purge_interval=0.01, flush_interval=0.01
+    )
     sink.start()
     await asyncio.sleep(0.05)
     sink.put_nowait(record(1))

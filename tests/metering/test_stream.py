@@ -39,7 +39,9 @@ def test_stream_without_usage_is_estimated_from_the_relayed_text(counter: TokenC
     sent = relay(meter, recorded.LLAMACPP_STREAM)
     assert sent == recorded.LLAMACPP_STREAM
     assert meter.text() == recorded.TEXT
-    assert meter.usage(counter, recorded.REQUEST) == Usage(prompt_tokens=19, completion_tokens=9, estimated=True)
+    assert meter.usage(counter, recorded.REQUEST) == Usage(
+        prompt_tokens=19, completion_tokens=9, estimated=True
+    )
 
 
 def test_client_leaving_mid_stream_counts_only_what_was_sent(counter: TokenCounter) -> None:
@@ -80,12 +82,15 @@ def test_the_word_usage_inside_content_is_not_mistaken_for_a_usage_object() -> N
 
 def test_tool_call_arguments_count_towards_the_estimate(counter: TokenCounter) -> None:
     meter = StreamMeter(client_wants_usage=False)
-    relay(meter, [
-        b'{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","type":"function",'
-        b'"function":{"name":"get_weather","arguments":""}}]}}]}',
-        b'{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"city\\":"}}]}}]}',
-        b'{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\\"Paris\\"}"}}]}}]}',
-    ])
+    relay(
+        meter,
+        [
+            b'{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","type":"function",'
+            b'"function":{"name":"get_weather","arguments":""}}]}}]}',
+            b'{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"city\\":"}}]}}]}',
+            b'{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\\"Paris\\"}"}}]}}]}',
+        ],
+    )
     assert meter.text() == 'get_weather{"city":"Paris"}'
 
 

@@ -36,7 +36,10 @@ def test_model_names_choose_the_encoding() -> None:
 
 
 def test_chat_messages_carry_openais_per_message_overhead(counter: TokenCounter) -> None:
-    messages = [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "Hello!"}]
+    messages = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Hello!"},
+    ]
     # 3 priming + (3 + "system" 1 + 6) + (3 + "user" 1 + "Hello!" 2) = 19, what OpenAI reports
     assert counter.count_messages(messages, "gpt-4o-mini") == 19
 
@@ -48,8 +51,10 @@ def test_a_name_costs_one_more_token(counter: TokenCounter) -> None:
 
 
 def test_text_parts_are_counted_and_images_at_their_floor(counter: TokenCounter) -> None:
-    parts = [{"type": "text", "text": "hello world"},
-             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]
+    parts = [
+        {"type": "text", "text": "hello world"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+    ]
     assert counter.count_messages([{"role": "user", "content": parts}]) == 3 + 3 + 1 + 2 + 85
 
 

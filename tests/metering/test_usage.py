@@ -51,20 +51,36 @@ def test_anthropic_prompt_includes_cache_reads_and_writes() -> None:
 
 
 def test_embeddings_usage_has_prompt_tokens_only() -> None:
-    body = {"object": "list", "data": [], "model": "text-embedding-3-small",
-            "usage": {"prompt_tokens": 8, "total_tokens": 8}}
+    body = {
+        "object": "list",
+        "data": [],
+        "model": "text-embedding-3-small",
+        "usage": {"prompt_tokens": 8, "total_tokens": 8},
+    }
     assert usage_from_body(body) == Usage(prompt_tokens=8)
 
 
 def test_deepseek_cache_hits_reported_at_top_level_count_as_cached() -> None:
-    body = {"usage": {"prompt_tokens": 100, "completion_tokens": 5, "prompt_cache_hit_tokens": 64,
-                      "prompt_cache_miss_tokens": 36}}
+    body = {
+        "usage": {
+            "prompt_tokens": 100,
+            "completion_tokens": 5,
+            "prompt_cache_hit_tokens": 64,
+            "prompt_cache_miss_tokens": 36,
+        }
+    }
     assert usage_from_body(body) == Usage(100, 5, cached_tokens=64)
 
 
 def test_gemini_native_thoughts_are_part_of_the_completion() -> None:
-    body = {"usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 5, "thoughtsTokenCount": 40,
-                              "cachedContentTokenCount": 4}}
+    body = {
+        "usageMetadata": {
+            "promptTokenCount": 10,
+            "candidatesTokenCount": 5,
+            "thoughtsTokenCount": 40,
+            "cachedContentTokenCount": 4,
+        }
+    }
     assert usage_from_body(body) == Usage(10, 45, cached_tokens=4, reasoning_tokens=40)
 
 
@@ -102,20 +118,42 @@ def test_ensure_usage_requested_overrides_an_explicit_false() -> None:
 
 
 def test_completion_text_includes_reasoning_and_tool_call_arguments() -> None:
-    doc = {"choices": [{"message": {
-        "content": "Let me check.",
-        "reasoning_content": "The user wants weather.",
-        "tool_calls": [{"id": "c1", "type": "function",
-                        "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}],
-    }}]}
+    doc = {
+        "choices": [
+            {
+                "message": {
+                    "content": "Let me check.",
+                    "reasoning_content": "The user wants weather.",
+                    "tool_calls": [
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                        }
+                    ],
+                }
+            }
+        ]
+    }
     assert list(completion_texts(doc)) == [
-        "Let me check.", "The user wants weather.", "get_weather", "{\"city\":\"Paris\"}"]
+        "Let me check.",
+        "The user wants weather.",
+        "get_weather",
+        '{"city":"Paris"}',
+    ]
 
 
 def test_a_response_without_usage_is_counted_and_marked_estimated(counter: TokenCounter) -> None:
-    request = {"model": "gpt-4o-mini", "messages": [
-        {"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "Hello!"}]}
-    response = {"choices": [{"message": {"role": "assistant", "content": "Hello! How can I help you today?"}}]}
+    request = {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "Hello!"},
+        ],
+    }
+    response = {
+        "choices": [{"message": {"role": "assistant", "content": "Hello! How can I help you today?"}}]
+    }
     assert usage_or_estimate(orjson.dumps(response), counter, request) == Usage(19, 9, estimated=True)
 
 

@@ -17,4 +17,5 @@ def catalog() -> Catalog:
 def arch(catalog: Catalog):
     def get(name: str) -> Architecture:
         return Architecture.from_mapping(catalog.model(name).architecture)
+
     return get

@@ -47,8 +47,15 @@ def test_plan_with_gpu_and_count_evaluates_that_setup_only():
 
 
 def test_plan_accepts_a_config_json_path(tmp_path):
-    cfg = {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32,
-           "num_hidden_layers": 32, "num_key_value_heads": 8, "vocab_size": 128256}
+    cfg = {
+        "model_type": "llama",
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_attention_heads": 32,
+        "num_hidden_layers": 32,
+        "num_key_value_heads": 8,
+        "vocab_size": 128256,
+    }
     (tmp_path / "my-model").mkdir()
     path = tmp_path / "my-model" / "config.json"
     path.write_text(json.dumps(cfg))
@@ -57,26 +64,56 @@ def test_plan_accepts_a_config_json_path(tmp_path):
 
 
 def test_plan_prices_in_cny_with_the_seed_rows():
-    data = json.loads(run("--model", "llama-3-8b", "--precision", "fp16", "--gpu", "t4", "--count", "2",
-                          "--currency", "CNY", "--json").output)
+    data = json.loads(
+        run(
+            "--model",
+            "llama-3-8b",
+            "--precision",
+            "fp16",
+            "--gpu",
+            "t4",
+            "--count",
+            "2",
+            "--currency",
+            "CNY",
+            "--json",
+        ).output
+    )
     tencent = [p for p in data["options"][0]["prices"] if p["provider"] == "tencent"]
     assert tencent[0]["currency"] == "CNY" and tencent[0]["per_hour"] == pytest.approx(2 * 8.68)
 
 
 def test_plan_price_file_overrides_a_row(tmp_path):
     path = tmp_path / "p.yaml"
-    path.write_text("- {provider: aws, region: us-east-1, instance: g4dn.xlarge, gpu: t4, gpus: 1,"
-                    " price_per_hour: 0.1, currency: USD, source: me, date: 2026-11}\n")
-    data = json.loads(run("--model", "llama-3-8b", "--precision", "int4", "--gpu", "t4", "--count", "1",
-                          "--price-file", str(path), "--json").output)
+    path.write_text(
+        "- {provider: aws, region: us-east-1, instance: g4dn.xlarge, gpu: t4, gpus: 1,"
+        " price_per_hour: 0.1, currency: USD, source: me, date: 2026-11}\n"
+    )
+    data = json.loads(
+        run(
+            "--model",
+            "llama-3-8b",
+            "--precision",
+            "int4",
+            "--gpu",
+            "t4",
+            "--count",
+            "1",
+            "--price-file",
+            str(path),
+            "--json",
+        ).output
+    )
     aws = [p for p in data["options"][0]["prices"] if p["provider"] == "aws"]
     assert aws[0]["per_hour"] == pytest.approx(0.1)
 
 
 def test_plan_bad_price_file_is_a_clear_error(tmp_path):
     path = tmp_path / "p.yaml"
-    path.write_text("- {provider: aws, region: x, instance: y, gpu: t5, gpus: 1, price_per_hour: 1,"
-                    " currency: USD, source: me, date: 2026-11}\n")
+    path.write_text(
+        "- {provider: aws, region: x, instance: y, gpu: t5, gpus: 1, price_per_hour: 1,"
+        " currency: USD, source: me, date: 2026-11}\n"
+    )
     out = run("--model", "llama-3-8b", "--precision", "int4", "--price-file", str(path))
     assert out.exit_code != 0 and "row 1" in out.output and "t5" in out.output
 
@@ -88,16 +125,42 @@ def test_plan_api_price_by_name_reports_break_even():
 
 
 def test_plan_api_price_as_a_number_in_another_currency_is_converted():
-    data = json.loads(run("--model", "llama-3-8b", "--precision", "bf16", "--api-price", "7.1CNY",
-                          "--cny-per-usd", "7.1", "--json").output)
+    data = json.loads(
+        run(
+            "--model",
+            "llama-3-8b",
+            "--precision",
+            "bf16",
+            "--api-price",
+            "7.1CNY",
+            "--cny-per-usd",
+            "7.1",
+            "--json",
+        ).output
+    )
     assert data["api"]["per_million_output_tokens"] == pytest.approx(1.0)
 
 
 def test_plan_tokens_per_day_sizes_replicas():
-    data = json.loads(run("--model", "llama-3-8b", "--precision", "bf16", "--gpu", "a100-40g", "--count", "1",
-                          "--tokens-per-day", "100M", "--json").output)
+    data = json.loads(
+        run(
+            "--model",
+            "llama-3-8b",
+            "--precision",
+            "bf16",
+            "--gpu",
+            "a100-40g",
+            "--count",
+            "1",
+            "--tokens-per-day",
+            "100M",
+            "--json",
+        ).output
+    )
     w = data["options"][0]["workload"]
-    assert w["replicas"] >= 1 and w["replicas"] * data["options"][0]["served_output_tokens_per_s"] >= 1e8 / 86400
+    assert (
+        w["replicas"] >= 1 and w["replicas"] * data["options"][0]["served_output_tokens_per_s"] >= 1e8 / 86400
+    )
 
 
 def test_plan_without_model_is_a_usage_error():
@@ -120,9 +183,14 @@ def test_token_amounts_accept_suffixes(text, value):
     assert parse_amount(text) == value
 
 
-@pytest.mark.parametrize(("sub", "expected"), [
-    ("models", "deepseek-v3"), ("clouds", "volcengine"), ("apis", "gpt-4o-mini"),
-])
+@pytest.mark.parametrize(
+    ("sub", "expected"),
+    [
+        ("models", "deepseek-v3"),
+        ("clouds", "volcengine"),
+        ("apis", "gpt-4o-mini"),
+    ],
+)
 def test_catalog_listing_subcommands(sub, expected):
     out = run(sub)
     assert out.exit_code == 0 and expected in out.output

@@ -19,8 +19,17 @@ from sluicegate.planner.cost import (
 
 
 def row(**kw) -> PriceRow:
-    base = {"provider": "x", "region": "r", "instance": "i", "gpu": "a100-40g", "gpus": 1, "price_per_hour": 3.6,
-            "currency": "USD", "source": "test", "date": "2026-01"}
+    base = {
+        "provider": "x",
+        "region": "r",
+        "instance": "i",
+        "gpu": "a100-40g",
+        "gpus": 1,
+        "price_per_hour": 3.6,
+        "currency": "USD",
+        "source": "test",
+        "date": "2026-01",
+    }
     return PriceRow.model_validate({**base, **kw})
 
 
@@ -55,8 +64,15 @@ def test_nine_gpus_need_two_eight_gpu_instances():
 
 
 def test_api_price_per_million_output_counts_the_prompts():
-    api = ApiPrice(name="a", provider="p", currency="USD", input_per_m=0.15, output_per_m=0.60, source="s",
-                   date="2024-07")
+    api = ApiPrice(
+        name="a",
+        provider="p",
+        currency="USD",
+        input_per_m=0.15,
+        output_per_m=0.60,
+        source="s",
+        date="2024-07",
+    )
     c = api_per_million_output(api, prompt_tokens=1024, output_tokens=256, currency="USD", cny_per_usd=7.1)
     assert c.per_million_output_tokens == pytest.approx(0.60 + 0.15 * 4)
 
@@ -71,7 +87,9 @@ def test_break_even_is_a_days_rent_over_the_api_price():
 
 
 def test_workload_replicas_round_up_and_scale_with_the_peak_factor():
-    w = workload_cost(tokens_per_day=86_400_000, served_tokens_per_s=300, count=2, per_hour=2.0, currency="USD")
+    w = workload_cost(
+        tokens_per_day=86_400_000, served_tokens_per_s=300, count=2, per_hour=2.0, currency="USD"
+    )
     assert (w.required_tokens_per_s, w.replicas, w.gpus) == (1000, 4, 8)
     assert w.per_day == pytest.approx(2.0 * 24 * 4)
     peak = workload_cost(86_400_000, 300, 2, 2.0, "USD", peak_factor=2.0)
@@ -86,6 +104,7 @@ def test_workload_compares_with_the_api_for_the_same_volume():
 
 def test_a_quote_knows_its_age_and_a_year_old_price_is_stale():
     from datetime import date
+
     fresh = quote(row(date="2026-06-17"), 1, 100, "USD", 7.1, today=date(2026, 11, 25))
     old = quote(row(date="2024-05"), 1, 100, "USD", 7.1, today=date(2026, 11, 25))
     assert fresh.age_days == 161 and not fresh.stale

@@ -27,6 +27,7 @@ def within(estimate: float, measured: float, tol: float = TOL) -> bool:
 #     runs at about 75 tokens/sec, roughly 77% of the GPU's memory-bandwidth ceiling", and C=8 is
 #     "a 6.6x gain". https://johnmusgrave.com/p/vllm-throughput-latency-sweep-on  (calibration: MBU)
 
+
 def test_llama_31_8b_on_a100_decodes_at_the_measured_75_tokens_per_s(catalog, arch):
     step = decode_step(arch("llama-3.1-8b"), Precision.BF16, catalog.gpu("a100-40g"), 1, 1, 1024 + 64)
     assert within(step.tokens_per_s_per_stream, 75.0, 0.10)
@@ -44,6 +45,7 @@ def test_llama_31_8b_on_a100_serves_six_and_a_half_times_more_at_concurrency_8(c
 # --- mlc-ai/llm-perf-bench PR #1 (2023-08): RTX 4090, Llama-2-7B 4-bit, single stream:
 #     MLC LLM 191.0 tok/s, ExLlama 152.56 tok/s. https://github.com/mlc-ai/llm-perf-bench/pull/1
 
+
 def test_llama_2_7b_int4_on_rtx_4090_lands_between_exllama_and_mlc(catalog, arch):
     step = decode_step(arch("llama-2-7b"), Precision.INT4, catalog.gpu("rtx-4090"), 1, 1, 128)
     assert 152.56 * 0.9 <= step.tokens_per_s_per_stream <= 191.0 * 1.1
@@ -53,9 +55,17 @@ def test_llama_2_7b_int4_on_rtx_4090_lands_between_exllama_and_mlc(catalog, arch
 #     TTFT of a 512-token prompt. MPT-7B on 1/2/4 A100-40GB: 46/34/26 ms; Llama-2-70B on
 #     4/8 A100-40GB: 154/114 ms. (calibration: request overhead and TP efficiency)
 
-@pytest.mark.parametrize(("model", "tp", "measured_ms"), [
-    ("mpt-7b", 1, 46), ("mpt-7b", 2, 34), ("mpt-7b", 4, 26), ("llama-2-70b", 4, 154), ("llama-2-70b", 8, 114),
-])
+
+@pytest.mark.parametrize(
+    ("model", "tp", "measured_ms"),
+    [
+        ("mpt-7b", 1, 46),
+        ("mpt-7b", 2, 34),
+        ("mpt-7b", 4, 26),
+        ("llama-2-70b", 4, 154),
+        ("llama-2-70b", 8, 114),
+    ],
+)
 def test_time_to_first_token_for_512_tokens_matches_databricks(catalog, arch, model, tp, measured_ms):
     pre = prefill(arch(model), Precision.FP16, catalog.gpu("a100-40g"), tp, 512)
     assert within(pre.ttft_s * 1e3, measured_ms)
@@ -64,14 +74,17 @@ def test_time_to_first_token_for_512_tokens_matches_databricks(catalog, arch, mo
 def test_doubling_tensor_parallelism_cuts_70b_latency_by_about_0_7x_not_half(catalog, arch):
     # Databricks: going from 4 to 8 A100s "only decreases latency by 0.7x at small batch sizes"
     a, gpu = arch("llama-2-70b"), catalog.gpu("a100-40g")
-    ratio = (decode_step(a, Precision.FP16, gpu, 8, 1, 512).seconds
-             / decode_step(a, Precision.FP16, gpu, 4, 1, 512).seconds)
+    ratio = (
+        decode_step(a, Precision.FP16, gpu, 8, 1, 512).seconds
+        / decode_step(a, Precision.FP16, gpu, 4, 1, 512).seconds
+    )
     assert within(ratio, 0.7)
 
 
 # --- sgl-project/sglang PR #2643 (v0.4.1.post2, 2024-12-29): DeepSeek-V3 FP8, TP8 on 8xH200,
 #     input 128 / output 256: batch 1 30.29 tok/s, batch 8 206.32, batch 32 760.52.
 #     https://github.com/sgl-project/sglang/pull/2643  (batch 1 is the MoE calibration point)
+
 
 @pytest.mark.parametrize(("batch", "measured"), [(1, 30.29), (8, 206.32), (32, 760.52)])
 def test_deepseek_v3_on_8_h200_matches_sglang_at_small_batches(catalog, arch, batch, measured):
@@ -83,6 +96,7 @@ def test_deepseek_v3_on_8_h200_matches_sglang_at_small_batches(catalog, arch, ba
 
 # --- The seed says H100 is "about 3.5x" faster than A100 for 16-bit inference (NVIDIA's claim).
 #     The datasheets say single-stream decode is bandwidth-bound: 3350 / 2039 = 1.64x.
+
 
 def test_single_stream_h100_over_a100_speedup_is_the_bandwidth_ratio_not_3_5x(catalog, arch):
     a = arch("llama-3-70b")
@@ -102,6 +116,7 @@ def test_prefill_is_where_h100_approaches_its_compute_advantage(catalog, arch):
 #     with vLLM, 256 input / 128 output tokens, closed loop at fixed max concurrency: output
 #     tok/s 210 / 377 / 644 / 975 at concurrency 4 / 8 / 16 / 32, median TTFT 53 ms at 4.
 #     https://mushfiqrahman.dev/?p=1668  (out of sample: a consumer card, GDDR6X, no calibration)
+
 
 @pytest.mark.parametrize(("concurrency", "measured"), [(4, 210), (8, 377), (16, 644), (32, 975)])
 def test_mistral_7b_on_rtx_4090_serves_what_vllm_measured(catalog, arch, concurrency, measured):

@@ -26,7 +26,9 @@ def test_ranking_uses_each_gpus_smallest_fitting_count(catalog):
 
 
 def test_ranking_lists_the_gpus_that_cannot_fit_at_all(catalog):
-    options, unfit = rank(resolve_model("deepseek-v3", catalog), Precision.FP8, Workload(concurrency=1), catalog)
+    options, unfit = rank(
+        resolve_model("deepseek-v3", catalog), Precision.FP8, Workload(concurrency=1), catalog
+    )
     assert {g.id for g in unfit} >= {"t4", "rtx-4090", "h100-80g", "a100-80g"}
     assert {o.gpu.id for o in options} == {"h200", "h20"}
 
@@ -37,18 +39,24 @@ def test_api_only_groq_is_never_ranked_as_self_hostable(catalog):
 
 
 def test_an_explicit_setup_that_does_not_fit_says_why(catalog):
-    o = evaluate(resolve_model("llama-3-70b", catalog), Precision.FP16, catalog.gpu("a100-80g"), 1, Workload(), catalog)
+    o = evaluate(
+        resolve_model("llama-3-70b", catalog), Precision.FP16, catalog.gpu("a100-80g"), 1, Workload(), catalog
+    )
     assert not o.fits
     assert "weights do not fit" in o.notes
 
 
 def test_pcie_tensor_parallelism_is_flagged(catalog):
-    o = evaluate(resolve_model("llama-3-70b", catalog), Precision.FP8, catalog.gpu("l40s"), 2, Workload(), catalog)
+    o = evaluate(
+        resolve_model("llama-3-70b", catalog), Precision.FP8, catalog.gpu("l40s"), 2, Workload(), catalog
+    )
     assert any("PCIe" in n for n in o.notes)
 
 
 def test_missing_native_precision_is_flagged(catalog):
-    o = evaluate(resolve_model("llama-3-8b", catalog), Precision.FP8, catalog.gpu("a100-80g"), 1, Workload(), catalog)
+    o = evaluate(
+        resolve_model("llama-3-8b", catalog), Precision.FP8, catalog.gpu("a100-80g"), 1, Workload(), catalog
+    )
     assert any("no FP8" in n for n in o.notes)
 
 
@@ -62,20 +70,26 @@ def test_a_daily_workload_is_served_by_enough_replicas(catalog):
 
 def test_the_workload_batch_keeps_every_stream_above_the_minimum_speed(catalog):
     from sluicegate.planner.speed import decode_step
+
     spec = resolve_model("llama-3-8b", catalog)
     w = Workload(tokens_per_day=1e8, min_stream_tokens_per_s=40)
     o = evaluate(spec, Precision.BF16, catalog.gpu("a100-80g"), 1, w, catalog)
-    step = decode_step(spec.arch, Precision.BF16, catalog.gpu("a100-80g"), 1, o.workload_batch, w.decode_context)
+    step = decode_step(
+        spec.arch, Precision.BF16, catalog.gpu("a100-80g"), 1, o.workload_batch, w.decode_context
+    )
     assert step.tokens_per_s_per_stream >= 40
-    faster = decode_step(spec.arch, Precision.BF16, catalog.gpu("a100-80g"), 1, o.workload_batch + 1,
-                         w.decode_context)
+    faster = decode_step(
+        spec.arch, Precision.BF16, catalog.gpu("a100-80g"), 1, o.workload_batch + 1, w.decode_context
+    )
     assert faster.tokens_per_s_per_stream < 40 or o.workload_batch == o.memory.max_concurrency
 
 
 def test_a_user_price_row_overrides_the_bundled_one(catalog, tmp_path):
     path = tmp_path / "prices.yaml"
-    path.write_text("rows:\n  - {provider: tencent, region: 'cn (not stated)', instance: 'A100 x1, 16 cores, 96 GiB',"
-                    " gpu: a100-40g, gpus: 1, price_per_hour: 10, currency: CNY, source: quote, date: 2026-11}\n")
+    path.write_text(
+        "rows:\n  - {provider: tencent, region: 'cn (not stated)', instance: 'A100 x1, 16 cores, 96 GiB',"
+        " gpu: a100-40g, gpus: 1, price_per_hour: 10, currency: CNY, source: quote, date: 2026-11}\n"
+    )
     merged = catalog.with_price_rows(load_price_file(path, catalog))
     tencent = [r for r in merged.prices if r.provider == "tencent" and "A100" in r.instance]
     assert [r.price_per_hour for r in tencent] == [10]
@@ -84,27 +98,69 @@ def test_a_user_price_row_overrides_the_bundled_one(catalog, tmp_path):
 
 def test_a_user_price_row_for_an_uncatalogued_instance_is_added(catalog, tmp_path):
     path = tmp_path / "prices.json"
-    path.write_text(json.dumps([{"provider": "autodl", "region": "cn", "instance": "4090", "gpu": "rtx-4090",
-                                 "gpus": 1, "price_per_hour": 2.0, "currency": "CNY", "source": "quote",
-                                 "date": "2026-11"}]))
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "provider": "autodl",
+                    "region": "cn",
+                    "instance": "4090",
+                    "gpu": "rtx-4090",
+                    "gpus": 1,
+                    "price_per_hour": 2.0,
+                    "currency": "CNY",
+                    "source": "quote",
+                    "date": "2026-11",
+                }
+            ]
+        )
+    )
     merged = catalog.with_price_rows(load_price_file(path, catalog))
-    o = evaluate(resolve_model("llama-3-8b", catalog), Precision.BF16, merged.gpu("rtx-4090"), 1, Workload(),
-                 merged, currency="CNY")
+    o = evaluate(
+        resolve_model("llama-3-8b", catalog),
+        Precision.BF16,
+        merged.gpu("rtx-4090"),
+        1,
+        Workload(),
+        merged,
+        currency="CNY",
+    )
     assert o.best_quote.per_hour == pytest.approx(2.0)
 
 
 def test_break_even_is_reported_per_price_row_when_an_api_price_is_given(catalog):
-    o = evaluate(resolve_model("llama-3-8b", catalog), Precision.BF16, catalog.gpu("t4"), 2, Workload(), catalog,
-                 api=flat_api_price(0.6, "USD"))
+    o = evaluate(
+        resolve_model("llama-3-8b", catalog),
+        Precision.BF16,
+        catalog.gpu("t4"),
+        2,
+        Workload(),
+        catalog,
+        api=flat_api_price(0.6, "USD"),
+    )
     assert set(o.break_even) == {f"{q.provider}/{q.instance}" for q in o.quotes}
     q = o.quotes[0]
     assert o.break_even[f"{q.provider}/{q.instance}"] == pytest.approx(q.per_hour * 24 / 0.6 * 1e6)
 
 
 def test_option_json_has_the_documented_keys(catalog):
-    o = evaluate(resolve_model("llama-3-8b", catalog), Precision.BF16, catalog.gpu("a100-40g"), 1, Workload(), catalog)
+    o = evaluate(
+        resolve_model("llama-3-8b", catalog), Precision.BF16, catalog.gpu("a100-40g"), 1, Workload(), catalog
+    )
     d = option_dict(o)
-    assert {"gpu", "count", "fits", "memory_gb", "decode_tokens_per_s", "aggregate_tokens_per_s", "ttft_ms",
-            "max_concurrency", "export_control", "prices"} <= set(d)
-    assert {"tpp", "performance_density", "oct2022_controlled", "oct2023_controlled"} <= set(d["export_control"])
+    assert {
+        "gpu",
+        "count",
+        "fits",
+        "memory_gb",
+        "decode_tokens_per_s",
+        "aggregate_tokens_per_s",
+        "ttft_ms",
+        "max_concurrency",
+        "export_control",
+        "prices",
+    } <= set(d)
+    assert {"tpp", "performance_density", "oct2022_controlled", "oct2023_controlled"} <= set(
+        d["export_control"]
+    )
     assert {"provider", "region", "currency", "per_hour", "per_million_output_tokens"} <= set(d["prices"][0])

@@ -24,7 +24,9 @@ def test_batching_raises_aggregate_and_lowers_per_stream_speed(catalog, arch):
 
 
 def test_single_stream_decode_is_memory_bound(catalog, arch):
-    assert decode_step(arch("llama-3-8b"), Precision.BF16, catalog.gpu("a100-80g"), 1, 1, 1024).bound == "memory"
+    assert (
+        decode_step(arch("llama-3-8b"), Precision.BF16, catalog.gpu("a100-80g"), 1, 1, 1024).bound == "memory"
+    )
 
 
 def test_large_batch_short_context_on_h20_is_compute_bound(catalog, arch):
@@ -34,8 +36,10 @@ def test_large_batch_short_context_on_h20_is_compute_bound(catalog, arch):
 
 def test_long_contexts_slow_decode_through_kv_reads(catalog, arch):
     a, gpu = arch("llama-3-8b"), catalog.gpu("a100-80g")
-    assert (decode_step(a, Precision.BF16, gpu, 1, 16, 32768).seconds
-            > 2 * decode_step(a, Precision.BF16, gpu, 1, 16, 1024).seconds)
+    assert (
+        decode_step(a, Precision.BF16, gpu, 1, 16, 32768).seconds
+        > 2 * decode_step(a, Precision.BF16, gpu, 1, 16, 1024).seconds
+    )
 
 
 def test_realistic_efficiency_is_slower_than_the_ideal_roofline(catalog, arch):
@@ -67,7 +71,9 @@ def test_no_allreduce_without_tensor_parallelism(catalog, arch):
 
 def test_allreduce_over_pcie_is_slower_than_over_nvlink(catalog, arch):
     a = arch("llama-3-70b")
-    assert allreduce_time(a, catalog.gpu("l40s"), 4, 2048) > 5 * allreduce_time(a, catalog.gpu("h100-80g"), 4, 2048)
+    assert allreduce_time(a, catalog.gpu("l40s"), 4, 2048) > 5 * allreduce_time(
+        a, catalog.gpu("h100-80g"), 4, 2048
+    )
 
 
 def test_a6000_nvlink_bridge_only_helps_pairs(catalog, arch):
@@ -83,20 +89,32 @@ def test_ttft_has_a_floor_for_short_prompts(catalog, arch):
 
 def test_ttft_grows_superlinearly_with_very_long_prompts(catalog, arch):
     a, gpu = arch("llama-3-8b"), catalog.gpu("h100-80g")
-    assert prefill(a, Precision.BF16, gpu, 1, 65536).compute_s > 8.5 * prefill(a, Precision.BF16, gpu, 1, 8192).compute_s
+    assert (
+        prefill(a, Precision.BF16, gpu, 1, 65536).compute_s
+        > 8.5 * prefill(a, Precision.BF16, gpu, 1, 8192).compute_s
+    )
 
 
 def test_int4_prefill_runs_at_16_bit_rate(catalog, arch):
     a, gpu = arch("llama-3-8b"), catalog.gpu("h100-80g")
-    assert prefill(a, Precision.INT4, gpu, 1, 4096).compute_s == prefill(a, Precision.FP16, gpu, 1, 4096).compute_s
+    assert (
+        prefill(a, Precision.INT4, gpu, 1, 4096).compute_s
+        == prefill(a, Precision.FP16, gpu, 1, 4096).compute_s
+    )
 
 
 def test_fp8_prefill_uses_fp8_tensor_cores_where_they_exist(catalog, arch):
     a = arch("llama-3-8b")
     h100 = catalog.gpu("h100-80g")
-    assert prefill(a, Precision.FP8, h100, 1, 4096).compute_s < 0.6 * prefill(a, Precision.FP16, h100, 1, 4096).compute_s
+    assert (
+        prefill(a, Precision.FP8, h100, 1, 4096).compute_s
+        < 0.6 * prefill(a, Precision.FP16, h100, 1, 4096).compute_s
+    )
     a100 = catalog.gpu("a100-80g")
-    assert prefill(a, Precision.FP8, a100, 1, 4096).compute_s == prefill(a, Precision.FP16, a100, 1, 4096).compute_s
+    assert (
+        prefill(a, Precision.FP8, a100, 1, 4096).compute_s
+        == prefill(a, Precision.FP16, a100, 1, 4096).compute_s
+    )
 
 
 def test_served_throughput_is_below_pure_decode_because_prompts_cost_time(catalog, arch):

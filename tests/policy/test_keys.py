@@ -51,8 +51,11 @@ def test_refusal_names_the_refused_model_only() -> None:
 
 
 def test_expired_revoked_and_disabled_keys_are_401() -> None:
-    for fields, code in (({"expires_at": 100.0}, "key_expired"), ({"revoked_at": 1.0}, "key_revoked"),
-                         ({"enabled": False}, "key_disabled")):
+    for fields, code in (
+        ({"expires_at": 100.0}, "key_expired"),
+        ({"revoked_at": 1.0}, "key_revoked"),
+        ({"enabled": False}, "key_disabled"),
+    ):
         with pytest.raises(Unauthorized) as info:
             entry(**fields).check_active(now=200.0)
         assert info.value.code == code

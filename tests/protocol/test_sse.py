@@ -6,11 +6,13 @@ import orjson
 
 from sluicegate.protocol.sse import SSEDecoder, encode_data, error_event
 
-STREAM = (b'data: {"a":1}\n\n'
-          b": keep-alive comment\n\n"
-          b"event: message_start\ndata: {\"b\":2}\n\n"
-          b"data: line1\ndata: line2\n\n"
-          b"data: [DONE]\n\n")
+STREAM = (
+    b'data: {"a":1}\n\n'
+    b": keep-alive comment\n\n"
+    b'event: message_start\ndata: {"b":2}\n\n'
+    b"data: line1\ndata: line2\n\n"
+    b"data: [DONE]\n\n"
+)
 
 
 def decode_all(chunks: list[bytes]) -> list[bytes]:
@@ -62,5 +64,11 @@ def test_encode_multiline_payload_round_trips() -> None:
 
 def test_error_event_has_openai_error_shape() -> None:
     [ev] = SSEDecoder().feed(error_event("upstream cut", "api_error", "upstream_disconnected"))
-    assert orjson.loads(ev.data) == {"error": {"message": "upstream cut", "type": "api_error", "param": None,
-                                               "code": "upstream_disconnected"}}
+    assert orjson.loads(ev.data) == {
+        "error": {
+            "message": "upstream cut",
+            "type": "api_error",
+            "param": None,
+            "code": "upstream_disconnected",
+        }
+    }

@@ -30,18 +30,33 @@ def aspec() -> SpecValidator:
     return anthropic_spec()
 
 
-def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, *, usage: Any = None,
-          choices: bool = True, **choice: Any) -> bytes:
+def chunk(
+    delta: dict[str, Any] | None = None,
+    finish: str | None = None,
+    *,
+    usage: Any = None,
+    choices: bool = True,
+    **choice: Any,
+) -> bytes:
     """One OpenAI stream chunk's `data:` payload, as an include_usage stream sends it."""
-    doc: dict[str, Any] = {"id": CHAT_ID, "object": "chat.completion.chunk", "created": 1764000000,
-                           "model": "gpt-4o-mini", "usage": usage}
-    doc["choices"] = [{"index": 0, "delta": delta or {}, "finish_reason": finish, "logprobs": None, **choice}] \
-        if choices else []
+    doc: dict[str, Any] = {
+        "id": CHAT_ID,
+        "object": "chat.completion.chunk",
+        "created": 1764000000,
+        "model": "gpt-4o-mini",
+        "usage": usage,
+    }
+    doc["choices"] = (
+        [{"index": 0, "delta": delta or {}, "finish_reason": finish, "logprobs": None, **choice}]
+        if choices
+        else []
+    )
     return orjson.dumps(doc)
 
 
-def tool_piece(index: int, *, id_: str | None = None, name: str | None = None,
-               arguments: str | None = None) -> dict[str, Any]:
+def tool_piece(
+    index: int, *, id_: str | None = None, name: str | None = None, arguments: str | None = None
+) -> dict[str, Any]:
     piece: dict[str, Any] = {"index": index, "function": {}}
     if id_ is not None:
         piece.update(id=id_, type="function")
@@ -52,8 +67,12 @@ def tool_piece(index: int, *, id_: str | None = None, name: str | None = None,
     return {"tool_calls": [piece]}
 
 
-USAGE = {"prompt_tokens": 120, "completion_tokens": 42, "total_tokens": 162,
-         "prompt_tokens_details": {"cached_tokens": 100}}
+USAGE = {
+    "prompt_tokens": 120,
+    "completion_tokens": 42,
+    "total_tokens": 162,
+    "prompt_tokens_details": {"cached_tokens": 100},
+}
 
 # A realistic stream: role chunk, text, two tool calls with arguments split mid-token, the finish
 # reason, then usage in a `choices: []` chunk, then [DONE].
@@ -84,8 +103,9 @@ def parse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
     return frames
 
 
-def run(payloads: list[bytes], aspec: SpecValidator, **kwargs: Any) -> tuple[ChatToMessageStream,
-                                                                             list[tuple[str, dict[str, Any]]]]:
+def run(
+    payloads: list[bytes], aspec: SpecValidator, **kwargs: Any
+) -> tuple[ChatToMessageStream, list[tuple[str, dict[str, Any]]]]:
     """Feed every payload, then finish(); check every event against the spec and the SDK."""
     stream = ChatToMessageStream("claude-sonnet-4-6", **kwargs)
     raw = b"".join(stream.feed(p) for p in payloads) + stream.finish()
@@ -105,19 +125,39 @@ def names(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
 
 
 def test_a_text_stream_has_anthropics_event_sequence(aspec) -> None:
-    _, events = run([chunk({"role": "assistant", "content": ""}), chunk({"content": "Hel"}),
-                     chunk({"content": "lo"}), chunk(finish="stop"),
-                     chunk(choices=False, usage={"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}),
-                     b"[DONE]"], aspec)
-    assert names(events) == ["message_start", "ping", "content_block_start", "content_block_delta",
-                             "content_block_delta", "content_block_stop", "message_delta", "message_stop"]
+    _, events = run(
+        [
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"content": "Hel"}),
+            chunk({"content": "lo"}),
+            chunk(finish="stop"),
+            chunk(choices=False, usage={"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}),
+            b"[DONE]",
+        ],
+        aspec,
+    )
+    assert names(events) == [
+        "message_start",
+        "ping",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
     start = events[0][1]["message"]
     assert start["id"] == "msg_Str3am" and start["model"] == "claude-sonnet-4-6"
     assert start["content"] == [] and start["stop_reason"] is None
-    assert events[2][1] == {"type": "content_block_start", "index": 0,
-                            "content_block": {"type": "text", "text": "", "citations": None}}
-    assert [e[1]["delta"] for e in events[3:5]] == [{"type": "text_delta", "text": "Hel"},
-                                                    {"type": "text_delta", "text": "lo"}]
+    assert events[2][1] == {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "text", "text": "", "citations": None},
+    }
+    assert [e[1]["delta"] for e in events[3:5]] == [
+        {"type": "text_delta", "text": "Hel"},
+        {"type": "text_delta", "text": "lo"},
+    ]
     delta = events[6][1]
     assert delta["delta"]["stop_reason"] == "end_turn" and delta["delta"]["stop_sequence"] is None
     assert delta["usage"]["input_tokens"] == 9 and delta["usage"]["output_tokens"] == 2
@@ -128,15 +168,29 @@ def test_the_realistic_stream_is_blocks_of_text_then_each_tool_call(aspec) -> No
     starts = [d["content_block"] for n, d in events if n == "content_block_start"]
     assert starts == [
         {"type": "text", "text": "", "citations": None},
-        {"type": "tool_use", "id": "call_oslo", "name": "get_weather", "input": {}, "caller": {"type": "direct"}},
-        {"type": "tool_use", "id": "call_rome", "name": "get_weather", "input": {}, "caller": {"type": "direct"}},
+        {
+            "type": "tool_use",
+            "id": "call_oslo",
+            "name": "get_weather",
+            "input": {},
+            "caller": {"type": "direct"},
+        },
+        {
+            "type": "tool_use",
+            "id": "call_rome",
+            "name": "get_weather",
+            "input": {},
+            "caller": {"type": "direct"},
+        },
     ]
     stops = [d["index"] for n, d in events if n == "content_block_stop"]
     assert stops == [0, 1, 2]
     json_by_block: dict[int, str] = {}
     for name, data in events:
         if name == "content_block_delta" and data["delta"]["type"] == "input_json_delta":
-            json_by_block[data["index"]] = json_by_block.get(data["index"], "") + data["delta"]["partial_json"]
+            json_by_block[data["index"]] = (
+                json_by_block.get(data["index"], "") + data["delta"]["partial_json"]
+            )
     assert orjson.loads(json_by_block[1]) == {"city": "Oslo"}
     assert orjson.loads(json_by_block[2]) == {"city": "Rome", "unit": "C"}
     assert names(events)[-2:] == ["message_delta", "message_stop"]
@@ -146,9 +200,14 @@ def test_the_realistic_stream_is_blocks_of_text_then_each_tool_call(aspec) -> No
 
 def test_usage_in_the_final_chunk_is_reported_in_message_delta(aspec) -> None:
     _, events = run(REALISTIC, aspec)
-    assert events[-2][1]["usage"] == {"input_tokens": 20, "output_tokens": 42, "cache_read_input_tokens": 100,
-                                      "cache_creation_input_tokens": 0, "server_tool_use": None,
-                                      "output_tokens_details": None}
+    assert events[-2][1]["usage"] == {
+        "input_tokens": 20,
+        "output_tokens": 42,
+        "cache_read_input_tokens": 100,
+        "cache_creation_input_tokens": 0,
+        "server_tool_use": None,
+        "output_tokens_details": None,
+    }
 
 
 def test_nothing_ends_before_done_because_usage_comes_after_the_finish_reason(aspec) -> None:
@@ -179,9 +238,15 @@ def test_a_given_message_id_is_used(aspec) -> None:
 
 
 def test_a_tool_call_whose_name_comes_late_is_started_once_the_name_is_known(aspec) -> None:
-    _, events = run([chunk(tool_piece(0, id_="call_1", arguments='{"a"')),
-                     chunk(tool_piece(0, name="lookup", arguments=": 1}")),
-                     chunk(finish="tool_calls"), b"[DONE]"], aspec)
+    _, events = run(
+        [
+            chunk(tool_piece(0, id_="call_1", arguments='{"a"')),
+            chunk(tool_piece(0, name="lookup", arguments=": 1}")),
+            chunk(finish="tool_calls"),
+            b"[DONE]",
+        ],
+        aspec,
+    )
     start = next(d for n, d in events if n == "content_block_start")
     assert start["content_block"]["name"] == "lookup" and start["content_block"]["id"] == "call_1"
     pieces = [d["delta"]["partial_json"] for n, d in events if n == "content_block_delta"]
@@ -190,8 +255,10 @@ def test_a_tool_call_whose_name_comes_late_is_started_once_the_name_is_known(asp
 
 def test_tool_calls_without_an_index_are_told_apart_by_position(aspec) -> None:
     # Gemini's OpenAI endpoint sends whole parallel calls in one chunk, without `index`.
-    calls = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
-             {"id": "c2", "type": "function", "function": {"name": "g", "arguments": '{"x": 1}'}}]
+    calls = [
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+        {"id": "c2", "type": "function", "function": {"name": "g", "arguments": '{"x": 1}'}},
+    ]
     _, events = run([chunk({"tool_calls": calls}), chunk(finish="tool_calls"), b"[DONE]"], aspec)
     starts = [d["content_block"]["name"] for n, d in events if n == "content_block_start"]
     assert starts == ["f", "g"]
@@ -204,16 +271,29 @@ def test_tool_arguments_sent_as_an_object_are_streamed_as_json(aspec) -> None:
 
 
 def test_text_after_a_tool_call_opens_a_new_text_block(aspec) -> None:
-    _, events = run([chunk(tool_piece(0, id_="c", name="f", arguments="{}")), chunk({"content": "done"}),
-                     chunk(finish="tool_calls"), b"[DONE]"], aspec)
+    _, events = run(
+        [
+            chunk(tool_piece(0, id_="c", name="f", arguments="{}")),
+            chunk({"content": "done"}),
+            chunk(finish="tool_calls"),
+            b"[DONE]",
+        ],
+        aspec,
+    )
     kinds = [d["content_block"]["type"] for n, d in events if n == "content_block_start"]
     assert kinds == ["tool_use", "text"]
     assert [d["index"] for n, d in events if n == "content_block_stop"] == [0, 1]
 
 
-@pytest.mark.parametrize(("finish", "expected"), [
-    ("stop", "end_turn"), ("length", "max_tokens"), ("tool_calls", "tool_use"), ("content_filter", "refusal"),
-])
+@pytest.mark.parametrize(
+    ("finish", "expected"),
+    [
+        ("stop", "end_turn"),
+        ("length", "max_tokens"),
+        ("tool_calls", "tool_use"),
+        ("content_filter", "refusal"),
+    ],
+)
 def test_finish_reasons_become_stop_reasons(finish, expected, aspec) -> None:
     _, events = run([chunk({"content": "x"}), chunk(finish=finish), b"[DONE]"], aspec)
     assert events[-2][1]["delta"]["stop_reason"] == expected
@@ -236,15 +316,22 @@ def test_a_failed_upstream_ends_with_an_error_event_and_nothing_after(aspec) -> 
     raw = stream.feed(chunk({"content": "par"})) + stream.finish("upstream read timeout")
     events = parse(raw)
     assert names(events) == ["message_start", "ping", "content_block_start", "content_block_delta", "error"]
-    assert aspec.validate("ErrorResponse", events[-1][1])["error"] == {"type": "api_error",
-                                                                       "message": "upstream read timeout"}
+    assert aspec.validate("ErrorResponse", events[-1][1])["error"] == {
+        "type": "api_error",
+        "message": "upstream read timeout",
+    }
     assert stream.ended and stream.feed(b"[DONE]") == b"" and stream.finish() == b""
 
 
 def test_an_in_band_openai_error_becomes_an_error_event(aspec) -> None:
-    _, events = run([chunk({"content": "a"}),
-                     orjson.dumps({"error": {"message": "upstream stream interrupted", "type": "server_error"}}),
-                     b"[DONE]"], aspec)
+    _, events = run(
+        [
+            chunk({"content": "a"}),
+            orjson.dumps({"error": {"message": "upstream stream interrupted", "type": "server_error"}}),
+            b"[DONE]",
+        ],
+        aspec,
+    )
     assert names(events)[-1] == "error"
     assert events[-1][1]["error"]["message"] == "upstream stream interrupted"
 
@@ -268,15 +355,22 @@ def sdk_stream_client(upstream_payloads: list[bytes], seen: list[dict[str, Any]]
         body = b"".join(stream.feed(p) for p in upstream_payloads) + stream.finish()
         return httpx2.Response(200, content=body, headers={"content-type": "text/event-stream"})
 
-    return anthropic.Anthropic(api_key="sk-test", base_url="http://gateway.test", max_retries=0,
-                               http_client=httpx2.Client(transport=httpx2.MockTransport(gateway)))
+    return anthropic.Anthropic(
+        api_key="sk-test",
+        base_url="http://gateway.test",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(gateway)),
+    )
 
 
 def test_the_sdk_accumulates_the_original_text_tool_inputs_and_usage() -> None:
     seen: list[dict[str, Any]] = []
     client = sdk_stream_client(REALISTIC, seen)
-    with client.messages.stream(model="claude-sonnet-4-6", max_tokens=200,
-                                messages=[{"role": "user", "content": "Weather in Oslo and Rome?"}]) as stream:
+    with client.messages.stream(
+        model="claude-sonnet-4-6",
+        max_tokens=200,
+        messages=[{"role": "user", "content": "Weather in Oslo and Rome?"}],
+    ) as stream:
         text = "".join(stream.text_stream)
         message = stream.get_final_message()
     assert seen[0]["stream"] is True and seen[0]["stream_options"] == {"include_usage": True}
@@ -293,7 +387,8 @@ def test_the_sdk_accumulates_the_original_text_tool_inputs_and_usage() -> None:
 def test_the_sdk_raises_the_error_event_of_a_failed_stream() -> None:
     failing = [chunk({"content": "par"}), orjson.dumps({"error": {"message": "upstream went away"}})]
     client = sdk_stream_client(failing, [])
-    stream = client.messages.stream(model="claude-sonnet-4-6", max_tokens=20,
-                                    messages=[{"role": "user", "content": "Hi"}])
+    stream = client.messages.stream(
+        model="claude-sonnet-4-6", max_tokens=20, messages=[{"role": "user", "content": "Hi"}]
+    )
     with pytest.raises(anthropic.APIStatusError, match="upstream went away"), stream as events:
         events.get_final_message()

@@ -8,9 +8,26 @@ T = Timeouts()
 
 
 def test_every_issue_preset_exists() -> None:
-    for name in ("openai", "groq", "deepseek", "moonshot", "qwen", "zhipu", "doubao", "siliconflow",
-                 "openrouter", "mistral", "together", "xai", "gemini", "ollama", "vllm", "lmstudio",
-                 "llamacpp", "azure"):
+    for name in (
+        "openai",
+        "groq",
+        "deepseek",
+        "moonshot",
+        "qwen",
+        "zhipu",
+        "doubao",
+        "siliconflow",
+        "openrouter",
+        "mistral",
+        "together",
+        "xai",
+        "gemini",
+        "ollama",
+        "vllm",
+        "lmstudio",
+        "llamacpp",
+        "azure",
+    ):
         assert name in PRESETS
 
 
@@ -24,19 +41,30 @@ def test_preset_url_and_bearer_auth() -> None:
 
 def test_zhipu_and_gemini_paths() -> None:
     z = Upstream("z", UpstreamConfig(preset="zhipu", api_key="k"), T)
-    assert z.request("/v1/chat/completions", "", "glm-4", {}).url == \
-        "https://open.bigmodel.cn/api/paas/v4/chat/completions"
+    assert (
+        z.request("/v1/chat/completions", "", "glm-4", {}).url
+        == "https://open.bigmodel.cn/api/paas/v4/chat/completions"
+    )
     g = Upstream("g", UpstreamConfig(preset="gemini", api_key="k"), T)
-    assert g.request("/v1/embeddings", "", "m", {}).url == \
-        "https://generativelanguage.googleapis.com/v1beta/openai/embeddings"
+    assert (
+        g.request("/v1/embeddings", "", "m", {}).url
+        == "https://generativelanguage.googleapis.com/v1beta/openai/embeddings"
+    )
 
 
 def test_azure_deployment_url_and_api_key_header() -> None:
-    up = Upstream("az", UpstreamConfig(preset="azure", base_url="https://res.openai.azure.com", api_key="azk",
-                                       api_version="2024-10-21"), T)
+    up = Upstream(
+        "az",
+        UpstreamConfig(
+            preset="azure", base_url="https://res.openai.azure.com", api_key="azk", api_version="2024-10-21"
+        ),
+        T,
+    )
     req = up.request("/v1/chat/completions", "", "gpt-4o-prod", {})
-    assert req.url == "https://res.openai.azure.com/openai/deployments/gpt-4o-prod/chat/completions" \
+    assert (
+        req.url == "https://res.openai.azure.com/openai/deployments/gpt-4o-prod/chat/completions"
         "?api-version=2024-10-21"
+    )
     assert req.headers["api-key"] == "azk" and "authorization" not in req.headers
 
 

@@ -6,7 +6,6 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 
 import pytest
-
 from routing_helpers import Clock
 
 from sluicegate.routing import BreakerPolicy, Channel, RetryPolicy, Router
@@ -41,4 +40,3 @@ def make_router(clock: Clock) -> Callable[..., Router]:
         )
 
     return make
-

@@ -30,7 +30,9 @@ def state(router: Router) -> str:
 
 @pytest.fixture
 def router(make_router) -> Router:
-    return make_router({"m": [ch("a")]}, policy=ONE_TRY, breaker=BreakerPolicy(failures=3, cooldown_s=10, max_cooldown_s=35))
+    return make_router(
+        {"m": [ch("a")]}, policy=ONE_TRY, breaker=BreakerPolicy(failures=3, cooldown_s=10, max_cooldown_s=35)
+    )
 
 
 def test_a_channel_stays_closed_below_the_failure_threshold(router: Router) -> None:
@@ -128,7 +130,9 @@ def test_closing_resets_the_cooldown_to_its_base(router: Router, clock: Clock) -
     assert router.plan("m").next().retry_after == pytest.approx(10.0)
 
 
-def test_a_trial_that_never_reports_back_does_not_block_the_channel_forever(make_router, clock: Clock) -> None:
+def test_a_trial_that_never_reports_back_does_not_block_the_channel_forever(
+    make_router, clock: Clock
+) -> None:
     breaker = BreakerPolicy(failures=1, cooldown_s=10, probe_timeout_s=30)
     router = make_router({"m": [ch("a")]}, policy=ONE_TRY, breaker=breaker)
     fail(router)

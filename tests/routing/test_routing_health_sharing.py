@@ -63,9 +63,7 @@ def test_an_open_channel_reports_when_its_cooldown_ends(make_router, clock: Cloc
 
 
 def test_a_model_whose_every_channel_is_down_is_reported_unavailable(make_router) -> None:
-    router = make_router(
-        {"m": [ch("a")], "n": [ch("b")]}, policy=ONE_TRY, breaker=BreakerPolicy(failures=1)
-    )
+    router = make_router({"m": [ch("a")], "n": [ch("b")]}, policy=ONE_TRY, breaker=BreakerPolicy(failures=1))
     attempts = router.plan("m")
     attempts.next()
     attempts.record_failure(CONNECT_FAILED)
@@ -73,7 +71,9 @@ def test_a_model_whose_every_channel_is_down_is_reported_unavailable(make_router
 
 
 def test_routes_naming_one_channel_share_its_health(make_router) -> None:
-    router = make_router({"m": [ch("a")], "alias": [ch("a")]}, policy=ONE_TRY, breaker=BreakerPolicy(failures=1))
+    router = make_router(
+        {"m": [ch("a")], "alias": [ch("a")]}, policy=ONE_TRY, breaker=BreakerPolicy(failures=1)
+    )
     attempts = router.plan("m")
     attempts.next()
     attempts.record_failure(CONNECT_FAILED)
@@ -177,8 +177,12 @@ async def test_the_store_keeps_the_latest_record_whatever_the_order_of_publishin
 
 async def test_the_store_keeps_the_longest_retry_after_heard_of() -> None:
     store = InMemoryHealthStore()
-    await store.publish([{"kind": "channel", "name": "a", "state": "closed", "changed_at": 5.0, "retry_after_until": 90.0}])
-    await store.publish([{"kind": "channel", "name": "a", "state": "closed", "changed_at": 6.0, "retry_after_until": 50.0}])
+    await store.publish(
+        [{"kind": "channel", "name": "a", "state": "closed", "changed_at": 5.0, "retry_after_until": 90.0}]
+    )
+    await store.publish(
+        [{"kind": "channel", "name": "a", "state": "closed", "changed_at": 6.0, "retry_after_until": 50.0}]
+    )
     [kept] = await store.fetch()
     assert (kept["changed_at"], kept["retry_after_until"]) == (6.0, 90.0)
 

@@ -60,9 +60,7 @@ def test_a_401_retires_the_key_and_the_retry_uses_the_next_one(make_router) -> N
     assert "sk-one" not in keys_used(router, 6)
 
 
-@pytest.mark.parametrize(
-    ("status", "body"), [(402, b""), (429, b'{"error":{"code":"insufficient_quota"}}')]
-)
+@pytest.mark.parametrize(("status", "body"), [(402, b""), (429, b'{"error":{"code":"insufficient_quota"}}')])
 def test_an_exhausted_balance_retires_the_key(make_router, status: int, body: bytes) -> None:
     router = make_router({"m": [ch("openai")]}, keys=KEYS)
     attempts = router.plan("m")

@@ -16,7 +16,9 @@ def refuse_key(router: Router) -> None:
 
 
 def test_a_refused_key_is_due_a_probe_after_the_interval(make_router, clock: Clock) -> None:
-    router = make_router({"m": [ch("openai")]}, keys={"openai": ["sk-1"]}, breaker=BreakerPolicy(disabled_probe_s=300))
+    router = make_router(
+        {"m": [ch("openai")]}, keys={"openai": ["sk-1"]}, breaker=BreakerPolicy(disabled_probe_s=300)
+    )
     refuse_key(router)
     assert router.due_probes() == []
     clock.advance(300)
@@ -25,7 +27,9 @@ def test_a_refused_key_is_due_a_probe_after_the_interval(make_router, clock: Clo
 
 
 def test_a_probe_is_handed_out_once_per_interval(make_router, clock: Clock) -> None:
-    router = make_router({"m": [ch("openai")]}, keys={"openai": ["sk-1"]}, breaker=BreakerPolicy(disabled_probe_s=300))
+    router = make_router(
+        {"m": [ch("openai")]}, keys={"openai": ["sk-1"]}, breaker=BreakerPolicy(disabled_probe_s=300)
+    )
     refuse_key(router)
     clock.advance(300)
     assert len(router.due_probes()) == 1
@@ -33,7 +37,9 @@ def test_a_probe_is_handed_out_once_per_interval(make_router, clock: Clock) -> N
 
 
 def test_a_successful_probe_restores_the_key_and_the_channel(make_router, clock: Clock) -> None:
-    router = make_router({"m": [ch("openai")]}, keys={"openai": ["sk-1"]}, breaker=BreakerPolicy(disabled_probe_s=300))
+    router = make_router(
+        {"m": [ch("openai")]}, keys={"openai": ["sk-1"]}, breaker=BreakerPolicy(disabled_probe_s=300)
+    )
     refuse_key(router)
     clock.advance(300)
     [probe] = router.due_probes()
@@ -43,7 +49,9 @@ def test_a_successful_probe_restores_the_key_and_the_channel(make_router, clock:
 
 
 def test_a_refused_probe_keeps_the_key_retired(make_router, clock: Clock) -> None:
-    router = make_router({"m": [ch("openai")]}, keys={"openai": ["sk-1"]}, breaker=BreakerPolicy(disabled_probe_s=300))
+    router = make_router(
+        {"m": [ch("openai")]}, keys={"openai": ["sk-1"]}, breaker=BreakerPolicy(disabled_probe_s=300)
+    )
     refuse_key(router)
     clock.advance(300)
     [probe] = router.due_probes()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import datetime, timezone
 
 import pytest
 from routing_helpers import Clock, ch
@@ -14,7 +14,7 @@ NOW = 1_800_000_000.0
 
 
 def http_date(epoch: float) -> str:
-    return format_datetime(datetime.fromtimestamp(epoch, timezone.utc), usegmt=True)
+    return format_datetime(datetime.fromtimestamp(epoch, UTC), usegmt=True)
 
 
 def test_delta_seconds() -> None:

@@ -73,7 +73,10 @@ def test_rate_limits_are_not_ill_health() -> None:
         (429, b'{"error":{"code":"insufficient_quota","message":"You exceeded your current quota"}}'),
         (402, b'{"error":{"message":"Insufficient Balance"}}'),
         (400, b'{"type":"error","error":{"message":"Your credit balance is too low to access the API"}}'),
-        (400, b'{"code":"Arrearage","message":"Access denied, please make sure your account is in good standing."}'),
+        (
+            400,
+            b'{"code":"Arrearage","message":"Access denied, please make sure your account is in good standing."}',
+        ),
     ],
 )
 def test_an_exhausted_balance_is_a_balance_error_whatever_the_status(status: int, body: bytes) -> None:

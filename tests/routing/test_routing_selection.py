@@ -49,7 +49,9 @@ def test_a_lower_priority_is_never_used_while_a_preferred_entry_is_available(mak
 
 
 def test_a_lower_priority_is_used_when_every_preferred_entry_is_unavailable(make_router) -> None:
-    router = make_router({"m": [ch("a"), ch("b"), ch("backup", priority=1)]}, breaker=BreakerPolicy(failures=1))
+    router = make_router(
+        {"m": [ch("a"), ch("b"), ch("backup", priority=1)]}, breaker=BreakerPolicy(failures=1)
+    )
     for _ in range(2):  # one connection error each opens both preferred breakers
         attempts = router.plan("m")
         assert attempts.next().name in {"a", "b"}
@@ -155,7 +157,10 @@ def test_an_unknown_model_answers_404(make_router) -> None:
 def test_channels_made_from_config_share_health_by_upstream_model() -> None:
     assert Channel.of("openai", "gpt-4o-mini", weight=3).name == "openai/gpt-4o-mini"
     router = Router(
-        {"gpt-4o-mini": [Channel.of("openai", "gpt-4o-mini", 3)], "cheap": [Channel.of("openai", "gpt-4o-mini")]}
+        {
+            "gpt-4o-mini": [Channel.of("openai", "gpt-4o-mini", 3)],
+            "cheap": [Channel.of("openai", "gpt-4o-mini")],
+        }
     )
     assert len(router.snapshot()["channels"]) == 1
 

@@ -49,7 +49,9 @@ def serve(router: Router, model: str, upstreams: dict[str, Script], clock: Clock
         elif action[0] == "status":
             headers = {"retry-after": str(action[2])} if action[2] is not None else {}
             last_status = action[1]
-            attempts.record_failure(classify(action[1], b"{}", headers, clock()))  # next() decides what follows
+            attempts.record_failure(
+                classify(action[1], b"{}", headers, clock())
+            )  # next() decides what follows
         elif action[0] == "cut":
             attempts.record_first_byte(0.1)
             attempts.record_failure(STREAM_CUT)

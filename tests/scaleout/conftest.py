@@ -16,7 +16,6 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-
 from support.pg import fresh_postgres_database
 
 REDIS_DB = int(os.environ.get("SLUICEGATE_TEST_REDIS_DB", "7"))

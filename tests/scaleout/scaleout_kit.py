@@ -29,9 +29,15 @@ MODEL = "gpt-4o-mini"
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hello"}]}
 
 
-def scaleout_config(upstream_url: str, *, database: str, redis: str | None,
-                    lease_ttl_s: float = 3.0, on_backend_error: str = "closed",
-                    **sections: Any) -> dict[str, Any]:
+def scaleout_config(
+    upstream_url: str,
+    *,
+    database: str,
+    redis: str | None,
+    lease_ttl_s: float = 3.0,
+    on_backend_error: str = "closed",
+    **sections: Any,
+) -> dict[str, Any]:
     """One stand-in upstream, no keys in the file (managed keys only), the given store and Redis."""
     config: dict[str, Any] = {
         "database": database,
@@ -81,8 +87,9 @@ ADMIN_KEY = "sg-admin-scaleout-0123456789"
 def admin_create_key(gateway: Gateway, **fields: Any) -> ManagedKey:
     """POST /admin/keys on `gateway` (fast: no CLI process to start on a busy machine)."""
     body = {"name": f"scaleout-{time.monotonic_ns()}", **fields}
-    r = httpx.post(f"{gateway.url}/admin/keys", json=body, headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-                   timeout=10)
+    r = httpx.post(
+        f"{gateway.url}/admin/keys", json=body, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10
+    )
     assert r.status_code == 201, r.text
     return ManagedKey(r.json()["id"], r.json()["key"])
 
@@ -111,8 +118,9 @@ def stop_all(gateways: Sequence[Gateway], sig: int = signal.SIGTERM) -> None:
 
 
 def chat(gateway: Gateway, key: ManagedKey, *, timeout: float = 10.0, **body: Any) -> httpx.Response:
-    return httpx.post(f"{gateway.base_url}/chat/completions", json={**CHAT, **body}, headers=key.auth,
-                      timeout=timeout)
+    return httpx.post(
+        f"{gateway.base_url}/chat/completions", json={**CHAT, **body}, headers=key.auth, timeout=timeout
+    )
 
 
 def wait_for_status(gateway: Gateway, key: ManagedKey, status: int, within: float) -> float:
@@ -222,9 +230,24 @@ class PrivateRedis:
 
     def start(self) -> None:
         self._proc = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", self._dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                self._dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             try:

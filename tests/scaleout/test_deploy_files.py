@@ -23,9 +23,14 @@ from support.gateway import run_cli, start_gateway
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 ROOT = DEPLOY.parent
-ENV = {"DATABASE_URL": "postgresql://sluicegate:pw@postgres:5432/sluicegate", "REDIS_URL": "redis://redis:6379/0",
-       "SLUICEGATE_CLIENT_KEY": "sk-deploy-files-test-key-000000000001", "OPENAI_API_KEY": "sk-test-openai",
-       "DEEPSEEK_API_KEY": "sk-test-deepseek", "SLUICEGATE_ADMIN_KEY": "admin-key-for-the-deploy-test"}
+ENV = {
+    "DATABASE_URL": "postgresql://sluicegate:pw@postgres:5432/sluicegate",
+    "REDIS_URL": "redis://redis:6379/0",
+    "SLUICEGATE_CLIENT_KEY": "sk-deploy-files-test-key-000000000001",
+    "OPENAI_API_KEY": "sk-test-openai",
+    "DEEPSEEK_API_KEY": "sk-test-deepseek",
+    "SLUICEGATE_ADMIN_KEY": "admin-key-for-the-deploy-test",
+}
 
 
 def load(name: str) -> Any:
@@ -60,7 +65,9 @@ def test_compose_runs_two_or_more_gateways_on_one_postgresql_and_one_redis() -> 
     assert {"postgres", "redis", "nginx"} <= set(compose["services"])
     for name, service in gateways.items():
         env = service["environment"]
-        assert env["DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in env["DATABASE_URL"], name
+        assert env["DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in env["DATABASE_URL"], (
+            name
+        )
         assert env["REDIS_URL"] == "redis://redis:6379/0", name
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert service["depends_on"]["redis"]["condition"] == "service_healthy"
@@ -97,9 +104,13 @@ def test_compose_lets_streams_drain_before_it_kills_a_gateway() -> None:
 
 def test_nginx_config_is_set_up_for_sse() -> None:
     conf = (DEPLOY / "nginx.conf").read_text()
-    for directive in ("proxy_buffering off;", "proxy_cache off;", "proxy_http_version 1.1;",
-                      'proxy_set_header Connection "";',
-                      "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"):
+    for directive in (
+        "proxy_buffering off;",
+        "proxy_cache off;",
+        "proxy_http_version 1.1;",
+        'proxy_set_header Connection "";',
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+    ):
         assert directive in conf, directive
     total = float(load("sluicegate.yaml")["timeouts"]["total"])
     read_timeout = int(re.search(r"proxy_read_timeout\s+(\d+)s;", conf).group(1))  # type: ignore[union-attr]
@@ -109,8 +120,22 @@ def test_nginx_config_is_set_up_for_sse() -> None:
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx)")
 def test_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
-    result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(DEPLOY / "nginx.conf"),
-                             "-g", f"pid {tmp_path}/nginx.pid;"], capture_output=True, text=True, timeout=30, check=False)
+    result = subprocess.run(
+        [
+            "nginx",
+            "-t",
+            "-p",
+            str(tmp_path),
+            "-c",
+            str(DEPLOY / "nginx.conf"),
+            "-g",
+            f"pid {tmp_path}/nginx.pid;",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
 
@@ -140,8 +165,11 @@ def test_the_example_config_serves_on_postgresql_and_redis(pg_url: str, redis_ur
         ready = httpx.get(f"{gateway.url}/readyz", timeout=10)
         assert ready.status_code == 200, ready.text
         assert ready.json()["store"] is True and ready.json()["redis"] is True
-        anonymous = httpx.post(f"{gateway.base_url}/chat/completions", json={"model": "gpt-4o-mini",
-                               "messages": [{"role": "user", "content": "hi"}]}, timeout=10)
+        anonymous = httpx.post(
+            f"{gateway.base_url}/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+            timeout=10,
+        )
         assert anonymous.status_code == 401
     finally:
         gateway.stop()
@@ -171,14 +199,23 @@ def test_the_dockerfile_runs_the_gateway_as_a_non_root_user_with_a_healthcheck()
     healthcheck = [rest for word, rest in ins if word == "HEALTHCHECK"]
     assert healthcheck and "/healthz" in healthcheck[0]
     cmd = [rest for word, rest in ins if word == "CMD"][-1]
-    assert yaml.safe_load(cmd) == ["sluicegate", "serve", "--config", "/etc/sluicegate/sluicegate.yaml",
-                                   "--host", "0.0.0.0"]
+    assert yaml.safe_load(cmd) == [
+        "sluicegate",
+        "serve",
+        "--config",
+        "/etc/sluicegate/sluicegate.yaml",
+        "--host",
+        "0.0.0.0",
+    ]
 
 
 def test_the_dockerignore_keeps_what_the_dockerfile_copies() -> None:
     """.dockerignore (repository root, the build context) excludes everything but what COPY needs."""
-    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()
-                if p.strip() and not p.startswith("#")]
+    patterns = [
+        p.strip()
+        for p in (ROOT / ".dockerignore").read_text().splitlines()
+        if p.strip() and not p.startswith("#")
+    ]
     assert patterns[0] == "*"
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
     for word, rest in dockerfile_instructions():

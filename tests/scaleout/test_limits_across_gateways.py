@@ -53,8 +53,11 @@ def config_path(stand_in: Upstream, pg_url: str, redis_url: str) -> Path:
     # A static key besides the managed ones, as a deployment has: the revocation tests then never leave
     # a gateway without any key.
     keeper = [{"key": f"sk-scaleout-keeper-{uuid.uuid4().hex}", "name": f"keeper-{uuid.uuid4().hex[:8]}"}]
-    return write_config(scaleout_config(stand_in.url, database=pg_url, redis=redis_url, lease_ttl_s=3.0,
-                                        admin_key=ADMIN_KEY, keys=keeper))
+    return write_config(
+        scaleout_config(
+            stand_in.url, database=pg_url, redis=redis_url, lease_ttl_s=3.0, admin_key=ADMIN_KEY, keys=keeper
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +78,12 @@ def new_key(pair: tuple[Gateway, Gateway], **fields: object) -> ManagedKey:
     while time.monotonic() < deadline:
         # an unknown key is 401 before anything else; a known one gets 404 for a model nobody routes,
         # before any limit is counted
-        r = httpx.post(f"{b.base_url}/chat/completions", json={**CHAT, "model": "no-such-model"},
-                       headers=key.auth, timeout=5)
+        r = httpx.post(
+            f"{b.base_url}/chat/completions",
+            json={**CHAT, "model": "no-such-model"},
+            headers=key.auth,
+            timeout=5,
+        )
         if r.status_code != 401:
             return key
         time.sleep(0.05)
@@ -95,8 +102,9 @@ def test_two_gateways_taking_turns_admit_exactly_the_rpm_in_total(pair: tuple[Ga
     assert set(result.codes) == {None, "rate_limit_exceeded"}
 
 
-def test_two_gateways_hit_concurrently_admit_exactly_the_rpm_in_total(pair: tuple[Gateway, Gateway],
-                                                                        stand_in: Upstream) -> None:
+def test_two_gateways_hit_concurrently_admit_exactly_the_rpm_in_total(
+    pair: tuple[Gateway, Gateway], stand_in: Upstream
+) -> None:
     key = new_key(pair, rpm=RPM)
     before = len(stand_in.requests)
 
@@ -110,7 +118,8 @@ def test_two_gateways_hit_concurrently_admit_exactly_the_rpm_in_total(pair: tupl
 
 
 def test_a_key_revoked_with_the_cli_is_refused_by_both_gateways_within_2_s(
-        pair: tuple[Gateway, Gateway], config_path: Path) -> None:
+    pair: tuple[Gateway, Gateway], config_path: Path
+) -> None:
     key = new_key(pair)
 
     revoked = run_cli("keys", "revoke", key.id, "--config", str(config_path))
@@ -123,29 +132,36 @@ def test_a_key_revoked_with_the_cli_is_refused_by_both_gateways_within_2_s(
 
 
 def test_a_key_revoked_through_one_gateways_admin_api_is_refused_by_the_other_within_2_s(
-        pair: tuple[Gateway, Gateway]) -> None:
+    pair: tuple[Gateway, Gateway],
+) -> None:
     a, b = pair
     key = new_key(pair)
 
-    r = httpx.delete(f"{a.url}/admin/keys/{key.id}", headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-                     timeout=5)
+    r = httpx.delete(
+        f"{a.url}/admin/keys/{key.id}", headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=5
+    )
     assert r.status_code == 200, r.text
 
     waited = wait_for_status(b, key, 401, within=2.0)
     print(f"\nrevoked on A, refused by B after {waited:.3f} s")
 
 
-def test_concurrency_slots_are_shared_between_gateways(pair: tuple[Gateway, Gateway],
-                                                       stand_in: Upstream) -> None:
+def test_concurrency_slots_are_shared_between_gateways(
+    pair: tuple[Gateway, Gateway], stand_in: Upstream
+) -> None:
     a, b = pair
     key = new_key(pair, concurrency=2)
     stand_in.behaviour = "slow_stream delay=0.5 chunks=6"  # about 3 s per stream
     try:
-        with httpx.Client(timeout=20) as client, \
-                client.stream("POST", f"{a.base_url}/chat/completions", json={**CHAT, "stream": True},
-                              headers=key.auth) as first, \
-                client.stream("POST", f"{b.base_url}/chat/completions", json={**CHAT, "stream": True},
-                              headers=key.auth) as second:
+        with (
+            httpx.Client(timeout=20) as client,
+            client.stream(
+                "POST", f"{a.base_url}/chat/completions", json={**CHAT, "stream": True}, headers=key.auth
+            ) as first,
+            client.stream(
+                "POST", f"{b.base_url}/chat/completions", json={**CHAT, "stream": True}, headers=key.auth
+            ) as second,
+        ):
             assert (first.status_code, second.status_code) == (200, 200)
             third, fourth = chat(a, key), chat(b, key)
             assert third.status_code == 429, third.text
@@ -158,7 +174,8 @@ def test_concurrency_slots_are_shared_between_gateways(pair: tuple[Gateway, Gate
 
 
 def test_slots_held_by_a_sigkilled_worker_come_back_after_the_lease_ttl(
-        config_path: Path, pair: tuple[Gateway, Gateway], stand_in: Upstream) -> None:
+    config_path: Path, pair: tuple[Gateway, Gateway], stand_in: Upstream
+) -> None:
     """Gateway C's only worker holds both slots of a key in two hanging requests and is SIGKILLed: the
     slots stay taken (B refuses the key) until the 3 s lease TTL passes, then B admits it again."""
     _, b = pair
@@ -172,8 +189,9 @@ def test_slots_held_by_a_sigkilled_worker_come_back_after_the_lease_ttl(
         def hang() -> None:
             try:
                 with httpx.Client(timeout=30) as client:
-                    client.post(f"{c.base_url}/chat/completions", json={**CHAT, "stream": True},
-                                headers=key.auth)
+                    client.post(
+                        f"{c.base_url}/chat/completions", json={**CHAT, "stream": True}, headers=key.auth
+                    )
             except httpx.HTTPError:
                 pass  # the worker dies under us: expected
 
@@ -206,8 +224,9 @@ def test_slots_held_by_a_sigkilled_worker_come_back_after_the_lease_ttl(
         c.stop(signal.SIGKILL)
 
 
-def test_one_gateway_with_two_workers_holds_the_limit_exactly(config_path: Path,
-                                                              pair: tuple[Gateway, Gateway]) -> None:
+def test_one_gateway_with_two_workers_holds_the_limit_exactly(
+    config_path: Path, pair: tuple[Gateway, Gateway]
+) -> None:
     gw = start_gateway(config_path.read_text(), args=("--workers", "2"), ready_timeout=READY_TIMEOUT)
     try:
         wait_for_workers(gw, 2)

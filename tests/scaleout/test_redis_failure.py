@@ -24,8 +24,12 @@ BUDGET_TOKENS = 200
 
 
 def post(gateway: Gateway, key: str, **body: object) -> httpx.Response:
-    return httpx.post(f"{gateway.base_url}/chat/completions", json={**CHAT, **body},
-                      headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    return httpx.post(
+        f"{gateway.base_url}/chat/completions",
+        json={**CHAT, **body},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +46,17 @@ def gateways(stand_in: Upstream, pg_url: str) -> Iterator[dict[str, tuple[Gatewa
         for policy in ("closed", "open"):
             redis = PrivateRedis()
             redis.start()
-            keys = [{"key": LIMITED, "name": f"limited-{policy}", "rpm": 1000, "concurrency": 10},
-                    {"key": UNLIMITED, "name": f"unlimited-{policy}"},
-                    {"key": BUDGETED, "name": f"budgeted-{policy}", "budget_tokens_total": BUDGET_TOKENS}]
-            gw = start_gateway(scaleout_config(stand_in.url, database=pg_url, redis=redis.url,
-                                               on_backend_error=policy, keys=keys), wait_ready=False)
+            keys = [
+                {"key": LIMITED, "name": f"limited-{policy}", "rpm": 1000, "concurrency": 10},
+                {"key": UNLIMITED, "name": f"unlimited-{policy}"},
+                {"key": BUDGETED, "name": f"budgeted-{policy}", "budget_tokens_total": BUDGET_TOKENS},
+            ]
+            gw = start_gateway(
+                scaleout_config(
+                    stand_in.url, database=pg_url, redis=redis.url, on_backend_error=policy, keys=keys
+                ),
+                wait_ready=False,
+            )
             made[policy] = (gw, redis)
         for gw, _ in made.values():
             wait_healthy(gw, READY_TIMEOUT)
@@ -58,7 +68,8 @@ def gateways(stand_in: Upstream, pg_url: str) -> Iterator[dict[str, tuple[Gatewa
 
 
 def test_closed_refuses_with_503_limiter_unavailable_while_redis_is_down_and_recovers_by_itself(
-        gateways: dict[str, tuple[Gateway, PrivateRedis]]) -> None:
+    gateways: dict[str, tuple[Gateway, PrivateRedis]],
+) -> None:
     gw, redis = gateways["closed"]
     assert post(gw, LIMITED).status_code == 200
 
@@ -67,8 +78,14 @@ def test_closed_refuses_with_503_limiter_unavailable_while_redis_is_down_and_rec
     for _ in range(5):
         started = time.monotonic()
         r = post(gw, LIMITED)
-        answers.append((r.status_code, r.json()["error"]["code"] if r.status_code != 200 else None,
-                        r.headers.get("retry-after"), time.monotonic() - started))
+        answers.append(
+            (
+                r.status_code,
+                r.json()["error"]["code"] if r.status_code != 200 else None,
+                r.headers.get("retry-after"),
+                time.monotonic() - started,
+            )
+        )
     assert [a[:3] for a in answers] == [(503, "limiter_unavailable", "1")] * 5, answers
     # a refused connection fails at once; the bound is loose because the 2 shared cores are often
     # saturated by other test runs (a 200 has been seen to take over a second then)
@@ -86,7 +103,8 @@ def test_closed_refuses_with_503_limiter_unavailable_while_redis_is_down_and_rec
 
 
 def test_open_lets_limited_requests_pass_while_redis_is_down(
-        gateways: dict[str, tuple[Gateway, PrivateRedis]]) -> None:
+    gateways: dict[str, tuple[Gateway, PrivateRedis]],
+) -> None:
     gw, redis = gateways["open"]
     assert post(gw, LIMITED).status_code == 200
 
@@ -100,7 +118,8 @@ def test_open_lets_limited_requests_pass_while_redis_is_down(
 
 
 def test_readyz_reports_redis_down_whatever_the_policy(
-        gateways: dict[str, tuple[Gateway, PrivateRedis]]) -> None:
+    gateways: dict[str, tuple[Gateway, PrivateRedis]],
+) -> None:
     """What a load balancer or Kubernetes sees: /readyz is 503 while Redis is away, /healthz stays 200.
 
     With `open` that takes every replica out of rotation at once, although each would serve: the
@@ -123,7 +142,8 @@ def test_readyz_reports_redis_down_whatever_the_policy(
 
 
 def test_a_spent_budget_stays_spent_after_redis_restarts_empty(
-        gateways: dict[str, tuple[Gateway, PrivateRedis]]) -> None:
+    gateways: dict[str, tuple[Gateway, PrivateRedis]],
+) -> None:
     gw, redis = gateways["closed"]
     answers = []
     for _ in range(40):  # each request reserves ~35 tokens (prompt size + max_tokens) and spends fewer

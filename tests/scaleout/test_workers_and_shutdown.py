@@ -33,16 +33,35 @@ KEY = "sk-scaleout-shutdown-key-0001"
 def serve_workers(config: dict[str, Any], tmp_path: Path, workers: int) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "sluicegate.yaml"
     path.write_text(yaml.safe_dump(config))
-    return subprocess.run([sys.executable, "-m", "sluicegate", "serve", "--config", str(path), "--port",
-                           str(free_port()), "--workers", str(workers)], capture_output=True, text=True,
-                          timeout=60, env=child_env(), stdin=subprocess.DEVNULL, check=False)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sluicegate",
+            "serve",
+            "--config",
+            str(path),
+            "--port",
+            str(free_port()),
+            "--workers",
+            str(workers),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def test_two_workers_without_redis_and_a_key_limit_in_the_config_refuse_to_start(tmp_path: Path) -> None:
-    config = {"database": f"sqlite:///{tmp_path}/store.db",
-              "keys": [{"key": KEY, "name": "limited", "rpm": 40}],
-              "upstreams": {"up": {"base_url": "http://127.0.0.1:9/v1", "api_key": "x"}},
-              "models": {"gpt-4o-mini": "up"}}
+    config = {
+        "database": f"sqlite:///{tmp_path}/store.db",
+        "keys": [{"key": KEY, "name": "limited", "rpm": 40}],
+        "upstreams": {"up": {"base_url": "http://127.0.0.1:9/v1", "api_key": "x"}},
+        "models": {"gpt-4o-mini": "up"},
+    }
 
     result = serve_workers(config, tmp_path, 2)
 
@@ -54,11 +73,15 @@ def test_two_workers_without_redis_and_a_key_limit_in_the_config_refuse_to_start
 
 
 def test_two_workers_without_redis_refuse_when_only_a_managed_key_has_limits(tmp_path: Path) -> None:
-    config = {"database": f"sqlite:///{tmp_path}/store.db",
-              "upstreams": {"up": {"base_url": "http://127.0.0.1:9/v1", "api_key": "x"}},
-              "models": {"gpt-4o-mini": "up"}}
+    config = {
+        "database": f"sqlite:///{tmp_path}/store.db",
+        "upstreams": {"up": {"base_url": "http://127.0.0.1:9/v1", "api_key": "x"}},
+        "models": {"gpt-4o-mini": "up"},
+    }
     (tmp_path / "sluicegate.yaml").write_text(yaml.safe_dump(config))
-    made = run_cli("keys", "create", "--config", str(tmp_path / "sluicegate.yaml"), "--name", "m", "--rpm", "40")
+    made = run_cli(
+        "keys", "create", "--config", str(tmp_path / "sluicegate.yaml"), "--name", "m", "--rpm", "40"
+    )
     assert made.returncode == 0, made.stderr
 
     result = serve_workers(config, tmp_path, 2)
@@ -79,8 +102,10 @@ def stand_in() -> Iterator[Upstream]:
 async def _log_rows(pg_url: str, key_name: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(pg_url)
     try:
-        return await conn.fetch("SELECT status, error_type, completion_tokens, stream FROM request_logs "
-                                "WHERE key_name = $1", key_name)
+        return await conn.fetch(
+            "SELECT status, error_type, completion_tokens, stream FROM request_logs WHERE key_name = $1",
+            key_name,
+        )
     finally:
         await conn.close()
 
@@ -105,9 +130,15 @@ class StreamWatch:
         self.new_connection_after_term: str | None = None
 
     def run(self) -> StreamWatch:
-        with httpx.Client(timeout=60) as client, client.stream(
-                "POST", f"{self.gateway.base_url}/chat/completions", json={**CHAT, "stream": True},
-                headers={"Authorization": f"Bearer {KEY}"}) as response:
+        with (
+            httpx.Client(timeout=60) as client,
+            client.stream(
+                "POST",
+                f"{self.gateway.base_url}/chat/completions",
+                json={**CHAT, "stream": True},
+                headers={"Authorization": f"Bearer {KEY}"},
+            ) as response,
+        ):
             assert response.status_code == 200
             self.request_id = response.headers["x-request-id"]
             try:
@@ -136,13 +167,19 @@ class StreamWatch:
 def shutdown_gateway(stand_in: Upstream, pg_url: str, grace: float) -> tuple[Gateway, str]:
     """A gateway with `grace` seconds of shutdown grace, and the name of its one key."""
     name = f"term-{uuid.uuid4().hex[:8]}"
-    config = scaleout_config(stand_in.url, database=pg_url, redis=None, keys=[{"key": KEY, "name": name}],
-                             server={"shutdown_grace_s": grace})
+    config = scaleout_config(
+        stand_in.url,
+        database=pg_url,
+        redis=None,
+        keys=[{"key": KEY, "name": name}],
+        server={"shutdown_grace_s": grace},
+    )
     return start_gateway(config, ready_timeout=READY_TIMEOUT), name
 
 
-def test_sigterm_lets_a_stream_in_flight_finish_and_flushes_its_log_record(stand_in: Upstream,
-                                                                           pg_url: str) -> None:
+def test_sigterm_lets_a_stream_in_flight_finish_and_flushes_its_log_record(
+    stand_in: Upstream, pg_url: str
+) -> None:
     gw, key_name = shutdown_gateway(stand_in, pg_url, grace=15)
     stand_in.behaviour = "slow_stream delay=0.3 chunks=10"  # about 3 s
     try:
@@ -153,9 +190,11 @@ def test_sigterm_lets_a_stream_in_flight_finish_and_flushes_its_log_record(stand
         stand_in.behaviour = "ok"
         gw.stop(signal.SIGKILL)
 
-    print(f"\nSIGTERM after event 2: stream ended {watch.ended_at - watch.term_at:.2f} s later with "
-          f"{len(watch.events)} events, process exited {exited_at - watch.ended_at:.2f} s after the stream, "
-          f"a new connection meanwhile: {watch.new_connection_after_term}")
+    print(
+        f"\nSIGTERM after event 2: stream ended {watch.ended_at - watch.term_at:.2f} s later with "
+        f"{len(watch.events)} events, process exited {exited_at - watch.ended_at:.2f} s after the stream, "
+        f"a new connection meanwhile: {watch.new_connection_after_term}"
+    )
     assert watch.error is None
     assert watch.events[-1] == "[DONE]", "the stream ran to its end"
     assert len(watch.events) == 10 + 1 + 1 + 1, "role chunk... every chunk, the usage chunk and [DONE]"
@@ -168,7 +207,8 @@ def test_sigterm_lets_a_stream_in_flight_finish_and_flushes_its_log_record(stand
 
 
 def test_sigterm_past_the_grace_period_ends_the_stream_in_band_stops_the_upstream_and_keeps_its_record(
-        stand_in: Upstream, pg_url: str) -> None:
+    stand_in: Upstream, pg_url: str
+) -> None:
     """A stream that outlives the grace is ended by the gateway just before Granian's kill: an error event
     (gateway_shutdown) and [DONE], so SDKs see a clean end; the upstream request is cancelled; the
     request is recorded as gateway_shutdown."""
@@ -183,8 +223,10 @@ def test_sigterm_past_the_grace_period_ends_the_stream_in_band_stops_the_upstrea
         gw.stop(signal.SIGKILL)
 
     ended_after = watch.ended_at - watch.term_at
-    print(f"\ngrace 2 s: stream ended {ended_after:.2f} s after SIGTERM after {len(watch.events)} events "
-          f"({watch.error or 'clean'}); last event before [DONE]: {watch.events[-2][:100]}")
+    print(
+        f"\ngrace 2 s: stream ended {ended_after:.2f} s after SIGTERM after {len(watch.events)} events "
+        f"({watch.error or 'clean'}); last event before [DONE]: {watch.events[-2][:100]}"
+    )
     assert watch.error is None, watch.error
     assert watch.events[-1] == "[DONE]"
     assert '"code":"gateway_shutdown"' in watch.events[-2], watch.events[-2]

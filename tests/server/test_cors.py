@@ -13,7 +13,9 @@ def test_allowed_origin_gets_headers_and_preflight() -> None:
     h = dict(c.response_headers("https://chat.example.com"))
     assert h["access-control-allow-origin"] == "https://chat.example.com"
     assert "x-request-id" in h["access-control-expose-headers"]
-    pre = dict(c.preflight("https://chat.example.com", "POST", "authorization, content-type, x-stainless-os") or [])
+    pre = dict(
+        c.preflight("https://chat.example.com", "POST", "authorization, content-type, x-stainless-os") or []
+    )
     assert "POST" in pre["access-control-allow-methods"]
     assert pre["access-control-allow-headers"] == "authorization, content-type, x-stainless-os"
 

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from support.pg import fresh_postgres_database
 
 from sluicegate.store import Store
 from sluicegate.store.migrate import upgrade
-
-from support.pg import fresh_postgres_database
 
 
 class Clock:

@@ -55,7 +55,9 @@ async def test_ping_is_true_for_a_live_database(tmp_path: Path) -> None:
 
 
 async def test_ping_is_false_when_the_database_is_unreachable() -> None:
-    unreachable = Store(create_engine("postgresql://postgres@127.0.0.1:1/nothing", connect_args={"timeout": 2}))
+    unreachable = Store(
+        create_engine("postgresql://postgres@127.0.0.1:1/nothing", connect_args={"timeout": 2})
+    )
     try:
         assert await unreachable.ping() is False
     finally:

@@ -38,7 +38,9 @@ async def test_every_field_survives_a_round_trip(store: Store, clock: Clock) -> 
     assert fetched == created
     assert fetched is not None
     assert (fetched.models, fetched.endpoints, fetched.networks) == (
-        ("gpt-4o*", "qwen-max"), ("chat", "/v1/responses"), ("10.0.0.0/8",)
+        ("gpt-4o*", "qwen-max"),
+        ("chat", "/v1/responses"),
+        ("10.0.0.0/8",),
     )
     assert fetched.limits == limits
     assert (fetched.owner, fetched.store_bodies, fetched.expires_at) == ("team-a", True, clock.now + 86400)
@@ -152,7 +154,9 @@ async def test_a_second_gateway_sees_changes_through_the_revision(store: Store, 
         assert active[hash_key(secret)].id == created.id
 
 
-async def test_load_all_active_leaves_out_disabled_revoked_and_expired_keys(store: Store, clock: Clock) -> None:
+async def test_load_all_active_leaves_out_disabled_revoked_and_expired_keys(
+    store: Store, clock: Clock
+) -> None:
     usable, _ = await store.keys.create({"name": "usable", "expires_at": clock.now + 60})
     disabled, _ = await store.keys.create({"name": "disabled"})
     await store.keys.update(disabled.id, enabled=False)

@@ -49,7 +49,9 @@ async def test_the_migrated_schema_matches_the_tables_the_code_uses(empty_db_url
     engine = create_engine(empty_db_url)
     try:
         async with engine.connect() as conn:
-            diff = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))
+            diff = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+            )
             tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     finally:
         await engine.dispose()

@@ -61,7 +61,10 @@ def expected_totals(records: list[RequestRecord]) -> dict[tuple[Any, ...], dict[
 
 
 async def test_a_batch_is_logged_record_for_record(store: Store) -> None:
-    batch = [record(1), record(2, key_id=None, key_name=None, stream=True, ttft_ms=80.0, usage_estimated=True)]
+    batch = [
+        record(1),
+        record(2, key_id=None, key_name=None, stream=True, ttft_ms=80.0, usage_estimated=True),
+    ]
     await store.usage.write_batch(batch)
     assert [entry.record for entry in await store.usage.tail(10)] == batch
 
@@ -77,7 +80,14 @@ async def test_aggregates_equal_the_sum_of_the_records_to_the_token_and_cent(sto
     for row in rows:
         want = expected[(row["day"].isoformat() if isinstance(row["day"], date) else row["day"],
                          row["key_id"] or None, row["model"], row["currency"])]  # fmt: skip
-        for name in ("requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens"):
+        for name in (
+            "requests",
+            "errors",
+            "prompt_tokens",
+            "completion_tokens",
+            "cached_tokens",
+            "reasoning_tokens",
+        ):
             assert row[name] == want[name], name
         assert row["cost"] == pytest.approx(want["cost"], abs=1e-9)
 
@@ -109,7 +119,12 @@ async def test_usage_by_model_folds_keys_away(store: Store) -> None:
 async def test_usage_by_day_is_in_day_order(store: Store) -> None:
     await store.usage.write_batch(varied_records())
     rows = await store.usage.query(by="day")
-    assert [r["day"] for r in rows if r["currency"] == "USD"] == ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
+    assert [r["day"] for r in rows if r["currency"] == "USD"] == [
+        "2026-11-01",
+        "2026-11-02",
+        "2026-11-03",
+        "2026-11-04",
+    ]
 
 
 async def test_usage_without_grouping_is_per_key_and_model(store: Store) -> None:
@@ -124,7 +139,9 @@ async def test_usage_without_grouping_is_per_key_and_model(store: Store) -> None
 async def test_usage_filters_by_day_range_key_and_model(store: Store) -> None:
     records = varied_records()
     await store.usage.write_batch(records)
-    rows = await store.usage.query(since=date(2026, 11, 2), until=date(2026, 11, 3), key_id="key_b", model="qwen-max")
+    rows = await store.usage.query(
+        since=date(2026, 11, 2), until=date(2026, 11, 3), key_id="key_b", model="qwen-max"
+    )
     chosen = [
         r for r in records
         if r.key_id == "key_b" and r.model_requested == "qwen-max"

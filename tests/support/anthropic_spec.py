@@ -29,7 +29,9 @@ def anthropic_spec_path() -> Path:
 
 def _document(path: Path) -> dict[str, Any]:
     raw = path.read_bytes()
-    cached = Path(tempfile.gettempdir()) / f"sluicegate-anthropic-spec-{hashlib.sha256(raw).hexdigest()[:16]}.json"
+    cached = (
+        Path(tempfile.gettempdir()) / f"sluicegate-anthropic-spec-{hashlib.sha256(raw).hexdigest()[:16]}.json"
+    )
     try:
         return orjson.loads(cached.read_bytes())
     except (OSError, orjson.JSONDecodeError):

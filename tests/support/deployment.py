@@ -66,8 +66,15 @@ class Deployment:
 
     def cli(self, *args: str) -> Any:
         """`sluicegate keys ARGS --config <the gateway's config> --json`, parsed."""
-        done = run_cli("keys", *args, "--config", str(self.gateway.config_path), "--json",
-                       cwd=self.gateway.workdir, timeout=60)
+        done = run_cli(
+            "keys",
+            *args,
+            "--config",
+            str(self.gateway.config_path),
+            "--json",
+            cwd=self.gateway.workdir,
+            timeout=60,
+        )
         assert done.returncode == 0, f"sluicegate keys {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
         value = orjson.loads(done.stdout)
         if args[0] == "create":
@@ -104,8 +111,14 @@ class Deployment:
             drop_postgres_database(self.pg_name)
 
 
-def base_config(upstream: Upstream, slow: Upstream, database_url: str, *,
-                extra_models: dict[str, Any] | None = None, **sections: Any) -> dict[str, Any]:
+def base_config(
+    upstream: Upstream,
+    slow: Upstream,
+    database_url: str,
+    *,
+    extra_models: dict[str, Any] | None = None,
+    **sections: Any,
+) -> dict[str, Any]:
     """Models on the stand-in (`slow-model` on one that streams slowly), an admin key, a store."""
     config: dict[str, Any] = {
         "database": database_url,
@@ -128,8 +141,14 @@ def base_config(upstream: Upstream, slow: Upstream, database_url: str, *,
     return config
 
 
-def deploy(kind: str, workdir: Path, *, slow_behaviour: str = "slow_stream delay=0.25",
-           extra_models: dict[str, Any] | None = None, **sections: Any) -> Deployment:
+def deploy(
+    kind: str,
+    workdir: Path,
+    *,
+    slow_behaviour: str = "slow_stream delay=0.25",
+    extra_models: dict[str, Any] | None = None,
+    **sections: Any,
+) -> Deployment:
     """Start the stand-ins and a gateway whose store is `kind` ("sqlite" or "postgresql")."""
     upstream, slow = Upstream(), Upstream()
     slow.behaviour = slow_behaviour

@@ -17,9 +17,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import openai
 import pytest
@@ -67,8 +68,14 @@ def http_get(host: str, port: int, path: str, timeout: float = 1.0) -> tuple[int
 class Gateway:
     """A running gateway process. Use as a context manager, or call `.stop()`."""
 
-    def __init__(self, process: subprocess.Popen[bytes], port: int, workdir: Path, config_path: Path,
-                 host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        port: int,
+        workdir: Path,
+        config_path: Path,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.process = process
         self.port = port
         self.host = host
@@ -113,7 +120,7 @@ class Gateway:
         self.returncode = self.process.returncode
         return self.returncode
 
-    def __enter__(self) -> "Gateway":
+    def __enter__(self) -> Gateway:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -123,20 +130,38 @@ class Gateway:
         return f"<Gateway pid={self.pid} {self.url}>"
 
 
-def start_gateway(config: Mapping[str, Any] | str, *, port: int | None = None,
-                  host: str = "127.0.0.1", env: Mapping[str, str] | None = None,
-                  args: Sequence[str] = (), ready_timeout: float = READY_TIMEOUT,
-                  wait_ready: bool = True) -> Gateway:
+def start_gateway(
+    config: Mapping[str, Any] | str,
+    *,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    ready_timeout: float = READY_TIMEOUT,
+    wait_ready: bool = True,
+) -> Gateway:
     """Start `python -m sluicegate serve` on `config` (a dict or YAML text) and wait until healthy."""
     workdir = Path(tempfile.mkdtemp(prefix="sluicegate-e2e-"))
     config_path = workdir / "sluicegate.yaml"
     config_path.write_text(dump_config(config))
     port = port or free_port()
-    command = [sys.executable, "-m", "sluicegate", "serve", "--config", str(config_path),
-               "--host", host, "--port", str(port), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "sluicegate",
+        "serve",
+        "--config",
+        str(config_path),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        *args,
+    ]
     with open(workdir / "stdout.log", "wb") as out, open(workdir / "stderr.log", "wb") as err:
-        process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                   cwd=workdir, env=child_env(env))
+        process = subprocess.Popen(
+            command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=workdir, env=child_env(env)
+        )
     probe_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     gateway = Gateway(process, port, workdir, config_path, host=probe_host)
     if wait_ready:
@@ -149,9 +174,12 @@ def wait_healthy(gateway: Gateway, timeout: float = READY_TIMEOUT) -> None:
     last_error = "no answer"
     while time.monotonic() < deadline:
         if gateway.process.poll() is not None:
-            pytest.fail(f"the gateway exited with code {gateway.process.returncode} before it was healthy\n"
-                        f"--- stderr ---\n{gateway.stderr_text()[-4000:]}\n"
-                        f"--- stdout ---\n{gateway.stdout_text()[-2000:]}", pytrace=False)
+            pytest.fail(
+                f"the gateway exited with code {gateway.process.returncode} before it was healthy\n"
+                f"--- stderr ---\n{gateway.stderr_text()[-4000:]}\n"
+                f"--- stdout ---\n{gateway.stdout_text()[-2000:]}",
+                pytrace=False,
+            )
         try:
             status, body = http_get(gateway.host, gateway.port, "/healthz", timeout=1.0)
             if status == 200:
@@ -161,15 +189,30 @@ def wait_healthy(gateway: Gateway, timeout: float = READY_TIMEOUT) -> None:
             last_error = f"{type(exc).__name__}: {exc}"
         time.sleep(0.05)
     gateway.stop(signal.SIGKILL)
-    pytest.fail(f"the gateway was not healthy within {timeout} s ({last_error})\n"
-                f"--- stderr ---\n{gateway.stderr_text()[-4000:]}", pytrace=False)
+    pytest.fail(
+        f"the gateway was not healthy within {timeout} s ({last_error})\n"
+        f"--- stderr ---\n{gateway.stderr_text()[-4000:]}",
+        pytrace=False,
+    )
 
 
-def run_cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 30.0,
-            input: str | None = None, cwd: str | Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+    input: str | None = None,
+    cwd: str | Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m sluicegate ARGS...` to completion; text stdout/stderr captured."""
-    return subprocess.run([sys.executable, "-m", "sluicegate", *args], capture_output=True, text=True,
-                          timeout=timeout, input=input, env=child_env(env), cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "sluicegate", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+        env=child_env(env),
+        cwd=cwd,
+    )
 
 
 def make_openai_client(gateway: Gateway, key: str = "sk-no-key", **kwargs: Any) -> openai.OpenAI:
@@ -191,12 +234,26 @@ ALLOWED_ORIGIN = "https://chat.example.com"
 # Channels for failure tests: each test that makes an upstream fail uses its own, so that the
 # gateway's reaction (a breaker opening on a 401, a cool-down honouring Retry-After) cannot leak into
 # the next test. Name -> public model "<name>-model" routed to upstream "<name>" on the stand-in.
-FAILURE_CHANNELS = ("refused", "badreq", "limited", "limited2", "locked", "broken", "cut", "cut2", "nodone",
-                    "logs401", "logscut", "htmlerr", "cutsdk")
+FAILURE_CHANNELS = (
+    "refused",
+    "badreq",
+    "limited",
+    "limited2",
+    "locked",
+    "broken",
+    "cut",
+    "cut2",
+    "nodone",
+    "logs401",
+    "logscut",
+    "htmlerr",
+    "cutsdk",
+)
 
 
-def core_config(upstream_url: str, upstream_root: str, *, dead_url: str | None = None,
-                keys: bool = True, **sections: Any) -> dict[str, Any]:
+def core_config(
+    upstream_url: str, upstream_root: str, *, dead_url: str | None = None, keys: bool = True, **sections: Any
+) -> dict[str, Any]:
     """The gateway core's configuration, all routes on one stand-in upstream under several names,
     so that each kind of failure hits its own channel (see FAILURE_CHANNELS):
 
@@ -210,8 +267,12 @@ def core_config(upstream_url: str, upstream_root: str, *, dead_url: str | None =
         "slowpoke": {"base_url": upstream_url, "api_key": PROVIDER_KEY, "timeouts": {"first_byte": 0.5}},
         "sleepy": {"base_url": upstream_url, "api_key": PROVIDER_KEY, "timeouts": {"idle": 1}},
         "dead": {"base_url": dead_url or f"http://127.0.0.1:{free_port()}/v1", "api_key": PROVIDER_KEY},
-        "az": {"preset": "azure", "base_url": upstream_root, "api_key": PROVIDER_KEY,
-               "api_version": "2024-10-21"},
+        "az": {
+            "preset": "azure",
+            "base_url": upstream_root,
+            "api_key": PROVIDER_KEY,
+            "api_version": "2024-10-21",
+        },
     }
     models: dict[str, Any] = {
         "gpt-4o-mini": "up",
@@ -230,7 +291,9 @@ def core_config(upstream_url: str, upstream_root: str, *, dead_url: str | None =
         upstreams[name] = {"base_url": upstream_url, "api_key": PROVIDER_KEY}
         models[f"{name}-model"] = f"{name}/gpt-4o-mini"
     config: dict[str, Any] = {
-        "keys": [{"key": CLIENT_KEY, "name": "team-a"}, {"key": OTHER_CLIENT_KEY, "name": "team-b"}] if keys else [],
+        "keys": [{"key": CLIENT_KEY, "name": "team-a"}, {"key": OTHER_CLIENT_KEY, "name": "team-b"}]
+        if keys
+        else [],
         "upstreams": upstreams,
         "models": models,
         "server": {"max_body_bytes": 1_048_576, "cors": {"allow_origins": [ALLOWED_ORIGIN]}},

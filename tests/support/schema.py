@@ -8,9 +8,10 @@ ignores); we rewrite it into `"null"` in `type` (or an `anyOf` with `{"type": "n
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 import yaml
@@ -18,6 +19,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+
 
 def _spec_path() -> Path:
     """OpenAI's spec: $SLUICEGATE_OPENAI_SPEC, else ../shared/spec beside the repository (where CI puts it)."""
@@ -74,7 +76,7 @@ class SpecValidator:
         self._validators: dict[str, Draft202012Validator] = {}
 
     @classmethod
-    def load(cls, path: Path = SPEC_PATH) -> "SpecValidator":
+    def load(cls, path: Path = SPEC_PATH) -> SpecValidator:
         with open(path, "rb") as f:
             document = yaml.load(f, Loader=yaml.CSafeLoader)
         return cls(document)
@@ -108,8 +110,10 @@ class SpecValidator:
 
 def describe(schema_name: str, instance: Any, errors: list[ValidationError]) -> str:
     best = best_match(errors)
-    lines = [f"{schema_name}: {len(errors)} schema error(s); most relevant:",
-             f"  at {_path(best.absolute_path)}: {best.message}"]
+    lines = [
+        f"{schema_name}: {len(errors)} schema error(s); most relevant:",
+        f"  at {_path(best.absolute_path)}: {best.message}",
+    ]
     for error in errors[:5]:
         if error is not best:
             lines.append(f"  at {_path(error.absolute_path)}: {error.message}")
@@ -140,9 +144,13 @@ def parse_sse(raw: bytes | str) -> list[str]:
     return events
 
 
-def assert_stream(events: list[str], *, include_usage: bool | None = None,
-                  spec: SpecValidator | None = None,
-                  schema_name: str = "CreateChatCompletionStreamResponse") -> list[dict[str, Any]]:
+def assert_stream(
+    events: list[str],
+    *,
+    include_usage: bool | None = None,
+    spec: SpecValidator | None = None,
+    schema_name: str = "CreateChatCompletionStreamResponse",
+) -> list[dict[str, Any]]:
     """Check a chat completion stream beyond its schema; return the parsed chunks (without [DONE]).
 
     `events` are the `data:` payloads (see `parse_sse`). The rules clients rely on: the stream
@@ -168,7 +176,9 @@ def assert_stream(events: list[str], *, include_usage: bool | None = None,
     if include_usage is True:
         last = chunks[-1]
         assert last.get("choices") == [], f"with include_usage the last chunk must have choices []: {last}"
-        assert isinstance(last.get("usage"), dict), f"with include_usage the last chunk must have usage: {last}"
+        assert isinstance(last.get("usage"), dict), (
+            f"with include_usage the last chunk must have usage: {last}"
+        )
         for i, chunk in enumerate(chunks[:-1]):
             assert chunk.get("usage") is None, f"chunk {i} before the usage chunk has usage: {chunk}"
     elif include_usage is False:

@@ -53,20 +53,48 @@ MODEL_BEHAVIOUR_PREFIX = "behaviour="
 CREATED = 1_700_000_000
 
 ERROR_BODIES: dict[int, dict[str, Any]] = {
-    400: {"message": "Invalid value for 'messages': expected an array.", "type": "invalid_request_error",
-          "param": "messages", "code": "invalid_value"},
-    401: {"message": "Incorrect API key provided: sk-upst****cret.", "type": "invalid_request_error",
-          "param": None, "code": "invalid_api_key"},
-    403: {"message": "You are not allowed to sample from this model.", "type": "invalid_request_error",
-          "param": None, "code": "model_not_allowed"},
-    404: {"message": "The model does not exist.", "type": "invalid_request_error",
-          "param": "model", "code": "model_not_found"},
-    429: {"message": "Rate limit reached for requests. Please try again in 2s.", "type": "requests",
-          "param": None, "code": "rate_limit_exceeded"},
-    500: {"message": "The server had an error while processing your request.", "type": "server_error",
-          "param": None, "code": None},
-    503: {"message": "The engine is currently overloaded, please try again later.", "type": "server_error",
-          "param": None, "code": None},
+    400: {
+        "message": "Invalid value for 'messages': expected an array.",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "invalid_value",
+    },
+    401: {
+        "message": "Incorrect API key provided: sk-upst****cret.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "invalid_api_key",
+    },
+    403: {
+        "message": "You are not allowed to sample from this model.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "model_not_allowed",
+    },
+    404: {
+        "message": "The model does not exist.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_found",
+    },
+    429: {
+        "message": "Rate limit reached for requests. Please try again in 2s.",
+        "type": "requests",
+        "param": None,
+        "code": "rate_limit_exceeded",
+    },
+    500: {
+        "message": "The server had an error while processing your request.",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    },
+    503: {
+        "message": "The engine is currently overloaded, please try again later.",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    },
 }
 
 
@@ -90,11 +118,21 @@ class Behaviour:
     comments: bool = False
     reject_key: str | None = None
 
-    KINDS = ("ok", "slow", "slow_stream", "fail", "status", "refuse", "hang", "cut_stream", "no_usage",
-             "no_done")
+    KINDS = (
+        "ok",
+        "slow",
+        "slow_stream",
+        "fail",
+        "status",
+        "refuse",
+        "hang",
+        "cut_stream",
+        "no_usage",
+        "no_done",
+    )
 
     @classmethod
-    def parse(cls, text: "str | Behaviour") -> "Behaviour":
+    def parse(cls, text: str | Behaviour) -> Behaviour:
         """Parse `"kind [N] key=value ..."`; a Behaviour passes through unchanged."""
         if isinstance(text, Behaviour):
             return text
@@ -301,7 +339,7 @@ class Upstream:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
 
-    def __enter__(self) -> "Upstream":
+    def __enter__(self) -> Upstream:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -358,7 +396,7 @@ class Upstream:
         if header:
             return Behaviour.parse(header)
         if isinstance(model, str) and model.startswith(MODEL_BEHAVIOUR_PREFIX):
-            return Behaviour.parse(model[len(MODEL_BEHAVIOUR_PREFIX):].replace(",", " "))
+            return Behaviour.parse(model[len(MODEL_BEHAVIOUR_PREFIX) :].replace(",", " "))
         with self._lock:
             chosen = self._script.pop(0) if self._script else self.behaviour
         return Behaviour.parse(chosen)
@@ -427,8 +465,9 @@ class Upstream:
             self._mark_cancelled(record)
             raise
 
-    async def _apply(self, request: web.Request, record: RecordedRequest, behaviour: Behaviour,
-                     answer: Any) -> web.StreamResponse:
+    async def _apply(
+        self, request: web.Request, record: RecordedRequest, behaviour: Behaviour, answer: Any
+    ) -> web.StreamResponse:
         assert self._closing is not None
         kind = behaviour.kind
         if behaviour.reject_key is not None and behaviour.reject_key in _presented_keys(request):
@@ -460,11 +499,16 @@ class Upstream:
         status = behaviour.status
         if behaviour.html:
             headers = self._headers(behaviour, "text/html")
-            page = f"<html><head><title>{status}</title></head><body><h1>{status} Bad Gateway</h1></body></html>"
+            page = (
+                f"<html><head><title>{status}</title></head><body><h1>{status} Bad Gateway</h1></body></html>"
+            )
             return web.Response(status=status, body=page.encode(), headers=headers)
-        error = ERROR_BODIES.get(status) or {"message": f"Upstream error {status}.",
-                                             "type": "server_error" if status >= 500 else "invalid_request_error",
-                                             "param": None, "code": None}
+        error = ERROR_BODIES.get(status) or {
+            "message": f"Upstream error {status}.",
+            "type": "server_error" if status >= 500 else "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
         headers = self._headers(behaviour)
         if status == 429:
             headers["retry-after"] = behaviour.retry_after
@@ -476,17 +520,24 @@ class Upstream:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._chat_answer)
 
-    async def _chat_answer(self, request: web.Request, record: RecordedRequest,
-                           behaviour: Behaviour) -> web.StreamResponse:
+    async def _chat_answer(
+        self, request: web.Request, record: RecordedRequest, behaviour: Behaviour
+    ) -> web.StreamResponse:
         body = record.json if isinstance(record.json, dict) else {}
         model = body.get("model") or request.match_info.get("deployment") or "unknown"
         completion_id = f"chatcmpl-{next(self._ids):08d}"
         usage = _usage(count_prompt_tokens(body), behaviour.chunks)
         if not _wants_stream(record):
-            message = {"role": "assistant", "content": "".join(reply_pieces(body, behaviour.chunks)),
-                       "refusal": None}
+            message = {
+                "role": "assistant",
+                "content": "".join(reply_pieces(body, behaviour.chunks)),
+                "refusal": None,
+            }
             payload: dict[str, Any] = {
-                "id": completion_id, "object": "chat.completion", "created": CREATED, "model": model,
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": CREATED,
+                "model": model,
                 "system_fingerprint": "fp_standin",
                 "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
             }
@@ -498,8 +549,13 @@ class Upstream:
         send_usage = include_usage and behaviour.kind != "no_usage"
 
         def chunk(delta: dict[str, Any] | None, finish: str | None, *, usage_chunk: bool = False) -> bytes:
-            event: dict[str, Any] = {"id": completion_id, "object": "chat.completion.chunk",
-                                     "created": CREATED, "model": model, "system_fingerprint": "fp_standin"}
+            event: dict[str, Any] = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": CREATED,
+                "model": model,
+                "system_fingerprint": "fp_standin",
+            }
             if usage_chunk:
                 event["choices"] = []
                 event["usage"] = usage
@@ -517,8 +573,9 @@ class Upstream:
         events.append(b"data: [DONE]\n\n")
         return await self._stream(request, record, events, behaviour)
 
-    async def _stream(self, request: web.Request, record: RecordedRequest, events: list[bytes],
-                      behaviour: Behaviour) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, record: RecordedRequest, events: list[bytes], behaviour: Behaviour
+    ) -> web.StreamResponse:
         if behaviour.coalesce:
             return await self._stream_coalesced(request, record, events, behaviour)
         response = web.StreamResponse(headers=self._headers(behaviour, "text/event-stream; charset=utf-8"))
@@ -554,14 +611,18 @@ class Upstream:
         await response.write_eof()
         return response
 
-    async def _stream_coalesced(self, request: web.Request, record: RecordedRequest, events: list[bytes],
-                                behaviour: Behaviour) -> web.StreamResponse:
+    async def _stream_coalesced(
+        self, request: web.Request, record: RecordedRequest, events: list[bytes], behaviour: Behaviour
+    ) -> web.StreamResponse:
         """Write the HTTP response by hand so that the head and the first event share one write;
         the body is delimited by closing the connection (HTTP/1.1 without length or chunking)."""
         transport = request.transport
         assert transport is not None
-        headers = {**self._headers(behaviour, "text/event-stream; charset=utf-8"), "cache-control": "no-cache",
-                   "connection": "close"}
+        headers = {
+            **self._headers(behaviour, "text/event-stream; charset=utf-8"),
+            "cache-control": "no-cache",
+            "connection": "close",
+        }
         record.response_status = 200
         record.response_headers = dict(headers)
         head = "HTTP/1.1 200 OK\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
@@ -583,8 +644,9 @@ class Upstream:
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._completions_answer)
 
-    async def _completions_answer(self, request: web.Request, record: RecordedRequest,
-                                  behaviour: Behaviour) -> web.StreamResponse:
+    async def _completions_answer(
+        self, request: web.Request, record: RecordedRequest, behaviour: Behaviour
+    ) -> web.StreamResponse:
         body = record.json if isinstance(record.json, dict) else {}
         model = body.get("model") or request.match_info.get("deployment") or "unknown"
         prompt = body.get("prompt")
@@ -594,7 +656,10 @@ class Upstream:
         usage = _usage(count_prompt_tokens(body), behaviour.chunks, details=False)
         if not _wants_stream(record):
             payload: dict[str, Any] = {
-                "id": completion_id, "object": "text_completion", "created": CREATED, "model": model,
+                "id": completion_id,
+                "object": "text_completion",
+                "created": CREATED,
+                "model": model,
                 "system_fingerprint": "fp_standin",
                 "choices": [{"index": 0, "text": "".join(pieces), "logprobs": None, "finish_reason": "stop"}],
             }
@@ -604,23 +669,40 @@ class Upstream:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
         def chunk(text: str, finish: str | None) -> bytes:
-            event = {"id": completion_id, "object": "text_completion", "created": CREATED, "model": model,
-                     "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}]}
+            event = {
+                "id": completion_id,
+                "object": "text_completion",
+                "created": CREATED,
+                "model": model,
+                "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
+            }
             return b"data: " + orjson.dumps(event) + b"\n\n"
 
         events = [chunk(p, None) for p in pieces] + [chunk("", "stop")]
         if include_usage and behaviour.kind != "no_usage":
-            events.append(b"data: " + orjson.dumps({"id": completion_id, "object": "text_completion",
-                                                    "created": CREATED, "model": model, "choices": [],
-                                                    "usage": usage}) + b"\n\n")
+            events.append(
+                b"data: "
+                + orjson.dumps(
+                    {
+                        "id": completion_id,
+                        "object": "text_completion",
+                        "created": CREATED,
+                        "model": model,
+                        "choices": [],
+                        "usage": usage,
+                    }
+                )
+                + b"\n\n"
+            )
         events.append(b"data: [DONE]\n\n")
         return await self._stream(request, record, events, behaviour)
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._embeddings_answer)
 
-    async def _embeddings_answer(self, request: web.Request, record: RecordedRequest,
-                                 behaviour: Behaviour) -> web.StreamResponse:
+    async def _embeddings_answer(
+        self, request: web.Request, record: RecordedRequest, behaviour: Behaviour
+    ) -> web.StreamResponse:
         body = record.json if isinstance(record.json, dict) else {}
         model = body.get("model") or request.match_info.get("deployment") or "unknown"
         inputs = body.get("input")
@@ -641,15 +723,26 @@ class Upstream:
 
     async def _list_models(self, request: web.Request) -> web.StreamResponse:
         async def answer(request: web.Request, record: RecordedRequest, behaviour: Behaviour) -> web.Response:
-            payload = {"object": "list", "data": [
-                {"id": m, "object": "model", "created": CREATED, "owned_by": "stand-in"} for m in self.models]}
+            payload = {
+                "object": "list",
+                "data": [
+                    {"id": m, "object": "model", "created": CREATED, "owned_by": "stand-in"}
+                    for m in self.models
+                ],
+            }
             return self._json(payload, behaviour)
+
         return await self._serve(request, answer)
 
     async def _transcriptions(self, request: web.Request) -> web.StreamResponse:
-        record = RecordedRequest(method=request.method, path=request.path, query=dict(request.query),
-                                 headers={k.lower(): v for k, v in request.headers.items()}, body=b"",
-                                 received_at=time.monotonic())
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=b"",
+            received_at=time.monotonic(),
+        )
         try:
             reader = await request.multipart()
             while True:
@@ -659,8 +752,11 @@ class Upstream:
                 data = await part.read()  # type: ignore[union-attr]
                 name = part.name or ""
                 if part.filename:  # type: ignore[union-attr]
-                    record.form[name] = {"filename": part.filename, "size": len(data),  # type: ignore[union-attr]
-                                         "sha256": hashlib.sha256(data).hexdigest()}
+                    record.form[name] = {
+                        "filename": part.filename,
+                        "size": len(data),  # type: ignore[union-attr]
+                        "sha256": hashlib.sha256(data).hexdigest(),
+                    }
                 else:
                     record.form[name] = data.decode("utf-8", "replace")
             record.body = b""  # the parts are in .form; the raw body was consumed by the parser
@@ -668,12 +764,18 @@ class Upstream:
             record.behaviour = behaviour.kind
             self.requests.append(record)
 
-            async def answer(request: web.Request, record: RecordedRequest, behaviour: Behaviour) -> web.Response:
+            async def answer(
+                request: web.Request, record: RecordedRequest, behaviour: Behaviour
+            ) -> web.Response:
                 upload = record.form.get("file") or {}
-                payload = {"text": f"{upload.get('filename')}:{upload.get('size')}",
-                           "filename": upload.get("filename"), "bytes": upload.get("size"),
-                           "sha256": upload.get("sha256"), "model": record.form.get("model"),
-                           "usage": {"type": "duration", "seconds": 1}}
+                payload = {
+                    "text": f"{upload.get('filename')}:{upload.get('size')}",
+                    "filename": upload.get("filename"),
+                    "bytes": upload.get("size"),
+                    "sha256": upload.get("sha256"),
+                    "model": record.form.get("model"),
+                    "usage": {"type": "duration", "seconds": 1},
+                }
                 return self._json(payload, behaviour)
 
             response = await self._apply(request, record, behaviour, answer)
@@ -689,33 +791,62 @@ class Upstream:
         async def answer(request: web.Request, record: RecordedRequest, behaviour: Behaviour) -> web.Response:
             body = record.json if isinstance(record.json, dict) else {}
             n = int(body.get("n") or 1)
-            payload = {"created": CREATED, "data": [
-                {"url": f"https://images.example.invalid/{i}.png", "revised_prompt": body.get("prompt")}
-                for i in range(n)]}
+            payload = {
+                "created": CREATED,
+                "data": [
+                    {"url": f"https://images.example.invalid/{i}.png", "revised_prompt": body.get("prompt")}
+                    for i in range(n)
+                ],
+            }
             return self._json(payload, behaviour)
+
         return await self._serve(request, answer)
 
     async def _moderations(self, request: web.Request) -> web.StreamResponse:
         async def answer(request: web.Request, record: RecordedRequest, behaviour: Behaviour) -> web.Response:
             body = record.json if isinstance(record.json, dict) else {}
-            categories = ["hate", "hate/threatening", "harassment", "harassment/threatening", "illicit",
-                          "illicit/violent", "self-harm", "self-harm/intent", "self-harm/instructions", "sexual",
-                          "sexual/minors", "violence", "violence/graphic"]
+            categories = [
+                "hate",
+                "hate/threatening",
+                "harassment",
+                "harassment/threatening",
+                "illicit",
+                "illicit/violent",
+                "self-harm",
+                "self-harm/intent",
+                "self-harm/instructions",
+                "sexual",
+                "sexual/minors",
+                "violence",
+                "violence/graphic",
+            ]
             inputs = body.get("input")
             count = len(inputs) if isinstance(inputs, list) else 1
-            result = {"flagged": False, "categories": {c: False for c in categories},
-                      "category_scores": {c: 0.001 for c in categories},
-                      "category_applied_input_types": {c: ["text"] for c in categories}}
-            payload = {"id": f"modr-{next(self._ids):06d}", "model": body.get("model") or "omni-moderation-latest",
-                       "results": [result] * count}
+            result = {
+                "flagged": False,
+                "categories": {c: False for c in categories},
+                "category_scores": {c: 0.001 for c in categories},
+                "category_applied_input_types": {c: ["text"] for c in categories},
+            }
+            payload = {
+                "id": f"modr-{next(self._ids):06d}",
+                "model": body.get("model") or "omni-moderation-latest",
+                "results": [result] * count,
+            }
             return self._json(payload, behaviour)
+
         return await self._serve(request, answer)
 
     async def _catch_all(self, request: web.Request) -> web.StreamResponse:
         async def answer(request: web.Request, record: RecordedRequest, behaviour: Behaviour) -> web.Response:
-            payload = {"method": request.method, "path": request.path, "query": dict(request.query),
-                       "body_bytes": len(record.body)}
+            payload = {
+                "method": request.method,
+                "path": request.path,
+                "query": dict(request.query),
+                "body_bytes": len(record.body),
+            }
             return self._json(payload, behaviour)
+
         return await self._serve(request, answer)
 
 
@@ -738,11 +869,17 @@ def _wants_stream(record: RecordedRequest) -> bool:
 
 
 def _usage(prompt: int, completion: int, *, details: bool = True) -> dict[str, Any]:
-    usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
-                             "total_tokens": prompt + completion}
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
     if details:
         usage["prompt_tokens_details"] = {"cached_tokens": 0, "audio_tokens": 0}
-        usage["completion_tokens_details"] = {"reasoning_tokens": 0, "audio_tokens": 0,
-                                              "accepted_prediction_tokens": 0,
-                                              "rejected_prediction_tokens": 0}
+        usage["completion_tokens_details"] = {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        }
     return usage

@@ -40,12 +40,14 @@ _KEY_ROUTES: dict[str, Handler] = {
 def check_admin(admin_key: str | None, headers: Any) -> None:
     """Refuse unless the request carries `Authorization: Bearer <admin_key>`."""
     if not admin_key:
-        raise NotFound("admin API disabled: set admin_key in the configuration to enable it.",
-                       code="admin_disabled")
+        raise NotFound(
+            "admin API disabled: set admin_key in the configuration to enable it.", code="admin_disabled"
+        )
     token = bearer_token(headers)
     if not token or not hmac.compare_digest(token.encode(), admin_key.encode()):
-        raise Unauthorized("The admin API needs 'Authorization: Bearer <admin_key>'.",
-                           code="invalid_admin_key")
+        raise Unauthorized(
+            "The admin API needs 'Authorization: Bearer <admin_key>'.", code="invalid_admin_key"
+        )
 
 
 async def handle_admin(gw: Any, scope: Any, proto: Any, ctx: Any) -> None:

@@ -30,8 +30,20 @@ _FLAG_FIELDS = ("enabled", "store_bodies")
 _LIST_FIELDS = {"models": "models", "endpoints": "endpoints", "networks": "networks", "ip": "networks"}
 _COUNT_LIMITS = ("rpm", "rpd", "tpm", "concurrency")
 _PERIODS = ("day", "month", "total")
-ACCEPTED_FIELDS = frozenset((*_TEXT_FIELDS, *_FLAG_FIELDS, *_LIST_FIELDS, *_COUNT_LIMITS, "budget_tokens",
-                             "budget_usd", "budget_period", "expires", "expires_at", "limits"))
+ACCEPTED_FIELDS = frozenset(
+    (
+        *_TEXT_FIELDS,
+        *_FLAG_FIELDS,
+        *_LIST_FIELDS,
+        *_COUNT_LIMITS,
+        "budget_tokens",
+        "budget_usd",
+        "budget_period",
+        "expires",
+        "expires_at",
+        "limits",
+    )
+)
 
 
 class KeyConflict(GatewayError):
@@ -86,8 +98,11 @@ def key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
             if name in body:
                 value = body[name]
                 if value is not None and not isinstance(value, str):
-                    raise BadRequest(f"{name} must be text (30d, 12h, 2026-12-31, an ISO date-time) or null.",
-                                     param=name, code="invalid_key_field")
+                    raise BadRequest(
+                        f"{name} must be text (30d, 12h, 2026-12-31, an ISO date-time) or null.",
+                        param=name,
+                        code="invalid_key_field",
+                    )
                 options["expires"] = value if value is not None else "never"
         fields.update(option_fields(options, now))
         fields.update(_limits_object(body.get("limits")))
@@ -115,7 +130,7 @@ async def changed(gw: Any) -> None:
     if gw.keysync is not None:
         try:
             await gw.keysync.refresh()
-        except Exception as exc:  # noqa: BLE001 - saved anyway; the 0.5 s poll will pick it up
+        except Exception as exc:
             log.warning("key cache refresh after an admin change failed: %s", type(exc).__name__)
     if gw.redis is not None:
         from sluicegate.server.keysync import notify

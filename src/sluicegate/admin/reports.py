@@ -32,8 +32,9 @@ async def usage(req: AdminRequest) -> tuple[int, Any]:
     by = q.get("by") or None
     if by is not None and by not in _GROUPINGS:
         raise BadRequest(f"by must be one of {', '.join(_GROUPINGS)}.", param="by", code="invalid_grouping")
-    rows = await req.gw.store.usage.query(since=since, until=until, key_id=q.get("key") or None,
-                                          model=q.get("model") or None, by=by)
+    rows = await req.gw.store.usage.query(
+        since=since, until=until, key_id=q.get("key") or None, model=q.get("model") or None, by=by
+    )
     return 200, {"object": "list", "data": rows}
 
 
@@ -45,7 +46,9 @@ async def logs(req: AdminRequest) -> tuple[int, Any]:
     except ValueError:
         count = -1
     if not 0 <= count <= MAX_TAIL:
-        raise BadRequest(f"tail must be a whole number from 0 to {MAX_TAIL}.", param="tail", code="invalid_tail")
+        raise BadRequest(
+            f"tail must be a whole number from 0 to {MAX_TAIL}.", param="tail", code="invalid_tail"
+        )
     entries = await req.gw.store.usage.tail(count)
     return 200, {"object": "list", "data": [log_json(e.id, e.record) for e in entries]}
 

@@ -69,7 +69,7 @@ def serve_ui(gw: Any, proto: Any, ctx: Any, path: str) -> bool:
         ctx.status = 308
         proto.response_empty(308, [("location", PREFIX + "/"), *SECURITY_HEADERS])
         return True
-    name = path[len(PREFIX) + 1:] or "index.html"
+    name = path[len(PREFIX) + 1 :] or "index.html"
     content_type = _content_type(name) if _NAME.fullmatch(name) and ".." not in name else None
     body = _asset(name) if content_type else None
     if body is None:

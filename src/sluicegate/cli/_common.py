@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import orjson
 
 from sluicegate.cli.lang import display_width, pad
-import orjson
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -126,8 +126,9 @@ def iso_time(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = (),
-                 rule: bool = False) -> str:
+def format_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = (), rule: bool = False
+) -> str:
     """Rows as aligned text columns; columns whose index is in `right` are right-aligned (numbers).
 
     Widths count terminal columns (CJK characters are two wide); `rule` draws a line under the header.
@@ -148,4 +149,3 @@ def split_list(value: str | None) -> list[str] | None:
     if value is None:
         return None
     return [item.strip() for item in value.split(",") if item.strip()]
-

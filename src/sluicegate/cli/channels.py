@@ -20,8 +20,18 @@ from sluicegate.cli._common import _default_config, echo_json, format_table, iso
 READYZ = "/readyz"
 TIMEOUT_S = 5.0
 
-_HEADERS = ("CHANNEL", "UPSTREAM", "STATE", "FAILS", "COOLDOWN UNTIL", "LAST ERROR", "IN FLIGHT", "EWMA MS",
-            "REQUESTS", "FAILURES")
+_HEADERS = (
+    "CHANNEL",
+    "UPSTREAM",
+    "STATE",
+    "FAILS",
+    "COOLDOWN UNTIL",
+    "LAST ERROR",
+    "IN FLIGHT",
+    "EWMA MS",
+    "REQUESTS",
+    "FAILURES",
+)
 _RIGHT = (3, 6, 7, 8, 9)
 
 
@@ -31,11 +41,18 @@ def channels() -> None:
 
 
 @channels.command()
-@click.option("--config", "config", envvar="SLUICEGATE_CONFIG", default=_default_config,
-              type=click.Path(dir_okay=False),
-              show_default="$SLUICEGATE_CONFIG, else ./sluicegate.yaml if present",
-              help="Gateway configuration file; its server.host and server.port locate the gateway.")
-@click.option("--url", "url", metavar="URL", help="The gateway's base URL (http://host:port), overriding the config.")
+@click.option(
+    "--config",
+    "config",
+    envvar="SLUICEGATE_CONFIG",
+    default=_default_config,
+    type=click.Path(dir_okay=False),
+    show_default="$SLUICEGATE_CONFIG, else ./sluicegate.yaml if present",
+    help="Gateway configuration file; its server.host and server.port locate the gateway.",
+)
+@click.option(
+    "--url", "url", metavar="URL", help="The gateway's base URL (http://host:port), overriding the config."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the channel list as JSON.")
 def status(config: str | None, url: str | None, as_json: bool) -> None:
     """Each channel's breaker state, failures, cooldown, last error, load and latency.
@@ -81,8 +98,10 @@ def fetch_channels(base: str) -> list[dict[str, Any]]:
         response = conn.getresponse()
         body = response.read()
     except (OSError, http.client.HTTPException) as exc:
-        raise click.ClickException(f"cannot reach the gateway at {where}: {exc or type(exc).__name__} "
-                                   "(is `sluicegate serve` running? use --url or --config)") from exc
+        raise click.ClickException(
+            f"cannot reach the gateway at {where}: {exc or type(exc).__name__} "
+            "(is `sluicegate serve` running? use --url or --config)"
+        ) from exc
     finally:
         conn.close()
     try:
@@ -90,8 +109,10 @@ def fetch_channels(base: str) -> list[dict[str, Any]]:
     except orjson.JSONDecodeError:
         payload = None
     if not isinstance(payload, dict) or not isinstance(payload.get("channels"), list):
-        raise click.ClickException(f"{where}{READYZ} answered {response.status} without a channel list; "
-                                   "is this a Sluicegate gateway?")
+        raise click.ClickException(
+            f"{where}{READYZ} answered {response.status} without a channel list; "
+            "is this a Sluicegate gateway?"
+        )
     return payload["channels"]
 
 
@@ -100,11 +121,20 @@ def channels_table(records: list[dict[str, Any]], now: float | None = None) -> s
     rows = []
     for c in records:
         latency = c.get("ewma_latency_s")
-        rows.append([
-            c.get("name"), c.get("upstream"), c.get("state"), c.get("consecutive_failures", 0),
-            _until(c.get("cooldown_until"), now), c.get("last_error") or "-", c.get("in_flight", 0),
-            "-" if latency is None else f"{latency * 1000:.1f}", c.get("requests", 0), c.get("failures", 0),
-        ])
+        rows.append(
+            [
+                c.get("name"),
+                c.get("upstream"),
+                c.get("state"),
+                c.get("consecutive_failures", 0),
+                _until(c.get("cooldown_until"), now),
+                c.get("last_error") or "-",
+                c.get("in_flight", 0),
+                "-" if latency is None else f"{latency * 1000:.1f}",
+                c.get("requests", 0),
+                c.get("failures", 0),
+            ]
+        )
     return format_table(_HEADERS, rows, right=_RIGHT)
 
 

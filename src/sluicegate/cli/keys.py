@@ -13,8 +13,6 @@ from typing import Any
 
 import click
 
-from sluicegate.cli.lang import t
-
 from sluicegate.cli._common import (
     database_options,
     echo_json,
@@ -24,6 +22,7 @@ from sluicegate.cli._common import (
     run_with_store,
     split_list,
 )
+from sluicegate.cli.lang import t
 from sluicegate.store.records import KeyLimits, KeyRecord
 
 _UNLIMITED_WORDS = ("none", "unlimited", "off")
@@ -64,13 +63,18 @@ def _key_options(update: bool) -> Callable[[Callable[..., Any]], Callable[..., A
         options = [
             click.option("--name", required=not update, help="A name people recognise."),
             click.option("--owner", help="Who the key belongs to (team, person, service)."),
-            click.option("--models", metavar="P,...", help="Allowed models: names or globs (gpt-4o*). '' = all."),
             click.option(
-                "--endpoints", metavar="E,...",
+                "--models", metavar="P,...", help="Allowed models: names or globs (gpt-4o*). '' = all."
+            ),
+            click.option(
+                "--endpoints",
+                metavar="E,...",
                 help="Allowed endpoints: chat, completions, embeddings, images, audio, moderations, models, "
                 "files, rerank, messages, or /v1/... prefixes. '' = all.",
             ),
-            click.option("--ip", "networks", metavar="CIDR,...", help="Client networks allowed. '' = anywhere."),
+            click.option(
+                "--ip", "networks", metavar="CIDR,...", help="Client networks allowed. '' = anywhere."
+            ),
             click.option("--rpm", type=INT_LIMIT, help="Requests per minute (0 or 'none': no limit)."),
             click.option("--rpd", type=INT_LIMIT, help="Requests per UTC day."),
             click.option("--tpm", type=INT_LIMIT, help="Tokens per minute."),
@@ -78,17 +82,23 @@ def _key_options(update: bool) -> Callable[[Callable[..., Any]], Callable[..., A
             click.option("--budget-tokens", type=INT_LIMIT, help="Token budget for --budget-period."),
             click.option("--budget-usd", type=USD_LIMIT, help="Spending budget in USD for --budget-period."),
             click.option(
-                "--budget-period", type=click.Choice(["day", "month", "total"]),
+                "--budget-period",
+                type=click.Choice(["day", "month", "total"]),
                 help="Period of --budget-tokens/--budget-usd (UTC day, UTC month, or ever). Default: total.",
             ),
-            click.option("--expires", metavar="WHEN", help="30d, 12h, 90m, 2026-12-31 (00:00 UTC), or never."),
             click.option(
-                "--store-bodies/--no-store-bodies", default=None if update else False,
+                "--expires", metavar="WHEN", help="30d, 12h, 90m, 2026-12-31 (00:00 UTC), or never."
+            ),
+            click.option(
+                "--store-bodies/--no-store-bodies",
+                default=None if update else False,
                 help="Keep request and response bodies in the log (redacted).",
             ),
         ]
         if update:
-            options.append(click.option("--enable/--disable", "enabled", default=None, help="Turn the key on or off."))
+            options.append(
+                click.option("--enable/--disable", "enabled", default=None, help="Turn the key on or off.")
+            )
         options.append(click.option("--json", "as_json", is_flag=True, help="Print JSON."))
         for option in reversed(options):
             command = option(command)
@@ -204,10 +214,16 @@ def create(config: str | None, database: str | None, as_json: bool, **options: A
     if as_json:
         echo_json({"key": secret, **key_json(record, now)})
         return
-    click.echo(t(f"Created key {record.id} ({record.name}):", f"已创建密钥 {record.id}（{record.name}）：")
-               + f"\n\n    {secret}\n")
-    click.echo(t("This is the only time the key is shown: store it now (it is kept only as a hash).\n",
-                 "密钥只显示这一次，请立即保存（数据库中只保存其哈希）。\n"))
+    click.echo(
+        t(f"Created key {record.id} ({record.name}):", f"已创建密钥 {record.id}（{record.name}）：")
+        + f"\n\n    {secret}\n"
+    )
+    click.echo(
+        t(
+            "This is the only time the key is shown: store it now (it is kept only as a hash).\n",
+            "密钥只显示这一次，请立即保存（数据库中只保存其哈希）。\n",
+        )
+    )
     _echo_key(record, now)
 
 
@@ -231,7 +247,9 @@ def list_keys(config: str | None, database: str | None, include_revoked: bool, a
          _limits_text(r.limits), iso_time(r.expires_at) or "never")
         for r in records
     ]  # fmt: skip
-    headers = t("ID|NAME|OWNER|PREFIX|STATUS|MODELS|LIMITS|EXPIRES", "ID|名称|所有者|前缀|状态|模型|限额|过期时间")
+    headers = t(
+        "ID|NAME|OWNER|PREFIX|STATUS|MODELS|LIMITS|EXPIRES", "ID|名称|所有者|前缀|状态|模型|限额|过期时间"
+    )
     click.echo(format_table(headers.split("|"), rows))
 
 
@@ -272,8 +290,12 @@ def revoke(config: str | None, database: str | None, key_id: str, as_json: bool)
     if as_json:
         echo_json(key_json(record, time.time()))
     else:
-        click.echo(t(f"Revoked {record.id} ({record.name}) at {iso_time(record.revoked_at)}.",
-                     f"已吊销 {record.id}（{record.name}），时间 {iso_time(record.revoked_at)}。"))
+        click.echo(
+            t(
+                f"Revoked {record.id} ({record.name}) at {iso_time(record.revoked_at)}.",
+                f"已吊销 {record.id}（{record.name}），时间 {iso_time(record.revoked_at)}。",
+            )
+        )
 
 
 def _print_key(record: KeyRecord, as_json: bool) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from sluicegate.cli._common import format_table
+from sluicegate.cli.lang import t
 from sluicegate.planner.catalog import Catalog, CatalogError, load_catalog, load_price_file
 from sluicegate.planner.cost import ApiComparison, api_per_million_output, flat_api_price
 from sluicegate.planner.export_control import DISCLAIMER, classify
@@ -29,8 +31,6 @@ from sluicegate.planner.plan import (
     rank,
     resolve_model,
 )
-from sluicegate.cli._common import format_table
-from sluicegate.cli.lang import chinese, t
 from sluicegate.planner.precision import Precision, parse_precision
 
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
@@ -75,57 +75,104 @@ def _table(rows: list[list[str]], right: set[int]) -> str:
     return format_table(rows[0], rows[1:], right=tuple(right), rule=True)
 
 
-def _print_plan(summary: dict[str, Any], workload: Workload, options: list[Option], unfit: list[str],
-                currency: str, api: ApiComparison | None) -> None:
+def _print_plan(
+    summary: dict[str, Any],
+    workload: Workload,
+    options: list[Option],
+    unfit: list[str],
+    currency: str,
+    api: ApiComparison | None,
+) -> None:
     s = summary
     moe = f", {s['active_params_b']:.1f}B active" if s["moe"] else ""
-    click.echo(f"{t('Model', '模型')}: {s['name']}  {s['params_b']:.2f}B params{moe}  "
-               f"{s['precision']} weights {s['weights_gb']:.1f} GB  KV {s['kv_bytes_per_token'] / 1024:.0f} KiB/token "
-               f"({s['layers']} layers, {s['kv_heads']} KV heads x {s['head_dim']})")
-    click.echo(f"{t('Workload', '负载')}: context {workload.context}, prompt {workload.prompt_tokens}, "
-               f"output {workload.output_tokens}, concurrency {workload.concurrency}"
-               + (f", {workload.tokens_per_day:,.0f} output tokens/day x peak {workload.peak_factor:g}"
-                  if workload.tokens_per_day else ""))
-    head = ["#", "GPU", "x", t("GB/GPU", "显存/卡"), t("tok/s/stream", "单流tok/s"), t("aggregate", "总tok/s"),
-            t("served", "含prefill"), "TTFT ms", t("max conc", "最大并发"), "2022/2023",
-            t("cheapest/h", "最低/小时"), t("per M out", "每百万输出"), t("where", "云")]
+    click.echo(
+        f"{t('Model', '模型')}: {s['name']}  {s['params_b']:.2f}B params{moe}  "
+        f"{s['precision']} weights {s['weights_gb']:.1f} GB  KV {s['kv_bytes_per_token'] / 1024:.0f} KiB/token "
+        f"({s['layers']} layers, {s['kv_heads']} KV heads x {s['head_dim']})"
+    )
+    click.echo(
+        f"{t('Workload', '负载')}: context {workload.context}, prompt {workload.prompt_tokens}, "
+        f"output {workload.output_tokens}, concurrency {workload.concurrency}"
+        + (
+            f", {workload.tokens_per_day:,.0f} output tokens/day x peak {workload.peak_factor:g}"
+            if workload.tokens_per_day
+            else ""
+        )
+    )
+    head = [
+        "#",
+        "GPU",
+        "x",
+        t("GB/GPU", "显存/卡"),
+        t("tok/s/stream", "单流tok/s"),
+        t("aggregate", "总tok/s"),
+        t("served", "含prefill"),
+        "TTFT ms",
+        t("max conc", "最大并发"),
+        "2022/2023",
+        t("cheapest/h", "最低/小时"),
+        t("per M out", "每百万输出"),
+        t("where", "云"),
+    ]
     if any(o.workload for o in options):
         head += [t("replicas", "副本"), t("per day", "每天")]
     rows = [head]
     for i, o in enumerate(options, 1):
         d = option_dict(o)
         best = o.best_quote
-        row = [str(i), o.gpu.id, str(o.count), f"{d['memory_gb']:.1f}/{d['memory_capacity_gb']:.0f}",
-               f"{d['decode_tokens_per_s']:.1f}", f"{d['aggregate_tokens_per_s']:.0f}",
-               f"{d['served_output_tokens_per_s']:.0f}", f"{d['ttft_ms']:.0f}", str(d["max_concurrency"]),
-               _export_cell(o), _money(best.per_hour if best else None, currency) + ("*" if best and best.stale else ""),
-               _money(best.per_million_output_tokens if best else None, currency),
-               t("DOES NOT FIT", "放不下") if not o.fits else (best.provider if best else "-")]
+        row = [
+            str(i),
+            o.gpu.id,
+            str(o.count),
+            f"{d['memory_gb']:.1f}/{d['memory_capacity_gb']:.0f}",
+            f"{d['decode_tokens_per_s']:.1f}",
+            f"{d['aggregate_tokens_per_s']:.0f}",
+            f"{d['served_output_tokens_per_s']:.0f}",
+            f"{d['ttft_ms']:.0f}",
+            str(d["max_concurrency"]),
+            _export_cell(o),
+            _money(best.per_hour if best else None, currency) + ("*" if best and best.stale else ""),
+            _money(best.per_million_output_tokens if best else None, currency),
+            t("DOES NOT FIT", "放不下") if not o.fits else (best.provider if best else "-"),
+        ]
         if len(head) > 13:
             w = o.workload
-            row += [f"{w.replicas} (batch {o.workload_batch})" if w else "-", _money(w.per_day if w else None, currency)]
+            row += [
+                f"{w.replicas} (batch {o.workload_batch})" if w else "-",
+                _money(w.per_day if w else None, currency),
+            ]
         rows.append(row)
     click.echo("")
     click.echo(_table(rows, right={0, 2, 3, 4, 5, 6, 7, 8, 10, 11, 13, 14}))
     if any(o.best_quote and o.best_quote.stale for o in options):
-        click.echo(f"\n* {t('price older than a year: check it or pass --price-file', '价格已超过一年：请核实或用 --price-file 提供')}")
+        click.echo(
+            f"\n* {t('price older than a year: check it or pass --price-file', '价格已超过一年：请核实或用 --price-file 提供')}"
+        )
     if unfit:
         click.echo(f"\n{t('Cannot fit on 8 cards', '8 卡也放不下')}: {', '.join(unfit)}")
-    click.echo(f"\n{t('GB = 10^9 bytes (an 80GB card holds 85.9). served = output tokens/s including each prompt prefill; prices are the setup share of each instance.', 'GB = 10^9 字节（80GB 卡实际 85.9）。served = 含 prompt 预填充的输出吞吐；价格按该配置占实例的份额计。')}")
-    click.echo(f"2022/2023: C = {t('controlled for China under the Oct 2022 / Oct 2023 rule', '受 2022年10月 / 2023年10月 规则管制')}. {DISCLAIMER}")
+    click.echo(
+        f"\n{t('GB = 10^9 bytes (an 80GB card holds 85.9). served = output tokens/s including each prompt prefill; prices are the setup share of each instance.', 'GB = 10^9 字节（80GB 卡实际 85.9）。served = 含 prompt 预填充的输出吞吐；价格按该配置占实例的份额计。')}"
+    )
+    click.echo(
+        f"2022/2023: C = {t('controlled for China under the Oct 2022 / Oct 2023 rule', '受 2022年10月 / 2023年10月 规则管制')}. {DISCLAIMER}"
+    )
     sized = [o for o in options if o.workload is not None]
     w = sized[0].workload if sized else None
     if w is not None:
         o = sized[0]
-        click.echo(f"\n{t('Workload on', '负载方案')} {o.gpu.id} x{o.count}: {w.replicas} "
-                   f"{t('replica(s)', '副本')} = {w.gpus} GPUs at batch {o.workload_batch} "
-                   f"({o.served_tokens_per_s:,.0f} {t('output tok/s each; needs', '输出 tok/s/副本；需要')} "
-                   f"{w.required_tokens_per_s:,.0f}); {t('per day', '每天')} {_money(w.per_day, currency)}"
-                   + (f", API {_money(w.api_per_day, currency)}" if w.api_per_day is not None else ""))
+        click.echo(
+            f"\n{t('Workload on', '负载方案')} {o.gpu.id} x{o.count}: {w.replicas} "
+            f"{t('replica(s)', '副本')} = {w.gpus} GPUs at batch {o.workload_batch} "
+            f"({o.served_tokens_per_s:,.0f} {t('output tok/s each; needs', '输出 tok/s/副本；需要')} "
+            f"{w.required_tokens_per_s:,.0f}); {t('per day', '每天')} {_money(w.per_day, currency)}"
+            + (f", API {_money(w.api_per_day, currency)}" if w.api_per_day is not None else "")
+        )
     if api is not None:
-        click.echo(f"\nAPI {api.name}: {_money(api.per_million_output_tokens, currency)} "
-                   f"{t('per M output tokens incl. prompts', '每百万输出 token（含输入）')}"
-                   + (f", ~{api.tokens_per_s:.0f} tok/s/stream" if api.tokens_per_s else ""))
+        click.echo(
+            f"\nAPI {api.name}: {_money(api.per_million_output_tokens, currency)} "
+            f"{t('per M output tokens incl. prompts', '每百万输出 token（含输入）')}"
+            + (f", ~{api.tokens_per_s:.0f} tok/s/stream" if api.tokens_per_s else "")
+        )
         for o in options:
             best = o.best_quote
             if best is None or best.per_million_output_tokens is None:
@@ -133,29 +180,40 @@ def _print_plan(summary: dict[str, Any], workload: Workload, options: list[Optio
             be = o.break_even.get(f"{best.provider}/{best.instance}") or math.inf
             capacity = o.served_tokens_per_s * 86_400
             if be <= capacity:
-                verdict = t(f"cheaper than the API above {be / 1e6:,.1f}M output tokens/day "
-                             f"(one setup serves up to {capacity / 1e6:,.1f}M/day)",
-                             f"每天输出超过 {be / 1e6:,.1f}M token 时比 API 便宜（单套最多 {capacity / 1e6:,.1f}M/天）")
+                verdict = t(
+                    f"cheaper than the API above {be / 1e6:,.1f}M output tokens/day "
+                    f"(one setup serves up to {capacity / 1e6:,.1f}M/day)",
+                    f"每天输出超过 {be / 1e6:,.1f}M token 时比 API 便宜（单套最多 {capacity / 1e6:,.1f}M/天）",
+                )
             else:
-                verdict = t(f"dearer than the API even fully busy: break-even {be / 1e6:,.1f}M/day, "
-                             f"capacity {capacity / 1e6:,.1f}M/day",
-                             f"满载也比 API 贵：盈亏平衡 {be / 1e6:,.1f}M/天，容量 {capacity / 1e6:,.1f}M/天")
+                verdict = t(
+                    f"dearer than the API even fully busy: break-even {be / 1e6:,.1f}M/day, "
+                    f"capacity {capacity / 1e6:,.1f}M/day",
+                    f"满载也比 API 贵：盈亏平衡 {be / 1e6:,.1f}M/天，容量 {capacity / 1e6:,.1f}M/天",
+                )
             click.echo(f"  {o.gpu.id} x{o.count} on {best.provider}: {verdict}")
 
 
-def _print_detail(summary: dict[str, Any], workload: Workload, o: Option, currency: str,
-                  api: ApiComparison | None) -> None:
+def _print_detail(
+    summary: dict[str, Any], workload: Workload, o: Option, currency: str, api: ApiComparison | None
+) -> None:
     _print_plan(summary, workload, [o], [], currency, api)
     d = option_dict(o)
-    click.echo(f"\n{o.gpu.name} x{o.count}: decode is {d['decode_bound']}-bound; "
-               f"{t('KV room for', 'KV 可容纳')} {o.memory.max_tokens:,} tokens")
+    click.echo(
+        f"\n{o.gpu.name} x{o.count}: decode is {d['decode_bound']}-bound; "
+        f"{t('KV room for', 'KV 可容纳')} {o.memory.max_tokens:,} tokens"
+    )
     for q in d["prices"]:
-        click.echo(f"  {q['provider']:<11} {q['instance']:<30} {_money(q['per_hour'], currency):>10}/h  "
-                   f"{_money(q['per_million_output_tokens'], currency):>9}/M  ({q['billing']}, {q['date']}"
-                   f"{', STALE' if q['stale'] else ''})")
+        click.echo(
+            f"  {q['provider']:<11} {q['instance']:<30} {_money(q['per_hour'], currency):>10}/h  "
+            f"{_money(q['per_million_output_tokens'], currency):>9}/M  ({q['billing']}, {q['date']}"
+            f"{', STALE' if q['stale'] else ''})"
+        )
     e = d["export_control"]
-    click.echo(f"  export: TPP {e['tpp']:.0f}, PD {e['performance_density']}, 2023 class {e['oct2023_class'] or 'none'}"
-               f"{' (Note 2 exempt)' if e['oct2023_note2_exempt'] else ''}, 2026: {e['jan2026']}")
+    click.echo(
+        f"  export: TPP {e['tpp']:.0f}, PD {e['performance_density']}, 2023 class {e['oct2023_class'] or 'none'}"
+        f"{' (Note 2 exempt)' if e['oct2023_note2_exempt'] else ''}, 2026: {e['jan2026']}"
+    )
     if e["note"]:
         click.echo(f"  {e['note']}")
     for n in d["notes"]:
@@ -163,30 +221,97 @@ def _print_detail(summary: dict[str, Any], workload: Workload, o: Option, curren
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--model", "model", help="Catalog model name (see `plan models`), HF id, or a config.json path.")
+@click.option(
+    "--model", "model", help="Catalog model name (see `plan models`), HF id, or a config.json path."
+)
 @click.option("--precision", type=click.Choice([p.value for p in Precision]), help="Weight precision.")
-@click.option("--context", type=click.IntRange(1), default=4096, show_default=True,
-              help="KV-cache tokens reserved per stream (prompt + output).")
-@click.option("--prompt-tokens", type=click.IntRange(1), default=None, help="Prompt length for TTFT [min(1024, context/2)].")
-@click.option("--output-tokens", type=click.IntRange(1), default=256, show_default=True, help="Output tokens per request.")
-@click.option("--concurrency", type=click.IntRange(1), default=8, show_default=True, help="Streams decoding at once.")
+@click.option(
+    "--context",
+    type=click.IntRange(1),
+    default=4096,
+    show_default=True,
+    help="KV-cache tokens reserved per stream (prompt + output).",
+)
+@click.option(
+    "--prompt-tokens",
+    type=click.IntRange(1),
+    default=None,
+    help="Prompt length for TTFT [min(1024, context/2)].",
+)
+@click.option(
+    "--output-tokens",
+    type=click.IntRange(1),
+    default=256,
+    show_default=True,
+    help="Output tokens per request.",
+)
+@click.option(
+    "--concurrency", type=click.IntRange(1), default=8, show_default=True, help="Streams decoding at once."
+)
 @click.option("--gpu", "gpu_id", help="Evaluate this GPU only (see `plan gpus`).")
-@click.option("--count", type=click.Choice(["1", "2", "4", "8"]), default=None, help="Tensor-parallel card count.")
-@click.option("--currency", type=click.Choice(["USD", "CNY"], case_sensitive=False), default="USD", show_default=True)
-@click.option("--price-file", type=click.Path(exists=True, dir_okay=False), help="Your cloud price rows (YAML/JSON); add or override.")
-@click.option("--api-price", help="API price per M output tokens (e.g. 0.6, 3CNY) or a name (see `plan apis`).")
-@click.option("--tokens-per-day", help="Output tokens a day to serve (e.g. 50M): sizes replicas and cost per day.")
-@click.option("--peak-factor", type=click.FloatRange(1.0), default=1.0, show_default=True, help="Peak over average traffic.")
-@click.option("--min-stream-tps", type=click.FloatRange(0.1), default=20.0, show_default=True,
-              help="Slowest acceptable tokens/s per stream when sizing for --tokens-per-day.")
-@click.option("--kv-precision", type=click.Choice(["fp16", "fp8"]), default="fp16", show_default=True, help="KV-cache precision.")
-@click.option("--cny-per-usd", type=click.FloatRange(0.1), default=None, help="Exchange rate [catalog's dated rate].")
+@click.option(
+    "--count", type=click.Choice(["1", "2", "4", "8"]), default=None, help="Tensor-parallel card count."
+)
+@click.option(
+    "--currency", type=click.Choice(["USD", "CNY"], case_sensitive=False), default="USD", show_default=True
+)
+@click.option(
+    "--price-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Your cloud price rows (YAML/JSON); add or override.",
+)
+@click.option(
+    "--api-price", help="API price per M output tokens (e.g. 0.6, 3CNY) or a name (see `plan apis`)."
+)
+@click.option(
+    "--tokens-per-day", help="Output tokens a day to serve (e.g. 50M): sizes replicas and cost per day."
+)
+@click.option(
+    "--peak-factor",
+    type=click.FloatRange(1.0),
+    default=1.0,
+    show_default=True,
+    help="Peak over average traffic.",
+)
+@click.option(
+    "--min-stream-tps",
+    type=click.FloatRange(0.1),
+    default=20.0,
+    show_default=True,
+    help="Slowest acceptable tokens/s per stream when sizing for --tokens-per-day.",
+)
+@click.option(
+    "--kv-precision",
+    type=click.Choice(["fp16", "fp8"]),
+    default="fp16",
+    show_default=True,
+    help="KV-cache precision.",
+)
+@click.option(
+    "--cny-per-usd", type=click.FloatRange(0.1), default=None, help="Exchange rate [catalog's dated rate]."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_context
-def plan(ctx: click.Context, model: str | None, precision: str | None, context: int, prompt_tokens: int | None,
-         output_tokens: int, concurrency: int, gpu_id: str | None, count: str | None, currency: str,
-         price_file: str | None, api_price: str | None, tokens_per_day: str | None, peak_factor: float,
-         min_stream_tps: float, kv_precision: str, cny_per_usd: float | None, as_json: bool) -> None:
+def plan(
+    ctx: click.Context,
+    model: str | None,
+    precision: str | None,
+    context: int,
+    prompt_tokens: int | None,
+    output_tokens: int,
+    concurrency: int,
+    gpu_id: str | None,
+    count: str | None,
+    currency: str,
+    price_file: str | None,
+    api_price: str | None,
+    tokens_per_day: str | None,
+    peak_factor: float,
+    min_stream_tps: float,
+    kv_precision: str,
+    cny_per_usd: float | None,
+    as_json: bool,
+) -> None:
     """Plan GPUs and clouds for self-hosting a model: memory fit, speed, cost, export rules.
 
     Without --gpu it ranks every catalog GPU at its smallest fitting card count (1, 2, 4 or 8);
@@ -195,7 +320,9 @@ def plan(ctx: click.Context, model: str | None, precision: str | None, context: 
     if ctx.invoked_subcommand is not None:
         return
     if not model or not precision:
-        raise click.UsageError("--model and --precision are required (or use a subcommand: gpus, models, clouds, apis)")
+        raise click.UsageError(
+            "--model and --precision are required (or use a subcommand: gpus, models, clouds, apis)"
+        )
     currency = currency.upper()
     today = date.today()
     try:
@@ -207,42 +334,78 @@ def plan(ctx: click.Context, model: str | None, precision: str | None, context: 
         spec = resolve_model(model, catalog)
         prec = parse_precision(precision)
         prompt = prompt_tokens or min(1024, max(1, context // 2))
-        workload = Workload(context=context, prompt_tokens=prompt, output_tokens=output_tokens,
-                            concurrency=concurrency, kv_bytes_per_value=1.0 if kv_precision == "fp8" else 2.0,
-                            tokens_per_day=parse_amount(tokens_per_day) if tokens_per_day else None,
-                            peak_factor=peak_factor, min_stream_tokens_per_s=min_stream_tps)
+        workload = Workload(
+            context=context,
+            prompt_tokens=prompt,
+            output_tokens=output_tokens,
+            concurrency=concurrency,
+            kv_bytes_per_value=1.0 if kv_precision == "fp8" else 2.0,
+            tokens_per_day=parse_amount(tokens_per_day) if tokens_per_day else None,
+            peak_factor=peak_factor,
+            min_stream_tokens_per_s=min_stream_tps,
+        )
         api = parse_api_price(api_price, currency, prompt, output_tokens, catalog) if api_price else None
         unfit: list[str] = []
         if gpu_id and count:
-            options = [evaluate(spec, prec, catalog.gpu(gpu_id), int(count), workload, catalog, currency, api,
-                                 today=today)]
+            options = [
+                evaluate(
+                    spec, prec, catalog.gpu(gpu_id), int(count), workload, catalog, currency, api, today=today
+                )
+            ]
         elif count:
-            options = [evaluate(spec, prec, g, int(count), workload, catalog, currency, api, today=today)
-                       for g in catalog.gpus if not g.api_only]
-            options.sort(key=lambda o: (not o.fits, (o.best_quote.per_million_output_tokens or math.inf)
-                                        if o.best_quote else math.inf))
+            options = [
+                evaluate(spec, prec, g, int(count), workload, catalog, currency, api, today=today)
+                for g in catalog.gpus
+                if not g.api_only
+            ]
+            options.sort(
+                key=lambda o: (
+                    not o.fits,
+                    (o.best_quote.per_million_output_tokens or math.inf) if o.best_quote else math.inf,
+                )
+            )
         else:
-            options, unfit_gpus = rank(spec, prec, workload, catalog, currency, api,
-                                       (gpu_id,) if gpu_id else None, today=today)
+            options, unfit_gpus = rank(
+                spec, prec, workload, catalog, currency, api, (gpu_id,) if gpu_id else None, today=today
+            )
             unfit = [g.id for g in unfit_gpus]
             if gpu_id and not options:
-                options = [evaluate(spec, prec, catalog.gpu(gpu_id), 8, workload, catalog, currency, api, today=today)]
+                options = [
+                    evaluate(
+                        spec, prec, catalog.gpu(gpu_id), 8, workload, catalog, currency, api, today=today
+                    )
+                ]
     except (CatalogError, ModelConfigError, KeyError, ValueError) as exc:
         raise click.ClickException(exc.args[0] if exc.args else str(exc)) from None
     summary = model_summary(spec, prec, workload)
     if as_json:
-        out = {"model": summary,
-               "workload": {"context": workload.context, "prompt_tokens": workload.prompt_tokens,
-                            "output_tokens": workload.output_tokens, "concurrency": workload.concurrency,
-                            "tokens_per_day": workload.tokens_per_day, "peak_factor": workload.peak_factor,
-                            "kv_precision": kv_precision},
-               "currency": currency, "cny_per_usd": catalog.cny_per_usd.value,
-               "options": [option_dict(o) for o in options], "cannot_fit": unfit,
-               "api": None if api is None else {"name": api.name, "currency": api.currency,
-                                                "per_million_output_tokens": round(api.per_million_output_tokens, 4),
-                                                "tokens_per_s": api.tokens_per_s, "source": api.source,
-                                                "date": api.date},
-               "disclaimer": DISCLAIMER}
+        out = {
+            "model": summary,
+            "workload": {
+                "context": workload.context,
+                "prompt_tokens": workload.prompt_tokens,
+                "output_tokens": workload.output_tokens,
+                "concurrency": workload.concurrency,
+                "tokens_per_day": workload.tokens_per_day,
+                "peak_factor": workload.peak_factor,
+                "kv_precision": kv_precision,
+            },
+            "currency": currency,
+            "cny_per_usd": catalog.cny_per_usd.value,
+            "options": [option_dict(o) for o in options],
+            "cannot_fit": unfit,
+            "api": None
+            if api is None
+            else {
+                "name": api.name,
+                "currency": api.currency,
+                "per_million_output_tokens": round(api.per_million_output_tokens, 4),
+                "tokens_per_s": api.tokens_per_s,
+                "source": api.source,
+                "date": api.date,
+            },
+            "disclaimer": DISCLAIMER,
+        }
         click.echo(json.dumps(out, ensure_ascii=False, indent=2))
     elif len(options) == 1 and gpu_id:
         _print_detail(summary, workload, options[0], currency, api)
@@ -258,28 +421,63 @@ def gpus(as_json: bool) -> None:
     recs: list[dict[str, Any]] = []
     for g in catalog.gpus:
         status = classify(g, catalog.export_rules)
-        recs.append({"id": g.id, "name": g.name, "market": g.market, "memory_gb": g.memory_gb.value,
-                     "bandwidth_gbs": g.bandwidth_gbs.value, "fp16_tflops": g.fp16_tflops.value,
-                     "fp8_tflops": g.fp8_tflops.value if g.fp8_tflops else None,
-                     "int8_tops": g.int8_tops.value if g.int8_tops else None, "tdp_w": g.tdp_w.value,
-                     "nvlink_gbs": g.nvlink_gbs.value if g.nvlink_gbs else None,
-                     "price_cny": g.price_cny.value if g.price_cny else None, "api_only": g.api_only,
-                     "export_control": status.as_dict(), "notes": list(g.notes)})
+        recs.append(
+            {
+                "id": g.id,
+                "name": g.name,
+                "market": g.market,
+                "memory_gb": g.memory_gb.value,
+                "bandwidth_gbs": g.bandwidth_gbs.value,
+                "fp16_tflops": g.fp16_tflops.value,
+                "fp8_tflops": g.fp8_tflops.value if g.fp8_tflops else None,
+                "int8_tops": g.int8_tops.value if g.int8_tops else None,
+                "tdp_w": g.tdp_w.value,
+                "nvlink_gbs": g.nvlink_gbs.value if g.nvlink_gbs else None,
+                "price_cny": g.price_cny.value if g.price_cny else None,
+                "api_only": g.api_only,
+                "export_control": status.as_dict(),
+                "notes": list(g.notes),
+            }
+        )
     if as_json:
         click.echo(json.dumps(recs, ensure_ascii=False, indent=2))
         return
-    rows = [["id", t("memory", "显存"), "BW GB/s", "FP16", "FP8", "INT8", "TDP W", "NVLink", t("price CNY", "价格(元)"),
-             "TPP", "PD", "2022", "2023"]]
+    rows = [
+        [
+            "id",
+            t("memory", "显存"),
+            "BW GB/s",
+            "FP16",
+            "FP8",
+            "INT8",
+            "TDP W",
+            "NVLink",
+            t("price CNY", "价格(元)"),
+            "TPP",
+            "PD",
+            "2022",
+            "2023",
+        ]
+    ]
     for r in recs:
         e = r["export_control"]
-        rows.append([r["id"] + (" (API)" if r["api_only"] else ""), f"{r['memory_gb']:g} GB", f"{r['bandwidth_gbs']:g}",
-                     f"{r['fp16_tflops']:g}", f"{r['fp8_tflops']:g}" if r["fp8_tflops"] else "-",
-                     f"{r['int8_tops']:g}" if r["int8_tops"] else "-", f"{r['tdp_w']:g}",
-                     f"{r['nvlink_gbs']:g}" if r["nvlink_gbs"] else "-",
-                     f"{r['price_cny']:,.0f}" if r["price_cny"] else "-", f"{e['tpp']:.0f}",
-                     f"{e['performance_density']:.2f}" if e["performance_density"] else "?",
-                     "C" if e["oct2022_controlled"] else "-",
-                     (e["oct2023_class"] or "-") + (" (Note 2)" if e["oct2023_note2_exempt"] else "")])
+        rows.append(
+            [
+                r["id"] + (" (API)" if r["api_only"] else ""),
+                f"{r['memory_gb']:g} GB",
+                f"{r['bandwidth_gbs']:g}",
+                f"{r['fp16_tflops']:g}",
+                f"{r['fp8_tflops']:g}" if r["fp8_tflops"] else "-",
+                f"{r['int8_tops']:g}" if r["int8_tops"] else "-",
+                f"{r['tdp_w']:g}",
+                f"{r['nvlink_gbs']:g}" if r["nvlink_gbs"] else "-",
+                f"{r['price_cny']:,.0f}" if r["price_cny"] else "-",
+                f"{e['tpp']:.0f}",
+                f"{e['performance_density']:.2f}" if e["performance_density"] else "?",
+                "C" if e["oct2022_controlled"] else "-",
+                (e["oct2023_class"] or "-") + (" (Note 2)" if e["oct2023_note2_exempt"] else ""),
+            ]
+        )
     click.echo(_table(rows, right={2, 3, 4, 5, 6, 7, 8, 9, 10}))
     click.echo(f"\nTFLOPS/TOPS dense (no sparsity). C = controlled. {DISCLAIMER}")
 
@@ -292,8 +490,17 @@ def models() -> None:
     for m in catalog.models:
         spec = resolve_model(m.name, catalog)
         s = model_summary(spec, Precision.FP16, Workload())
-        rows.append([m.name, f"{s['params_b']:.2f}B", f"{s['active_params_b']:.2f}B", str(s["layers"]),
-                     f"{s['heads']}/{s['kv_heads']}", f"{s['kv_bytes_per_token'] / 1024:.1f}", m.hf_id])
+        rows.append(
+            [
+                m.name,
+                f"{s['params_b']:.2f}B",
+                f"{s['active_params_b']:.2f}B",
+                str(s["layers"]),
+                f"{s['heads']}/{s['kv_heads']}",
+                f"{s['kv_bytes_per_token'] / 1024:.1f}",
+                m.hf_id,
+            ]
+        )
     click.echo(_table(rows, right={1, 2, 3, 5}))
 
 
@@ -303,9 +510,20 @@ def clouds() -> None:
     catalog = load_catalog()
     rows = [["provider", "region", "instance", "gpu", "gpus", "vCPU", "GiB", "price/h", "billing", "date"]]
     for r in catalog.prices:
-        rows.append([r.provider, r.region, r.instance, "|".join(r.gpu), str(r.gpus),
-                     f"{r.vcpu:g}" if r.vcpu else "-", f"{r.memory_gib:g}" if r.memory_gib else "-",
-                     f"{r.price_per_hour:g} {r.currency}", r.billing, r.date])
+        rows.append(
+            [
+                r.provider,
+                r.region,
+                r.instance,
+                "|".join(r.gpu),
+                str(r.gpus),
+                f"{r.vcpu:g}" if r.vcpu else "-",
+                f"{r.memory_gib:g}" if r.memory_gib else "-",
+                f"{r.price_per_hour:g} {r.currency}",
+                r.billing,
+                r.date,
+            ]
+        )
     click.echo(_table(rows, right={4, 5, 6, 7}))
 
 
@@ -315,8 +533,16 @@ def apis() -> None:
     catalog = load_catalog()
     rows = [["name", "in/M", "out/M", "currency", "tok/s", "date"]]
     for a in catalog.apis:
-        rows.append([a.name, f"{a.input_per_m:g}", f"{a.output_per_m:g}", a.currency,
-                     f"{a.tokens_per_s:g}" if a.tokens_per_s else "-", a.date])
+        rows.append(
+            [
+                a.name,
+                f"{a.input_per_m:g}",
+                f"{a.output_per_m:g}",
+                a.currency,
+                f"{a.tokens_per_s:g}" if a.tokens_per_s else "-",
+                a.date,
+            ]
+        )
     click.echo(_table(rows, right={1, 2, 4}))
 
 

@@ -9,7 +9,6 @@ from typing import Any
 import click
 
 from sluicegate.cli.lang import chinese, t
-
 from sluicegate.config import ConfigError, load_config
 from sluicegate.config.model import Settings
 
@@ -25,18 +24,27 @@ def _routes_table(settings: Settings) -> list[str]:
     lines = []
     for public, channels in build_routes(settings).items():
         targets = ", ".join(
-            f"{c.upstream}/{c.model}" + (f" (weight {c.weight}, priority {c.priority})" if len(channels) > 1 else "")
-            for c in channels)
+            f"{c.upstream}/{c.model}"
+            + (f" (weight {c.weight}, priority {c.priority})" if len(channels) > 1 else "")
+            for c in channels
+        )
         lines.append(f"  {public:<28} -> {targets}")
     return lines
 
 
 @click.command("serve")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="SLUICEGATE_CONFIG",
-              help="YAML configuration file (default: none, the built-in mock upstream).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="SLUICEGATE_CONFIG",
+    help="YAML configuration file (default: none, the built-in mock upstream).",
+)
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8080).")
-@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Worker processes sharing the port.")
+@click.option(
+    "--workers", type=click.IntRange(1, 256), default=None, help="Worker processes sharing the port."
+)
 def serve(config_path: str | None, host: str | None, port: int | None, workers: int | None) -> None:
     """Run the gateway. 启动网关。"""
     if config_path:
@@ -63,41 +71,59 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
 
 def _banner(s: Settings, missing_env: tuple[tuple[str, str], ...]) -> None:
     url = f"http://{s.server.host}:{s.server.port}"
-    click.echo(t(f"Sluicegate listening on {url}/v1  ({s.server.workers} worker(s))",
-                 f"Sluicegate 正在监听 {url}/v1（{s.server.workers} 个工作进程）"), err=True)
+    click.echo(
+        t(
+            f"Sluicegate listening on {url}/v1  ({s.server.workers} worker(s))",
+            f"Sluicegate 正在监听 {url}/v1（{s.server.workers} 个工作进程）",
+        ),
+        err=True,
+    )
     click.echo(t("Routes:", "路由："), err=True)
     for line in _routes_table(s):
         click.echo(line, err=True)
     if s.server.workers > 1 and not s.redis:
-        click.echo(t(f"note: {s.server.workers} workers without Redis: limits of keys created later are split evenly, "
-                     f"each worker holding 1/{s.server.workers} of each; the total never exceeds a limit, but a request "
-                     "may be refused while another worker has room. Set `redis:` for exact shared limits.",
-                     f"注意：{s.server.workers} 个工作进程但未配置 Redis：之后创建的密钥限额将平均分给各进程"
-                     f"（每个进程 1/{s.server.workers}），总量不会超限，但可能在其他进程尚有余量时拒绝请求。"
-                     "配置 `redis:` 可获得精确的共享限额。"), err=True)
+        click.echo(
+            t(
+                f"note: {s.server.workers} workers without Redis: limits of keys created later are split evenly, "
+                f"each worker holding 1/{s.server.workers} of each; the total never exceeds a limit, but a request "
+                "may be refused while another worker has room. Set `redis:` for exact shared limits.",
+                f"注意：{s.server.workers} 个工作进程但未配置 Redis：之后创建的密钥限额将平均分给各进程"
+                f"（每个进程 1/{s.server.workers}），总量不会超限，但可能在其他进程尚有余量时拒绝请求。"
+                "配置 `redis:` 可获得精确的共享限额。",
+            ),
+            err=True,
+        )
     for path, var in missing_env:
-        click.echo(t(f"warning: {path} refers to ${{{var}}}, which is not set: requests to that upstream "
-                     "will be answered 503 until it is.",
-                     f"警告：{path} 引用的环境变量 ${{{var}}} 未设置，发往该上游的请求将返回 503，直到设置为止。"),
-                   err=True)
+        click.echo(
+            t(
+                f"warning: {path} refers to ${{{var}}}, which is not set: requests to that upstream "
+                "will be answered 503 until it is.",
+                f"警告：{path} 引用的环境变量 ${{{var}}} 未设置，发往该上游的请求将返回 503，直到设置为止。",
+            ),
+            err=True,
+        )
     if not s.upstreams and chinese():
         click.echo(
             "\n未配置上游：当前使用内置 mock 模型（无需联网、无需密钥）。\n"
             "试试：curl " + url + "/v1/chat/completions -H 'content-type: application/json' "
-            "-d '{\"model\":\"mock-gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"你好\"}]}'\n"
+            '-d \'{"model":"mock-gpt","messages":[{"role":"user","content":"你好"}]}\'\n'
             "接入真实服务商，编写 sluicegate.yaml：\n"
-            "  upstreams:\n    deepseek: {preset: deepseek, api_key: \"${DEEPSEEK_API_KEY}\"}\n"
+            '  upstreams:\n    deepseek: {preset: deepseek, api_key: "${DEEPSEEK_API_KEY}"}\n'
             "  models:\n    deepseek-chat: deepseek\n"
-            "然后运行：sluicegate serve --config sluicegate.yaml   （见 docs/configuration.md）", err=True)
+            "然后运行：sluicegate serve --config sluicegate.yaml   （见 docs/configuration.md）",
+            err=True,
+        )
     elif not s.upstreams:
         click.echo(
             "\nNo upstream configured: serving the built-in mock models (no network, no key needed).\n"
             "Try:  curl " + url + "/v1/chat/completions -H 'content-type: application/json' "
-            "-d '{\"model\":\"mock-gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}'\n"
+            '-d \'{"model":"mock-gpt","messages":[{"role":"user","content":"hello"}]}\'\n'
             "To add a real provider, write sluicegate.yaml:\n"
-            "  upstreams:\n    openai: {preset: openai, api_key: \"${OPENAI_API_KEY}\"}\n"
+            '  upstreams:\n    openai: {preset: openai, api_key: "${OPENAI_API_KEY}"}\n'
             "  models:\n    gpt-4o-mini: openai\n"
-            "and run: sluicegate serve --config sluicegate.yaml   (see docs/configuration.md)", err=True)
+            "and run: sluicegate serve --config sluicegate.yaml   (see docs/configuration.md)",
+            err=True,
+        )
 
 
 @click.command("check-config")
@@ -128,7 +154,9 @@ def check_config(path: str, as_json: bool) -> None:
             continue
         cfg = s.upstreams[name]
         keys = [k for k in [cfg.api_key, *cfg.api_keys] if k]
-        state = "NOT CONFIGURED (no api_key)" if up.missing_key else ", ".join(mask(k) for k in keys) or "no key"
+        state = (
+            "NOT CONFIGURED (no api_key)" if up.missing_key else ", ".join(mask(k) for k in keys) or "no key"
+        )
         click.echo(f"  {name:<16} {up.kind:<7} {up.base_url or '(built-in)':<55} key: {state}")
     click.echo(t("Routes:", "路由："))
     for line in _routes_table(s):

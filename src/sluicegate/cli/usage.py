@@ -14,8 +14,6 @@ from typing import Any
 
 import click
 
-from sluicegate.cli.lang import chinese, t
-
 from sluicegate.cli._common import (
     database_options,
     echo_json,
@@ -26,6 +24,7 @@ from sluicegate.cli._common import (
     run,
     run_with_store,
 )
+from sluicegate.cli.lang import chinese, t
 
 _DAYS_AGO = re.compile(r"^(\d+)d$")
 FOLLOW_INTERVAL_S = 0.5
@@ -58,12 +57,34 @@ _COLUMNS = {
     "cached_tokens": "CACHED", "reasoning_tokens": "REASONING", "cost": "COST", "currency": "CUR",
 }  # fmt: skip
 _COLUMNS_ZH = {
-    "key_id": "密钥 ID", "key_name": "密钥名称", "model": "模型", "day": "日期", "requests": "请求数",
-    "errors": "错误数", "prompt_tokens": "输入", "completion_tokens": "输出", "cached_tokens": "缓存",
-    "reasoning_tokens": "推理", "cost": "费用", "currency": "币种",
+    "key_id": "密钥 ID",
+    "key_name": "密钥名称",
+    "model": "模型",
+    "day": "日期",
+    "requests": "请求数",
+    "errors": "错误数",
+    "prompt_tokens": "输入",
+    "completion_tokens": "输出",
+    "cached_tokens": "缓存",
+    "reasoning_tokens": "推理",
+    "cost": "费用",
+    "currency": "币种",
 }
-_LEADING = {None: ("key_id", "key_name", "model"), "key": ("key_id", "key_name"), "model": ("model",), "day": ("day",)}
-_NUMBERS = ("requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "cost")
+_LEADING = {
+    None: ("key_id", "key_name", "model"),
+    "key": ("key_id", "key_name"),
+    "model": ("model",),
+    "day": ("day",),
+}
+_NUMBERS = (
+    "requests",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost",
+)
 
 
 def usage_table(rows: list[dict[str, Any]], by: str | None) -> str:
@@ -71,7 +92,10 @@ def usage_table(rows: list[dict[str, Any]], by: str | None) -> str:
     names = [*_LEADING[by], *_NUMBERS, "currency"]
     lead = len(_LEADING[by])
     body = [
-        [("-" if row.get(n) is None else row[n]) if i < lead else _number(n, row[n]) for i, n in enumerate(names)]
+        [
+            ("-" if row.get(n) is None else row[n]) if i < lead else _number(n, row[n])
+            for i, n in enumerate(names)
+        ]
         for row in rows
     ]
     right = range(lead, lead + len(_NUMBERS))
@@ -93,7 +117,11 @@ def _number(name: str, value: Any) -> str:
 @click.option("--until", type=DayType(), help="Last UTC day to include.")
 @click.option("--key", "key_id", metavar="ID", help="Only this key.")
 @click.option("--model", help="Only this model (the name clients requested).")
-@click.option("--by", type=click.Choice(["key", "model", "day"]), help="Group by key, model or day (default: key and model).")
+@click.option(
+    "--by",
+    type=click.Choice(["key", "model", "day"]),
+    help="Group by key, model or day (default: key and model).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows.")
 def usage(
     config: str | None,
@@ -140,15 +168,28 @@ def _echo_logs(entries: list[Any], as_json: bool, header: bool) -> None:
         for entry in entries:
             echo_json_line(log_json(entry.id, entry.record))
         return
-    table = format_table(_LOG_HEADERS_ZH if chinese() else _LOG_HEADERS, [_log_row(e.id, e.record) for e in entries], right=(1, 5, 7, 8))
+    table = format_table(
+        _LOG_HEADERS_ZH if chinese() else _LOG_HEADERS,
+        [_log_row(e.id, e.record) for e in entries],
+        right=(1, 5, 7, 8),
+    )
     lines = table.splitlines()
     click.echo("\n".join(lines if header else lines[1:]))
 
 
 @click.command()
 @database_options
-@click.option("--tail", "count", type=click.IntRange(min=0), default=20, show_default=True, help="How many recent requests.")
-@click.option("--follow", "-f", is_flag=True, help="Keep printing new requests as they are logged (Ctrl-C stops).")
+@click.option(
+    "--tail",
+    "count",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="How many recent requests.",
+)
+@click.option(
+    "--follow", "-f", is_flag=True, help="Keep printing new requests as they are logged (Ctrl-C stops)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
 def logs(config: str | None, database: str | None, count: int, follow: bool, as_json: bool) -> None:
     """The most recent requests from the request log."""
@@ -183,4 +224,3 @@ def logs(config: str | None, database: str | None, count: int, follow: bool, as_
 async def _last_id(store: Any) -> int:
     newest = await store.usage.tail(1)
     return newest[-1].id if newest else 0
-

@@ -10,5 +10,12 @@ from sluicegate.config.load import (
 )
 from sluicegate.config.model import Settings
 
-__all__ = ["ConfigError", "ConfigProblem", "LoadedConfig", "Settings", "default_database_url",
-           "load_config", "load_settings"]
+__all__ = [
+    "ConfigError",
+    "ConfigProblem",
+    "LoadedConfig",
+    "Settings",
+    "default_database_url",
+    "load_config",
+    "load_settings",
+]

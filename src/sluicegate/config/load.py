@@ -60,14 +60,16 @@ class LoadedConfig:
     missing_env: tuple[tuple[str, str], ...]  # (field path, variable) whose variable is unset
 
 
-def load_settings(path: str | os.PathLike[str] | None = None, *,
-                  environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None
+) -> Settings:
     """Load and validate; raise ConfigError with every problem found."""
     return load_config(path, environ=environ).settings
 
 
-def load_config(path: str | os.PathLike[str] | None = None, *,
-                environ: Mapping[str, str] | None = None) -> LoadedConfig:
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None
+) -> LoadedConfig:
     env = os.environ if environ is None else environ
     source = str(path) if path else "<defaults>"
     raw: Any = {}
@@ -76,7 +78,9 @@ def load_config(path: str | os.PathLike[str] | None = None, *,
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(source, [ConfigProblem("", None, f"cannot read file: {exc.strerror}")]) from None
+            raise ConfigError(
+                source, [ConfigProblem("", None, f"cannot read file: {exc.strerror}")]
+            ) from None
         raw, lines = _parse_yaml(text, source)
     if raw is None:
         raw = {}
@@ -92,8 +96,12 @@ def load_config(path: str | os.PathLike[str] | None = None, *,
     except ValidationError as exc:
         problems = _problems(exc, lines)
         unset = dict(missing)
-        problems = [ConfigProblem(p.path, p.line, f"{p.message}; ${{{unset[p.path]}}} is not set")
-                    if p.path in unset else p for p in problems]
+        problems = [
+            ConfigProblem(p.path, p.line, f"{p.message}; ${{{unset[p.path]}}} is not set")
+            if p.path in unset
+            else p
+            for p in problems
+        ]
         raise ConfigError(source, problems) from None
     problems = _cross_check(settings, lines)
     if problems:
@@ -111,6 +119,7 @@ def default_database_url(settings: Settings) -> str:
 
 # -- YAML with line numbers ---------------------------------------------------------------------------
 
+
 def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple[str, ...], int]]:
     loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
@@ -124,7 +133,7 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple[str, ...], int]
         return {}, {}
     lines: dict[tuple[str, ...], int] = {}
     _index_lines(node, (), lines)
-    data = yaml.load(text, Loader=loader_cls)  # noqa: S506 - SafeLoader family only
+    data = yaml.load(text, Loader=loader_cls)
     return data, lines
 
 
@@ -151,8 +160,10 @@ def _line_for(path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> int |
 
 # -- ${ENV} substitution ------------------------------------------------------------------------------
 
-def _substitute(value: Any, env: Mapping[str, str], path: tuple[str, ...],
-                missing: list[tuple[str, str]]) -> Any:
+
+def _substitute(
+    value: Any, env: Mapping[str, str], path: tuple[str, ...], missing: list[tuple[str, str]]
+) -> Any:
     if isinstance(value, dict):
         return {k: _substitute(v, env, (*path, str(k)), missing) for k, v in value.items()}
     if isinstance(value, list):
@@ -210,8 +221,12 @@ def _problems(exc: ValidationError, lines: dict[tuple[str, ...], int]) -> list[C
     for err in exc.errors(include_url=False):
         loc = tuple(str(p) for p in err["loc"])
         # Union branches add their type name to loc ('str', 'ChannelConfig', 'list[...]'); drop them.
-        clean = tuple(p for p in loc if not (p[:1].isupper() or p in ("str", "int", "float", "bool"))
-                      and not p.startswith(("list[", "function-", "union[")))
+        clean = tuple(
+            p
+            for p in loc
+            if not (p[:1].isupper() or p in ("str", "int", "float", "bool"))
+            and not p.startswith(("list[", "function-", "union["))
+        )
         message = _EXPECTED.get(err["type"], err["msg"])
         if "input" in err and err["type"] not in ("missing", "extra_forbidden") and not _secretish(clean):
             message += f" (got {_short(err['input'])})"
@@ -240,30 +255,50 @@ def _cross_check(s: Settings, lines: dict[tuple[str, ...], int]) -> list[ConfigP
     for name, up in s.upstreams.items():
         path = ("upstreams", name)
         if up.preset is not None and up.preset not in PRESETS:
-            problems.append(ConfigProblem(
-                f"upstreams.{name}.preset", _line_for((*path, "preset"), lines),
-                f"unknown preset {up.preset!r}; expected one of: {', '.join(sorted(PRESETS))}"))
+            problems.append(
+                ConfigProblem(
+                    f"upstreams.{name}.preset",
+                    _line_for((*path, "preset"), lines),
+                    f"unknown preset {up.preset!r}; expected one of: {', '.join(sorted(PRESETS))}",
+                )
+            )
             continue
         preset = PRESETS.get(up.preset or "")
         if up.base_url is None and (preset is None or preset.base_url is None):
-            problems.append(ConfigProblem(
-                f"upstreams.{name}", _line_for(path, lines),
-                "needs base_url (or a preset that has one)"))
+            problems.append(
+                ConfigProblem(
+                    f"upstreams.{name}", _line_for(path, lines), "needs base_url (or a preset that has one)"
+                )
+            )
     for public, channels in s.models.items():
         for i, channel in enumerate(channels):
             upstream = channel.upstream
             if upstream not in s.upstreams and upstream != "mock":
                 where = ("models", public, str(i)) if len(channels) > 1 else ("models", public)
                 known = ", ".join(sorted(s.upstreams)) or "none configured"
-                problems.append(ConfigProblem(
-                    ".".join(where), _line_for(where, lines),
-                    f"unknown upstream {upstream!r} (upstreams: {known})"))
+                problems.append(
+                    ConfigProblem(
+                        ".".join(where),
+                        _line_for(where, lines),
+                        f"unknown upstream {upstream!r} (upstreams: {known})",
+                    )
+                )
     names = [k.name for k in s.keys]
     for i, k in enumerate(s.keys):
         if names.count(k.name) > 1:
-            problems.append(ConfigProblem(f"keys.{i}.name", _line_for(("keys", str(i), "name"), lines),
-                                          f"key name {k.name!r} is used more than once"))
+            problems.append(
+                ConfigProblem(
+                    f"keys.{i}.name",
+                    _line_for(("keys", str(i), "name"), lines),
+                    f"key name {k.name!r} is used more than once",
+                )
+            )
     if s.passthrough.enabled and s.passthrough.upstream and s.passthrough.upstream not in s.upstreams:
-        problems.append(ConfigProblem("passthrough.upstream", _line_for(("passthrough", "upstream"), lines),
-                                      f"unknown upstream {s.passthrough.upstream!r}"))
+        problems.append(
+            ConfigProblem(
+                "passthrough.upstream",
+                _line_for(("passthrough", "upstream"), lines),
+                f"unknown upstream {s.passthrough.upstream!r}",
+            )
+        )
     return problems

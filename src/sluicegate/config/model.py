@@ -116,8 +116,16 @@ class KeyConfig(_Strict):
 class CorsConfig(_Strict):
     allow_origins: list[str] = Field(default_factory=list, description='origins, or ["*"]')
     allow_headers: list[str] = Field(
-        default_factory=lambda: ["authorization", "content-type", "x-api-key", "api-key",
-                                 "openai-organization", "openai-project", "x-stainless-*"])
+        default_factory=lambda: [
+            "authorization",
+            "content-type",
+            "x-api-key",
+            "api-key",
+            "openai-organization",
+            "openai-project",
+            "x-stainless-*",
+        ]
+    )
     max_age: int = 600
 
 
@@ -127,10 +135,13 @@ class ServerConfig(_Strict):
     workers: int = Field(1, ge=1, le=256)
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
     cors: CorsConfig = Field(default_factory=CorsConfig)
-    trusted_proxies: list[str] = Field(default_factory=list, description="CIDRs whose X-Forwarded-For is believed")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="CIDRs whose X-Forwarded-For is believed"
+    )
     shutdown_grace_s: float = Field(30.0, ge=0, description="how long streams may finish after SIGTERM")
     max_concurrent_requests: int = Field(
-        4096, ge=16, description="requests one worker handles at once (Granian backpressure); more wait")
+        4096, ge=16, description="requests one worker handles at once (Granian backpressure); more wait"
+    )
 
     _cidrs = field_validator("trusted_proxies")(lambda cls, v: check_cidrs(v))
 
@@ -146,7 +157,9 @@ class RoutingConfig(_Strict):
     max_attempts: int = Field(3, ge=1, le=20)
     deadline_s: float = Field(60.0, gt=0, description="give up trying further channels after this long")
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
-    health_check_interval_s: float | None = Field(None, gt=0, description="probe idle channels; off by default")
+    health_check_interval_s: float | None = Field(
+        None, gt=0, description="probe idle channels; off by default"
+    )
 
 
 class ModelLimit(_Strict):
@@ -158,9 +171,12 @@ class ModelLimit(_Strict):
 class LimitsConfig(_Strict):
     models: dict[str, ModelLimit] = Field(default_factory=dict, description="limits for all keys together")
     on_backend_error: Literal["closed", "open"] = "closed"
-    lease_ttl_s: float = Field(60.0, gt=0, description="a crashed worker's concurrency slots return after this")
+    lease_ttl_s: float = Field(
+        60.0, gt=0, description="a crashed worker's concurrency slots return after this"
+    )
     default_completion_tokens: int = Field(
-        1024, ge=0, description="tokens reserved for the answer when a request sets no max_tokens")
+        1024, ge=0, description="tokens reserved for the answer when a request sets no max_tokens"
+    )
 
 
 class PriceConfig(_Strict):
@@ -175,14 +191,20 @@ class MeteringConfig(_Strict):
     queue_size: int = Field(50_000, ge=100)
     batch_size: int = Field(500, ge=1)
     flush_interval_s: float = Field(1.0, gt=0)
-    redact_patterns: list[str] = Field(default_factory=list, description="extra regexes masked in stored bodies")
+    redact_patterns: list[str] = Field(
+        default_factory=list, description="extra regexes masked in stored bodies"
+    )
     max_body_chars: int = Field(16_384, ge=0)
     tokenizer: Literal["bpe", "heuristic"] = Field(
-        "bpe", description="counting when an upstream reports no usage: 'bpe' (o200k/cl100k, loaded on "
-        "first need, ~75 MB per worker) or 'heuristic' (~4 characters or 1 CJK character per token)")
+        "bpe",
+        description="counting when an upstream reports no usage: 'bpe' (o200k/cl100k, loaded on "
+        "first need, ~75 MB per worker) or 'heuristic' (~4 characters or 1 CJK character per token)",
+    )
     exchange_rates: dict[str, float] = Field(
-        default_factory=dict, description="units of a currency per USD (e.g. CNY: 7.2), overriding the packaged "
-        "rates; money budgets (budget_usd_*) convert CNY-priced usage with them")
+        default_factory=dict,
+        description="units of a currency per USD (e.g. CNY: 7.2), overriding the packaged "
+        "rates; money budgets (budget_usd_*) convert CNY-priced usage with them",
+    )
 
 
 class LoggingConfig(_Strict):
@@ -205,12 +227,15 @@ class Settings(_Strict):
 
     server: ServerConfig = Field(default_factory=ServerConfig)
     database: str | None = Field(None, description="sqlite:///path or postgresql://user@host:port/db")
-    redis: str | None = Field(None, description="redis://host:port/db; shared limits across workers and nodes")
+    redis: str | None = Field(
+        None, description="redis://host:port/db; shared limits across workers and nodes"
+    )
     admin_key: str | None = Field(None, min_length=16, description="guards /admin/*")
     keys: list[KeyConfig] = Field(default_factory=list)
     upstreams: dict[str, UpstreamConfig] = Field(default_factory=dict)
     models: dict[str, list[ChannelConfig]] = Field(
-        default_factory=dict, description="public name -> 'upstream', 'upstream/model', or a list of channels")
+        default_factory=dict, description="public name -> 'upstream', 'upstream/model', or a list of channels"
+    )
     timeouts: Timeouts = Field(default_factory=Timeouts)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

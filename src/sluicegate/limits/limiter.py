@@ -31,8 +31,9 @@ class Limiter(Protocol):
         """Admit the request against every demand at once, or refuse without consuming anything."""
         ...
 
-    async def settle(self, admission: Admission, actual: Mapping[str, float],
-                     now: float | None = None) -> None:
+    async def settle(
+        self, admission: Admission, actual: Mapping[str, float], now: float | None = None
+    ) -> None:
         """Correct reservations to real usage per metric (refund or charge); free concurrency slots.
 
         Demands whose metric is absent from `actual` keep their reservation as spent.

@@ -33,8 +33,13 @@ def _status(limit: float, remaining: float, reset: float) -> RateStatus:
 class MemoryLimiter:
     """Quotas held in this process's memory; see the module docstring for the guarantees."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.time, sweep_interval: float = 60.0,
-                 concurrency_retry: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        sweep_interval: float = 60.0,
+        concurrency_retry: float = 1.0,
+    ) -> None:
         self._clock = clock
         self._sweep_interval = sweep_interval
         self._concurrency_retry = concurrency_retry
@@ -121,13 +126,17 @@ class MemoryLimiter:
             else:
                 busy[q.key] = busy.get(q.key, 0) + 1
         return Admission(
-            tuple(demands), tuple(pids), "", now,
+            tuple(demands),
+            tuple(pids),
+            "",
+            now,
             None if req is None else _status(req.limit, req_left, req_tat - now),
             None if tok is None else _status(tok.limit, tok_left, tok_tat - now),
         )
 
-    def settle_nowait(self, admission: Admission, actual: Mapping[str, float],
-                      now: float | None = None) -> None:
+    def settle_nowait(
+        self, admission: Admission, actual: Mapping[str, float], now: float | None = None
+    ) -> None:
         """`settle` without a coroutine."""
         if admission.done:
             return
@@ -175,8 +184,9 @@ class MemoryLimiter:
         """See `Limiter.acquire`; runs synchronously."""
         return self.acquire_nowait(demands, now)
 
-    async def settle(self, admission: Admission, actual: Mapping[str, float],
-                     now: float | None = None) -> None:
+    async def settle(
+        self, admission: Admission, actual: Mapping[str, float], now: float | None = None
+    ) -> None:
         """See `Limiter.settle`; runs synchronously."""
         self.settle_nowait(admission, actual, now)
 

@@ -65,8 +65,9 @@ class Refusal:
     admitted = False
 
 
-def refusal_terms(quota: Quota, rate_wait: float, period_end: float, now: float,
-                  concurrency_retry: float) -> tuple[str, float]:
+def refusal_terms(
+    quota: Quota, rate_wait: float, period_end: float, now: float, concurrency_retry: float
+) -> tuple[str, float]:
     """(reason, wait in seconds, inf = never) for a demand that did not fit.
 
     `rate_wait` is GCRA's wait for rates, `period_end` the end of the budget's period.

@@ -64,11 +64,20 @@ class RedisLimiter:
     after the period ends, so a settle arriving after midnight still corrects the day it reserved.
     """
 
-    def __init__(self, client: Redis, *, prefix: str = "sg:lim:", lease_ttl: float = 45.0,
-                 concurrency_retry: float = 1.0, budget_grace: float = 86400.0,
-                 server_time: bool = True, owns_client: bool = False,
-                 clock: Callable[[], float] = time.time, max_in_flight: int = 16,
-                 queue_timeout: float = 0.25) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        prefix: str = "sg:lim:",
+        lease_ttl: float = 45.0,
+        concurrency_retry: float = 1.0,
+        budget_grace: float = 86400.0,
+        server_time: bool = True,
+        owns_client: bool = False,
+        clock: Callable[[], float] = time.time,
+        max_in_flight: int = 16,
+        queue_timeout: float = 0.25,
+    ) -> None:
         self._redis = client
         self._prefix = prefix
         self._lease_ttl = float(lease_ttl)
@@ -95,8 +104,15 @@ class RedisLimiter:
         self._last_reset = -math.inf
 
     @classmethod
-    def from_url(cls, url: str, *, socket_timeout: float = 0.25, connect_timeout: float = 0.25,
-                 max_connections: int = 16, **opts: Any) -> RedisLimiter:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        socket_timeout: float = 0.25,
+        connect_timeout: float = 0.25,
+        max_connections: int = 16,
+        **opts: Any,
+    ) -> RedisLimiter:
         """A limiter with its own connection pool: short timeouts, no retries (fail fast).
 
         At most `max_connections` calls run at once (one connection each, for one round trip of
@@ -104,8 +120,10 @@ class RedisLimiter:
         first served, up to `socket_timeout`. A cold burst thus opens at most that many sockets.
         """
         pool = ConnectionPool.from_url(
-            url, max_connections=max_connections,
-            socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
+            url,
+            max_connections=max_connections,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
         )
         client = Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
         opts.setdefault("max_in_flight", max_connections)
@@ -158,8 +176,9 @@ class RedisLimiter:
         assert refused is not None
         return Refusal(refused, reason, None if worst == math.inf else worst, requests, tokens)
 
-    async def settle(self, admission: Admission, actual: Mapping[str, float],
-                     now: float | None = None) -> None:
+    async def settle(
+        self, admission: Admission, actual: Mapping[str, float], now: float | None = None
+    ) -> None:
         """See `Limiter.settle`: one EVALSHA, or none when nothing changes."""
         if admission.done:
             return
@@ -286,8 +305,7 @@ class RedisLimiter:
             else:
                 await gate.acquire()
         except TimeoutError:
-            raise LimiterUnavailable(
-                f"redis: no connection free within {self._queue_timeout} s") from None
+            raise LimiterUnavailable(f"redis: no connection free within {self._queue_timeout} s") from None
         try:
             return await self._redis.execute_command(*command, **options)  # type: ignore[no-untyped-call]
         except NoScriptError:

@@ -54,7 +54,9 @@ class JsonFormatter(logging.Formatter):
         return self._redactor.scrub(line)
 
 
-def configure_logging(level: str = "info", *, json: bool = False, stream: TextIO | None = None) -> logging.Handler:
+def configure_logging(
+    level: str = "info", *, json: bool = False, stream: TextIO | None = None
+) -> logging.Handler:
     """Install one stdout handler on the root logger (plain text, or JSON lines); return it.
 
     Called once by the app factory or the CLI from the `logging:` settings; replaces handlers a

@@ -73,7 +73,9 @@ class _ChannelStates(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
-            "sluicegate_channel_state", "Health state of each channel (1 = current state)", labels=["channel", "state"]
+            "sluicegate_channel_state",
+            "Health state of each channel (1 = current state)",
+            labels=["channel", "state"],
         )
         for channel, current in self._source():
             states = CHANNEL_STATES if current in CHANNEL_STATES else (*CHANNEL_STATES, current)
@@ -85,7 +87,9 @@ class _ChannelStates(Collector):
 class Metrics:
     """Every gateway metric, in a registry of its own."""
 
-    def __init__(self, *, multiprocess_dir: str | os.PathLike[str] | None = None, max_models: int = 200) -> None:
+    def __init__(
+        self, *, multiprocess_dir: str | os.PathLike[str] | None = None, max_models: int = 200
+    ) -> None:
         self.multiprocess_dir = str(multiprocess_dir) if multiprocess_dir else None
         if self.multiprocess_dir:
             self._check_multiprocess(self.multiprocess_dir)
@@ -99,16 +103,36 @@ class Metrics:
             # Shared, memory-mapped metrics that the series are pushed into (see `sync`).
             self._mirror = PrometheusMirror(
                 self._book,
-                Counter("sluicegate_requests", "Requests answered", ["model", "upstream", "status"], registry=r),
-                Histogram("sluicegate_request_duration_seconds", "Time from request to the last byte",
-                          ["model"], buckets=DURATION_BUCKETS, registry=r),
-                Histogram("sluicegate_ttft_seconds", "Time to the first streamed token", ["model"],
-                          buckets=TTFT_BUCKETS, registry=r),
+                Counter(
+                    "sluicegate_requests", "Requests answered", ["model", "upstream", "status"], registry=r
+                ),
+                Histogram(
+                    "sluicegate_request_duration_seconds",
+                    "Time from request to the last byte",
+                    ["model"],
+                    buckets=DURATION_BUCKETS,
+                    registry=r,
+                ),
+                Histogram(
+                    "sluicegate_ttft_seconds",
+                    "Time to the first streamed token",
+                    ["model"],
+                    buckets=TTFT_BUCKETS,
+                    registry=r,
+                ),
                 Counter("sluicegate_tokens", "Tokens metered", ["model", "kind"], registry=r),
-                Counter("sluicegate_cost", "Money metered, in each currency", ["model", "currency"], registry=r),
-                Counter("sluicegate_unpriced_requests", "Requests no price applied to", ["model"], registry=r),
-                Counter("sluicegate_usage_estimated_requests", "Requests whose usage the gateway counted",
-                        ["model"], registry=r),
+                Counter(
+                    "sluicegate_cost", "Money metered, in each currency", ["model", "currency"], registry=r
+                ),
+                Counter(
+                    "sluicegate_unpriced_requests", "Requests no price applied to", ["model"], registry=r
+                ),
+                Counter(
+                    "sluicegate_usage_estimated_requests",
+                    "Requests whose usage the gateway counted",
+                    ["model"],
+                    registry=r,
+                ),
             )
         self.limiter_refusals = Counter(
             "sluicegate_limiter_refusals", "Requests refused by a limit, by reason", ["reason"], registry=r
@@ -117,11 +141,15 @@ class Metrics:
             "sluicegate_limiter_backend_errors", "Limiter backend (Redis) failures", registry=r
         )
         self.upstream_errors = Counter(
-            "sluicegate_upstream_errors", "Upstream failures by kind (connect, timeout, 5xx, ...)",
-            ["upstream", "kind"], registry=r,
+            "sluicegate_upstream_errors",
+            "Upstream failures by kind (connect, timeout, 5xx, ...)",
+            ["upstream", "kind"],
+            registry=r,
         )
         self.log_queue_depth = Gauge(
-            "sluicegate_log_queue_depth", "Request-log records waiting to be written", registry=r,
+            "sluicegate_log_queue_depth",
+            "Request-log records waiting to be written",
+            registry=r,
             multiprocess_mode="livesum",
         )
         self.log_dropped = Counter("sluicegate_log_dropped", "Request-log records dropped", registry=r)
@@ -163,9 +191,7 @@ class Metrics:
         status = self._status_text.get(record.status)
         if status is None:
             status = self._status_text[record.status] = str(record.status)
-        series = self._book.get(
-            self._model_label(model), record.upstream or NONE, status, record.currency
-        )
+        series = self._book.get(self._model_label(model), record.upstream or NONE, status, record.currency)
         ttft = record.ttft_ms
         self._book.add(
             series,

@@ -44,7 +44,9 @@ class Series:
         "upstream",
     )
 
-    def __init__(self, model: str, upstream: str, status: str, currency: str, n_duration: int, n_ttft: int) -> None:
+    def __init__(
+        self, model: str, upstream: str, status: str, currency: str, n_duration: int, n_ttft: int
+    ) -> None:
         self.model = model
         self.upstream = upstream
         self.status = status
@@ -64,8 +66,18 @@ class Series:
 
     def snapshot(self) -> tuple[Any, ...]:
         return (
-            self.requests, tuple(self.duration), self.duration_sum, tuple(self.ttft), self.ttft_sum,
-            self.prompt, self.completion, self.cached, self.reasoning, self.cost, self.unpriced, self.estimated,
+            self.requests,
+            tuple(self.duration),
+            self.duration_sum,
+            tuple(self.ttft),
+            self.ttft_sum,
+            self.prompt,
+            self.completion,
+            self.cached,
+            self.reasoning,
+            self.cost,
+            self.unpriced,
+            self.estimated,
         )
 
 
@@ -81,7 +93,9 @@ class SeriesBook:
         key = (model, upstream, status, currency)
         found = self.series.get(key)
         if found is None:
-            found = Series(model, upstream, status, currency, len(self.duration_bounds) + 1, len(self.ttft_bounds) + 1)
+            found = Series(
+                model, upstream, status, currency, len(self.duration_bounds) + 1, len(self.ttft_bounds) + 1
+            )
             self.series[key] = found
         return found
 
@@ -117,7 +131,7 @@ class SeriesBook:
 
 def _label(value: str) -> str:
     if "\\" in value or '"' in value or "\n" in value:
-        value = value.replace("\\", r"\\").replace('"', r'\"').replace("\n", r"\n")
+        value = value.replace("\\", r"\\").replace('"', r"\"").replace("\n", r"\n")
     return value
 
 
@@ -180,8 +194,12 @@ def exposition(book: SeriesBook) -> bytes:
         if s.currency:
             agg.cost[s.currency] = agg.cost.get(s.currency, 0.0) + s.cost
     for name, help_text, bounds, attr in (
-        ("sluicegate_request_duration_seconds", "Time from request to the last byte of the answer",
-         book.duration_bounds, "duration"),
+        (
+            "sluicegate_request_duration_seconds",
+            "Time from request to the last byte of the answer",
+            book.duration_bounds,
+            "duration",
+        ),
         ("sluicegate_ttft_seconds", "Time to the first streamed token", book.ttft_bounds, "ttft"),
     ):
         out.append(f"# HELP {name} {help_text}\n# TYPE {name} histogram\n")
@@ -202,14 +220,19 @@ def exposition(book: SeriesBook) -> bytes:
     for model, agg in models.items():
         for kind, n in zip(TOKEN_KINDS, agg.tokens):
             out.append(f'sluicegate_tokens_total{{model="{model}",kind="{kind}"}} {n}.0\n')
-    out.append("# HELP sluicegate_cost_total Money metered, in each currency\n# TYPE sluicegate_cost_total counter\n")
+    out.append(
+        "# HELP sluicegate_cost_total Money metered, in each currency\n# TYPE sluicegate_cost_total counter\n"
+    )
     for model, agg in models.items():
         for currency, amount in agg.cost.items():
             out.append(f'sluicegate_cost_total{{model="{model}",currency="{currency}"}} {_number(amount)}\n')
     for name, help_text, attr in (
         ("sluicegate_unpriced_requests_total", "Requests no price applied to", "unpriced"),
-        ("sluicegate_usage_estimated_requests_total", "Requests whose usage the gateway counted itself",
-         "estimated"),
+        (
+            "sluicegate_usage_estimated_requests_total",
+            "Requests whose usage the gateway counted itself",
+            "estimated",
+        ),
     ):
         out.append(f"# HELP {name} {help_text}\n# TYPE {name} counter\n")
         for model, agg in models.items():

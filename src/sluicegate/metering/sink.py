@@ -118,7 +118,9 @@ class LogSink:
             self._last_warn = now
             self._log.warning(
                 "request log queue full (%d records): dropped %d records since the last warning, %d in all",
-                self._max_queue, self._unwarned_drops, self.dropped,
+                self._max_queue,
+                self._unwarned_drops,
+                self.dropped,
             )
             self._unwarned_drops = 0
 
@@ -181,7 +183,9 @@ class LogSink:
                         self._on_drop(len(batch))
                     self._log.error(
                         "request log: dropped a batch of %d records after %d attempts: %r",
-                        len(batch), attempt + 1, exc,
+                        len(batch),
+                        attempt + 1,
+                        exc,
                     )
                     return
                 self._log.warning("request log: write failed (attempt %d), retrying: %r", attempt + 1, exc)
@@ -203,7 +207,7 @@ class LogSink:
                 self._log.error("request log retention: purge failed: %r", exc)
             await asyncio.sleep(self._purge_interval)
 
-    async def close(self, timeout: float = 10.0) -> None:
+    async def close(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 (a bound on shutdown, not a call timeout)
         """Stop taking records, write all queued ones, stop the tasks (SIGTERM path).
 
         Records still unwritten after `timeout` seconds (a database that never answers) are

@@ -35,9 +35,7 @@ _O200K_PATTERN = "|".join(
         r"""\s+""",
     ]
 )
-_CL100K_PATTERN = (
-    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
-)
+_CL100K_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
 _ENCODINGS: dict[str, tuple[str, dict[str, int], str]] = {
     "o200k_base": (
         _O200K_PATTERN,
@@ -208,7 +206,9 @@ class TokenCounter:
                 if key == "content":
                     total += self._count_content(value, model)
                 elif key == "tool_calls" and isinstance(value, list):
-                    total += self.count_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")), model)
+                    total += self.count_text(
+                        json.dumps(value, ensure_ascii=False, separators=(",", ":")), model
+                    )
                 elif isinstance(value, str):
                     total += self.count_text(value, model)
                     if key == "name":

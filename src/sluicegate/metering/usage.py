@@ -223,7 +223,6 @@ def completion_texts(doc: Mapping[str, Any]) -> Iterator[str]:
                 yield value
 
 
-
 class CountsTokens(Protocol):
     """What estimation needs from a tokenizer (`metering.tokens.TokenCounter` is one)."""
 

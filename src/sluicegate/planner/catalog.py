@@ -210,8 +210,15 @@ class Catalog:
         merged = {r.key: r for r in self.prices}
         for r in rows:
             merged[r.key] = r
-        return Catalog(self.sources, self.gpus, tuple(merged.values()), self.models, self.apis,
-                       self.export_rules, self.cny_per_usd)
+        return Catalog(
+            self.sources,
+            self.gpus,
+            tuple(merged.values()),
+            self.models,
+            self.apis,
+            self.export_rules,
+            self.cny_per_usd,
+        )
 
     def with_cny_per_usd(self, rate: float) -> Catalog:
         fx = Figure(value=rate, source="user (--cny-per-usd)", date=self.cny_per_usd.date)
@@ -230,7 +237,9 @@ def _read_text(path: Path) -> Any:
     try:
         return json.loads(text) if path.suffix.lower() == ".json" else _yaml(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise CatalogError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
+        raise CatalogError(
+            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"
+        ) from exc
 
 
 def _bundled(name: str) -> Any:
@@ -251,8 +260,9 @@ def load_catalog() -> Catalog:
     models = tuple(_validate(ModelEntry, m, "models.yaml") for m in _bundled("models.yaml")["models"])
     apis = tuple(_validate(ApiPrice, a, "api_prices.yaml") for a in _bundled("api_prices.yaml")["apis"])
     rules = _bundled("export_rules.yaml")
-    catalog = Catalog(gpu_file.sources, gpu_file.gpus, cloud_file.rows, models, apis, rules,
-                      cloud_file.fx["cny_per_usd"])
+    catalog = Catalog(
+        gpu_file.sources, gpu_file.gpus, cloud_file.rows, models, apis, rules, cloud_file.fx["cny_per_usd"]
+    )
     for row in catalog.prices:
         for gid in row.gpu:
             catalog.gpu(gid)

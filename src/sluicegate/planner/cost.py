@@ -75,16 +75,32 @@ def price_age_days(price_date: str, today: date) -> int:
     return (today - date(parts[0], parts[1], parts[2] if len(parts) > 2 else 1)).days
 
 
-def quote(row: PriceRow, count: int, served_tokens_per_s: float, currency: str, cny_per_usd: float,
-          today: date | None = None) -> Quote:
+def quote(
+    row: PriceRow,
+    count: int,
+    served_tokens_per_s: float,
+    currency: str,
+    cny_per_usd: float,
+    today: date | None = None,
+) -> Quote:
     """Price ``count`` GPUs from ``row`` at the setup's served output rate; ``today`` dates it."""
     per_hour = convert(row.per_gpu_hour * count, row.currency, currency, cny_per_usd)
-    return Quote(provider=row.provider, region=row.region, instance=row.instance, billing=row.billing,
-                 currency=currency.upper(), per_hour=per_hour,
-                 per_million_output_tokens=per_million(per_hour, served_tokens_per_s),
-                 instances=math.ceil(count / row.gpus), source=row.source, date=row.date, note=row.note,
-                 vcpu=row.vcpu, memory_gib=row.memory_gib,
-                 age_days=price_age_days(row.date, today) if today is not None else None)
+    return Quote(
+        provider=row.provider,
+        region=row.region,
+        instance=row.instance,
+        billing=row.billing,
+        currency=currency.upper(),
+        per_hour=per_hour,
+        per_million_output_tokens=per_million(per_hour, served_tokens_per_s),
+        instances=math.ceil(count / row.gpus),
+        source=row.source,
+        date=row.date,
+        note=row.note,
+        vcpu=row.vcpu,
+        memory_gib=row.memory_gib,
+        age_days=price_age_days(row.date, today) if today is not None else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -100,21 +116,32 @@ class ApiComparison:
     date: str
 
 
-def api_per_million_output(api: ApiPrice, prompt_tokens: int, output_tokens: int, currency: str,
-                           cny_per_usd: float) -> ApiComparison:
+def api_per_million_output(
+    api: ApiPrice, prompt_tokens: int, output_tokens: int, currency: str, cny_per_usd: float
+) -> ApiComparison:
     """The API's cost of a million output tokens, counting the prompts that produce them."""
     ratio = prompt_tokens / max(output_tokens, 1)
     native = api.output_per_m + api.input_per_m * ratio
-    return ApiComparison(name=api.name, currency=currency.upper(),
-                         per_million_output_tokens=convert(native, api.currency, currency, cny_per_usd),
-                         tokens_per_s=api.tokens_per_s, source=api.source, date=api.date)
+    return ApiComparison(
+        name=api.name,
+        currency=currency.upper(),
+        per_million_output_tokens=convert(native, api.currency, currency, cny_per_usd),
+        tokens_per_s=api.tokens_per_s,
+        source=api.source,
+        date=api.date,
+    )
 
 
 def flat_api_price(per_million_output: float, currency: str) -> ApiComparison:
     """A user-given API price per million output tokens (prompt cost assumed included)."""
-    return ApiComparison(name=f"{per_million_output:g} {currency.upper()}/M", currency=currency.upper(),
-                         per_million_output_tokens=per_million_output, tokens_per_s=None,
-                         source="user (--api-price)", date="")
+    return ApiComparison(
+        name=f"{per_million_output:g} {currency.upper()}/M",
+        currency=currency.upper(),
+        per_million_output_tokens=per_million_output,
+        tokens_per_s=None,
+        source="user (--api-price)",
+        date="",
+    )
 
 
 def break_even_tokens_per_day(per_hour: float, api_per_million: float) -> float:
@@ -137,8 +164,15 @@ class WorkloadCost:
     currency: str
 
 
-def workload_cost(tokens_per_day: float, served_tokens_per_s: float, count: int, per_hour: float | None,
-                  currency: str, api: ApiComparison | None = None, peak_factor: float = 1.0) -> WorkloadCost:
+def workload_cost(
+    tokens_per_day: float,
+    served_tokens_per_s: float,
+    count: int,
+    per_hour: float | None,
+    currency: str,
+    api: ApiComparison | None = None,
+    peak_factor: float = 1.0,
+) -> WorkloadCost:
     """Size a workload of ``tokens_per_day`` output tokens on replicas of one setup.
 
     ``peak_factor`` scales the daily average to the peak the fleet must carry (2-3 is typical
@@ -147,6 +181,12 @@ def workload_cost(tokens_per_day: float, served_tokens_per_s: float, count: int,
     required = tokens_per_day * peak_factor / SECONDS_PER_DAY
     replicas = max(1, math.ceil(required / served_tokens_per_s)) if served_tokens_per_s > 0 else 0
     api_day = api.per_million_output_tokens * tokens_per_day / 1e6 if api is not None else None
-    return WorkloadCost(tokens_per_day=tokens_per_day, required_tokens_per_s=required, replicas=replicas,
-                        gpus=replicas * count, per_day=per_hour * 24 * replicas if per_hour is not None else None,
-                        api_per_day=api_day, currency=currency.upper())
+    return WorkloadCost(
+        tokens_per_day=tokens_per_day,
+        required_tokens_per_s=required,
+        replicas=replicas,
+        gpus=replicas * count,
+        per_day=per_hour * 24 * replicas if per_hour is not None else None,
+        api_per_day=api_day,
+        currency=currency.upper(),
+    )

@@ -24,8 +24,10 @@ from typing import Any
 
 from sluicegate.planner.catalog import Gpu
 
-DISCLAIMER = ("Export classes are computed from datasheet figures against 3A090 as published "
-              "(2022-10-07, 2023-11-17, 2026-01-15); not legal advice.")
+DISCLAIMER = (
+    "Export classes are computed from datasheet figures against 3A090 as published "
+    "(2022-10-07, 2023-11-17, 2026-01-15); not legal advice."
+)
 
 
 def tpp(gpu: Gpu) -> float:
@@ -59,11 +61,18 @@ class ExportStatus:
         return self.oct2023_class is not None and not self.oct2023_note2_exempt
 
     def as_dict(self) -> dict[str, Any]:
-        return {"tpp": round(self.tpp, 1),
-                "performance_density": None if self.performance_density is None else round(self.performance_density, 2),
-                "oct2022_controlled": self.oct2022_controlled, "oct2023_controlled": self.oct2023_controlled,
-                "oct2023_class": self.oct2023_class, "oct2023_note2_exempt": self.oct2023_note2_exempt,
-                "jan2026": self.jan2026, "note": self.note}
+        return {
+            "tpp": round(self.tpp, 1),
+            "performance_density": None
+            if self.performance_density is None
+            else round(self.performance_density, 2),
+            "oct2022_controlled": self.oct2022_controlled,
+            "oct2023_controlled": self.oct2023_controlled,
+            "oct2023_class": self.oct2023_class,
+            "oct2023_note2_exempt": self.oct2023_note2_exempt,
+            "jan2026": self.jan2026,
+            "note": self.note,
+        }
 
 
 def oct2023_class(t: float, pd: float | None, r: dict[str, Any]) -> str | None:
@@ -96,5 +105,12 @@ def classify(gpu: Gpu, rules: dict[str, Any]) -> ExportStatus:
         j26 = "case-by-case license review"
     else:
         j26 = "presumption of denial"
-    return ExportStatus(tpp=t, performance_density=pd, oct2022_controlled=c22, oct2023_class=cls,
-                        oct2023_note2_exempt=exempt, jan2026=j26, note=rules.get("known_status", {}).get(gpu.id))
+    return ExportStatus(
+        tpp=t,
+        performance_density=pd,
+        oct2022_controlled=c22,
+        oct2023_class=cls,
+        oct2023_note2_exempt=exempt,
+        jan2026=j26,
+        note=rules.get("known_status", {}).get(gpu.id),
+    )

@@ -62,15 +62,27 @@ class MemoryFit:
     @property
     def required_bytes(self) -> float:
         """Per GPU memory the workload needs: weights, reserve and KV for every stream."""
-        return self.weights_bytes + self.reserve_bytes + self.concurrency * self.context * self.kv_bytes_per_token
+        return (
+            self.weights_bytes
+            + self.reserve_bytes
+            + self.concurrency * self.context * self.kv_bytes_per_token
+        )
 
     @property
     def fits(self) -> bool:
         return self.required_bytes <= self.budget_bytes
 
 
-def fit(arch: Architecture, precision: Precision, gpu: Gpu, tp: int, context: int, concurrency: int,
-        kv_bytes_per_value: float = 2.0, util: float = GPU_MEMORY_UTILIZATION) -> MemoryFit:
+def fit(
+    arch: Architecture,
+    precision: Precision,
+    gpu: Gpu,
+    tp: int,
+    context: int,
+    concurrency: int,
+    kv_bytes_per_value: float = 2.0,
+    util: float = GPU_MEMORY_UTILIZATION,
+) -> MemoryFit:
     """Memory accounting for ``tp`` cards of ``gpu`` serving ``concurrency`` streams of ``context`` tokens."""
     if tp < 1 or context < 1 or concurrency < 0:
         raise ValueError("tp and context must be positive, concurrency non-negative")
@@ -79,9 +91,17 @@ def fit(arch: Architecture, precision: Precision, gpu: Gpu, tp: int, context: in
     weights = weight_bytes(arch, precision) / tp
     reserve = ENGINE_RESERVE_BYTES + (NCCL_RESERVE_BYTES if tp > 1 else 0.0)
     kv_tok = kv_bytes_per_token(arch, kv_bytes_per_value) / kv_shards(arch, tp)
-    return MemoryFit(tp=tp, capacity_bytes=capacity, budget_bytes=budget, weights_bytes=weights,
-                     reserve_bytes=reserve, kv_bytes_per_token=kv_tok, kv_budget_bytes=budget - weights - reserve,
-                     context=context, concurrency=concurrency)
+    return MemoryFit(
+        tp=tp,
+        capacity_bytes=capacity,
+        budget_bytes=budget,
+        weights_bytes=weights,
+        reserve_bytes=reserve,
+        kv_bytes_per_token=kv_tok,
+        kv_budget_bytes=budget - weights - reserve,
+        context=context,
+        concurrency=concurrency,
+    )
 
 
 def tp_allowed(arch: Architecture, tp: int) -> bool:
@@ -89,8 +109,15 @@ def tp_allowed(arch: Architecture, tp: int) -> bool:
     return arch.heads % tp == 0
 
 
-def smallest_fit(arch: Architecture, precision: Precision, gpu: Gpu, context: int, concurrency: int,
-                 kv_bytes_per_value: float = 2.0, sizes: tuple[int, ...] = TP_SIZES) -> MemoryFit | None:
+def smallest_fit(
+    arch: Architecture,
+    precision: Precision,
+    gpu: Gpu,
+    context: int,
+    concurrency: int,
+    kv_bytes_per_value: float = 2.0,
+    sizes: tuple[int, ...] = TP_SIZES,
+) -> MemoryFit | None:
     """The smallest TP size in ``sizes`` that holds the weights and the requested KV cache."""
     for tp in sizes:
         if not tp_allowed(arch, tp):

@@ -89,10 +89,16 @@ class ParamCount:
 def _attention_params(a: Architecture) -> int:
     if a.is_mla:
         qk_head = a.qk_nope_head_dim + a.qk_rope_head_dim
-        q = (a.hidden * a.q_lora_rank + a.q_lora_rank + a.q_lora_rank * a.heads * qk_head
-             if a.q_lora_rank else a.hidden * a.heads * qk_head)
-        kv = (a.hidden * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank
-              + a.kv_lora_rank * a.heads * (a.qk_nope_head_dim + a.v_head_dim))
+        q = (
+            a.hidden * a.q_lora_rank + a.q_lora_rank + a.q_lora_rank * a.heads * qk_head
+            if a.q_lora_rank
+            else a.hidden * a.heads * qk_head
+        )
+        kv = (
+            a.hidden * (a.kv_lora_rank + a.qk_rope_head_dim)
+            + a.kv_lora_rank
+            + a.kv_lora_rank * a.heads * (a.qk_nope_head_dim + a.v_head_dim)
+        )
         return q + kv + a.heads * a.v_head_dim * a.hidden
     q, kv = a.q_dim, a.kv_heads * a.head_dim
     params = a.hidden * q + 2 * a.hidden * kv + q * a.hidden
@@ -118,8 +124,9 @@ def count_params(a: Architecture) -> ParamCount:
     routed_total = moe_layers * a.experts * expert_size
     routed_active = moe_layers * a.active_experts * expert_size
     base = common + embedding + a.hidden
-    return ParamCount(total=base + routed_total, active=base + routed_active, embedding=embedding,
-                      expert=routed_total)
+    return ParamCount(
+        total=base + routed_total, active=base + routed_active, embedding=embedding, expert=routed_total
+    )
 
 
 def expert_size_params(a: Architecture) -> int:
@@ -151,7 +158,10 @@ def architecture_from_hf_config(cfg: dict[str, Any]) -> Architecture:
     """Read a Hugging Face ``config.json`` (Llama, Qwen2, Mistral/Mixtral, Qwen-MoE, DeepSeek-V2/V3,
     ChatGLM/GLM-4, MPT, GPT-NeoX-like names). Multimodal configs use their ``text_config``."""
     if isinstance(cfg.get("text_config"), dict):
-        cfg = {**cfg["text_config"], "model_type": cfg["text_config"].get("model_type", cfg.get("model_type"))}
+        cfg = {
+            **cfg["text_config"],
+            "model_type": cfg["text_config"].get("model_type", cfg.get("model_type")),
+        }
     model_type = str(cfg.get("model_type", "")).lower()
     layers = _first(cfg, "num_hidden_layers", "num_layers", "n_layers", "n_layer")
     hidden = _first(cfg, "hidden_size", "d_model", "n_embd")
@@ -159,8 +169,11 @@ def architecture_from_hf_config(cfg: dict[str, Any]) -> Architecture:
     vocab = _first(cfg, "vocab_size", "padded_vocab_size")
     if model_type == "chatglm":
         vocab = _first(cfg, "padded_vocab_size", "vocab_size")
-    missing = [n for n, v in (("layers", layers), ("hidden size", hidden), ("heads", heads), ("vocab", vocab))
-               if v is None]
+    missing = [
+        n
+        for n, v in (("layers", layers), ("hidden size", hidden), ("heads", heads), ("vocab", vocab))
+        if v is None
+    ]
     if missing:
         raise ModelConfigError(f"config.json lacks {', '.join(missing)}")
     kv_heads = _first(cfg, "num_key_value_heads", "multi_query_group_num", "n_head_kv", default=heads)
@@ -179,16 +192,33 @@ def architecture_from_hf_config(cfg: dict[str, Any]) -> Architecture:
     if cfg.get("shared_expert_intermediate_size") and moe_inter:
         shared = max(shared, round(cfg["shared_expert_intermediate_size"] / moe_inter))
     return Architecture(
-        layers=int(layers), hidden=int(hidden), heads=int(heads), kv_heads=int(kv_heads),
-        head_dim=int(head_dim), intermediate=int(intermediate), vocab=int(vocab),
-        tied=bool(cfg.get("tie_word_embeddings", model_type == "mpt")), gated=gated,
-        qkv_bias=bool(_first(cfg, "attention_bias", "add_qkv_bias", "qkv_bias",
-                             default=model_type in {"qwen2", "qwen2_moe"})),
-        experts=experts, active_experts=int(_first(cfg, "num_experts_per_tok", default=0) or 0) if experts else 0,
-        moe_intermediate=moe_inter if experts else 0, shared_experts=shared if experts else 0,
+        layers=int(layers),
+        hidden=int(hidden),
+        heads=int(heads),
+        kv_heads=int(kv_heads),
+        head_dim=int(head_dim),
+        intermediate=int(intermediate),
+        vocab=int(vocab),
+        tied=bool(cfg.get("tie_word_embeddings", model_type == "mpt")),
+        gated=gated,
+        qkv_bias=bool(
+            _first(
+                cfg,
+                "attention_bias",
+                "add_qkv_bias",
+                "qkv_bias",
+                default=model_type in {"qwen2", "qwen2_moe"},
+            )
+        ),
+        experts=experts,
+        active_experts=int(_first(cfg, "num_experts_per_tok", default=0) or 0) if experts else 0,
+        moe_intermediate=moe_inter if experts else 0,
+        shared_experts=shared if experts else 0,
         dense_layers=int(_first(cfg, "first_k_dense_replace", default=0) or 0) if experts else 0,
-        kv_lora_rank=int(cfg.get("kv_lora_rank") or 0), qk_rope_head_dim=int(cfg.get("qk_rope_head_dim") or 0),
-        q_lora_rank=int(cfg.get("q_lora_rank") or 0), qk_nope_head_dim=int(cfg.get("qk_nope_head_dim") or 0),
+        kv_lora_rank=int(cfg.get("kv_lora_rank") or 0),
+        qk_rope_head_dim=int(cfg.get("qk_rope_head_dim") or 0),
+        q_lora_rank=int(cfg.get("q_lora_rank") or 0),
+        qk_nope_head_dim=int(cfg.get("qk_nope_head_dim") or 0),
         v_head_dim=int(cfg.get("v_head_dim") or 0),
     )
 

@@ -37,7 +37,9 @@ def parse_precision(text: str) -> Precision:
     try:
         return Precision(text.lower())
     except ValueError:
-        raise ValueError(f"unknown precision {text!r}; use one of {', '.join(p.value for p in Precision)}") from None
+        raise ValueError(
+            f"unknown precision {text!r}; use one of {', '.join(p.value for p in Precision)}"
+        ) from None
 
 
 def peak_tflops(gpu: Gpu, precision: Precision) -> tuple[float, str | None]:

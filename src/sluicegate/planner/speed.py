@@ -81,7 +81,9 @@ def weights_read_bytes(arch: Architecture, precision: Precision, tokens: int) ->
     body: float = p.non_expert - p.embedding
     if arch.is_moe:
         moe_layers = arch.layers - arch.dense_layers
-        body += moe_layers * experts_touched(arch.experts, arch.active_experts, tokens) * expert_size_params(arch)
+        body += (
+            moe_layers * experts_touched(arch.experts, arch.active_experts, tokens) * expert_size_params(arch)
+        )
     return body * lin + head_bytes
 
 
@@ -93,7 +95,9 @@ def _link(gpu: Gpu, tp: int, eff: Efficiency) -> tuple[float, float]:
     return pcie * 1e9 / 2, eff.pcie_latency_s
 
 
-def allreduce_time(arch: Architecture, gpu: Gpu, tp: int, tokens: int, eff: Efficiency = DEFAULT_EFFICIENCY) -> float:
+def allreduce_time(
+    arch: Architecture, gpu: Gpu, tp: int, tokens: int, eff: Efficiency = DEFAULT_EFFICIENCY
+) -> float:
     """Two ring all-reduces of the 16-bit activations per layer (attention out, MLP out)."""
     if tp <= 1:
         return 0.0
@@ -110,8 +114,11 @@ def fixed_step_overhead(arch: Architecture, eff: Efficiency = DEFAULT_EFFICIENCY
     batch 1 where the roofline says 170)."""
     moe_layers = arch.layers - arch.dense_layers if arch.is_moe else 0
     experts = arch.active_experts + arch.shared_experts
-    return (eff.step_overhead_s + arch.layers * eff.layer_overhead_s
-            + moe_layers * experts * eff.moe_expert_overhead_s)
+    return (
+        eff.step_overhead_s
+        + arch.layers * eff.layer_overhead_s
+        + moe_layers * experts * eff.moe_expert_overhead_s
+    )
 
 
 @dataclass(frozen=True)
@@ -136,23 +143,32 @@ class DecodeStep:
         return "compute" if self.compute_s > self.memory_s else "memory"
 
 
-def decode_step(arch: Architecture, precision: Precision, gpu: Gpu, tp: int, batch: int, context: int,
-                kv_bytes_per_value: float = 2.0, eff: Efficiency = DEFAULT_EFFICIENCY) -> DecodeStep:
+def decode_step(
+    arch: Architecture,
+    precision: Precision,
+    gpu: Gpu,
+    tp: int,
+    batch: int,
+    context: int,
+    kv_bytes_per_value: float = 2.0,
+    eff: Efficiency = DEFAULT_EFFICIENCY,
+) -> DecodeStep:
     """One decode step for ``batch`` streams whose KV caches hold ``context`` tokens on average."""
     batch = max(batch, 1)
     kv_tok = kv_bytes_per_token(arch, kv_bytes_per_value) / kv_shards(arch, tp)
     bytes_step = weights_read_bytes(arch, precision, batch) / tp + batch * context * kv_tok
-    bw = gpu.bandwidth_gbs.value * 1e9 * eff.mbu * tp ** -eff.tp_bandwidth_exponent
+    bw = gpu.bandwidth_gbs.value * 1e9 * eff.mbu * tp**-eff.tp_bandwidth_exponent
     t_mem = bytes_step / bw
     p = count_params(arch)
     flops = (2 * p.active * batch + 4 * batch * context * arch.layers * arch.q_dim) / tp
     peak, _ = peak_tflops(gpu, precision)
-    t_comp = flops / (peak * 1e12 * eff.mfu_decode * tp ** -eff.tp_compute_exponent)
+    t_comp = flops / (peak * 1e12 * eff.mfu_decode * tp**-eff.tp_compute_exponent)
     t_comm = allreduce_time(arch, gpu, tp, batch, eff)
     overhead = fixed_step_overhead(arch, eff)
     total = max(t_mem, t_comp) + t_comm + overhead
-    return DecodeStep(batch=batch, seconds=total, memory_s=t_mem, compute_s=t_comp, comm_s=t_comm,
-                      overhead_s=overhead)
+    return DecodeStep(
+        batch=batch, seconds=total, memory_s=t_mem, compute_s=t_comp, comm_s=t_comm, overhead_s=overhead
+    )
 
 
 @dataclass(frozen=True)
@@ -174,8 +190,14 @@ class Prefill:
         return self.compute_s + self.comm_s
 
 
-def prefill(arch: Architecture, precision: Precision, gpu: Gpu, tp: int, prompt_tokens: int,
-            eff: Efficiency = DEFAULT_EFFICIENCY) -> Prefill:
+def prefill(
+    arch: Architecture,
+    precision: Precision,
+    gpu: Gpu,
+    tp: int,
+    prompt_tokens: int,
+    eff: Efficiency = DEFAULT_EFFICIENCY,
+) -> Prefill:
     """Compute-bound prefill of one prompt, with the weight-read time as the short-prompt floor."""
     s = max(prompt_tokens, 1)
     p = count_params(arch)
@@ -183,15 +205,21 @@ def prefill(arch: Architecture, precision: Precision, gpu: Gpu, tp: int, prompt_
     peak, _ = peak_tflops(gpu, precision)
     if precision is Precision.INT4:
         peak = gpu.fp16_tflops.value
-    t_comp = flops / (tp * peak * 1e12 * eff.mfu_prefill * tp ** -eff.tp_compute_exponent)
-    bw = gpu.bandwidth_gbs.value * 1e9 * eff.mbu * tp ** -eff.tp_bandwidth_exponent
+    t_comp = flops / (tp * peak * 1e12 * eff.mfu_prefill * tp**-eff.tp_compute_exponent)
+    bw = gpu.bandwidth_gbs.value * 1e9 * eff.mbu * tp**-eff.tp_bandwidth_exponent
     t_mem = weights_read_bytes(arch, precision, s) / tp / bw
-    return Prefill(prompt_tokens=s, compute_s=t_comp, memory_s=t_mem,
-                   comm_s=allreduce_time(arch, gpu, tp, s, eff), overhead_s=eff.request_overhead_s)
+    return Prefill(
+        prompt_tokens=s,
+        compute_s=t_comp,
+        memory_s=t_mem,
+        comm_s=allreduce_time(arch, gpu, tp, s, eff),
+        overhead_s=eff.request_overhead_s,
+    )
 
 
-def served_output_tokens_per_s(step: DecodeStep, pre: Prefill, output_tokens: int,
-                               eff: Efficiency = DEFAULT_EFFICIENCY) -> float:
+def served_output_tokens_per_s(
+    step: DecodeStep, pre: Prefill, output_tokens: int, eff: Efficiency = DEFAULT_EFFICIENCY
+) -> float:
     """Output tokens/s a setup sustains when every request also needs its prompt prefilled.
 
     In steady state a batch of B streams completes B requests per cycle. Over a cycle the GPU
@@ -206,6 +234,10 @@ def served_output_tokens_per_s(step: DecodeStep, pre: Prefill, output_tokens: in
     out = max(output_tokens, 1)
     mem = out * step.memory_s
     comp = out * step.compute_s + step.batch * pre.compute_s
-    cycle = (max(mem, comp) + (1 - eff.prefill_overlap) * min(mem, comp)
-             + out * (step.comm_s + step.overhead_s) + step.batch * pre.comm_s)
+    cycle = (
+        max(mem, comp)
+        + (1 - eff.prefill_overlap) * min(mem, comp)
+        + out * (step.comm_s + step.overhead_s)
+        + step.batch * pre.comm_s
+    )
     return step.batch * out / cycle

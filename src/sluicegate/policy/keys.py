@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC
 
 from sluicegate.config.model import KeyConfig
 from sluicegate.protocol.errors import Forbidden, Unauthorized
@@ -28,7 +29,7 @@ def hash_secret(secret: str) -> str:
 class KeyEntry:
     """A KeyRecord with its rules compiled: exact model names in a set, globs in one regex."""
 
-    __slots__ = ("record", "_models_exact", "_models_re", "_endpoints", "_networks", "all_models")
+    __slots__ = ("_endpoints", "_models_exact", "_models_re", "_networks", "all_models", "record")
 
     def __init__(self, record: KeyRecord) -> None:
         self.record = record
@@ -42,7 +43,8 @@ class KeyEntry:
             prefixes.extend(ENDPOINT_NAMES.get(e, (e,)))
         self._endpoints = tuple(prefixes)
         self._networks: tuple[IPNetwork, ...] = tuple(
-            ipaddress.ip_network(n, strict=False) for n in record.networks)
+            ipaddress.ip_network(n, strict=False) for n in record.networks
+        )
 
     def allows_model(self, model: str) -> bool:
         if self.all_models or model in self._models_exact:
@@ -79,32 +81,53 @@ class KeyEntry:
         if not self.allows_endpoint(path):
             raise Forbidden(f"This API key may not call {path}.", code="endpoint_not_allowed")
         if model is not None and not self.allows_model(model):
-            raise Forbidden(f"This API key may not use the model '{model}'.", param="model",
-                            code="model_not_allowed")
+            raise Forbidden(
+                f"This API key may not use the model '{model}'.", param="model", code="model_not_allowed"
+            )
         if not self.allows_network(client_ip):
-            raise Forbidden("This API key may not be used from your network address.",
-                            code="network_not_allowed")
+            raise Forbidden(
+                "This API key may not be used from your network address.", code="network_not_allowed"
+            )
 
 
 def record_from_config(cfg: KeyConfig) -> KeyRecord:
     expires = _parse_expiry(cfg.expires) if cfg.expires else None
-    limits = KeyLimits(rpm=cfg.rpm, rpd=cfg.rpd, tpm=cfg.tpm, concurrency=cfg.concurrency,
-                       budget_tokens_day=cfg.budget_tokens_day, budget_tokens_month=cfg.budget_tokens_month,
-                       budget_tokens_total=cfg.budget_tokens_total, budget_usd_day=cfg.budget_usd_day,
-                       budget_usd_month=cfg.budget_usd_month, budget_usd_total=cfg.budget_usd_total)
+    limits = KeyLimits(
+        rpm=cfg.rpm,
+        rpd=cfg.rpd,
+        tpm=cfg.tpm,
+        concurrency=cfg.concurrency,
+        budget_tokens_day=cfg.budget_tokens_day,
+        budget_tokens_month=cfg.budget_tokens_month,
+        budget_tokens_total=cfg.budget_tokens_total,
+        budget_usd_day=cfg.budget_usd_day,
+        budget_usd_month=cfg.budget_usd_month,
+        budget_usd_total=cfg.budget_usd_total,
+    )
     secret_hash = hash_secret(cfg.key)
-    return KeyRecord(id=f"cfg-{cfg.name}", name=cfg.name, key_hash=secret_hash, prefix=cfg.key[:6],
-                     owner=cfg.owner, enabled=cfg.enabled, expires_at=expires, models=tuple(cfg.models),
-                     endpoints=tuple(cfg.endpoints), networks=tuple(cfg.networks), limits=limits,
-                     store_bodies=cfg.store_bodies, source="config")
+    return KeyRecord(
+        id=f"cfg-{cfg.name}",
+        name=cfg.name,
+        key_hash=secret_hash,
+        prefix=cfg.key[:6],
+        owner=cfg.owner,
+        enabled=cfg.enabled,
+        expires_at=expires,
+        models=tuple(cfg.models),
+        endpoints=tuple(cfg.endpoints),
+        networks=tuple(cfg.networks),
+        limits=limits,
+        store_bodies=cfg.store_bodies,
+        source="config",
+    )
 
 
 def _parse_expiry(text: str) -> float:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 
@@ -143,8 +166,10 @@ class KeyCache:
 
     def authenticate(self, secret: str | None, now: float | None = None) -> KeyEntry:
         if not secret:
-            raise Unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.",
-                               code="missing_api_key")
+            raise Unauthorized(
+                "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.",
+                code="missing_api_key",
+            )
         entry = self.lookup(secret)
         if entry is None:
             raise Unauthorized("Incorrect API key provided.", code="invalid_api_key")

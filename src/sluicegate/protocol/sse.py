@@ -88,5 +88,6 @@ def encode_data(payload: bytes) -> bytes:
 
 def error_event(message: str, type_: str = "api_error", code: str | None = None) -> bytes:
     """An error reported inside a stream, the shape OpenAI's SDKs raise from (`{"error": {...}}`)."""
-    return encode_data(orjson.dumps({"error": {"message": message, "type": type_, "param": None,
-                                                "code": code}}))
+    return encode_data(
+        orjson.dumps({"error": {"message": message, "type": type_, "param": None, "code": code}})
+    )

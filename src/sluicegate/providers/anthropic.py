@@ -41,10 +41,18 @@ from sluicegate.providers.anthropic_errors import (
 
 # Accepted and dropped: they tune Anthropic-only machinery (prompt caching, extended thinking,
 # server-side containers, tiers) that an OpenAI-compatible upstream has no switch for.
-IGNORED_FIELDS = frozenset({
-    "top_k", "thinking", "service_tier", "container", "inference_geo", "cache_control",
-    "mcp_servers", "context_management",
-})
+IGNORED_FIELDS = frozenset(
+    {
+        "top_k",
+        "thinking",
+        "service_tier",
+        "container",
+        "inference_geo",
+        "cache_control",
+        "mcp_servers",
+        "context_management",
+    }
+)
 # Of `output_config`, only `format` (structured output) is carried; `effort` is dropped.
 
 # Block types in a conversation that carry no meaning for another model: Claude's own reasoning,
@@ -68,8 +76,11 @@ def messages_to_chat(body: Mapping[str, Any], model: str) -> dict[str, Any]:
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise ValueError("max_tokens: required, an integer of at least 1")
 
-    chat: dict[str, Any] = {"model": model, "messages": _chat_messages(body.get("system"), messages),
-                            "max_tokens": max_tokens}
+    chat: dict[str, Any] = {
+        "model": model,
+        "messages": _chat_messages(body.get("system"), messages),
+        "max_tokens": max_tokens,
+    }
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
             chat[name] = body[name]
@@ -96,14 +107,16 @@ def messages_to_chat(body: Mapping[str, Any], model: str) -> dict[str, Any]:
     output_config = body.get("output_config")
     output_format = output_config.get("format") if isinstance(output_config, Mapping) else None
     if isinstance(output_format, Mapping) and output_format.get("type") == "json_schema":
-        chat["response_format"] = {"type": "json_schema", "json_schema": {
-            "name": "output", "schema": output_format.get("schema") or {}, "strict": True}}
+        chat["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": output_format.get("schema") or {}, "strict": True},
+        }
     return chat
 
 
 def _list(value: Any, where: str) -> list[Any]:
     if not isinstance(value, list):
-        raise ValueError(f"{where}: must be a list")  # noqa: TRY004 (ValueError is the 400 contract)
+        raise ValueError(f"{where}: must be a list")
     return value
 
 
@@ -125,7 +138,7 @@ def _chat_messages(system: Any, messages: list[Any]) -> list[dict[str, Any]]:
         out.append({"role": "system", "content": _system_text(system)})
     for i, message in enumerate(messages):
         if not isinstance(message, Mapping):
-            raise ValueError(f"messages.{i}: must be an object")  # noqa: TRY004 (ValueError is the 400 contract)
+            raise ValueError(f"messages.{i}: must be an object")
         role = message.get("role")
         content = message.get("content")
         if role == "user":
@@ -145,7 +158,7 @@ def _blocks(content: Any, where: str) -> list[Mapping[str, Any]]:
     blocks = _list(content, f"{where}.content")
     for j, block in enumerate(blocks):
         if not isinstance(block, Mapping) or not isinstance(block.get("type"), str):
-            raise ValueError(f"{where}.content.{j}: must be a content block with a type")  # noqa: TRY004 (ValueError is the 400 contract)
+            raise ValueError(f"{where}.content.{j}: must be a content block with a type")
     return blocks
 
 
@@ -183,9 +196,18 @@ def _document_parts(block: Mapping[str, Any], where: str) -> list[dict[str, Any]
                 raise ValueError(f"{where}.source.content.{k}: {part['type']!r} blocks are not supported")
         return parts
     if kind == "base64" and source.get("media_type", "application/pdf") == "application/pdf":
-        return [{"type": "file", "file": {"filename": title or "document.pdf",
-                                          "file_data": f"data:application/pdf;base64,{source.get('data', '')}"}}]
-    raise ValueError(f"{where}.source: document source {kind!r} is not supported (use base64, text or content)")
+        return [
+            {
+                "type": "file",
+                "file": {
+                    "filename": title or "document.pdf",
+                    "file_data": f"data:application/pdf;base64,{source.get('data', '')}",
+                },
+            }
+        ]
+    raise ValueError(
+        f"{where}.source: document source {kind!r} is not supported (use base64, text or content)"
+    )
 
 
 def _tool_result_text(block: Mapping[str, Any], where: str, images: list[dict[str, Any]]) -> str:
@@ -203,8 +225,9 @@ def _tool_result_text(block: Mapping[str, Any], where: str, images: list[dict[st
                 # OpenAI tool messages carry text only: the image goes to the user turn after them.
                 images.append(_image_part(part, f"{where}.content.{k}"))
             else:
-                raise ValueError(f"{where}.content.{k}: {part['type']!r} blocks are not supported "
-                                 "in tool results")
+                raise ValueError(
+                    f"{where}.content.{k}: {part['type']!r} blocks are not supported in tool results"
+                )
         text = "\n".join(texts)
     if block.get("is_error") is True:
         # OpenAI has no error flag on tool messages; without this the model would read a failure
@@ -234,8 +257,9 @@ def _user_messages(content: Any, i: int) -> list[dict[str, Any]]:
             call_id = tool_id(block.get("tool_use_id"), "")
             if not call_id:
                 raise ValueError(f"{at}.tool_use_id: required")
-            tools.append({"role": "tool", "tool_call_id": call_id,
-                          "content": _tool_result_text(block, at, parts)})
+            tools.append(
+                {"role": "tool", "tool_call_id": call_id, "content": _tool_result_text(block, at, parts)}
+            )
         elif kind in _DROPPED_BLOCKS:
             continue
         else:
@@ -262,8 +286,13 @@ def _assistant_message(content: Any, i: int) -> dict[str, Any] | None:
             if not isinstance(name, str) or not name:
                 raise ValueError(f"{where}.content.{j}.name: required")
             arguments = orjson.dumps(block.get("input") or {}).decode()
-            calls.append({"id": tool_id(block.get("id"), f"toolu_{i}_{j}"), "type": "function",
-                          "function": {"name": name, "arguments": arguments}})
+            calls.append(
+                {
+                    "id": tool_id(block.get("id"), f"toolu_{i}_{j}"),
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments},
+                }
+            )
         elif kind in _DROPPED_BLOCKS:
             continue
         else:
@@ -278,7 +307,7 @@ def _assistant_message(content: Any, i: int) -> dict[str, Any] | None:
 
 def _chat_tool(tool: Any, i: int) -> dict[str, Any]:
     if not isinstance(tool, Mapping):
-        raise ValueError(f"tools.{i}: must be an object")  # noqa: TRY004 (ValueError is the 400 contract)
+        raise ValueError(f"tools.{i}: must be an object")
     kind = tool.get("type")
     if kind not in (None, "custom"):
         # Server tools (web_search_..., bash_..., text_editor_...) run inside Anthropic's API.
@@ -286,8 +315,7 @@ def _chat_tool(tool: Any, i: int) -> dict[str, Any]:
     name = tool.get("name")
     if not isinstance(name, str) or not name:
         raise ValueError(f"tools.{i}.name: required")
-    function: dict[str, Any] = {"name": name,
-                                "parameters": tool.get("input_schema") or {"type": "object"}}
+    function: dict[str, Any] = {"name": name, "parameters": tool.get("input_schema") or {"type": "object"}}
     if isinstance(tool.get("description"), str):
         function["description"] = tool["description"]
     if tool.get("strict") is True:
@@ -312,7 +340,19 @@ def _apply_tool_choice(chat: dict[str, Any], choice: Any) -> None:
 
 
 __all__ = [
-    "ERROR_TYPES", "IGNORED_FIELDS", "STOP_REASONS", "anthropic_usage", "chat_to_message", "error_body",
-    "error_type", "message_id", "messages_to_chat", "openai_error_to_anthropic", "openai_usage",
-    "parse_arguments", "stop_details", "stop_reason", "tool_id",
+    "ERROR_TYPES",
+    "IGNORED_FIELDS",
+    "STOP_REASONS",
+    "anthropic_usage",
+    "chat_to_message",
+    "error_body",
+    "error_type",
+    "message_id",
+    "messages_to_chat",
+    "openai_error_to_anthropic",
+    "openai_usage",
+    "parse_arguments",
+    "stop_details",
+    "stop_reason",
+    "tool_id",
 ]

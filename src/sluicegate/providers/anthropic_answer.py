@@ -91,8 +91,9 @@ def anthropic_usage(usage: Usage | None, *, full: bool = True) -> dict[str, Any]
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": usage.cached_tokens,
         "server_tool_use": None,
-        "output_tokens_details": ({"thinking_tokens": usage.reasoning_tokens}
-                                  if usage.reasoning_tokens else None),
+        "output_tokens_details": (
+            {"thinking_tokens": usage.reasoning_tokens} if usage.reasoning_tokens else None
+        ),
     }
     if full:
         out.update(cache_creation=None, inference_geo=None, service_tier=None)
@@ -130,13 +131,15 @@ def chat_to_message(chat: Mapping[str, Any], model: str) -> dict[str, Any]:
         function = call.get("function") if isinstance(call, Mapping) else None
         if not isinstance(function, Mapping):
             continue
-        content.append({
-            "type": "tool_use",
-            "id": tool_id(call.get("id"), f"toolu_{msg_id[4:]}_{i}"),
-            "name": str(function.get("name") or "unknown"),
-            "input": parse_arguments(function.get("arguments")),
-            "caller": {"type": "direct"},
-        })
+        content.append(
+            {
+                "type": "tool_use",
+                "id": tool_id(call.get("id"), f"toolu_{msg_id[4:]}_{i}"),
+                "name": str(function.get("name") or "unknown"),
+                "input": parse_arguments(function.get("arguments")),
+                "caller": {"type": "direct"},
+            }
+        )
     matched = choice.get("stop_reason")
     reason = stop_reason(choice.get("finish_reason"), matched, bool(calls))
     return {

@@ -37,15 +37,21 @@ def error_type(status: int) -> str:
     return "invalid_request_error" if 400 <= status < 500 else "api_error"
 
 
-def error_body(status: int, message: str, type_: str | None = None, *,
-               request_id: str | None = None) -> bytes:
+def error_body(
+    status: int, message: str, type_: str | None = None, *, request_id: str | None = None
+) -> bytes:
     """Anthropic's error body: `{"type": "error", "error": {"type": ..., "message": ...}}`.
 
     The SDKs raise their exception by HTTP status and show `error.message`; `request_id` is what
     Anthropic's own bodies carry (null is allowed) so support can find a request in the logs.
     """
-    return orjson.dumps({"type": "error", "error": {"type": type_ or error_type(status), "message": message},
-                         "request_id": request_id})
+    return orjson.dumps(
+        {
+            "type": "error",
+            "error": {"type": type_ or error_type(status), "message": message},
+            "request_id": request_id,
+        }
+    )
 
 
 def openai_error_to_anthropic(status: int, body: bytes) -> bytes:

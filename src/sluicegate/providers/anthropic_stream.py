@@ -65,8 +65,20 @@ class ChatToMessageStream:
     returns b"". `usage` is the upstream's own report, for metering; None if it sent none.
     """
 
-    __slots__ = ("_blocks", "_calls", "_finish_reason", "_id", "_input_hint", "_matched_stop",
-                 "_model", "_open", "_open_text", "_started", "ended", "usage")
+    __slots__ = (
+        "_blocks",
+        "_calls",
+        "_finish_reason",
+        "_id",
+        "_input_hint",
+        "_matched_stop",
+        "_model",
+        "_open",
+        "_open_text",
+        "_started",
+        "ended",
+        "usage",
+    )
 
     def __init__(self, model: str, message_id: str | None = None, *, input_tokens: int = 0) -> None:
         """`model` is the name the client asked for; `message_id` defaults to one derived from the
@@ -134,11 +146,21 @@ class ChatToMessageStream:
         if self._id is None:
             self._id = message_id(chunk.get("id") if chunk else None)
         usage = anthropic_usage(Usage(prompt_tokens=self._input_hint))
-        message = {"id": self._id, "type": "message", "role": "assistant", "content": [],
-                   "model": self._model, "stop_reason": None, "stop_sequence": None,
-                   "stop_details": None, "container": None, "usage": usage}
-        return (sse_event("message_start", {"type": "message_start", "message": message})
-                + sse_event("ping", {"type": "ping"}))
+        message = {
+            "id": self._id,
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": self._model,
+            "stop_reason": None,
+            "stop_sequence": None,
+            "stop_details": None,
+            "container": None,
+            "usage": usage,
+        }
+        return sse_event("message_start", {"type": "message_start", "message": message}) + sse_event(
+            "ping", {"type": "ping"}
+        )
 
     def _choice(self, choice: Mapping[str, Any]) -> bytes:
         out = b""
@@ -167,9 +189,14 @@ class ChatToMessageStream:
         if self._open is None or not self._open_text:
             out += self._close()
             out += self._open_block({"type": "text", "text": "", "citations": None})
-        return out + sse_event("content_block_delta", {
-            "type": "content_block_delta", "index": self._open,
-            "delta": {"type": "text_delta", "text": text}})
+        return out + sse_event(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": self._open,
+                "delta": {"type": "text_delta", "text": text},
+            },
+        )
 
     def _tool_piece(self, piece: Mapping[str, Any], position: int) -> bytes:
         index = piece.get("index")
@@ -195,16 +222,28 @@ class ChatToMessageStream:
             arguments = "".join(call.pending)
             call.pending.clear()
         if isinstance(arguments, str) and arguments:
-            out += sse_event("content_block_delta", {
-                "type": "content_block_delta", "index": call.block,
-                "delta": {"type": "input_json_delta", "partial_json": arguments}})
+            out += sse_event(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": call.block,
+                    "delta": {"type": "input_json_delta", "partial_json": arguments},
+                },
+            )
         return out
 
     def _start_tool(self, call: _ToolCall, key: int) -> bytes:
         out = self._close()
         block_id = tool_id(call.call_id, f"toolu_{(self._id or 'msg_')[4:]}_{key}")
-        out += self._open_block({"type": "tool_use", "id": block_id, "name": call.name or "unknown",
-                                 "input": {}, "caller": {"type": "direct"}})
+        out += self._open_block(
+            {
+                "type": "tool_use",
+                "id": block_id,
+                "name": call.name or "unknown",
+                "input": {},
+                "caller": {"type": "direct"},
+            }
+        )
         call.block = self._open
         return out
 
@@ -212,8 +251,10 @@ class ChatToMessageStream:
         self._open = self._blocks
         self._open_text = block["type"] == "text"
         self._blocks += 1
-        return sse_event("content_block_start", {"type": "content_block_start", "index": self._open,
-                                                 "content_block": block})
+        return sse_event(
+            "content_block_start",
+            {"type": "content_block_start", "index": self._open, "content_block": block},
+        )
 
     def _close(self) -> bytes:
         if self._open is None:
@@ -230,18 +271,29 @@ class ChatToMessageStream:
                 call.pending.clear()
                 out += self._start_tool(call, key)
                 if pending:
-                    out += sse_event("content_block_delta", {
-                        "type": "content_block_delta", "index": call.block,
-                        "delta": {"type": "input_json_delta", "partial_json": pending}})
+                    out += sse_event(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": call.block,
+                            "delta": {"type": "input_json_delta", "partial_json": pending},
+                        },
+                    )
         out += self._close()
         self.ended = True
         reason = stop_reason(self._finish_reason, self._matched_stop, bool(self._calls))
-        delta = {"stop_reason": reason,
-                 "stop_sequence": self._matched_stop if reason == "stop_sequence" else None,
-                 "stop_details": stop_details(reason), "container": None}
+        delta = {
+            "stop_reason": reason,
+            "stop_sequence": self._matched_stop if reason == "stop_sequence" else None,
+            "stop_details": stop_details(reason),
+            "container": None,
+        }
         usage = anthropic_usage(self.usage or Usage(prompt_tokens=self._input_hint), full=False)
-        return (out + sse_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
-                + sse_event("message_stop", {"type": "message_stop"}))
+        return (
+            out
+            + sse_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
+            + sse_event("message_stop", {"type": "message_stop"})
+        )
 
 
 __all__ = ["ChatToMessageStream", "error_event", "sse_event"]

@@ -30,7 +30,9 @@ def _last_user_text(body: dict[str, Any]) -> str:
 
 
 def _reply_words(text: str, max_tokens: int | None) -> list[str]:
-    words = ["This", "is", "Sluicegate's", "mock", "upstream.", "You", "said:"] + (text.split()[:40] or ["nothing."])
+    words = ["This", "is", "Sluicegate's", "mock", "upstream.", "You", "said:"] + (
+        text.split()[:40] or ["nothing."]
+    )
     if max_tokens is not None and max_tokens > 0:
         words = words[:max_tokens]
     return words
@@ -53,21 +55,39 @@ def _max_tokens(body: dict[str, Any]) -> int | None:
 def chat_completion(body: dict[str, Any], model: str) -> bytes:
     prompt = _last_user_text(body)
     words = _reply_words(prompt, _max_tokens(body))
-    prompt_tokens = sum(_count(str(m.get("content", ""))) + 3 for m in body.get("messages") or []
-                        if isinstance(m, dict))
+    prompt_tokens = sum(
+        _count(str(m.get("content", ""))) + 3 for m in body.get("messages") or [] if isinstance(m, dict)
+    )
     truncated = _max_tokens(body) is not None and len(words) >= (_max_tokens(body) or 0)
-    return orjson.dumps({
-        "id": _id("chatcmpl", body), "object": "chat.completion", "created": int(time.time()),
-        "model": model, "system_fingerprint": "fp_mock",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": " ".join(words), "refusal": None},
-                     "logprobs": None, "finish_reason": "length" if truncated else "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
-                  "total_tokens": prompt_tokens + len(words),
-                  "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                  "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                                "accepted_prediction_tokens": 0,
-                                                "rejected_prediction_tokens": 0}},
-    })
+    return orjson.dumps(
+        {
+            "id": _id("chatcmpl", body),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": "fp_mock",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": " ".join(words), "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "length" if truncated else "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(words),
+                "total_tokens": prompt_tokens + len(words),
+                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                "completion_tokens_details": {
+                    "reasoning_tokens": 0,
+                    "audio_tokens": 0,
+                    "accepted_prediction_tokens": 0,
+                    "rejected_prediction_tokens": 0,
+                },
+            },
+        }
+    )
 
 
 def chat_stream(body: dict[str, Any], model: str) -> Iterator[bytes]:
@@ -77,10 +97,14 @@ def chat_stream(body: dict[str, Any], model: str) -> Iterator[bytes]:
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
     def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
-        out: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": created,
-                               "model": model, "system_fingerprint": "fp_mock",
-                               "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                                            "finish_reason": finish}]}
+        out: dict[str, Any] = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_mock",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
         if include_usage:
             out["usage"] = None
         return orjson.dumps(out)
@@ -91,12 +115,24 @@ def chat_stream(body: dict[str, Any], model: str) -> Iterator[bytes]:
     truncated = _max_tokens(body) is not None and len(words) >= (_max_tokens(body) or 0)
     yield chunk({}, "length" if truncated else "stop")
     if include_usage:
-        prompt_tokens = sum(_count(str(m.get("content", ""))) + 3 for m in body.get("messages") or []
-                            if isinstance(m, dict))
-        yield orjson.dumps({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                            "system_fingerprint": "fp_mock", "choices": [],
-                            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
-                                      "total_tokens": prompt_tokens + len(words)}})
+        prompt_tokens = sum(
+            _count(str(m.get("content", ""))) + 3 for m in body.get("messages") or [] if isinstance(m, dict)
+        )
+        yield orjson.dumps(
+            {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_mock",
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": len(words),
+                    "total_tokens": prompt_tokens + len(words),
+                },
+            }
+        )
     yield b"[DONE]"
 
 
@@ -104,11 +140,16 @@ def completion(body: dict[str, Any], model: str) -> bytes:
     prompt = _last_user_text(body)
     words = _reply_words(prompt, _max_tokens(body))
     p = _count(prompt)
-    return orjson.dumps({
-        "id": _id("cmpl", body), "object": "text_completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "text": " ".join(words), "logprobs": None, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": p, "completion_tokens": len(words), "total_tokens": p + len(words)},
-    })
+    return orjson.dumps(
+        {
+            "id": _id("cmpl", body),
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "text": " ".join(words), "logprobs": None, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": p, "completion_tokens": len(words), "total_tokens": p + len(words)},
+        }
+    )
 
 
 def embeddings(body: dict[str, Any], model: str) -> bytes:
@@ -122,5 +163,11 @@ def embeddings(body: dict[str, Any], model: str) -> bytes:
         digest = hashlib.sha256(text.encode()).digest()
         vector = [round((b - 127.5) / 127.5, 6) for b in digest[:16]]
         data.append({"object": "embedding", "index": i, "embedding": vector})
-    return orjson.dumps({"object": "list", "data": data, "model": model,
-                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+    return orjson.dumps(
+        {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+    )

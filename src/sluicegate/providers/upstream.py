@@ -17,15 +17,36 @@ from sluicegate.providers.presets import PRESETS, Auth, Kind, Preset
 FORWARDED_REQUEST_HEADERS = frozenset({"content-type", "accept", "openai-beta", "idempotency-key"})
 
 # Hop-by-hop and framing headers never copied from an upstream response (the server sets its own).
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "transfer-encoding", "content-length", "proxy-authenticate",
-    "proxy-authorization", "te", "trailer", "upgrade", "date", "server", "set-cookie",
-    "access-control-allow-origin", "access-control-allow-credentials", "access-control-expose-headers",
-    "access-control-allow-methods", "access-control-allow-headers", "vary",
-    # These name the provider account or deployment behind the gateway: not the client's business.
-    "openai-organization", "openai-project", "x-ms-region", "apim-request-id", "x-ms-deployment-name",
-    "azureml-model-session", "x-envoy-upstream-service-time",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "upgrade",
+        "date",
+        "server",
+        "set-cookie",
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+        "access-control-expose-headers",
+        "access-control-allow-methods",
+        "access-control-allow-headers",
+        "vary",
+        # These name the provider account or deployment behind the gateway: not the client's business.
+        "openai-organization",
+        "openai-project",
+        "x-ms-region",
+        "apim-request-id",
+        "x-ms-deployment-name",
+        "azureml-model-session",
+        "x-envoy-upstream-service-time",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +58,22 @@ class UpstreamRequest:
 class Upstream:
     """One provider account or self-hosted server, ready to address."""
 
-    __slots__ = ("name", "kind", "base_url", "auth", "timeouts", "stream_usage", "api_version",
-                 "rpm", "tpm", "_keys", "_extra", "_turn", "missing_key", "preset")
+    __slots__ = (
+        "_extra",
+        "_keys",
+        "_turn",
+        "api_version",
+        "auth",
+        "base_url",
+        "kind",
+        "missing_key",
+        "name",
+        "preset",
+        "rpm",
+        "stream_usage",
+        "timeouts",
+        "tpm",
+    )
 
     def __init__(self, name: str, cfg: UpstreamConfig, default_timeouts: Timeouts) -> None:
         preset: Preset | None = PRESETS.get(cfg.preset) if cfg.preset else None
@@ -56,8 +91,9 @@ class Upstream:
         if not self._keys:
             self._keys = (self._auth_headers(None, cfg.headers),)
         # A provider that needs a key but has none (an unset ${ENV}) answers 503, and says which.
-        self.missing_key = not keys and self.auth != "none" and self.kind not in ("mock",) \
-            and not _is_local(self.base_url)
+        self.missing_key = (
+            not keys and self.auth != "none" and self.kind not in ("mock",) and not _is_local(self.base_url)
+        )
         self._turn = count()
 
     def _auth_headers(self, key: str | None, extra: dict[str, str]) -> dict[str, str]:
@@ -76,8 +112,14 @@ class Upstream:
     def key_count(self) -> int:
         return len(self._keys)
 
-    def request(self, path: str, query: str, model: str | None, client_headers: dict[str, str],
-                key_index: int | None = None) -> UpstreamRequest:
+    def request(
+        self,
+        path: str,
+        query: str,
+        model: str | None,
+        client_headers: dict[str, str],
+        key_index: int | None = None,
+    ) -> UpstreamRequest:
         """URL and headers for `path` (the gateway's own, e.g. /v1/chat/completions)."""
         if key_index is None:
             key_index = next(self._turn) % len(self._keys) if len(self._keys) > 1 else 0

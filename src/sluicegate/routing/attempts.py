@@ -78,7 +78,7 @@ class NoChannel:
 class Upstream:
     """What channels of one upstream share: its provider keys, and so their fate on a refused key."""
 
-    __slots__ = ("name", "keys", "members")
+    __slots__ = ("keys", "members", "name")
 
     def __init__(self, name: str, keys: KeyRing | None) -> None:
         self.name = name
@@ -111,7 +111,7 @@ class Upstream:
 class Route:
     """A public model's channels, grouped into tiers by priority (best first)."""
 
-    __slots__ = ("model", "tiers", "candidates", "single")
+    __slots__ = ("candidates", "model", "single", "tiers")
 
     def __init__(self, model: str, candidates: Sequence[Candidate]) -> None:
         self.model = model
@@ -125,7 +125,7 @@ class Route:
 class RoutingContext:
     """What every Attempts of one router shares; made by the Router, read on the hot path."""
 
-    __slots__ = ("now", "rng", "strategy", "policy", "upstreams")
+    __slots__ = ("now", "policy", "rng", "strategy", "upstreams")
 
     def __init__(
         self,
@@ -179,7 +179,18 @@ def apply_outcome(
 class Attempts:
     """The attempts of one request. Not thread-safe; one per request, used by one task."""
 
-    __slots__ = ("_ctx", "_route", "_started", "_count", "_tried", "_current", "_committed", "_ttfb", "key", "last")
+    __slots__ = (
+        "_committed",
+        "_count",
+        "_ctx",
+        "_current",
+        "_route",
+        "_started",
+        "_tried",
+        "_ttfb",
+        "key",
+        "last",
+    )
 
     def __init__(self, ctx: RoutingContext, route: Route | None, started: float) -> None:
         self._ctx = ctx
@@ -251,8 +262,13 @@ class Attempts:
         for skip_half_open in (True, False):
             for exclude in (tried, None) if tried else (None,):
                 for tier in route.tiers:
-                    pool = [c for c in tier if (exclude is None or c not in exclude) and c.health.usable(now)
-                            and not (skip_half_open and c.health.state is HALF_OPEN)]
+                    pool = [
+                        c
+                        for c in tier
+                        if (exclude is None or c not in exclude)
+                        and c.health.usable(now)
+                        and not (skip_half_open and c.health.state is HALF_OPEN)
+                    ]
                     while pool:
                         pick = pool[0] if len(pool) == 1 else ctx.strategy(pool, ctx.rng)
                         if admit is None or admit(pick.channel):
@@ -296,12 +312,18 @@ class Attempts:
             self._tried = [candidate]
         else:
             self._tried.append(candidate)
-        apply_outcome(candidate, ctx.upstreams[candidate.channel.upstream], self.key, outcome, now, ctx.policy)
+        apply_outcome(
+            candidate, ctx.upstreams[candidate.channel.upstream], self.key, outcome, now, ctx.policy
+        )
         if self._committed or outcome.kind == CUT_MID_STREAM:
             self._committed = True
             return False
         policy = ctx.policy
-        return outcome.retryable and self._count < policy.max_attempts and now - self._started < policy.deadline_s
+        return (
+            outcome.retryable
+            and self._count < policy.max_attempts
+            and now - self._started < policy.deadline_s
+        )
 
     def record_cancelled(self) -> None:
         """The client went away: free the slot, say nothing about the channel's health."""

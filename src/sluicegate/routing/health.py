@@ -73,27 +73,27 @@ class ChannelHealth:
     """
 
     __slots__ = (
-        "name",
-        "upstream",
-        "policy",
-        "state",
-        "consecutive_failures",
-        "trips",
-        "cooldown_until",
-        "hold_until",
-        "probing_since",
-        "in_flight",
-        "requests",
-        "failures",
-        "window_start",
-        "window_requests",
-        "window_failures",
-        "ewma_latency",
-        "last_error",
-        "last_used",
-        "last_probe",
         "changed_at",
+        "consecutive_failures",
+        "cooldown_until",
         "dirty",
+        "ewma_latency",
+        "failures",
+        "hold_until",
+        "in_flight",
+        "last_error",
+        "last_probe",
+        "last_used",
+        "name",
+        "policy",
+        "probing_since",
+        "requests",
+        "state",
+        "trips",
+        "upstream",
+        "window_failures",
+        "window_requests",
+        "window_start",
     )
 
     def __init__(self, name: str, upstream: str, policy: BreakerPolicy) -> None:
@@ -183,7 +183,9 @@ class ChannelHealth:
         self.consecutive_failures = 0
         if latency is not None:
             ewma = self.ewma_latency
-            self.ewma_latency = latency if ewma is None else ewma + self.policy.latency_alpha * (latency - ewma)
+            self.ewma_latency = (
+                latency if ewma is None else ewma + self.policy.latency_alpha * (latency - ewma)
+            )
         self.requests += 1
         if at - self.window_start >= self.policy.window_s:
             self.window_start = at
@@ -205,7 +207,9 @@ class ChannelHealth:
         self.consecutive_failures = 0
         if latency is not None:
             ewma = self.ewma_latency
-            self.ewma_latency = latency if ewma is None else ewma + self.policy.latency_alpha * (latency - ewma)
+            self.ewma_latency = (
+                latency if ewma is None else ewma + self.policy.latency_alpha * (latency - ewma)
+            )
         if count:
             self.requests += 1
             self._count_window(now, failed=False)

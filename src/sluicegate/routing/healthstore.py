@@ -61,7 +61,6 @@ class InMemoryHealthStore:
         return [dict(r) for r in self._records.values()]
 
 
-
 class _Shares(Protocol):
     def take_changes(self) -> list[dict[str, Any]]: ...
 

@@ -16,7 +16,17 @@ from typing import Any
 class KeyRing:
     """Round-robin over an upstream's keys, skipping disabled ones."""
 
-    __slots__ = ("_ids", "_index", "_enabled", "_reasons", "_changed_at", "_last_probe", "_next", "_live", "_dirty")
+    __slots__ = (
+        "_changed_at",
+        "_dirty",
+        "_enabled",
+        "_ids",
+        "_index",
+        "_last_probe",
+        "_live",
+        "_next",
+        "_reasons",
+    )
 
     def __init__(self, key_ids: Sequence[str]) -> None:
         if not key_ids:
@@ -106,7 +116,12 @@ class KeyRing:
     def snapshot(self) -> list[dict[str, Any]]:
         """Per key, by position: enabled, why not, since when. Never the key id."""
         return [
-            {"index": i, "enabled": self._enabled[i], "reason": self._reasons[i], "changed_at": self._changed_at[i]}
+            {
+                "index": i,
+                "enabled": self._enabled[i],
+                "reason": self._reasons[i],
+                "changed_at": self._changed_at[i],
+            }
             for i in range(len(self._ids))
         ]
 

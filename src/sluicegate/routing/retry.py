@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 # Outcome kinds. Plain strings so they serialise as-is into status JSON and logs.
@@ -32,7 +32,16 @@ OVER_LIMIT = "over_limit"  # the gateway's own limiter declined the channel: no 
 
 # Another channel may well succeed where this one failed.
 RETRYABLE_KINDS = frozenset(
-    {CONNECT_ERROR, TIMEOUT_FIRST_BYTE, RATE_LIMITED, SERVER_ERROR, AUTH_ERROR, BALANCE_ERROR, BAD_RESPONSE, OVER_LIMIT}
+    {
+        CONNECT_ERROR,
+        TIMEOUT_FIRST_BYTE,
+        RATE_LIMITED,
+        SERVER_ERROR,
+        AUTH_ERROR,
+        BALANCE_ERROR,
+        BAD_RESPONSE,
+        OVER_LIMIT,
+    }
 )
 # Evidence that the channel itself is unhealthy: these count towards opening its breaker.
 # Rate limits are not ill health (the upstream is fine, just busy: Retry-After handles them),
@@ -117,7 +126,7 @@ def parse_retry_after(value: str, now_epoch: float) -> float | None:
     try:
         when = parsedate_to_datetime(text)
         if when.tzinfo is None:  # "-0000": HTTP dates are always GMT anyway
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         epoch = when.timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
         try:  # the obsolete asctime form, which RFC 9110 still asks recipients to accept

@@ -79,7 +79,11 @@ class Router:
         for health in self._healths.values():
             health.last_probe = born  # idle probes start one interval after start-up, not in a burst at it
         self._ctx = RoutingContext(
-            now, rng if rng is not None else random.Random(), strategy_named(strategy), self._policy, self._upstreams
+            now,
+            rng if rng is not None else random.Random(),
+            strategy_named(strategy),
+            self._policy,
+            self._upstreams,
         )
 
     def _candidate(self, model: str, channel: Channel, keys: Mapping[str, Sequence[str]]) -> Candidate:
@@ -159,7 +163,9 @@ class Router:
         member.health.last_probe = now
         return Probe(member.channel, key, reason)
 
-    def record_probe(self, probe: Probe, outcome: Outcome | None = None, latency: float | None = None) -> None:
+    def record_probe(
+        self, probe: Probe, outcome: Outcome | None = None, latency: float | None = None
+    ) -> None:
         """Report a probe: None (or a success outcome) restores and closes; a failure counts like one.
 
         Probes do not count as requests in the status counters, but they do move the breaker.
@@ -219,7 +225,8 @@ class Router:
             record["public_models"] = list(self._models_of[name])
             channels.append(record)
         upstreams = {
-            name: {"keys": up.keys.snapshot() if up.keys is not None else []} for name, up in self._upstreams.items()
+            name: {"keys": up.keys.snapshot() if up.keys is not None else []}
+            for name, up in self._upstreams.items()
         }
         return {"channels": channels, "upstreams": upstreams, "unavailable_models": self.unavailable_models()}
 

@@ -99,4 +99,6 @@ def strategy_named(name: str) -> Strategy:
     try:
         return STRATEGIES[name]
     except KeyError:
-        raise ValueError(f"unknown routing.strategy {name!r}; expected one of {', '.join(STRATEGIES)}") from None
+        raise ValueError(
+            f"unknown routing.strategy {name!r}; expected one of {', '.join(STRATEGIES)}"
+        ) from None

@@ -20,41 +20,57 @@ from sluicegate import __version__
 from sluicegate.config.model import Settings
 from sluicegate.policy.keys import KeyCache, KeyEntry
 from sluicegate.policy.network import client_address, parse_networks
-from sluicegate.protocol.errors import CorsRefused, GatewayError, MethodNotAllowed, NotFound, ServiceUnavailable
+from sluicegate.protocol.errors import (
+    CorsRefused,
+    GatewayError,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+)
 from sluicegate.providers.upstream import HOP_BY_HOP, build_upstreams
 from sluicegate.routing import BreakerPolicy, RetryPolicy, Router
 from sluicegate.routing.channel import Channel
 from sluicegate.routing.routes import build_routes
 from sluicegate.server.context import RequestContext, RequestIds
-from sluicegate.store.records import KeyLimits, KeyRecord
 from sluicegate.server.cors import Cors
 from sluicegate.server.proxy import CLIENT_GONE, handle_v1, watch_disconnect
 from sluicegate.server.relay import StreamObserver
 from sluicegate.server.upstream_client import UpstreamClient
+from sluicegate.store.records import KeyLimits, KeyRecord
 
 log = logging.getLogger("sluicegate")
 
 JSON_CT = ("content-type", "application/json")
 
 
-def build_router(settings: Settings, routes: dict[str, list[Channel]], default: list[Channel],
-                 upstreams: dict[str, Any]) -> Router:
+def build_router(
+    settings: Settings, routes: dict[str, list[Channel]], default: list[Channel], upstreams: dict[str, Any]
+) -> Router:
     from sluicegate.server.proxy import DEFAULT_ROUTE
 
     r = settings.routing
     all_routes = {**routes, DEFAULT_ROUTE: default} if default else dict(routes)
     keys = {name: [str(i) for i in range(up.key_count)] for name, up in upstreams.items() if up.key_count > 1}
-    return Router(all_routes, RetryPolicy(max_attempts=r.max_attempts, deadline_s=r.deadline_s),
-                  BreakerPolicy(failures=r.breaker.failures, cooldown_s=r.breaker.cooldown_s,
-                                max_cooldown_s=r.breaker.max_cooldown_s, idle_probe_s=r.health_check_interval_s),
-                  strategy=r.strategy, keys=keys)
+    return Router(
+        all_routes,
+        RetryPolicy(max_attempts=r.max_attempts, deadline_s=r.deadline_s),
+        BreakerPolicy(
+            failures=r.breaker.failures,
+            cooldown_s=r.breaker.cooldown_s,
+            max_cooldown_s=r.breaker.max_cooldown_s,
+            idle_probe_s=r.health_check_interval_s,
+        ),
+        strategy=r.strategy,
+        keys=keys,
+    )
 
 
 class Gateway:
     """The RSGI application."""
 
-    def __init__(self, settings: Settings, *, missing_env: tuple[tuple[str, str], ...] = (),
-                 require_auth: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, *, missing_env: tuple[tuple[str, str], ...] = (), require_auth: bool = False
+    ) -> None:
         self.settings = settings
         self.missing_env = missing_env
         self.upstreams = build_upstreams(settings)
@@ -67,15 +83,25 @@ class Gateway:
         self.client = UpstreamClient()
         self.request_ids = RequestIds()
         self.drop_response_headers = HOP_BY_HOP
-        self.model_required = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings",
-                                         "/v1/messages", "/v1/messages/count_tokens"})
+        self.model_required = frozenset(
+            {
+                "/v1/chat/completions",
+                "/v1/completions",
+                "/v1/embeddings",
+                "/v1/messages",
+                "/v1/messages/count_tokens",
+            }
+        )
         self.default_channels = self._default_channels()
         self.router = build_router(settings, self.routes, self.default_channels, self.upstreams)
         # Upstreams whose key is an unset ${ENV}: never routed to (no breaker noise), answered 503.
         self.unconfigured = frozenset(n for n, u in self.upstreams.items() if u.missing_key)
         self.channel_limits: dict[str, tuple[int | None, int | None]] = {
             f"{c.upstream}/{c.model or public}": (c.rpm, c.tpm)
-            for public, channels in settings.models.items() for c in channels if c.rpm or c.tpm}
+            for public, channels in settings.models.items()
+            for c in channels
+            if c.rpm or c.tpm
+        }
         pt = settings.passthrough
         self.passthrough_prefix = pt.path_prefix.rstrip("/") if pt.enabled else ""
         self.passthrough_upstream = None
@@ -123,8 +149,11 @@ class Gateway:
         if self._draining:
             return
         self._draining = True
-        log.info("SIGTERM: %d request(s) in flight get %.0f s; flushing the log", len(self._inflight),
-                 self.settings.server.shutdown_grace_s)
+        log.info(
+            "SIGTERM: %d request(s) in flight get %.0f s; flushing the log",
+            len(self._inflight),
+            self.settings.server.shutdown_grace_s,
+        )
         asyncio.get_running_loop().create_task(self._drain(), name="sluicegate-drain")
         os.kill(os.getpid(), signal.SIGINT)
 
@@ -137,8 +166,10 @@ class Gateway:
                 await self.sink.flush()
             await asyncio.sleep(0.2)
         if self._inflight:
-            log.warning("ending %d request(s) still running at the end of the shutdown grace period",
-                        len(self._inflight))
+            log.warning(
+                "ending %d request(s) still running at the end of the shutdown grace period",
+                len(self._inflight),
+            )
             self.cut_message = "The gateway is shutting down; this request was ended before it finished."
             tasks = list(self._inflight)
             for task, ctx in list(self._inflight.items()):
@@ -186,7 +217,9 @@ class Gateway:
             await self.limits.settle(ctx, usage.total_tokens if usage is not None else None, cost_usd)
         rec.record(ctx, usage, cost)
 
-    async def admit_upstream(self, ctx: RequestContext, upstream: Any, channel: Channel) -> GatewayError | None:
+    async def admit_upstream(
+        self, ctx: RequestContext, upstream: Any, channel: Channel
+    ) -> GatewayError | None:
         """The upstream account's and the channel's own rpm/tpm: a refusal sends the router elsewhere."""
         limits = self.channel_limits.get(channel.name)
         if self.limits is None or not (upstream.rpm or upstream.tpm or limits):
@@ -218,8 +251,16 @@ class Gateway:
             if len(self._passthrough_entries) > 100_000:
                 self._passthrough_entries.clear()
             pt = self.settings.passthrough
-            entry = KeyEntry(KeyRecord(id=client_id, name="passthrough", key_hash="", prefix="",
-                                       limits=KeyLimits(rpm=pt.rpm, tpm=pt.tpm), source="passthrough"))
+            entry = KeyEntry(
+                KeyRecord(
+                    id=client_id,
+                    name="passthrough",
+                    key_hash="",
+                    prefix="",
+                    limits=KeyLimits(rpm=pt.rpm, tpm=pt.tpm),
+                    source="passthrough",
+                )
+            )
             self._passthrough_entries[client_id] = entry
         return entry
 
@@ -238,8 +279,12 @@ class Gateway:
         headers = scope.headers
         path = scope.path
         method = scope.method
-        ctx = RequestContext(path, method, client_address(scope.client, headers.get("x-forwarded-for"),
-                                                          self.trusted), headers.get("origin"))
+        ctx = RequestContext(
+            path,
+            method,
+            client_address(scope.client, headers.get("x-forwarded-for"), self.trusted),
+            headers.get("origin"),
+        )
         ctx.request_id = self.request_ids.new()
         try:
             if method == "OPTIONS":
@@ -257,15 +302,24 @@ class Gateway:
                 # The sink reports its depth between writes; a stuck write is when the figure matters.
                 if self.sink is not None:
                     self.metrics.set_log_queue_depth(self.sink.depth)
-                proto.response_bytes(200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-                                     self.metrics.render())
+                proto.response_bytes(
+                    200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")], self.metrics.render()
+                )
             elif path.startswith("/admin/"):
                 from sluicegate.admin.api import handle_admin
 
                 await handle_admin(self, scope, proto, ctx)
             elif path == "/" and method == "GET":
-                self._json(proto, ctx, 200, {"name": "sluicegate", "version": __version__,
-                                             "docs": "https://github.com/sluicegate/sluicegate"})
+                self._json(
+                    proto,
+                    ctx,
+                    200,
+                    {
+                        "name": "sluicegate",
+                        "version": __version__,
+                        "docs": "https://github.com/sluicegate/sluicegate",
+                    },
+                )
             else:
                 raise NotFound(f"Unknown path {path}. The OpenAI-compatible API is under /v1/.")
         except GatewayError as exc:
@@ -294,8 +348,9 @@ class Gateway:
                 task.uncancel()
                 ctx.error_type = "gateway_shutdown"
                 if not ctx.status:  # nothing sent yet: the client gets a clear 503
-                    raise ServiceUnavailable(self.cut_message or "The gateway is shutting down.",
-                                             code="gateway_shutdown") from None
+                    raise ServiceUnavailable(
+                        self.cut_message or "The gateway is shutting down.", code="gateway_shutdown"
+                    ) from None
                 ctx.status = 503
                 return
             if not ctx.client_gone:
@@ -319,7 +374,9 @@ class Gateway:
 
     # -- small responses -------------------------------------------------------------------------------------
 
-    def _headers(self, ctx: RequestContext, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+    def _headers(
+        self, ctx: RequestContext, extra: list[tuple[str, str]] | None = None
+    ) -> list[tuple[str, str]]:
         h = [JSON_CT, ("x-request-id", ctx.request_id), *ctx.extra_headers]
         if extra:
             h.extend(extra)
@@ -346,8 +403,11 @@ class Gateway:
             log.debug("could not send error for %s: response already started", ctx.request_id)
 
     def _preflight(self, proto: Any, ctx: RequestContext, headers: Any) -> None:
-        allowed = self.cors.preflight(ctx.origin, headers.get("access-control-request-method"),
-                                      headers.get("access-control-request-headers"))
+        allowed = self.cors.preflight(
+            ctx.origin,
+            headers.get("access-control-request-method"),
+            headers.get("access-control-request-headers"),
+        )
         if allowed is None:
             if self.cors.enabled and ctx.origin:
                 raise CorsRefused("CORS preflight refused: this origin is not allowed.")
@@ -360,15 +420,18 @@ class Gateway:
         unconfigured = sorted(n for n, u in self.upstreams.items() if u.missing_key)
         checks: dict[str, Any] = {
             # Ready to serve: some real upstream is usable, or only the built-in mock is set up.
-            "upstreams_configured": any(not self.upstreams[n].missing_key for n in real) if real
+            "upstreams_configured": any(not self.upstreams[n].missing_key for n in real)
+            if real
             else bool(self.routes),
-            "upstreams": {n: ("not_configured" if self.upstreams[n].missing_key else "configured")
-                          for n in real},
+            "upstreams": {
+                n: ("not_configured" if self.upstreams[n].missing_key else "configured") for n in real
+            },
             "models": len(self.routes),
         }
         checks.update(await self.ready_checks())
-        ok = checks["upstreams_configured"] and all(v is not False for k, v in checks.items()
-                                                    if k in ("store", "redis"))
+        ok = checks["upstreams_configured"] and all(
+            v is not False for k, v in checks.items() if k in ("store", "redis")
+        )
         body = {"status": "ready" if ok else "not_ready", **checks}
         if unconfigured:
             body["missing_secrets"] = [f"{path} (${{{var}}})" for path, var in self.missing_env]
@@ -383,9 +446,9 @@ class Gateway:
         if self.redis is not None:
             try:
                 checks["redis"] = bool(await self.redis.ping())
-            except Exception:  # noqa: BLE001
+            except Exception:
                 checks["redis"] = False
-        checks["channels"] = [{k: v for k, v in c.items() if k != "keys"}
-                              for c in self.router.snapshot().get("channels", [])]
+        checks["channels"] = [
+            {k: v for k, v in c.items() if k != "keys"} for c in self.router.snapshot().get("channels", [])
+        ]
         return checks
-

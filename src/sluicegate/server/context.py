@@ -26,10 +26,39 @@ class RequestIds:
 
 
 class RequestContext:
-    __slots__ = ("request_id", "started", "t0", "path", "method", "client_ip", "origin", "key",
-                 "model", "served_model", "upstream", "channel", "stream", "status", "error_type",
-                 "ttft", "usage", "extra_headers", "client_gone", "payload", "client_wants_usage",
-                 "admission", "upstream_admission", "anthropic", "upstream_path", "cut_for_shutdown", "meter", "channels", "body_len", "request_body", "response_body")
+    __slots__ = (
+        "admission",
+        "anthropic",
+        "body_len",
+        "channel",
+        "channels",
+        "client_gone",
+        "client_ip",
+        "client_wants_usage",
+        "cut_for_shutdown",
+        "error_type",
+        "extra_headers",
+        "key",
+        "meter",
+        "method",
+        "model",
+        "origin",
+        "path",
+        "payload",
+        "request_body",
+        "request_id",
+        "response_body",
+        "served_model",
+        "started",
+        "status",
+        "stream",
+        "t0",
+        "ttft",
+        "upstream",
+        "upstream_admission",
+        "upstream_path",
+        "usage",
+    )
 
     def __init__(self, path: str, method: str, client_ip: str | None, origin: str | None) -> None:
         self.request_id = ""

@@ -21,5 +21,8 @@ def create_from_env() -> Gateway:
     configure_logging(settings.logging.level, json=settings.logging.json_format)
     # alembic narrates every migration check at INFO on each worker start; keep the log for our own news.
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    return Gateway(settings, missing_env=loaded.missing_env,
-                   require_auth=os.environ.get("SLUICEGATE_REQUIRE_AUTH") == "1")
+    return Gateway(
+        settings,
+        missing_env=loaded.missing_env,
+        require_auth=os.environ.get("SLUICEGATE_REQUIRE_AUTH") == "1",
+    )

@@ -72,8 +72,9 @@ class RedisHealthStore:
 class HealthKeeper:
     """The once-a-second task: share health, run due probes."""
 
-    def __init__(self, router: Router, store: Any, upstreams: Mapping[str, Any], client: Any,
-                 *, interval: float = 1.0) -> None:
+    def __init__(
+        self, router: Router, store: Any, upstreams: Mapping[str, Any], client: Any, *, interval: float = 1.0
+    ) -> None:
         self._router = router
         self._store = store
         self._upstreams = upstreams
@@ -94,7 +95,7 @@ class HealthKeeper:
                 failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - health sharing is best effort
+            except Exception as exc:
                 failures += 1
                 if failures in (1, 30):
                     log.warning("could not share channel health: %s", type(exc).__name__)
@@ -126,13 +127,17 @@ class HealthKeeper:
         model = probe.channel.model or None
         path = "/v1/chat/completions" if model else "/v1/models"
         req = upstream.request(path, "", model, {"content-type": "application/json"}, key_index)
-        body = orjson.dumps({"model": model, "max_tokens": 1,
-                             "messages": [{"role": "user", "content": "ping"}]}) if model else None
+        body = (
+            orjson.dumps({"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]})
+            if model
+            else None
+        )
         started = time.perf_counter()
         try:
-            resp = await self._client.send("POST" if model else "GET", req.url, req.headers, body,
-                                           upstream.timeouts)
-        except Exception as exc:  # noqa: BLE001
+            resp = await self._client.send(
+                "POST" if model else "GET", req.url, req.headers, body, upstream.timeouts
+            )
+        except Exception as exc:
             outcome = FIRST_BYTE_TIMED_OUT if "timeout" in type(exc).__name__.lower() else CONNECT_FAILED
             self._router.record_probe(probe, outcome)
             return

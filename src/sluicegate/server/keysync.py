@@ -72,11 +72,14 @@ class KeySync:
                 self.failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - keep serving with the keys we have
+            except Exception as exc:
                 self.failures += 1
                 if self.failures in (1, 10) or self.failures % 100 == 0:
-                    log.warning("key refresh failed (%d in a row), serving cached keys: %s", self.failures,
-                                type(exc).__name__)
+                    log.warning(
+                        "key refresh failed (%d in a row), serving cached keys: %s",
+                        self.failures,
+                        type(exc).__name__,
+                    )
 
     async def _listen(self) -> None:
         while True:
@@ -88,7 +91,7 @@ class KeySync:
                         self._wake.set()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - Redis away: polling still works; try again later
+            except Exception:
                 await asyncio.sleep(1.0)
 
     async def stop(self) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import math
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from sluicegate.config.model import Settings
@@ -38,8 +39,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("sluicegate.limits")
 
 
-def rate_quotas(scope: str, *, rpm: int | None = None, rpd: int | None = None, tpm: int | None = None,
-                concurrency: int | None = None) -> list[Quota]:
+def rate_quotas(
+    scope: str,
+    *,
+    rpm: int | None = None,
+    rpd: int | None = None,
+    tpm: int | None = None,
+    concurrency: int | None = None,
+) -> list[Quota]:
     """The request, token and concurrency quotas of one scope (key, model, upstream)."""
     q: list[Quota] = []
     if rpm:
@@ -86,7 +93,7 @@ def format_reset(seconds: float) -> str:
         return f"{max(0, int(seconds * 1000))}ms"
     if seconds < 60:
         return f"{seconds:.3g}s"
-    minutes, secs = divmod(int(math.ceil(seconds)), 60)
+    minutes, secs = divmod(math.ceil(seconds), 60)
     if minutes < 60:
         return f"{minutes}m{secs}s"
     hours, minutes = divmod(minutes, 60)
@@ -96,13 +103,17 @@ def format_reset(seconds: float) -> str:
 def rate_headers(requests: RateStatus | None, tokens: RateStatus | None) -> list[tuple[str, str]]:
     h: list[tuple[str, str]] = []
     if requests is not None:
-        h += [("x-ratelimit-limit-requests", str(int(requests.limit))),
-              ("x-ratelimit-remaining-requests", str(max(0, int(requests.remaining)))),
-              ("x-ratelimit-reset-requests", format_reset(requests.reset))]
+        h += [
+            ("x-ratelimit-limit-requests", str(int(requests.limit))),
+            ("x-ratelimit-remaining-requests", str(max(0, int(requests.remaining)))),
+            ("x-ratelimit-reset-requests", format_reset(requests.reset)),
+        ]
     if tokens is not None:
-        h += [("x-ratelimit-limit-tokens", str(int(tokens.limit))),
-              ("x-ratelimit-remaining-tokens", str(max(0, int(tokens.remaining)))),
-              ("x-ratelimit-reset-tokens", format_reset(tokens.reset))]
+        h += [
+            ("x-ratelimit-limit-tokens", str(int(tokens.limit))),
+            ("x-ratelimit-remaining-tokens", str(max(0, int(tokens.remaining)))),
+            ("x-ratelimit-reset-tokens", format_reset(tokens.reset)),
+        ]
     return h
 
 
@@ -120,8 +131,9 @@ class LimitGate:
         self._share = settings.server.workers if settings.server.workers > 1 and not settings.redis else 1
         self._model_quotas: dict[str, tuple[Quota, ...]] = {}
         for name, lim in settings.limits.models.items():
-            self._model_quotas[name] = self._split(tuple(rate_quotas(f"model:{name}", rpm=lim.rpm, tpm=lim.tpm,
-                                                                     concurrency=lim.concurrency)))
+            self._model_quotas[name] = self._split(
+                tuple(rate_quotas(f"model:{name}", rpm=lim.rpm, tpm=lim.tpm, concurrency=lim.concurrency))
+            )
         self._key_quotas: dict[tuple[str, float], tuple[Quota, ...]] = {}
         self._upstream_quotas: dict[str, tuple[Quota, ...]] = {}
         self._request_demands: dict[tuple[Quota, ...], tuple[tuple[Any, ...], bool]] = {}
@@ -144,7 +156,9 @@ class LimitGate:
             if kq is None:
                 if len(self._key_quotas) > 100_000:
                     self._key_quotas.clear()
-                kq = self._key_quotas[cache_key] = self._split(quotas_for_key(key.record.id, key.record.limits))
+                kq = self._key_quotas[cache_key] = self._split(
+                    quotas_for_key(key.record.id, key.record.limits)
+                )
             quotas = kq
         if model is not None and self._model_quotas:
             mq = self._model_quotas.get(model)
@@ -156,8 +170,16 @@ class LimitGate:
         n = self._share
         if n == 1:
             return quotas
-        return tuple(Quota(q.scope, q.kind, q.metric, max(1.0, math.floor(q.limit / n))
-                           if q.metric == REQUESTS else q.limit / n, q.period) for q in quotas)
+        return tuple(
+            Quota(
+                q.scope,
+                q.kind,
+                q.metric,
+                max(1.0, math.floor(q.limit / n)) if q.metric == REQUESTS else q.limit / n,
+                q.period,
+            )
+            for q in quotas
+        )
 
     def estimate(self, ctx: RequestContext, body_len: int, quotas: tuple[Quota, ...]) -> dict[str, float]:
         """Tokens and cost to reserve: the prompt's size (bytes/3, erring high) plus max tokens."""
@@ -201,12 +223,17 @@ class LimitGate:
                 self.on_backend_error()
             if self._fail_open:
                 if self.backend_errors in (1, 10) or self.backend_errors % 1000 == 0:
-                    log.error("limiter backend unavailable: FAILING OPEN, requests pass unlimited "
-                              "(%d so far)", self.backend_errors)
+                    log.error(
+                        "limiter backend unavailable: FAILING OPEN, requests pass unlimited (%d so far)",
+                        self.backend_errors,
+                    )
                 return
-            raise ServiceUnavailable("Rate limiting is temporarily unavailable; the request was refused to keep "
-                                     "limits exact. Retry shortly.", code="limiter_unavailable",
-                                     headers={"retry-after": "1"}) from None
+            raise ServiceUnavailable(
+                "Rate limiting is temporarily unavailable; the request was refused to keep "
+                "limits exact. Retry shortly.",
+                code="limiter_unavailable",
+                headers={"retry-after": "1"},
+            ) from None
         if not result.admitted:
             raise self._refusal_error(result)
         if settle:  # a request-rate-only admission has nothing to settle: skip the call at the end
@@ -224,16 +251,28 @@ class LimitGate:
             headers["retry-after"] = str(max(1, math.ceil(r.retry_after)))
         what = f"{r.quota.describe().rsplit(' for ', 1)[0]} for {scope_words(r.quota.scope)}"
         if r.reason == INSUFFICIENT_QUOTA:
-            return QuotaExceeded(f"You exceeded your current quota: the {what} ({r.quota.limit:g}) is spent.",
-                                 headers=headers)
+            return QuotaExceeded(
+                f"You exceeded your current quota: the {what} ({r.quota.limit:g}) is spent.", headers=headers
+            )
         if r.reason == TOO_LARGE:
-            return RateLimited(f"Request too large: it needs more than the {what} limit of {r.quota.limit:g}. "
-                               "Lower max_tokens or the prompt size.", code="request_too_large", headers=headers)
+            return RateLimited(
+                f"Request too large: it needs more than the {what} limit of {r.quota.limit:g}. "
+                "Lower max_tokens or the prompt size.",
+                code="request_too_large",
+                headers=headers,
+            )
         wait = f" Try again in {r.retry_after:.3g}s." if r.retry_after is not None else ""
-        return RateLimited(f"Rate limit reached: {what} is limited to {r.quota.limit:g}.{wait}", headers=headers)
+        return RateLimited(
+            f"Rate limit reached: {what} is limited to {r.quota.limit:g}.{wait}", headers=headers
+        )
 
-    async def admit_upstream(self, ctx: RequestContext, upstream: Any, channel: str,
-                             channel_limits: tuple[int | None, int | None] | None) -> Exception | None:
+    async def admit_upstream(
+        self,
+        ctx: RequestContext,
+        upstream: Any,
+        channel: str,
+        channel_limits: tuple[int | None, int | None] | None,
+    ) -> Exception | None:
         """Reserve on the upstream account's and the channel's rpm/tpm, all or nothing; the refusal (not
         raised) lets the router move on to another channel."""
         quotas = self._upstream_quotas.get(channel)
@@ -249,8 +288,15 @@ class LimitGate:
         try:
             result = self._fast(demands) if self._fast is not None else await self._limiter.acquire(demands)
         except LimiterUnavailable:
-            return None if self._fail_open else ServiceUnavailable(
-                "Rate limiting is temporarily unavailable.", code="limiter_unavailable", headers={"retry-after": "1"})
+            return (
+                None
+                if self._fail_open
+                else ServiceUnavailable(
+                    "Rate limiting is temporarily unavailable.",
+                    code="limiter_unavailable",
+                    headers={"retry-after": "1"},
+                )
+            )
         if not result.admitted:
             return self._refusal_error(result)
         if needs_settle(demands):
@@ -283,7 +329,9 @@ class LimitGate:
 
     def _ensure_renewer(self) -> None:
         if self._renewer is None or self._renewer.done():
-            self._renewer = asyncio.get_running_loop().create_task(self._renew_loop(), name="sluicegate-leases")
+            self._renewer = asyncio.get_running_loop().create_task(
+                self._renew_loop(), name="sluicegate-leases"
+            )
 
     async def _renew_loop(self) -> None:
         """Long streams keep their concurrency slots: renew every lease a third of the TTL."""
@@ -295,17 +343,20 @@ class LimitGate:
 
     async def seed_budgets(self, store: Any, keys: list[KeyEntry], to_usd: Any) -> None:
         """Budget counters start from what the store says was spent, so a restart forgets nothing."""
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         starts = {"day": now.date(), "month": now.date().replace(day=1), "total": None}
         for entry in keys:
             for q in self.quotas_for(entry, None):
                 if q.kind != "budget":
                     continue
                 spent = await store.usage.spent(entry.record.id, starts[q.period])
-                value = spent.tokens if q.metric == TOKENS else sum(
-                    to_usd(amount, currency) or 0.0 for currency, amount in spent.cost.items())
+                value = (
+                    spent.tokens
+                    if q.metric == TOKENS
+                    else sum(to_usd(amount, currency) or 0.0 for currency, amount in spent.cost.items())
+                )
                 await self._limiter.seed(q, float(value))
 
     async def close(self) -> None:
@@ -313,4 +364,3 @@ class LimitGate:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._renewer
-

@@ -72,8 +72,9 @@ def respond_models(gw: Gateway, proto: Any, ctx: RequestContext, one: str | None
     ctx.status = 200
     if one is not None:
         if one not in names:
-            raise ModelNotFound(f"The model '{one}' does not exist or you do not have access to it.",
-                                param="model")
+            raise ModelNotFound(
+                f"The model '{one}' does not exist or you do not have access to it.", param="model"
+            )
         proto.response_bytes(200, headers, orjson.dumps(gw.model_object(one)))
         return
     body = {"object": "list", "data": [gw.model_object(m) for m in names]}

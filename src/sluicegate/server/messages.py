@@ -58,12 +58,19 @@ def whole_answer(ctx: RequestContext, data: bytes) -> bytes:
     try:
         chat = orjson.loads(data)
     except orjson.JSONDecodeError:
-        raise GatewayError("The upstream sent an answer that is not JSON.", code="bad_upstream_response") from None
+        raise GatewayError(
+            "The upstream sent an answer that is not JSON.", code="bad_upstream_response"
+        ) from None
     return orjson.dumps(chat_to_message(chat, ctx.model or ctx.served_model or ""))
 
 
-async def relay_stream(transport: Any, resp: aiohttp.ClientResponse, timeouts: Timeouts,
-                       observer: StreamObserver, ctx: RequestContext) -> str | None:
+async def relay_stream(
+    transport: Any,
+    resp: aiohttp.ClientResponse,
+    timeouts: Timeouts,
+    observer: StreamObserver,
+    ctx: RequestContext,
+) -> str | None:
     """Each upstream event goes to metering and to the translator; the translator's frames go out."""
     translator = ChatToMessageStream(ctx.model or ctx.served_model or "")
     decoder = SSEDecoder()
@@ -94,10 +101,12 @@ async def relay_stream(transport: Any, resp: aiohttp.ClientResponse, timeouts: T
         raise
     except asyncio.CancelledError:
         raise
-    except BaseException as exc:  # noqa: BLE001 - reported in-band, as Anthropic's SDKs expect
+    except BaseException as exc:
         exc.__traceback__ = None  # see relay.relay_stream: keep Granian's transport collectable
         mapped = map_error(exc, timeouts, before_headers=False)
-        message = mapped.message if isinstance(mapped, GatewayError) else "The stream failed inside the gateway."
+        message = (
+            mapped.message if isinstance(mapped, GatewayError) else "The stream failed inside the gateway."
+        )
         await transport.send_bytes(translator.finish(message))
         return mapped.code if isinstance(mapped, GatewayError) and mapped.code else "stream_error"
 

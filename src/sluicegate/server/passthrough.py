@@ -27,16 +27,21 @@ async def handle_passthrough(gw: Gateway, scope: Any, proto: Any, ctx: RequestCo
     headers = scope.headers
     secret = bearer_token(headers)
     if not secret:
-        raise Unauthorized("Pass-through requests carry the provider API key: 'Authorization: Bearer YOUR_KEY'.",
-                           code="missing_api_key")
+        raise Unauthorized(
+            "Pass-through requests carry the provider API key: 'Authorization: Bearer YOUR_KEY'.",
+            code="missing_api_key",
+        )
     upstream = gw.passthrough_upstream
     if upstream is None:
         raise NotFound("Pass-through mode has no upstream configured.")
-    path = ctx.path[len(prefix):]
+    path = ctx.path[len(prefix) :]
     ctx.path = path
     ctx.upstream = ctx.channel = upstream.name
-    body = await read_body(proto, headers.get("content-length"), gw.max_body) \
-        if ctx.method in ("POST", "PUT", "PATCH") else b""
+    body = (
+        await read_body(proto, headers.get("content-length"), gw.max_body)
+        if ctx.method in ("POST", "PUT", "PATCH")
+        else b""
+    )
     if body and (headers.get("content-type", "").startswith("application/json") or body[:1] == b"{"):
         ctx.payload = parse_json_object(body)
         model = ctx.payload.get("model")

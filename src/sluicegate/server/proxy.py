@@ -26,16 +26,15 @@ from sluicegate.protocol.errors import (
     UpstreamUnavailable,
     error_body,
 )
+from sluicegate.providers.upstream import FORWARDED_REQUEST_HEADERS
 from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT, classify
 from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
-from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR
-from sluicegate.routing.retry import over_limit
-from sluicegate.providers.upstream import FORWARDED_REQUEST_HEADERS
+from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR, over_limit
 from sluicegate.server import messages
 from sluicegate.server.body import multipart_model, parse_json_object, read_body
-from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
 from sluicegate.server.context import RequestContext
+from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
 from sluicegate.server.relay import CLIENT_GONE, relay_stream
 from sluicegate.server.upstream_client import response_headers
 
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("sluicegate.proxy")
 
 DEFAULT_ROUTE = "\x00default"  # the router's route for /v1/* requests that name no model
-
 
 
 def bearer_token(headers: Any) -> str | None:
@@ -66,18 +64,22 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
     if ctx.method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
         if ctx.key is not None:
             ctx.key.check_request(None, "/v1/models", ctx.client_ip)
-        respond_models(gw, proto, ctx, path[len("/v1/models/"):] if path != "/v1/models" else None)
+        respond_models(gw, proto, ctx, path[len("/v1/models/") :] if path != "/v1/models" else None)
         return
 
-    body = await read_body(proto, headers.get("content-length"), gw.max_body) \
-        if ctx.method in ("POST", "PUT", "PATCH") else b""
+    body = (
+        await read_body(proto, headers.get("content-length"), gw.max_body)
+        if ctx.method in ("POST", "PUT", "PATCH")
+        else b""
+    )
     content_type = headers.get("content-type", "")
     payload: dict[str, Any] | None = None
     model: str | None = None
     if body and content_type.startswith("multipart/form-data"):
         model = multipart_model(body)
-    elif body and (content_type.startswith("application/json") or path in gw.model_required
-                   or body[:1] == b"{"):
+    elif body and (
+        content_type.startswith("application/json") or path in gw.model_required or body[:1] == b"{"
+    ):
         payload = parse_json_object(body)
         raw_model = payload.get("model")
         if raw_model is not None and not isinstance(raw_model, str):
@@ -93,9 +95,11 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
         ctx.anthropic = True
         if path == messages.COUNT_TOKENS_PATH and payload is not None and model is not None:
             ctx.status = 200
-            proto.response_bytes(200, [*JSON_CT, ("x-request-id", ctx.request_id),
-                                       *gw.cors.response_headers(ctx.origin)],
-                                 messages.count_tokens(gw.recorder.counter_for(model), payload, model))
+            proto.response_bytes(
+                200,
+                [*JSON_CT, ("x-request-id", ctx.request_id), *gw.cors.response_headers(ctx.origin)],
+                messages.count_tokens(gw.recorder.counter_for(model), payload, model),
+            )
             return
         if path == messages.MESSAGES_PATH and payload is not None and model is not None:
             payload = messages.to_chat(payload, model)
@@ -106,8 +110,9 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
     if model is not None:
         channels = gw.routes.get(model)
         if channels is None:
-            raise ModelNotFound(f"The model '{model}' does not exist or you do not have access to it.",
-                                param="model")
+            raise ModelNotFound(
+                f"The model '{model}' does not exist or you do not have access to it.", param="model"
+            )
         route = model
     else:
         channels = gw.default_channels
@@ -115,8 +120,9 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
             raise NotFound(f"No upstream is configured for {path}.")
         route = DEFAULT_ROUTE
     if gw.unconfigured and not any(gw.configured(c) for c in channels):
-        raise UpstreamNotConfigured("The upstream for this model has no API key configured; the operator must "
-                                    "set it (see /readyz).")
+        raise UpstreamNotConfigured(
+            "The upstream for this model has no API key configured; the operator must set it (see /readyz)."
+        )
     ctx.payload = payload
     ctx.channels = channels
     ctx.body_len = len(body)
@@ -126,8 +132,9 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
     await forward(gw, proto, ctx, route, body, headers, scope.query_string)
 
 
-async def forward(gw: Gateway, proto: Any, ctx: RequestContext, route: str, body: bytes,
-                  headers: Any, query: str) -> None:
+async def forward(
+    gw: Gateway, proto: Any, ctx: RequestContext, route: str, body: bytes, headers: Any, query: str
+) -> None:
     """Try channels as the router says until one answers; relay its answer.
 
     Nothing is retried once a byte has reached the client. An upstream's own error answer is relayed
@@ -167,7 +174,9 @@ async def forward(gw: Gateway, proto: Any, ctx: RequestContext, route: str, body
         except GatewayError as exc:
             log.warning("upstream %s channel %s failed: %s", upstream.name, channel.name, exc.code)
             gw.upstream_failed(upstream.name, exc.code or "error")
-            attempts.record_failure(FIRST_BYTE_TIMED_OUT if isinstance(exc, UpstreamTimeout) else CONNECT_FAILED)
+            attempts.record_failure(
+                FIRST_BYTE_TIMED_OUT if isinstance(exc, UpstreamTimeout) else CONNECT_FAILED
+            )
             last_error = exc
             continue
         except BaseException:
@@ -178,11 +187,17 @@ async def forward(gw: Gateway, proto: Any, ctx: RequestContext, route: str, body
                 answer = await resp.read()
                 outcome = classify(resp.status, answer, resp.headers, time.time())
                 if outcome.kind in (AUTH_ERROR, BALANCE_ERROR):
-                    log.error("upstream %s channel %s refused the gateway's credentials (%s)", upstream.name,
-                              channel.name, outcome.label)
+                    log.error(
+                        "upstream %s channel %s refused the gateway's credentials (%s)",
+                        upstream.name,
+                        channel.name,
+                        outcome.label,
+                    )
                     last_error = UpstreamUnavailable(
                         "The upstream refused the gateway's credentials for this model; the operator has been "
-                        "alerted. Your own API key is fine.", code="upstream_auth_error")
+                        "alerted. Your own API key is fine.",
+                        code="upstream_auth_error",
+                    )
                     last_answer = None
                 else:
                     last_answer = (resp.status, response_headers(resp, gw.drop_response_headers), answer)
@@ -190,10 +205,14 @@ async def forward(gw: Gateway, proto: Any, ctx: RequestContext, route: str, body
                         last_answer = openai_shaped(*last_answer)
                 gw.upstream_failed(upstream.name, outcome.label)
                 if attempts.record_failure(outcome):
-                    log.warning("upstream %s channel %s answered %d; trying another", upstream.name,
-                                channel.name, resp.status)
+                    log.warning(
+                        "upstream %s channel %s answered %d; trying another",
+                        upstream.name,
+                        channel.name,
+                        resp.status,
+                    )
                 continue
-            attempts.record_first_byte((time.perf_counter() - ctx.t0))
+            attempts.record_first_byte(time.perf_counter() - ctx.t0)
             await relay(gw, proto, ctx, resp, upstream.timeouts)
             if ctx.error_type:
                 attempts.record_failure(STREAM_CUT)
@@ -216,29 +235,37 @@ def _retry_after(err: GatewayError) -> float | None:
 def no_channel_error(nc: Any, last_error: GatewayError | None) -> GatewayError:
     if nc.reason == RATE_LIMITED_NC:
         retry = nc.retry_after
-        return RateLimited("Every upstream for this model is rate limited right now.",
-                           code="upstream_rate_limited",
-                           headers={"retry-after": str(max(1, int(retry + 0.999)))} if retry else {})
+        return RateLimited(
+            "Every upstream for this model is rate limited right now.",
+            code="upstream_rate_limited",
+            headers={"retry-after": str(max(1, int(retry + 0.999)))} if retry else {},
+        )
     if last_error is not None:
         return last_error
     if nc.reason == DEADLINE:
-        return UpstreamTimeout("No upstream answered this model within the routing deadline.",
-                               code="routing_deadline")
+        return UpstreamTimeout(
+            "No upstream answered this model within the routing deadline.", code="routing_deadline"
+        )
     if nc.reason == UNAVAILABLE:
         if nc.retry_after is None:
             # Every channel is disabled (credentials or access refused): waiting does not cure that, so no
             # Retry-After inviting clients to hammer the gateway (docs/channels.md).
-            return ServiceUnavailable("Every upstream for this model is out of service until the operator acts "
-                                      "(the upstream refused the gateway's credentials). Your own API key is fine.",
-                                      code="upstreams_unavailable")
-        return ServiceUnavailable("Every upstream for this model is cooling down after failures; retry shortly.",
-                                  code="upstreams_unavailable",
-                                  headers={"retry-after": str(max(1, int(nc.retry_after + 0.999)))})
+            return ServiceUnavailable(
+                "Every upstream for this model is out of service until the operator acts "
+                "(the upstream refused the gateway's credentials). Your own API key is fine.",
+                code="upstreams_unavailable",
+            )
+        return ServiceUnavailable(
+            "Every upstream for this model is cooling down after failures; retry shortly.",
+            code="upstreams_unavailable",
+            headers={"retry-after": str(max(1, int(nc.retry_after + 0.999)))},
+        )
     return UpstreamUnavailable("Every upstream for this model failed.", code="upstreams_failed")
 
 
-def openai_shaped(status: int, headers: list[tuple[str, str]], body: bytes
-                  ) -> tuple[int, list[tuple[str, str]], bytes]:
+def openai_shaped(
+    status: int, headers: list[tuple[str, str]], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
     """An upstream error that is not JSON (a proxy's HTML page) as OpenAI's error body, same status.
 
     The SDKs cannot read an HTML page; its text is not passed on (it may name the provider's hosts).
@@ -264,8 +291,9 @@ def answer_headers(gw: Gateway, ctx: RequestContext, headers: list[tuple[str, st
     return headers
 
 
-def relay_error_answer(gw: Gateway, proto: Any, ctx: RequestContext, status: int,
-                       headers: list[tuple[str, str]], body: bytes) -> None:
+def relay_error_answer(
+    gw: Gateway, proto: Any, ctx: RequestContext, status: int, headers: list[tuple[str, str]], body: bytes
+) -> None:
     """An upstream's error answer, as it was (status, body, headers the client relies on)."""
     ctx.status = status
     ctx.error_type = ctx.error_type or f"upstream_{status}"
@@ -320,9 +348,14 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
         if ctx.anthropic:
             error = await messages.relay_stream(transport, resp, timeouts, observer, ctx)
         else:
-            error = await relay_stream(transport, resp, timeouts, observer,
-                                       filtering=observer_filters(ctx, observer),
-                                       cut_message=lambda: gw.cut_message if ctx.cut_for_shutdown else None)
+            error = await relay_stream(
+                transport,
+                resp,
+                timeouts,
+                observer,
+                filtering=observer_filters(ctx, observer),
+                cut_message=lambda: gw.cut_message if ctx.cut_for_shutdown else None,
+            )
         if error:
             # The 200 went out, but the answer did not arrive whole: log the outcome, as for a client that
             # left (499), so error counts and usage reports see it.
@@ -333,8 +366,11 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
     ctx.ttft = ctx.elapsed_ms()
     gw.observe_body(ctx, data)
     if ctx.anthropic:
-        data = messages.whole_answer(ctx, data) if resp.status < 400 else \
-            messages.upstream_error_answer(resp.status, data)
+        data = (
+            messages.whole_answer(ctx, data)
+            if resp.status < 400
+            else messages.upstream_error_answer(resp.status, data)
+        )
     proto.response_bytes(resp.status, out_headers, data)
 
 

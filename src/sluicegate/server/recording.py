@@ -31,14 +31,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sluicegate.metering")
 
-METERED_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses",
-                           "/v1/messages"})
+METERED_PATHS = frozenset(
+    {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses", "/v1/messages"}
+)
 
 
 class MeterObserver(StreamObserver):
     """Adapts a StreamMeter to the relay's observer interface."""
 
-    __slots__ = ("meter", "may_drop", "ctx")
+    __slots__ = ("ctx", "may_drop", "meter")
 
     def __init__(self, ctx: RequestContext) -> None:
         self.ctx = ctx
@@ -53,8 +54,16 @@ class MeterObserver(StreamObserver):
 
 
 class Recorder:
-    def __init__(self, settings: Settings, *, prices: PriceTable, counter: TokenCounter,
-                 sink: LogSink | None, metrics: Metrics | None, redactor: Redactor | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        prices: PriceTable,
+        counter: TokenCounter,
+        sink: LogSink | None,
+        metrics: Metrics | None,
+        redactor: Redactor | None,
+    ) -> None:
         self.prices = prices
         self.counter = counter
         self._rough = TokenCounter(heuristic_only=True)
@@ -90,8 +99,11 @@ class Recorder:
             except orjson.JSONDecodeError:
                 doc = body
             usage = usage_from_body(doc) if isinstance(doc, dict) else None
-            ctx.usage = usage if usage is not None else usage_or_estimate(
-                doc, self.counter_for(ctx.served_model), ctx.payload, ctx.served_model)
+            ctx.usage = (
+                usage
+                if usage is not None
+                else usage_or_estimate(doc, self.counter_for(ctx.served_model), ctx.payload, ctx.served_model)
+            )
         if ctx.key is not None and ctx.key.record.store_bodies and self.redactor is not None:
             ctx.response_body = self.redactor(body)
 
@@ -112,35 +124,58 @@ class Recorder:
     def to_usd(self, amount: float, currency: str) -> float | None:
         try:
             return self.prices.to_usd(Cost(amount, currency))
-        except Exception:  # noqa: BLE001 - a currency without a rate cannot count against a USD budget
+        except Exception:
             return None
 
     def estimate_cost_usd(self, ctx: RequestContext, prompt: int, completion: int) -> float | None:
         """For reserving money budgets before the call."""
         channels = ctx.channels
         served = channels[0].model if channels else ctx.model
-        found = self.prices.cost(served, Usage(prompt_tokens=prompt, completion_tokens=completion),
-                                 public_model=ctx.model, currency="USD")
+        found = self.prices.cost(
+            served,
+            Usage(prompt_tokens=prompt, completion_tokens=completion),
+            public_model=ctx.model,
+            currency="USD",
+        )
         return None if found is None else self.to_usd(found.amount, found.currency)
 
     def record(self, ctx: RequestContext, usage: Usage | None, cost: tuple[float, str] | None) -> None:
         u = usage or Usage()
         key = ctx.key.record if ctx.key is not None else None
-        if (key is not None and key.store_bodies and ctx.response_body is None and ctx.meter is not None
-                and self.redactor is not None):
+        if (
+            key is not None
+            and key.store_bodies
+            and ctx.response_body is None
+            and ctx.meter is not None
+            and self.redactor is not None
+        ):
             # A stream's answer is stored as the text relayed (the meter keeps no raw chunks).
             ctx.response_body = self.redactor(ctx.meter.text())
         rec = RequestRecord(
-            request_id=ctx.request_id, ts=ctx.started, key_id=key.id if key else None,
-            key_name=key.name if key else None, endpoint=ctx.path, model_requested=ctx.model,
-            model_served=ctx.served_model, upstream=ctx.upstream, channel=ctx.channel,
-            status=ctx.status or 499, error_type=ctx.error_type,
-            prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
-            cached_tokens=u.cached_tokens, reasoning_tokens=u.reasoning_tokens, usage_estimated=u.estimated,
-            cost=cost[0] if cost else 0.0, currency=cost[1] if cost else UNPRICED,
-            latency_ms=round(ctx.elapsed_ms(), 3), ttft_ms=round(ctx.ttft, 3) if ctx.ttft is not None else None,
-            stream=ctx.stream, client_ip=ctx.client_ip,
-            request_body=ctx.request_body, response_body=ctx.response_body,
+            request_id=ctx.request_id,
+            ts=ctx.started,
+            key_id=key.id if key else None,
+            key_name=key.name if key else None,
+            endpoint=ctx.path,
+            model_requested=ctx.model,
+            model_served=ctx.served_model,
+            upstream=ctx.upstream,
+            channel=ctx.channel,
+            status=ctx.status or 499,
+            error_type=ctx.error_type,
+            prompt_tokens=u.prompt_tokens,
+            completion_tokens=u.completion_tokens,
+            cached_tokens=u.cached_tokens,
+            reasoning_tokens=u.reasoning_tokens,
+            usage_estimated=u.estimated,
+            cost=cost[0] if cost else 0.0,
+            currency=cost[1] if cost else UNPRICED,
+            latency_ms=round(ctx.elapsed_ms(), 3),
+            ttft_ms=round(ctx.ttft, 3) if ctx.ttft is not None else None,
+            stream=ctx.stream,
+            client_ip=ctx.client_ip,
+            request_body=ctx.request_body,
+            response_body=ctx.response_body,
         )
         if self.metrics is not None:
             self.metrics.observe(rec)

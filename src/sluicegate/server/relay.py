@@ -45,9 +45,15 @@ class StreamObserver:
         pass
 
 
-async def relay_stream(transport: Any, resp: aiohttp.ClientResponse, timeouts: Timeouts,
-                       observer: StreamObserver, *, filtering: bool,
-                       cut_message: Callable[[], str | None] | None = None) -> str | None:
+async def relay_stream(
+    transport: Any,
+    resp: aiohttp.ClientResponse,
+    timeouts: Timeouts,
+    observer: StreamObserver,
+    *,
+    filtering: bool,
+    cut_message: Callable[[], str | None] | None = None,
+) -> str | None:
     """Forward SSE events until the upstream ends. Returns an error code if the stream failed.
 
     With `filtering` off, chunks go out exactly as received and only the last bytes are looked at
@@ -96,7 +102,7 @@ async def relay_stream(transport: Any, resp: aiohttp.ClientResponse, timeouts: T
             with contextlib.suppress(Exception):
                 await transport.send_bytes(error_event(message, "api_error", "gateway_shutdown") + DONE_EVENT)
         raise
-    except BaseException as exc:  # noqa: BLE001 - reported to the client in-band
+    except BaseException as exc:
         # aiohttp keeps the exception on the response's reader; its traceback would keep this frame,
         # and with it Granian's transport, alive until the garbage collector runs, and Granian ends
         # the response only when the transport is freed: the client would wait for the end.

@@ -30,19 +30,36 @@ def preflight_checks(s: Settings) -> list[str]:
         problems.append(
             f"refusing to listen on {s.server.host} without any API key: anyone who can reach it could spend "
             "your provider credit. Add keys to the config (keys: [{key: ..., name: ...}]) or create one with "
-            "`sluicegate keys create`, or listen on 127.0.0.1.")
+            "`sluicegate keys create`, or listen on 127.0.0.1."
+        )
     if s.server.workers > 1 and not s.redis and _has_limits(s):
         problems.append(
             f"refusing to start {s.server.workers} workers without Redis: limits are configured, and each worker "
             "would hold its own counters, so a key with rpm 30 could make 30 requests per worker. Set "
-            "`redis: redis://127.0.0.1:6379/0` to share counters (see docs/deployment.md), or run one worker.")
+            "`redis: redis://127.0.0.1:6379/0` to share counters (see docs/deployment.md), or run one worker."
+        )
     return problems
 
 
 def _has_limits(s: Settings) -> bool:
-    if any(any(getattr(k, f) for f in ("rpm", "rpd", "tpm", "concurrency", "budget_tokens_day",
-                                         "budget_tokens_month", "budget_tokens_total", "budget_usd_day",
-                                         "budget_usd_month", "budget_usd_total")) for k in s.keys):
+    if any(
+        any(
+            getattr(k, f)
+            for f in (
+                "rpm",
+                "rpd",
+                "tpm",
+                "concurrency",
+                "budget_tokens_day",
+                "budget_tokens_month",
+                "budget_tokens_total",
+                "budget_usd_day",
+                "budget_usd_month",
+                "budget_usd_total",
+            )
+        )
+        for k in s.keys
+    ):
         return True
     if s.limits.models or any(u.rpm or u.tpm for u in s.upstreams.values()):
         return True
@@ -66,7 +83,7 @@ def _store_has_keys(s: Settings, with_limits: bool = False) -> bool:
                 await store.close()
 
         return asyncio.run(count()) > 0
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
 
 
@@ -75,12 +92,20 @@ def run(s: Settings) -> None:
     from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
 
     if not s.keys and _is_loopback(s.server.host):
-        log.warning("NO API KEYS CONFIGURED: the gateway is OPEN to anyone on this machine (loopback only). "
-                    "Add keys before exposing it.")
+        log.warning(
+            "NO API KEYS CONFIGURED: the gateway is OPEN to anyone on this machine (loopback only). "
+            "Add keys before exposing it."
+        )
         from sluicegate.cli.lang import t
 
-        print(t("WARNING: no API keys configured: serving WITHOUT authentication, on loopback only.",
-                "警告：未配置任何 API 密钥，网关在无认证状态下运行（仅限本机回环地址）。"), file=sys.stderr, flush=True)
+        print(
+            t(
+                "WARNING: no API keys configured: serving WITHOUT authentication, on loopback only.",
+                "警告：未配置任何 API 密钥，网关在无认证状态下运行（仅限本机回环地址）。",
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
     if not _is_loopback(s.server.host):
         # Off loopback, a gateway whose last managed key is revoked must refuse everyone, not open up.
         os.environ["SLUICEGATE_REQUIRE_AUTH"] = "1"

@@ -44,21 +44,38 @@ async def start(gw: Gateway) -> None:
     gw.metrics = Metrics(multiprocess_dir=os.environ.get("SLUICEGATE_METRICS_DIR") or None)
     counter = TokenCounter(heuristic_only=s.metering.tokenizer == "heuristic")
     gw.redactor = Redactor(s.metering.redact_patterns, max_chars=s.metering.max_body_chars)
-    gw.sink = LogSink(gw.store.usage.write_batch, max_queue=s.metering.queue_size,
-                      batch_size=s.metering.batch_size, flush_interval=s.metering.flush_interval_s,
-                      purge=gw.store.usage.purge_older_than, retention_days=s.metering.log_retention_days,
-                      on_drop=gw.metrics.log_records_dropped, on_depth=gw.metrics.set_log_queue_depth)
+    gw.sink = LogSink(
+        gw.store.usage.write_batch,
+        max_queue=s.metering.queue_size,
+        batch_size=s.metering.batch_size,
+        flush_interval=s.metering.flush_interval_s,
+        purge=gw.store.usage.purge_older_than,
+        retention_days=s.metering.log_retention_days,
+        on_drop=gw.metrics.log_records_dropped,
+        on_depth=gw.metrics.set_log_queue_depth,
+    )
     gw.sink.start()
-    prices = PriceTable({m: p.model_dump() for m, p in s.prices.items()},
-                        exchange_rates=s.metering.exchange_rates or None)
-    gw.recorder = Recorder(s, prices=prices, counter=counter, sink=gw.sink, metrics=gw.metrics,
-                           redactor=gw.redactor)
+    prices = PriceTable(
+        {m: p.model_dump() for m, p in s.prices.items()}, exchange_rates=s.metering.exchange_rates or None
+    )
+    gw.recorder = Recorder(
+        s, prices=prices, counter=counter, sink=gw.sink, metrics=gw.metrics, redactor=gw.redactor
+    )
     # Redis timeouts: a busy worker's own event loop delays replies too, so timeouts short enough to
     # notice a dead Redis quickly (0.25 s) turned CPU saturation into 503s under load; one second,
     # and a larger pool, keep "Redis is down" meaning Redis is down.
-    limiter = (build_limiter(s.redis, lease_ttl=s.limits.lease_ttl_s, socket_timeout=1.0, connect_timeout=1.0,
-                             max_connections=64, queue_timeout=1.0)
-               if s.redis else build_limiter(None))
+    limiter = (
+        build_limiter(
+            s.redis,
+            lease_ttl=s.limits.lease_ttl_s,
+            socket_timeout=1.0,
+            connect_timeout=1.0,
+            max_connections=64,
+            queue_timeout=1.0,
+        )
+        if s.redis
+        else build_limiter(None)
+    )
     gw.limits = LimitGate(s, limiter, gw.recorder.estimate_cost_usd)
     gw.limits.on_refusal = gw.metrics.limiter_refused
     gw.limits.on_backend_error = gw.metrics.limiter_backend_failed
@@ -67,14 +84,15 @@ async def start(gw: Gateway) -> None:
     if s.admin_key:  # import now, not on the first /admin/ request (click and the CLI: ~0.1 s)
         import sluicegate.admin.api  # noqa: F401
 
-    gw.health = HealthKeeper(gw.router, RedisHealthStore(gw.redis) if gw.redis is not None else None,
-                               gw.upstreams, gw.client)
+    gw.health = HealthKeeper(
+        gw.router, RedisHealthStore(gw.redis) if gw.redis is not None else None, gw.upstreams, gw.client
+    )
     gw.health.start()
     if hasattr(limiter, "on_reset"):  # Redis lost its data (restart, flush): budgets come back from the store
         limiter.on_reset = lambda: gw.limits.seed_budgets(gw.store, gw.keys.entries(), gw.recorder.to_usd)
     try:
         await gw.limits.seed_budgets(gw.store, gw.keys.entries(), gw.recorder.to_usd)
-    except Exception as exc:  # noqa: BLE001 - Redis may be away at start; counters start at zero
+    except Exception as exc:
         log.warning("could not seed budget counters from the store: %s", type(exc).__name__)
     gw.keysync.on_change = lambda records: seed_changed_budgets(gw, records)
     gw.started = True
@@ -82,13 +100,18 @@ async def start(gw: Gateway) -> None:
 
 async def seed_changed_budgets(gw: Gateway, records: list[Any]) -> None:
     """A key given a budget at run time is held to what it already spent, as after a restart."""
-    entries = [KeyEntry(r) for r in records if any(
-        getattr(r.limits, f"budget_{m}_{p}") for m in ("tokens", "usd") for p in ("day", "month", "total"))]
+    entries = [
+        KeyEntry(r)
+        for r in records
+        if any(
+            getattr(r.limits, f"budget_{m}_{p}") for m in ("tokens", "usd") for p in ("day", "month", "total")
+        )
+    ]
     if not entries or gw.limits is None or gw.recorder is None:
         return
     try:
         await gw.limits.seed_budgets(gw.store, entries, gw.recorder.to_usd)
-    except Exception as exc:  # noqa: BLE001 - the key still changes; its counter starts from zero
+    except Exception as exc:
         log.warning("could not seed budget counters of changed keys: %s", type(exc).__name__)
 
 

@@ -32,7 +32,19 @@ _EXPORTS = {
     "key_prefix": "sluicegate.store.secrets",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "InvalidKeyField",
+    "KeyNotFound",
+    "KeyRepository",
+    "KeyRevoked",
+    "LogEntry",
+    "Spent",
+    "Store",
+    "UsageRepository",
+    "hash_key",
+    "key_prefix",
+    "upgrade",
+]
 
 
 def __getattr__(name: str) -> Any:

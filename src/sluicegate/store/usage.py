@@ -87,24 +87,37 @@ class UsageRepository:
         added = {name: usage_daily.c[name] + stmt.excluded[name] for name in _SUM_COLUMNS}
         added["key_name"] = func.coalesce(func.nullif(stmt.excluded.key_name, ""), usage_daily.c.key_name)
         self._upsert = stmt.on_conflict_do_update(
-            index_elements=[usage_daily.c.day, usage_daily.c.key_id, usage_daily.c.model, usage_daily.c.currency],
+            index_elements=[
+                usage_daily.c.day,
+                usage_daily.c.key_id,
+                usage_daily.c.model,
+                usage_daily.c.currency,
+            ],
             set_=added,
         )
         # The log insert is compiled once and fed plain tuples: SQLAlchemy's per-row bind processing cost
         # ~35 us of CPU per record on SQLite, on the gateway's own core; the driver alone takes ~20 (SQLite)
         # and ~7 (PostgreSQL).
-        compiled = request_logs.insert().values({n: bindparam(n) for n in _RECORD_FIELDS}).compile(
-            dialect=engine.dialect)
+        compiled = (
+            request_logs.insert()
+            .values({n: bindparam(n) for n in _RECORD_FIELDS})
+            .compile(dialect=engine.dialect)
+        )
         self._log_sql = str(compiled)
-        self._log_order: tuple[str, ...] | None = tuple(compiled.positiontup or ()) if compiled.positional else None
+        self._log_order: tuple[str, ...] | None = (
+            tuple(compiled.positiontup or ()) if compiled.positional else None
+        )
 
     async def write_batch(self, records: Sequence[RequestRecord]) -> None:
         """Log the records and add them to the daily aggregates, all or nothing."""
         if not records:
             return
         order = self._log_order
-        rows: list[Any] = ([tuple([getattr(r, n) for n in order]) for r in records] if order is not None
-                           else [{n: getattr(r, n) for n in _RECORD_FIELDS} for r in records])
+        rows: list[Any] = (
+            [tuple([getattr(r, n) for n in order]) for r in records]
+            if order is not None
+            else [{n: getattr(r, n) for n in _RECORD_FIELDS} for r in records]
+        )
         async with self._engine.begin() as conn:
             await conn.exec_driver_sql(self._log_sql, rows)
             await conn.execute(self._upsert, aggregate(records))
@@ -178,10 +191,7 @@ class UsageRepository:
     async def after(self, last_id: int, limit: int = 500) -> list[LogEntry]:
         """Requests logged after row `last_id`, oldest first: the cursor behind `logs --follow`."""
         query = (
-            select(request_logs)
-            .where(request_logs.c.id > last_id)
-            .order_by(request_logs.c.id)
-            .limit(limit)
+            select(request_logs).where(request_logs.c.id > last_id).order_by(request_logs.c.id).limit(limit)
         )
         async with self._engine.connect() as conn:
             return [_log_entry(row._mapping) for row in await conn.execute(query)]

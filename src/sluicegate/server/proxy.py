@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from sluicegate.inbound import DEFAULT_CODEC, SAME_WIRE, Translation
 from sluicegate.protocol.errors import (
     BadRequest,
     GatewayError,
@@ -31,11 +32,12 @@ from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT,
 from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR, over_limit
-from sluicegate.server import messages
 from sluicegate.server.body import multipart_model, parse_json_object, read_body
 from sluicegate.server.context import RequestContext
 from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
 from sluicegate.server.relay import CLIENT_GONE, relay_stream
+from sluicegate.server.responses_state import KEPT_PREFIX, serve_kept_response
+from sluicegate.server.translated import relay_translated
 from sluicegate.server.upstream_client import response_headers
 
 if TYPE_CHECKING:
@@ -58,9 +60,13 @@ def bearer_token(headers: Any) -> str | None:
 
 async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) -> None:
     headers = scope.headers
+    path = ctx.path
+    # The client's API, chosen once: its codec answers errors in its shape from here on.
+    codec = ctx.codec = gw.codecs.get(path, DEFAULT_CODEC)
     if not gw.keys.empty or gw.require_auth:
         ctx.key = gw.keys.authenticate(bearer_token(headers))
-    path = ctx.path
+    if ctx.method != "POST" and path.startswith(KEPT_PREFIX) and await serve_kept_response(gw, proto, ctx):
+        return
     if ctx.method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
         if ctx.key is not None:
             ctx.key.check_request(None, "/v1/models", ctx.client_ip)
@@ -85,27 +91,21 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
         if raw_model is not None and not isinstance(raw_model, str):
             raise BadRequest("'model' must be a string.", param="model")
         model = raw_model
-        ctx.stream = payload.get("stream") is True
+        ctx.stream = ctx.client_stream = payload.get("stream") is True
     if model is None and path in gw.model_required:
         raise BadRequest("You must provide a model parameter.", param="model", code="missing_model")
     ctx.model = model
     if ctx.key is not None:
         ctx.key.check_request(model, path, ctx.client_ip)
-    if path.startswith(messages.MESSAGES_PATH):
-        ctx.anthropic = True
-        if path == messages.COUNT_TOKENS_PATH and payload is not None and model is not None:
-            ctx.status = 200
-            proto.response_bytes(
-                200,
-                [*JSON_CT, ("x-request-id", ctx.request_id), *gw.cors.response_headers(ctx.origin)],
-                messages.count_tokens(gw.recorder.counter_for(model), payload, model),
-            )
-            return
-        if path == messages.MESSAGES_PATH and payload is not None and model is not None:
-            payload = messages.to_chat(payload, model)
-            body = orjson.dumps(payload)
-            ctx.upstream_path = messages.CHAT_PATH
-            ctx.stream = payload.get("stream") is True
+    local = codec.local_answer
+    if local is not None and payload is not None and model is not None:  # Anthropic's count_tokens
+        ctx.status = 200
+        proto.response_bytes(
+            200,
+            [*JSON_CT, ("x-request-id", ctx.request_id), *gw.cors.response_headers(ctx.origin)],
+            local(gw.recorder.counter_for, payload, model),
+        )
+        return
 
     if model is not None:
         channels = gw.routes.get(model)
@@ -142,6 +142,11 @@ async def forward(
     errors (the gateway's problem, which must not read as the client's key being wrong).
     """
     attempts = gw.router.plan(route)
+    codec = ctx.codec
+    client_payload = ctx.payload
+    edge: Any = None
+    src = body
+    canonical: tuple[dict[str, Any], bytes] | None = None
     client_headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := headers.get(name))}
     client_headers.setdefault("content-type", "application/json")
     last_error: GatewayError | None = None
@@ -162,15 +167,32 @@ async def forward(
             last_error = refusal
             attempts.record_failure(over_limit(_retry_after(refusal)))
             continue
-        out_body = prepare_body(ctx, body, channel.model or None, upstream.stream_usage)
+        found = codec.edge_for(upstream)
+        if found is not edge:  # the wire changes only when failover crosses a native/translated line
+            edge = ctx.edge = found
+            if found is SAME_WIRE:
+                ctx.upstream_path, ctx.payload, ctx.stream, src = (
+                    ctx.path,
+                    client_payload,
+                    ctx.client_stream,
+                    body,
+                )
+            else:
+                if canonical is None:
+                    canonical = await translate(ctx, found, client_payload)
+                ctx.upstream_path, ctx.payload, src = found.upstream_path, canonical[0], canonical[1]
+                ctx.stream = canonical[0].get("stream") is True
+        out_body = prepare_body(ctx, src, channel.model or None, upstream.stream_usage)
         if upstream.kind == "mock":
-            respond_mock(gw, proto, ctx, out_body)
+            await respond_mock(gw, proto, ctx, out_body)
             attempts.record_success(ctx.elapsed_ms() / 1000)
             return
         key_index = int(attempts.key) if attempts.key is not None else None
-        req = upstream.request(ctx.upstream_path, query, ctx.served_model, client_headers, key_index)
+        req = upstream.request(
+            ctx.upstream_path, query, ctx.served_model, client_headers, key_index, out_body or None
+        )
         try:
-            resp = await gw.client.send(ctx.method, req.url, req.headers, out_body or None, upstream.timeouts)
+            resp = await gw.client.send(ctx.method, req.url, req.headers, req.body, upstream.timeouts)
         except GatewayError as exc:
             log.warning("upstream %s channel %s failed: %s", upstream.name, channel.name, exc.code)
             gw.upstream_failed(upstream.name, exc.code or "error")
@@ -225,6 +247,17 @@ async def forward(
             raise
         finally:
             resp.release()
+
+
+async def translate(
+    ctx: RequestContext, edge: Translation, payload: dict[str, Any] | None
+) -> tuple[dict[str, Any], bytes]:
+    """The client's request as the canonical one (once per request, whatever the failover)."""
+    if payload is None:
+        raise BadRequest("The request body must be a JSON object.")
+    prepared = await edge.prepare(ctx, payload)
+    chat = edge.request(ctx, prepared, ctx.model or "")
+    return chat, orjson.dumps(chat)
 
 
 def _retry_after(err: GatewayError) -> float | None:
@@ -298,8 +331,9 @@ def relay_error_answer(
     ctx.status = status
     ctx.error_type = ctx.error_type or f"upstream_{status}"
     headers = answer_headers(gw, ctx, headers)
-    if ctx.anthropic:
-        body = messages.upstream_error_answer(status, body)
+    edge = ctx.edge
+    if edge is not SAME_WIRE:
+        body = edge.upstream_error(status, body)
     proto.response_bytes(status, headers, body)
 
 
@@ -345,8 +379,10 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
         ctx.stream = True
         observer = gw.stream_observer(ctx)
         transport = proto.response_stream(resp.status, out_headers)
-        if ctx.anthropic:
-            error = await messages.relay_stream(transport, resp, timeouts, observer, ctx)
+        edge = ctx.edge
+        if edge is not SAME_WIRE:
+            decoder = gw.upstreams[ctx.upstream or ""].adapter.stream_decoder()
+            error = await relay_translated(transport, resp, timeouts, observer, ctx, edge, decoder)
         else:
             error = await relay_stream(
                 transport,
@@ -365,12 +401,13 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
     data = await resp.read()
     ctx.ttft = ctx.elapsed_ms()
     gw.observe_body(ctx, data)
-    if ctx.anthropic:
-        data = (
-            messages.whole_answer(ctx, data)
-            if resp.status < 400
-            else messages.upstream_error_answer(resp.status, data)
-        )
+    edge = ctx.edge
+    if edge is not SAME_WIRE:
+        if resp.status < 400:
+            data = edge.answer(ctx, data)
+            await edge.before_end(ctx)
+        else:
+            data = edge.upstream_error(resp.status, data)
     proto.response_bytes(resp.status, out_headers, data)
 
 

@@ -1,0 +1,11 @@
+"""`/v1/embeddings`: relayed on the same wire; never streamed, so no terminator."""
+
+from __future__ import annotations
+
+from sluicegate.inbound.base import OpenAIWire
+
+
+class OpenAIEmbeddings(OpenAIWire):
+    name = "openai_embeddings"
+    path = "/v1/embeddings"
+    terminator: bytes | None = None

@@ -18,7 +18,7 @@ import orjson
 from sluicegate.inbound.responses_request import CUSTOM_INPUT
 from sluicegate.metering.usage import Usage, usage_from_mapping
 
-_ECHOED = ("instructions", "max_output_tokens", "previous_response_id", "user")
+_ECHOED = ("instructions", "max_output_tokens", "previous_response_id")
 
 
 def new_id(prefix: str) -> str:
@@ -74,6 +74,8 @@ def response_object(
     }
     for key in _ECHOED:
         obj[key] = request.get(key)
+    if isinstance(request.get("user"), str):  # a string or absent: the schema allows no null
+        obj["user"] = request["user"]
     reasoning = request.get("reasoning")
     if isinstance(reasoning, Mapping):
         obj["reasoning"] = {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")}

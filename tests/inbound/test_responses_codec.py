@@ -41,7 +41,9 @@ def _ambiguous(error: Any) -> bool:
 
 def to_chat(spec: SpecValidator, body: dict[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:
     errors = [e for e in spec.errors("CreateResponse", body) if not _ambiguous(e)]
-    assert not errors, f"the test's request is not a valid CreateResponse: {[e.message[:200] for e in errors]}"
+    assert not errors, (
+        f"the test's request is not a valid CreateResponse: {[e.message[:200] for e in errors]}"
+    )
     chat, custom = responses_to_chat(body, "up-model")
     spec.validate("CreateChatCompletionRequest", chat)
     return chat, custom

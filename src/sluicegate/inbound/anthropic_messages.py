@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sluicegate.inbound.base import CHAT_PATH, SameWire, StreamEncoder, Translation
+from sluicegate.inbound.base import CHAT_PATH, SameWire, StreamEncoder, Translation, parse_answer
 from sluicegate.protocol.errors import BadRequest, GatewayError
 from sluicegate.providers.anthropic import (
     chat_to_message,
@@ -46,13 +46,7 @@ def upstream_error_answer(status: int, body: bytes) -> bytes:
 
 def whole_answer(ctx: Any, data: bytes) -> bytes:
     """A chat.completion as an Anthropic message (the client's own model name)."""
-    try:
-        chat = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise GatewayError(
-            "The upstream sent an answer that is not JSON.", code="bad_upstream_response"
-        ) from None
-    return orjson.dumps(chat_to_message(chat, ctx.model or ctx.served_model or ""))
+    return orjson.dumps(chat_to_message(parse_answer(data), ctx.model or ctx.served_model or ""))
 
 
 def count_tokens(counter: Any, payload: dict[str, Any], model: str) -> bytes:

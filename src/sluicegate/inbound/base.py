@@ -11,12 +11,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
+
 from sluicegate.protocol.errors import GatewayError
 
 if TYPE_CHECKING:
     from sluicegate.providers.upstream import Upstream
 
 CHAT_PATH = "/v1/chat/completions"
+
+
+def parse_answer(data: bytes) -> Any:
+    """An upstream's whole answer, parsed for translation; not JSON is the upstream's fault (502)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise GatewayError(
+            "The upstream sent an answer that is not JSON.", code="bad_upstream_response"
+        ) from None
 
 
 class StreamEncoder(Protocol):

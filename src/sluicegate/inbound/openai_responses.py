@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from sluicegate.inbound.base import CHAT_PATH, SAME_WIRE, SameWire, StreamEncoder, Translation
+from sluicegate.inbound.base import CHAT_PATH, SAME_WIRE, SameWire, StreamEncoder, Translation, parse_answer
 from sluicegate.inbound.responses_answer import chat_to_response, new_id
 from sluicegate.inbound.responses_request import responses_to_chat
 from sluicegate.inbound.responses_stream import ChatToResponsesStream
@@ -100,12 +100,7 @@ class ResponsesToChat:
 
     def answer(self, ctx: Any, data: bytes) -> bytes:
         ex: Exchange = ctx.exchange
-        try:
-            chat = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise GatewayError(
-                "The upstream sent an answer that is not JSON.", code="bad_upstream_response"
-            ) from None
+        chat = parse_answer(data)
         ex.result = chat_to_response(
             chat, ex.request, ctx.model or ctx.served_model or "", ex.custom, ex.response_id
         )

@@ -90,8 +90,10 @@ def usage_from_mapping(usage: Mapping[str, Any]) -> Usage | None:
             cached_tokens=cached,
             reasoning_tokens=_detail(usage, "completion_tokens_details", "reasoning_tokens"),
         )
-    if "input_tokens_details" in usage or "output_tokens_details" in usage or (
-        "input_tokens" in usage and "total_tokens" in usage
+    if (
+        "input_tokens_details" in usage
+        or "output_tokens_details" in usage
+        or ("input_tokens" in usage and "total_tokens" in usage)
     ):
         # OpenAI's Responses API: input_tokens includes the cached ones (OpenAI's meaning already).
         return Usage(

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sluicegate.protocol.errors import NotFound, Unauthorized
 from sluicegate.server.body import parse_json_object, read_body
-from sluicegate.server.proxy import bearer_token, prepare_body, relay
+from sluicegate.server.proxy import bearer_token, relay
+from sluicegate.server.wire import prepare_body
 
 if TYPE_CHECKING:
     from sluicegate.server.app import Gateway

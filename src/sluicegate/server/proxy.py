@@ -12,9 +12,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from sluicegate.inbound import DEFAULT_CODEC, SAME_WIRE, Translation
+from sluicegate.inbound import DEFAULT_CODEC, SAME_WIRE
 from sluicegate.protocol.errors import (
     BadRequest,
     GatewayError,
@@ -39,6 +37,7 @@ from sluicegate.server.relay import CLIENT_GONE, relay_stream
 from sluicegate.server.responses_state import KEPT_PREFIX, serve_kept_response
 from sluicegate.server.translated import relay_translated
 from sluicegate.server.upstream_client import response_headers
+from sluicegate.server.wire import Wire, prepare_body
 
 if TYPE_CHECKING:
     from sluicegate.server.app import Gateway
@@ -142,11 +141,7 @@ async def forward(
     errors (the gateway's problem, which must not read as the client's key being wrong).
     """
     attempts = gw.router.plan(route)
-    codec = ctx.codec
-    client_payload = ctx.payload
-    edge: Any = None
-    src = body
-    canonical: tuple[dict[str, Any], bytes] | None = None
+    wire = Wire(ctx, body)
     client_headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := headers.get(name))}
     client_headers.setdefault("content-type", "application/json")
     last_error: GatewayError | None = None
@@ -167,24 +162,22 @@ async def forward(
             last_error = refusal
             attempts.record_failure(over_limit(_retry_after(refusal)))
             continue
-        found = codec.edge_for(upstream)
-        if found is not edge:  # the wire changes only when failover crosses a native/translated line
-            edge = ctx.edge = found
-            if found is SAME_WIRE:
-                ctx.upstream_path, ctx.payload, ctx.stream, src = (
-                    ctx.path,
-                    client_payload,
-                    ctx.client_stream,
-                    body,
-                )
-            else:
-                if canonical is None:
-                    canonical = await translate(ctx, found, client_payload)
-                ctx.upstream_path, ctx.payload, src = found.upstream_path, canonical[0], canonical[1]
-                ctx.stream = canonical[0].get("stream") is True
+        found = wire.codec.edge_for(upstream)
+        if found is wire.edge:  # the same wire as the last attempt (always, but on failover across kinds)
+            src = wire.src
+        else:
+            try:
+                src = await wire.switch(ctx, found)
+            except BaseException:  # the client's request cannot be sent, not the channel's fault
+                attempts.record_cancelled()
+                raise
         out_body = prepare_body(ctx, src, channel.model or None, upstream.stream_usage)
         if upstream.kind == "mock":
-            await respond_mock(gw, proto, ctx, out_body)
+            try:
+                await respond_mock(gw, proto, ctx, out_body)
+            except BaseException:
+                attempts.record_cancelled()
+                raise
             attempts.record_success(ctx.elapsed_ms() / 1000)
             return
         key_index = int(attempts.key) if attempts.key is not None else None
@@ -247,17 +240,6 @@ async def forward(
             raise
         finally:
             resp.release()
-
-
-async def translate(
-    ctx: RequestContext, edge: Translation, payload: dict[str, Any] | None
-) -> tuple[dict[str, Any], bytes]:
-    """The client's request as the canonical one (once per request, whatever the failover)."""
-    if payload is None:
-        raise BadRequest("The request body must be a JSON object.")
-    prepared = await edge.prepare(ctx, payload)
-    chat = edge.request(ctx, prepared, ctx.model or "")
-    return chat, orjson.dumps(chat)
 
 
 def _retry_after(err: GatewayError) -> float | None:
@@ -351,24 +333,6 @@ def with_own_headers(upstream: list[tuple[str, str]], ours: list[tuple[str, str]
         kept = [h for h in upstream if h[0] not in names]
     kept.extend(ours)
     return kept
-
-
-def prepare_body(ctx: RequestContext, body: bytes, upstream_model: str | None, stream_usage: bool) -> bytes:
-    """Re-encode the body only when something in it must change: the model name or usage on streams."""
-    payload = ctx.payload
-    if payload is None:
-        return body
-    changed = False
-    if upstream_model is not None and payload.get("model") != upstream_model:
-        payload = {**payload, "model": upstream_model}
-        changed = True
-    if ctx.stream and ctx.upstream_path in ("/v1/chat/completions", "/v1/completions"):
-        opts = payload.get("stream_options")
-        ctx.client_wants_usage = isinstance(opts, dict) and opts.get("include_usage") is True
-        if stream_usage and not ctx.client_wants_usage:
-            payload = {**payload, "stream_options": {**(opts or {}), "include_usage": True}}
-            changed = True
-    return orjson.dumps(payload) if changed else body
 
 
 async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeouts: Any) -> None:

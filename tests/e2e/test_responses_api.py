@@ -19,6 +19,7 @@ from metering_kit import LogTable, wait_for_request
 from support.agent_upstream import CHAT_USAGE, NATIVE_TEXT, AgentUpstream, Reply
 from support.gateway import Gateway, start_gateway
 from support.schema import SpecValidator, parse_sse
+from support.upstream import Upstream
 
 ALICE = "sk-responses-alice-key-7c1e"
 BOB = "sk-responses-bob-key-2f9a"
@@ -33,7 +34,7 @@ WEATHER = {
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[tuple[Gateway, AgentUpstream, AgentUpstream, LogTable]]:
-    chat_only, native = AgentUpstream(), AgentUpstream(native_responses=True)
+    chat_only, native, echo = AgentUpstream(), AgentUpstream(native_responses=True), Upstream()
     db = Path(tempfile.mkdtemp(prefix="sg-responses-")) / "gw.db"
     gateway = start_gateway(
         {
@@ -43,8 +44,15 @@ def env() -> Iterator[tuple[Gateway, AgentUpstream, AgentUpstream, LogTable]]:
             "upstreams": {
                 "chat": {"base_url": chat_only.url, "api_key": "sk-provider-chat"},
                 "native": {"base_url": native.url, "api_key": "sk-provider-native", "responses": "native"},
+                "echo": {"base_url": echo.url, "api_key": "sk-provider-echo"},
             },
-            "models": {"agent": "chat/agent-model", "native-model": "native/upstream-native"},
+            "models": {
+                "agent": "chat/agent-model",
+                "native-model": "native/upstream-native",
+                "native-same": "native",
+                "cut": "echo/behaviour=cut_stream,after=3",
+                "demo": "mock/mock-gpt",
+            },
         }
     )
     try:
@@ -53,6 +61,7 @@ def env() -> Iterator[tuple[Gateway, AgentUpstream, AgentUpstream, LogTable]]:
         gateway.stop()
         chat_only.close()
         native.close()
+        echo.close()
 
 
 @pytest.fixture
@@ -269,3 +278,57 @@ def test_passed_through_whole_answer_usage_is_metered(
     row = wait_for_request(log, response.headers["x-request-id"])
     got = (row["prompt_tokens"], row["completion_tokens"], row["cached_tokens"], row["reasoning_tokens"])
     assert got == (21, 9, 5, 4)
+
+
+def test_a_native_upstream_gets_the_clients_bytes_unchanged(gw: Gateway, native_up: AgentUpstream) -> None:
+    body = b'{"model":"native-same",  "input":"Hi",\n "store":false}'
+    response = httpx.post(
+        gw.url + "/v1/responses",
+        content=body,
+        headers={"authorization": f"Bearer {ALICE}", "content-type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert native_up.requests[-1].body == body
+
+
+def test_an_upstream_that_cuts_the_stream_ends_it_with_response_failed(
+    gw: Gateway, spec: SpecValidator, log: LogTable
+) -> None:
+    response = raw(gw, {"model": "cut", "input": "Hi", "stream": True})
+    events = stream_events(response, spec)
+    kinds = [e["type"] for e in events]
+    assert kinds[-2:] == ["error", "response.failed"], kinds
+    assert "response.completed" not in kinds
+    row = wait_for_request(log, response.headers["x-request-id"])
+    assert row["error_type"] is not None
+    assert row["status"] >= 500
+
+
+def test_the_built_in_mock_answers_the_responses_api(gw: Gateway, spec: SpecValidator) -> None:
+    answer = client(gw).responses.create(model="demo", input="Hello mock")
+    assert answer.output_text
+    events = stream_events(raw(gw, {"model": "demo", "input": "Hello mock", "stream": True}), spec)
+    assert events[-1]["type"] == "response.completed"
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == answer.output_text
+
+
+def test_a_request_that_cannot_be_translated_is_an_openai_400(
+    gw: Gateway, chat_up: AgentUpstream, spec: SpecValidator
+) -> None:
+    response = raw(gw, {"model": "agent", "input": [{"type": "item_reference", "id": "msg_1"}]})
+    assert response.status_code == 400
+    spec.validate("ErrorResponse", response.json())
+    assert "item_reference" in response.json()["error"]["message"]
+    assert chat_up.chat_requests() == []
+
+
+def test_an_unknown_previous_response_id_is_a_400(gw: Gateway, chat_up: AgentUpstream) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(gw).responses.create(model="agent", input="x", previous_response_id="resp_nope")
+    assert caught.value.code == "previous_response_not_found"
+
+
+def test_an_unknown_response_id_is_a_404(gw: Gateway) -> None:
+    with pytest.raises(openai.NotFoundError):
+        client(gw).responses.retrieve("resp_never_made")

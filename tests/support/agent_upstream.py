@@ -45,6 +45,7 @@ class Seen:
     path: str
     json: Any
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
 
 
 def _chunk(delta: dict[str, Any] | None, finish: str | None = None, usage: Any = None) -> bytes:
@@ -118,7 +119,9 @@ class AgentUpstream:
     async def _record(self, request: web.Request) -> Any:
         body = await request.read()
         doc = orjson.loads(body) if body else None
-        self.requests.append(Seen(request.path, doc, {k.lower(): v for k, v in request.headers.items()}))
+        self.requests.append(
+            Seen(request.path, doc, {k.lower(): v for k, v in request.headers.items()}, body)
+        )
         return doc
 
     async def _other(self, request: web.Request) -> web.Response:

@@ -332,3 +332,23 @@ def test_an_unknown_previous_response_id_is_a_400(gw: Gateway, chat_up: AgentUps
 def test_an_unknown_response_id_is_a_404(gw: Gateway) -> None:
     with pytest.raises(openai.NotFoundError):
         client(gw).responses.retrieve("resp_never_made")
+
+
+def test_a_passed_through_stream_ends_with_its_own_last_event(gw: Gateway, native_up: AgentUpstream) -> None:
+    response = raw(gw, {"model": "native-model", "input": "Hi", "stream": True})
+    events = parse_sse(response.content)
+    assert "[DONE]" not in events  # the Responses API has no [DONE]; none is added
+    assert orjson.loads(events[-1])["type"] == "response.completed"
+
+
+def test_a_passed_through_stream_that_stops_short_ends_with_an_error_event(
+    gw: Gateway, native_up: AgentUpstream, spec: SpecValidator, log: LogTable
+) -> None:
+    native_up.stop_short = True
+    response = raw(gw, {"model": "native-model", "input": "Hi", "stream": True})
+    events = [orjson.loads(e) for e in parse_sse(response.content)]
+    last = spec.validate("ResponseStreamEvent", events[-1])
+    assert (last["type"], last["code"]) == ("error", "upstream_stream_incomplete")
+    assert last["sequence_number"] == len(events) - 1
+    row = wait_for_request(log, response.headers["x-request-id"])
+    assert row["error_type"] == "upstream_stream_incomplete"

@@ -64,6 +64,7 @@ def _chunk(delta: dict[str, Any] | None, finish: str | None = None, usage: Any =
 class AgentUpstream:
     def __init__(self, *, native_responses: bool = False) -> None:
         self.native_responses = native_responses
+        self.stop_short = False  # end the next native stream cleanly before `response.completed`
         self.replies: list[Reply] = []
         self.requests: list[Seen] = []
         self._loop = asyncio.new_event_loop()
@@ -231,6 +232,9 @@ class AgentUpstream:
             },
             {"type": "response.completed", "response": response},
         ]
+        if self.stop_short:
+            self.stop_short = False
+            events = events[:-1]
         for i, ev in enumerate(events):
             ev["sequence_number"] = i
             await resp.write(b"event: " + ev["type"].encode() + b"\ndata: " + orjson.dumps(ev) + b"\n\n")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sluicegate.inbound.base import CHAT_PATH, SameWire, StreamEncoder, Translation, parse_answer
+from sluicegate.inbound.base import CHAT_PATH, SameWire, StreamEncoder, StreamEnd, Translation, parse_answer
 from sluicegate.protocol.errors import BadRequest, GatewayError
 from sluicegate.providers.anthropic import (
     chat_to_message,
@@ -91,6 +91,9 @@ class AnthropicMessages:
         return self._edge
 
     local_answer: Any = None
+    stream_end: StreamEnd | None = (
+        None  # always translated here; a native Anthropic adapter will judge `message_stop`
+    )
 
     def error_body(self, exc: GatewayError) -> bytes:
         return error_answer(exc)

@@ -43,6 +43,18 @@ class StreamEncoder(Protocol):
         ...
 
 
+class StreamEnd(Protocol):
+    """How a same-wire stream of a wire that ends with an event (not `[DONE]`) is judged and failed."""
+
+    def is_final(self, data: bytes) -> bool:
+        """Whether this event's `data:` payload ends the stream complete."""
+        ...
+
+    def failure(self, message: str, code: str, events_seen: int) -> bytes:
+        """The wire's in-band error frames, after `events_seen` events already went out."""
+        ...
+
+
 class Translation(Protocol):
     """The edge of a request whose client wire differs from the upstream's (canonical chat inside)."""
 
@@ -103,6 +115,10 @@ class InboundCodec(Protocol):
         """The gateway's own error (before any upstream byte) in this wire's error shape."""
         ...
 
+    # For same-wire streams that end with an event rather than `[DONE]` (the Responses API): how the
+    # relay judges their end; None for the OpenAI wires, whose `[DONE]` the plain relay checks.
+    stream_end: StreamEnd | None
+
     # Answers the gateway gives itself on this path (Anthropic's count_tokens), or None: called as
     # `local_answer(counter_for, payload, model) -> bytes` before anything is relayed.
     local_answer: Any
@@ -113,6 +129,7 @@ class OpenAIWire:
 
     name = "openai"
     terminator: bytes | None = b"[DONE]"
+    stream_end: StreamEnd | None = None
     local_answer: Any = None
 
     def edge_for(self, upstream: Upstream) -> SameWire | Translation:

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from sluicegate.inbound.base import CHAT_PATH, SAME_WIRE, SameWire, StreamEncoder, Translation, parse_answer
+from sluicegate.inbound.base import (
+    CHAT_PATH,
+    SAME_WIRE,
+    SameWire,
+    StreamEncoder,
+    StreamEnd,
+    Translation,
+    parse_answer,
+)
 from sluicegate.inbound.responses_answer import chat_to_response, new_id
 from sluicegate.inbound.responses_request import responses_to_chat
 from sluicegate.inbound.responses_stream import ChatToResponsesStream
@@ -130,12 +138,37 @@ class ResponsesToChat:
         await self.state.save(key_of(ctx), result, [*ex.items, *result["output"]])
 
 
+_FINAL_EVENTS = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+
+
+class ResponsesStreamEnd:
+    """A Responses stream is complete when its last event is `response.completed`, `.incomplete` or
+    `.failed` (the API sends no `[DONE]`). A byte search, no parse: inside JSON strings quotes are
+    escaped, so an unescaped `"response.completed"` is the event's type."""
+
+    __slots__ = ()
+
+    def is_final(self, data: bytes) -> bool:
+        return any(marker in data for marker in _FINAL_EVENTS)
+
+    def failure(self, message: str, code: str, events_seen: int) -> bytes:
+        event = {
+            "type": "error",
+            "code": code,
+            "message": message,
+            "param": None,
+            "sequence_number": events_seen,
+        }
+        return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
 class OpenAIResponses:
     """The codec: same wire to upstreams with `responses: native`, translated for the others."""
 
     name = "openai_responses"
     terminator: bytes | None = None  # complete means `response.completed` (or `.incomplete`)
     local_answer = None
+    stream_end: StreamEnd | None = ResponsesStreamEnd()
 
     def __init__(self, state: ResponsesStateStore) -> None:
         self._translate = ResponsesToChat(state)

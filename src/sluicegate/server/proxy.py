@@ -32,6 +32,7 @@ from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR, over_limit
 from sluicegate.server.body import multipart_model, parse_json_object, read_body
 from sluicegate.server.context import RequestContext
+from sluicegate.server.events_relay import relay_events
 from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
 from sluicegate.server.relay import CLIENT_GONE, relay_stream
 from sluicegate.server.responses_state import KEPT_PREFIX, serve_kept_response
@@ -347,6 +348,8 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
         if edge is not SAME_WIRE:
             decoder = gw.upstreams[ctx.upstream or ""].adapter.stream_decoder()
             error = await relay_translated(transport, resp, timeouts, observer, ctx, edge, decoder)
+        elif ctx.codec.stream_end is not None:  # a wire that ends with an event, not [DONE]
+            error = await relay_events(transport, resp, timeouts, observer, ctx.codec.stream_end)
         else:
             error = await relay_stream(
                 transport,

@@ -187,9 +187,15 @@ class LimitGate:
         if not need_tokens:
             return {REQUESTS: 1.0}
         payload = ctx.payload or {}
-        max_out = payload.get("max_completion_tokens") or payload.get("max_tokens")
+        # max_output_tokens: the Responses API's name (its request is admitted in the client's shape)
+        max_out = (
+            payload.get("max_completion_tokens")
+            or payload.get("max_tokens")
+            or payload.get("max_output_tokens")
+        )
         if not isinstance(max_out, int) or max_out <= 0:
-            max_out = self._default_completion if ctx.path.endswith("completions") else 0
+            generates = ctx.path.endswith(("completions", "/responses"))
+            max_out = self._default_completion if generates else 0
         n = payload.get("n")
         if isinstance(n, int) and n > 1:
             max_out *= n

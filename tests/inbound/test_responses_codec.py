@@ -433,3 +433,33 @@ def test_a_relay_failure_ends_the_stream_with_response_failed(spec: SpecValidato
     events = run_stream(spec, {}, [chunk({"content": "Hel"})], error="The upstream timed out.")
     assert events[-1]["type"] == "response.failed"
     assert events[-1]["response"]["error"]["message"] == "The upstream timed out."
+
+
+def test_a_custom_tool_call_streams_its_input_as_custom_tool_call_events(spec: SpecValidator) -> None:
+    first = {
+        "index": 0,
+        "id": "call_p",
+        "type": "function",
+        "function": {"name": "apply_patch", "arguments": ""},
+    }
+    events = run_stream(
+        spec,
+        {"tools": [PATCH]},
+        [
+            chunk({"tool_calls": [first]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"input":"*** Begin'}}]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": ' Patch"}'}}]}),
+            chunk({}, "tool_calls"),
+        ],
+        custom=frozenset({"apply_patch"}),
+    )
+    kinds = [e["type"] for e in events]
+    assert kinds[2:] == [
+        "response.output_item.added",
+        "response.custom_tool_call_input.delta",
+        "response.custom_tool_call_input.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    item = events[-1]["response"]["output"][0]
+    assert (item["type"], item["call_id"], item["input"]) == ("custom_tool_call", "call_p", "*** Begin Patch")

@@ -164,7 +164,7 @@ async def forward(
             attempts.record_failure(over_limit(_retry_after(refusal)))
             continue
         found = wire.codec.edge_for(upstream)
-        if found is wire.edge:  # the same wire as the last attempt (always, but on failover across kinds)
+        if found is wire.edge:  # the wire of the last attempt (the request starts on the same wire)
             src = wire.src
         else:
             try:

@@ -29,7 +29,9 @@ class Wire:
         self.codec = ctx.codec
         self.payload = ctx.payload  # the client's request, as parsed
         self.body = body  # the client's bytes
-        self.edge: Any = None  # the edge of the last attempt
+        # The edge of the last attempt. A request starts on the same wire (ctx's defaults say so), so
+        # the common case never switches: no translation, no await.
+        self.edge: Any = SAME_WIRE
         self.src = body
         self.canonical: tuple[dict[str, Any], bytes] | None = None
 

@@ -40,6 +40,7 @@ def env() -> Iterator[tuple[Gateway, AgentUpstream, AgentUpstream, LogTable]]:
         {
             "database": f"sqlite:///{db}",
             "metering": {"flush_interval_s": 0.1},
+            "passthrough": {"enabled": True, "upstream": "native"},
             "keys": [{"key": ALICE, "name": "alice"}, {"key": BOB, "name": "bob"}],
             "upstreams": {
                 "chat": {"base_url": chat_only.url, "api_key": "sk-provider-chat"},
@@ -352,3 +353,27 @@ def test_a_passed_through_stream_that_stops_short_ends_with_an_error_event(
     assert last["sequence_number"] == len(events) - 1
     row = wait_for_request(log, response.headers["x-request-id"])
     assert row["error_type"] == "upstream_stream_incomplete"
+
+
+def test_a_pass_through_responses_stream_gets_no_done_and_its_own_provider_key(
+    gw: Gateway, native_up: AgentUpstream
+) -> None:
+    response = httpx.post(
+        gw.url + "/passthrough/v1/responses",
+        json={"model": "upstream-native", "input": "Hi", "stream": True},
+        headers={"authorization": "Bearer sk-clients-own-provider-key"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    events = parse_sse(response.content)
+    assert "[DONE]" not in events
+    assert orjson.loads(events[-1])["type"] == "response.completed"
+    assert native_up.requests[-1].headers["authorization"] == "Bearer sk-clients-own-provider-key"
+
+
+def test_translated_whole_answer_usage_is_metered(gw: Gateway, chat_up: AgentUpstream, log: LogTable) -> None:
+    response = raw(gw, {"model": "agent", "input": "Meter me."})
+    assert response.status_code == 200
+    assert response.json()["usage"]["total_tokens"] == CHAT_USAGE["total_tokens"]
+    row = wait_for_request(log, response.headers["x-request-id"])
+    assert (row["prompt_tokens"], row["completion_tokens"], row["endpoint"]) == (17, 6, "/v1/responses")

@@ -377,3 +377,25 @@ def test_translated_whole_answer_usage_is_metered(gw: Gateway, chat_up: AgentUps
     assert response.json()["usage"]["total_tokens"] == CHAT_USAGE["total_tokens"]
     row = wait_for_request(log, response.headers["x-request-id"])
     assert (row["prompt_tokens"], row["completion_tokens"], row["endpoint"]) == (17, 6, "/v1/responses")
+
+
+def test_the_sdk_stream_helper_accepts_reasoning_and_a_function_call(
+    gw: Gateway, chat_up: AgentUpstream
+) -> None:
+    chat_up.replies[:] = [
+        Reply(
+            text="Checking.",
+            reasoning="The user wants weather.",
+            tool="get_weather",
+            arguments='{"city":"Oslo"}',
+        )
+    ]
+    with client(gw).responses.stream(model="agent", input="Weather?", tools=[WEATHER]) as stream:  # type: ignore[list-item]
+        kinds = [ev.type for ev in stream]
+        final = stream.get_final_response()
+    assert "response.reasoning_summary_text.delta" in kinds
+    assert "response.function_call_arguments.delta" in kinds
+    assert [item.type for item in final.output] == ["reasoning", "message", "function_call"]
+    reasoning = final.output[0]
+    assert reasoning.type == "reasoning" and reasoning.summary[0].text == "The user wants weather."
+    assert final.output_text == "Checking."

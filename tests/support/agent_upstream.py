@@ -26,6 +26,20 @@ NATIVE_USAGE = {
     "output_tokens_details": {"reasoning_tokens": 4},
     "total_tokens": 30,
 }
+# Tools as a Responses client declares them: a function tool and a custom (free-form) one.
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    "strict": False,
+}
+PATCH = {
+    "type": "custom",
+    "name": "apply_patch",
+    "description": "Apply a patch",
+    "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"},
+}
 CHAT_USAGE = {"prompt_tokens": 17, "completion_tokens": 6, "total_tokens": 23}
 
 

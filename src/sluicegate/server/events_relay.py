@@ -63,11 +63,19 @@ async def relay_events(
     except asyncio.CancelledError:
         raise
     except BaseException as exc:
-        exc.__traceback__ = None  # see relay.relay_stream: keep Granian's transport collectable
-        mapped = map_error(exc, timeouts, before_headers=False)
-        if not isinstance(mapped, GatewayError):
-            log.exception("stream relay failed")
-            mapped = GatewayError("The stream failed inside the gateway.")
-        code = mapped.code or "stream_error"
-        await transport.send_bytes(end.failure(mapped.message, code, seen))
+        failure = stream_failure(exc, timeouts)
+        code = failure.code or "stream_error"
+        await transport.send_bytes(end.failure(failure.message, code, seen))
         return code
+
+
+def stream_failure(exc: BaseException, timeouts: Timeouts) -> GatewayError:
+    """What to tell the client in band when a relayed stream fails after its headers went out."""
+    # aiohttp keeps the exception on the response's reader; its traceback would keep the relay's frame,
+    # and with it Granian's transport, alive until the garbage collector runs (see relay.relay_stream).
+    exc.__traceback__ = None
+    mapped = map_error(exc, timeouts, before_headers=False)
+    if isinstance(mapped, GatewayError):
+        return mapped
+    log.error("stream relay failed: %s", type(exc).__name__)
+    return GatewayError("The stream failed inside the gateway.")

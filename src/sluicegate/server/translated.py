@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from sluicegate.protocol.errors import GatewayError
+from sluicegate.server.events_relay import stream_failure
 from sluicegate.server.relay import CLIENT_GONE, StreamObserver
-from sluicegate.server.upstream_client import map_error
 
 if TYPE_CHECKING:
     import aiohttp
@@ -66,10 +65,6 @@ async def relay_translated(
     except asyncio.CancelledError:
         raise
     except BaseException as exc:
-        exc.__traceback__ = None  # see relay.relay_stream: keep Granian's transport collectable
-        mapped = map_error(exc, timeouts, before_headers=False)
-        message = (
-            mapped.message if isinstance(mapped, GatewayError) else "The stream failed inside the gateway."
-        )
-        await transport.send_bytes(encoder.finish(message))
-        return mapped.code if isinstance(mapped, GatewayError) and mapped.code else "stream_error"
+        failure = stream_failure(exc, timeouts)
+        await transport.send_bytes(encoder.finish(failure.message))
+        return failure.code or "stream_error"

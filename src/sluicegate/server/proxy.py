@@ -171,6 +171,7 @@ async def forward(
                 src = await wire.switch(ctx, found)
             except BaseException:  # the client's request cannot be sent, not the channel's fault
                 attempts.record_cancelled()
+                ctx.upstream = ctx.channel = None  # nothing went upstream: logged as the gateway's answer
                 raise
         out_body = prepare_body(ctx, src, channel.model or None, upstream.stream_usage)
         if upstream.kind == "mock":

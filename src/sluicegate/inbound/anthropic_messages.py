@@ -84,7 +84,6 @@ class AnthropicMessages:
     """The codec. Its stream is complete when `message_stop` went out (the encoder's business)."""
 
     name = "anthropic_messages"
-    terminator: bytes | None = None
     _edge = MessagesToChat()
 
     def edge_for(self, upstream: Upstream) -> SameWire | Translation:

@@ -99,13 +99,9 @@ SAME_WIRE = SameWire()
 
 
 class InboundCodec(Protocol):
-    """One client API. Small on purpose: a wire, its edges, its errors, its stream terminator."""
+    """One client API. Small on purpose: a wire, its edges, its errors, how its streams end."""
 
     name: str
-    # The `data:` payload that means the stream ended complete on this wire, when the wire has one
-    # (`[DONE]` for chat and completions); None when completeness is an event type (Responses,
-    # Anthropic), which the codec's encoder judges itself.
-    terminator: bytes | None
 
     def edge_for(self, upstream: Upstream) -> SameWire | Translation:
         """Same wire, or a translation, for this upstream: decided by the upstream's API type."""
@@ -128,7 +124,6 @@ class OpenAIWire:
     """Base of the codecs whose client wire is OpenAI's own: same wire to every upstream here."""
 
     name = "openai"
-    terminator: bytes | None = b"[DONE]"
     stream_end: StreamEnd | None = None
     local_answer: Any = None
 

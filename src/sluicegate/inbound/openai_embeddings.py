@@ -1,4 +1,4 @@
-"""`/v1/embeddings`: relayed on the same wire; never streamed, so no terminator."""
+"""`/v1/embeddings`: relayed on the same wire (never streamed)."""
 
 from __future__ import annotations
 
@@ -8,4 +8,3 @@ from sluicegate.inbound.base import OpenAIWire
 class OpenAIEmbeddings(OpenAIWire):
     name = "openai_embeddings"
     path = "/v1/embeddings"
-    terminator: bytes | None = None

@@ -166,7 +166,6 @@ class OpenAIResponses:
     """The codec: same wire to upstreams with `responses: native`, translated for the others."""
 
     name = "openai_responses"
-    terminator: bytes | None = None  # complete means `response.completed` (or `.incomplete`)
     local_answer = None
     stream_end: StreamEnd | None = ResponsesStreamEnd()
 

@@ -188,6 +188,9 @@ class PriceConfig(_Strict):
     input: float = Field(ge=0, description="per million prompt tokens")
     output: float = Field(ge=0, description="per million completion tokens")
     cached_input: float | None = Field(None, ge=0)
+    cache_write_input: float | None = Field(
+        None, ge=0, description="per million prompt tokens written to cache"
+    )
     currency: Literal["USD", "CNY"] = "USD"
 
 

@@ -1,10 +1,71 @@
-"""`/v1/chat/completions`: the canonical wire itself, so every upstream gets it byte for byte."""
+"""`/v1/chat/completions`: the canonical wire itself, so every OpenAI-wire upstream gets it byte for byte.
+
+To a native upstream (Anthropic, Gemini...) the chat request is already canonical: the edge
+(`ChatOverAdapter`) sends it as it is to the adapter, which translates it into the upstream's API and
+its answer, stream and errors back into chat; this edge only writes the chunks as chat SSE again.
+"""
 
 from __future__ import annotations
 
-from sluicegate.inbound.base import OpenAIWire
+from typing import TYPE_CHECKING, Any
+
+from sluicegate.inbound.base import CHAT_PATH, SAME_WIRE, OpenAIWire, SameWire, StreamEncoder, Translation
+from sluicegate.protocol.sse import DONE, DONE_EVENT, error_event
+
+if TYPE_CHECKING:
+    from sluicegate.providers.upstream import Upstream
+
+
+class ChatStream:
+    """Canonical chunks (from a native adapter's decoder) out as chat SSE, `[DONE]` at the end.
+
+    The usage chunk (no choices) goes out only if the client asked for it, as on the same wire."""
+
+    __slots__ = ("_usage",)
+
+    def __init__(self, client_wants_usage: bool) -> None:
+        self._usage = client_wants_usage
+
+    def feed(self, data: bytes) -> bytes:
+        if data == DONE or (not self._usage and b'"choices":[]' in data):
+            return b""
+        return b"data: " + data + b"\n\n"
+
+    def finish(self, error: str | None = None) -> bytes:
+        if error is not None:
+            return error_event(error, "api_error", "upstream_stream_error") + DONE_EVENT
+        return DONE_EVENT
+
+
+class ChatOverAdapter:
+    """The edge from a chat client to a native upstream: chat is canonical, so nothing to translate here."""
+
+    __slots__ = ()
+    upstream_path = CHAT_PATH
+
+    async def prepare(self, ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload
+
+    def request(self, ctx: Any, payload: dict[str, Any], model: str) -> dict[str, Any]:
+        return payload
+
+    def answer(self, ctx: Any, data: bytes) -> bytes:
+        return data
+
+    def stream(self, ctx: Any) -> StreamEncoder:
+        return ChatStream(ctx.client_wants_usage)
+
+    def upstream_error(self, status: int, body: bytes) -> bytes:
+        return body
+
+    async def before_end(self, ctx: Any) -> None:
+        return None
 
 
 class OpenAIChat(OpenAIWire):
     name = "openai_chat"
     path = "/v1/chat/completions"
+    _edge = ChatOverAdapter()
+
+    def edge_for(self, upstream: Upstream) -> SameWire | Translation:
+        return SAME_WIRE if upstream.adapter.wire == "openai" else self._edge

@@ -35,6 +35,11 @@ class OutboundAdapter(Protocol):
     """One upstream API type. Adding a provider API is a module and a line in `ADAPTERS`."""
 
     api: str
+    # The client wire this upstream speaks as it is ("openai", "anthropic"): a codec whose wire it is
+    # relays bytes untouched (SAME_WIRE); others translate onto chat and the adapter takes it from there.
+    wire: str
+    # Client headers, beyond the gateway's usual few, that this API reads (anthropic-beta...).
+    forwarded_headers: frozenset[str]
 
     def build(
         self,
@@ -52,6 +57,30 @@ class OutboundAdapter(Protocol):
         """A fresh decoder for one streamed answer."""
         ...
 
+    def answer(self, data: bytes) -> bytes:
+        """A whole upstream answer as a `chat.completion` (identity for OpenAI's wire)."""
+        ...
+
+    def error(self, status: int, body: bytes) -> bytes:
+        """An upstream error body in OpenAI's error shape (identity for OpenAI's wire)."""
+        ...
+
+
+class OpenAIWireAdapter:
+    """Base of the adapters whose upstream speaks OpenAI's wire: answers and errors need no change."""
+
+    wire = "openai"
+    forwarded_headers: frozenset[str] = frozenset()
+
+    def stream_decoder(self) -> StreamDecoder:
+        return sse_decoder()
+
+    def answer(self, data: bytes) -> bytes:
+        return data
+
+    def error(self, status: int, body: bytes) -> bytes:
+        return body
+
 
 def sse_decoder() -> StreamDecoder:
     return SSEDecoder()
@@ -59,6 +88,7 @@ def sse_decoder() -> StreamDecoder:
 
 def build_adapter(kind: str, api_version: str | None) -> OutboundAdapter:
     """The adapter for an upstream, from the registry keyed by API type (a preset's `kind`)."""
+    from sluicegate.providers.anthropic_native import AnthropicNative
     from sluicegate.providers.azure import AzureOpenAI
     from sluicegate.providers.openai_compatible import OpenAICompatible
 
@@ -66,5 +96,6 @@ def build_adapter(kind: str, api_version: str | None) -> OutboundAdapter:
         "openai": OpenAICompatible,
         "mock": OpenAICompatible,
         "azure": lambda: AzureOpenAI(api_version) if api_version else AzureOpenAI(),
+        "anthropic": AnthropicNative,
     }
     return registry[kind]()

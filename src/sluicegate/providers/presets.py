@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["openai", "azure", "mock"]
+Kind = Literal["openai", "azure", "mock", "anthropic"]
 Auth = Literal["bearer", "api-key", "x-api-key", "none"]
 
 
@@ -28,6 +28,39 @@ class Preset:
     responses: bool = False
     doc: str = ""
 
+
+# Anthropic-compatible endpoints Chinese providers publish for Claude Code (all take `x-api-key`).
+ANTHROPIC_COMPATIBLE: tuple[tuple[str, str, str], ...] = (
+    ("deepseek-anthropic", "https://api.deepseek.com/anthropic", "DeepSeek, Anthropic-compatible"),
+    (
+        "moonshot-anthropic",
+        "https://api.moonshot.cn/anthropic",
+        "Moonshot (Kimi), Anthropic-compatible, mainland",
+    ),
+    (
+        "moonshot-intl-anthropic",
+        "https://api.moonshot.ai/anthropic",
+        "Moonshot (Kimi), Anthropic-compatible, international",
+    ),
+    ("zhipu-anthropic", "https://open.bigmodel.cn/api/anthropic", "Zhipu GLM, Anthropic-compatible"),
+    ("zai-anthropic", "https://api.z.ai/api/anthropic", "Z.ai GLM (international), Anthropic-compatible"),
+    (
+        "qwen-anthropic",
+        "https://dashscope.aliyuncs.com/apps/anthropic",
+        "Alibaba DashScope, Anthropic-compatible",
+    ),
+    (
+        "qwen-intl-anthropic",
+        "https://dashscope-intl.aliyuncs.com/apps/anthropic",
+        "DashScope international, Anthropic-compatible",
+    ),
+    ("minimax-anthropic", "https://api.minimaxi.com/anthropic", "MiniMax, Anthropic-compatible, mainland"),
+    (
+        "minimax-intl-anthropic",
+        "https://api.minimax.io/anthropic",
+        "MiniMax, Anthropic-compatible, international",
+    ),
+)
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -78,5 +111,18 @@ PRESETS: dict[str, Preset] = {
             doc="Azure OpenAI: base_url https://RESOURCE.openai.azure.com, api_version, model = deployment",
         ),
         Preset("mock", None, auth="none", kind="mock", doc="built-in deterministic upstream, no network"),
+        # Native Messages API upstreams (providers/anthropic_native.py). The base URL is the API root the
+        # provider tells Claude Code users to set as ANTHROPIC_BASE_URL; sources in docs/providers.md.
+        Preset(
+            "anthropic",
+            "https://api.anthropic.com",
+            auth="x-api-key",
+            kind="anthropic",
+            doc="Anthropic Messages API",
+        ),
+        *(
+            Preset(name, url, auth="x-api-key", kind="anthropic", doc=doc)
+            for name, url, doc in ANTHROPIC_COMPATIBLE
+        ),
     )
 }

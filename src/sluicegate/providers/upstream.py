@@ -15,6 +15,8 @@ from sluicegate.providers.presets import PRESETS, Auth, Kind, Preset
 
 # Headers a client sends that are meaningful to the provider and safe to forward.
 FORWARDED_REQUEST_HEADERS = frozenset({"content-type", "accept", "openai-beta", "idempotency-key"})
+# Every client header any adapter may pass on (each adapter takes its own `forwarded_headers`).
+CLIENT_HEADERS_READ = FORWARDED_REQUEST_HEADERS | {"anthropic-version", "anthropic-beta"}
 
 # Hop-by-hop and framing headers never copied from an upstream response (the server sets its own).
 HOP_BY_HOP = frozenset(
@@ -54,6 +56,7 @@ class Upstream:
 
     __slots__ = (
         "_extra",
+        "_forwarded",
         "_keys",
         "_turn",
         "adapter",
@@ -82,6 +85,7 @@ class Upstream:
         self.stream_usage = preset.stream_usage if preset else True
         self.api_version = cfg.api_version or "2024-10-21"
         self.adapter = build_adapter(self.kind, self.api_version)
+        self._forwarded = FORWARDED_REQUEST_HEADERS | self.adapter.forwarded_headers
         # Whether /v1/responses goes to this upstream as it is (it serves the Responses API itself) or
         # is translated onto chat completions by the gateway (inbound/openai_responses.py).
         responses = cfg.responses or ("native" if preset is not None and preset.responses else "translate")
@@ -128,7 +132,7 @@ class Upstream:
             key_index = next(self._turn) % len(self._keys) if len(self._keys) > 1 else 0
         headers = dict(self._keys[key_index])
         for name, value in client_headers.items():
-            if name in FORWARDED_REQUEST_HEADERS:
+            if name in self._forwarded:
                 headers[name] = value
         return self.adapter.build(self.base_url, path, query, model, headers, body)
 

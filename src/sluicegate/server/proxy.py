@@ -25,7 +25,7 @@ from sluicegate.protocol.errors import (
     UpstreamUnavailable,
     error_body,
 )
-from sluicegate.providers.upstream import FORWARDED_REQUEST_HEADERS
+from sluicegate.providers.upstream import CLIENT_HEADERS_READ
 from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT, classify
 from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE, NoChannel
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
@@ -143,7 +143,7 @@ async def forward(
     """
     attempts = gw.router.plan(route)
     wire = Wire(ctx, body)
-    client_headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := headers.get(name))}
+    client_headers = {name: value for name in CLIENT_HEADERS_READ if (value := headers.get(name))}
     client_headers.setdefault("content-type", "application/json")
     last_error: GatewayError | None = None
     last_answer: tuple[int, list[tuple[str, str]], bytes] | None = None
@@ -217,6 +217,8 @@ async def forward(
                     )
                     last_answer = None
                 else:
+                    if ctx.edge is not SAME_WIRE:  # a native upstream's error in OpenAI's shape
+                        answer = upstream.adapter.error(resp.status, answer)
                     last_answer = (resp.status, response_headers(resp, gw.drop_response_headers), answer)
                     if not resp.headers.get("content-type", "").startswith("application/json"):
                         last_answer = openai_shaped(*last_answer)
@@ -371,11 +373,12 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
     gw.observe_body(ctx, data)
     edge = ctx.edge
     if edge is not SAME_WIRE:
+        adapter = gw.upstreams[ctx.upstream or ""].adapter  # a native upstream's answer as chat first
         if resp.status < 400:
-            data = edge.answer(ctx, data)
+            data = edge.answer(ctx, adapter.answer(data))
             await edge.before_end(ctx)
         else:
-            data = edge.upstream_error(resp.status, data)
+            data = edge.upstream_error(resp.status, adapter.error(resp.status, data))
     proto.response_bytes(resp.status, out_headers, data)
 
 

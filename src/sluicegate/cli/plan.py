@@ -20,7 +20,9 @@ from sluicegate.cli._common import format_table
 from sluicegate.cli.lang import t
 from sluicegate.planner.catalog import Catalog, CatalogError, load_catalog, load_price_file
 from sluicegate.planner.cost import ApiComparison, api_per_million_output, flat_api_price
+from sluicegate.planner.engines import get_engine
 from sluicegate.planner.export_control import DISCLAIMER, classify
+from sluicegate.planner.layout import Layout
 from sluicegate.planner.models import ModelConfigError
 from sluicegate.planner.plan import (
     Option,
@@ -31,7 +33,7 @@ from sluicegate.planner.plan import (
     rank,
     resolve_model,
 )
-from sluicegate.planner.precision import Precision, parse_precision
+from sluicegate.planner.precision import QUALITY, Precision, parse_precision
 
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
 
@@ -66,6 +68,10 @@ def _money(x: float | None, currency: str) -> str:
     return f"{sym}{x:,.2f}" if x >= 0.995 else f"{sym}{x:.3f}"
 
 
+def _band(x: float, r: dict[str, float], nd: int) -> str:
+    return f"{x:,.{nd}f} ({r['low']:,.{nd}f}-{r['high']:,.{nd}f})"
+
+
 def _export_cell(o: Option) -> str:
     e = o.export
     return f"{'C' if e.oct2022_controlled else '-'}/{'C' if e.oct2023_controlled else '-'}"
@@ -90,6 +96,9 @@ def _print_plan(
         f"{s['precision']} weights {s['weights_gb']:.1f} GB  KV {s['kv_bytes_per_token'] / 1024:.0f} KiB/token "
         f"({s['layers']} layers, {s['kv_heads']} KV heads x {s['head_dim']})"
     )
+    q = QUALITY[Precision(s["precision"])]
+    engine = options[0].engine.name if options else "vllm"
+    click.echo(f"{t('Quality', '质量')}: {s['precision']}: {t(q[0], q[1])}.  {t('Engine', '引擎')}: {engine}")
     click.echo(
         f"{t('Workload', '负载')}: context {workload.context}, prompt {workload.prompt_tokens}, "
         f"output {workload.output_tokens}, concurrency {workload.concurrency}"
@@ -103,11 +112,11 @@ def _print_plan(
         "#",
         "GPU",
         "x",
+        t("layout", "并行"),
         t("GB/GPU", "显存/卡"),
-        t("tok/s/stream", "单流tok/s"),
-        t("aggregate", "总tok/s"),
-        t("served", "含prefill"),
-        "TTFT ms",
+        t("tok/s/stream (low-high)", "单流tok/s（低-高）"),
+        t("served (low-high)", "含prefill（低-高）"),
+        t("TTFT ms (low-high)", "首字ms（低-高）"),
         t("max conc", "最大并发"),
         "2022/2023",
         t("cheapest/h", "最低/小时"),
@@ -124,16 +133,20 @@ def _print_plan(
             str(i),
             o.gpu.id,
             str(o.count),
+            o.layout.describe(),
             f"{d['memory_gb']:.1f}/{d['memory_capacity_gb']:.0f}",
-            f"{d['decode_tokens_per_s']:.1f}",
-            f"{d['aggregate_tokens_per_s']:.0f}",
-            f"{d['served_output_tokens_per_s']:.0f}",
-            f"{d['ttft_ms']:.0f}",
+            _band(d["decode_tokens_per_s"], d["range"]["decode_tokens_per_s"], 1),
+            _band(d["served_output_tokens_per_s"], d["range"]["served_output_tokens_per_s"], 0),
+            _band(d["ttft_ms"], d["range"]["ttft_ms"], 0),
             str(d["max_concurrency"]),
             _export_cell(o),
             _money(best.per_hour if best else None, currency) + ("*" if best and best.stale else ""),
             _money(best.per_million_output_tokens if best else None, currency),
-            t("DOES NOT FIT", "放不下") if not o.fits else (best.provider if best else "-"),
+            t("DOES NOT FIT", "放不下")
+            if not o.fits
+            else t("MISSES TARGET", "未达目标")
+            if not o.meets_targets
+            else (best.provider if best else "-"),
         ]
         if len(head) > 13:
             w = o.workload
@@ -143,15 +156,15 @@ def _print_plan(
             ]
         rows.append(row)
     click.echo("")
-    click.echo(_table(rows, right={0, 2, 3, 4, 5, 6, 7, 8, 10, 11, 13, 14}))
+    click.echo(_table(rows, right={0, 2, 4, 5, 6, 7, 8, 10, 11, 13, 14}))
     if any(o.best_quote and o.best_quote.stale for o in options):
         click.echo(
             f"\n* {t('price older than a year: check it or pass --price-file', '价格已超过一年：请核实或用 --price-file 提供')}"
         )
     if unfit:
-        click.echo(f"\n{t('Cannot fit on 8 cards', '8 卡也放不下')}: {', '.join(unfit)}")
+        click.echo(f"\n{t('Cannot fit on 64 cards', '64 卡也放不下')}: {', '.join(unfit)}")
     click.echo(
-        f"\n{t('GB = 10^9 bytes (an 80GB card holds 85.9). served = output tokens/s including each prompt prefill; prices are the setup share of each instance.', 'GB = 10^9 字节（80GB 卡实际 85.9）。served = 含 prompt 预填充的输出吞吐；价格按该配置占实例的份额计。')}"
+        f"\n{t('GB = 10^9 bytes; capacity is what the driver reports (an A100 80GB holds 85.9, an L40S 48GB 48.3). served = output tokens/s including each prompt prefill; prices are the setup share of each instance.', 'GB = 10^9 字节；容量按驱动报告（A100 80GB 为 85.9，L40S 48GB 为 48.3）。served = 含 prompt 预填充的输出吞吐；价格按该配置占实例的份额计。')}"
     )
     click.echo(
         f"2022/2023: C = {t('controlled for China under the Oct 2022 / Oct 2023 rule', '受 2022年10月 / 2023年10月 规则管制')}. {DISCLAIMER}"
@@ -249,8 +262,43 @@ def _print_detail(
     "--concurrency", type=click.IntRange(1), default=8, show_default=True, help="Streams decoding at once."
 )
 @click.option("--gpu", "gpu_id", help="Evaluate this GPU only (see `plan gpus`).")
+@click.option("--count", type=click.IntRange(1, 64), default=None, help="Cards for one model copy (1-64).")
 @click.option(
-    "--count", type=click.Choice(["1", "2", "4", "8"]), default=None, help="Tensor-parallel card count."
+    "--engine",
+    type=click.Choice(["vllm", "sglang", "trtllm", "llamacpp"]),
+    default="vllm",
+    show_default=True,
+    help="Serving engine whose measured efficiency to use.",
+)
+@click.option("--tp", type=click.IntRange(1, 64), default=None, help="Tensor-parallel size (with --count).")
+@click.option("--pp", type=click.IntRange(1, 64), default=None, help="Pipeline-parallel size (with --count).")
+@click.option(
+    "--dp",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="MoE attention data-parallel groups (EP = TP x DP).",
+)
+@click.option(
+    "--network-gbps",
+    type=click.FloatRange(1.0),
+    default=400.0,
+    show_default=True,
+    help="Network between nodes, Gb/s per GPU (400 = InfiniBand NDR).",
+)
+@click.option(
+    "--target-ttft-ms", type=click.FloatRange(1.0), default=None, help="Largest acceptable TTFT at load."
+)
+@click.option(
+    "--target-tokens-per-s",
+    type=click.FloatRange(0.1),
+    default=None,
+    help="Slowest acceptable tokens/s per stream.",
+)
+@click.option(
+    "--requests-per-s",
+    type=click.FloatRange(0.0),
+    default=None,
+    help="Request rate to size for (queueing at load).",
 )
 @click.option(
     "--currency", type=click.Choice(["USD", "CNY"], case_sensitive=False), default="USD", show_default=True
@@ -301,7 +349,15 @@ def plan(
     output_tokens: int,
     concurrency: int,
     gpu_id: str | None,
-    count: str | None,
+    count: int | None,
+    engine: str,
+    tp: int | None,
+    pp: int | None,
+    dp: int | None,
+    network_gbps: float,
+    target_ttft_ms: float | None,
+    target_tokens_per_s: float | None,
+    requests_per_s: float | None,
     currency: str,
     price_file: str | None,
     api_price: str | None,
@@ -314,8 +370,9 @@ def plan(
 ) -> None:
     """Plan GPUs and clouds for self-hosting a model: memory fit, speed, cost, export rules.
 
-    Without --gpu it ranks every catalog GPU at its smallest fitting card count (1, 2, 4 or 8);
-    with --gpu (and --count) it evaluates that setup. Subcommands list the catalog.
+    Without --gpu it ranks every catalog GPU at its smallest card count (1-64) that fits and
+    meets the targets; with --gpu (and --count) it evaluates that setup. `plan usage` answers
+    "should we self-host?" from the gateway's own request log. Subcommands list the catalog.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -342,19 +399,32 @@ def plan(
             kv_bytes_per_value=1.0 if kv_precision == "fp8" else 2.0,
             tokens_per_day=parse_amount(tokens_per_day) if tokens_per_day else None,
             peak_factor=peak_factor,
-            min_stream_tokens_per_s=min_stream_tps,
+            min_stream_tokens_per_s=target_tokens_per_s or min_stream_tps,
+            target_ttft_ms=target_ttft_ms,
+            requests_per_s=requests_per_s,
         )
+        eng = get_engine(engine)
+        layout = None
+        if count and (tp or pp or dp):
+            t_, p_, d_ = tp or 1, pp or 1, dp or 1
+            if t_ * p_ * d_ != count:
+                raise ValueError(f"--tp x --pp x --dp = {t_ * p_ * d_}, not --count {count}")
+            layout = Layout(tp=t_, pp=p_, dp=d_, network_gbps=network_gbps)
         api = parse_api_price(api_price, currency, prompt, output_tokens, catalog) if api_price else None
         unfit: list[str] = []
+        common: dict[str, Any] = {
+            "engine": eng,
+            "today": today,
+            "layout": layout,
+            "network_gbps": network_gbps,
+        }
         if gpu_id and count:
             options = [
-                evaluate(
-                    spec, prec, catalog.gpu(gpu_id), int(count), workload, catalog, currency, api, today=today
-                )
+                evaluate(spec, prec, catalog.gpu(gpu_id), count, workload, catalog, currency, api, **common)
             ]
         elif count:
             options = [
-                evaluate(spec, prec, g, int(count), workload, catalog, currency, api, today=today)
+                evaluate(spec, prec, g, count, workload, catalog, currency, api, **common)
                 for g in catalog.gpus
                 if not g.api_only
             ]
@@ -366,13 +436,22 @@ def plan(
             )
         else:
             options, unfit_gpus = rank(
-                spec, prec, workload, catalog, currency, api, (gpu_id,) if gpu_id else None, today=today
+                spec,
+                prec,
+                workload,
+                catalog,
+                currency,
+                api,
+                (gpu_id,) if gpu_id else None,
+                eng,
+                today,
+                network_gbps,
             )
             unfit = [g.id for g in unfit_gpus]
             if gpu_id and not options:
                 options = [
                     evaluate(
-                        spec, prec, catalog.gpu(gpu_id), 8, workload, catalog, currency, api, today=today
+                        spec, prec, catalog.gpu(gpu_id), 64, workload, catalog, currency, api, eng, today
                     )
                 ]
     except (CatalogError, ModelConfigError, KeyError, ValueError) as exc:
@@ -389,6 +468,10 @@ def plan(
                 "tokens_per_day": workload.tokens_per_day,
                 "peak_factor": workload.peak_factor,
                 "kv_precision": kv_precision,
+                "engine": eng.name,
+                "target_ttft_ms": target_ttft_ms,
+                "target_tokens_per_s": workload.min_stream_tokens_per_s,
+                "requests_per_s": requests_per_s,
             },
             "currency": currency,
             "cny_per_usd": catalog.cny_per_usd.value,

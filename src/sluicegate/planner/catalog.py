@@ -54,6 +54,7 @@ class Gpu(_Strict):
     datacenter: bool
     api_only: bool = False
     memory_gb: Figure
+    memory_mib: Figure | None = None  # what the driver reports (nvidia-smi memory.total)
     bandwidth_gbs: Figure
     fp16_tflops: Figure
     fp16_tflops_sparse: Figure | None = None
@@ -70,6 +71,14 @@ class Gpu(_Strict):
     die_area_mm2: Figure | None = None
     price_cny: Figure | None = None
     notes: tuple[str, ...] = ()
+
+    @property
+    def memory_bytes(self) -> float:
+        """Usable capacity in bytes: the driver's MiB where known, else the vendor's GB read as
+        decimal (10^9), which is conservative: T4, A10 and L40S "GB" are decimal, A100's binary."""
+        if self.memory_mib is not None:
+            return self.memory_mib.value * 2**20
+        return self.memory_gb.value * 1e9
 
     @property
     def interconnect_gbs(self) -> float:

@@ -16,24 +16,18 @@ from typing import Any
 
 import click
 
-from sluicegate.cli._common import database_options, format_table, resolve_database, run
+from sluicegate.cli import plan_catalog
+from sluicegate.cli._common import database_options, format_table, resolve_database
 from sluicegate.cli.lang import t
 from sluicegate.planner.catalog import Catalog, CatalogError, load_catalog, load_price_file
 from sluicegate.planner.cost import ApiComparison, api_per_million_output, flat_api_price
 from sluicegate.planner.engines import get_engine
-from sluicegate.planner.export_control import DISCLAIMER, classify
+from sluicegate.planner.export_control import DISCLAIMER
 from sluicegate.planner.layout import Layout
 from sluicegate.planner.models import ModelConfigError
-from sluicegate.planner.plan import (
-    Option,
-    Workload,
-    evaluate,
-    model_summary,
-    option_dict,
-    rank,
-    resolve_model,
-)
+from sluicegate.planner.plan import Option, Workload, evaluate, rank, resolve_model
 from sluicegate.planner.precision import QUALITY, Precision, parse_precision
+from sluicegate.planner.report import model_summary, option_dict
 
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
 
@@ -398,6 +392,8 @@ def plan(
     if ctx.invoked_subcommand is not None:
         return
     if from_usage:
+        from sluicegate.cli.plan_usage import from_usage as _from_usage
+
         _from_usage(
             resolve_database(config, database),
             since.date() if since else None,
@@ -530,253 +526,8 @@ def plan(
         _print_plan(summary, workload, options, unfit, currency, api)
 
 
-def _from_usage(
-    url: str,
-    since: date | None,
-    maps: tuple[str, ...],
-    currency: str,
-    engine: str,
-    precision: str | None,
-    cny_per_usd: float | None,
-    price_file: str | None,
-    as_json: bool,
-) -> None:
-    """Read the request log and daily aggregates, then print the self-host answer."""
-    from sluicegate.planner.selfhost import assess
-    from sluicegate.store import Store
-    from sluicegate.store.traffic import traffic_by_model
-
-    overrides: dict[str, str] = {}
-    for m in maps:
-        api_model, sep, open_model = m.partition("=")
-        if not sep or not api_model or not open_model:
-            raise click.BadParameter(f"expected API_MODEL=OPEN_MODEL, got {m!r}", param_hint="--map")
-        overrides[api_model] = open_model
-
-    async def read() -> list[Any]:
-        store = await Store.open(url)
-        try:
-            return list((await traffic_by_model(store.engine, since)).values())
-        finally:
-            await store.close()
-
-    traffic = run(read(), url)
-    today = date.today()
-    try:
-        catalog = load_catalog()
-        if cny_per_usd:
-            catalog = catalog.with_cny_per_usd(cny_per_usd)
-        if price_file:
-            catalog = catalog.with_price_rows(load_price_file(price_file, catalog))
-        for open_model in overrides.values():
-            catalog.model(open_model)
-        answer = assess(
-            traffic,
-            catalog,
-            currency,
-            get_engine(engine),
-            overrides,
-            parse_precision(precision or "fp8"),
-            since,
-            None,
-            today,
-        )
-    except (CatalogError, ModelConfigError, KeyError, ValueError) as exc:
-        raise click.ClickException(exc.args[0] if exc.args else str(exc)) from None
-    if as_json:
-        click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
-        return
-    _print_usage(answer)
-
-
-def _print_usage(a: dict[str, Any]) -> None:
-    cur = a["currency"]
-    click.echo(
-        f"{t('Traffic', '流量')} {a['since']} .. {a['until']}  "
-        f"{t('engine', '引擎')} {a['engine']}, {a['precision']}"
-    )
-    if not a["models"]:
-        click.echo(t("No requests logged in that window.", "该时间段内没有请求日志。"))
-        return
-    head = [
-        t("API model", "API 模型"),
-        t("open model", "开源模型"),
-        t("prompt tok/day", "输入/天"),
-        t("output tok/day", "输出/天"),
-        t("peak req/s", "峰值请求/秒"),
-        t("API /month", "API 每月"),
-        t("cheapest self-host", "最便宜自建"),
-        t("/month", "每月"),
-        t("break-even tok/day", "盈亏平衡 token/天"),
-        t("verdict", "结论"),
-    ]
-    rows = []
-    for m in a["models"]:
-        best = next((r for r in m["self_host"] if r["meets_peak"]), None)
-        be = m["break_even_tokens_per_day"]
-        rows.append(
-            [
-                m["model"],
-                m["open_model"],
-                f"{m['prompt_tokens_per_day']:,.0f}",
-                f"{m['completion_tokens_per_day']:,.0f}",
-                f"{m['peak_requests_per_s']:.2f}",
-                _money(m["api_cost_per_month"], cur),
-                f"{best['gpu']} x{best['count']} {best['provider']}" if best else "-",
-                _money(best["cost_per_month"] if best else None, cur),
-                f"{be:,.0f}" if be is not None else "-",
-                t("self-host", "自建更省") if m["self_host_wins"] else t("keep the API", "继续用 API"),
-            ]
-        )
-    click.echo(_table([head, *rows], right={2, 3, 4, 5, 7, 8}))
-    tot = a["total"]
-    click.echo(
-        f"\n{t('Total', '合计')}: API {_money(tot['api_cost_per_month'], cur)}{t('/month', '/月')}, "
-        f"{t('cheapest self-host', '最便宜自建')} {_money(tot['best_self_host_cost_per_month'], cur)}"
-        f"{t('/month', '/月')}"
-    )
-    click.echo(
-        t(
-            "API cost is what the gateway metered; self-host is rented GPUs for 30 days sized to the "
-            "observed peak (busiest minute, with queueing). Break-even: daily tokens above which the "
-            "cheapest setup beats the API.",
-            "API 费用为网关计量值；自建按 30 天租用、按观测峰值（最忙一分钟，含排队）配置。"
-            "盈亏平衡：每天 token 超过该值时最便宜的自建方案比 API 便宜。",
-        )
-    )
-
-
-@plan.command("gpus")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def gpus(as_json: bool) -> None:
-    """List the GPU catalog with specs, prices and export classes."""
-    catalog = load_catalog()
-    recs: list[dict[str, Any]] = []
-    for g in catalog.gpus:
-        status = classify(g, catalog.export_rules)
-        recs.append(
-            {
-                "id": g.id,
-                "name": g.name,
-                "market": g.market,
-                "memory_gb": g.memory_gb.value,
-                "bandwidth_gbs": g.bandwidth_gbs.value,
-                "fp16_tflops": g.fp16_tflops.value,
-                "fp8_tflops": g.fp8_tflops.value if g.fp8_tflops else None,
-                "int8_tops": g.int8_tops.value if g.int8_tops else None,
-                "tdp_w": g.tdp_w.value,
-                "nvlink_gbs": g.nvlink_gbs.value if g.nvlink_gbs else None,
-                "price_cny": g.price_cny.value if g.price_cny else None,
-                "api_only": g.api_only,
-                "export_control": status.as_dict(),
-                "notes": list(g.notes),
-            }
-        )
-    if as_json:
-        click.echo(json.dumps(recs, ensure_ascii=False, indent=2))
-        return
-    rows = [
-        [
-            "id",
-            t("memory", "显存"),
-            "BW GB/s",
-            "FP16",
-            "FP8",
-            "INT8",
-            "TDP W",
-            "NVLink",
-            t("price CNY", "价格(元)"),
-            "TPP",
-            "PD",
-            "2022",
-            "2023",
-        ]
-    ]
-    for r in recs:
-        e = r["export_control"]
-        rows.append(
-            [
-                r["id"] + (" (API)" if r["api_only"] else ""),
-                f"{r['memory_gb']:g} GB",
-                f"{r['bandwidth_gbs']:g}",
-                f"{r['fp16_tflops']:g}",
-                f"{r['fp8_tflops']:g}" if r["fp8_tflops"] else "-",
-                f"{r['int8_tops']:g}" if r["int8_tops"] else "-",
-                f"{r['tdp_w']:g}",
-                f"{r['nvlink_gbs']:g}" if r["nvlink_gbs"] else "-",
-                f"{r['price_cny']:,.0f}" if r["price_cny"] else "-",
-                f"{e['tpp']:.0f}",
-                f"{e['performance_density']:.2f}" if e["performance_density"] else "?",
-                "C" if e["oct2022_controlled"] else "-",
-                (e["oct2023_class"] or "-") + (" (Note 2)" if e["oct2023_note2_exempt"] else ""),
-            ]
-        )
-    click.echo(_table(rows, right={2, 3, 4, 5, 6, 7, 8, 9, 10}))
-    click.echo(f"\nTFLOPS/TOPS dense (no sparsity). C = controlled. {DISCLAIMER}")
-
-
-@plan.command("models")
-def models() -> None:
-    """List the catalog's models with parameter counts and KV-cache size."""
-    catalog = load_catalog()
-    rows = [["name", "params", "active", "layers", "heads/kv", "KV KiB/token (fp16)", "hf_id"]]
-    for m in catalog.models:
-        spec = resolve_model(m.name, catalog)
-        s = model_summary(spec, Precision.FP16, Workload())
-        rows.append(
-            [
-                m.name,
-                f"{s['params_b']:.2f}B",
-                f"{s['active_params_b']:.2f}B",
-                str(s["layers"]),
-                f"{s['heads']}/{s['kv_heads']}",
-                f"{s['kv_bytes_per_token'] / 1024:.1f}",
-                m.hf_id,
-            ]
-        )
-    click.echo(_table(rows, right={1, 2, 3, 5}))
-
-
-@plan.command("clouds")
-def clouds() -> None:
-    """List the cloud price rows with their sources and dates."""
-    catalog = load_catalog()
-    rows = [["provider", "region", "instance", "gpu", "gpus", "vCPU", "GiB", "price/h", "billing", "date"]]
-    for r in catalog.prices:
-        rows.append(
-            [
-                r.provider,
-                r.region,
-                r.instance,
-                "|".join(r.gpu),
-                str(r.gpus),
-                f"{r.vcpu:g}" if r.vcpu else "-",
-                f"{r.memory_gib:g}" if r.memory_gib else "-",
-                f"{r.price_per_hour:g} {r.currency}",
-                r.billing,
-                r.date,
-            ]
-        )
-    click.echo(_table(rows, right={4, 5, 6, 7}))
-
-
-@plan.command("apis")
-def apis() -> None:
-    """List the API price table used by --api-price NAME."""
-    catalog = load_catalog()
-    rows = [["name", "in/M", "out/M", "currency", "tok/s", "date"]]
-    for a in catalog.apis:
-        rows.append(
-            [
-                a.name,
-                f"{a.input_per_m:g}",
-                f"{a.output_per_m:g}",
-                a.currency,
-                f"{a.tokens_per_s:g}" if a.tokens_per_s else "-",
-                a.date,
-            ]
-        )
-    click.echo(_table(rows, right={1, 2, 4}))
+for _command in (plan_catalog.gpus, plan_catalog.models, plan_catalog.clouds, plan_catalog.apis):
+    plan.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,7 @@ volume and loses below it, however cheap a token is at full load.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
@@ -168,7 +169,7 @@ def assess_model(
 
 
 def assess(
-    traffic: list[Traffic],
+    traffic: Sequence[Traffic],
     catalog: Catalog,
     currency: str,
     engine: Engine,

@@ -206,3 +206,12 @@ def test_count_alone_evaluates_every_gpu_at_that_count_fitting_ones_first():
     fits = [o["fits"] for o in data["options"]]
     assert {o["count"] for o in data["options"]} == {1}
     assert fits == sorted(fits, reverse=True) and not fits[-1]
+
+
+def test_plan_clouds_says_which_china_offerings_have_no_sourced_price():
+    out = run("clouds")
+    assert out.exit_code == 0, out.output
+    tail = out.output.split("no price could be sourced")[1]
+    for provider in ("alibaba", "volcengine", "tencent", "autodl"):
+        assert provider in tail
+    assert "h20" in tail and "rtx-4090" in tail

@@ -172,3 +172,11 @@ def test_a_malformed_map_is_a_usage_error(tmp_path):
         cli, ["plan", "--from-usage", "--database", f"sqlite:///{tmp_path / 'x.db'}", "--map", "nonsense"]
     )
     assert out.exit_code == 2 and "API_MODEL=OPEN_MODEL" in out.output
+
+
+def test_china_offerings_without_a_sourced_price_are_named_not_priced(database):
+    ds = {m["model"]: m for m in _plan(database)["models"]}["deepseek-chat"]
+    unpriced = {(u["gpu"], u["provider"]) for u in ds["unpriced"]}
+    assert ("h20", "volcengine") in unpriced and ("h20", "alibaba") in unpriced
+    assert all("cost_per_month" not in u and u["source"].startswith("http") for u in ds["unpriced"])
+    assert not any(r["gpu"] == "h20" and r["provider"] == "volcengine" for r in ds["self_host"])

@@ -132,6 +132,12 @@ def clouds() -> None:
             ]
         )
     click.echo(_table(rows, right={4, 5, 6, 7}))
+    if catalog.unpriced:
+        click.echo(
+            f"\n{t('Offered, but no price could be sourced (add yours with --price-file):', '有供应但未能找到可引用的价格（可用 --price-file 提供）：')}"
+        )
+        for u in catalog.unpriced:
+            click.echo(f"  {u.provider:<11} {', '.join(u.gpu):<40} {u.source}")
 
 
 @click.command("apis")

@@ -176,8 +176,19 @@ class _GpuFile(_Strict):
         return self
 
 
+class Unpriced(_Strict):
+    """A provider that rents these GPUs, with no hourly price that could be sourced: said, not guessed."""
+
+    provider: str
+    gpu: tuple[str, ...]
+    source: str
+    date: str
+    note: str
+
+
 class _CloudFile(_Strict):
     rows: tuple[PriceRow, ...] = ()
+    unpriced: tuple[Unpriced, ...] = ()
     fx: dict[str, Figure] = {}
 
 
@@ -192,6 +203,7 @@ class Catalog:
     apis: tuple[ApiPrice, ...]
     export_rules: dict[str, Any]
     cny_per_usd: Figure
+    unpriced: tuple[Unpriced, ...] = ()
 
     def gpu(self, gpu_id: str) -> Gpu:
         for g in self.gpus:
@@ -214,6 +226,11 @@ class Catalog:
     def prices_for(self, gpu_id: str) -> tuple[PriceRow, ...]:
         return tuple(r for r in self.prices if gpu_id in r.gpu)
 
+    def unpriced_for(self, gpu_id: str) -> tuple[Unpriced, ...]:
+        """Providers known to rent ``gpu_id`` without a sourced price (minus any the user priced)."""
+        priced = {r.provider.lower() for r in self.prices_for(gpu_id)}
+        return tuple(u for u in self.unpriced if gpu_id in u.gpu and u.provider.lower() not in priced)
+
     def with_price_rows(self, rows: tuple[PriceRow, ...]) -> Catalog:
         """A copy where ``rows`` add to the price list and replace rows with the same key."""
         merged = {r.key: r for r in self.prices}
@@ -227,11 +244,14 @@ class Catalog:
             self.apis,
             self.export_rules,
             self.cny_per_usd,
+            self.unpriced,
         )
 
     def with_cny_per_usd(self, rate: float) -> Catalog:
         fx = Figure(value=rate, source="user (--cny-per-usd)", date=self.cny_per_usd.date)
-        return Catalog(self.sources, self.gpus, self.prices, self.models, self.apis, self.export_rules, fx)
+        return Catalog(
+            self.sources, self.gpus, self.prices, self.models, self.apis, self.export_rules, fx, self.unpriced
+        )
 
 
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~10x faster where present
@@ -270,9 +290,16 @@ def load_catalog() -> Catalog:
     apis = tuple(_validate(ApiPrice, a, "api_prices.yaml") for a in _bundled("api_prices.yaml")["apis"])
     rules = _bundled("export_rules.yaml")
     catalog = Catalog(
-        gpu_file.sources, gpu_file.gpus, cloud_file.rows, models, apis, rules, cloud_file.fx["cny_per_usd"]
+        gpu_file.sources,
+        gpu_file.gpus,
+        cloud_file.rows,
+        models,
+        apis,
+        rules,
+        cloud_file.fx["cny_per_usd"],
+        cloud_file.unpriced,
     )
-    for row in catalog.prices:
+    for row in (*catalog.prices, *catalog.unpriced):
         for gid in row.gpu:
             catalog.gpu(gid)
     return catalog

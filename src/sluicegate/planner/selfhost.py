@@ -135,6 +135,12 @@ def assess_model(
                 )
             )
     rows.sort(key=lambda r: (not r.meets_peak, r.cost_per_month))
+    unpriced = [
+        {"gpu": o.gpu.id, "count": o.count * (o.replicas_at_load or 1), "provider": u.provider, "source": u.source,
+         "meets_peak": o.meets_targets, "note": u.note}
+        for o in options
+        for u in catalog.unpriced_for(o.gpu.id)
+    ]  # fmt: skip
     best = next((r.cost_per_month for r in rows if r.meets_peak), None)
     tokens_per_day = (t.prompt_tokens + t.completion_tokens) / days
     api_per_token = api_month / DAYS_PER_MONTH / tokens_per_day if tokens_per_day > 0 else 0.0
@@ -162,6 +168,7 @@ def assess_model(
             }
             for r in rows
         ],
+        "unpriced": unpriced,
         "best_self_host_cost_per_month": None if best is None else round(best, 2),
         "self_host_wins": best is not None and best < api_month,
         "break_even_tokens_per_day": None if break_even is None else round(break_even),

@@ -10,8 +10,8 @@ from sluicegate.planner.catalog import load_price_file
 from sluicegate.planner.cost import flat_api_price
 from sluicegate.planner.layout import Layout
 from sluicegate.planner.plan import Workload, evaluate, rank, resolve_model
-from sluicegate.planner.report import option_dict
 from sluicegate.planner.precision import Precision
+from sluicegate.planner.report import option_dict
 from sluicegate.planner.speed import decode
 
 

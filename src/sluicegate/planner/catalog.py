@@ -299,8 +299,8 @@ def load_catalog() -> Catalog:
         cloud_file.fx["cny_per_usd"],
         cloud_file.unpriced,
     )
-    for row in (*catalog.prices, *catalog.unpriced):
-        for gid in row.gpu:
+    for gids in [r.gpu for r in catalog.prices] + [u.gpu for u in catalog.unpriced]:
+        for gid in gids:
             catalog.gpu(gid)
     return catalog
 

@@ -40,6 +40,16 @@ def parse_amount(text: str) -> float:
     return float(m.group(1)) * _SUFFIX.get(m.group(2), 1.0)
 
 
+def user_catalog(cny_per_usd: float | None, price_file: str | None) -> Catalog:
+    """The bundled catalog with the user's exchange rate and price rows applied."""
+    catalog = load_catalog()
+    if cny_per_usd:
+        catalog = catalog.with_cny_per_usd(cny_per_usd)
+    if price_file:
+        catalog = catalog.with_price_rows(load_price_file(price_file, catalog))
+    return catalog
+
+
 def parse_api_price(text: str, currency: str, prompt: int, output: int, catalog: Catalog) -> ApiComparison:
     """A number (per million output tokens, optionally with a currency) or an API name."""
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(usd|cny)?\s*", text.lower())
@@ -413,11 +423,7 @@ def plan(
     currency = currency.upper()
     today = date.today()
     try:
-        catalog = load_catalog()
-        if cny_per_usd:
-            catalog = catalog.with_cny_per_usd(cny_per_usd)
-        if price_file:
-            catalog = catalog.with_price_rows(load_price_file(price_file, catalog))
+        catalog = user_catalog(cny_per_usd, price_file)
         spec = resolve_model(model, catalog)
         prec = parse_precision(precision)
         prompt = prompt_tokens or min(1024, max(1, context // 2))

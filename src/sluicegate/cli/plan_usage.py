@@ -14,7 +14,7 @@ import click
 
 from sluicegate.cli._common import format_table, run
 from sluicegate.cli.lang import t
-from sluicegate.planner.catalog import CatalogError, load_catalog, load_price_file
+from sluicegate.planner.catalog import CatalogError
 from sluicegate.planner.engines import get_engine
 from sluicegate.planner.models import ModelConfigError
 from sluicegate.planner.precision import parse_precision
@@ -39,6 +39,7 @@ def from_usage(
     as_json: bool,
 ) -> None:
     """Read the request log and daily aggregates, then print the self-host answer."""
+    from sluicegate.cli.plan import user_catalog
     from sluicegate.planner.selfhost import assess
     from sluicegate.store import Store
     from sluicegate.store.traffic import traffic_by_model
@@ -60,11 +61,7 @@ def from_usage(
     traffic = run(read(), url)
     today = date.today()
     try:
-        catalog = load_catalog()
-        if cny_per_usd:
-            catalog = catalog.with_cny_per_usd(cny_per_usd)
-        if price_file:
-            catalog = catalog.with_price_rows(load_price_file(price_file, catalog))
+        catalog = user_catalog(cny_per_usd, price_file)
         for open_model in overrides.values():
             catalog.model(open_model)
         answer = assess(

@@ -88,7 +88,10 @@ def _allreduce(arch: Architecture, gpu: Gpu, lay: Layout, tokens: float, engine:
     """Two ring all-reduces of 16-bit activations per layer of the stage."""
     if lay.tp <= 1:
         return 0.0
-    bw, lat = _intra_link(gpu, lay.tp, engine)
+    if lay.tp > GPUS_PER_NODE:  # a TP group spanning nodes all-reduces over the network, ring steps
+        bw, lat = lay.network_gbps * 1e9 / 8, 2 * (lay.tp - 1) * engine.network_hop_s
+    else:
+        bw, lat = _intra_link(gpu, lay.tp, engine)
     payload = 2 * tokens * arch.hidden * 2 * (lay.tp - 1) / lay.tp
     return 2 * (arch.layers / lay.pp) * (lat + payload / (engine.link_efficiency * bw))
 

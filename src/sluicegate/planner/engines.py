@@ -19,7 +19,9 @@ plus ``spread``: the half-width of the low/high range, set from the engine's err
 published measurements (tests/planner/data/measurements.yaml, docs/planner.md).
 
 The values were set by hand against the *calibration* rows of that table and then checked on
-held-out rows; see docs/planner.md for the table and each row's error. They describe the
+held-out rows; see docs/planner.md for the table and each row's error. No vLLM or llama.cpp MoE
+measurement with its conditions was found: vLLM's two MoE numbers are SGLang's (both run fused
+Triton/CUTLASS MoE kernels), llama.cpp's are a guess, and the docs say so. They describe the
 releases measured (vLLM 0.6-0.8 era and later, SGLang 0.4, TensorRT-LLM 0.x-1.0, llama.cpp
 2023-2024 builds), not the engines forever.
 """
@@ -65,8 +67,8 @@ ENGINES: dict[str, Engine] = {
         step_s=1.5e-3,
         per_seq_s=25e-6,
         layer_s=6e-6,
-        moe_layer_s=90e-6,
-        moe_token_s=5e-6,
+        moe_layer_s=40e-6,
+        moe_token_s=2.4e-6,
         request_s=12e-3,
         spread=0.25,
         max_batch=256,

@@ -104,13 +104,25 @@ def test_layouts_cover_any_card_count_up_to_64(catalog, arch):
     assert all(lay.tp <= 8 for lay in candidates(arch("llama-3-70b"), gpu, 64))
 
 
-def test_engines_rank_trtllm_fastest_and_llamacpp_slowest_at_batch(catalog, arch):
+def test_engines_rank_trtllm_fastest_and_llamacpp_slowest_at_their_batch_caps(catalog, arch):
     a, gpu = arch("llama-3-8b"), catalog.gpu("a100-80g")
     speed = {
-        name: decode(a, Precision.FP16, gpu, ONE, e, 16, 1024).aggregate_tokens_per_s
+        name: decode(a, Precision.FP16, gpu, ONE, e, min(128, e.max_batch), 1024).aggregate_tokens_per_s
         for name, e in ENGINES.items()
     }
     assert speed["trtllm"] > speed["vllm"] > speed["llamacpp"]
+
+
+def test_llamacpp_fp16_gemms_run_at_the_geforce_fp16_accumulate_rate(catalog, arch):
+    a = arch("llama-2-7b")
+    llama = get_engine("llamacpp")
+    same_mfu = get_engine("vllm").with_(mfu=llama.mfu, gemm_half_m=llama.gemm_half_m)
+    for gpu_id, ratio in (("rtx-4090", 0.5), ("a100-80g", 1.0)):
+        gpu = catalog.gpu(gpu_id)
+        fast = prefill(a, Precision.FP16, gpu, ONE, llama, 512).step.compute_s
+        assert fast == pytest.approx(
+            ratio * prefill(a, Precision.FP16, gpu, ONE, same_mfu, 512).step.compute_s
+        )
 
 
 def test_short_prompt_ttft_has_a_weight_read_floor(catalog, arch):

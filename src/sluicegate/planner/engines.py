@@ -45,6 +45,7 @@ class Engine:
     request_s: float
     spread: float
     expert_parallel: bool = True
+    fp16_accumulate: bool = False  # 16-bit GEMMs accumulate in FP16 (twice the rate on GeForce)
     max_batch: int = 256
     link_efficiency: float = 0.4
     nvlink_latency_s: float = 25e-6
@@ -106,8 +107,8 @@ ENGINES: dict[str, Engine] = {
     ),
     "llamacpp": Engine(
         name="llamacpp",
-        mbu=0.62,
-        mfu=0.35,
+        mbu=0.85,
+        mfu=0.60,
         gemm_half_m=16,
         step_s=1.0e-3,
         per_seq_s=50e-6,
@@ -117,6 +118,7 @@ ENGINES: dict[str, Engine] = {
         request_s=5e-3,
         spread=0.35,
         expert_parallel=False,
+        fp16_accumulate=True,
         max_batch=16,
         note="GGUF block quantization dequantized in-kernel; layer split across GPUs (pipeline), "
         "no tensor-core-friendly batching beyond a few slots.",

@@ -72,6 +72,16 @@ def _split(arch: Architecture, precision: Precision) -> _Split:
     )
 
 
+def _peak(gpu: Gpu, precision: Precision, engine: Engine) -> float:
+    """FLOP/s the GEMMs run at. GeForce cards do FP16 with FP32 accumulate at half the FP16-
+    accumulate rate (Ada whitepaper: 165 vs 330 TF on a 4090); engines that accumulate in FP16
+    (llama.cpp's cuBLAS path) get the full rate there."""
+    tflops, _ = peak_tflops(gpu, precision)
+    if engine.fp16_accumulate and gpu.market == "consumer" and tflops == gpu.fp16_tflops.value:
+        tflops *= 2
+    return tflops * 1e12
+
+
 def _mfu(engine: Engine, m: float) -> float:
     return engine.mfu * m / (m + engine.gemm_half_m)
 
@@ -154,7 +164,7 @@ def _stage(
     """A stage processing ``tokens`` tokens that attend over ``kv_tokens`` cached tokens in all."""
     s = _split(arch, precision)
     bw = gpu.bandwidth_gbs.value * 1e9 * engine.mbu
-    peak = peak_tflops(gpu, precision)[0] * 1e12
+    peak = _peak(gpu, precision, engine)
     group_tokens = max(tokens / lay.dp, 1.0)
     # dense part: every dp group reads its own copy of the stage's dense weights
     d_mem = s.dense_bytes / (lay.tp * lay.pp) / bw
@@ -258,7 +268,7 @@ def prefill_compute_s(
     """Math time of ``tokens`` prompt tokens riding in a decode step (weights are already read)."""
     s = _split(arch, precision)
     p = count_params(arch)
-    peak = peak_tflops(gpu, precision)[0] * 1e12
+    peak = _peak(gpu, precision, engine)
     active = s.dense_params_active + (p.active - p.non_expert)
     m = max(tokens, 1.0) + 256  # chunked prefill batches prompt tokens with the decode batch
     flops = (2 * active + 2 * arch.layers * prompt_tokens * arch.q_dim) * tokens

@@ -3,14 +3,14 @@
 Tokens and cost come from `usage_daily` (the aggregates the log writer keeps, so months of
 traffic cost a few hundred rows); the peaks come from `request_logs`, which still holds the
 recent requests: the busiest minute's request rate, and the most requests in flight at once
-(each request occupies [ts, ts + latency]). Both queries work on SQLite and PostgreSQL and run
+(each request occupies [ts, ts + latency]), streamed in time order. Both queries work on SQLite and PostgreSQL and run
 off the request path (the CLI and an admin endpoint call them).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -78,10 +78,13 @@ async def traffic_by_model(
             first, last = _as_date(first), _as_date(last)
             t.first_day = first if t.first_day is None else min(t.first_day, first)
             t.last_day = last if t.last_day is None else max(t.last_day, last)
-        rows = (await conn.execute(logs.order_by(request_logs.c.ts))).all()
-    for model, peaks in _peaks(rows).items():
+        peaks = _Peaks()
+        result = await conn.stream(logs.order_by(request_logs.c.ts).execution_options(yield_per=5000))
+        async for requested, served, ts, latency_ms in result:
+            peaks.add(requested or served or "", ts, latency_ms)
+    for model, (rate, concurrency) in peaks.result().items():
         if model in out:
-            out[model].peak_requests_per_s, out[model].peak_concurrency = peaks
+            out[model].peak_requests_per_s, out[model].peak_concurrency = rate, concurrency
     return out
 
 
@@ -89,20 +92,24 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def _peaks(rows: Sequence[Any]) -> dict[str, tuple[float, int]]:
-    """Busiest-minute rate and most requests in flight, per model, from (model, served, ts, ms)."""
-    per_minute: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    events: dict[str, list[tuple[float, int]]] = defaultdict(list)
-    for requested, served, ts, latency_ms in rows:
-        model = requested or served or ""
-        per_minute[model][int(ts // PEAK_WINDOW_S)] += 1
-        events[model].append((ts, 1))
-        events[model].append((ts + max(latency_ms or 0.0, 0.0) / 1e3, -1))
-    result: dict[str, tuple[float, int]] = {}
-    for model, buckets in per_minute.items():
-        level = peak = 0
-        for _, delta in sorted(events[model], key=lambda e: (e[0], e[1])):
-            level += delta
-            peak = max(peak, level)
-        result[model] = (max(buckets.values()) / PEAK_WINDOW_S, peak)
-    return result
+class _Peaks:
+    """Busiest-minute rate and most requests in flight per model, from rows in time order.
+
+    Memory is one counter per minute with traffic and one end time per request in flight, so
+    a month of log rows streams through without being held."""
+
+    def __init__(self) -> None:
+        self._minutes: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self._in_flight: dict[str, list[float]] = defaultdict(list)
+        self._peak: dict[str, int] = defaultdict(int)
+
+    def add(self, model: str, ts: float, latency_ms: float | None) -> None:
+        self._minutes[model][int(ts // PEAK_WINDOW_S)] += 1
+        ends = self._in_flight[model]
+        while ends and ends[0] <= ts:  # a request that ended when this one arrived is not in flight
+            heapq.heappop(ends)
+        heapq.heappush(ends, ts + max(latency_ms or 0.0, 0.0) / 1e3)
+        self._peak[model] = max(self._peak[model], len(ends))
+
+    def result(self) -> dict[str, tuple[float, int]]:
+        return {m: (max(b.values()) / PEAK_WINDOW_S, self._peak[m]) for m, b in self._minutes.items()}

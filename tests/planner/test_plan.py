@@ -201,3 +201,26 @@ def test_option_json_has_the_documented_keys(catalog):
         d["export_control"]
     )
     assert {"provider", "region", "currency", "per_hour", "per_million_output_tokens"} <= set(d["prices"][0])
+
+
+def test_a_gguf_type_on_an_engine_other_than_llamacpp_is_flagged(catalog):
+    o = evaluate(
+        resolve_model("llama-3-8b", catalog),
+        Precision.Q4_K_M,
+        catalog.gpu("rtx-4090"),
+        1,
+        Workload(),
+        catalog,
+    )
+    assert any("GGUF" in n and "llama.cpp" in n for n in o.notes)
+
+
+def test_the_json_carries_a_low_high_range_around_each_speed_and_ttft(catalog):
+    o = evaluate(
+        resolve_model("llama-3-8b", catalog), Precision.BF16, catalog.gpu("a100-80g"), 1, Workload(), catalog
+    )
+    d = option_dict(o)
+    for name in ("decode_tokens_per_s", "served_output_tokens_per_s", "ttft_ms"):
+        band = d["range"][name]
+        assert band["low"] < d[name] < band["high"]
+    assert d["layout"] == {"tp": 1, "pp": 1, "dp": 1, "ep": 1, "nodes": 1} and d["engine"] == "vllm"

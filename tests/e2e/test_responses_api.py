@@ -149,3 +149,15 @@ def test_the_sdk_stream_helper_accepts_reasoning_and_a_function_call(
     reasoning = final.output[0]
     assert reasoning.type == "reasoning" and reasoning.summary[0].text == "The user wants weather."
     assert final.output_text == "Checking."
+
+
+def test_a_translated_stream_that_stops_short_fails_and_is_logged_as_incomplete(
+    gw: Gateway, chat_up: AgentUpstream, spec: SpecValidator, log: LogTable
+) -> None:
+    chat_up.stop_short = True
+    response = raw(gw, {"model": "agent", "input": "Hi", "stream": True})
+    events = stream_events(response, spec)
+    assert [e["type"] for e in events][-2:] == ["error", "response.failed"]
+    assert events[-2]["code"] == "upstream_stream_incomplete"
+    row = wait_for_request(log, response.headers["x-request-id"])
+    assert row["error_type"] == "upstream_stream_incomplete"

@@ -78,7 +78,9 @@ def _chunk(delta: dict[str, Any] | None, finish: str | None = None, usage: Any =
 class AgentUpstream:
     def __init__(self, *, native_responses: bool = False) -> None:
         self.native_responses = native_responses
-        self.stop_short = False  # end the next native stream cleanly before `response.completed`
+        # End the next stream cleanly but short: a native one before `response.completed`, a chat one
+        # with neither a finish reason nor `[DONE]` (as llama.cpp's server does when it fails).
+        self.stop_short = False
         self.replies: list[Reply] = []
         self.requests: list[Seen] = []
         self._loop = asyncio.new_event_loop()
@@ -177,6 +179,11 @@ class AgentUpstream:
         resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await resp.prepare(request)
         await resp.write(_chunk({"role": "assistant", "content": ""}))
+        if self.stop_short:
+            self.stop_short = False
+            await resp.write(_chunk({"content": reply.text[:8]}))
+            await resp.write_eof()
+            return resp
         if reply.reasoning:
             await resp.write(_chunk({"reasoning_content": reply.reasoning}))
         for piece in [reply.text[i : i + 8] for i in range(0, len(reply.text), 8)]:

@@ -39,7 +39,11 @@ class StreamEncoder(Protocol):
         ...
 
     def finish(self, error: str | None = None) -> bytes:
-        """The stream's end: the closing frames, or, with `error`, the client wire's in-band error."""
+        """The stream's end: the closing frames, or, with `error`, the client wire's in-band error.
+
+        An encoder that finds the upstream stopped before it said it was done (no finish reason, no
+        `[DONE]`) writes its wire's error itself and sets `incomplete`, so the shell logs it as one.
+        """
         ...
 
 

@@ -54,6 +54,7 @@ class ChatToResponsesStream:
         self.request, self.model, self.custom = request, model, custom
         self.response_id, self.created_at = response_id, created_at
         self.result: dict[str, Any] | None = None  # the completed (or incomplete) Response
+        self.incomplete = False  # finished before the upstream said it was done (no finish, no [DONE])
         self._seq = 0
         self._started = False
         self._output: list[dict[str, Any]] = []
@@ -283,6 +284,7 @@ class ChatToResponsesStream:
             self._start(out)
         if error is None and self._finish is None and not self._done:
             error, code = "The upstream ended the stream before the answer was complete.", INCOMPLETE
+            self.incomplete = True
         if error is not None:
             out.append(
                 self._event("error", {"code": code or "stream_error", "message": error, "param": None})

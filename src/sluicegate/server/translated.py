@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from sluicegate.server.events_relay import stream_failure
+from sluicegate.server.events_relay import INCOMPLETE, log, stream_failure
 from sluicegate.server.relay import CLIENT_GONE, StreamObserver
 
 if TYPE_CHECKING:
@@ -59,6 +59,9 @@ async def relay_translated(
         await edge.before_end(ctx)
         if tail:
             await transport.send_bytes(tail)
+        if getattr(encoder, "incomplete", False):  # the encoder wrote the wire's error; log it as one
+            log.error("upstream stream ended before it was complete (%s)", INCOMPLETE)
+            return INCOMPLETE
         return None
     except CLIENT_GONE:
         raise

@@ -157,7 +157,13 @@ def check_config(path: str, as_json: bool) -> None:
         state = (
             "NOT CONFIGURED (no api_key)" if up.missing_key else ", ".join(mask(k) for k in keys) or "no key"
         )
-        click.echo(f"  {name:<16} {up.kind:<7} {up.base_url or '(built-in)':<55} key: {state}")
+        click.echo(
+            f"  {name:<16} {up.kind:<9} {up.base_url or '(built-in)':<55} "
+            + t("auth: ", "认证：")
+            + f"{up.auth_style}  "
+            + t("key: ", "密钥：")
+            + state
+        )
     click.echo(t("Routes:", "路由："))
     for line in _routes_table(s):
         click.echo(line)

@@ -114,6 +114,15 @@ class Upstream:
         return headers
 
     @property
+    def auth_style(self) -> str:
+        """How this upstream is authenticated, for `check-config` (never the secret itself)."""
+        header = {"bearer": "Authorization: Bearer", "api-key": "api-key", "x-api-key": "x-api-key"}
+        style = header.get(self.auth, "none")
+        if self.adapter.wire == "anthropic":
+            style += " + anthropic-version"
+        return style
+
+    @property
     def key_count(self) -> int:
         return len(self._keys)
 

@@ -17,8 +17,6 @@ What it answers is a function of the request, so a test can say what the client 
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +24,7 @@ import orjson
 from aiohttp import web
 
 from support.anthropic_spec import anthropic_spec
+from support.standin import StandIn
 
 PROVIDER_KEY = "sk-ant-provider-secret"
 SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
@@ -228,50 +227,21 @@ def stream_events(body: dict[str, Any], fail: bool = False) -> list[bytes]:
     return out
 
 
-class AnthropicUpstream:
+class AnthropicUpstream(StandIn):
     """The stand-in, served from a background thread (sync and async tests alike). `.received` lists requests."""
+
+    name = "AnthropicUpstream"
 
     def __init__(self, key: str = PROVIDER_KEY) -> None:
         self.key = key
-        self.received: list[Received] = []
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self._run, name="anthropic-stand-in", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("anthropic stand-in did not start")
+        super().__init__()
 
     @property
     def root(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def last(self) -> Received:
-        assert self.received, "the stand-in received no request"
-        return self.received[-1]
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
-        self._runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        self._loop.run_forever()
-
-    def close(self) -> None:
-        async def stop() -> None:
-            if self._runner is not None:
-                await self._runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()

@@ -49,7 +49,7 @@ class UpstreamConfig(_Strict):
     base_url: str | None = None
     api_key: str | None = None
     api_keys: list[str] = Field(default_factory=list, description="several keys used in turn")
-    auth: Literal["bearer", "api-key", "x-api-key", "none"] | None = None
+    auth: Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "none"] | None = None
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
     api_version: str | None = Field(None, description="Azure OpenAI api-version")
     timeouts: PartialTimeouts = Field(default_factory=PartialTimeouts)

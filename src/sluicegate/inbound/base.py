@@ -163,7 +163,7 @@ class OpenAIWire:
     local_answer: Any = None
 
     def edge_for(self, upstream: Upstream) -> SameWire | Translation:
-        return SAME_WIRE if upstream.adapter.wire == "openai" else NotServed(self.path or "This path")
+        return SAME_WIRE if upstream.adapter.openai_fallback else NotServed(self.path or "This path")
 
     def error_body(self, exc: GatewayError) -> bytes:
         return exc.body()

@@ -15,25 +15,37 @@ from sluicegate.protocol.sse import DONE, DONE_EVENT, error_event
 if TYPE_CHECKING:
     from sluicegate.providers.upstream import Upstream
 
+# As server/events_relay.py says it for same-wire streams that stop before their end.
+INCOMPLETE = "upstream_stream_incomplete"
+INCOMPLETE_MESSAGE = "The upstream ended the stream before the answer was complete."
+
 
 class ChatStream:
     """Canonical chunks (from a native adapter's decoder) out as chat SSE, `[DONE]` at the end.
 
     The usage chunk (no choices) goes out only if the client asked for it, as on the same wire."""
 
-    __slots__ = ("_usage",)
+    __slots__ = ("_done", "_usage")
 
     def __init__(self, client_wants_usage: bool) -> None:
         self._usage = client_wants_usage
+        self._done = False  # the adapter's decoder yields [DONE] only for an answer that ended whole
 
     def feed(self, data: bytes) -> bytes:
-        if data == DONE or (not self._usage and b'"choices":[]' in data):
+        if data == DONE:
+            self._done = True
+            return b""
+        if not self._usage and b'"choices":[]' in data:
             return b""
         return b"data: " + data + b"\n\n"
 
     def finish(self, error: str | None = None) -> bytes:
+        if error is None and not self._done:
+            error, code = INCOMPLETE_MESSAGE, INCOMPLETE
+        else:
+            code = "upstream_stream_error"
         if error is not None:
-            return error_event(error, "api_error", "upstream_stream_error") + DONE_EVENT
+            return error_event(error, "api_error", code) + DONE_EVENT
         return DONE_EVENT
 
 

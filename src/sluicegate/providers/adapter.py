@@ -40,6 +40,8 @@ class OutboundAdapter(Protocol):
     wire: str
     # Client headers, beyond the gateway's usual few, that this API reads (anthropic-beta...).
     forwarded_headers: frozenset[str]
+    # Whether OpenAI paths other than chat (embeddings...) are served on OpenAI's wire as they are.
+    openai_fallback: bool
 
     def build(
         self,
@@ -71,6 +73,7 @@ class OpenAIWireAdapter:
 
     wire = "openai"
     forwarded_headers: frozenset[str] = frozenset()
+    openai_fallback = True
 
     def stream_decoder(self) -> StreamDecoder:
         return sse_decoder()
@@ -90,6 +93,7 @@ def build_adapter(kind: str, api_version: str | None) -> OutboundAdapter:
     """The adapter for an upstream, from the registry keyed by API type (a preset's `kind`)."""
     from sluicegate.providers.anthropic_native import AnthropicNative
     from sluicegate.providers.azure import AzureOpenAI
+    from sluicegate.providers.gemini_native import GeminiNative
     from sluicegate.providers.openai_compatible import OpenAICompatible
 
     registry: dict[str, Callable[[], OutboundAdapter]] = {
@@ -97,5 +101,6 @@ def build_adapter(kind: str, api_version: str | None) -> OutboundAdapter:
         "mock": OpenAICompatible,
         "azure": lambda: AzureOpenAI(api_version) if api_version else AzureOpenAI(),
         "anthropic": AnthropicNative,
+        "gemini": GeminiNative,
     }
     return registry[kind]()

@@ -10,12 +10,11 @@ MiniMax publish them for Claude Code) use this adapter with their own base URL.
 
 from __future__ import annotations
 
-import orjson
-
 from sluicegate.protocol.errors import BadRequest
 from sluicegate.providers.adapter import StreamDecoder, UpstreamRequest
 from sluicegate.providers.anthropic_to_chat import MessagesToChatStream, error_to_openai, message_to_chat
 from sluicegate.providers.chat_to_anthropic import chat_to_messages
+from sluicegate.providers.native_common import native_body, whole_answer
 
 ANTHROPIC_VERSION = "2023-06-01"
 MESSAGES = "/v1/messages"
@@ -27,6 +26,7 @@ class AnthropicNative:
     # Client headers Anthropic reads: the API version and the opt-in betas (prompt caching variants,
     # interleaved thinking, 1M context...), passed on as the client sent them.
     forwarded_headers = frozenset({"anthropic-version", "anthropic-beta"})
+    openai_fallback = False  # no embeddings or completions on a Messages API
 
     def build(
         self,
@@ -46,23 +46,14 @@ class AnthropicNative:
             return UpstreamRequest(url, headers, body)
         if path != "/v1/chat/completions" or body is None:
             raise BadRequest(f"{path} is not served by an Anthropic upstream.")
-        try:
-            chat = orjson.loads(body)
-            native = chat_to_messages(chat)
-        except (orjson.JSONDecodeError, ValueError) as exc:
-            raise BadRequest(str(exc)) from None
-        return UpstreamRequest(url, headers, orjson.dumps(native))
+        return UpstreamRequest(url, headers, native_body(body, chat_to_messages)[1])
 
     def stream_decoder(self) -> StreamDecoder:
         return MessagesToChatStream()
 
     def answer(self, data: bytes) -> bytes:
         """A whole Messages answer as a chat.completion (for translated edges)."""
-        try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return data
-        return orjson.dumps(message_to_chat(doc)) if isinstance(doc, dict) else data
+        return whole_answer(data, message_to_chat)
 
     def error(self, status: int, body: bytes) -> bytes:
         """An Anthropic error body in OpenAI's shape (for translated edges)."""

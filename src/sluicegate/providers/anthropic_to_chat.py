@@ -18,6 +18,7 @@ import orjson
 
 from sluicegate.protocol.errors import GatewayError
 from sluicegate.protocol.sse import DONE, Event, SSEDecoder
+from sluicegate.providers.native_common import chat_chunk, stream_event, usage_chunk
 
 FINISH_REASONS: Mapping[str, str] = {
     "end_turn": "stop",
@@ -166,26 +167,13 @@ class MessagesToChatStream:
         for ev in events:
             if not ev.data:
                 continue
-            try:
-                doc = orjson.loads(ev.data)
-            except orjson.JSONDecodeError:
-                raise GatewayError(
-                    "The upstream sent a stream event that is not JSON.", code="bad_upstream_response"
-                ) from None
+            doc = stream_event(ev.data)
             if isinstance(doc, dict):
                 out.extend(Event(b"", data) for data in self._event(doc))
         return out
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return orjson.dumps(
-            {
-                "id": self._id,
-                "object": "chat.completion.chunk",
-                "created": self._created,
-                "model": self._model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-            }
-        )
+        return chat_chunk(self._id, self._created, self._model, delta, finish)
 
     def _event(self, doc: dict[str, Any]) -> list[bytes]:
         kind = doc.get("type")
@@ -206,17 +194,8 @@ class MessagesToChatStream:
             stop = (doc.get("delta") or {}).get("stop_reason")
             return [self._chunk({}, finish_reason(stop))] if stop else []
         if kind == "message_stop":
-            usage_chunk = orjson.dumps(
-                {
-                    "id": self._id,
-                    "object": "chat.completion.chunk",
-                    "created": self._created,
-                    "model": self._model,
-                    "choices": [],
-                    "usage": chat_usage(self._usage),
-                }
-            )
-            return [usage_chunk, DONE]
+            usage = chat_usage(self._usage)
+            return [usage_chunk(self._id, self._created, self._model, usage), DONE]
         if kind == "error":
             error = doc.get("error") or {}
             raise GatewayError(

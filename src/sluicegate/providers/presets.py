@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["openai", "azure", "mock", "anthropic"]
-Auth = Literal["bearer", "api-key", "x-api-key", "none"]
+Kind = Literal["openai", "azure", "mock", "anthropic", "gemini"]
+Auth = Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +88,16 @@ PRESETS: dict[str, Preset] = {
         Preset("together", "https://api.together.xyz/v1", doc="Together AI"),
         Preset("xai", "https://api.x.ai/v1", responses=True, doc="xAI (Grok)"),
         Preset(
-            "gemini",
+            "gemini-openai",
             "https://generativelanguage.googleapis.com/v1beta/openai",
-            doc="Google Gemini, OpenAI-compatible endpoint",
+            doc="Google Gemini, OpenAI-compatible endpoint (what `gemini` named before the native adapter)",
+        ),
+        Preset(
+            "gemini",
+            "https://generativelanguage.googleapis.com/v1beta",
+            auth="x-goog-api-key",
+            kind="gemini",
+            doc="Google Gemini API, native generateContent (providers/gemini_native.py)",
         ),
         Preset("ollama", "http://127.0.0.1:11434/v1", auth="none", doc="Ollama on this host"),
         Preset("vllm", "http://127.0.0.1:8000/v1", doc="vLLM's OpenAI-compatible server"),

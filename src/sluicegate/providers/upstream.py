@@ -75,7 +75,7 @@ class Upstream:
     )
 
     def __init__(self, name: str, cfg: UpstreamConfig, default_timeouts: Timeouts) -> None:
-        preset: Preset | None = PRESETS.get(cfg.preset) if cfg.preset else None
+        preset: Preset | None = PRESETS.get(resolved_preset(cfg) or "") if cfg.preset else None
         self.name = name
         self.preset = cfg.preset
         self.kind: Kind = preset.kind if preset else "openai"
@@ -111,12 +111,19 @@ class Upstream:
                 headers["api-key"] = key
             elif self.auth == "x-api-key":
                 headers["x-api-key"] = key
+            elif self.auth == "x-goog-api-key":
+                headers["x-goog-api-key"] = key
         return headers
 
     @property
     def auth_style(self) -> str:
         """How this upstream is authenticated, for `check-config` (never the secret itself)."""
-        header = {"bearer": "Authorization: Bearer", "api-key": "api-key", "x-api-key": "x-api-key"}
+        header = {
+            "bearer": "Authorization: Bearer",
+            "api-key": "api-key",
+            "x-api-key": "x-api-key",
+            "x-goog-api-key": "x-goog-api-key",
+        }
         style = header.get(self.auth, "none")
         if self.adapter.wire == "anthropic":
             style += " + anthropic-version"
@@ -144,6 +151,15 @@ class Upstream:
             if name in self._forwarded:
                 headers[name] = value
         return self.adapter.build(self.base_url, path, query, model, headers, body)
+
+
+def resolved_preset(cfg: UpstreamConfig) -> str | None:
+    """The preset a config line means. `gemini` named Google's OpenAI-compatible endpoint before the
+    native adapter; a config that still points `preset: gemini` at that endpoint (a base_url ending in
+    /openai) keeps it, as `gemini-openai`."""
+    if cfg.preset == "gemini" and cfg.base_url and cfg.base_url.rstrip("/").endswith("/openai"):
+        return "gemini-openai"
+    return cfg.preset
 
 
 def _is_local(url: str) -> bool:

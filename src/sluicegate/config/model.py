@@ -49,12 +49,17 @@ class UpstreamConfig(_Strict):
     base_url: str | None = None
     api_key: str | None = None
     api_keys: list[str] = Field(default_factory=list, description="several keys used in turn")
-    auth: Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "none"] | None = None
+    auth: Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "google-oauth", "none"] | None = None
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
     api_version: str | None = Field(None, description="Azure OpenAI api-version")
     timeouts: PartialTimeouts = Field(default_factory=PartialTimeouts)
     rpm: int | None = Field(None, gt=0, description="requests per minute this account may take")
     tpm: int | None = Field(None, gt=0, description="tokens per minute this account may take")
+    project: str | None = Field(None, description="Vertex AI: the Google Cloud project")
+    region: str | None = Field(None, description="Vertex AI: the region (us-east5, europe-west1, global...)")
+    credentials_file: str | None = Field(
+        None, description="Vertex AI: a service-account JSON file, turned into OAuth tokens"
+    )
     responses: Literal["native", "translate"] | None = Field(
         None,
         description="/v1/responses: passed through (native) or translated onto chat completions; "

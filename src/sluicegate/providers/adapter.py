@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sluicegate.protocol.sse import Event, SSEDecoder
 
@@ -89,8 +89,9 @@ def sse_decoder() -> StreamDecoder:
     return SSEDecoder()
 
 
-def build_adapter(kind: str, api_version: str | None) -> OutboundAdapter:
-    """The adapter for an upstream, from the registry keyed by API type (a preset's `kind`)."""
+def build_adapter(kind: str, api_version: str | None, cfg: Any = None) -> OutboundAdapter:
+    """The adapter for an upstream, from the registry keyed by API type (a preset's `kind`);
+    `cfg` (the upstream's config) for adapters that need more than a URL and a key (Vertex)."""
     from sluicegate.providers.anthropic_native import AnthropicNative
     from sluicegate.providers.azure import AzureOpenAI
     from sluicegate.providers.gemini_native import GeminiNative
@@ -102,5 +103,16 @@ def build_adapter(kind: str, api_version: str | None) -> OutboundAdapter:
         "azure": lambda: AzureOpenAI(api_version) if api_version else AzureOpenAI(),
         "anthropic": AnthropicNative,
         "gemini": GeminiNative,
+        "vertex": lambda: vertex_adapter(cfg),
     }
     return registry[kind]()
+
+
+def vertex_adapter(cfg: Any) -> OutboundAdapter:
+    """Vertex AI needs a project, a region and a service account (google-auth, the `vertex` extra)."""
+    from sluicegate.providers.google_tokens import GoogleTokens
+    from sluicegate.providers.vertex import VertexAI
+
+    if cfg is None or not cfg.project or not cfg.credentials_file:
+        raise ValueError("preset vertex needs project and credentials_file (and region, default us-central1)")
+    return VertexAI(cfg.project, cfg.region or "us-central1", GoogleTokens(cfg.credentials_file))

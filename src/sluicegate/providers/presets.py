@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["openai", "azure", "mock", "anthropic", "gemini"]
-Auth = Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "none"]
+Kind = Literal["openai", "azure", "mock", "anthropic", "gemini", "vertex"]
+Auth = Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "google-oauth", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,13 @@ PRESETS: dict[str, Preset] = {
             "gemini-openai",
             "https://generativelanguage.googleapis.com/v1beta/openai",
             doc="Google Gemini, OpenAI-compatible endpoint (what `gemini` named before the native adapter)",
+        ),
+        Preset(
+            "vertex",
+            "https://{region}-aiplatform.googleapis.com",
+            auth="google-oauth",
+            kind="vertex",
+            doc="Google Vertex AI (Gemini and Claude models): project, region, credentials_file",
         ),
         Preset(
             "gemini",

@@ -80,11 +80,14 @@ class Upstream:
         self.preset = cfg.preset
         self.kind: Kind = preset.kind if preset else "openai"
         self.base_url = (cfg.base_url or (preset.base_url if preset else None) or "").rstrip("/")
+        if "{region}" in self.base_url:  # Vertex AI's regional endpoint; `global` has none
+            region = cfg.region or "us-central1"
+            self.base_url = self.base_url.replace("{region}-", "" if region == "global" else f"{region}-")
         self.auth: Auth = cfg.auth or (preset.auth if preset else "bearer")
         self.timeouts = cfg.timeouts.over(default_timeouts)
         self.stream_usage = preset.stream_usage if preset else True
         self.api_version = cfg.api_version or "2024-10-21"
-        self.adapter = build_adapter(self.kind, self.api_version)
+        self.adapter = build_adapter(self.kind, self.api_version, cfg)
         self._forwarded = FORWARDED_REQUEST_HEADERS | self.adapter.forwarded_headers
         # Whether /v1/responses goes to this upstream as it is (it serves the Responses API itself) or
         # is translated onto chat completions by the gateway (inbound/openai_responses.py).
@@ -97,7 +100,10 @@ class Upstream:
             self._keys = (self._auth_headers(None, cfg.headers),)
         # A provider that needs a key but has none (an unset ${ENV}) answers 503, and says which.
         self.missing_key = (
-            not keys and self.auth != "none" and self.kind not in ("mock",) and not _is_local(self.base_url)
+            not keys
+            and self.auth not in ("none", "google-oauth")
+            and self.kind not in ("mock",)
+            and not _is_local(self.base_url)
         )
         self._turn = count()
 
@@ -123,6 +129,7 @@ class Upstream:
             "api-key": "api-key",
             "x-api-key": "x-api-key",
             "x-goog-api-key": "x-goog-api-key",
+            "google-oauth": "OAuth (service account, google-auth)",
         }
         style = header.get(self.auth, "none")
         if self.adapter.wire == "anthropic":

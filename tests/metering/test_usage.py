@@ -68,6 +68,13 @@ def test_anthropic_usage_with_output_tokens_details_is_not_read_as_responses_usa
     )
 
 
+def test_bedrock_converse_usage_adds_cache_reads_and_writes_to_the_prompt() -> None:
+    usage = {"inputTokens": 30, "outputTokens": 8, "cacheReadInputTokens": 100, "cacheWriteInputTokens": 50}
+    assert usage_from_body({"usage": usage}) == Usage(
+        prompt_tokens=180, completion_tokens=8, cached_tokens=100, cache_write_tokens=50
+    )
+
+
 def test_cache_writes_are_priced_at_the_cache_write_price() -> None:
     from sluicegate.metering.prices import Price
 

@@ -77,7 +77,7 @@ def _detail(usage: Mapping[str, Any], section: str, name: str) -> int:
 
 
 def usage_from_mapping(usage: Mapping[str, Any]) -> Usage | None:
-    """Normalise one usage object (OpenAI, Anthropic, Gemini or embeddings shape).
+    """Normalise one usage object (OpenAI, Anthropic, Bedrock Converse, Gemini or embeddings shape).
 
     Returns None when the mapping carries no token count at all, so that an empty `{}` is not
     mistaken for a real report of zero tokens.
@@ -120,6 +120,16 @@ def usage_from_mapping(usage: Mapping[str, Any]) -> Usage | None:
             completion_tokens=_int(usage.get("output_tokens")),
             cached_tokens=cache_read,
             cache_write_tokens=cache_write,
+        )
+    if "inputTokens" in usage or "outputTokens" in usage:
+        # Bedrock Converse: inputTokens excludes cache reads and writes, as Anthropic's does.
+        read = _int(usage.get("cacheReadInputTokens"))
+        write = _int(usage.get("cacheWriteInputTokens"))
+        return Usage(
+            prompt_tokens=_int(usage.get("inputTokens")) + read + write,
+            completion_tokens=_int(usage.get("outputTokens")),
+            cached_tokens=read,
+            cache_write_tokens=write,
         )
     if "promptTokenCount" in usage or "candidatesTokenCount" in usage:
         # Gemini's native usageMetadata: thoughts are billed as output but counted apart.

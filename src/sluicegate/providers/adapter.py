@@ -104,6 +104,7 @@ def build_adapter(kind: str, api_version: str | None, cfg: Any = None) -> Outbou
         "anthropic": AnthropicNative,
         "gemini": GeminiNative,
         "vertex": lambda: vertex_adapter(cfg),
+        "bedrock": lambda: bedrock_adapter(cfg),
     }
     return registry[kind]()
 
@@ -116,3 +117,10 @@ def vertex_adapter(cfg: Any) -> OutboundAdapter:
     if cfg is None or not cfg.project or not cfg.credentials_file:
         raise ValueError("preset vertex needs project and credentials_file (and region, default us-central1)")
     return VertexAI(cfg.project, cfg.region or "us-central1", GoogleTokens(cfg.credentials_file))
+
+
+def bedrock_adapter(cfg: Any) -> OutboundAdapter:
+    """Bedrock signs with botocore (the `bedrock` extra); credentials from the config or the AWS chain."""
+    from sluicegate.providers.bedrock import Bedrock, aws_credentials
+
+    return Bedrock((cfg.region if cfg is not None else None) or "us-east-1", aws_credentials(cfg))

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["openai", "azure", "mock", "anthropic", "gemini", "vertex"]
-Auth = Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "google-oauth", "none"]
+Kind = Literal["openai", "azure", "mock", "anthropic", "gemini", "vertex", "bedrock"]
+Auth = Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "google-oauth", "aws-sigv4", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,13 @@ PRESETS: dict[str, Preset] = {
             "gemini-openai",
             "https://generativelanguage.googleapis.com/v1beta/openai",
             doc="Google Gemini, OpenAI-compatible endpoint (what `gemini` named before the native adapter)",
+        ),
+        Preset(
+            "bedrock",
+            "https://bedrock-runtime.{region}.amazonaws.com",
+            auth="aws-sigv4",
+            kind="bedrock",
+            doc="Amazon Bedrock Converse API (SigV4): region, AWS credentials or the AWS chain",
         ),
         Preset(
             "vertex",

@@ -80,9 +80,11 @@ class Upstream:
         self.preset = cfg.preset
         self.kind: Kind = preset.kind if preset else "openai"
         self.base_url = (cfg.base_url or (preset.base_url if preset else None) or "").rstrip("/")
-        if "{region}" in self.base_url:  # Vertex AI's regional endpoint; `global` has none
+        if "{region}-" in self.base_url:  # Vertex AI's regional endpoint; `global` has none
             region = cfg.region or "us-central1"
             self.base_url = self.base_url.replace("{region}-", "" if region == "global" else f"{region}-")
+        elif "{region}" in self.base_url:  # Bedrock's
+            self.base_url = self.base_url.replace("{region}", cfg.region or "us-east-1")
         self.auth: Auth = cfg.auth or (preset.auth if preset else "bearer")
         self.timeouts = cfg.timeouts.over(default_timeouts)
         self.stream_usage = preset.stream_usage if preset else True
@@ -101,7 +103,7 @@ class Upstream:
         # A provider that needs a key but has none (an unset ${ENV}) answers 503, and says which.
         self.missing_key = (
             not keys
-            and self.auth not in ("none", "google-oauth")
+            and self.auth not in ("none", "google-oauth", "aws-sigv4")
             and self.kind not in ("mock",)
             and not _is_local(self.base_url)
         )
@@ -130,6 +132,7 @@ class Upstream:
             "x-api-key": "x-api-key",
             "x-goog-api-key": "x-goog-api-key",
             "google-oauth": "OAuth (service account, google-auth)",
+            "aws-sigv4": "AWS SigV4 (botocore)",
         }
         style = header.get(self.auth, "none")
         if self.adapter.wire == "anthropic":

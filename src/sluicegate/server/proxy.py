@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("sluicegate.proxy")
 
 DEFAULT_ROUTE = "\x00default"  # the router's route for /v1/* requests that name no model
+# Streamed answers: SSE, and AWS's binary event-stream (Bedrock's ConverseStream, always translated).
+STREAM_TYPES = ("text/event-stream", "application/vnd.amazon.eventstream")
 
 
 def bearer_token(headers: Any) -> str | None:
@@ -343,8 +345,11 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
     out_headers = answer_headers(gw, ctx, response_headers(resp, gw.drop_response_headers))
     ctx.status = resp.status
     content_type = resp.headers.get("content-type", "")
-    if content_type.startswith("text/event-stream"):
+    if content_type.startswith(STREAM_TYPES):
         ctx.stream = True
+        if not content_type.startswith("text/event-stream"):  # the client gets SSE whatever the framing
+            out_headers = [h for h in out_headers if h[0] != "content-type"]
+            out_headers.append(("content-type", "text/event-stream"))
         observer = gw.stream_observer(ctx)
         transport = proto.response_stream(resp.status, out_headers)
         edge = ctx.edge

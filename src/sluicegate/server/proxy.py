@@ -35,7 +35,8 @@ from sluicegate.server import messages
 from sluicegate.server.body import multipart_model, parse_json_object, read_body
 from sluicegate.server.context import RequestContext
 from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
-from sluicegate.server.relay import CLIENT_GONE, relay_stream
+from sluicegate.server.relay import BUDGET_EXCEEDED, CLIENT_GONE, relay_stream
+from sluicegate.server.reservation import clamp_body
 from sluicegate.server.upstream_client import response_headers
 
 if TYPE_CHECKING:
@@ -320,13 +321,17 @@ def with_own_headers(upstream: list[tuple[str, str]], ours: list[tuple[str, str]
 
 
 def prepare_body(ctx: RequestContext, body: bytes, upstream_model: str | None, stream_usage: bool) -> bytes:
-    """Re-encode the body only when something in it must change: the model name or usage on streams."""
+    """Re-encode the body only when something in it must change: the model name, usage on streams,
+    or max_tokens lowered to what a budget has left."""
     payload = ctx.payload
     if payload is None:
         return body
     changed = False
     if upstream_model is not None and payload.get("model") != upstream_model:
         payload = {**payload, "model": upstream_model}
+        changed = True
+    if ctx.max_tokens_clamp is not None:  # a budget bounds the answer (server/reservation.py)
+        payload = clamp_body(payload, ctx.max_tokens_clamp)
         changed = True
     if ctx.stream and ctx.upstream_path in ("/v1/chat/completions", "/v1/completions"):
         opts = payload.get("stream_options")
@@ -358,9 +363,10 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
             )
         if error:
             # The 200 went out, but the answer did not arrive whole: log the outcome, as for a client that
-            # left (499), so error counts and usage reports see it.
+            # left (499), so error counts and usage reports see it. A budget's cut is logged as the 429
+            # the request would have had, had the upstream been honest about max_tokens.
             ctx.error_type = error
-            ctx.status = 504 if "timeout" in error else 502
+            ctx.status = 429 if error == BUDGET_EXCEEDED else 504 if "timeout" in error else 502
         return
     data = await resp.read()
     ctx.ttft = ctx.elapsed_ms()

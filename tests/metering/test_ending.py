@@ -66,7 +66,8 @@ def ctx(**fields: object) -> RequestContext:
             {"status": 429, "error_type": "budget_exceeded", "ending": Ending.BUDGET_REACHED},
             Ending.BUDGET_REACHED,
         ),
-        ({"status": 502, "ending": Ending.UPSTREAM_INCOMPLETE}, Ending.UPSTREAM_INCOMPLETE),
+        ({"status": 502, "error_type": "upstream_incomplete"}, Ending.UPSTREAM_INCOMPLETE),
+        ({"status": 502, "error_type": "upstream_bad_response"}, Ending.UPSTREAM_INCOMPLETE),
     ],
 )
 def test_the_ending_is_read_off_what_the_shell_saw(fields: dict[str, object], ending: Ending) -> None:

@@ -12,6 +12,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import orjson
 
 from sluicegate.protocol.errors import (
@@ -26,6 +27,7 @@ from sluicegate.protocol.errors import (
     UpstreamUnavailable,
     error_body,
 )
+from sluicegate.protocol.fields import check_fields
 from sluicegate.providers.upstream import FORWARDED_REQUEST_HEADERS
 from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT, classify
 from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE, NoChannel
@@ -82,6 +84,7 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
         content_type.startswith("application/json") or path in gw.model_required or body[:1] == b"{"
     ):
         payload = parse_json_object(body)
+        check_fields(payload)
         raw_model = payload.get("model")
         if raw_model is not None and not isinstance(raw_model, str):
             raise BadRequest("'model' must be a string.", param="model")
@@ -213,8 +216,28 @@ async def forward(
                         resp.status,
                     )
                 continue
+            whole: bytes | None = None
+            if not resp.headers.get("content-type", "").startswith("text/event-stream"):
+                # A whole answer is read before anything goes out, so one that is unusable (an HTML page
+                # on a JSON endpoint, a body cut short of its Content-Length) fails over like a 502.
+                bad = unusable_answer(ctx, resp.headers.get("content-type", ""))
+                if bad is None:
+                    try:
+                        whole = await resp.read()
+                    except aiohttp.ClientPayloadError as exc:
+                        exc.__traceback__ = None
+                        bad = UpstreamUnavailable(
+                            "The upstream's answer was cut short (fewer bytes than its Content-Length).",
+                            code=UPSTREAM_INCOMPLETE,
+                        )
+                if bad is not None:
+                    log.warning("upstream %s channel %s: %s", upstream.name, channel.name, bad.message)
+                    gw.upstream_failed(upstream.name, bad.code or "bad_answer")
+                    attempts.record_failure(classify(502))
+                    last_error, last_answer = bad, None
+                    continue
             attempts.record_first_byte(time.perf_counter() - ctx.t0)
-            await relay(gw, proto, ctx, resp, upstream.timeouts)
+            await relay(gw, proto, ctx, resp, upstream.timeouts, whole)
             if ctx.error_type:
                 attempts.record_failure(STREAM_CUT)
             else:
@@ -226,6 +249,22 @@ async def forward(
             raise
         finally:
             resp.release()
+
+
+# Endpoints whose answer is JSON (or an SSE stream): anything else from an upstream there is unusable.
+JSON_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages"})
+UPSTREAM_INCOMPLETE = "upstream_incomplete"
+UPSTREAM_BAD_RESPONSE = "upstream_bad_response"
+
+
+def unusable_answer(ctx: RequestContext, content_type: str) -> GatewayError | None:
+    """A 2xx answer that is not JSON on an endpoint that answers JSON (a proxy's HTML page)."""
+    if ctx.upstream_path not in JSON_ENDPOINTS or not content_type or "json" in content_type:
+        return None
+    media = content_type.split(";", 1)[0].strip()
+    return UpstreamUnavailable(
+        f"The upstream answered {media} where JSON was expected.", code=UPSTREAM_BAD_RESPONSE
+    )
 
 
 def _retry_after(err: GatewayError) -> float | None:
@@ -342,7 +381,10 @@ def prepare_body(ctx: RequestContext, body: bytes, upstream_model: str | None, s
     return orjson.dumps(payload) if changed else body
 
 
-async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeouts: Any) -> None:
+async def relay(
+    gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeouts: Any, whole: bytes | None = None
+) -> None:
+    """Relay an upstream's answer: a stream event by event, or the whole body (`whole`, if already read)."""
     out_headers = answer_headers(gw, ctx, response_headers(resp, gw.drop_response_headers))
     ctx.status = resp.status
     content_type = resp.headers.get("content-type", "")
@@ -368,7 +410,17 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
             ctx.error_type = error
             ctx.status = 429 if error == BUDGET_EXCEEDED else 504 if "timeout" in error else 502
         return
-    data = await resp.read()
+    if whole is not None:
+        data = whole
+    else:
+        try:
+            data = await resp.read()
+        except aiohttp.ClientPayloadError as exc:
+            exc.__traceback__ = None
+            raise UpstreamUnavailable(
+                "The upstream's answer was cut short (fewer bytes than its Content-Length).",
+                code=UPSTREAM_INCOMPLETE,
+            ) from None
     ctx.ttft = ctx.elapsed_ms()
     gw.observe_body(ctx, data)
     if ctx.anthropic:

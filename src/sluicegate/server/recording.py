@@ -67,6 +67,8 @@ def ending_of(ctx: RequestContext) -> Ending:
     error = ctx.error_type
     if not error:
         return Ending.COMPLETED if 0 < ctx.status < 400 else Ending.UPSTREAM_ERROR
+    if error in ("upstream_incomplete", "upstream_bad_response"):
+        return Ending.UPSTREAM_INCOMPLETE
     if "timeout" in error or "deadline" in error:
         return Ending.TIMEOUT
     if ctx.meter is not None:  # a stream had begun: what was relayed is the client's

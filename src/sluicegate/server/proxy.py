@@ -223,13 +223,9 @@ async def forward(
                 bad = unusable_answer(ctx, resp.headers.get("content-type", ""))
                 if bad is None:
                     try:
-                        whole = await resp.read()
-                    except aiohttp.ClientPayloadError as exc:
-                        exc.__traceback__ = None
-                        bad = UpstreamUnavailable(
-                            "The upstream's answer was cut short (fewer bytes than its Content-Length).",
-                            code=UPSTREAM_INCOMPLETE,
-                        )
+                        whole = await read_whole(resp)
+                    except UpstreamUnavailable as exc:
+                        bad = exc
                 if bad is not None:
                     log.warning("upstream %s channel %s: %s", upstream.name, channel.name, bad.message)
                     gw.upstream_failed(upstream.name, bad.code or "bad_answer")
@@ -265,6 +261,18 @@ def unusable_answer(ctx: RequestContext, content_type: str) -> GatewayError | No
     return UpstreamUnavailable(
         f"The upstream answered {media} where JSON was expected.", code=UPSTREAM_BAD_RESPONSE
     )
+
+
+async def read_whole(resp: Any) -> bytes:
+    """A whole answer's body; one cut short of its Content-Length is a 502, not a 500."""
+    try:
+        return await resp.read()
+    except aiohttp.ClientPayloadError as exc:
+        exc.__traceback__ = None  # see relay.relay_stream: keep Granian's transport collectable
+        raise UpstreamUnavailable(
+            "The upstream's answer was cut short (fewer bytes than its Content-Length).",
+            code=UPSTREAM_INCOMPLETE,
+        ) from None
 
 
 def _retry_after(err: GatewayError) -> float | None:
@@ -410,17 +418,7 @@ async def relay(
             ctx.error_type = error
             ctx.status = 429 if error == BUDGET_EXCEEDED else 504 if "timeout" in error else 502
         return
-    if whole is not None:
-        data = whole
-    else:
-        try:
-            data = await resp.read()
-        except aiohttp.ClientPayloadError as exc:
-            exc.__traceback__ = None
-            raise UpstreamUnavailable(
-                "The upstream's answer was cut short (fewer bytes than its Content-Length).",
-                code=UPSTREAM_INCOMPLETE,
-            ) from None
+    data = whole if whole is not None else await read_whole(resp)
     ctx.ttft = ctx.elapsed_ms()
     gw.observe_body(ctx, data)
     if ctx.anthropic:

@@ -203,12 +203,12 @@ class LimitGate:
         need_tokens = any(q.metric in (TOKENS, COST) for q in quotas)
         if not need_tokens:
             return {REQUESTS: 1.0}, None, 0, 1
-        max_out, answers = completion_size(ctx.payload, ctx.upstream_path, self._default_completion)
+        # /v1/messages is a chat completion inside; pass-through requests have their prefix taken off.
+        path = ctx.upstream_path if ctx.anthropic else ctx.path
+        max_out, answers = completion_size(ctx.payload, path, self._default_completion)
         clamp = ctx.max_tokens_clamp
         clamped = clamp is not None
-        if (
-            clamp is not None
-        ):  # the key's admission already lowered it: the upstream's quotas reserve the same
+        if clamp is not None:  # lowered at the key's admission: the upstream's quotas reserve the same
             max_out = clamp
         completion = max_out * answers
         # A token is at least one byte of the body, so body_len bounds the prompt: budgets reserve that,

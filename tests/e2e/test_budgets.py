@@ -258,3 +258,11 @@ def test_a_stream_the_client_abandons_is_charged_what_was_relayed(dep: Deploymen
     charged = first_left - clamps[0] if clamps[0] is not None else None
     # A refund would leave all of it (0 charged); the prompt and the text relayed were charged.
     assert charged is not None and 1 <= charged <= 60, (charged, clamps)
+
+
+def test_a_key_without_a_budget_sends_the_body_as_it_was(dep: Deployment) -> None:
+    key = dep.create_key(tpm=100_000)["key"]
+    answer = post(dep, key, CHAT)
+    assert answer.status_code == 200, answer.text
+    assert CLAMP not in answer.headers
+    assert "max_tokens" not in dep.upstream.last.json

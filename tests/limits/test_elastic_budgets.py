@@ -7,6 +7,8 @@ import calendar
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sluicegate.limits import (
     INSUFFICIENT_QUOTA,
@@ -131,3 +133,28 @@ async def test_both_backends_clamp_a_random_elastic_workload_alike(seed: int, re
         results.append(log)
     assert results[0] == results[1]
     assert any(entry[0] == "refused" for entry in results[0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    spent=st.floats(min_value=0, max_value=2000),
+    base=st.floats(min_value=0, max_value=500),
+    unit=st.floats(min_value=0.01, max_value=10),
+    units=st.integers(min_value=1, max_value=5000),
+)
+def test_an_admitted_elastic_request_never_reserves_past_the_budget(
+    spent: float, base: float, unit: float, units: int
+) -> None:
+    limiter = MemoryLimiter()
+    if spent:
+        limiter.acquire_nowait(demands_for([TOKENS_DAY], {"tokens": min(spent, 1000.0)}), now=NOON)
+    before = min(spent, 1000.0) if spent else 0.0
+    demand = demands_for([TOKENS_DAY], {"tokens": base + unit * units}, {"tokens": unit}, units)
+    result = limiter.acquire_nowait(demand, now=NOON)
+    if isinstance(result, Admission):
+        assert 1 <= result.granted <= units
+        assert before + result.demands[0].amount <= 1000.0 + 1e-6
+        if result.granted < units:  # lowered: one more unit would not have fitted
+            assert before + base + unit * (result.granted + 1) > 1000.0 - 1e-6
+    else:
+        assert before + base + unit > 1000.0 - 1e-6

@@ -26,7 +26,7 @@ local lease = ARGV[2]
 local lease_ttl = tonumber(ARGV[3])
 local n = #KEYS
 local kinds, amounts, limits, xs, states = {}, {}, {}, {}, {}
-local units, unit_amounts = {}, {}
+local units, unit_amounts, stored_budget = {}, {}, {}
 local waits, fresh = {}, {}
 local refused = false
 local granted = 0
@@ -43,7 +43,8 @@ if granted > 0 then
   local asked = granted
   for i = 1, n do
     if units[i] > 0 and kinds[i] == 'b' then
-      local spent = tonumber(redis.call('GET', KEYS[i]) or '0')
+      stored_budget[i] = redis.call('GET', KEYS[i])  -- read once: the check below reuses it
+      local spent = tonumber(stored_budget[i] or '0')
       local base = amounts[i] - unit_amounts[i] * units[i]
       local fit = math.floor((limits[i] + BUDGET_EPSILON - spent - base) / unit_amounts[i])
       if fit < granted then granted = fit end
@@ -75,7 +76,8 @@ for i = 1, n do
       end
     end
   elseif kind == 'b' then
-    local stored = redis.call('GET', KEYS[i])
+    local stored = stored_budget[i]
+    if stored == nil then stored = redis.call('GET', KEYS[i]) end
     local spent = tonumber(stored or '0')
     states[i], fresh[i] = spent, not stored
     if not (spent + amount <= limit + BUDGET_EPSILON) then wait = '1' end

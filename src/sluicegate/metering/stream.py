@@ -233,6 +233,15 @@ def _answer_tokens(doc: Any) -> int:
     streaming server sends at least a token per chunk), more for a chunk holding a long text."""
     if not isinstance(doc, Mapping):
         return 0
+    try:  # the common chat chunk: one choice whose delta holds only content
+        choices = doc["choices"]
+        delta = choices[0]["delta"]
+        if len(choices) == 1 and delta.keys() <= _CONTENT_ONLY:
+            content = delta.get("content")
+            chars = len(content) if isinstance(content, str) else 0
+            return max(1, chars // _CHARS_PER_TOKEN_AT_MOST) if chars else 0
+    except (KeyError, IndexError, TypeError, AttributeError):
+        pass
     chars = 0
     for text in completion_texts(doc):
         chars += len(text)

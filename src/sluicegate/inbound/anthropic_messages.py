@@ -79,6 +79,10 @@ class MessagesToChat:
     async def before_end(self, ctx: Any) -> None:
         return None
 
+    def stopped(self, encoder: Any, stop: Any) -> bytes:
+        result: bytes = encoder.finish(stop.message, "rate_limit_error")
+        return result
+
 
 class AnthropicMessages:
     """The codec. Its stream is complete when `message_stop` went out (the encoder's business)."""

@@ -62,3 +62,17 @@ def test_every_response_can_be_continued_and_retrieved_at_once_on_any_worker(
             f"{gw.url}/v1/responses/{rid}", headers={"authorization": f"Bearer {KEY}"}, timeout=30
         )
         assert got.status_code == 200, f"round {i}: retrieving {rid} failed: {got.text}"
+
+
+def test_a_deleted_response_is_gone_on_every_worker(env: tuple[Gateway, AgentUpstream]) -> None:
+    gw, _ = env
+    auth = {"authorization": f"Bearer {KEY}"}
+    for i in range(8):
+        made = post(gw, {"model": "agent", "input": f"delete me {i}"})
+        assert made.status_code == 200, made.text
+        rid = made.json()["id"]
+        gone = httpx.delete(f"{gw.url}/v1/responses/{rid}", headers=auth, timeout=30)
+        assert gone.status_code == 200, gone.text
+        for _ in range(4):
+            got = httpx.get(f"{gw.url}/v1/responses/{rid}", headers=auth, timeout=30)
+            assert got.status_code == 404, f"round {i}: a deleted response was still served: {got.text[:200]}"

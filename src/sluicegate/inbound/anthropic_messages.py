@@ -88,6 +88,10 @@ class MessagesToChat:
     async def before_end(self, ctx: Any) -> None:
         return None
 
+    def stopped(self, encoder: Any, stop: Any) -> bytes:
+        result: bytes = encoder.finish(stop.message, "rate_limit_error")
+        return result
+
 
 class MessagesStreamEnd:
     """A same-wire Messages stream is complete at `message_stop`; a cut one ends with an `error` event."""

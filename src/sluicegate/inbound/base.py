@@ -89,6 +89,10 @@ class Translation(Protocol):
         """Called after the answer is complete and before its last bytes go out (state to keep)."""
         ...
 
+    def stopped(self, encoder: Any, stop: Any) -> bytes:
+        """The wire's end when the gateway stops the answer (`relay.EndStream`: a budget reached)."""
+        ...
+
 
 class SameWire:
     """The edge when client and upstream speak the same wire: bytes pass as they are."""
@@ -151,6 +155,9 @@ class NotServed:
 
     async def before_end(self, ctx: Any) -> None:
         return None
+
+    def stopped(self, encoder: Any, stop: Any) -> bytes:
+        return b""  # never reached: request() refuses
 
 
 class OpenAIWire:

@@ -23,13 +23,16 @@ INCOMPLETE_MESSAGE = "The upstream ended the stream before the answer was comple
 class ChatStream:
     """Canonical chunks (from a native adapter's decoder) out as chat SSE, `[DONE]` at the end.
 
-    The usage chunk (no choices) goes out only if the client asked for it, as on the same wire."""
+    The usage chunk (no choices) goes out only if the client asked for it, as on the same wire. The
+    decoder yields `[DONE]` only for an answer that ended whole; without it the stream ends with an
+    `upstream_stream_incomplete` error event (and `incomplete` tells the shell to log it so)."""
 
-    __slots__ = ("_done", "_usage")
+    __slots__ = ("_done", "_usage", "incomplete")
 
     def __init__(self, client_wants_usage: bool) -> None:
         self._usage = client_wants_usage
-        self._done = False  # the adapter's decoder yields [DONE] only for an answer that ended whole
+        self._done = False
+        self.incomplete = False
 
     def feed(self, data: bytes) -> bytes:
         if data == DONE:
@@ -39,11 +42,10 @@ class ChatStream:
             return b""
         return b"data: " + data + b"\n\n"
 
-    def finish(self, error: str | None = None) -> bytes:
+    def finish(self, error: str | None = None, code: str = "upstream_stream_error") -> bytes:
         if error is None and not self._done:
+            self.incomplete = True
             error, code = INCOMPLETE_MESSAGE, INCOMPLETE
-        else:
-            code = "upstream_stream_error"
         if error is not None:
             return error_event(error, "api_error", code) + DONE_EVENT
         return DONE_EVENT
@@ -72,6 +74,10 @@ class ChatOverAdapter:
 
     async def before_end(self, ctx: Any) -> None:
         return None
+
+    def stopped(self, encoder: Any, stop: Any) -> bytes:
+        """A budget reached mid-stream: the same in-band error the same-wire relay writes."""
+        return error_event(stop.message, stop.type, stop.code) + DONE_EVENT
 
 
 class OpenAIChat(OpenAIWire):

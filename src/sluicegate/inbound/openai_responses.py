@@ -124,6 +124,10 @@ class ResponsesToChat:
     def upstream_error(self, status: int, body: bytes) -> bytes:
         return body  # the upstream's error is already OpenAI's shape
 
+    def stopped(self, encoder: Any, stop: Any) -> bytes:
+        result: bytes = encoder.finish(stop.message, stop.code)
+        return result
+
     async def before_end(self, ctx: Any) -> None:
         """Keep the response before its last byte goes out, so the next request can name it (unless
         `store: false`, as Codex sends, which keeps nothing)."""

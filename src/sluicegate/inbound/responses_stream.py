@@ -55,6 +55,7 @@ class ChatToResponsesStream:
         self.response_id, self.created_at = response_id, created_at
         self.result: dict[str, Any] | None = None  # the completed (or incomplete) Response
         self.incomplete = False  # finished before the upstream said it was done (no finish, no [DONE])
+        self._ended = False
         self._seq = 0
         self._started = False
         self._output: list[dict[str, Any]] = []
@@ -278,7 +279,11 @@ class ChatToResponsesStream:
                 out.append(self._event("response.function_call_arguments.delta", {**where, "delta": piece}))
 
     def finish(self, error: str | None = None, code: str | None = None) -> bytes:
-        """The end of the stream: `response.completed` if the upstream finished, else a failure."""
+        """The end of the stream: `response.completed` if the upstream finished, else a failure.
+        Only the first call writes anything."""
+        if self._ended:
+            return b""
+        self._ended = True
         out: list[bytes] = []
         if not self._started:
             self._start(out)

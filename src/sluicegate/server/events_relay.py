@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sluicegate.protocol.errors import GatewayError
 from sluicegate.protocol.sse import SSEDecoder
-from sluicegate.server.relay import CLIENT_GONE, StreamObserver
+from sluicegate.server.relay import CLIENT_GONE, EndStream, StreamObserver
 from sluicegate.server.upstream_client import map_error
 
 if TYPE_CHECKING:
@@ -43,9 +43,16 @@ async def relay_events(
             if first:
                 observer.on_first_byte()
                 first = False
-            for ev in decoder.feed(chunk):
+            events = decoder.feed(chunk)
+            for i, ev in enumerate(events):
+                try:
+                    observer.on_event(ev.data)
+                except EndStream:  # what came before the refused event still goes out
+                    done = b"".join(e.raw for e in events[:i])
+                    if done:
+                        await transport.send_bytes(done)
+                    raise
                 seen += 1
-                observer.on_event(ev.data)
                 final = end.is_final(ev.data)
             await transport.send_bytes(chunk)
         for ev in decoder.flush():  # the last event lacked its blank line: its bytes already went out
@@ -60,6 +67,9 @@ async def relay_events(
         return None
     except CLIENT_GONE:
         raise
+    except EndStream as stop:  # the answer reached its budget
+        await transport.send_bytes(end.failure(stop.message, stop.code, seen))
+        return stop.code
     except asyncio.CancelledError:
         raise
     except BaseException as exc:

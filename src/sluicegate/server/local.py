@@ -12,8 +12,9 @@ import orjson
 
 from sluicegate.inbound import SAME_WIRE
 from sluicegate.protocol.errors import ModelNotFound, NotFound
+from sluicegate.protocol.sse import DONE_EVENT, error_event
 from sluicegate.providers import mock
-from sluicegate.server.relay import StreamObserver
+from sluicegate.server.relay import EndStream, StreamObserver
 
 if TYPE_CHECKING:
     from sluicegate.server.app import Gateway
@@ -24,8 +25,9 @@ JSON_CT = [("content-type", "application/json")]
 
 
 def observer_filters(ctx: RequestContext, observer: StreamObserver) -> bool:
-    """Events are split and filtered only when metering must hide the usage chunk it asked for."""
-    return not ctx.client_wants_usage and getattr(observer, "may_drop", False)
+    """Events are split and filtered only when metering must hide the usage chunk it asked for, or may
+    end the stream between two events (a budget's cap)."""
+    return bool(getattr(observer, "may_drop", False))
 
 
 async def respond_mock(gw: Gateway, proto: Any, ctx: RequestContext, body: bytes) -> None:
@@ -38,17 +40,25 @@ async def respond_mock(gw: Gateway, proto: Any, ctx: RequestContext, body: bytes
     if path == "/v1/chat/completions" and ctx.stream:
         observer = gw.stream_observer(ctx)
         events = []
-        if edge is not SAME_WIRE:
-            encoder = edge.stream(ctx)
-            for data in mock.chat_stream(payload, model):
-                observer.on_event(data)
-                events.append(encoder.feed(data))
-            events.append(encoder.finish())
-            await edge.before_end(ctx)
-        else:
-            for data in mock.chat_stream(payload, model):
-                if data == b"[DONE]" or observer.on_event(data) or not observer_filters(ctx, observer):
-                    events.append(b"data: " + data + b"\n\n")
+        try:
+            if edge is not SAME_WIRE:
+                encoder = edge.stream(ctx)
+                try:
+                    for data in mock.chat_stream(payload, model):
+                        observer.on_event(data)
+                        events.append(encoder.feed(data))
+                except EndStream as stop:  # a budget's cap (the mock honours max_tokens: only by estimate)
+                    ctx.error_type = stop.code
+                    events.append(edge.stopped(encoder, stop))
+                events.append(encoder.finish())
+                await edge.before_end(ctx)
+            else:
+                for data in mock.chat_stream(payload, model):
+                    if data == b"[DONE]" or observer.on_event(data) or not observer_filters(ctx, observer):
+                        events.append(b"data: " + data + b"\n\n")
+        except EndStream as stop:
+            ctx.error_type = stop.code
+            events.append(error_event(stop.message, stop.type, stop.code) + DONE_EVENT)
         ctx.ttft = ctx.elapsed_ms()
         proto.response_bytes(200, [*SSE_HEADERS, *headers], b"".join(events))
         return

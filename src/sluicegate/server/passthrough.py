@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sluicegate.inbound import DEFAULT_CODEC
 from sluicegate.protocol.errors import NotFound, Unauthorized
+from sluicegate.protocol.fields import check_fields
 from sluicegate.server.body import parse_json_object, read_body
 from sluicegate.server.proxy import bearer_token, relay
 from sluicegate.server.wire import prepare_body
@@ -47,6 +48,7 @@ async def handle_passthrough(gw: Gateway, scope: Any, proto: Any, ctx: RequestCo
     )
     if body and (headers.get("content-type", "").startswith("application/json") or body[:1] == b"{"):
         ctx.payload = parse_json_object(body)
+        check_fields(ctx.payload)
         model = ctx.payload.get("model")
         ctx.model = ctx.served_model = model if isinstance(model, str) else None
         ctx.stream = ctx.payload.get("stream") is True

@@ -5,8 +5,8 @@ the next request lands. So a stored response is put in this worker's memory at o
 database *before* its last byte goes out (the codec's `before_end`); later reads on this worker come
 from memory, other workers read the database. That is one small write per stored response, at its end,
 never before the first byte; `store: false` (what Codex sends) costs nothing. A deleted response is
-dropped from this worker's memory and the store; another worker may still hold it in memory until it
-falls out (bounded by `responses.cache_size`) — the store is the truth for `GET`.
+dropped from this worker's memory and the store; `GET` always reads the store, but another worker may
+still continue it from memory (`previous_response_id`) until it falls out (`responses.cache_size`).
 """
 
 from __future__ import annotations
@@ -54,8 +54,10 @@ class ResponsesKeeper:
             except Exception as exc:  # the answer is good; only its later retrieval elsewhere suffers
                 log.error("could not store response %s: %s", response["id"], type(exc).__name__)
 
-    async def load(self, key_id: str, response_id: str) -> dict[str, Any] | None:
-        hit = self._cache.get(response_id)
+    async def load(self, key_id: str, response_id: str, *, fresh: bool = False) -> dict[str, Any] | None:
+        """The kept response; `fresh` reads the store even when memory has it (a `GET` must not show a
+        response another worker has deleted)."""
+        hit = None if fresh and self.repo is not None else self._cache.get(response_id)
         if hit is not None:
             owner, expires, kept = hit
             if owner == key_id and expires > time.time():
@@ -93,7 +95,7 @@ async def answer_kept(gw: Gateway, proto: Any, ctx: RequestContext, response_id:
     keeper: ResponsesKeeper = gw.responses_state
     key_id = ctx.key.record.id if ctx.key is not None else ""
     if ctx.method == "GET":
-        kept = await keeper.load(key_id, response_id)
+        kept = await keeper.load(key_id, response_id, fresh=True)
         if kept is None:
             return False
         body = orjson.dumps(kept["response"])

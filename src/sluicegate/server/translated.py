@@ -14,7 +14,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from sluicegate.server.events_relay import INCOMPLETE, log, stream_failure
-from sluicegate.server.relay import CLIENT_GONE, StreamObserver
+from sluicegate.server.relay import CLIENT_GONE, EndStream, StreamObserver
 
 if TYPE_CHECKING:
     import aiohttp
@@ -43,13 +43,15 @@ async def relay_translated(
                 observer.on_first_byte()
                 first = False
             out = []
-            for ev in decoder.feed(chunk):
-                observer.on_event(ev.data)
-                frames = encoder.feed(ev.data)
-                if frames:
-                    out.append(frames)
-            if out:
-                await transport.send_bytes(b"".join(out))
+            try:
+                for ev in decoder.feed(chunk):
+                    observer.on_event(ev.data)
+                    frames = encoder.feed(ev.data)
+                    if frames:
+                        out.append(frames)
+            finally:  # on EndStream, what came before the refused event still goes out
+                if out:
+                    await transport.send_bytes(b"".join(out))
         for ev in decoder.flush():
             observer.on_event(ev.data)
             frames = encoder.feed(ev.data)
@@ -65,6 +67,11 @@ async def relay_translated(
         return None
     except CLIENT_GONE:
         raise
+    except EndStream as stop:  # the answer reached its budget: the wire's own error ends it
+        tail = edge.stopped(encoder, stop)
+        if tail:
+            await transport.send_bytes(tail)
+        return stop.code
     except asyncio.CancelledError:
         raise
     except BaseException as exc:

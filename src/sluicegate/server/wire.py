@@ -14,6 +14,7 @@ import orjson
 
 from sluicegate.inbound import SAME_WIRE
 from sluicegate.protocol.errors import BadRequest
+from sluicegate.server.reservation import clamp_body
 
 if TYPE_CHECKING:
     from sluicegate.inbound import Translation
@@ -61,13 +62,18 @@ async def translate(
 
 
 def prepare_body(ctx: RequestContext, body: bytes, upstream_model: str | None, stream_usage: bool) -> bytes:
-    """Re-encode the body only when something in it must change: the model name or usage on streams."""
+    """Re-encode the body only when something in it must change: the model name, usage on streams,
+    or max_tokens lowered to what a budget has left."""
     payload = ctx.payload
     if payload is None:
         return body
     changed = False
     if upstream_model is not None and payload.get("model") != upstream_model:
         payload = {**payload, "model": upstream_model}
+        changed = True
+    if ctx.max_tokens_clamp is not None:  # a budget bounds the answer (server/reservation.py)
+        absent = "max_output_tokens" if ctx.upstream_path == "/v1/responses" else "max_tokens"
+        payload = clamp_body(payload, ctx.max_tokens_clamp, absent)
         changed = True
     if ctx.stream and ctx.upstream_path in ("/v1/chat/completions", "/v1/completions"):
         opts = payload.get("stream_options")

@@ -2,10 +2,11 @@
 
 google-auth does the work (reading the key file, signing the JWT assertion, exchanging it at the
 file's `token_uri`); its refresh is blocking HTTP, so it never runs on the event loop: one daemon
-thread per Vertex upstream fetches the first token at start and refreshes each one `margin` seconds
-before it expires. Building a request only reads the current token (an attribute read). A refresh
-that fails is retried with a short backoff while the old token is still valid; the gateway never
-waits on it.
+thread per Vertex upstream, started when the upstream is built (at serve start), fetches the first
+token and refreshes each one `margin` seconds before it expires; building a request only reads the
+current token (an attribute read). Only a request that arrives before the very first token waits
+for it (bounded). A refresh that fails is retried with a short backoff while the
+old token is still valid.
 """
 
 from __future__ import annotations
@@ -42,12 +43,22 @@ class GoogleTokens:
         self._ready = threading.Event()
         self._stop = threading.Event()
         self.refreshes = 0
-        self._thread = threading.Thread(target=self._run, name="vertex-token", daemon=True)
-        self._thread.start()
+        self._start = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.start()
+
+    def start(self) -> None:
+        """Start the refreshing thread (once; the constructor does)."""
+        with self._start:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="vertex-token", daemon=True)
+                self._thread.start()
 
     def current(self, wait_s: float = 10.0) -> str:
-        """The token to send; only the very first request may wait for the first one (bounded)."""
+        """The token to send; only a request before the very first token waits for it (bounded)."""
         token = self._token
+        if token is None:
+            self.start()
         if token is None and self._ready.wait(wait_s):
             token = self._token
         if token is None:

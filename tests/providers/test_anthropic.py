@@ -127,6 +127,26 @@ def test_system_text_blocks_are_joined_as_sections(aspec, spec) -> None:
     }
 
 
+def test_a_mid_conversation_system_message_stays_in_place(aspec, spec) -> None:
+    # Claude Code (2.1.x) sends a `role: "system"` message after the user turn; the translation to
+    # chat used to refuse it with a 400, so Claude Code could not use any non-Anthropic upstream.
+    chat = translate(
+        {
+            "max_tokens": 10,
+            "messages": [
+                {"role": "user", "content": "Hi"},
+                {"role": "system", "content": [{"type": "text", "text": "Reminder: be brief."}]},
+            ],
+        },
+        aspec,
+        spec,
+    )
+    assert chat["messages"] == [
+        {"role": "user", "content": "Hi"},
+        {"role": "system", "content": "Reminder: be brief."},
+    ]
+
+
 def test_sampling_stop_sequences_and_user_carry_over(aspec, spec) -> None:
     chat = translate(
         {
@@ -513,8 +533,8 @@ def test_structured_output_becomes_a_json_schema_response_format(aspec, spec) ->
         ({"max_tokens": 10, "messages": []}, "messages: must be a non-empty list"),
         ({"messages": [{"role": "user", "content": "x"}]}, "max_tokens: required"),
         (
-            {"max_tokens": 10, "messages": [{"role": "system", "content": "x"}]},
-            "messages.0.role: must be 'user' or 'assistant', not 'system'",
+            {"max_tokens": 10, "messages": [{"role": "tool", "content": "x"}]},
+            "messages.0.role: must be 'user', 'assistant' or 'system', not 'tool'",
         ),
         (
             {

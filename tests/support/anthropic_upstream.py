@@ -2,7 +2,7 @@
 
 It checks what it receives as Anthropic does: `x-api-key` (401 `authentication_error` otherwise),
 `anthropic-version` (400 without it), and the body against the published `CreateMessageParams`
-schema (400 `invalid_request_error` naming the first violation). It answers in the native shapes:
+schema (`BetaCreateMessageParams` when an `anthropic-beta` header asks for betas, as Claude Code does) (400 `invalid_request_error` naming the first violation). It answers in the native shapes:
 a `Message`, or the event stream (message_start, content_block_start/delta/stop, message_delta,
 message_stop), with thinking blocks and their signatures, tool use, and prompt-cache usage.
 
@@ -254,7 +254,9 @@ class AnthropicUpstream(StandIn):
             return _error(401, "authentication_error", "invalid x-api-key")
         if not request.headers.get("anthropic-version"):
             return _error(400, "invalid_request_error", "anthropic-version: header is required")
-        errors = anthropic_spec().errors("CreateMessageParams", body)
+        # Beta fields (context_management, ...) are accepted only when a beta is asked for, as Anthropic does.
+        schema = "BetaCreateMessageParams" if request.headers.get("anthropic-beta") else "CreateMessageParams"
+        errors = anthropic_spec().errors(schema, body)
         if errors:
             return _error(
                 400, "invalid_request_error", f"{'.'.join(map(str, errors[0].path))}: {errors[0].message}"

@@ -120,13 +120,13 @@ def _list(value: Any, where: str) -> list[Any]:
     return value
 
 
-def _system_text(system: Any) -> str:
+def _system_text(system: Any, where: str = "system") -> str:
     if isinstance(system, str):
         return system
     parts = []
-    for i, block in enumerate(_list(system, "system")):
+    for i, block in enumerate(_list(system, where)):
         if not isinstance(block, Mapping) or block.get("type") != "text":
-            raise ValueError(f"system.{i}: only text blocks are supported in the system prompt")
+            raise ValueError(f"{where}.{i}: only text blocks are supported in a system prompt")
         parts.append(str(block.get("text", "")))
     # Separate blocks are separate sections (clients split them for cache breakpoints).
     return "\n\n".join(parts)
@@ -147,8 +147,14 @@ def _chat_messages(system: Any, messages: list[Any]) -> list[dict[str, Any]]:
             translated = _assistant_message(content, i)
             if translated is not None:
                 out.append(translated)
+        elif role == "system":
+            # Mid-conversation system messages (beta `mid-conversation-system-2026-04-07`, which
+            # Claude Code sends after the user turn): a chat system message in the same place.
+            text = _system_text(content, f"messages.{i}.content")
+            if text:
+                out.append({"role": "system", "content": text})
         else:
-            raise ValueError(f"messages.{i}.role: must be 'user' or 'assistant', not {role!r}")
+            raise ValueError(f"messages.{i}.role: must be 'user', 'assistant' or 'system', not {role!r}")
     return out
 
 

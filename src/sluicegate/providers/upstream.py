@@ -7,6 +7,7 @@ building a request is a string join and a dict copy.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from itertools import count
 
 from sluicegate.config.model import Settings, Timeouts, UpstreamConfig
@@ -58,6 +59,7 @@ class Upstream:
         "_extra",
         "_forwarded",
         "_keys",
+        "_pending",
         "_turn",
         "adapter",
         "api_version",
@@ -91,6 +93,10 @@ class Upstream:
         self.api_version = cfg.api_version or "2024-10-21"
         self.adapter = build_adapter(self.kind, self.api_version, cfg)
         self._forwarded = FORWARDED_REQUEST_HEADERS | self.adapter.forwarded_headers
+        # An adapter that needs something before its first request (Vertex: an OAuth token) says so.
+        self._pending: Callable[[float], Awaitable[None] | None] | None = getattr(
+            self.adapter, "pending", None
+        )
         # Whether /v1/responses goes to this upstream as it is (it serves the Responses API itself) or
         # is translated onto chat completions by the gateway (inbound/openai_responses.py).
         responses = cfg.responses or ("native" if preset is not None and preset.responses else "translate")
@@ -142,6 +148,15 @@ class Upstream:
     @property
     def key_count(self) -> int:
         return len(self._keys)
+
+    def pending(self) -> Awaitable[None] | None:
+        """What to await before `request()`, or None (every upstream once it is ready: no await).
+
+        Why: building a request is synchronous, and an adapter whose credentials are still being
+        fetched (Vertex's first token) must not block the event loop; the wait is bounded by the
+        connect timeout and fails as UpstreamUnavailable, like a connect failure.
+        """
+        return self._pending(self.timeouts.connect) if self._pending is not None else None
 
     def request(
         self,

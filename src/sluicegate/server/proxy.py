@@ -189,10 +189,13 @@ async def forward(
             attempts.record_success(ctx.elapsed_ms() / 1000)
             return
         key_index = int(attempts.key) if attempts.key is not None else None
-        req = upstream.request(
-            ctx.upstream_path, query, ctx.served_model, client_headers, key_index, out_body or None
-        )
         try:
+            pending = upstream.pending()  # None unless credentials are still on their way (Vertex)
+            if pending is not None:
+                await pending
+            req = upstream.request(
+                ctx.upstream_path, query, ctx.served_model, client_headers, key_index, out_body or None
+            )
             resp = await gw.client.send(ctx.method, req.url, req.headers, req.body, upstream.timeouts)
         except GatewayError as exc:
             log.warning("upstream %s channel %s failed: %s", upstream.name, channel.name, exc.code)

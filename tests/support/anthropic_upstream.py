@@ -31,6 +31,7 @@ SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
 TEXT = "Hello from Claude."
 THINKING = "The user greets me; answer briefly."
 INPUT, OUTPUT, CACHE_WRITE, CACHE_READ = 21, 7, 1500, 3000
+COUNTED = 4321  # what count_tokens answers: no tokenizer's estimate would land on it
 
 
 @dataclass
@@ -242,8 +243,10 @@ class AnthropicUpstream(StandIn):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
 
-    async def _messages(self, request: web.Request) -> web.StreamResponse:
+    async def _checked(self, request: web.Request, schema: str) -> dict[str, Any] | web.Response:
+        """The request's body once it passes Anthropic's checks (recorded either way), or the error."""
         raw = await request.read()
         try:
             body = orjson.loads(raw)
@@ -254,13 +257,27 @@ class AnthropicUpstream(StandIn):
             return _error(401, "authentication_error", "invalid x-api-key")
         if not request.headers.get("anthropic-version"):
             return _error(400, "invalid_request_error", "anthropic-version: header is required")
-        # Beta fields (context_management, ...) are accepted only when a beta is asked for, as Anthropic does.
-        schema = "BetaCreateMessageParams" if request.headers.get("anthropic-beta") else "CreateMessageParams"
         errors = anthropic_spec().errors(schema, body)
         if errors:
             return _error(
                 400, "invalid_request_error", f"{'.'.join(map(str, errors[0].path))}: {errors[0].message}"
             )
+        return body
+
+    async def _count_tokens(self, request: web.Request) -> web.Response:
+        """`POST /v1/messages/count_tokens`: checked as Anthropic does, answered with `COUNTED`."""
+        checked = await self._checked(request, "CountMessageTokensParams")
+        if isinstance(checked, web.Response):
+            return checked
+        return web.json_response({"input_tokens": COUNTED})
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        # Beta fields (context_management, ...) are accepted only when a beta is asked for, as Anthropic does.
+        schema = "BetaCreateMessageParams" if request.headers.get("anthropic-beta") else "CreateMessageParams"
+        checked = await self._checked(request, schema)
+        if isinstance(checked, web.Response):
+            return checked
+        body = checked
         model = body["model"]
         if "overloaded" in model:
             return _error(529, "overloaded_error", "Overloaded")

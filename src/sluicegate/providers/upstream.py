@@ -65,6 +65,7 @@ class Upstream:
         "api_version",
         "auth",
         "base_url",
+        "counts_tokens",
         "kind",
         "missing_key",
         "name",
@@ -102,6 +103,7 @@ class Upstream:
         responses = cfg.responses or ("native" if preset is not None and preset.responses else "translate")
         self.responses_native = responses == "native"
         self.rpm, self.tpm = cfg.rpm, cfg.tpm
+        self.counts_tokens = preset.count_tokens if preset else False
         keys = [k for k in ([cfg.api_key] if cfg.api_key else []) + list(cfg.api_keys) if k]
         self._keys: tuple[dict[str, str], ...] = tuple(self._auth_headers(k, cfg.headers) for k in keys)
         if not self._keys:

@@ -104,7 +104,8 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
     if ctx.key is not None:
         ctx.key.check_request(model, path, ctx.client_ip)
     local = codec.local_answer
-    if local is not None and payload is not None and model is not None:  # Anthropic's count_tokens
+    # Anthropic's count_tokens: the gateway's estimate, unless the model's upstreams count exactly.
+    if local is not None and payload is not None and model is not None and not gw.counts_tokens(model):
         ctx.status = 200
         proto.response_bytes(
             200,

@@ -2,11 +2,23 @@
 
 A request never waits for the database. `put_nowait` appends to a bounded deque (tens of
 nanoseconds) and returns; one background task drains it in batches through an injected writer (the
-store's `UsageRepository.write_batch`). When the database is slow or down the queue fills, and then
-records are dropped — counted and logged, never blocking the gateway — because refusing or slowing
-traffic to protect a log would be the wrong way round. A failed batch is retried with backoff
-before it is dropped. `close()` drains everything first: a gateway stopped with SIGTERM loses
-nothing it had queued.
+store's `UsageRepository.write_batch`). Usage is not lost on the way:
+
+- A batch the store cannot take (connection lost, disk full) is held and retried with backoff
+  (`retry_backoff` doubling up to `max_backoff`) for as long as it takes, while new records queue.
+- When what waits in memory reaches half the queue, it moves to the local spill (`spill.py`:
+  fsync'd JSON lines), which is written back when the store is back and at the next start
+  (`recover`). Only when both the queue and the spill are full is a record dropped: counted
+  (`on_drop`) and logged.
+- A batch the store refuses for what is in it (a data error) is split in halves until the record
+  at fault is found; it is written repaired (`bounds.py`), or dropped and counted as a last resort.
+- Every record is given a unique `record_id` and its figures are bounded before the first write,
+  so a retried or replayed batch is counted once and an absurd figure cannot fail a batch.
+- `close()` writes everything queued (SIGTERM loses nothing); what the store cannot take by then
+  goes to the spill.
+
+What a hard kill (`kill -9`) loses is only what is in memory: at most about one flush interval of
+records while the store is healthy (docs/metering.md, "Durability").
 
 The same task runs retention: it calls the injected `purge(days)` once at start and then every
 `purge_interval` seconds when `retention_days` is set.
@@ -16,13 +28,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from sluicegate.metering.bounds import bound, is_record_fault, repaired, zeroed
+from sluicegate.metering.spill import Spill
 from sluicegate.store.records import RequestRecord
 
-Writer = Callable[[Sequence[RequestRecord]], Awaitable[object]]
+Writer = Callable[..., Awaitable[object]]  # writer(records, replay=False)
 Purge = Callable[[int], Awaitable[object]]
 
 _log = logging.getLogger("sluicegate.metering.sink")
@@ -42,8 +59,9 @@ class LogSink:
         max_queue: int = 50_000,
         batch_size: int = 500,
         flush_interval: float = 1.0,
-        retries: int = 3,
         retry_backoff: float = 0.2,
+        max_backoff: float = 5.0,
+        spill: Spill | None = None,
         purge: Purge | None = None,
         retention_days: int | None = None,
         purge_interval: float = 3600.0,
@@ -58,10 +76,12 @@ class LogSink:
             raise ValueError("max_queue and batch_size must be >= 1 and flush_interval > 0")
         self._writer = writer
         self._max_queue = max_queue
+        self._spill_at = max(1, max_queue // 2)
         self._batch_size = batch_size
         self._flush_interval = flush_interval
-        self._retries = retries
         self._retry_backoff = retry_backoff
+        self._max_backoff = max(max_backoff, retry_backoff)
+        self._spill = spill
         self._purge = purge
         self._retention_days = retention_days
         self._purge_interval = purge_interval
@@ -70,6 +90,7 @@ class LogSink:
         self._on_depth = on_depth
         self._log = logger or _log
         self._queue: deque[RequestRecord] = deque()
+        self._held: list[RequestRecord] = []  # a batch the store could not take, retried first
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
         self._task: asyncio.Task[None] | None = None
@@ -77,13 +98,25 @@ class LogSink:
         self._closing = False
         self._closed = False
         self._inflight = 0
-        self._last_warn = float("-inf")
+        self._failing = False  # the last write failed because the store could not write
+        self._delay = retry_backoff
+        self._next_try = 0.0
+        self._replay_due = False
+        self._id_prefix = f"{os.getpid():x}-{uuid.uuid4().hex[:12]}-"
+        self._ids = 0
+        self._last_warn = {"drop": float("-inf"), "fail": float("-inf")}
         self._unwarned_drops = 0
-        self.dropped = 0  # records lost: queue full, or a batch that failed every retry
+        self.last_error: str | None = None
+        self.last_drop = float("-inf")  # monotonic time of the last dropped record
+        self.dropped = 0  # records lost: queue and spill full, or a record the store never took
         self.dropped_queue_full = 0
         self.dropped_write_failed = 0
         self.written = 0
         self.failed_writes = 0  # writer calls that raised (each retry counts)
+        self.spilled = 0  # records moved to the spill
+        self.replayed = 0  # records written back from the spill
+        self.clamped = 0  # records whose figures were out of bounds
+        self.repaired = 0  # records written repaired after the store refused them
         self.purges = 0
 
     # -- the request path -------------------------------------------------------------------
@@ -95,34 +128,62 @@ class LogSink:
         written; only after `close()` returns are they dropped.
         """
         queue = self._queue
-        if len(queue) >= self._max_queue or self._closed:
-            self._drop_full(1)
+        n = len(queue)
+        if n >= self._max_queue or self._closed:
+            self._drop(1, "queue full, and the spill cannot take more")
+            self.dropped_queue_full += 1
             return False
         queue.append(record)
-        if len(queue) == self._batch_size and self._wake is not None:
-            self._wake.set()  # a full batch is ready: don't wait for the interval
+        if (n + 1 == self._batch_size or n + 1 == self._spill_at) and self._wake is not None:
+            self._wake.set()  # a full batch is ready, or memory is filling: don't wait for the interval
         return True
 
     @property
     def depth(self) -> int:
-        return len(self._queue)
+        """Records waiting in memory (queued, or held for a retry)."""
+        return len(self._queue) + len(self._held) + self._inflight
 
-    def _drop_full(self, count: int) -> None:
+    @property
+    def store_writable(self) -> bool:
+        """False while the last write failed because the store could not write."""
+        return not self._failing
+
+    @property
+    def spill_pending(self) -> int:
+        """Records in the local spill that are not yet in the store (this process's view)."""
+        return self._spill.pending if self._spill is not None else 0
+
+    @property
+    def durable(self) -> bool:
+        """Whether records are safe now: the store writes, or the spill has room, and nothing was
+        dropped in the last `warn_interval` seconds."""
+        if time.monotonic() - self.last_drop < self._warn_interval:
+            return False
+        if not self._failing:
+            return True
+        return self._spill is not None and self._spill.has_room
+
+    def _drop(self, count: int, why: str) -> None:
         self.dropped += count
-        self.dropped_queue_full += count
         self._unwarned_drops += count
+        self.last_drop = time.monotonic()
         if self._on_drop is not None:
             self._on_drop(count)
-        now = time.monotonic()
-        if now - self._last_warn >= self._warn_interval:
-            self._last_warn = now
-            self._log.warning(
-                "request log queue full (%d records): dropped %d records since the last warning, %d in all",
-                self._max_queue,
+        if self._warn("drop"):
+            self._log.error(
+                "request log: %s: dropped %d records since the last warning, %d in all",
+                why,
                 self._unwarned_drops,
                 self.dropped,
             )
             self._unwarned_drops = 0
+
+    def _warn(self, kind: str) -> bool:
+        now = time.monotonic()
+        if now - self._last_warn[kind] >= self._warn_interval:
+            self._last_warn[kind] = now
+            return True
+        return False
 
     # -- the background task ----------------------------------------------------------------
 
@@ -132,68 +193,232 @@ class LogSink:
             return
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._replay_due = self._spill is not None
         self._task = asyncio.get_running_loop().create_task(self._run(), name="sluicegate-log-sink")
         if self._purge is not None and self._retention_days:
             self._purge_task = asyncio.get_running_loop().create_task(
                 self._purge_loop(), name="sluicegate-log-retention"
             )
 
+    async def recover(self, timeout: float = 30.0) -> int:  # noqa: ASYNC109 (a bound on start-up)
+        """Write every spill file left by earlier runs into the store; returns records written.
+
+        Called at start, before budgets are seeded from the store, so they include that usage.
+        Workers starting together take turns (a lock file), so each sees the others' replay done.
+        """
+        spill = self._spill
+        if spill is None:
+            return 0
+        before = self.replayed
+        fd = await asyncio.to_thread(spill.recovery_lock, timeout)
+        try:
+            await asyncio.wait_for(self._replay(limit=None), timeout)
+        except TimeoutError:
+            self._log.warning("request log: spill replay at start took over %.0fs; continuing later", timeout)
+        finally:
+            if fd is not None:
+                os.close(fd)
+        return self.replayed - before
+
     async def _run(self) -> None:
         assert self._wake is not None
         while not self._closing:
+            timeout = self._flush_interval
+            if self._failing:
+                timeout = max(0.0, self._next_try - time.monotonic())
             try:
-                await asyncio.wait_for(self._wake.wait(), self._flush_interval)
+                await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
                 pass
             self._wake.clear()
+            if self._failing and not self._closing and time.monotonic() < self._next_try:
+                if self._in_memory() >= self._spill_at:
+                    await self._spill_out()
+                continue  # a full batch arrived, but the store is down: keep the backoff
             await self.flush()
             if self._on_depth is not None:
-                self._on_depth(len(self._queue))
-        while self._queue:  # close(): drain, including records that arrive meanwhile
-            await self.flush()
+                self._on_depth(self.depth)
+        # close(): drain, including records that arrive meanwhile; spill what the store won't take
+        while self._queue or self._held:
+            if not await self._flush_once() and not await self._spill_out():
+                break
+
+    def _in_memory(self) -> int:
+        return len(self._queue) + len(self._held)
 
     async def flush(self) -> None:
-        """Write everything queued now, in batches; returns when it is written or dropped."""
+        """Write what is queued now, in batches; stops early (keeping the rest) if the store fails."""
+        await self._flush_once()
+
+    async def _flush_once(self) -> bool:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
+            if self._failing and self._in_memory() >= self._spill_at:
+                await self._spill_out_locked()
+            if self._held:
+                batch = self._held
+                self._held = []
+                if not await self._write_held(batch):
+                    return False
+            if self._replay_due and not await self._replay_locked(limit=4):
+                return False
             queue = self._queue
             while queue:
-                count = min(len(queue), self._batch_size)
-                batch = [queue.popleft() for _ in range(count)]
-                self._inflight = count
-                try:
-                    await self._write(batch)
-                finally:
-                    self._inflight = 0
+                batch = self._take(min(len(queue), self._batch_size))
+                if not await self._write_held(batch, replay=False):
+                    return False
+            return True
 
-    async def _write(self, batch: list[RequestRecord]) -> None:
-        delay = self._retry_backoff
-        for attempt in range(self._retries + 1):
+    def _take(self, count: int) -> list[RequestRecord]:
+        """Pop `count` records, giving each its id and bounding its figures (off the request path)."""
+        queue = self._queue
+        batch = [queue.popleft() for _ in range(count)]
+        prefix = self._id_prefix
+        for r in batch:
+            if r.record_id is None:
+                self._ids += 1
+                r.record_id = f"{prefix}{self._ids:x}"
+            if bound(r):
+                self.clamped += 1
+        return batch
+
+    async def _write_held(self, batch: list[RequestRecord], replay: bool = True) -> bool:
+        """Write a batch; on a store failure keep it held for the next try and return False."""
+        self._inflight = len(batch)
+        try:
+            ok = await self._write(batch, replay)
+        except asyncio.CancelledError:  # close() gave up waiting: the batch goes to the spill
+            self._held = batch + self._held
+            raise
+        finally:
+            self._inflight = 0
+        if not ok:
+            self._held = batch + self._held
+        return ok
+
+    async def _write(self, batch: list[RequestRecord], replay: bool) -> bool:
+        """True once every record is stored (or repaired, or dropped as refused); False when the
+        store could not write at all (nothing is lost: the caller keeps the batch)."""
+        try:
+            await self._writer(batch, replay=True) if replay else await self._writer(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the writer's failure must not kill the sink
+            self.failed_writes += 1
+            if is_record_fault(exc):
+                return await self._isolate(batch, exc)
+            self._store_failed(exc, len(batch))
+            return False
+        self.written += len(batch)
+        if self._failing:
+            self._log.warning("request log: the store writes again")
+            if self._spill is not None:
+                self._replay_due = True
+        self._failing = False
+        self._delay = self._retry_backoff
+        return True
+
+    async def _isolate(self, batch: list[RequestRecord], exc: Exception) -> bool:
+        """Split a batch the store refused for its content until the record at fault is found."""
+        if len(batch) > 1:
+            mid = len(batch) // 2
+            return await self._write(batch[:mid], True) and await self._write(batch[mid:], True)
+        record = batch[0]
+        for fixed in (repaired(record), zeroed(record)):
             try:
-                await self._writer(batch)
+                await self._writer([fixed], replay=True)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the writer's failure must not kill the sink
+            except Exception as again:
                 self.failed_writes += 1
-                if attempt == self._retries:
-                    self.dropped += len(batch)
-                    self.dropped_write_failed += len(batch)
-                    if self._on_drop is not None:
-                        self._on_drop(len(batch))
-                    self._log.error(
-                        "request log: dropped a batch of %d records after %d attempts: %r",
-                        len(batch),
-                        attempt + 1,
-                        exc,
-                    )
-                    return
-                self._log.warning("request log: write failed (attempt %d), retrying: %r", attempt + 1, exc)
-                await asyncio.sleep(delay)
-                delay *= 2
-            else:
-                self.written += len(batch)
-                return
+                if not is_record_fault(again):
+                    self._store_failed(again, 1)
+                    return False
+                continue
+            self.written += 1
+            self.repaired += 1
+            self._log.error(
+                "request log: record %s was refused (%r); written repaired", record.request_id, exc
+            )
+            return True
+        self.dropped_write_failed += 1
+        self._drop(1, f"record {record.request_id} was refused by the store even repaired ({exc!r})")
+        return True
+
+    def _store_failed(self, exc: Exception, count: int) -> None:
+        self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+        if self._failing:
+            self._delay = min(self._max_backoff, self._delay * 2)
+        self._failing = True
+        self._next_try = time.monotonic() + self._delay
+        if self._warn("fail"):
+            self._log.warning(
+                "request log: the store cannot write (%d records held, %d in memory, %d spilled); "
+                "retrying every %.1fs at most: %r",
+                count,
+                self.depth,
+                self.spill_pending,
+                self._max_backoff,
+                exc,
+            )
+
+    async def _spill_out(self) -> bool:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            return await self._spill_out_locked()
+
+    async def _spill_out_locked(self) -> bool:
+        """Move everything in memory to the spill; True if it all went. What does not fit stays."""
+        spill = self._spill
+        if spill is None or not (self._held or self._queue):
+            return False
+        records = self._held + self._take(len(self._queue))
+        self._held = []
+        try:
+            stored = await asyncio.to_thread(spill.append, records)
+        except OSError as exc:
+            stored = 0
+            if self._warn("fail"):
+                self._log.error("request log: the spill %s cannot write: %r", spill.directory, exc)
+        self.spilled += stored
+        self._held = records[stored:]
+        return stored == len(records)
+
+    async def _replay(self, limit: int | None) -> bool:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            return await self._replay_locked(limit)
+
+    async def _replay_locked(self, limit: int | None) -> bool:
+        """Write spilled records back, up to `limit` batches (None: all); False if the store failed."""
+        spill = self._spill
+        if spill is None:
+            return True
+        if spill.open_records:
+            await asyncio.to_thread(spill.seal)
+        claims = await asyncio.to_thread(spill.claim)
+        budget = limit
+        for claimed in claims:
+            batches = spill.batches(claimed, self._batch_size)
+            while True:
+                item: Any = await asyncio.to_thread(next, batches, None)
+                if item is None:
+                    break
+                batch, offset = item
+                if batch and not await self._write(batch, True):
+                    return False
+                spill.advance(claimed, offset, len(batch))
+                self.replayed += len(batch)
+                if budget is not None:
+                    budget -= 1
+                    if budget <= 0:
+                        return True  # more next turn: queued records get their turn too
+            await asyncio.to_thread(spill.finish, claimed)
+        self._replay_due = False
+        return True
 
     async def _purge_loop(self) -> None:
         assert self._purge is not None and self._retention_days
@@ -210,8 +435,8 @@ class LogSink:
     async def close(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 (a bound on shutdown, not a call timeout)
         """Stop taking records, write all queued ones, stop the tasks (SIGTERM path).
 
-        Records still unwritten after `timeout` seconds (a database that never answers) are
-        counted as dropped and logged: shutdown must end.
+        What the store cannot take within `timeout` seconds goes to the spill; only records
+        neither could take are counted as dropped and logged: shutdown must end.
         """
         self._closing = True
         task = self._task
@@ -221,21 +446,27 @@ class LogSink:
                 self._wake.set()
                 await asyncio.wait_for(asyncio.shield(task), timeout)
             else:
-                await asyncio.wait_for(self.flush(), timeout)
+                await asyncio.wait_for(self._flush_once(), timeout)
         except TimeoutError:
             if task is not None:
                 task.cancel()
-            lost = len(self._queue) + self._inflight
-            self._queue.clear()
-            self._inflight = 0
-            if lost:
-                self.dropped += lost
-                self.dropped_write_failed += lost
-                if self._on_drop is not None:
-                    self._on_drop(lost)
-            self._log.error("request log: close timed out after %.1fs; %d queued records lost", timeout, lost)
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
+            self._lock = asyncio.Lock()  # the cancelled task may have held it
+            await self._spill_out()
+            self._log.error("request log: close timed out after %.1fs", timeout)
         finally:
             self._closed = True
+            lost = self._in_memory()
+            if lost:
+                self._queue.clear()
+                self._held = []
+                self.dropped_write_failed += lost
+                self._drop(lost, "the store and the spill could not take the records at shutdown")
+            if self._spill is not None:
+                self._spill.close()
             if self._purge_task is not None:
                 self._purge_task.cancel()
                 try:
@@ -244,4 +475,11 @@ class LogSink:
                     pass
                 self._purge_task = None
             if self._on_depth is not None:
-                self._on_depth(len(self._queue))
+                self._on_depth(self.depth)
+
+
+def spill_for(directory: str | None, max_mb: float) -> Spill | None:
+    """The spill of a configured directory, or None when it is switched off (`spill_max_mb: 0`)."""
+    if not directory or max_mb <= 0:
+        return None
+    return Spill(directory, int(max_mb * 1024 * 1024))

@@ -61,6 +61,7 @@ class LogSink:
         flush_interval: float = 1.0,
         retry_backoff: float = 0.2,
         max_backoff: float = 5.0,
+        write_timeout: float = 30.0,
         spill: Spill | None = None,
         purge: Purge | None = None,
         retention_days: int | None = None,
@@ -102,6 +103,9 @@ class LogSink:
         self._delay = retry_backoff
         self._next_try = 0.0
         self._replay_due = False
+        self._spiller: asyncio.Task[None] | None = None
+        self._spill_lock = asyncio.Lock()  # one append or seal of the spill's own file at a time
+        self._write_timeout = write_timeout
         self._id_prefix = f"{os.getpid():x}-{uuid.uuid4().hex[:12]}-"
         self._ids = 0
         self._last_warn = {"drop": float("-inf"), "fail": float("-inf")}
@@ -130,12 +134,18 @@ class LogSink:
         queue = self._queue
         n = len(queue)
         if n >= self._max_queue or self._closed:
-            self._drop(1, "queue full, and the spill cannot take more")
+            self._drop(1, "queue full (and the spill cannot take more)")
             self.dropped_queue_full += 1
             return False
         queue.append(record)
-        if (n + 1 == self._batch_size or n + 1 == self._spill_at) and self._wake is not None:
-            self._wake.set()  # a full batch is ready, or memory is filling: don't wait for the interval
+        if n + 1 == self._batch_size and self._wake is not None:
+            self._wake.set()  # a full batch is ready: don't wait for the interval
+        elif n + 1 == self._spill_at and self._wake is not None:
+            self._wake.set()
+            if self._inflight and self._spill is not None and self._spiller is None:
+                # The writer is stuck in a write (a locked table, a silent network): move the
+                # queue to the spill from another task rather than let it fill and drop.
+                self._spiller = asyncio.get_running_loop().create_task(self._spill_queue())
         return True
 
     @property
@@ -171,7 +181,7 @@ class LogSink:
             self._on_drop(count)
         if self._warn("drop"):
             self._log.error(
-                "request log: %s: dropped %d records since the last warning, %d in all",
+                "request log %s: dropped %d records since the last warning, %d in all",
                 why,
                 self._unwarned_drops,
                 self.dropped,
@@ -301,7 +311,8 @@ class LogSink:
         """True once every record is stored (or repaired, or dropped as refused); False when the
         store could not write at all (nothing is lost: the caller keeps the batch)."""
         try:
-            await self._writer(batch, replay=True) if replay else await self._writer(batch)
+            write = self._writer(batch, replay=True) if replay else self._writer(batch)
+            await asyncio.wait_for(write, self._write_timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the writer's failure must not kill the sink
@@ -343,7 +354,7 @@ class LogSink:
             )
             return True
         self.dropped_write_failed += 1
-        self._drop(1, f"record {record.request_id} was refused by the store even repaired ({exc!r})")
+        self._drop(1, f"record {record.request_id}: refused by the store even repaired ({exc!r})")
         return True
 
     def _store_failed(self, exc: Exception, count: int) -> None:
@@ -376,15 +387,35 @@ class LogSink:
             return False
         records = self._held + self._take(len(self._queue))
         self._held = []
-        try:
-            stored = await asyncio.to_thread(spill.append, records)
-        except OSError as exc:
-            stored = 0
-            if self._warn("fail"):
-                self._log.error("request log: the spill %s cannot write: %r", spill.directory, exc)
-        self.spilled += stored
+        stored = await self._append(spill, records)
         self._held = records[stored:]
         return stored == len(records)
+
+    async def _spill_queue(self) -> None:
+        """Move the queue (not the batch being written) to the spill while a write hangs."""
+        try:
+            spill = self._spill
+            if spill is None or not self._queue:
+                return
+            records = self._take(len(self._queue))
+            stored = await self._append(spill, records)
+            if stored < len(records):  # back to the front of the queue, oldest first
+                self._queue.extendleft(reversed(records[stored:]))
+        finally:
+            self._spiller = None
+
+    async def _append(self, spill: Spill, records: list[RequestRecord]) -> int:
+        async with self._spill_lock:
+            try:
+                stored = await asyncio.to_thread(spill.append, records)
+            except OSError as exc:
+                stored = 0
+                if self._warn("fail"):
+                    self._log.error("request log: the spill %s cannot write: %r", spill.directory, exc)
+        self.spilled += stored
+        if stored:
+            self._replay_due = True
+        return stored
 
     async def _replay(self, limit: int | None) -> bool:
         if self._lock is None:
@@ -398,7 +429,8 @@ class LogSink:
         if spill is None:
             return True
         if spill.open_records:
-            await asyncio.to_thread(spill.seal)
+            async with self._spill_lock:
+                await asyncio.to_thread(spill.seal)
         claims = await asyncio.to_thread(spill.claim)
         budget = limit
         for claimed in claims:
@@ -458,13 +490,15 @@ class LogSink:
             await self._spill_out()
             self._log.error("request log: close timed out after %.1fs", timeout)
         finally:
+            if self._spiller is not None:
+                await asyncio.gather(self._spiller, return_exceptions=True)
             self._closed = True
             lost = self._in_memory()
             if lost:
                 self._queue.clear()
                 self._held = []
                 self.dropped_write_failed += lost
-                self._drop(lost, "the store and the spill could not take the records at shutdown")
+                self._drop(lost, "at shutdown: neither the store nor the spill took the records")
             if self._spill is not None:
                 self._spill.close()
             if self._purge_task is not None:

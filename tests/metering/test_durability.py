@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from support.pg import fresh_postgres_database
 
 from sluicegate.metering.bounds import MAX_COUNT, bound, is_record_fault
 from sluicegate.metering.sink import LogSink
 from sluicegate.metering.spill import Spill
 from sluicegate.store import Store
 from sluicegate.store.records import RequestRecord
-from support.pg import fresh_postgres_database
 
 
 def record(n: int, **fields: object) -> RequestRecord:

@@ -304,7 +304,7 @@ def test_a_full_log_queue_drops_records_and_counts_every_one(
         results = asyncio.run(scenario())
         answered = sum(1 for r in results if isinstance(r, httpx.Response) and r.status_code == 200)
         assert answered == 250, "requests failed while the log table was locked"
-        wait_until(lambda: _queue_depths(gateway)[1] == 0, timeout=10)
+        assert wait_until(lambda: _queue_depths(gateway)[1] == 0, timeout=10), "the log queue never emptied"
         _status, body = http_get(gateway.host, gateway.port, "/metrics", timeout=5)
         dropped = next(
             s.value

@@ -62,6 +62,15 @@ def readyz(gateway: Gateway) -> tuple[int, dict[str, Any]]:
     return response.status_code, response.json()
 
 
+def readyz_once_unwritable(gateway: Gateway) -> tuple[int, dict[str, Any]]:
+    """/readyz's answer once it says the store cannot write (polled: the sink notices on its next write)."""
+    return poll(
+        lambda: (lambda r: r if r[1]["store_writable"] is False else None)(readyz(gateway)),
+        15,
+        "/readyz never said the store cannot write",
+    )
+
+
 def send(gateway: Gateway, key: str, n: int, pause: float = 0.0) -> list[str]:
     """`n` chat requests one after another; the request ids of those answered 200."""
     ids = []
@@ -126,11 +135,7 @@ def test_readyz_says_degraded_not_down_while_the_log_spills(
         assert readyz(gateway)[1]["store_writable"] is True
         proxy.cut()
         send(gateway, "exact", 5)
-        status, body = poll(
-            lambda: (lambda r: r if r[1]["store_writable"] is False else None)(readyz(gateway)),
-            15,
-            "/readyz never said the store cannot write",
-        )
+        status, body = readyz_once_unwritable(gateway)
         assert status == 200 and body["status"] == "degraded" and body["log_durable"] is True
         proxy.restore()
         poll(lambda: readyz(gateway)[1]["status"] == "ready", 30, "/readyz did not come back to ready")
@@ -150,11 +155,7 @@ def test_readyz_is_503_when_the_store_is_down_and_there_is_no_spill(
     try:
         proxy.cut()
         send(gateway, "exact", 3)
-        status, body = poll(
-            lambda: (lambda r: r if r[1]["store_writable"] is False else None)(readyz(gateway)),
-            15,
-            "/readyz never said the store cannot write",
-        )
+        status, body = readyz_once_unwritable(gateway)
         assert status == 503 and body["status"] == "not_ready" and body["log_durable"] is False
     finally:
         proxy.restore()

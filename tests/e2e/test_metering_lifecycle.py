@@ -274,6 +274,20 @@ def test_a_locked_log_table_neither_slows_nor_loses_requests(
     )
 
 
+async def _burst_while_the_log_is_locked(
+    gateway: Any, database: str, n: int
+) -> list[httpx.Response | BaseException]:
+    """`n` requests (20 at a time) while `request_logs` is locked, so every log write hangs."""
+    locker = await asyncpg.connect(database)
+    lock = locker.transaction()
+    await lock.start()
+    await locker.execute("LOCK TABLE request_logs IN ACCESS EXCLUSIVE MODE")
+    results = await _fire(f"{gateway.base_url}/chat/completions", _load(n), auth("metrics"), concurrency=20)
+    await lock.rollback()
+    await locker.close()
+    return results
+
+
 def test_a_full_log_queue_drops_records_and_counts_every_one(
     stand_in: Upstream, postgres_database: str
 ) -> None:
@@ -288,20 +302,7 @@ def test_a_full_log_queue_drops_records_and_counts_every_one(
     )
     stand_in.reset()
     try:
-
-        async def scenario() -> list[httpx.Response | BaseException]:
-            locker = await asyncpg.connect(database)
-            lock = locker.transaction()
-            await lock.start()
-            await locker.execute("LOCK TABLE request_logs IN ACCESS EXCLUSIVE MODE")
-            results = await _fire(
-                f"{gateway.base_url}/chat/completions", _load(250), auth("metrics"), concurrency=20
-            )
-            await lock.rollback()
-            await locker.close()
-            return results
-
-        results = asyncio.run(scenario())
+        results = asyncio.run(_burst_while_the_log_is_locked(gateway, database, 250))
         answered = sum(1 for r in results if isinstance(r, httpx.Response) and r.status_code == 200)
         assert answered == 250, "requests failed while the log table was locked"
         assert wait_until(lambda: _queue_depths(gateway)[1] == 0, timeout=10), "the log queue never emptied"
@@ -333,20 +334,7 @@ def test_a_hung_log_write_moves_the_queue_to_the_spill_and_loses_nothing(
     )
     stand_in.reset()
     try:
-
-        async def scenario() -> list[httpx.Response | BaseException]:
-            locker = await asyncpg.connect(database)
-            lock = locker.transaction()
-            await lock.start()
-            await locker.execute("LOCK TABLE request_logs IN ACCESS EXCLUSIVE MODE")
-            results = await _fire(
-                f"{gateway.base_url}/chat/completions", _load(150), auth("metrics"), concurrency=20
-            )
-            await lock.rollback()
-            await locker.close()
-            return results
-
-        results = asyncio.run(scenario())
+        results = asyncio.run(_burst_while_the_log_is_locked(gateway, database, 150))
         answered = sum(1 for r in results if isinstance(r, httpx.Response) and r.status_code == 200)
         assert answered == 150, "requests failed while the log table was locked"
         wait_until(lambda: table.count() >= 150, timeout=30)

@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,69 @@ def test_a_full_disk_under_sqlite_loses_no_usage(stand_in: Upstream, tiny_disk: 
         assert logged(table) == (total, total, total)
     finally:
         gateway.stop()
+
+
+class AbsurdUsage(BaseHTTPRequestHandler):
+    """An upstream reporting `prompt_tokens: 1e300` (as one did): a chat answer otherwise well formed."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        body = json.dumps(
+            {
+                "id": "chatcmpl-absurd",
+                "object": "chat.completion",
+                "created": 1_700_000_000,
+                "model": "gpt-4o-mini",
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
+                ],
+                "usage": {"prompt_tokens": 1e300, "completion_tokens": 5, "total_tokens": 1e300},
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_an_absurd_usage_figure_is_clamped_and_flagged_without_losing_its_batch(
+    stand_in: Upstream, tmp_path: Path
+) -> None:
+    """One such answer used to fail its whole batch (30 records) and every retry of it."""
+    absurd = ThreadingHTTPServer(("127.0.0.1", 0), AbsurdUsage)
+    threading.Thread(target=absurd.serve_forever, daemon=True).start()
+    database = f"sqlite:///{tmp_path / 'gate.db'}"
+    table = LogTable(database)
+    config = metering_config(stand_in.url, database, metering={"flush_interval_s": 2.0})
+    config["upstreams"]["absurd"] = {
+        "base_url": f"http://127.0.0.1:{absurd.server_address[1]}/v1",
+        "api_key": "x",
+    }
+    config["models"]["absurd-model"] = "absurd/gpt-4o-mini"
+    gateway = start_gateway(config)
+    try:
+        answered = send(gateway, "exact", 14)
+        r = httpx.post(
+            f"{gateway.base_url}/chat/completions",
+            json=chat("x", model="absurd-model"),
+            headers=auth("exact"),
+            timeout=15,
+        )
+        assert r.status_code == 200
+        answered += [r.headers["x-request-id"], *send(gateway, "exact", 15)]
+        poll(lambda: table.count() >= 30, 30, "the batch holding the absurd figure was not logged")
+        rows = {row["request_id"]: row for row in table.rows()}
+    finally:
+        gateway.stop()
+        absurd.shutdown()
+    assert set(rows) == set(answered)
+    bad = rows[r.headers["x-request-id"]]
+    assert bad["prompt_tokens"] == 2**53 and bad["usage_clamped"]
+    assert sum(1 for row in rows.values() if row["usage_clamped"]) == 1
 
 
 def _children(pid: int) -> list[int]:

@@ -312,3 +312,13 @@ def test_connection_failures_are_not_blamed_on_records() -> None:
     assert not is_record_fault(OSError(28, "No space left on device"))
     assert not is_record_fault(OperationalError("INSERT", {}, Exception("database or disk is full")))
     assert is_record_fault(OverflowError("Python int too large to convert to SQLite INTEGER"))
+
+
+def test_usage_parsing_caps_absurd_figures_before_limits_and_metrics_see_them() -> None:
+    from sluicegate.metering.usage import usage_from_mapping
+
+    usage = usage_from_mapping({"prompt_tokens": 1e300, "completion_tokens": float("inf"), "total_tokens": 1})
+    assert usage is not None
+    assert (usage.prompt_tokens, usage.completion_tokens) == (MAX_COUNT, MAX_COUNT)
+    huge = usage_from_mapping({"prompt_tokens": 10**30, "completion_tokens": 3})
+    assert huge is not None and huge.prompt_tokens == MAX_COUNT

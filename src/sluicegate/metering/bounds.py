@@ -43,8 +43,12 @@ TEXT_LIMITS = {
 
 
 def _count(value: object) -> int | None:
-    """The bounded count, or None when `value` is already a valid count (the common case)."""
-    if type(value) is int and 0 <= value <= MAX_COUNT:
+    """The bounded count, or None when `value` is already a valid count (the common case).
+
+    A count at MAX_COUNT was clamped on its way in (usage parsing caps it there): no request uses
+    2**53 tokens, so it is reported as changed and the record gets its flag.
+    """
+    if type(value) is int and 0 <= value < MAX_COUNT:
         return None
     if isinstance(value, bool):
         return int(value)

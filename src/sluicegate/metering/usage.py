@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from sluicegate.metering.bounds import MAX_COUNT
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:
@@ -55,13 +57,14 @@ class Usage:
 
 
 def _int(value: Any) -> int:
-    # Providers send ints; a few send floats or null. Anything else is not a count.
+    # Providers send ints; a few send floats or null. Anything else is not a count. An absurd figure
+    # (1e300, inf) is capped at MAX_COUNT here, before limits or metrics see it; the log flags it.
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
-        return max(0, value)
+        return min(max(0, value), MAX_COUNT)
     if isinstance(value, float):
-        return int(value) if value > 0 else 0
+        return int(min(value, MAX_COUNT)) if value > 0 else 0
     return 0
 
 

@@ -11,7 +11,8 @@ store's `UsageRepository.write_batch`). Usage is not lost on the way:
   (`recover`). Only when both the queue and the spill are full is a record dropped: counted
   (`on_drop`) and logged.
 - A batch the store refuses for what is in it (a data error) is split in halves until the record
-  at fault is found; it is written repaired (`bounds.py`), or dropped and counted as a last resort.
+  at fault is found; it is written repaired, or dropped and counted as a last resort
+  (`batchwrite.py`, `bounds.py`).
 - Every record is given a unique `record_id` and its figures are bounded before the first write,
   so a retried or replayed batch is counted once and an absurd figure cannot fail a batch.
 - `close()` writes everything queued (SIGTERM loses nothing); what the store cannot take by then
@@ -20,7 +21,7 @@ store's `UsageRepository.write_batch`). Usage is not lost on the way:
 What a hard kill (`kill -9`) loses is only what is in memory: at most about one flush interval of
 records while the store is healthy (docs/metering.md, "Durability").
 
-The same task runs retention: it calls the injected `purge(days)` once at start and then every
+Retention (`retention.py`) runs beside it: the injected `purge(days)` once at start and then every
 `purge_interval` seconds when `retention_days` is set.
 """
 
@@ -32,15 +33,13 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
-from sluicegate.metering.bounds import bound, is_record_fault, repaired, zeroed
-from sluicegate.metering.spill import Spill
+from sluicegate.metering.batchwrite import BatchWriter, StoreUnwritable, Writer
+from sluicegate.metering.bounds import bound
+from sluicegate.metering.retention import Purge, Retention
+from sluicegate.metering.spill import Spill, write_back
 from sluicegate.store.records import RequestRecord
-
-Writer = Callable[..., Awaitable[object]]  # writer(records, replay=False)
-Purge = Callable[[int], Awaitable[object]]
 
 _log = logging.getLogger("sluicegate.metering.sink")
 
@@ -75,7 +74,9 @@ class LogSink:
         `Metrics.set_log_queue_depth`); `on_depth` is called once per loop turn, not per record."""
         if max_queue < 1 or batch_size < 1 or flush_interval <= 0:
             raise ValueError("max_queue and batch_size must be >= 1 and flush_interval > 0")
-        self._writer = writer
+        self._batches = BatchWriter(
+            writer, timeout=write_timeout, on_refused=self._refused, logger=logger or _log
+        )
         self._max_queue = max_queue
         self._spill_at = max(1, max_queue // 2)
         self._batch_size = batch_size
@@ -83,9 +84,7 @@ class LogSink:
         self._retry_backoff = retry_backoff
         self._max_backoff = max(max_backoff, retry_backoff)
         self._spill = spill
-        self._purge = purge
-        self._retention_days = retention_days
-        self._purge_interval = purge_interval
+        self._retention = Retention(purge, retention_days, purge_interval, logger or _log) if purge else None
         self._warn_interval = warn_interval
         self._on_drop = on_drop
         self._on_depth = on_depth
@@ -95,7 +94,6 @@ class LogSink:
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
         self._task: asyncio.Task[None] | None = None
-        self._purge_task: asyncio.Task[None] | None = None
         self._closing = False
         self._closed = False
         self._inflight = 0
@@ -105,7 +103,6 @@ class LogSink:
         self._replay_due = False
         self._spiller: asyncio.Task[None] | None = None
         self._spill_lock = asyncio.Lock()  # one append or seal of the spill's own file at a time
-        self._write_timeout = write_timeout
         self._id_prefix = f"{os.getpid():x}-{uuid.uuid4().hex[:12]}-"
         self._ids = 0
         self._last_warn = {"drop": float("-inf"), "fail": float("-inf")}
@@ -115,13 +112,9 @@ class LogSink:
         self.dropped = 0  # records lost: queue and spill full, or a record the store never took
         self.dropped_queue_full = 0
         self.dropped_write_failed = 0
-        self.written = 0
-        self.failed_writes = 0  # writer calls that raised (each retry counts)
         self.spilled = 0  # records moved to the spill
         self.replayed = 0  # records written back from the spill
         self.clamped = 0  # records whose figures were out of bounds
-        self.repaired = 0  # records written repaired after the store refused them
-        self.purges = 0
 
     # -- the request path -------------------------------------------------------------------
 
@@ -164,14 +157,17 @@ class LogSink:
         return self._spill.pending if self._spill is not None else 0
 
     @property
+    def can_spill(self) -> bool:
+        """Whether there is a spill with room (a directory listing: for /readyz, not the hot path)."""
+        return self._spill is not None and self._spill.has_room
+
+    @property
     def durable(self) -> bool:
         """Whether records are safe now: the store writes, or the spill has room, and nothing was
         dropped in the last `warn_interval` seconds."""
         if time.monotonic() - self.last_drop < self._warn_interval:
             return False
-        if not self._failing:
-            return True
-        return self._spill is not None and self._spill.has_room
+        return not self._failing or self.can_spill
 
     def _drop(self, count: int, why: str) -> None:
         self.dropped += count
@@ -205,10 +201,8 @@ class LogSink:
         self._lock = asyncio.Lock()
         self._replay_due = self._spill is not None
         self._task = asyncio.get_running_loop().create_task(self._run(), name="sluicegate-log-sink")
-        if self._purge is not None and self._retention_days:
-            self._purge_task = asyncio.get_running_loop().create_task(
-                self._purge_loop(), name="sluicegate-log-retention"
-            )
+        if self._retention is not None:
+            self._retention.start()
 
     async def recover(self, timeout: float = 30.0) -> int:  # noqa: ASYNC109 (a bound on start-up)
         """Write every spill file left by earlier runs into the store; returns records written.
@@ -242,10 +236,10 @@ class LogSink:
                 pass
             self._wake.clear()
             if self._failing and not self._closing and time.monotonic() < self._next_try:
-                if self._in_memory() >= self._spill_at:
+                if self._in_memory() >= self._spill_at:  # memory fills while the store is down
                     await self._spill_out()
-                continue  # a full batch arrived, but the store is down: keep the backoff
-            await self.flush()
+            else:
+                await self.flush()
             if self._on_depth is not None:
                 self._on_depth(self.depth)
         # close(): drain, including records that arrive meanwhile; spill what the store won't take
@@ -266,9 +260,9 @@ class LogSink:
         async with self._lock:
             if self._failing and self._in_memory() >= self._spill_at:
                 await self._spill_out_locked()
-            if self._held:
-                batch = self._held
-                self._held = []
+            while self._held:
+                batch = self._held[: self._batch_size]
+                self._held = self._held[self._batch_size :]
                 if not await self._write_held(batch):
                     return False
             if self._replay_due and not await self._replay_locked(limit=4):
@@ -311,17 +305,10 @@ class LogSink:
         """True once every record is stored (or repaired, or dropped as refused); False when the
         store could not write at all (nothing is lost: the caller keeps the batch)."""
         try:
-            write = self._writer(batch, replay=True) if replay else self._writer(batch)
-            await asyncio.wait_for(write, self._write_timeout)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the writer's failure must not kill the sink
-            self.failed_writes += 1
-            if is_record_fault(exc):
-                return await self._isolate(batch, exc)
-            self._store_failed(exc, len(batch))
+            await self._batches.write(batch, replay)
+        except StoreUnwritable as failure:
+            self._store_failed(failure.cause, len(batch))
             return False
-        self.written += len(batch)
         if self._failing:
             self._log.warning("request log: the store writes again")
             if self._spill is not None:
@@ -330,34 +317,30 @@ class LogSink:
         self._delay = self._retry_backoff
         return True
 
-    async def _isolate(self, batch: list[RequestRecord], exc: Exception) -> bool:
-        """Split a batch the store refused for its content until the record at fault is found."""
-        if len(batch) > 1:
-            mid = len(batch) // 2
-            return await self._write(batch[:mid], True) and await self._write(batch[mid:], True)
-        record = batch[0]
-        for fixed in (repaired(record), zeroed(record)):
-            try:
-                await self._writer([fixed], replay=True)
-            except asyncio.CancelledError:
-                raise
-            except Exception as again:
-                self.failed_writes += 1
-                if not is_record_fault(again):
-                    self._store_failed(again, 1)
-                    return False
-                continue
-            self.written += 1
-            self.repaired += 1
-            self._log.error(
-                "request log: record %s was refused (%r); written repaired", record.request_id, exc
-            )
-            return True
+    def _refused(self, record: RequestRecord, exc: BaseException) -> None:
         self.dropped_write_failed += 1
         self._drop(1, f"record {record.request_id}: refused by the store even repaired ({exc!r})")
-        return True
 
-    def _store_failed(self, exc: Exception, count: int) -> None:
+    @property
+    def purges(self) -> int:
+        """Retention purges that ran."""
+        return self._retention.purges if self._retention is not None else 0
+
+    @property
+    def written(self) -> int:
+        return self._batches.written
+
+    @property
+    def failed_writes(self) -> int:
+        """Writer calls that raised (each retry counts)."""
+        return self._batches.failed_writes
+
+    @property
+    def repaired(self) -> int:
+        """Records written repaired after the store refused them."""
+        return self._batches.repaired
+
+    def _store_failed(self, exc: BaseException, count: int) -> None:
         self.last_error = f"{type(exc).__name__}: {exc}"[:300]
         if self._failing:
             self._delay = min(self._max_backoff, self._delay * 2)
@@ -431,38 +414,11 @@ class LogSink:
         if spill.open_records:
             async with self._spill_lock:
                 await asyncio.to_thread(spill.seal)
-        claims = await asyncio.to_thread(spill.claim)
-        budget = limit
-        for claimed in claims:
-            batches = spill.batches(claimed, self._batch_size)
-            while True:
-                item: Any = await asyncio.to_thread(next, batches, None)
-                if item is None:
-                    break
-                batch, offset = item
-                if batch and not await self._write(batch, True):
-                    return False
-                spill.advance(claimed, offset, len(batch))
-                self.replayed += len(batch)
-                if budget is not None:
-                    budget -= 1
-                    if budget <= 0:
-                        return True  # more next turn: queued records get their turn too
-            await asyncio.to_thread(spill.finish, claimed)
-        self._replay_due = False
-        return True
-
-    async def _purge_loop(self) -> None:
-        assert self._purge is not None and self._retention_days
-        while True:
-            try:
-                await self._purge(self._retention_days)
-                self.purges += 1
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._log.error("request log retention: purge failed: %r", exc)
-            await asyncio.sleep(self._purge_interval)
+        ok, count, finished = await write_back(spill, lambda b: self._write(b, True), self._batch_size, limit)
+        self.replayed += count
+        if finished:
+            self._replay_due = False
+        return ok
 
     async def close(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 (a bound on shutdown, not a call timeout)
         """Stop taking records, write all queued ones, stop the tasks (SIGTERM path).
@@ -477,8 +433,8 @@ class LogSink:
                 assert self._wake is not None
                 self._wake.set()
                 await asyncio.wait_for(asyncio.shield(task), timeout)
-            else:
-                await asyncio.wait_for(self._flush_once(), timeout)
+            elif not await asyncio.wait_for(self._flush_once(), timeout):
+                await self._spill_out()
         except TimeoutError:
             if task is not None:
                 task.cancel()
@@ -501,19 +457,7 @@ class LogSink:
                 self._drop(lost, "at shutdown: neither the store nor the spill took the records")
             if self._spill is not None:
                 self._spill.close()
-            if self._purge_task is not None:
-                self._purge_task.cancel()
-                try:
-                    await self._purge_task
-                except (asyncio.CancelledError, Exception):
-                    pass
-                self._purge_task = None
+            if self._retention is not None:
+                await self._retention.stop()
             if self._on_depth is not None:
                 self._on_depth(self.depth)
-
-
-def spill_for(directory: str | None, max_mb: float) -> Spill | None:
-    """The spill of a configured directory, or None when it is switched off (`spill_max_mb: 0`)."""
-    if not directory or max_mb <= 0:
-        return None
-    return Spill(directory, int(max_mb * 1024 * 1024))

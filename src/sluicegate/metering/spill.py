@@ -16,12 +16,13 @@ counts) what neither memory nor the spill can hold.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -237,6 +238,43 @@ class Spill:
         for claimed in list(self._claimed.values()):
             os.close(claimed.fd)
         self._claimed.clear()
+
+
+def spill_for(directory: str | None, max_mb: float) -> Spill | None:
+    """The spill of a configured directory, or None when it is switched off (`spill_max_mb: 0`)."""
+    if not directory or max_mb <= 0:
+        return None
+    return Spill(directory, int(max_mb * 1024 * 1024))
+
+
+async def write_back(
+    spill: Spill,
+    write: Callable[[list[RequestRecord]], Awaitable[bool]],
+    batch_size: int,
+    limit: int | None,
+) -> tuple[bool, int, bool]:
+    """Write the finished spill files back through `write` (False: the store failed), at most
+    `limit` batches (None: all). File reads run in a thread. Returns (no failure, records
+    written, every file done); a file is removed once all of it is written."""
+    written = 0
+    budget = limit
+    for claimed in await asyncio.to_thread(spill.claim):
+        batches = spill.batches(claimed, batch_size)
+        while True:
+            item = await asyncio.to_thread(next, batches, None)
+            if item is None:
+                break
+            batch, offset = item
+            if batch and not await write(batch):
+                return False, written, False
+            spill.advance(claimed, offset, len(batch))
+            written += len(batch)
+            if budget is not None:
+                budget -= 1
+                if budget <= 0:
+                    return True, written, False  # more next turn: queued records get theirs too
+        await asyncio.to_thread(spill.finish, claimed)
+    return True, written, True
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -435,11 +435,15 @@ class Gateway:
         # taking them all out of the load balancer would turn a logging outage into a total one.
         # 503 once usage is being lost (queue and spill full, or no spill to fall back on).
         store_down = checks.get("store") is False or checks.get("store_writable") is False
-        durable = checks.get("log_durable", not store_down)
+        durable = bool(checks.get("log_durable", not store_down)) and (
+            not store_down or bool(checks.get("log_can_spill"))
+        )
+        if "log_durable" in checks:
+            checks["log_durable"] = durable
         ok = (
             checks["upstreams_configured"]
             and checks.get("redis") is not False
-            and (not store_down or durable is True)
+            and (not store_down or durable)
         )
         status = "not_ready" if not ok else "degraded" if store_down else "ready"
         body = {"status": status, **checks}
@@ -455,6 +459,7 @@ class Gateway:
             checks["log_queue_depth"] = self.sink.depth
             checks["store_writable"] = self.sink.store_writable
             checks["log_spilled"] = self.sink.spill_pending
+            checks["log_can_spill"] = self.sink.can_spill
             checks["log_durable"] = self.sink.durable
             checks["log_dropped"] = self.sink.dropped
         if self.redis is not None:

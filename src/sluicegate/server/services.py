@@ -25,7 +25,8 @@ async def start(gw: Gateway) -> None:
     from sluicegate.metering.metrics import Metrics
     from sluicegate.metering.prices import PriceTable
     from sluicegate.metering.redact import Redactor
-    from sluicegate.metering.sink import LogSink, spill_for
+    from sluicegate.metering.sink import LogSink
+    from sluicegate.metering.spill import spill_for
     from sluicegate.metering.tokens import TokenCounter
     from sluicegate.server.keysync import KeySync
     from sluicegate.server.limiting import LimitGate

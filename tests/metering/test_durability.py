@@ -7,6 +7,7 @@ aggregates in the real database afterwards: every record once, none twice.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -322,3 +323,27 @@ def test_usage_parsing_caps_absurd_figures_before_limits_and_metrics_see_them() 
     assert (usage.prompt_tokens, usage.completion_tokens) == (MAX_COUNT, MAX_COUNT)
     huge = usage_from_mapping({"prompt_tokens": 10**30, "completion_tokens": 3})
     assert huge is not None and huge.prompt_tokens == MAX_COUNT
+
+
+def test_a_spill_file_still_being_appended_is_not_claimed_but_a_sealed_one_is(tmp_path: Path) -> None:
+    writer, replayer = Spill(tmp_path / "spill", 10**7), Spill(tmp_path / "spill", 10**7)
+    assert writer.append([record(n, record_id=f"id-{n}") for n in range(3)]) == 3
+    assert replayer.claim() == [], "a file another process holds open was claimed"
+    writer.seal()
+    (claimed,) = replayer.claim()
+    assert claimed.records == 3
+    assert writer.claim() == [], "two replayers claimed the same file"
+    replayer.close()
+
+
+def test_workers_starting_together_replay_one_at_a_time(tmp_path: Path) -> None:
+    first, second = Spill(tmp_path / "spill", 10**7), Spill(tmp_path / "spill", 10**7)
+    held = first.recovery_lock(timeout=1)
+    assert held is not None
+    started = time.monotonic()
+    assert second.recovery_lock(timeout=0.3) is None, "two workers replayed at once"
+    assert time.monotonic() - started >= 0.3  # it waited for its turn
+    os.close(held)
+    again = second.recovery_lock(timeout=1)
+    assert again is not None
+    os.close(again)

@@ -211,8 +211,8 @@ class LogSink:
         Workers starting together take turns (a lock file), so each sees the others' replay done.
         """
         spill = self._spill
-        if spill is None:
-            return 0
+        if spill is None or not spill.directory.is_dir():
+            return 0  # never spilled: no directory to create, nothing to replay
         before = self.replayed
         fd = await asyncio.to_thread(spill.recovery_lock, timeout)
         try:

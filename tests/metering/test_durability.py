@@ -347,3 +347,27 @@ def test_workers_starting_together_replay_one_at_a_time(tmp_path: Path) -> None:
     again = second.recovery_lock(timeout=1)
     assert again is not None
     os.close(again)
+
+
+async def test_a_hung_write_moves_the_queue_to_the_spill_even_when_a_batch_is_half_the_queue(
+    store: Store, tmp_path: Path
+) -> None:
+    release = asyncio.Event()
+
+    async def stuck_then_fine(records: Sequence[RequestRecord], replay: bool = False) -> int:
+        await release.wait()  # a locked table: the write neither fails nor returns
+        return await store.usage.write_batch(records, replay=replay)
+
+    sink = LogSink(
+        stuck_then_fine, max_queue=100, batch_size=50, flush_interval=0.02, spill=Spill(tmp_path / "s", 10**7)
+    )
+    sink.start()
+    for n in range(300):
+        assert sink.put_nowait(record(n)), f"record {n} dropped while the spill had room"
+        if n % 10 == 0:
+            await asyncio.sleep(0.01)
+    assert sink.spilled > 0
+    release.set()
+    await until(lambda: sink.depth == 0 and sink.spill_pending == 0)
+    await sink.close()
+    assert await counts(store) == (300, 300, 300)

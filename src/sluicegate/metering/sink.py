@@ -127,15 +127,14 @@ class LogSink:
         queue = self._queue
         n = len(queue)
         if n >= self._max_queue or self._closed:
-            self._drop(1, "queue full (and the spill cannot take more)")
+            self._drop(1, "closed" if self._closed else "queue full (and the spill cannot take more)")
             self.dropped_queue_full += 1
             return False
         queue.append(record)
-        if n + 1 == self._batch_size and self._wake is not None:
-            self._wake.set()  # a full batch is ready: don't wait for the interval
-        elif n + 1 == self._spill_at and self._wake is not None:
-            self._wake.set()
-            if self._inflight and self._spill is not None and self._spiller is None:
+        n += 1
+        if (n == self._batch_size or n == self._spill_at) and self._wake is not None:
+            self._wake.set()  # a full batch is ready, or memory fills: don't wait for the interval
+            if n == self._spill_at and self._inflight and self._spill is not None and self._spiller is None:
                 # The writer is stuck in a write (a locked table, a silent network): move the
                 # queue to the spill from another task rather than let it fill and drop.
                 self._spiller = asyncio.get_running_loop().create_task(self._spill_queue())

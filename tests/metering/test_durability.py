@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
@@ -371,3 +372,29 @@ async def test_a_hung_write_moves_the_queue_to_the_spill_even_when_a_batch_is_ha
     await until(lambda: sink.depth == 0 and sink.spill_pending == 0)
     await sink.close()
     assert await counts(store) == (300, 300, 300)
+
+
+def test_a_spill_on_a_full_disk_refuses_cleanly_and_leaves_no_half_record(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        spill = Spill(disk / "spill", max_bytes=10**9)  # the cap is not what stops it: the disk is
+        stored = 0
+        with pytest.raises(OSError):
+            for n in range(10_000):
+                stored += spill.append([record(n, record_id=f"id-{n}", request_body="x" * 500)])
+        spill.seal()
+        replay = Spill(disk / "spill", max_bytes=10**9)
+        (claimed,) = replay.claim()
+        assert claimed.records == stored > 0
+        read = [r for batch, _ in replay.batches(claimed, 100) for r in batch]
+        assert [r.record_id for r in read] == [f"id-{n}" for n in range(stored)]
+        assert replay.torn == 0, "a half-written record was left behind"
+        replay.close()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

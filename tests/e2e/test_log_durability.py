@@ -214,6 +214,50 @@ def test_usage_spilled_at_shutdown_is_replayed_at_start_and_counts_against_budge
     assert not list(spill_dir.glob("spill-*.jsonl")), "replayed spill files are removed"
 
 
+def test_two_workers_spill_during_an_outage_and_the_restart_writes_each_record_once(
+    stand_in: Upstream, proxied_pg: tuple[str, str, TcpProxy], tmp_path: Path
+) -> None:
+    """Each worker spills to its own file; at the next start the workers take turns writing back."""
+    direct, through_proxy, proxy = proxied_pg
+    table = LogTable(direct)
+    spill_dir = tmp_path / "spill"
+    config = metering_config(
+        stand_in.url,
+        through_proxy,
+        metering={"flush_interval_s": 0.2, "spill_dir": str(spill_dir)},
+        server={"workers": 2},
+        redis="redis://127.0.0.1:6379/0",  # several workers need it for the limited key's counters
+    )
+    gateway = start_gateway(config)
+    answered: list[str] = []
+    try:
+        # /healthz answers once one worker is up; the other may still be opening the store.
+        poll(lambda: gateway.logs().count("Started worker-") >= 2, 60, "the second worker never started")
+        proxy.cut()
+
+        def client() -> None:
+            for _ in range(4):
+                answered.extend(send(gateway, "exact", 10))  # a new connection each time: both workers
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        gateway.stop()
+    assert len(answered) == 160
+    assert list(spill_dir.glob("spill-*.jsonl")), "nothing was spilled at shutdown"
+    proxy.restore()
+    gateway = start_gateway(config)
+    try:
+        poll(lambda: logged(table)[0] >= len(answered), 30, "the spill was not written back")
+        assert logged(table) == (160, 160, 160)
+        assert {r["request_id"] for r in table.rows()} == set(answered)
+    finally:
+        gateway.stop()
+
+
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     disk = tmp_path / "disk"

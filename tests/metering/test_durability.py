@@ -317,13 +317,15 @@ def test_connection_failures_are_not_blamed_on_records() -> None:
 
 
 def test_usage_parsing_caps_absurd_figures_before_limits_and_metrics_see_them() -> None:
-    from sluicegate.metering.usage import usage_from_mapping
+    from sluicegate.metering.usage import MAX_TOKENS, usage_from_mapping
 
     usage = usage_from_mapping({"prompt_tokens": 1e300, "completion_tokens": float("inf"), "total_tokens": 1})
     assert usage is not None
-    assert (usage.prompt_tokens, usage.completion_tokens) == (MAX_COUNT, MAX_COUNT)
+    assert (usage.prompt_tokens, usage.completion_tokens) == (MAX_TOKENS, MAX_TOKENS)
     huge = usage_from_mapping({"prompt_tokens": 10**30, "completion_tokens": 3})
-    assert huge is not None and huge.prompt_tokens == MAX_COUNT
+    assert huge is not None and huge.prompt_tokens == MAX_TOKENS
+    record_at_the_cap = record(1, prompt_tokens=MAX_TOKENS)
+    assert bound(record_at_the_cap) and record_at_the_cap.usage_clamped, "a capped figure is not flagged"
 
 
 def test_a_spill_file_still_being_appended_is_not_claimed_but_a_sealed_one_is(tmp_path: Path) -> None:

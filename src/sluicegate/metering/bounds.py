@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from sluicegate.metering.usage import MAX_TOKENS
 from sluicegate.store.records import RequestRecord
 
 # 2**53: the largest count every layer (JSON readers, float sums in reports, BIGINT) holds exactly.
@@ -45,10 +46,10 @@ TEXT_LIMITS = {
 def _count(value: object) -> int | None:
     """The bounded count, or None when `value` is already a valid count (the common case).
 
-    A count at MAX_COUNT was clamped on its way in (usage parsing caps it there): no request uses
-    2**53 tokens, so it is reported as changed and the record gets its flag.
+    A count at or past usage parsing's cap (`usage.MAX_TOKENS`) was clamped on its way in: no
+    request uses 2**31 tokens, so it is reported as changed and the record gets its flag.
     """
-    if type(value) is int and 0 <= value < MAX_COUNT:
+    if type(value) is int and 0 <= value < MAX_TOKENS:
         return None
     if isinstance(value, bool):
         return int(value)

@@ -146,6 +146,11 @@ class LogSink:
         return len(self._queue) + len(self._held) + self._inflight
 
     @property
+    def queued(self) -> int:
+        """Records in the queue (not yet taken for a write); what `max_queue` bounds."""
+        return len(self._queue)
+
+    @property
     def store_writable(self) -> bool:
         """False while the last write failed because the store could not write."""
         return not self._failing

@@ -132,13 +132,19 @@ class LogSink:
             return False
         queue.append(record)
         n += 1
-        if (n == self._batch_size or n == self._spill_at) and self._wake is not None:
-            self._wake.set()  # a full batch is ready, or memory fills: don't wait for the interval
-            if n == self._spill_at and self._inflight and self._spill is not None and self._spiller is None:
-                # The writer is stuck in a write (a locked table, a silent network): move the
-                # queue to the spill from another task rather than let it fill and drop.
-                self._spiller = asyncio.get_running_loop().create_task(self._spill_queue())
+        if n >= self._spill_at:
+            self._filling(n)  # memory is half full: rare, off the common path
+        elif n == self._batch_size and self._wake is not None:
+            self._wake.set()  # a full batch is ready: don't wait for the interval
         return True
+
+    def _filling(self, n: int) -> None:
+        if (n == self._spill_at or n == self._batch_size) and self._wake is not None:
+            self._wake.set()
+        if self._inflight and self._spill is not None and self._spiller is None and self._wake is not None:
+            # The writer is stuck in a write (a locked table, a silent network): move the queue
+            # to the spill from another task rather than let it fill and drop.
+            self._spiller = asyncio.get_running_loop().create_task(self._spill_queue())
 
     @property
     def depth(self) -> int:

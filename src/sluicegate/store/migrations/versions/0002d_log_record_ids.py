@@ -5,7 +5,7 @@ replayed after a crash halfway through: with a unique id per record the insert s
 already there. Old rows keep a NULL id (NULLs never collide in a unique index).
 
 Revision ID: 0002d
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-04
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002d"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

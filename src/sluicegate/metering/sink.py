@@ -385,15 +385,20 @@ class LogSink:
         return stored == len(records)
 
     async def _spill_queue(self) -> None:
-        """Move the queue (not the batch being written) to the spill while a write hangs."""
+        """Move the queue (not the batch being written) to the spill while a write hangs; again if
+        it filled past half meanwhile (no later record may come to trigger it)."""
         try:
             spill = self._spill
-            if spill is None or not self._queue:
-                return
-            records = self._take(len(self._queue))
-            stored = await self._append(spill, records)
-            if stored < len(records):  # back to the front of the queue, oldest first
-                self._queue.extendleft(reversed(records[stored:]))
+            first = True
+            while spill is not None and self._queue and (first or len(self._queue) >= self._spill_at):
+                first = False
+                if not self._inflight:
+                    return  # the write returned: the writer takes the queue from here
+                records = self._take(len(self._queue))
+                stored = await self._append(spill, records)
+                if stored < len(records):  # back to the front of the queue, oldest first
+                    self._queue.extendleft(reversed(records[stored:]))
+                    return
         finally:
             self._spiller = None
 

@@ -372,3 +372,22 @@ def test_the_audit_log_exports_as_csv_and_jsonl(dep: Deployment, extra_upstream:
     assert csv_answer.text.splitlines()[0] == "id,ts,actor,action,target_kind,target,before,after"
     lines = dep.admin("GET", "/admin/audit?format=jsonl").text.splitlines()
     assert lines and all(orjson.loads(line)["actor"].startswith("admin:") for line in lines)
+
+
+def test_without_a_master_key_a_provider_key_is_refused_and_nothing_stored(
+    tmp_path_factory: pytest.TempPathFactory, extra_upstream: Upstream
+) -> None:
+    plain = deploy("sqlite", tmp_path_factory.mktemp("no-master"))
+    try:
+        name = unique("up")
+        refused = plain.admin(
+            "POST",
+            "/admin/upstreams",
+            json={"name": name, "base_url": extra_upstream.url, "api_key": NEW_PROVIDER_KEY},
+        )
+        assert "SLUICEGATE_MASTER_KEY" in assert_error(refused, 400, "master_key_missing", "api_key")
+        assert stored_rows(plain, "config_upstreams") == []
+        keyless = plain.admin("POST", "/admin/upstreams", json={"name": name, "base_url": extra_upstream.url})
+        assert keyless.status_code == 201, keyless.text  # a local server with no key needs no master key
+    finally:
+        plain.close()

@@ -309,8 +309,27 @@ class CatalogService:
         )
         return {"name": name, "object": "channel", "enabled": enabled}
 
-    async def channel_switches(self) -> dict[str, bool]:
-        return dict((await self.rows()).channels)
+    async def known_channels(self) -> set[str]:
+        """Every channel name the file and the store route (enabled or not), as GET /admin/channels names them."""
+        from sluicegate.catalog.effective import merge
+        from sluicegate.routing.routes import build_routes
+
+        rows = await self.rows()
+        settings = merge(self._settings, rows, self._box).settings
+        return {c.name for channels in build_routes(settings).values() for c in channels} | set(rows.channels)
+
+    async def audit(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        target: str | None = None,
+        kind: str | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Audit entries as JSON, newest first."""
+        entries = await self._repo.audit(since=since, until=until, target=target, kind=kind, limit=limit)
+        return [audit_json(e) for e in entries]
 
     # -- prices ----------------------------------------------------------------------------------------
 

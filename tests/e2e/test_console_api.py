@@ -391,3 +391,11 @@ def test_without_a_master_key_a_provider_key_is_refused_and_nothing_stored(
         assert keyless.status_code == 201, keyless.text  # a local server with no key needs no master key
     finally:
         plain.close()
+
+
+@SQLITE_ONLY
+def test_a_duplicate_key_name_is_a_409_through_the_api(dep: Deployment) -> None:
+    name = unique("named")
+    dep.create_key(name=name)
+    again = dep.admin("POST", "/admin/keys", json={"name": name})
+    assert "already exists" in assert_error(again, 409, "key_name_taken", "name")

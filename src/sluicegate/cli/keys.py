@@ -141,6 +141,23 @@ def option_fields(options: dict[str, Any], now: float) -> dict[str, Any]:
     return fields
 
 
+def _refuse_file_name(config: str | None, name: str) -> None:
+    """Key names tell keys apart: a managed key may not reuse the name of one in the file."""
+    from sluicegate.config import ConfigError, load_settings
+
+    try:
+        names = {k.name for k in load_settings(config).keys}
+    except ConfigError:
+        return  # resolve_database has already reported a broken file
+    if name in names:
+        raise click.ClickException(
+            t(
+                f"a key named {name!r} is already in the configuration file; choose another name",
+                f"配置文件中已有名为 {name!r} 的密钥，请换一个名称",
+            )
+        )
+
+
 def key_status(record: KeyRecord, now: float) -> str:
     """One word for the state of a key: revoked, expired, disabled or active."""
     if record.revoked_at is not None:
@@ -210,10 +227,21 @@ def create(config: str | None, database: str | None, as_json: bool, **options: A
     now = time.time()
     fields = option_fields(options, now)
     url = resolve_database(config, database)
+    _refuse_file_name(config, fields["name"])
     record, secret = run_with_store(url, lambda store: store.keys.create(fields))
     if as_json:
         echo_json({"key": secret, **key_json(record, now)})
         return
+    if record.endpoints and not any(e in ("models", "/v1/models") for e in record.endpoints):
+        click.echo(
+            t(
+                "note: this key cannot list models (GET /v1/models), which chat UIs call first; "
+                "add 'models' to --endpoints if a chat UI will use it.",
+                "注意：此密钥无法列出模型（GET /v1/models），而聊天界面会首先调用它；"
+                "如需在聊天界面中使用，请在 --endpoints 中加入 models。",
+            ),
+            err=True,
+        )
     click.echo(
         t(f"Created key {record.id} ({record.name}):", f"已创建密钥 {record.id}（{record.name}）：")
         + f"\n\n    {secret}\n"
@@ -258,9 +286,14 @@ def list_keys(config: str | None, database: str | None, include_revoked: bool, a
 @click.argument("key_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show(config: str | None, database: str | None, key_id: str, as_json: bool) -> None:
-    """Show one key."""
+    """Show one key, by its id or a unique prefix of the id or of the secret."""
     url = resolve_database(config, database)
-    record = run_with_store(url, lambda store: store.keys.get(key_id))
+
+    async def find(store: Any) -> KeyRecord | None:
+        record: KeyRecord | None = await store.keys.get(await store.keys.resolve(key_id))
+        return record
+
+    record = run_with_store(url, find)
     if record is None:
         raise click.ClickException(f"no key with id {key_id!r}")
     _print_key(record, as_json)
@@ -275,7 +308,12 @@ def update(config: str | None, database: str | None, key_id: str, as_json: bool,
     if not fields:
         raise click.UsageError("nothing to change: give at least one option")
     url = resolve_database(config, database)
-    record = run_with_store(url, lambda store: store.keys.update(key_id, **fields))
+
+    async def change(store: Any) -> KeyRecord:
+        record: KeyRecord = await store.keys.update(await store.keys.resolve(key_id), **fields)
+        return record
+
+    record = run_with_store(url, change)
     _print_key(record, as_json)
 
 
@@ -286,7 +324,12 @@ def update(config: str | None, database: str | None, key_id: str, as_json: bool,
 def revoke(config: str | None, database: str | None, key_id: str, as_json: bool) -> None:
     """Revoke a key for good; gateways refuse it within two seconds."""
     url = resolve_database(config, database)
-    record = run_with_store(url, lambda store: store.keys.revoke(key_id))
+
+    async def revoke_one(store: Any) -> KeyRecord:
+        record: KeyRecord = await store.keys.revoke(await store.keys.resolve(key_id))
+        return record
+
+    record = run_with_store(url, revoke_one)
     if as_json:
         echo_json(key_json(record, time.time()))
     else:

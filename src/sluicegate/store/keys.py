@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sluicegate.store.keyfields import LIMIT_FIELDS, InvalidKeyField, normalise_key_fields
@@ -30,6 +30,18 @@ class KeyNotFound(LookupError):
 
 class KeyRevoked(ValueError):
     """The key was revoked; revocation is final, so it cannot be changed or re-enabled."""
+
+
+class KeyNameTaken(InvalidKeyField):
+    """Another key (not revoked) already has this name: names are how people tell keys apart."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a key named {name!r} already exists; choose another name (or revoke that key)")
+        self.name = name
+
+
+class KeyAmbiguous(LookupError):
+    """A prefix matches several keys."""
 
 
 class KeyRepository:
@@ -58,6 +70,7 @@ class KeyRepository:
             updated_at=now,
         )
         async with self._engine.begin() as conn:
+            await _check_name_free(conn, values["name"])
             await conn.execute(api_keys.insert().values(values))
             await _bump_revision(conn)
             record = await _fetch(conn, values["id"])
@@ -68,6 +81,34 @@ class KeyRepository:
         """The key with this id, revoked or not; None if there is none."""
         async with self._engine.connect() as conn:
             return await _fetch(conn, key_id)
+
+    async def resolve(self, id_or_prefix: str) -> str:
+        """The id of the key this id, unique id prefix or unique secret prefix names.
+
+        KeyNotFound when nothing matches, KeyAmbiguous (with the matching ids) when several do.
+        """
+        text = id_or_prefix.strip().rstrip("…")
+        if not text:
+            raise KeyNotFound(id_or_prefix)
+        async with self._engine.connect() as conn:
+            if await _fetch(conn, text) is not None:
+                return text
+            like = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            rows = await conn.execute(
+                select(api_keys.c.id).where(
+                    api_keys.c.id.like(like, escape="\\")
+                    | api_keys.c.prefix.like(like, escape="\\")
+                    # more of the secret than the list shows: its shown prefix starts what was typed
+                    | (api_keys.c.key_hash == hash_key(text))
+                    | literal(text).like(api_keys.c.prefix + "%")
+                )
+            )
+            ids = sorted({row[0] for row in rows})
+        if not ids:
+            raise KeyNotFound(id_or_prefix)
+        if len(ids) > 1:
+            raise KeyAmbiguous(id_or_prefix, ids)
+        return ids[0]
 
     async def list(self, include_revoked: bool = False) -> list[KeyRecord]:
         """Keys oldest first; revoked ones only when asked for."""
@@ -87,6 +128,8 @@ class KeyRepository:
             return record
         values["updated_at"] = self._clock()
         async with self._engine.begin() as conn:
+            if "name" in values:
+                await _check_name_free(conn, values["name"], key_id)
             result = await conn.execute(
                 update(api_keys)
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
@@ -132,6 +175,14 @@ class KeyRepository:
         """The key revision counter; it changes whenever any key does."""
         async with self._engine.connect() as conn:
             return int((await conn.execute(select(revision.c.value).where(revision.c.id == 1))).scalar_one())
+
+
+async def _check_name_free(conn: AsyncConnection, name: str, key_id: str | None = None) -> None:
+    query = select(api_keys.c.id).where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
+    if key_id is not None:
+        query = query.where(api_keys.c.id != key_id)
+    if (await conn.execute(query.limit(1))).first() is not None:
+        raise KeyNameTaken(name)
 
 
 async def _bump_revision(conn: AsyncConnection) -> None:

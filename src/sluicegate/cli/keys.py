@@ -198,21 +198,29 @@ def _limits_text(limits: KeyLimits) -> str:
     return " ".join(parts) or "-"
 
 
+_LABELS_ZH = {
+    "id": "ID", "name": "名称", "owner": "所有者", "prefix": "前缀", "status": "状态", "models": "模型",
+    "endpoints": "接口", "networks": "网段", "limits": "限额", "store bodies": "保存内容",
+    "expires": "过期时间", "created": "创建时间", "updated": "更新时间", "revoked": "吊销时间",
+}  # fmt: skip
+
+
 def _echo_key(record: KeyRecord, now: float) -> None:
     data = key_json(record, now)
     rows = [
         ("id", data["id"]), ("name", data["name"]), ("owner", data["owner"] or "-"),
         ("prefix", data["prefix"] + "…"), ("status", data["status"]),
-        ("models", ", ".join(record.models) or "all"), ("endpoints", ", ".join(record.endpoints) or "all"),
-        ("networks", ", ".join(record.networks) or "anywhere"), ("limits", _limits_text(record.limits)),
-        ("store bodies", "yes" if record.store_bodies else "no"), ("expires", data["expires_at"] or "never"),
+        ("models", ", ".join(record.models) or t("all", "全部")),
+        ("endpoints", ", ".join(record.endpoints) or t("all", "全部")),
+        ("networks", ", ".join(record.networks) or t("anywhere", "不限")), ("limits", _limits_text(record.limits)),
+        ("store bodies", t("yes", "是") if record.store_bodies else t("no", "否")),
+        ("expires", data["expires_at"] or t("never", "永不")),
         ("created", data["created_at"]), ("updated", data["updated_at"]),
     ]  # fmt: skip
     if record.revoked_at is not None:
         rows.append(("revoked", data["revoked_at"]))
-    width = max(len(label) for label, _ in rows)
-    for label, value in rows:
-        click.echo(f"{label.ljust(width)}  {value}")
+    shown = [(t(label, _LABELS_ZH[label]), value) for label, value in rows]
+    click.echo(format_table(["", ""], shown).split("\n", 1)[1])
 
 
 @click.group()

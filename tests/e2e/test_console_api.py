@@ -399,3 +399,14 @@ def test_a_duplicate_key_name_is_a_409_through_the_api(dep: Deployment) -> None:
     dep.create_key(name=name)
     again = dep.admin("POST", "/admin/keys", json={"name": name})
     assert "already exists" in assert_error(again, 409, "key_name_taken", "name")
+
+
+def test_key_changes_are_audited_without_their_secret(dep: Deployment) -> None:
+    created = dep.create_key(name=unique("audited-key"))
+    dep.admin("PATCH", f"/admin/keys/{created['id']}", json={"rpm": 7})
+    dep.admin("DELETE", f"/admin/keys/{created['id']}")
+    entries = dep.admin("GET", f"/admin/audit?kind=key&target={created['id']}").json()["data"]
+    assert [e["action"] for e in entries] == ["revoke", "update", "create"]
+    assert entries[1]["before"]["limits"]["rpm"] is None and entries[1]["after"]["limits"]["rpm"] == 7
+    assert all(e["actor"].startswith("admin:") for e in entries)
+    assert created["key"] not in dep.admin("GET", "/admin/audit?format=jsonl").text

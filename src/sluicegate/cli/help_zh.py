@@ -185,7 +185,7 @@ HELP_ZH: dict[str, str] = {
     ),
     "7d, 12h, 30m ago, or a date / ISO date-time (UTC).": "7d、12h、30m 之前，或日期 / ISO 日期时间（UTC）。",
     "Same forms as --since.": "格式同 --since。",
-    "Only changes to this upstream, model, channel or price.": "只看对这个上游、模型、渠道或价格的修改。",
+    "Only changes to this upstream, model, channel, price or key (id).": "只看对这个上游、模型、渠道、价格或密钥（id）的修改。",
     "Only this kind.": "只看这一类。",
     "Print JSON (a list).": "打印 JSON（列表）。",
     "Print one JSON object a line (for export).": "每行打印一个 JSON 对象（用于导出）。",

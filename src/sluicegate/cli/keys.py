@@ -141,6 +141,14 @@ def option_fields(options: dict[str, Any], now: float) -> dict[str, Any]:
     return fields
 
 
+def _audit() -> Any:
+    """Key changes from the CLI are audited as `cli:<user>`, like catalog changes."""
+    from sluicegate.cli.catalog import cli_actor
+    from sluicegate.store.keys import KeyAudit
+
+    return KeyAudit(cli_actor(), lambda record: key_json(record, time.time()))
+
+
 def _refuse_file_name(config: str | None, name: str) -> None:
     """Key names tell keys apart: a managed key may not reuse the name of one in the file."""
     from sluicegate.config import ConfigError, load_settings
@@ -236,7 +244,7 @@ def create(config: str | None, database: str | None, as_json: bool, **options: A
     fields = option_fields(options, now)
     url = resolve_database(config, database)
     _refuse_file_name(config, fields["name"])
-    record, secret = run_with_store(url, lambda store: store.keys.create(fields))
+    record, secret = run_with_store(url, lambda store: store.keys.create(fields, _audit()))
     if as_json:
         echo_json({"key": secret, **key_json(record, now)})
         return
@@ -318,7 +326,7 @@ def update(config: str | None, database: str | None, key_id: str, as_json: bool,
     url = resolve_database(config, database)
 
     async def change(store: Any) -> KeyRecord:
-        record: KeyRecord = await store.keys.update(await store.keys.resolve(key_id), **fields)
+        record: KeyRecord = await store.keys.update(await store.keys.resolve(key_id), _audit(), **fields)
         return record
 
     record = run_with_store(url, change)
@@ -334,7 +342,7 @@ def revoke(config: str | None, database: str | None, key_id: str, as_json: bool)
     url = resolve_database(config, database)
 
     async def revoke_one(store: Any) -> KeyRecord:
-        record: KeyRecord = await store.keys.revoke(await store.keys.resolve(key_id))
+        record: KeyRecord = await store.keys.revoke(await store.keys.resolve(key_id), _audit())
         return record
 
     record = run_with_store(url, revoke_one)

@@ -11,12 +11,14 @@ import builtins
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import Row, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from sluicegate.store.catalog import Audit, write_audit
 from sluicegate.store.keyfields import LIMIT_FIELDS, InvalidKeyField, normalise_key_fields
 from sluicegate.store.records import KeyLimits, KeyRecord
 from sluicegate.store.schema import api_keys, revision
@@ -45,6 +47,14 @@ class KeyAmbiguous(LookupError):
     """A prefix matches several keys."""
 
 
+@dataclass(frozen=True, slots=True)
+class KeyAudit:
+    """Who is changing keys, and how a key is shown in the audit log (never its secret or hash)."""
+
+    actor: str
+    describe: Callable[[KeyRecord], Any]
+
+
 class KeyRepository:
     """Create, read, change and revoke managed keys; the engine is shared with the rest of the store."""
 
@@ -52,7 +62,7 @@ class KeyRepository:
         self._engine = engine
         self._clock = clock
 
-    async def create(self, fields: Mapping[str, Any]) -> tuple[KeyRecord, str]:
+    async def create(self, fields: Mapping[str, Any], audit: KeyAudit | None = None) -> tuple[KeyRecord, str]:
         """Store a new key and return it with its secret, which is never retrievable again.
 
         `fields` takes the editable KeyRecord fields (`name` is required) plus individual limits
@@ -75,7 +85,10 @@ class KeyRepository:
             await conn.execute(api_keys.insert().values(values))
             await _bump_revision(conn)
             record = await _fetch(conn, values["id"])
-        assert record is not None
+            assert record is not None
+            if audit is not None:
+                entry = Audit(audit.actor, "create", "key", record.id, None, audit.describe(record))
+                await write_audit(conn, entry, now)
         return record, secret
 
     async def get(self, key_id: str) -> KeyRecord | None:
@@ -119,7 +132,7 @@ class KeyRepository:
         async with self._engine.connect() as conn:
             return [_to_record(row) for row in await conn.execute(query)]
 
-    async def update(self, key_id: str, **fields: Any) -> KeyRecord:
+    async def update(self, key_id: str, audit: KeyAudit | None = None, **fields: Any) -> KeyRecord:
         """Change some fields of a key (None clears a limit or the expiry); returns the new state."""
         values = _to_columns(normalise_key_fields(fields))
         if not values:
@@ -131,6 +144,7 @@ class KeyRepository:
         async with self._engine.begin() as conn:
             if "name" in values:
                 await _check_name_free(conn, values["name"], key_id)
+            before = await _fetch(conn, key_id) if audit is not None else None
             result = await conn.execute(
                 update(api_keys)
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
@@ -140,13 +154,19 @@ class KeyRepository:
                 raise (KeyNotFound(key_id) if await _fetch(conn, key_id) is None else KeyRevoked(key_id))
             await _bump_revision(conn)
             record = await _fetch(conn, key_id)
-        assert record is not None
+            assert record is not None
+            if audit is not None and before is not None:
+                entry = Audit(
+                    audit.actor, "update", "key", key_id, audit.describe(before), audit.describe(record)
+                )
+                await write_audit(conn, entry, values["updated_at"])
         return record
 
-    async def revoke(self, key_id: str) -> KeyRecord:
+    async def revoke(self, key_id: str, audit: KeyAudit | None = None) -> KeyRecord:
         """Disable a key for good; revoking twice keeps the first revocation time."""
         now = self._clock()
         async with self._engine.begin() as conn:
+            before = await _fetch(conn, key_id) if audit is not None else None
             result = await conn.execute(
                 update(api_keys)
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
@@ -155,6 +175,11 @@ class KeyRepository:
             if result.rowcount:
                 await _bump_revision(conn)
             record = await _fetch(conn, key_id)
+            if result.rowcount and audit is not None and before is not None and record is not None:
+                entry = Audit(
+                    audit.actor, "revoke", "key", key_id, audit.describe(before), audit.describe(record)
+                )
+                await write_audit(conn, entry, now)
         if record is None:
             raise KeyNotFound(key_id)
         return record

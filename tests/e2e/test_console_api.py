@@ -333,6 +333,7 @@ def test_a_disabled_channel_takes_no_traffic_until_enabled(dep: Deployment, extr
         channel = f"{up['name']}/gpt-4o-mini"
         disabled = dep.admin("POST", f"/admin/channels/{channel}/disable")
         assert disabled.status_code == 200 and disabled.json()["enabled"] is False
+        assert channel in dep.admin("GET", "/admin/channels").json()["disabled_channels"]
         before = len(extra_upstream.requests)
         for _ in range(4):
             assert chat(dep, model["name"]).status_code == 200
@@ -410,3 +411,43 @@ def test_key_changes_are_audited_without_their_secret(dep: Deployment) -> None:
     assert entries[1]["before"]["limits"]["rpm"] is None and entries[1]["after"]["limits"]["rpm"] == 7
     assert all(e["actor"].startswith("admin:") for e in entries)
     assert created["key"] not in dep.admin("GET", "/admin/audit?format=jsonl").text
+
+
+def test_a_stream_in_flight_finishes_while_the_routes_are_rebuilt(
+    dep: Deployment, extra_upstream: Upstream
+) -> None:
+    chunks: list[str] = []
+    with httpx.stream(
+        "POST",
+        f"{dep.gateway.base_url}/chat/completions",
+        json={"model": "slow-model", "messages": CHAT_MESSAGES, "stream": True},
+        timeout=30,
+    ) as response:
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        for line in lines:
+            if line.startswith("data: "):
+                chunks.append(line)
+                break
+        up = add_upstream(dep, extra_upstream)  # two rebuilds while the stream runs
+        add_model(dep, up["name"])
+        chunks += [line for line in lines if line.startswith("data: ")]
+    assert chunks[-1] == "data: [DONE]" and len(chunks) >= 4
+
+
+def test_an_open_breaker_stays_open_across_a_rebuild(dep: Deployment, extra_upstream: Upstream) -> None:
+    def state() -> str:
+        channels = dep.admin("GET", "/admin/channels").json()["channels"]
+        return str(next(c for c in channels if c["name"] == "slow/gpt-4o-mini")["state"])
+
+    dep.slow_upstream.behaviour = "fail"
+    try:
+        for _ in range(6):
+            chat(dep, "slow-model")
+        assert state() != "closed"
+        up = add_upstream(dep, extra_upstream)
+        add_model(dep, up["name"])
+        assert state() != "closed"
+    finally:
+        dep.slow_upstream.behaviour = "slow_stream delay=0.25"
+        dep.admin("POST", "/admin/channels/slow/gpt-4o-mini/reset")

@@ -188,6 +188,16 @@ def check_config(path: str, as_json: bool) -> None:
     click.echo(t("Routes:", "路由："))
     for line in _routes_table(s):
         click.echo(line)
-    click.echo(f"Keys in file: {len(s.keys)}" + ("" if s.keys else "  (none: open on loopback only)"))
+    click.echo(
+        t(f"Keys in file: {len(s.keys)}", f"配置文件中的密钥：{len(s.keys)}")
+        + (
+            ""
+            if s.keys
+            else t(
+                "  (with no managed key in the store either, the gateway is open, on loopback only)",
+                "  （若数据库中也没有托管密钥，网关将在无认证状态下运行，仅限本机回环地址）",
+            )
+        )
+    )
     for field, var in loaded.missing_env:
         click.echo(f"warning: {field}: ${{{var}}} is not set")

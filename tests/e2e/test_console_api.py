@@ -316,6 +316,12 @@ def test_reset_puts_an_open_channel_back_in_service(dep: Deployment) -> None:
     assert reset.status_code == 200, reset.text
     assert reset.json()["state"] == "closed"
     assert chat(dep, "gpt-4o-mini").status_code == 200
+    noted = dep.admin("GET", "/admin/audit?kind=channel&target=up/gpt-4o-mini").json()["data"][0]
+    assert (
+        noted["action"] == "reset"
+        and noted["before"]["state"] != "closed"
+        and noted["after"]["state"] == "closed"
+    )
 
 
 def test_a_disabled_channel_takes_no_traffic_until_enabled(dep: Deployment, extra_upstream: Upstream) -> None:

@@ -167,7 +167,7 @@ def audit(
 
 
 _ACTIONS_ZH = {
-    "create": "创建", "update": "修改", "delete": "删除", "enable": "启用", "disable": "停用", "revoke": "吊销",
+    "create": "创建", "update": "修改", "delete": "删除", "enable": "启用", "disable": "停用", "revoke": "吊销", "reset": "重置",
 }  # fmt: skip
 _KINDS_ZH = {"upstream": "上游", "model": "模型", "channel": "渠道", "price": "价格", "key": "密钥"}
 

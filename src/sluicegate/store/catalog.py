@@ -212,6 +212,11 @@ class CatalogRepository:
     async def delete_price(self, model: str, audit: Audit) -> bool:
         return await self._delete(config_prices, config_prices.c.model, model, audit)
 
+    async def note(self, audit: Audit) -> None:
+        """An audit entry for an action that changes no row (a channel reset)."""
+        async with self._engine.begin() as conn:
+            await write_audit(conn, audit, self._clock())
+
     async def _put(
         self, table: Table, key: Any, name: str, values: dict[str, Any], audit: Audit, create: bool
     ) -> None:

@@ -151,3 +151,15 @@ def test_the_readme_activates_the_venv_before_its_first_sluicegate_command(readm
     activate = text.index("source .venv/bin/activate")
     first_command = re.search(r"^sluicegate ", text, flags=re.M)
     assert first_command is not None and activate < first_command.start()
+
+
+def test_the_banner_lists_the_routes_kept_in_the_store(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "sluicegate.yaml"
+    config.write_text(yaml.safe_dump({"server": {"port": port}}))
+    added = invoke(config, "models", "add", "stored-route", "--channel", "mock/mock-gpt")
+    assert added.exit_code == 0, added.output  # type: ignore[attr-defined]
+    gateway = serve_in(tmp_path, port)
+    gateway.stop()
+    assert "stored-route" in gateway.stderr_text() and "-> mock/mock-gpt" in gateway.stderr_text()
+    assert "No upstream configured" not in gateway.stderr_text()

@@ -457,3 +457,13 @@ def test_an_open_breaker_stays_open_across_a_rebuild(dep: Deployment, extra_upst
     finally:
         dep.slow_upstream.behaviour = "slow_stream delay=0.25"
         dep.admin("POST", "/admin/channels/slow/gpt-4o-mini/reset")
+
+
+@SQLITE_ONLY
+def test_a_model_name_with_a_slash_is_addressed_url_encoded(dep: Deployment) -> None:
+    name = f"org-{uuid.uuid4().hex[:6]}/model-x"
+    created = dep.admin("POST", "/admin/models", json={"name": name, "channels": ["mock/mock-gpt"]})
+    assert created.status_code == 201, created.text
+    assert dep.admin("GET", f"/admin/models/{quote(name, safe='')}").json()["name"] == name
+    assert chat(dep, name).status_code == 200
+    assert dep.admin("DELETE", f"/admin/models/{quote(name, safe='')}").status_code == 200

@@ -31,7 +31,7 @@ from sluicegate.catalog.fields import (
 )
 from sluicegate.config.model import Settings
 from sluicegate.store.catalog import Audit, CatalogRows
-from sluicegate.store.crypto import SecretBox
+from sluicegate.store.crypto import SecretBox, SecretsUnreadable
 
 _FILE = "file"
 _STORE = "store"
@@ -157,8 +157,10 @@ class CatalogService:
         touches_secrets = any(k in patch for k in SECRET_FIELDS)
         sealed, hint = row.secrets, row.hint
         if touches_secrets:
-            old = self._box.open(row.secrets) if row.secrets else {}
-            secrets = {**old, **{k: patch[k] for k in SECRET_FIELDS if k in patch}}
+            secrets = {
+                **self._old_secrets(row.secrets, patch),
+                **{k: patch[k] for k in SECRET_FIELDS if k in patch},
+            }
             cfg = upstream_config({**data, **secrets})
             data, secrets = split_secrets(cfg)
             sealed, hint = self._seal(secrets)
@@ -180,6 +182,19 @@ class CatalogService:
             create=False,
         )
         return await self.get_upstream(name)
+
+    def _old_secrets(self, sealed: str | None, patch: dict[str, Any]) -> dict[str, Any]:
+        """The stored secrets a PATCH merges into. Sealed under another master key (lost or rotated),
+        they cannot be read: a PATCH that gives a new `api_key` or `api_keys` then replaces them all
+        (what it leaves out is gone), which is how keys are re-entered under a new master key."""
+        if not sealed:
+            return {}
+        try:
+            return self._box.open(sealed)
+        except SecretsUnreadable:
+            if "api_key" in patch or "api_keys" in patch:
+                return {}
+            raise
 
     async def delete_upstream(self, name: str) -> dict[str, Any]:
         if name in self._settings.upstreams:

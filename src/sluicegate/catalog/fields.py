@@ -15,7 +15,16 @@ from pydantic import BaseModel, ValidationError
 from sluicegate.config.model import ChannelConfig, PriceConfig, UpstreamConfig, normalise_route
 from sluicegate.config.secrets import mask
 
-SECRET_FIELDS = ("api_key", "api_keys", "headers")
+# Sealed under the master key, shown masked (Bedrock's AWS credentials too).
+SECRET_FIELDS = (
+    "api_key",
+    "api_keys",
+    "headers",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+)
+_AWS_SECRETS = SECRET_FIELDS[3:]
 NAME_LIMIT = 200
 
 
@@ -116,6 +125,9 @@ def split_secrets(cfg: UpstreamConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         secrets["api_keys"] = list(cfg.api_keys)
     if cfg.headers:
         secrets["headers"] = dict(cfg.headers)
+    for name in _AWS_SECRETS:
+        if getattr(cfg, name, None):
+            secrets[name] = getattr(cfg, name)
     return data, secrets
 
 
@@ -125,6 +137,7 @@ def secrets_hint(secrets: dict[str, Any]) -> dict[str, Any]:
         "api_key": mask(secrets.get("api_key")) or None,
         "api_keys": [mask(k) for k in secrets.get("api_keys") or []],
         "headers": {h: mask(v) for h, v in (secrets.get("headers") or {}).items()},
+        **{name: mask(secrets.get(name)) or None for name in _AWS_SECRETS},
     }
 
 
@@ -158,6 +171,8 @@ def upstream_json(
         "timeouts": data.get("timeouts") or {},
         "rpm": data.get("rpm"),
         "tpm": data.get("tpm"),
+        **{name: data.get(name) for name in ("project", "region", "credentials_file", "responses")},
+        **{name: hint.get(name) for name in _AWS_SECRETS},
         "used_by": used_by or [],
         "created_at": created_at,
         "updated_at": updated_at,

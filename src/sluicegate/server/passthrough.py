@@ -63,6 +63,6 @@ async def handle_passthrough(gw: Gateway, scope: Any, proto: Any, ctx: RequestCo
     req.headers["authorization"] = f"Bearer {secret}"
     resp = await gw.client.send(ctx.method, req.url, req.headers, req.body, upstream.timeouts)
     try:
-        await relay(gw, proto, ctx, resp, upstream.timeouts)
+        await relay(gw, proto, ctx, resp, upstream)
     finally:
         resp.release()

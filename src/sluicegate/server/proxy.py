@@ -148,6 +148,7 @@ async def forward(
     errors (the gateway's problem, which must not read as the client's key being wrong).
     """
     attempts = gw.router.plan(route)
+    upstreams = gw.upstreams  # taken with the router: a catalog change swaps both, never half
     wire = Wire(ctx, body)
     client_headers = {name: value for name in CLIENT_HEADERS_READ if (value := headers.get(name))}
     client_headers.setdefault("content-type", "application/json")
@@ -161,7 +162,7 @@ async def forward(
                 relay_error_answer(gw, proto, ctx, *last_answer)
                 return
             raise no_channel_error(channel, last_error)
-        upstream = gw.upstreams[channel.upstream]
+        upstream = upstreams[channel.upstream]
         ctx.upstream, ctx.channel = upstream.name, channel.name
         ctx.served_model = channel.model or ctx.model
         refusal = await gw.admit_upstream(ctx, upstream, channel)
@@ -254,7 +255,7 @@ async def forward(
                     last_error, last_answer = bad, None
                     continue
             attempts.record_first_byte(time.perf_counter() - ctx.t0)
-            await relay(gw, proto, ctx, resp, upstream.timeouts, whole)
+            await relay(gw, proto, ctx, resp, upstream, whole)
             if ctx.error_type:
                 attempts.record_failure(STREAM_CUT)
             else:
@@ -390,9 +391,19 @@ def with_own_headers(upstream: list[tuple[str, str]], ours: list[tuple[str, str]
 
 
 async def relay(
-    gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeouts: Any, whole: bytes | None = None
+    gw: Gateway,
+    proto: Any,
+    ctx: RequestContext,
+    resp: Any,
+    upstream: Any,
+    whole: bytes | None = None,
 ) -> None:
-    """Relay an upstream's answer: a stream event by event, or the whole body (`whole`, if already read)."""
+    """Relay `upstream`'s answer: a stream event by event, or the whole body (`whole`, if already read).
+
+    The upstream object is the one the request was sent with: a catalog change may have replaced the
+    gateway's upstreams since (server/routing_state.py), and this answer still belongs to the old one.
+    """
+    timeouts = upstream.timeouts
     out_headers = answer_headers(gw, ctx, response_headers(resp, gw.drop_response_headers))
     ctx.status = resp.status
     content_type = resp.headers.get("content-type", "")
@@ -405,7 +416,7 @@ async def relay(
         transport = proto.response_stream(resp.status, out_headers)
         edge = ctx.edge
         if edge is not SAME_WIRE:
-            decoder = gw.upstreams[ctx.upstream or ""].adapter.stream_decoder()
+            decoder = upstream.adapter.stream_decoder()
             error = await relay_translated(transport, resp, timeouts, observer, ctx, edge, decoder)
         elif ctx.codec.stream_end is not None:  # a wire that ends with an event, not [DONE]
             error = await relay_events(transport, resp, timeouts, observer, ctx.codec.stream_end)

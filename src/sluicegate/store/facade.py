@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sluicegate.store.catalog import CatalogRepository
 from sluicegate.store.engine import create_engine
 from sluicegate.store.keys import KeyRepository
 from sluicegate.store.migrate import upgrade
@@ -28,6 +29,7 @@ class Store:
         self.engine = engine
         self.keys = KeyRepository(engine, clock)
         self.usage = UsageRepository(engine, clock)
+        self.catalog = CatalogRepository(engine, clock)
         self.responses = ResponsesRepository(engine, clock)
 
     @classmethod

@@ -155,7 +155,7 @@ def test_stream_asks_the_upstream_for_usage(aspec, spec) -> None:
     assert chat["stream_options"] == {"include_usage": True}
 
 
-def test_thinking_and_other_anthropic_only_fields_are_dropped(aspec, spec) -> None:
+def test_thinking_becomes_reasoning_effort_and_anthropic_only_fields_are_dropped(aspec, spec) -> None:
     chat = translate(
         {
             "max_tokens": 2048,
@@ -166,7 +166,8 @@ def test_thinking_and_other_anthropic_only_fields_are_dropped(aspec, spec) -> No
         aspec,
         spec,
     )
-    assert set(chat) == {"model", "max_tokens", "messages"}
+    assert set(chat) == {"model", "max_tokens", "messages", "reasoning_effort"}
+    assert chat["reasoning_effort"] == "low"
 
 
 def test_user_text_and_images_become_content_parts(aspec, spec) -> None:
@@ -513,8 +514,8 @@ def test_structured_output_becomes_a_json_schema_response_format(aspec, spec) ->
         ({"max_tokens": 10, "messages": []}, "messages: must be a non-empty list"),
         ({"messages": [{"role": "user", "content": "x"}]}, "max_tokens: required"),
         (
-            {"max_tokens": 10, "messages": [{"role": "system", "content": "x"}]},
-            "messages.0.role: must be 'user' or 'assistant', not 'system'",
+            {"max_tokens": 10, "messages": [{"role": "tool", "content": "x"}]},
+            "messages.0.role: must be 'user', 'assistant' or 'system', not 'tool'",
         ),
         (
             {

@@ -55,6 +55,12 @@ class UpstreamConfig(_Strict):
     timeouts: PartialTimeouts = Field(default_factory=PartialTimeouts)
     rpm: int | None = Field(None, gt=0, description="requests per minute this account may take")
     tpm: int | None = Field(None, gt=0, description="tokens per minute this account may take")
+    reasoning_effort: bool | None = Field(
+        None, description="send Anthropic thinking/effort as reasoning_effort; default: the preset's"
+    )
+    content_as_string: bool | None = Field(
+        None, description="join text-only content lists into one string; default: the preset's"
+    )
 
     @field_validator("base_url")
     @classmethod

@@ -22,13 +22,18 @@ class Preset:
     # Whether the provider honours `stream_options.include_usage`. Where it does not (or rejects the
     # field), the gateway counts streamed tokens itself and marks the figure estimated.
     stream_usage: bool = True
+    # Whether Anthropic's thinking/effort is sent as OpenAI's `reasoning_effort`. Off where the provider
+    # has no such control and might refuse the field (DeepSeek, Kimi, Qwen, GLM pick reasoning by model).
+    reasoning_effort: bool = False
+    # Whether text-only content lists are joined into one string: llama.cpp's server fails on lists.
+    content_as_string: bool = False
     doc: str = ""
 
 
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("openai", "https://api.openai.com/v1", doc="OpenAI"),
+        Preset("openai", "https://api.openai.com/v1", reasoning_effort=True, doc="OpenAI"),
         Preset("groq", "https://api.groq.com/openai/v1", doc="Groq LPU cloud"),
         Preset("deepseek", "https://api.deepseek.com/v1", doc="DeepSeek"),
         Preset("moonshot", "https://api.moonshot.cn/v1", doc="Moonshot (Kimi), mainland endpoint"),
@@ -46,30 +51,41 @@ PRESETS: dict[str, Preset] = {
         Preset("zhipu", "https://open.bigmodel.cn/api/paas/v4", doc="Zhipu GLM (BigModel)"),
         Preset("doubao", "https://ark.cn-beijing.volces.com/api/v3", doc="Volcano Engine Ark (Doubao)"),
         Preset("siliconflow", "https://api.siliconflow.cn/v1", doc="SiliconFlow"),
-        Preset("openrouter", "https://openrouter.ai/api/v1", doc="OpenRouter"),
+        Preset("openrouter", "https://openrouter.ai/api/v1", reasoning_effort=True, doc="OpenRouter"),
         Preset("mistral", "https://api.mistral.ai/v1", stream_usage=False, doc="Mistral La Plateforme"),
         Preset("together", "https://api.together.xyz/v1", doc="Together AI"),
         Preset("xai", "https://api.x.ai/v1", doc="xAI (Grok)"),
         Preset(
             "gemini",
             "https://generativelanguage.googleapis.com/v1beta/openai",
+            reasoning_effort=True,
             doc="Google Gemini, OpenAI-compatible endpoint",
         ),
-        Preset("ollama", "http://127.0.0.1:11434/v1", auth="none", doc="Ollama on this host"),
-        Preset("vllm", "http://127.0.0.1:8000/v1", doc="vLLM's OpenAI-compatible server"),
+        Preset(
+            "ollama",
+            "http://127.0.0.1:11434/v1",
+            auth="none",
+            reasoning_effort=True,
+            doc="Ollama on this host",
+        ),
+        Preset(
+            "vllm", "http://127.0.0.1:8000/v1", reasoning_effort=True, doc="vLLM's OpenAI-compatible server"
+        ),
         Preset("lmstudio", "http://127.0.0.1:1234/v1", auth="none", doc="LM Studio's local server"),
         Preset(
             "llamacpp",
             "http://127.0.0.1:8080/v1",
             auth="none",
             stream_usage=False,
-            doc="llama.cpp's llama-server (reports no usage on streams)",
+            content_as_string=True,
+            doc="llama.cpp's llama-server (reports no usage on streams; fails on list content)",
         ),
         Preset(
             "azure",
             None,
             auth="api-key",
             kind="azure",
+            reasoning_effort=True,
             doc="Azure OpenAI: base_url https://RESOURCE.openai.azure.com, api_version, model = deployment",
         ),
         Preset("mock", None, auth="none", kind="mock", doc="built-in deterministic upstream, no network"),

@@ -65,10 +65,12 @@ class Upstream:
         "api_version",
         "auth",
         "base_url",
+        "content_as_string",
         "kind",
         "missing_key",
         "name",
         "preset",
+        "reasoning_effort",
         "rpm",
         "stream_usage",
         "timeouts",
@@ -84,6 +86,9 @@ class Upstream:
         self.auth: Auth = cfg.auth or (preset.auth if preset else "bearer")
         self.timeouts = cfg.timeouts.over(default_timeouts)
         self.stream_usage = preset.stream_usage if preset else True
+        # A server with no preset is most likely vLLM, SGLang or similar, which accept reasoning_effort.
+        self.reasoning_effort = _pick(cfg.reasoning_effort, preset.reasoning_effort if preset else True)
+        self.content_as_string = _pick(cfg.content_as_string, preset.content_as_string if preset else False)
         self.api_version = cfg.api_version or "2024-10-21"
         self.rpm, self.tpm = cfg.rpm, cfg.tpm
         keys = [k for k in ([cfg.api_key] if cfg.api_key else []) + list(cfg.api_keys) if k]
@@ -141,6 +146,10 @@ class Upstream:
         if model:
             return f"{self.base_url}/openai/deployments/{model}{suffix}?{q}"
         return f"{self.base_url}/openai{suffix}?{q}"
+
+
+def _pick(configured: bool | None, default: bool) -> bool:
+    return default if configured is None else configured
 
 
 def _is_local(url: str) -> bool:

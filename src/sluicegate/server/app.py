@@ -378,6 +378,8 @@ class Gateway:
         self, ctx: RequestContext, extra: list[tuple[str, str]] | None = None
     ) -> list[tuple[str, str]]:
         h = [JSON_CT, ("x-request-id", ctx.request_id), *ctx.extra_headers]
+        if ctx.anthropic or ctx.path.startswith("/v1/messages"):
+            h.append(("request-id", ctx.request_id))  # what Anthropic's SDKs read
         if extra:
             h.extend(extra)
         h.extend(self.cors.response_headers(ctx.origin))
@@ -394,7 +396,7 @@ class Gateway:
         if ctx.anthropic or ctx.path.startswith("/v1/messages"):
             from sluicegate.server.messages import error_answer
 
-            body = error_answer(exc)
+            body = error_answer(exc, ctx.request_id)
         try:
             proto.response_bytes(exc.status, self._headers(ctx, list(exc.headers.items())), body)
         except CLIENT_GONE:

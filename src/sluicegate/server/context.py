@@ -34,6 +34,7 @@ class RequestContext:
         "channels",
         "client_gone",
         "client_ip",
+        "client_payload",
         "client_wants_usage",
         "cut_for_shutdown",
         "error_type",
@@ -81,6 +82,8 @@ class RequestContext:
         self.extra_headers: list[tuple[str, str]] = []
         self.client_gone = False
         self.payload: dict[str, Any] | None = None
+        # The client's own request when it was translated (/v1/messages): what the answer must honour.
+        self.client_payload: dict[str, Any] | None = None
         self.client_wants_usage = False
         self.admission: Any = None  # the limiter's Admission, settled when the request is over
         self.cut_for_shutdown = False  # ended by the gateway's shutdown after the grace period

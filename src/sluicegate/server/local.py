@@ -33,6 +33,8 @@ def respond_mock(gw: Gateway, proto: Any, ctx: RequestContext, body: bytes) -> N
     payload = orjson.loads(body) if body else {}
     model = ctx.served_model or ctx.model or "mock-gpt"
     headers = [("x-request-id", ctx.request_id), *ctx.extra_headers, *gw.cors.response_headers(ctx.origin)]
+    if ctx.anthropic:
+        headers.append(("request-id", ctx.request_id))
     ctx.status = 200
     path = ctx.upstream_path
     if path == "/v1/chat/completions" and ctx.stream:

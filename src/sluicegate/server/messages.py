@@ -19,12 +19,15 @@ from sluicegate.protocol.errors import BadRequest, GatewayError
 from sluicegate.protocol.sse import SSEDecoder
 from sluicegate.providers.anthropic import (
     chat_to_message,
+    dropped_fields,
     error_body,
     messages_to_chat,
     openai_error_to_anthropic,
+    stop_sequences,
+    thinking_mode,
 )
 from sluicegate.providers.anthropic_stream import ChatToMessageStream
-from sluicegate.server.relay import CLIENT_GONE, StreamObserver
+from sluicegate.server.relay import CLIENT_GONE, INCOMPLETE, StreamObserver
 from sluicegate.server.upstream_client import map_error
 
 if TYPE_CHECKING:
@@ -39,18 +42,26 @@ CHAT_PATH = "/v1/chat/completions"
 
 
 def to_chat(payload: dict[str, Any], model: str) -> dict[str, Any]:
+    if log.isEnabledFor(logging.DEBUG):
+        dropped = dropped_fields(payload)
+        if dropped:
+            log.debug("/v1/messages: fields with no upstream counterpart dropped: %s", ", ".join(dropped))
     try:
         return messages_to_chat(payload, model)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
 
 
-def error_answer(exc: GatewayError) -> bytes:
-    return error_body(exc.status, exc.message)
+def error_answer(exc: GatewayError, request_id: str | None = None) -> bytes:
+    return error_body(exc.status, exc.message, request_id=request_id)
 
 
-def upstream_error_answer(status: int, body: bytes) -> bytes:
-    return openai_error_to_anthropic(status, body)
+def upstream_error_answer(status: int, body: bytes, request_id: str | None = None) -> bytes:
+    return openai_error_to_anthropic(status, body, request_id=request_id)
+
+
+def _client(ctx: RequestContext) -> dict[str, Any]:
+    return ctx.client_payload or {}
 
 
 def whole_answer(ctx: RequestContext, data: bytes) -> bytes:
@@ -61,7 +72,16 @@ def whole_answer(ctx: RequestContext, data: bytes) -> bytes:
         raise GatewayError(
             "The upstream sent an answer that is not JSON.", code="bad_upstream_response"
         ) from None
-    return orjson.dumps(chat_to_message(chat, ctx.model or ctx.served_model or ""))
+    client = _client(ctx)
+    return orjson.dumps(
+        chat_to_message(
+            chat,
+            ctx.model or ctx.served_model or "",
+            thinking=thinking_mode(client),
+            stops=stop_sequences(client),
+            usage=ctx.usage,  # the gateway's count (observe_body ran first) when the upstream sent none
+        )
+    )
 
 
 async def relay_stream(
@@ -71,8 +91,19 @@ async def relay_stream(
     observer: StreamObserver,
     ctx: RequestContext,
 ) -> str | None:
-    """Each upstream event goes to metering and to the translator; the translator's frames go out."""
-    translator = ChatToMessageStream(ctx.model or ctx.served_model or "")
+    """Each upstream event goes to metering and to the translator; the translator's frames go out.
+
+    Returns an error code when the stream failed or ended incomplete (no `[DONE]`, no finish_reason).
+    """
+    client = _client(ctx)
+    estimate = getattr(observer, "estimated_usage", None)
+    translator = ChatToMessageStream(
+        ctx.model or ctx.served_model or "",
+        thinking=thinking_mode(client),
+        stop_sequences=stop_sequences(client),
+        estimate=estimate,
+        request_id=ctx.request_id,
+    )
     decoder = SSEDecoder()
     first = True
     try:
@@ -93,9 +124,13 @@ async def relay_stream(
             frames = translator.feed(ev.data)
             if frames:
                 await transport.send_bytes(frames)
+        incomplete = not translator.ended and translator.incomplete
         tail = translator.finish()
         if tail:
             await transport.send_bytes(tail)
+        if incomplete:
+            log.error("upstream stream ended without [DONE] or a finish_reason (%s)", INCOMPLETE)
+            return INCOMPLETE
         return None
     except CLIENT_GONE:
         raise

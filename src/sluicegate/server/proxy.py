@@ -26,6 +26,7 @@ from sluicegate.protocol.errors import (
     UpstreamUnavailable,
     error_body,
 )
+from sluicegate.providers.chat_fit import fit_for_upstream
 from sluicegate.providers.upstream import FORWARDED_REQUEST_HEADERS
 from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT, classify
 from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("sluicegate.proxy")
 
 DEFAULT_ROUTE = "\x00default"  # the router's route for /v1/* requests that name no model
+# Streams whose protocol ends with a finish_reason and `[DONE]` (the Responses API has its own events).
+STREAMS_WITH_DONE = frozenset({"/v1/chat/completions", "/v1/completions"})
 
 
 def bearer_token(headers: Any) -> str | None:
@@ -97,11 +100,17 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
             ctx.status = 200
             proto.response_bytes(
                 200,
-                [*JSON_CT, ("x-request-id", ctx.request_id), *gw.cors.response_headers(ctx.origin)],
+                [
+                    *JSON_CT,
+                    ("x-request-id", ctx.request_id),
+                    ("request-id", ctx.request_id),
+                    *gw.cors.response_headers(ctx.origin),
+                ],
                 messages.count_tokens(gw.recorder.counter_for(model), payload, model),
             )
             return
         if path == messages.MESSAGES_PATH and payload is not None and model is not None:
+            ctx.client_payload = payload
             payload = messages.to_chat(payload, model)
             body = orjson.dumps(payload)
             ctx.upstream_path = messages.CHAT_PATH
@@ -162,7 +171,14 @@ async def forward(
             last_error = refusal
             attempts.record_failure(over_limit(_retry_after(refusal)))
             continue
-        out_body = prepare_body(ctx, body, channel.model or None, upstream.stream_usage)
+        out_body = prepare_body(
+            ctx,
+            body,
+            channel.model or None,
+            upstream.stream_usage,
+            content_as_string=upstream.content_as_string,
+            drop_reasoning_effort=ctx.anthropic and not upstream.reasoning_effort,
+        )
         if upstream.kind == "mock":
             respond_mock(gw, proto, ctx, out_body)
             attempts.record_success(ctx.elapsed_ms() / 1000)
@@ -285,6 +301,9 @@ def answer_headers(gw: Gateway, ctx: RequestContext, headers: list[tuple[str, st
         ctx.request_id = upstream_id
     else:
         headers.append(("x-request-id", ctx.request_id))
+    if ctx.anthropic:  # Anthropic's SDKs read `request-id` (`message._request_id`)
+        headers = [h for h in headers if h[0] != "request-id"]
+        headers.append(("request-id", ctx.request_id))
     if ctx.extra_headers:
         headers = with_own_headers(headers, ctx.extra_headers)
     headers.extend(gw.cors.response_headers(ctx.origin))
@@ -299,7 +318,7 @@ def relay_error_answer(
     ctx.error_type = ctx.error_type or f"upstream_{status}"
     headers = answer_headers(gw, ctx, headers)
     if ctx.anthropic:
-        body = messages.upstream_error_answer(status, body)
+        body = messages.upstream_error_answer(status, body, ctx.request_id)
     proto.response_bytes(status, headers, body)
 
 
@@ -319,12 +338,27 @@ def with_own_headers(upstream: list[tuple[str, str]], ours: list[tuple[str, str]
     return kept
 
 
-def prepare_body(ctx: RequestContext, body: bytes, upstream_model: str | None, stream_usage: bool) -> bytes:
-    """Re-encode the body only when something in it must change: the model name or usage on streams."""
+def prepare_body(
+    ctx: RequestContext,
+    body: bytes,
+    upstream_model: str | None,
+    stream_usage: bool,
+    *,
+    content_as_string: bool = False,
+    drop_reasoning_effort: bool = False,
+) -> bytes:
+    """Re-encode the body only when something in it must change: the model name, usage on streams,
+    or what this upstream cannot take (providers/chat_fit.py)."""
     payload = ctx.payload
     if payload is None:
         return body
     changed = False
+    if (content_as_string or drop_reasoning_effort) and ctx.upstream_path == "/v1/chat/completions":
+        fitted = fit_for_upstream(
+            payload, content_as_string=content_as_string, drop_reasoning_effort=drop_reasoning_effort
+        )
+        if fitted is not None:
+            payload, changed = fitted, True
     if upstream_model is not None and payload.get("model") != upstream_model:
         payload = {**payload, "model": upstream_model}
         changed = True
@@ -355,6 +389,8 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
                 observer,
                 filtering=observer_filters(ctx, observer),
                 cut_message=lambda: gw.cut_message if ctx.cut_for_shutdown else None,
+                check_end=ctx.upstream_path in STREAMS_WITH_DONE,
+                wants_usage=ctx.client_wants_usage and ctx.upstream_path in STREAMS_WITH_DONE,
             )
         if error:
             # The 200 went out, but the answer did not arrive whole: log the outcome, as for a client that
@@ -369,7 +405,7 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
         data = (
             messages.whole_answer(ctx, data)
             if resp.status < 400
-            else messages.upstream_error_answer(resp.status, data)
+            else messages.upstream_error_answer(resp.status, data, ctx.request_id)
         )
     proto.response_bytes(resp.status, out_headers, data)
 

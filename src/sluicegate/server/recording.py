@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -39,18 +40,55 @@ METERED_PATHS = frozenset(
 class MeterObserver(StreamObserver):
     """Adapts a StreamMeter to the relay's observer interface."""
 
-    __slots__ = ("ctx", "may_drop", "meter")
+    __slots__ = ("_settle", "ctx", "may_drop", "meter")
 
-    def __init__(self, ctx: RequestContext) -> None:
+    def __init__(self, ctx: RequestContext, settle: Callable[[], Usage | None] | None = None) -> None:
         self.ctx = ctx
         self.meter = StreamMeter(ctx.client_wants_usage)
         self.may_drop = not ctx.client_wants_usage
+        self._settle = settle
 
     def on_event(self, data: bytes) -> bool:
         return self.meter.feed(data)
 
     def on_first_byte(self) -> None:
         self.ctx.ttft = self.ctx.elapsed_ms()
+
+    def estimated_usage(self) -> Usage | None:
+        """The gateway's own count when the upstream reported no usage; None when it did.
+
+        Settles the request's usage once (the same figure is logged, marked estimated), so the count
+        the client sees is the count billed.
+        """
+        if self.meter.reported is not None or self._settle is None:
+            return None
+        usage = self._settle()
+        if usage is not None:
+            log.info(
+                "request %s: upstream sent no usage; sending the gateway's estimate", self.ctx.request_id
+            )
+        return usage
+
+    def usage_chunk(self) -> bytes | None:
+        """An OpenAI usage chunk (`choices: []`) with the gateway's count, when the upstream sent none."""
+        usage = self.estimated_usage()
+        if usage is None:
+            return None
+        ctx = self.ctx
+        chat = ctx.upstream_path == "/v1/chat/completions"
+        chunk: dict[str, Any] = {
+            "id": ("chatcmpl-" if chat else "cmpl-") + ctx.request_id.removeprefix("req_"),
+            "object": "chat.completion.chunk" if chat else "text_completion",
+            "created": int(ctx.started),
+            "model": ctx.served_model or ctx.model or "",
+            "choices": [],
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+        }
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
 class Recorder:
@@ -73,7 +111,7 @@ class Recorder:
         self.redactor = redactor
 
     def stream_observer(self, ctx: RequestContext) -> StreamObserver:
-        observer = MeterObserver(ctx)
+        observer = MeterObserver(ctx, lambda: self.usage(ctx))
         ctx.meter = observer.meter
         return observer
 

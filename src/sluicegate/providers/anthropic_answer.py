@@ -173,7 +173,7 @@ def chat_to_message(
     reply = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
     msg_id = message_id(chat.get("id"))
     content: list[dict[str, Any]] = []
-    reasoning = reasoning_text(reply) if thinking != "drop" else None
+    reasoning = reasoning_text(reply) if thinking != "drop" and isinstance(reply, Mapping) else None
     if reasoning is not None:
         shown = reasoning if thinking == "show" else ""
         content.append(

@@ -40,15 +40,18 @@ METERED_PATHS = frozenset(
 class MeterObserver(StreamObserver):
     """Adapts a StreamMeter to the relay's observer interface."""
 
-    __slots__ = ("_settle", "ctx", "may_drop", "meter")
+    __slots__ = ("_first", "_settle", "ctx", "may_drop", "meter")
 
     def __init__(self, ctx: RequestContext, settle: Callable[[], Usage | None] | None = None) -> None:
         self.ctx = ctx
         self.meter = StreamMeter(ctx.client_wants_usage)
         self.may_drop = not ctx.client_wants_usage
         self._settle = settle
+        self._first: bytes | None = None  # the first event, kept by reference: the stream's id and model
 
     def on_event(self, data: bytes) -> bool:
+        if self._first is None:
+            self._first = data
         return self.meter.feed(data)
 
     def on_first_byte(self) -> None:
@@ -76,11 +79,17 @@ class MeterObserver(StreamObserver):
             return None
         ctx = self.ctx
         chat = ctx.upstream_path == "/v1/chat/completions"
+        try:  # the stream's own id, model and time, so the chunk reads as one of the stream's
+            first = orjson.loads(self._first) if self._first else {}
+        except orjson.JSONDecodeError:
+            first = {}
+        if not isinstance(first, dict):
+            first = {}
         chunk: dict[str, Any] = {
-            "id": ("chatcmpl-" if chat else "cmpl-") + ctx.request_id.removeprefix("req_"),
-            "object": "chat.completion.chunk" if chat else "text_completion",
-            "created": int(ctx.started),
-            "model": ctx.served_model or ctx.model or "",
+            "id": first.get("id") or ("chatcmpl-" if chat else "cmpl-") + ctx.request_id.removeprefix("req_"),
+            "object": first.get("object") or ("chat.completion.chunk" if chat else "text_completion"),
+            "created": first.get("created") or int(ctx.started),
+            "model": first.get("model") or ctx.served_model or ctx.model or "",
             "choices": [],
             "usage": {
                 "prompt_tokens": usage.prompt_tokens,

@@ -361,7 +361,7 @@ def test_a_stream_without_usage_gets_the_gateways_count_in_message_delta(
         env, {"model": "agent-model", "max_tokens": 50, "messages": [{"role": "user", "content": "q"}]}
     )
     check_frames(aspec, frames)
-    delta = [d for n, d in frames if n == "message_delta"][0]
+    delta = next(d for n, d in frames if n == "message_delta")
     assert delta["usage"]["output_tokens"] > 0 and delta["usage"]["input_tokens"] > 0
     row = wait_for_request(env.log, r.headers["request-id"])
     assert row["usage_estimated"] and row["completion_tokens"] == delta["usage"]["output_tokens"]

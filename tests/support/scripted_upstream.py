@@ -109,8 +109,8 @@ def text_reply(
     if finish is not None:
         events.append(_chunk(cid, model, {}, finish))
     if include and usage:
-        events.append({"id": cid, "object": "chat.completion.chunk", "created": CREATED, "model": model,
-                       "choices": [], "usage": _usage(11, 7)})  # fmt: skip
+        usage_chunk = {"id": cid, "object": "chat.completion.chunk", "created": CREATED, "model": model}
+        events.append({**usage_chunk, "choices": [], "usage": _usage(11, 7)})
     if done:
         events.append("[DONE]")
     return Reply.stream(events)
@@ -155,16 +155,8 @@ def tool_call_reply(
         _chunk(cid, model, {}, "tool_calls"),
     ]
     if (body.get("stream_options") or {}).get("include_usage"):
-        events.append(
-            {
-                "id": cid,
-                "object": "chat.completion.chunk",
-                "created": CREATED,
-                "model": model,
-                "choices": [],
-                "usage": _usage(20, 9),
-            }  # fmt: skip
-        )
+        usage_chunk = {"id": cid, "object": "chat.completion.chunk", "created": CREATED, "model": model}
+        events.append({**usage_chunk, "choices": [], "usage": _usage(20, 9)})
     events.append("[DONE]")
     return Reply.stream(events)
 

@@ -454,3 +454,41 @@ def test_a_chat_stream_with_a_finish_reason_but_no_done_is_complete(env: Env) ->
     assert not any("error" in orjson.loads(e) for e in events[:-1])
     row = wait_for_request(env.log, r.headers["x-request-id"])
     assert (row["status"], row["error_type"]) == (200, None)
+
+
+# -- breakers judge channels, not requests ---------------------------------------------------------
+
+
+def test_one_clients_refused_request_retried_does_not_open_the_breaker_for_everyone(env: Env) -> None:
+    def respond(body: dict[str, Any]) -> Reply:
+        if (body.get("response_format") or {}).get("type") == "json_schema":  # llama.cpp: 500, unsupported
+            return Reply.whole(
+                {"error": {"message": "json_schema is not supported", "type": "server_error"}}, 500
+            )
+        return text_reply(body, "served")
+
+    env.upstream.respond = respond
+    refused = {
+        "model": "llama-model",
+        "messages": [{"role": "user", "content": "give me JSON"}],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "x", "schema": {"type": "object"}},
+        },
+    }
+    for _ in range(6):  # what an SDK does with a 500: the same body again
+        r = httpx.post(
+            f"{env.gateway.url}/v1/chat/completions", headers={"authorization": f"Bearer {KEY}"}, json=refused
+        )
+        assert r.status_code == 500
+    assert len(env.upstream.received) >= 6
+    other = httpx.post(
+        f"{env.gateway.url}/v1/chat/completions",
+        headers={"authorization": f"Bearer {KEY}"},
+        json={"model": "llama-model", "messages": [{"role": "user", "content": "hello"}]},
+    )
+    assert other.status_code == 200, other.text
+    assert other.json()["choices"][0]["message"]["content"] == "served"
+    ready = httpx.get(f"{env.gateway.url}/readyz").json()
+    llama = next(c for c in ready["channels"] if c["upstream"] == "llama")
+    assert llama["state"] == "closed"

@@ -39,6 +39,7 @@ from sluicegate.routing.retry import (
     CUT_MID_STREAM,
     KEY_KINDS,
     OVER_LIMIT,
+    REQUEST_SHAPED_KINDS,
     SUCCESS,
     Outcome,
     RetryPolicy,
@@ -150,8 +151,12 @@ def apply_outcome(
     now: float,
     policy: RetryPolicy,
     count: bool = True,
+    fingerprint: int | None = None,
 ) -> None:
-    """Update a channel's health (and its upstream's keys) for one failed attempt or probe."""
+    """Update a channel's health (and its upstream's keys) for one failed attempt or probe.
+
+    `fingerprint` identifies the request (see `Attempts`); it matters only for request-shaped failures.
+    """
     health = candidate.health
     kind = outcome.kind
     if kind == OVER_LIMIT:  # our own limiter said no: nothing happened upstream
@@ -160,7 +165,8 @@ def apply_outcome(
             health.hold(now + hold, now, None)
         return
     if kind in BREAKER_KINDS:
-        health.failed(now, outcome.label, breaker=True, count=count)
+        shaped = fingerprint if kind in REQUEST_SHAPED_KINDS else None
+        health.failed(now, outcome.label, breaker=True, count=count, fingerprint=shaped)
     elif kind == CLIENT_ERROR or kind == SUCCESS:
         if count:
             health.completed(now)
@@ -180,6 +186,7 @@ class Attempts:
     """The attempts of one request. Not thread-safe; one per request, used by one task."""
 
     __slots__ = (
+        "_body",
         "_committed",
         "_count",
         "_ctx",
@@ -192,8 +199,13 @@ class Attempts:
         "last",
     )
 
-    def __init__(self, ctx: RoutingContext, route: Route | None, started: float) -> None:
+    def __init__(
+        self, ctx: RoutingContext, route: Route | None, started: float, body: bytes | None = None
+    ) -> None:
+        """`body` is the request's bytes, kept by reference and hashed only if an attempt fails in
+        a way that may be the request's doing, so that its retries count once against a channel."""
         self._ctx = ctx
+        self._body = body
         self._route = route
         self._started = started
         self._count = 0
@@ -312,8 +324,15 @@ class Attempts:
             self._tried = [candidate]
         else:
             self._tried.append(candidate)
+        body = self._body
         apply_outcome(
-            candidate, ctx.upstreams[candidate.channel.upstream], self.key, outcome, now, ctx.policy
+            candidate,
+            ctx.upstreams[candidate.channel.upstream],
+            self.key,
+            outcome,
+            now,
+            ctx.policy,
+            fingerprint=hash(body) if body and outcome.kind in REQUEST_SHAPED_KINDS else None,
         )
         if self._committed or outcome.kind == CUT_MID_STREAM:
             self._committed = True

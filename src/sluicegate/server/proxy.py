@@ -150,7 +150,7 @@ async def forward(
     as it is when it is the client's fault or when no channel is left, except credential and balance
     errors (the gateway's problem, which must not read as the client's key being wrong).
     """
-    attempts = gw.router.plan(route)
+    attempts = gw.router.plan(route, body)
     client_headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := headers.get(name))}
     client_headers.setdefault("content-type", "application/json")
     last_error: GatewayError | None = None

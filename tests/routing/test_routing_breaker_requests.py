@@ -107,9 +107,11 @@ def test_a_half_open_trial_that_repeats_a_known_failure_gives_no_verdict(
 
 def test_the_memory_of_failed_requests_is_bounded(make_router) -> None:
     router = make_router(
-        {"m": [ch("a")]}, policy=ONE_TRY, breaker=BreakerPolicy(failures=10_000, min_requests=10_000, remembered_failures=8)
+        {"m": [ch("a")]},
+        policy=ONE_TRY,
+        breaker=BreakerPolicy(failures=10_000, min_requests=10_000, remembered_failures=8),
     )
     for i in range(100):
         attempt(router, f'{{"request": {i}}}'.encode())
-    health = router._routes["m"].candidates[0].health  # noqa: SLF001 - the bound is the point
+    health = router._routes["m"].candidates[0].health
     assert health.recent_failures is not None and len(health.recent_failures) <= 8

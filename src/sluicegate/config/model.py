@@ -123,12 +123,18 @@ class CorsConfig(_Strict):
     allow_origins: list[str] = Field(default_factory=list, description='origins, or ["*"]')
     allow_headers: list[str] = Field(
         default_factory=lambda: [
+            # What the official OpenAI and Anthropic SDKs send from a browser page.
             "authorization",
             "content-type",
             "x-api-key",
             "api-key",
             "openai-organization",
             "openai-project",
+            "openai-beta",
+            "idempotency-key",
+            "anthropic-version",
+            "anthropic-beta",
+            "anthropic-dangerous-direct-browser-access",
             "x-stainless-*",
         ]
     )

@@ -27,4 +27,10 @@ fi
 .venv/bin/ruff format --check -q src tests bench
 .venv/bin/mypy
 
+# Real client programs from npm (Claude Code, for tests/e2e/test_claude_code.py), pinned, installed once
+# into a cache shared across runs (SLUICEGATE_NPM_CLIENTS, default ~/.cache/sluicegate/npm-clients).
+if command -v npm >/dev/null 2>&1; then
+  .venv/bin/python tests/support/npm_clients.py
+fi
+
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -115,3 +115,23 @@ def test_the_memory_of_failed_requests_is_bounded(make_router) -> None:
         attempt(router, f'{{"request": {i}}}'.encode())
     health = router._routes["m"].candidates[0].health
     assert health.recent_failures is not None and len(health.recent_failures) <= 8
+
+
+def test_a_repeated_request_that_then_succeeds_elsewhere_counts_against_the_failing_channel(
+    make_router,
+) -> None:
+    # Same body every time (a health check, a benchmark, many users saying "hi"): if it works on
+    # another channel, the failing channel is at fault, however often it saw that body.
+    router = make_router(
+        {"m": [ch("bad", priority=0), ch("good", priority=1)]},
+        policy=RetryPolicy(max_attempts=2),
+        breaker=BreakerPolicy(failures=3),
+    )
+    for _ in range(3):
+        attempts = router.plan("m", JSON_SCHEMA_BODY)
+        assert attempts.next().name == "bad"
+        assert attempts.record_failure(SERVER_500)
+        assert attempts.next().name == "good"
+        attempts.record_success(0.1)
+    states = {c["name"]: c["state"] for c in router.snapshot()["channels"]}
+    assert states == {"bad": "open", "good": "closed"}

@@ -152,21 +152,24 @@ def apply_outcome(
     policy: RetryPolicy,
     count: bool = True,
     fingerprint: int | None = None,
-) -> None:
+) -> bool:
     """Update a channel's health (and its upstream's keys) for one failed attempt or probe.
 
-    `fingerprint` identifies the request (see `Attempts`); it matters only for request-shaped failures.
+    `fingerprint` identifies the request (see `Attempts`); it matters only for request-shaped
+    failures. Returns whether the failure was set aside as a retry of a request that failed there
+    before (`ChannelHealth.failed`).
     """
+    discounted = False
     health = candidate.health
     kind = outcome.kind
     if kind == OVER_LIMIT:  # our own limiter said no: nothing happened upstream
         hold = policy.hold_for(outcome)
         if hold is not None:
             health.hold(now + hold, now, None)
-        return
+        return False
     if kind in BREAKER_KINDS:
         shaped = fingerprint if kind in REQUEST_SHAPED_KINDS else None
-        health.failed(now, outcome.label, breaker=True, count=count, fingerprint=shaped)
+        discounted = health.failed(now, outcome.label, breaker=True, count=count, fingerprint=shaped)
     elif kind == CLIENT_ERROR or kind == SUCCESS:
         if count:
             health.completed(now)
@@ -180,6 +183,7 @@ def apply_outcome(
     hold = policy.hold_for(outcome)
     if hold is not None:
         health.hold(now + hold, now, outcome.label)
+    return discounted
 
 
 class Attempts:
@@ -191,6 +195,7 @@ class Attempts:
         "_count",
         "_ctx",
         "_current",
+        "_discounted",
         "_route",
         "_started",
         "_tried",
@@ -206,6 +211,7 @@ class Attempts:
         a way that may be the request's doing, so that its retries count once against a channel."""
         self._ctx = ctx
         self._body = body
+        self._discounted: list[Candidate] | None = None  # failures set aside as a request's retries
         self._route = route
         self._started = started
         self._count = 0
@@ -306,6 +312,11 @@ class Attempts:
         health.request_succeeded(self._started, ttfb if ttfb is not None else latency)
         if health.state is not CLOSED:
             health.trial_succeeded(self._ctx.now())
+        if self._discounted is not None:
+            # The request that failed there as a "retry" worked here: those channels failed it.
+            now = self._ctx.now()
+            for failed in self._discounted:
+                failed.health.confirm_failure(now)
 
     def record_failure(self, outcome: Outcome) -> bool:
         """The attempt failed; returns whether the request may go on to another attempt.
@@ -325,7 +336,7 @@ class Attempts:
         else:
             self._tried.append(candidate)
         body = self._body
-        apply_outcome(
+        discounted = apply_outcome(
             candidate,
             ctx.upstreams[candidate.channel.upstream],
             self.key,
@@ -334,6 +345,11 @@ class Attempts:
             ctx.policy,
             fingerprint=hash(body) if body and outcome.kind in REQUEST_SHAPED_KINDS else None,
         )
+        if discounted:
+            if self._discounted is None:
+                self._discounted = [candidate]
+            else:
+                self._discounted.append(candidate)
         if self._committed or outcome.kind == CUT_MID_STREAM:
             self._committed = True
             return False

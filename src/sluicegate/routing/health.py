@@ -233,18 +233,28 @@ class ChannelHealth:
 
     def failed(
         self, now: float, label: str, breaker: bool, count: bool = True, fingerprint: int | None = None
-    ) -> None:
+    ) -> bool:
         """Record a failure; `breaker` says whether it is evidence of ill health (see retry.BREAKER_KINDS).
 
         `fingerprint` identifies the request for failures that may be its own doing: a request that
         already failed here within the window is a retry, and says nothing new about the channel.
+        Returns whether the failure was set aside as such a retry (see `confirm_failure`).
         """
         self.last_error = label
         if count:
             self.requests += 1
             self.failures += 1
         if breaker and fingerprint is not None and self._repeated(fingerprint, now):
-            return  # a half-open trial that repeats a known failure is released without a verdict
+            return True  # a half-open trial that repeats a known failure is released without a verdict
+        self._count_failure(now, breaker, count)
+        return False
+
+    def confirm_failure(self, now: float) -> None:
+        """A failure set aside as a retry of a failing request counts after all: the same request
+        then succeeded on another channel, so it was this channel, not the request."""
+        self._count_failure(now, True, True)
+
+    def _count_failure(self, now: float, breaker: bool, count: bool) -> None:
         if not breaker:
             if count:
                 self._count_window(now, failed=False)

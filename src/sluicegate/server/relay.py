@@ -51,6 +51,11 @@ def has_finish_reason(data: bytes) -> bool:
     an unescaped `"finish_reason"` followed by a colon is the key.
     """
     at = data.find(_FINISH_KEY)
+    if at < 0:
+        return False
+    end = at + 15
+    if data.startswith(b":null", end) and data.find(_FINISH_KEY, end) < 0:
+        return False  # the usual chunk, compactly encoded, with one choice: two searches, no loop
     n = len(data)
     while at >= 0:
         j = at + len(_FINISH_KEY)
@@ -104,7 +109,10 @@ async def relay_stream(
     """
     decoder = SSEDecoder()
     saw_done = False
-    finished = not check_end
+    # The stream's last two events, by reference: a finish_reason comes in the last chunk but one
+    # (before the usage chunk) or the last; looking only at them when `[DONE]` never came keeps the
+    # per-chunk cost at two assignments.
+    last = prev = b""
     first = True
     error: str | None = None
     try:
@@ -124,34 +132,35 @@ async def relay_stream(
                                 parts.append(extra)
                         parts.append(ev.raw)
                     else:
-                        if not finished:
-                            finished = has_finish_reason(ev.data)
+                        if ev.data:  # not a keep-alive comment
+                            prev, last = last, ev.data
                         if observer.on_event(ev.data):
                             parts.append(ev.raw)
                 if parts:
                     await transport.send_bytes(b"".join(parts))
             else:
+                done_before = saw_done
                 for ev in events:
                     if ev.data == DONE:
                         saw_done = True
                     else:
-                        if not finished:
-                            finished = has_finish_reason(ev.data)
+                        if ev.data:  # not a keep-alive comment
+                            prev, last = last, ev.data
                         observer.on_event(ev.data)
-                if saw_done and wants_usage:
+                if wants_usage and saw_done and not done_before:
                     chunk = _with_usage_before_done(chunk, observer)
                 await transport.send_bytes(chunk)
         for ev in decoder.flush():  # an upstream that ended without the final blank line
             if ev.data == DONE:
                 saw_done = True
             else:
-                if not finished:
-                    finished = has_finish_reason(ev.data)
+                if ev.data:
+                    prev, last = last, ev.data
                 if observer.on_event(ev.data):
                     # Unfiltered, its bytes already went out: only the terminating blank line is missing.
                     await transport.send_bytes(ev.raw if filtering else b"\n\n")
         if not saw_done:
-            if not finished:
+            if check_end and not (has_finish_reason(last) or has_finish_reason(prev)):
                 error = INCOMPLETE
                 log.error("upstream stream ended without [DONE] or a finish_reason (%s)", INCOMPLETE)
                 await transport.send_bytes(

@@ -298,6 +298,29 @@ def test_thinking_in_a_whole_answer_and_back_in_the_next_turn(env: Env, aspec: S
     assert sent[1] == {"role": "assistant", "content": "42"}, "thinking is dropped from history, never a 400"
 
 
+def test_reasoning_of_tool_call_turns_goes_back_only_to_upstreams_that_need_it(env: Env) -> None:
+    history = [
+        {"role": "user", "content": "list files"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "I should run ls.", "signature": "sluicegate.v1.x"},
+                {"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"command": "ls"}},
+            ],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "a.txt"}]},
+    ]
+    client = env.client()
+    for model in ("deep-model", "agent-model"):
+        client.messages.create(
+            model=model, max_tokens=50, tools=[BASH], thinking={"type": "adaptive"}, messages=history
+        )
+    deep, plain = (b["messages"][1] for b in env.upstream.bodies[-2:])
+    assert deep["reasoning_content"] == "I should run ls.", "DeepSeek refuses a tool-call turn without it"
+    assert "reasoning_content" not in plain
+    assert deep["tool_calls"] == plain["tool_calls"]
+
+
 # -- stop sequences ----------------------------------------------------------------------------
 
 

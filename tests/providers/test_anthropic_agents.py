@@ -171,6 +171,41 @@ def test_thinking_blocks_sent_back_in_later_turns_are_dropped_not_refused(aspec,
     assert "hmm" not in str(chat) and "reasoning_content" not in str(chat)
 
 
+TOOL_TURN_WITH_THINKING = {
+    "max_tokens": 10,
+    "messages": [
+        {"role": "user", "content": "list files"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "I should run ls.", "signature": "sluicegate.v1.abc"},
+                {"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"command": "ls"}},
+            ],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "a.txt"}]},
+    ],
+}
+
+
+def test_the_reasoning_of_a_tool_call_turn_goes_back_as_reasoning_content(aspec, spec) -> None:
+    # DeepSeek's thinking mode answers 400 to a tool-call turn without its reasoning_content.
+    aspec.validate("CreateMessageParams", {"model": "m", **TOOL_TURN_WITH_THINKING})
+    chat = messages_to_chat(TOOL_TURN_WITH_THINKING, "served-model")
+    assert chat["messages"][1]["reasoning_content"] == "I should run ls."
+    assert chat["messages"][1]["tool_calls"][0]["id"] == "call_1"
+
+
+def test_reasoning_history_is_removed_for_upstreams_that_do_not_take_it(spec) -> None:
+    chat = messages_to_chat(TOOL_TURN_WITH_THINKING, "served-model")
+    fitted = fit_for_upstream(
+        chat, content_as_string=False, drop_reasoning_effort=False, drop_reasoning_history=True
+    )
+    assert fitted is not None and "reasoning_content" not in fitted["messages"][1]
+    assert fitted["messages"][1]["tool_calls"] == chat["messages"][1]["tool_calls"]
+    spec.validate("CreateChatCompletionRequest", fitted)
+    assert "reasoning_content" in chat["messages"][1], "the translated request itself is unchanged"
+
+
 def test_tool_results_with_errors_and_images_round_trip(aspec, spec) -> None:
     body = {
         "max_tokens": 10,

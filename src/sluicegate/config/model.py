@@ -61,6 +61,10 @@ class UpstreamConfig(_Strict):
     content_as_string: bool | None = Field(
         None, description="join text-only content lists into one string; default: the preset's"
     )
+    reasoning_history: bool | None = Field(
+        None,
+        description="pass earlier tool-call turns' reasoning back as reasoning_content; default: the preset's",
+    )
 
     @field_validator("base_url")
     @classmethod

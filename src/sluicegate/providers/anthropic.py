@@ -87,6 +87,7 @@ _BUDGET_EFFORTS = ((4096, "low"), (16384, "medium"))
 
 # Block types in a conversation that carry no meaning for another model: Claude's own reasoning,
 # which only Claude can verify (signatures) and which Anthropic itself strips from earlier turns.
+# (A thinking block's text does go back as `reasoning_content` on a tool-call turn: see below.)
 _DROPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
 
@@ -363,10 +364,15 @@ def _assistant_message(content: Any, i: int) -> dict[str, Any] | None:
         return {"role": "assistant", "content": content}
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
+    thoughts: list[str] = []
     for j, block in enumerate(_blocks(content, where)):
         kind = block["type"]
         if kind == "text":
             texts.append(str(block.get("text", "")))
+        elif kind == "thinking":
+            thought = block.get("thinking")
+            if isinstance(thought, str) and thought:
+                thoughts.append(thought)
         elif kind == "tool_use":
             name = block.get("name")
             if not isinstance(name, str) or not name:
@@ -388,6 +394,12 @@ def _assistant_message(content: Any, i: int) -> dict[str, Any] | None:
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
     if calls:
         message["tool_calls"] = calls
+        if thoughts:
+            # DeepSeek's thinking mode refuses (400) a tool-call turn whose reasoning is not passed
+            # back, and Kimi's thinking models want it too; upstreams without `reasoning_history`
+            # get it removed per attempt (providers/chat_fit.py). Turns without tool calls never
+            # carry it: the older deepseek-reasoner refuses reasoning_content in input.
+            message["reasoning_content"] = "".join(thoughts)
     return message
 
 

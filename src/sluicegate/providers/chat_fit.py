@@ -11,6 +11,9 @@ allocates nothing:
 - `reasoning_effort` that the gateway itself derived from Anthropic's `thinking`/`output_config` is
   dropped for upstreams that do not take it (a client's own `reasoning_effort` on the OpenAI API is
   the client's choice and passes as it is).
+- `reasoning_content` that the translation put on earlier tool-call turns (from the client's
+  thinking blocks) is dropped for upstreams without `reasoning_history`, which may refuse a field
+  OpenAI's schema does not have.
 """
 
 from __future__ import annotations
@@ -33,28 +36,36 @@ def _joined_text(content: Any) -> str | None:
 
 
 def fit_for_upstream(
-    payload: Mapping[str, Any], *, content_as_string: bool, drop_reasoning_effort: bool
+    payload: Mapping[str, Any],
+    *,
+    content_as_string: bool,
+    drop_reasoning_effort: bool,
+    drop_reasoning_history: bool = False,
 ) -> dict[str, Any] | None:
     """A changed copy of `payload` for this upstream, or None when it fits as it is."""
     out: dict[str, Any] | None = None
     if drop_reasoning_effort and "reasoning_effort" in payload:
         out = {k: v for k, v in payload.items() if k != "reasoning_effort"}
-    if content_as_string:
-        messages = payload.get("messages")
-        if isinstance(messages, list):
-            fitted: list[Any] | None = None
-            for i, message in enumerate(messages):
-                if not isinstance(message, Mapping):
-                    continue
-                text = _joined_text(message.get("content"))
-                if text is None:
-                    continue
-                if fitted is None:
-                    fitted = list(messages)
-                fitted[i] = {**message, "content": text}
-            if fitted is not None:
-                out = dict(payload) if out is None else out
-                out["messages"] = fitted
+    messages = payload.get("messages")
+    if (content_as_string or drop_reasoning_history) and isinstance(messages, list):
+        fitted: list[Any] | None = None
+        for i, message in enumerate(messages):
+            if not isinstance(message, Mapping):
+                continue
+            changed: dict[str, Any] | None = None
+            if drop_reasoning_history and "reasoning_content" in message:
+                changed = {k: v for k, v in message.items() if k != "reasoning_content"}
+            text = _joined_text(message.get("content")) if content_as_string else None
+            if text is not None:
+                changed = {**(changed or message), "content": text}
+            if changed is None:
+                continue
+            if fitted is None:
+                fitted = list(messages)
+            fitted[i] = changed
+        if fitted is not None:
+            out = dict(payload) if out is None else out
+            out["messages"] = fitted
     return out
 
 

@@ -27,6 +27,9 @@ class Preset:
     reasoning_effort: bool = False
     # Whether text-only content lists are joined into one string: llama.cpp's server fails on lists.
     content_as_string: bool = False
+    # Whether the reasoning of earlier tool-call turns goes back as `reasoning_content`: DeepSeek's
+    # thinking mode answers 400 without it; Kimi's thinking models work better with it.
+    reasoning_history: bool = False
     doc: str = ""
 
 
@@ -35,9 +38,19 @@ PRESETS: dict[str, Preset] = {
     for p in (
         Preset("openai", "https://api.openai.com/v1", reasoning_effort=True, doc="OpenAI"),
         Preset("groq", "https://api.groq.com/openai/v1", doc="Groq LPU cloud"),
-        Preset("deepseek", "https://api.deepseek.com/v1", doc="DeepSeek"),
-        Preset("moonshot", "https://api.moonshot.cn/v1", doc="Moonshot (Kimi), mainland endpoint"),
-        Preset("moonshot-intl", "https://api.moonshot.ai/v1", doc="Moonshot (Kimi), international endpoint"),
+        Preset("deepseek", "https://api.deepseek.com/v1", reasoning_history=True, doc="DeepSeek"),
+        Preset(
+            "moonshot",
+            "https://api.moonshot.cn/v1",
+            reasoning_history=True,
+            doc="Moonshot (Kimi), mainland endpoint",
+        ),
+        Preset(
+            "moonshot-intl",
+            "https://api.moonshot.ai/v1",
+            reasoning_history=True,
+            doc="Moonshot (Kimi), international endpoint",
+        ),
         Preset(
             "qwen",
             "https://dashscope.aliyuncs.com/compatible-mode/v1",

@@ -71,6 +71,7 @@ class Upstream:
         "name",
         "preset",
         "reasoning_effort",
+        "reasoning_history",
         "rpm",
         "stream_usage",
         "timeouts",
@@ -89,6 +90,7 @@ class Upstream:
         # A server with no preset is most likely vLLM, SGLang or similar, which accept reasoning_effort.
         self.reasoning_effort = _pick(cfg.reasoning_effort, preset.reasoning_effort if preset else True)
         self.content_as_string = _pick(cfg.content_as_string, preset.content_as_string if preset else False)
+        self.reasoning_history = _pick(cfg.reasoning_history, preset.reasoning_history if preset else False)
         self.api_version = cfg.api_version or "2024-10-21"
         self.rpm, self.tpm = cfg.rpm, cfg.tpm
         keys = [k for k in ([cfg.api_key] if cfg.api_key else []) + list(cfg.api_keys) if k]

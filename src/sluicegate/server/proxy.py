@@ -178,6 +178,7 @@ async def forward(
             upstream.stream_usage,
             content_as_string=upstream.content_as_string,
             drop_reasoning_effort=ctx.anthropic and not upstream.reasoning_effort,
+            drop_reasoning_history=ctx.anthropic and not upstream.reasoning_history,
         )
         if upstream.kind == "mock":
             respond_mock(gw, proto, ctx, out_body)
@@ -346,6 +347,7 @@ def prepare_body(
     *,
     content_as_string: bool = False,
     drop_reasoning_effort: bool = False,
+    drop_reasoning_history: bool = False,
 ) -> bytes:
     """Re-encode the body only when something in it must change: the model name, usage on streams,
     or what this upstream cannot take (providers/chat_fit.py)."""
@@ -353,9 +355,14 @@ def prepare_body(
     if payload is None:
         return body
     changed = False
-    if (content_as_string or drop_reasoning_effort) and ctx.upstream_path == "/v1/chat/completions":
+    if (
+        content_as_string or drop_reasoning_effort or drop_reasoning_history
+    ) and ctx.upstream_path == "/v1/chat/completions":
         fitted = fit_for_upstream(
-            payload, content_as_string=content_as_string, drop_reasoning_effort=drop_reasoning_effort
+            payload,
+            content_as_string=content_as_string,
+            drop_reasoning_effort=drop_reasoning_effort,
+            drop_reasoning_history=drop_reasoning_history,
         )
         if fitted is not None:
             payload, changed = fitted, True

@@ -109,7 +109,14 @@ def test_claude_codes_request_translates_with_effort_and_without_anthropic_only_
 
 def test_fields_with_no_upstream_counterpart_are_listed_for_the_debug_log() -> None:
     body = {**CLAUDE_CODE, "service_tier": "auto", "container": "c", "mcp_servers": []}
-    assert dropped_fields(body) == ["container", "context_management", "mcp_servers", "service_tier"]
+    assert dropped_fields(body) == [
+        "container",
+        "context_management",
+        "mcp_servers",
+        "metadata",
+        "service_tier",
+    ]
+    assert "user" not in messages_to_chat(body, "m"), "Claude Code's device id stays at the gateway"
 
 
 @pytest.mark.parametrize(

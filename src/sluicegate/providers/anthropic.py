@@ -41,6 +41,8 @@ from sluicegate.providers.anthropic_errors import (
 
 # Accepted and dropped: they tune Anthropic-only machinery (prompt caching, server-side
 # containers, tiers, context editing) that an OpenAI-compatible upstream has no switch for.
+# `metadata` is dropped too: Claude Code's `user_id` is a JSON blob with a device id, which is no
+# business of a third-party provider, and strict upstreams (Mistral) refuse OpenAI's `user`.
 # `thinking` and `output_config` are read (reasoning effort, structured output) but not forwarded.
 IGNORED_FIELDS = frozenset(
     {
@@ -51,6 +53,7 @@ IGNORED_FIELDS = frozenset(
         "cache_control",
         "mcp_servers",
         "context_management",
+        "metadata",
     }
 )
 # Fields the translation reads; any other top-level field is dropped (see `dropped_fields`).
@@ -66,7 +69,6 @@ _READ_FIELDS = frozenset(
         "stream",
         "tools",
         "tool_choice",
-        "metadata",
         "thinking",
         "output_config",
     }
@@ -135,9 +137,6 @@ def messages_to_chat(body: Mapping[str, Any], model: str) -> dict[str, Any]:
         if not tools:
             # OpenAI refuses a tool_choice without tools; Anthropic's meaning is "no tools" anyway.
             del chat["tool_choice"]
-    metadata = body.get("metadata")
-    if isinstance(metadata, Mapping) and isinstance(metadata.get("user_id"), str):
-        chat["user"] = metadata["user_id"]
     output_config = body.get("output_config")
     output_format = output_config.get("format") if isinstance(output_config, Mapping) else None
     if isinstance(output_format, Mapping) and output_format.get("type") == "json_schema":

@@ -54,7 +54,12 @@ def env() -> Iterator[Env]:
             "upstreams": {
                 "plain": {"base_url": up.url, "api_key": "sk-provider"},
                 "llama": {"preset": "llamacpp", "base_url": up.url},
-                "deep": {"preset": "deepseek", "base_url": up.url, "api_key": "sk-provider"},
+                "deep": {
+                    "preset": "deepseek",
+                    "base_url": up.url,
+                    "api_key": "sk-provider",
+                    "max_output_tokens": 8192,
+                },
             },
             "models": {
                 "agent-model": "plain/served-model",
@@ -283,6 +288,12 @@ def test_thinking_in_a_whole_answer_and_back_in_the_next_turn(env: Env, aspec: S
     aspec.validate("Message", first.model_dump(mode="json"))
     assert [b.type for b in first.content] == ["thinking", "text"]
     assert "reasoning_effort" not in env.upstream.bodies[-1], "DeepSeek picks reasoning by model: not sent"
+    assert env.upstream.bodies[-1]["max_tokens"] == 300, "below the upstream's limit: unchanged"
+    with client.messages.stream(
+        model="deep-model", max_tokens=64000, messages=[{"role": "user", "content": "x"}]
+    ) as stream:  # the SDK refuses such a max_tokens without streaming
+        stream.get_final_message()
+    assert env.upstream.bodies[-1]["max_tokens"] == 8192, "lowered to the upstream's max_output_tokens"
     second = client.messages.create(
         model="deep-model",
         max_tokens=300,

@@ -284,6 +284,25 @@ def test_reasoning_effort_is_dropped_for_upstreams_without_it() -> None:
     assert fitted == {"model": "m", "messages": [{"role": "user", "content": "x"}]}
 
 
+def test_max_tokens_above_the_upstreams_limit_is_lowered_to_it(aspec, spec) -> None:
+    chat = translate(CLAUDE_CODE, aspec, spec)  # max_tokens 64000
+    fitted = fit_for_upstream(
+        chat, content_as_string=False, drop_reasoning_effort=False, max_output_tokens=8192
+    )
+    assert fitted is not None and fitted["max_tokens"] == 8192
+    assert chat["max_tokens"] == 64000
+    small = {"model": "m", "messages": [], "max_completion_tokens": 100}
+    assert (
+        fit_for_upstream(small, content_as_string=False, drop_reasoning_effort=False, max_output_tokens=8192)
+        is None
+    )
+    big = {"model": "m", "messages": [], "max_completion_tokens": 100_000}
+    fitted = fit_for_upstream(
+        big, content_as_string=False, drop_reasoning_effort=False, max_output_tokens=8192
+    )
+    assert fitted == {"model": "m", "messages": [], "max_completion_tokens": 8192}
+
+
 def test_a_request_that_fits_is_not_copied() -> None:
     chat = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
     assert fit_for_upstream(chat, content_as_string=True, drop_reasoning_effort=True) is None

@@ -61,6 +61,9 @@ class UpstreamConfig(_Strict):
     content_as_string: bool | None = Field(
         None, description="join text-only content lists into one string; default: the preset's"
     )
+    max_output_tokens: int | None = Field(
+        None, gt=0, description="lower a chat request's max_tokens to this (the upstream's own limit)"
+    )
     reasoning_history: bool | None = Field(
         None,
         description="pass earlier tool-call turns' reasoning back as reasoning_content; default: the preset's",

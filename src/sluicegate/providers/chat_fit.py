@@ -11,6 +11,9 @@ allocates nothing:
 - `reasoning_effort` that the gateway itself derived from Anthropic's `thinking`/`output_config` is
   dropped for upstreams that do not take it (a client's own `reasoning_effort` on the OpenAI API is
   the client's choice and passes as it is).
+- `max_output_tokens`: an upstream with a smaller output (or context) limit than a client asks for
+  refuses the request (Claude Code asks for 64,000; vLLM with a 32K context answers 400): the
+  request's `max_tokens` / `max_completion_tokens` is lowered to the upstream's limit.
 - `reasoning_content` that the translation put on earlier tool-call turns (from the client's
   thinking blocks) is dropped for upstreams without `reasoning_history`, which may refuse a field
   OpenAI's schema does not have.
@@ -41,11 +44,18 @@ def fit_for_upstream(
     content_as_string: bool,
     drop_reasoning_effort: bool,
     drop_reasoning_history: bool = False,
+    max_output_tokens: int | None = None,
 ) -> dict[str, Any] | None:
     """A changed copy of `payload` for this upstream, or None when it fits as it is."""
     out: dict[str, Any] | None = None
     if drop_reasoning_effort and "reasoning_effort" in payload:
         out = {k: v for k, v in payload.items() if k != "reasoning_effort"}
+    if max_output_tokens is not None:
+        for name in ("max_tokens", "max_completion_tokens"):
+            asked = payload.get(name)
+            if isinstance(asked, int) and asked > max_output_tokens:
+                out = dict(payload) if out is None else out
+                out[name] = max_output_tokens
     messages = payload.get("messages")
     if (content_as_string or drop_reasoning_history) and isinstance(messages, list):
         fitted: list[Any] | None = None

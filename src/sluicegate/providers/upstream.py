@@ -67,6 +67,7 @@ class Upstream:
         "base_url",
         "content_as_string",
         "kind",
+        "max_output_tokens",
         "missing_key",
         "name",
         "preset",
@@ -90,6 +91,7 @@ class Upstream:
         # A server with no preset is most likely vLLM, SGLang or similar, which accept reasoning_effort.
         self.reasoning_effort = _pick(cfg.reasoning_effort, preset.reasoning_effort if preset else True)
         self.content_as_string = _pick(cfg.content_as_string, preset.content_as_string if preset else False)
+        self.max_output_tokens = cfg.max_output_tokens
         self.reasoning_history = _pick(cfg.reasoning_history, preset.reasoning_history if preset else False)
         self.api_version = cfg.api_version or "2024-10-21"
         self.rpm, self.tpm = cfg.rpm, cfg.tpm

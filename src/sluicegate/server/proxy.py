@@ -179,6 +179,7 @@ async def forward(
             content_as_string=upstream.content_as_string,
             drop_reasoning_effort=ctx.anthropic and not upstream.reasoning_effort,
             drop_reasoning_history=ctx.anthropic and not upstream.reasoning_history,
+            max_output_tokens=upstream.max_output_tokens,
         )
         if upstream.kind == "mock":
             respond_mock(gw, proto, ctx, out_body)
@@ -348,6 +349,7 @@ def prepare_body(
     content_as_string: bool = False,
     drop_reasoning_effort: bool = False,
     drop_reasoning_history: bool = False,
+    max_output_tokens: int | None = None,
 ) -> bytes:
     """Re-encode the body only when something in it must change: the model name, usage on streams,
     or what this upstream cannot take (providers/chat_fit.py)."""
@@ -356,13 +358,14 @@ def prepare_body(
         return body
     changed = False
     if (
-        content_as_string or drop_reasoning_effort or drop_reasoning_history
+        content_as_string or drop_reasoning_effort or drop_reasoning_history or max_output_tokens
     ) and ctx.upstream_path == "/v1/chat/completions":
         fitted = fit_for_upstream(
             payload,
             content_as_string=content_as_string,
             drop_reasoning_effort=drop_reasoning_effort,
             drop_reasoning_history=drop_reasoning_history,
+            max_output_tokens=max_output_tokens,
         )
         if fitted is not None:
             payload, changed = fitted, True

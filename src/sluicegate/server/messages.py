@@ -96,12 +96,11 @@ async def relay_stream(
     Returns an error code when the stream failed or ended incomplete (no `[DONE]`, no finish_reason).
     """
     client = _client(ctx)
-    estimate = getattr(observer, "estimated_usage", None)
     translator = ChatToMessageStream(
         ctx.model or ctx.served_model or "",
         thinking=thinking_mode(client),
         stop_sequences=stop_sequences(client),
-        estimate=estimate,
+        estimate=observer.estimated_usage,
         request_id=ctx.request_id,
     )
     decoder = SSEDecoder()

@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from sluicegate.config.model import Timeouts
+from sluicegate.metering.usage import Usage
 from sluicegate.protocol.errors import GatewayError
 from sluicegate.protocol.sse import DONE, DONE_EVENT, SSEDecoder, error_event
 from sluicegate.server.upstream_client import map_error
@@ -76,7 +77,8 @@ class StreamObserver:
 
     `on_event` returns whether the event is forwarded (metering hides the usage chunk it asked for
     when the client did not). `usage_chunk` is called once at the end of a complete stream whose
-    client asked for usage: the bytes of a usage event to send when the upstream reported none.
+    client asked for usage: the bytes of a usage event to send when the upstream reported none;
+    `estimated_usage` is the same count for translators that write their own usage (Anthropic's).
     """
 
     def on_event(self, data: bytes) -> bool:
@@ -86,6 +88,10 @@ class StreamObserver:
         pass
 
     def usage_chunk(self) -> bytes | None:
+        return None
+
+    def estimated_usage(self) -> Usage | None:
+        """The gateway's own count when the upstream reported no usage (settles it); else None."""
         return None
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from sluicegate.config.model import Timeouts
+from sluicegate.metering.stream import carries_value
 from sluicegate.metering.usage import Usage
 from sluicegate.protocol.errors import GatewayError
 from sluicegate.protocol.sse import DONE, DONE_EVENT, SSEDecoder, error_event
@@ -42,34 +43,12 @@ except ImportError:  # pragma: no cover
 INCOMPLETE = "upstream_stream_incomplete"
 INCOMPLETE_MESSAGE = "The upstream ended the stream before the answer was complete."
 _FINISH_KEY = b'"finish_reason"'
-_WHITESPACE = b" \t\r\n"
 
 
 def has_finish_reason(data: bytes) -> bool:
-    """Whether a chat/completions chunk carries a non-null `finish_reason` (a byte search, no parse).
-
-    Every chunk says `"finish_reason":null` until the last; inside JSON strings quotes are escaped, so
-    an unescaped `"finish_reason"` followed by a colon is the key.
-    """
+    """Whether a chat/completions chunk carries a non-null `finish_reason` (a byte search, no parse)."""
     at = data.find(_FINISH_KEY)
-    if at < 0:
-        return False
-    end = at + 15
-    if data.startswith(b":null", end) and data.find(_FINISH_KEY, end) < 0:
-        return False  # the usual chunk, compactly encoded, with one choice: two searches, no loop
-    n = len(data)
-    while at >= 0:
-        j = at + len(_FINISH_KEY)
-        while j < n and data[j] in _WHITESPACE:
-            j += 1
-        if j < n and data[j] == 58:  # ":"
-            j += 1
-            while j < n and data[j] in _WHITESPACE:
-                j += 1
-            if j < n and data[j] != 110:  # not the "n" of null
-                return True
-        at = data.find(_FINISH_KEY, j)
-    return False
+    return at >= 0 and carries_value(data, _FINISH_KEY, at)
 
 
 class StreamObserver:

@@ -67,7 +67,7 @@ class MeterObserver(StreamObserver):
             return None
         usage = self._settle()
         if usage is not None:
-            log.info(
+            log.debug(  # the request's log row says usage_estimated; this line is for tracing one
                 "request %s: upstream sent no usage; sending the gateway's estimate", self.ctx.request_id
             )
         return usage

@@ -14,6 +14,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import openai
 import orjson
 import pytest
 from metering_kit import LogTable, wait_for_request
@@ -526,3 +527,19 @@ def test_one_clients_refused_request_retried_does_not_open_the_breaker_for_every
     ready = httpx.get(f"{env.gateway.url}/readyz").json()
     llama = next(c for c in ready["channels"] if c["upstream"] == "llama")
     assert llama["state"] == "closed"
+
+
+def test_the_openai_sdk_reads_the_gateways_usage_chunk(env: Env) -> None:
+    env.upstream.respond = lambda body: text_reply(body, "three little words", usage=False)
+    client = openai.OpenAI(base_url=f"{env.gateway.url}/v1", api_key=KEY, max_retries=0)
+    stream = client.chat.completions.create(
+        model="agent-model",
+        messages=[{"role": "user", "content": "q"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "three little words"
+    usage = chunks[-1].usage
+    assert usage is not None and usage.completion_tokens > 0 and usage.prompt_tokens > 0
+    assert chunks[-1].id == chunks[0].id

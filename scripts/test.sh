@@ -31,7 +31,9 @@ fi
 # is downloaded). Installed only where apt-get can (root on Debian/Ubuntu); the test skips without it.
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "installing chromium"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || echo "warning: chromium not installed"
+  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; }; } \
+    || echo "warning: chromium not installed"
 fi
 
 # Real client programs from npm (Claude Code, for tests/e2e/test_claude_code.py), pinned, installed once

@@ -51,13 +51,28 @@ def has_finish_reason(data: bytes) -> bool:
     return at >= 0 and carries_value(data, _FINISH_KEY, at)
 
 
+BUDGET_EXCEEDED = "budget_exceeded"
+
+
+class EndStream(Exception):
+    """Raised by an observer to end a stream with an in-band error (the answer reached its budget).
+
+    The event that raised is not forwarded; what came before it is.
+    """
+
+    def __init__(self, message: str, code: str = BUDGET_EXCEEDED, type_: str = "insufficient_quota") -> None:
+        super().__init__(message)
+        self.message, self.code, self.type = message, code, type_
+
+
 class StreamObserver:
     """What the relay tells metering about a stream. The default sees every event and keeps nothing.
 
     `on_event` returns whether the event is forwarded (metering hides the usage chunk it asked for
-    when the client did not). `usage_chunk` is called once at the end of a complete stream whose
-    client asked for usage: the bytes of a usage event to send when the upstream reported none;
-    `estimated_usage` is the same count for translators that write their own usage (Anthropic's).
+    when the client did not), or raises `EndStream` to end the stream there. `usage_chunk` is
+    called once at the end of a complete stream whose client asked for usage: the bytes of a usage
+    event to send when the upstream reported none; `estimated_usage` is the same count for
+    translators that write their own usage (Anthropic's).
     """
 
     def on_event(self, data: bytes) -> bool:
@@ -108,21 +123,23 @@ async def relay_stream(
             events = decoder.feed(chunk)
             if filtering:
                 parts = []
-                for ev in events:
-                    if ev.data == DONE:
-                        saw_done = True
-                        if wants_usage:
-                            extra = observer.usage_chunk()
-                            if extra:
-                                parts.append(extra)
-                        parts.append(ev.raw)
-                    else:
-                        if ev.data:  # not a keep-alive comment
-                            prev, last = last, ev.data
-                        if observer.on_event(ev.data):
+                try:
+                    for ev in events:
+                        if ev.data == DONE:
+                            saw_done = True
+                            if wants_usage:
+                                extra = observer.usage_chunk()
+                                if extra:
+                                    parts.append(extra)
                             parts.append(ev.raw)
-                if parts:
-                    await transport.send_bytes(b"".join(parts))
+                        else:
+                            if ev.data:  # not a keep-alive comment
+                                prev, last = last, ev.data
+                            if observer.on_event(ev.data):
+                                parts.append(ev.raw)
+                finally:  # on EndStream, what came before the refused event still goes out
+                    if parts:
+                        await transport.send_bytes(b"".join(parts))
             else:
                 done_before = saw_done
                 for ev in events:
@@ -156,6 +173,9 @@ async def relay_stream(
             await transport.send_bytes(extra + DONE_EVENT if extra else DONE_EVENT)
     except CLIENT_GONE:
         raise
+    except EndStream as stop:
+        await transport.send_bytes(error_event(stop.message, stop.type, stop.code) + DONE_EVENT)
+        return stop.code
     except asyncio.CancelledError:
         message = cut_message() if cut_message is not None else None
         if message:  # ended by the gateway's shutdown, not by the client: say so in the stream

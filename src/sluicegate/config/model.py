@@ -68,6 +68,11 @@ class UpstreamConfig(_Strict):
         None,
         description="pass earlier tool-call turns' reasoning back as reasoning_content; default: the preset's",
     )
+    responses: Literal["native", "translate"] | None = Field(
+        None,
+        description="/v1/responses: passed through (native) or translated onto chat completions; "
+        "default native only for presets whose provider serves it (openai, azure, xai)",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -229,6 +234,13 @@ class MeteringConfig(_Strict):
     )
 
 
+class ResponsesConfig(_Strict):
+    """Responses API state the gateway keeps for chat-only upstreams (docs/responses.md)."""
+
+    ttl_days: float = Field(30, gt=0, description="how long a stored response can be retrieved or continued")
+    cache_size: int = Field(10_000, ge=0, description="recent stored responses each worker keeps in memory")
+
+
 class LoggingConfig(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_format: bool = Field(False, alias="json")
@@ -263,6 +275,7 @@ class Settings(_Strict):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     metering: MeteringConfig = Field(default_factory=MeteringConfig)
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     passthrough: PassthroughConfig = Field(default_factory=PassthroughConfig)
 

@@ -18,6 +18,7 @@ import orjson
 
 from sluicegate import __version__
 from sluicegate.config.model import Settings
+from sluicegate.inbound import build_codecs
 from sluicegate.metering.ending import charged
 from sluicegate.policy.keys import KeyCache, KeyEntry
 from sluicegate.policy.network import client_address, parse_networks
@@ -34,9 +35,10 @@ from sluicegate.routing.channel import Channel
 from sluicegate.routing.routes import build_routes
 from sluicegate.server.context import RequestContext, RequestIds
 from sluicegate.server.cors import Cors
-from sluicegate.server.proxy import CLIENT_GONE, handle_v1, watch_disconnect
+from sluicegate.server.proxy import CLIENT_GONE, codec_id_headers, handle_v1, watch_disconnect
 from sluicegate.server.recording import ending_of
 from sluicegate.server.relay import StreamObserver
+from sluicegate.server.responses_state import ResponsesKeeper
 from sluicegate.server.upstream_client import UpstreamClient
 from sluicegate.store.records import KeyLimits, KeyRecord
 
@@ -90,11 +92,14 @@ class Gateway:
                 "/v1/chat/completions",
                 "/v1/completions",
                 "/v1/embeddings",
+                "/v1/responses",
                 "/v1/messages",
                 "/v1/messages/count_tokens",
             }
         )
         self.default_channels = self._default_channels()
+        self.responses_state = ResponsesKeeper(settings.responses.ttl_days, settings.responses.cache_size)
+        self.codecs = build_codecs(self.responses_state)  # inbound codecs by path (inbound/)
         self.router = build_router(settings, self.routes, self.default_channels, self.upstreams)
         # Upstreams whose key is an unset ${ENV}: never routed to (no breaker noise), answered 503.
         self.unconfigured = frozenset(n for n, u in self.upstreams.items() if u.missing_key)
@@ -386,8 +391,7 @@ class Gateway:
         self, ctx: RequestContext, extra: list[tuple[str, str]] | None = None
     ) -> list[tuple[str, str]]:
         h = [JSON_CT, ("x-request-id", ctx.request_id), *ctx.extra_headers]
-        if ctx.anthropic or ctx.path.startswith("/v1/messages"):
-            h.append(("request-id", ctx.request_id))  # what Anthropic's SDKs read
+        h.extend(codec_id_headers(ctx))  # Anthropic's SDKs read `request-id`
         if extra:
             h.extend(extra)
         h.extend(self.cors.response_headers(ctx.origin))
@@ -400,11 +404,7 @@ class Gateway:
     def _error(self, proto: Any, ctx: RequestContext, exc: GatewayError) -> None:
         ctx.status = exc.status
         ctx.error_type = ctx.error_type or exc.code or exc.type
-        body = exc.body()
-        if ctx.anthropic or ctx.path.startswith("/v1/messages"):
-            from sluicegate.server.messages import error_answer
-
-            body = error_answer(exc, ctx.request_id)
+        body = ctx.codec.error_body(exc, request_id=ctx.request_id)
         try:
             proto.response_bytes(exc.status, self._headers(ctx, list(exc.headers.items())), body)
         except CLIENT_GONE:

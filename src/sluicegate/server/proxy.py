@@ -13,8 +13,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import orjson
 
+from sluicegate.inbound import DEFAULT_CODEC, SAME_WIRE
 from sluicegate.protocol.errors import (
     BadRequest,
     GatewayError,
@@ -28,19 +28,20 @@ from sluicegate.protocol.errors import (
     error_body,
 )
 from sluicegate.protocol.fields import check_fields
-from sluicegate.providers.chat_fit import fit_for_upstream
 from sluicegate.providers.upstream import FORWARDED_REQUEST_HEADERS
 from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT, classify
 from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE, NoChannel
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR, over_limit
-from sluicegate.server import messages
 from sluicegate.server.body import multipart_model, parse_json_object, read_body
 from sluicegate.server.context import RequestContext
+from sluicegate.server.events_relay import relay_events
 from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
 from sluicegate.server.relay import BUDGET_EXCEEDED, CLIENT_GONE, relay_stream
-from sluicegate.server.reservation import clamp_body
+from sluicegate.server.responses_state import KEPT_PREFIX, serve_kept_response
+from sluicegate.server.translated import relay_translated
 from sluicegate.server.upstream_client import response_headers
+from sluicegate.server.wire import Wire, prepare_body
 
 if TYPE_CHECKING:
     from sluicegate.server.app import Gateway
@@ -64,9 +65,13 @@ def bearer_token(headers: Any) -> str | None:
 
 async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) -> None:
     headers = scope.headers
+    path = ctx.path
+    # The client's API, chosen once: its codec answers errors in its shape from here on.
+    codec = ctx.codec = gw.codecs.get(path, DEFAULT_CODEC)
     if not gw.keys.empty or gw.require_auth:
         ctx.key = gw.keys.authenticate(bearer_token(headers))
-    path = ctx.path
+    if ctx.method != "POST" and path.startswith(KEPT_PREFIX) and await serve_kept_response(gw, proto, ctx):
+        return
     if ctx.method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
         if ctx.key is not None:
             ctx.key.check_request(None, "/v1/models", ctx.client_ip)
@@ -92,33 +97,26 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
         if raw_model is not None and not isinstance(raw_model, str):
             raise BadRequest("'model' must be a string.", param="model")
         model = raw_model
-        ctx.stream = payload.get("stream") is True
+        ctx.stream = ctx.client_stream = payload.get("stream") is True
     if model is None and path in gw.model_required:
         raise BadRequest("You must provide a model parameter.", param="model", code="missing_model")
     ctx.model = model
     if ctx.key is not None:
         ctx.key.check_request(model, path, ctx.client_ip)
-    if path.startswith(messages.MESSAGES_PATH):
-        ctx.anthropic = True
-        if path == messages.COUNT_TOKENS_PATH and payload is not None and model is not None:
-            ctx.status = 200
-            proto.response_bytes(
-                200,
-                [
-                    *JSON_CT,
-                    ("x-request-id", ctx.request_id),
-                    ("request-id", ctx.request_id),
-                    *gw.cors.response_headers(ctx.origin),
-                ],
-                messages.count_tokens(gw.recorder.counter_for(model), payload, model),
-            )
-            return
-        if path == messages.MESSAGES_PATH and payload is not None and model is not None:
-            ctx.client_payload = payload
-            payload = messages.to_chat(payload, model)
-            body = orjson.dumps(payload)
-            ctx.upstream_path = messages.CHAT_PATH
-            ctx.stream = payload.get("stream") is True
+    local = codec.local_answer
+    if local is not None and payload is not None and model is not None:  # Anthropic's count_tokens
+        ctx.status = 200
+        proto.response_bytes(
+            200,
+            [
+                *JSON_CT,
+                ("x-request-id", ctx.request_id),
+                *codec_id_headers(ctx),
+                *gw.cors.response_headers(ctx.origin),
+            ],
+            local(gw.recorder.counter_for, payload, model),
+        )
+        return
 
     if model is not None:
         channels = gw.routes.get(model)
@@ -155,6 +153,7 @@ async def forward(
     errors (the gateway's problem, which must not read as the client's key being wrong).
     """
     attempts = gw.router.plan(route, body)
+    wire = Wire(ctx, body)
     client_headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := headers.get(name))}
     client_headers.setdefault("content-type", "application/json")
     last_error: GatewayError | None = None
@@ -175,24 +174,41 @@ async def forward(
             last_error = refusal
             attempts.record_failure(over_limit(_retry_after(refusal)))
             continue
+        found = wire.codec.edge_for(upstream)
+        if found is wire.edge:  # the wire of the last attempt (the request starts on the same wire)
+            src = wire.src
+        else:
+            try:
+                src = await wire.switch(ctx, found)
+            except BaseException:  # the client's request cannot be sent, not the channel's fault
+                attempts.record_cancelled()
+                ctx.upstream = ctx.channel = None  # nothing went upstream: logged as the gateway's answer
+                raise
+        translated = ctx.edge is not SAME_WIRE  # fields the gateway itself derived may be dropped
         out_body = prepare_body(
             ctx,
-            body,
+            src,
             channel.model or None,
             upstream.stream_usage,
             content_as_string=upstream.content_as_string,
-            drop_reasoning_effort=ctx.anthropic and not upstream.reasoning_effort,
-            drop_reasoning_history=ctx.anthropic and not upstream.reasoning_history,
+            drop_reasoning_effort=translated and not upstream.reasoning_effort,
+            drop_reasoning_history=translated and not upstream.reasoning_history,
             max_output_tokens=upstream.max_output_tokens,
         )
         if upstream.kind == "mock":
-            respond_mock(gw, proto, ctx, out_body)
+            try:
+                await respond_mock(gw, proto, ctx, out_body)
+            except BaseException:
+                attempts.record_cancelled()
+                raise
             attempts.record_success(ctx.elapsed_ms() / 1000)
             return
         key_index = int(attempts.key) if attempts.key is not None else None
-        req = upstream.request(ctx.upstream_path, query, ctx.served_model, client_headers, key_index)
+        req = upstream.request(
+            ctx.upstream_path, query, ctx.served_model, client_headers, key_index, out_body or None
+        )
         try:
-            resp = await gw.client.send(ctx.method, req.url, req.headers, out_body or None, upstream.timeouts)
+            resp = await gw.client.send(ctx.method, req.url, req.headers, req.body, upstream.timeouts)
         except GatewayError as exc:
             log.warning("upstream %s channel %s failed: %s", upstream.name, channel.name, exc.code)
             gw.upstream_failed(upstream.name, exc.code or "error")
@@ -343,6 +359,12 @@ def openai_shaped(
     return status, kept, error_body(message, "api_error" if status >= 500 else "invalid_request_error", code)
 
 
+def codec_id_headers(ctx: RequestContext) -> list[tuple[str, str]]:
+    """The request id under the name the client's SDK reads, besides x-request-id: Anthropic's SDKs
+    read `request-id` (`message._request_id`)."""
+    return [("request-id", ctx.request_id)] if ctx.codec.name.startswith("anthropic") else []
+
+
 def answer_headers(gw: Gateway, ctx: RequestContext, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """An upstream answer's headers as the client gets them: the id it sees is the id logged (the
     upstream's x-request-id, else ours), the gateway's own rate headers replace the account's, CORS."""
@@ -351,9 +373,10 @@ def answer_headers(gw: Gateway, ctx: RequestContext, headers: list[tuple[str, st
         ctx.request_id = upstream_id
     else:
         headers.append(("x-request-id", ctx.request_id))
-    if ctx.anthropic:  # Anthropic's SDKs read `request-id` (`message._request_id`)
+    ids = codec_id_headers(ctx)
+    if ids:
         headers = [h for h in headers if h[0] != "request-id"]
-        headers.append(("request-id", ctx.request_id))
+        headers.extend(ids)
     if ctx.extra_headers:
         headers = with_own_headers(headers, ctx.extra_headers)
     headers.extend(gw.cors.response_headers(ctx.origin))
@@ -367,8 +390,9 @@ def relay_error_answer(
     ctx.status = status
     ctx.error_type = ctx.error_type or f"upstream_{status}"
     headers = answer_headers(gw, ctx, headers)
-    if ctx.anthropic:
-        body = messages.upstream_error_answer(status, body, ctx.request_id)
+    edge = ctx.edge
+    if edge is not SAME_WIRE:
+        body = edge.upstream_error(status, body, request_id=ctx.request_id)
     proto.response_bytes(status, headers, body)
 
 
@@ -388,51 +412,6 @@ def with_own_headers(upstream: list[tuple[str, str]], ours: list[tuple[str, str]
     return kept
 
 
-def prepare_body(
-    ctx: RequestContext,
-    body: bytes,
-    upstream_model: str | None,
-    stream_usage: bool,
-    *,
-    content_as_string: bool = False,
-    drop_reasoning_effort: bool = False,
-    drop_reasoning_history: bool = False,
-    max_output_tokens: int | None = None,
-) -> bytes:
-    """Re-encode the body only when something in it must change: the model name, usage on streams,
-    max_tokens lowered to what a budget has left, or what this upstream cannot take
-    (providers/chat_fit.py)."""
-    payload = ctx.payload
-    if payload is None:
-        return body
-    changed = False
-    if (
-        content_as_string or drop_reasoning_effort or drop_reasoning_history or max_output_tokens
-    ) and ctx.upstream_path == "/v1/chat/completions":
-        fitted = fit_for_upstream(
-            payload,
-            content_as_string=content_as_string,
-            drop_reasoning_effort=drop_reasoning_effort,
-            drop_reasoning_history=drop_reasoning_history,
-            max_output_tokens=max_output_tokens,
-        )
-        if fitted is not None:
-            payload, changed = fitted, True
-    if upstream_model is not None and payload.get("model") != upstream_model:
-        payload = {**payload, "model": upstream_model}
-        changed = True
-    if ctx.max_tokens_clamp is not None:  # a budget bounds the answer (server/reservation.py)
-        payload = clamp_body(payload, ctx.max_tokens_clamp)
-        changed = True
-    if ctx.stream and ctx.upstream_path in ("/v1/chat/completions", "/v1/completions"):
-        opts = payload.get("stream_options")
-        ctx.client_wants_usage = isinstance(opts, dict) and opts.get("include_usage") is True
-        if stream_usage and not ctx.client_wants_usage:
-            payload = {**payload, "stream_options": {**(opts or {}), "include_usage": True}}
-            changed = True
-    return orjson.dumps(payload) if changed else body
-
-
 async def relay(
     gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeouts: Any, whole: bytes | None = None
 ) -> None:
@@ -444,8 +423,12 @@ async def relay(
         ctx.stream = True
         observer = gw.stream_observer(ctx)
         transport = proto.response_stream(resp.status, out_headers)
-        if ctx.anthropic:
-            error = await messages.relay_stream(transport, resp, timeouts, observer, ctx)
+        edge = ctx.edge
+        if edge is not SAME_WIRE:
+            decoder = gw.upstreams[ctx.upstream or ""].adapter.stream_decoder()
+            error = await relay_translated(transport, resp, timeouts, observer, ctx, edge, decoder)
+        elif ctx.codec.stream_end is not None:  # a wire that ends with an event, not [DONE]
+            error = await relay_events(transport, resp, timeouts, observer, ctx.codec.stream_end)
         else:
             error = await relay_stream(
                 transport,
@@ -467,12 +450,13 @@ async def relay(
     data = whole if whole is not None else await read_whole(resp)
     ctx.ttft = ctx.elapsed_ms()
     gw.observe_body(ctx, data)
-    if ctx.anthropic:
-        data = (
-            messages.whole_answer(ctx, data)
-            if resp.status < 400
-            else messages.upstream_error_answer(resp.status, data, ctx.request_id)
-        )
+    edge = ctx.edge
+    if edge is not SAME_WIRE:
+        if resp.status < 400:
+            data = edge.answer(ctx, data)
+            await edge.before_end(ctx)
+        else:
+            data = edge.upstream_error(resp.status, data, request_id=ctx.request_id)
     proto.response_bytes(resp.status, out_headers, data)
 
 

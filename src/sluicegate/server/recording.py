@@ -175,6 +175,7 @@ class Recorder:
 
         observer = MeterObserver(ctx, settle) if cap is None else CappedMeterObserver(ctx, cap, settle)
         ctx.meter = observer.meter
+        ctx.estimate_usage = observer.estimated_usage
         return observer
 
     def counter_for(self, model: str | None) -> TokenCounter:

@@ -116,3 +116,18 @@ usage_daily = Table(
     Column("cost", Float, nullable=False, server_default="0"),
     Index("ix_usage_daily_key_id_day", "key_id", "day"),
 )
+
+# Responses API state the gateway keeps for upstreams that serve only chat (docs/responses.md): the
+# Response object (for GET) and the conversation that leads to it (for previous_response_id), per key,
+# until expires_at (purged with the request log's retention).
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("key_id", String(64), nullable=False, server_default=""),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("items", Text, nullable=False),
+    Index("ix_responses_expires_at", "expires_at"),
+)

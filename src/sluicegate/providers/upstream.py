@@ -93,10 +93,17 @@ class Upstream:
         self.timeouts = cfg.timeouts.over(default_timeouts)
         self.stream_usage = preset.stream_usage if preset else True
         # A server with no preset is most likely vLLM, SGLang or similar, which accept reasoning_effort.
-        self.reasoning_effort = _pick(cfg.reasoning_effort, preset.reasoning_effort if preset else True)
+        # Native adapters (Anthropic, Gemini, Bedrock, Vertex) map the canonical request's reasoning
+        # fields onto their own API themselves: nothing is dropped for them.
+        native = self.kind not in ("openai", "azure", "mock")
+        self.reasoning_effort = _pick(
+            cfg.reasoning_effort, native or (preset.reasoning_effort if preset else True)
+        )
         self.content_as_string = _pick(cfg.content_as_string, preset.content_as_string if preset else False)
         self.max_output_tokens = cfg.max_output_tokens
-        self.reasoning_history = _pick(cfg.reasoning_history, preset.reasoning_history if preset else False)
+        self.reasoning_history = _pick(
+            cfg.reasoning_history, native or (preset.reasoning_history if preset else False)
+        )
         self.api_version = cfg.api_version or "2024-10-21"
         self.adapter = build_adapter(self.kind, self.api_version, cfg)
         self._forwarded = FORWARDED_REQUEST_HEADERS | self.adapter.forwarded_headers

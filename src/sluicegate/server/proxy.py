@@ -186,7 +186,9 @@ async def forward(
                 attempts.record_cancelled()
                 ctx.upstream = ctx.channel = None  # nothing went upstream: logged as the gateway's answer
                 raise
-        translated = ctx.edge is not SAME_WIRE  # fields the gateway itself derived may be dropped
+        # Fields the gateway itself derived from another API (/v1/messages, /v1/responses onto chat) may
+        # be dropped for an upstream that does not take them; a chat client's own fields never are.
+        translated = ctx.upstream_path != ctx.path
         out_body = prepare_body(
             ctx,
             src,

@@ -117,6 +117,20 @@ def default_database_url(settings: Settings) -> str:
     return f"sqlite:///{(base / 'sluicegate.db').resolve()}"
 
 
+def default_spill_dir(settings: Settings) -> str:
+    """Where the request log spills while the store cannot write: `metering.spill_dir`, else a
+    directory beside the SQLite file (`<name>-spill/`), else `sluicegate-spill/` in the working
+    directory (the data directory in the images; a config directory is often read-only)."""
+    if settings.metering.spill_dir:
+        return settings.metering.spill_dir
+    from sluicegate.store.engine import sqlite_path
+
+    path = sqlite_path(default_database_url(settings))
+    if path is not None:
+        return str(path.resolve().parent / f"{path.stem}-spill")
+    return str((Path.cwd() / "sluicegate-spill").resolve())
+
+
 # -- YAML with line numbers ---------------------------------------------------------------------------
 
 

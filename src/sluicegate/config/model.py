@@ -231,7 +231,18 @@ class MeteringConfig(_Strict):
     log_retention_days: int | None = Field(90, ge=1)
     queue_size: int = Field(50_000, ge=100)
     batch_size: int = Field(500, ge=1)
-    flush_interval_s: float = Field(1.0, gt=0)
+    flush_interval_s: float = Field(
+        1.0, gt=0, description="how long a record may wait in memory; what a hard kill can lose"
+    )
+    retry_max_backoff_s: float = Field(
+        5.0, gt=0, description="longest wait between two tries of a log write the store refused"
+    )
+    spill_dir: str | None = Field(
+        None,
+        description="where records wait while the store cannot write; default: beside the "
+        "SQLite file, or beside the config file",
+    )
+    spill_max_mb: float = Field(1024.0, ge=0, description="size cap of the spill; 0 turns it off")
     redact_patterns: list[str] = Field(
         default_factory=list, description="extra regexes masked in stored bodies"
     )

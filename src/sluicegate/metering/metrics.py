@@ -153,6 +153,18 @@ class Metrics:
             multiprocess_mode="livesum",
         )
         self.log_dropped = Counter("sluicegate_log_dropped", "Request-log records dropped", registry=r)
+        self.log_spilled = Gauge(
+            "sluicegate_log_spilled",
+            "Request-log records waiting in the local spill for the store to write again",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.log_store_writable = Gauge(
+            "sluicegate_log_store_writable",
+            "1 while the store takes the request log, 0 while writes fail (records are held or spilled)",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
         self._models: set[str] = set()
         self._max_models = max_models
         self._channel_source: Callable[[], Iterable[tuple[str, str]]] | None = None
@@ -228,6 +240,11 @@ class Metrics:
         self.log_queue_depth.set(depth)
         if self._mirror is not None:
             self._mirror.push()
+
+    def set_log_durability(self, spilled: int, writable: bool) -> None:
+        """Read from the sink at scrape time: records in the spill, and whether the store writes."""
+        self.log_spilled.set(spilled)
+        self.log_store_writable.set(1 if writable else 0)
 
     def sync(self) -> None:
         """Multiprocess mode: push this worker's per-request figures to the shared files.

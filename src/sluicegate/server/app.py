@@ -315,6 +315,7 @@ class Gateway:
                 # The sink reports its depth between writes; a stuck write is when the figure matters.
                 if self.sink is not None:
                     self.metrics.set_log_queue_depth(self.sink.depth)
+                    self.metrics.set_log_durability(self.sink.spill_pending, self.sink.store_writable)
                 proto.response_bytes(
                     200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")], self.metrics.render()
                 )
@@ -439,10 +440,23 @@ class Gateway:
             "models": len(self.routes),
         }
         checks.update(await self.ready_checks())
-        ok = checks["upstreams_configured"] and all(
-            v is not False for k, v in checks.items() if k in ("store", "redis")
+        # A store that cannot write while the log is durable (records wait in memory and in the local
+        # spill, nothing is lost) is "degraded", still 200: every gateway shares the one database, so
+        # taking them all out of the load balancer would turn a logging outage into a total one.
+        # 503 once usage is being lost (queue and spill full, or no spill to fall back on).
+        store_down = checks.get("store") is False or checks.get("store_writable") is False
+        durable = bool(checks.get("log_durable", not store_down)) and (
+            not store_down or bool(checks.get("log_can_spill"))
         )
-        body = {"status": "ready" if ok else "not_ready", **checks}
+        if "log_durable" in checks:
+            checks["log_durable"] = durable
+        ok = (
+            checks["upstreams_configured"]
+            and checks.get("redis") is not False
+            and (not store_down or durable)
+        )
+        status = "not_ready" if not ok else "degraded" if store_down else "ready"
+        body = {"status": status, **checks}
         if unconfigured:
             body["missing_secrets"] = [f"{path} (${{{var}}})" for path, var in self.missing_env]
         self._json(proto, ctx, 200 if ok else 503, body)
@@ -453,6 +467,11 @@ class Gateway:
             checks["store"] = await self.store.ping()
         if self.sink is not None:
             checks["log_queue_depth"] = self.sink.depth
+            checks["store_writable"] = self.sink.store_writable
+            checks["log_spilled"] = self.sink.spill_pending
+            checks["log_can_spill"] = self.sink.can_spill
+            checks["log_durable"] = self.sink.durable
+            checks["log_dropped"] = self.sink.dropped
         if self.redis is not None:
             try:
                 checks["redis"] = bool(await self.redis.ping())

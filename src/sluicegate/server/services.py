@@ -20,12 +20,13 @@ log = logging.getLogger("sluicegate")
 
 async def start(gw: Gateway) -> None:
     """Open the store, load keys, start the limiter, the log sink and the key refresher."""
-    from sluicegate.config import default_database_url
+    from sluicegate.config import default_database_url, default_spill_dir
     from sluicegate.limits import build_limiter
     from sluicegate.metering.metrics import Metrics
     from sluicegate.metering.prices import PriceTable
     from sluicegate.metering.redact import Redactor
     from sluicegate.metering.sink import LogSink
+    from sluicegate.metering.spill import spill_for
     from sluicegate.metering.tokens import TokenCounter
     from sluicegate.server.keysync import KeySync
     from sluicegate.server.limiting import LimitGate
@@ -50,12 +51,22 @@ async def start(gw: Gateway) -> None:
         max_queue=s.metering.queue_size,
         batch_size=s.metering.batch_size,
         flush_interval=s.metering.flush_interval_s,
+        max_backoff=s.metering.retry_max_backoff_s,
+        spill=spill_for(default_spill_dir(s), s.metering.spill_max_mb),
         purge=lambda days: purge_expired(gw, days),
         retention_days=s.metering.log_retention_days,
         on_drop=gw.metrics.log_records_dropped,
         on_depth=gw.metrics.set_log_queue_depth,
     )
     gw.sink.start()
+    # Usage spilled by an earlier run (the store was down, then the gateway stopped) goes into the
+    # store before budgets are seeded from it, so a restart forgets none of it.
+    try:
+        replayed = await gw.sink.recover()
+        if replayed:
+            log.info("request log: wrote %d spilled records into the store", replayed)
+    except Exception as exc:
+        log.warning("could not replay the request log spill: %r", exc)
     prices = PriceTable(
         {m: p.model_dump() for m, p in s.prices.items()}, exchange_rates=s.metering.exchange_rates or None
     )

@@ -92,7 +92,10 @@ request_logs = Table(
     Column("client_ip", String(64), nullable=True),
     Column("request_body", Text, nullable=True),
     Column("response_body", Text, nullable=True),
+    Column("record_id", String(64), nullable=True),
+    Column("usage_clamped", Boolean, nullable=False, server_default="0"),
     Index("ix_request_logs_ts", "ts"),
+    Index("ix_request_logs_record_id", "record_id", unique=True),
     Index("ix_request_logs_key_id_ts", "key_id", "ts"),
 )
 

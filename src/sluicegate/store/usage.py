@@ -107,11 +107,25 @@ class UsageRepository:
         self._log_order: tuple[str, ...] | None = (
             tuple(compiled.positiontup or ()) if compiled.positional else None
         )
+        # Records that may already be stored (a retried batch, a replayed spill file): rows whose
+        # record_id is there are skipped, and only the rows actually inserted are aggregated.
+        self._log_once = (
+            insert(request_logs)
+            .on_conflict_do_nothing(index_elements=[request_logs.c.record_id])
+            .returning(request_logs.c.record_id)
+        )
 
-    async def write_batch(self, records: Sequence[RequestRecord]) -> None:
-        """Log the records and add them to the daily aggregates, all or nothing."""
+    async def write_batch(self, records: Sequence[RequestRecord], *, replay: bool = False) -> int:
+        """Log the records and add them to the daily aggregates, all or nothing; returns rows added.
+
+        `replay=True` for records that may already be stored (each must carry a `record_id`): those
+        already there are neither logged nor counted again. The default path is the fast one for
+        records written for the first time.
+        """
         if not records:
-            return
+            return 0
+        if replay:
+            return await self._write_once(records)
         order = self._log_order
         rows: list[Any] = (
             [tuple([getattr(r, n) for n in order]) for r in records]
@@ -121,6 +135,19 @@ class UsageRepository:
         async with self._engine.begin() as conn:
             await conn.exec_driver_sql(self._log_sql, rows)
             await conn.execute(self._upsert, aggregate(records))
+        return len(records)
+
+    async def _write_once(self, records: Sequence[RequestRecord]) -> int:
+        if any(r.record_id is None for r in records):
+            raise ValueError("a replayed record needs a record_id")
+        rows = [{n: getattr(r, n) for n in _RECORD_FIELDS} for r in records]
+        async with self._engine.begin() as conn:
+            result = await conn.execute(self._log_once, rows)
+            added = {row[0] for row in result}
+            fresh = [r for r in records if r.record_id in added]
+            if fresh:
+                await conn.execute(self._upsert, aggregate(fresh))
+        return len(fresh)
 
     async def query(
         self,
@@ -233,6 +260,6 @@ def _usage_row(m: Any) -> dict[str, Any]:
 
 def _log_entry(m: Any) -> LogEntry:
     values = {name: m[name] for name in _RECORD_FIELDS}
-    for flag in ("usage_estimated", "stream"):
+    for flag in ("usage_estimated", "stream", "usage_clamped"):
         values[flag] = bool(values[flag])
     return LogEntry(id=int(m["id"]), record=RequestRecord(**values))

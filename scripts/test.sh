@@ -27,4 +27,19 @@ fi
 .venv/bin/ruff format --check -q src tests bench
 .venv/bin/mypy
 
+# A real browser for tests/e2e/test_browser_cors.py: Debian's Chromium (Playwright drives it; nothing else
+# is downloaded). Installed only where apt-get can (root on Debian/Ubuntu); the test skips without it.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "installing chromium"
+  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; }; } \
+    || echo "warning: chromium not installed"
+fi
+
+# Real client programs from npm (Claude Code, for tests/e2e/test_claude_code.py), pinned, installed once
+# into a cache shared across runs (SLUICEGATE_NPM_CLIENTS, default ~/.cache/sluicegate/npm-clients).
+if command -v npm >/dev/null 2>&1; then
+  .venv/bin/python tests/support/npm_clients.py
+fi
+
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

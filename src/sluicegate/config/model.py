@@ -58,6 +58,19 @@ class UpstreamConfig(_Strict):
     timeouts: PartialTimeouts = Field(default_factory=PartialTimeouts)
     rpm: int | None = Field(None, gt=0, description="requests per minute this account may take")
     tpm: int | None = Field(None, gt=0, description="tokens per minute this account may take")
+    reasoning_effort: bool | None = Field(
+        None, description="send Anthropic thinking/effort as reasoning_effort; default: the preset's"
+    )
+    content_as_string: bool | None = Field(
+        None, description="join text-only content lists into one string; default: the preset's"
+    )
+    max_output_tokens: int | None = Field(
+        None, gt=0, description="lower a chat request's max_tokens to this (the upstream's own limit)"
+    )
+    reasoning_history: bool | None = Field(
+        None,
+        description="pass earlier tool-call turns' reasoning back as reasoning_content; default: the preset's",
+    )
     project: str | None = Field(None, description="Vertex AI: the Google Cloud project")
     region: str | None = Field(None, description="Vertex AI: the region (us-east5, europe-west1, global...)")
     credentials_file: str | None = Field(
@@ -133,12 +146,18 @@ class CorsConfig(_Strict):
     allow_origins: list[str] = Field(default_factory=list, description='origins, or ["*"]')
     allow_headers: list[str] = Field(
         default_factory=lambda: [
+            # What the official OpenAI and Anthropic SDKs send from a browser page.
             "authorization",
             "content-type",
             "x-api-key",
             "api-key",
             "openai-organization",
             "openai-project",
+            "openai-beta",
+            "idempotency-key",
+            "anthropic-version",
+            "anthropic-beta",
+            "anthropic-dangerous-direct-browser-access",
             "x-stainless-*",
         ]
     )

@@ -143,9 +143,12 @@ class Router:
 
     # -- the request path --------------------------------------------------------------------
 
-    def plan(self, public_model: str) -> Attempts:
-        """Start one request's attempts; an unknown model yields a 404 NoChannel on `next()`."""
-        return Attempts(self._ctx, self._routes.get(public_model), self._now())
+    def plan(self, public_model: str, body: bytes | None = None) -> Attempts:
+        """Start one request's attempts; an unknown model yields a 404 NoChannel on `next()`.
+
+        `body` (the request's bytes, by reference) lets the breakers count a request's retries once.
+        """
+        return Attempts(self._ctx, self._routes.get(public_model), self._now(), body)
 
     def __contains__(self, public_model: str) -> bool:
         return public_model in self._routes

@@ -34,7 +34,7 @@ from sluicegate.routing import Router
 from sluicegate.routing.channel import Channel
 from sluicegate.server.context import RequestContext, RequestIds
 from sluicegate.server.cors import Cors
-from sluicegate.server.proxy import CLIENT_GONE, handle_v1, watch_disconnect
+from sluicegate.server.proxy import CLIENT_GONE, codec_id_headers, handle_v1, watch_disconnect
 from sluicegate.server.recording import ending_of
 from sluicegate.server.relay import StreamObserver
 from sluicegate.server.responses_state import ResponsesKeeper
@@ -363,6 +363,7 @@ class Gateway:
         self, ctx: RequestContext, extra: list[tuple[str, str]] | None = None
     ) -> list[tuple[str, str]]:
         h = [JSON_CT, ("x-request-id", ctx.request_id), *ctx.extra_headers]
+        h.extend(codec_id_headers(ctx))  # Anthropic's SDKs read `request-id`
         if extra:
             h.extend(extra)
         h.extend(self.cors.response_headers(ctx.origin))
@@ -375,7 +376,7 @@ class Gateway:
     def _error(self, proto: Any, ctx: RequestContext, exc: GatewayError) -> None:
         ctx.status = exc.status
         ctx.error_type = ctx.error_type or exc.code or exc.type
-        body = ctx.codec.error_body(exc)
+        body = ctx.codec.error_body(exc, request_id=ctx.request_id)
         try:
             proto.response_bytes(exc.status, self._headers(ctx, list(exc.headers.items())), body)
         except CLIENT_GONE:

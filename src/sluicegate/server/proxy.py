@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("sluicegate.proxy")
 
 DEFAULT_ROUTE = "\x00default"  # the router's route for /v1/* requests that name no model
+# Streams whose protocol ends with a finish_reason and `[DONE]` (the Responses API has its own events).
+STREAMS_WITH_DONE = frozenset({"/v1/chat/completions", "/v1/completions"})
 # Streamed answers: SSE, and AWS's binary event-stream (Bedrock's ConverseStream, always translated).
 STREAM_TYPES = ("text/event-stream", "application/vnd.amazon.eventstream")
 
@@ -108,7 +110,12 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
         ctx.status = 200
         proto.response_bytes(
             200,
-            [*JSON_CT, ("x-request-id", ctx.request_id), *gw.cors.response_headers(ctx.origin)],
+            [
+                *JSON_CT,
+                ("x-request-id", ctx.request_id),
+                *codec_id_headers(ctx),
+                *gw.cors.response_headers(ctx.origin),
+            ],
             local(gw.recorder.counter_for, payload, model),
         )
         return
@@ -147,7 +154,7 @@ async def forward(
     as it is when it is the client's fault or when no channel is left, except credential and balance
     errors (the gateway's problem, which must not read as the client's key being wrong).
     """
-    attempts = gw.router.plan(route)
+    attempts = gw.router.plan(route, body)
     upstreams = gw.upstreams  # taken with the router: a catalog change swaps both, never half
     wire = Wire(ctx, body)
     client_headers = {name: value for name in CLIENT_HEADERS_READ if (value := headers.get(name))}
@@ -180,7 +187,19 @@ async def forward(
                 attempts.record_cancelled()
                 ctx.upstream = ctx.channel = None  # nothing went upstream: logged as the gateway's answer
                 raise
-        out_body = prepare_body(ctx, src, channel.model or None, upstream.stream_usage)
+        # Fields the gateway itself derived from another API (/v1/messages, /v1/responses onto chat) may
+        # be dropped for an upstream that does not take them; a chat client's own fields never are.
+        translated = ctx.upstream_path != ctx.path
+        out_body = prepare_body(
+            ctx,
+            src,
+            channel.model or None,
+            upstream.stream_usage,
+            content_as_string=upstream.content_as_string,
+            drop_reasoning_effort=translated and not upstream.reasoning_effort,
+            drop_reasoning_history=translated and not upstream.reasoning_history,
+            max_output_tokens=upstream.max_output_tokens,
+        )
         if upstream.kind == "mock":
             try:
                 await respond_mock(gw, proto, ctx, out_body)
@@ -347,6 +366,12 @@ def openai_shaped(
     return status, kept, error_body(message, "api_error" if status >= 500 else "invalid_request_error", code)
 
 
+def codec_id_headers(ctx: RequestContext) -> list[tuple[str, str]]:
+    """The request id under the name the client's SDK reads, besides x-request-id: Anthropic's SDKs
+    read `request-id` (`message._request_id`)."""
+    return [("request-id", ctx.request_id)] if ctx.codec.name.startswith("anthropic") else []
+
+
 def answer_headers(gw: Gateway, ctx: RequestContext, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """An upstream answer's headers as the client gets them: the id it sees is the id logged (the
     upstream's x-request-id, else ours), the gateway's own rate headers replace the account's, CORS."""
@@ -355,6 +380,10 @@ def answer_headers(gw: Gateway, ctx: RequestContext, headers: list[tuple[str, st
         ctx.request_id = upstream_id
     else:
         headers.append(("x-request-id", ctx.request_id))
+    ids = codec_id_headers(ctx)
+    if ids:
+        headers = [h for h in headers if h[0] != "request-id"]
+        headers.extend(ids)
     if ctx.extra_headers:
         headers = with_own_headers(headers, ctx.extra_headers)
     headers.extend(gw.cors.response_headers(ctx.origin))
@@ -370,7 +399,7 @@ def relay_error_answer(
     headers = answer_headers(gw, ctx, headers)
     edge = ctx.edge
     if edge is not SAME_WIRE:
-        body = edge.upstream_error(status, body)
+        body = edge.upstream_error(status, body, request_id=ctx.request_id)
     proto.response_bytes(status, headers, body)
 
 
@@ -428,6 +457,8 @@ async def relay(
                 observer,
                 filtering=observer_filters(ctx, observer),
                 cut_message=lambda: gw.cut_message if ctx.cut_for_shutdown else None,
+                check_end=ctx.upstream_path in STREAMS_WITH_DONE,
+                wants_usage=ctx.client_wants_usage and ctx.upstream_path in STREAMS_WITH_DONE,
             )
         if error:
             # The 200 went out, but the answer did not arrive whole: log the outcome, as for a client that
@@ -446,7 +477,9 @@ async def relay(
             data = edge.answer(ctx, adapter.answer(data))
             await edge.before_end(ctx)
         else:
-            data = edge.upstream_error(resp.status, adapter.error(resp.status, data))
+            data = edge.upstream_error(
+                resp.status, adapter.error(resp.status, data), request_id=ctx.request_id
+            )
     proto.response_bytes(resp.status, out_headers, data)
 
 

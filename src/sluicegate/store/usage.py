@@ -134,7 +134,8 @@ class UsageRepository:
 
         Every row carries key_id, key_name, model, requests, errors, the four token counts, cost
         and currency (costs in different currencies are never added); rows grouped by day also
-        carry `day` ("YYYY-MM-DD"). Fields a grouping folds away are None.
+        carry `day` ("YYYY-MM-DD"). Fields a grouping folds away are None. Unpriced requests (errors,
+        models with no price) are counted into their group's priced row: see `fold_unpriced`.
         """
         c = usage_daily.c
         groups = {"key": [c.key_id], "model": [c.model], "day": [c.day], None: [c.key_id, c.model]}[by]
@@ -158,7 +159,7 @@ class UsageRepository:
             query = query.order_by(func.sum(c.cost).desc(), func.sum(c.requests).desc(), *groups, c.currency)
         async with self._engine.connect() as conn:
             result = await conn.execute(query)
-            return [_usage_row(row._mapping) for row in result]
+            return fold_unpriced([_usage_row(row._mapping) for row in result])
 
     async def spent(self, key_id: str, since: date | None = None) -> Spent:
         """A key's tokens and cost from the start of UTC day `since` (or ever), to seed budgets."""
@@ -213,6 +214,36 @@ class UsageRepository:
             deleted += result.rowcount
             if result.rowcount < _PURGE_CHUNK:
                 return deleted
+
+
+def fold_unpriced(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fold each group's unpriced row (currency "", cost 0) into its priced row, keeping the order.
+
+    Why: a refused or failed request has no price, so `usage_daily` files it under currency "" and a
+    key's model's day came out as two rows, one priced and one unlabelled, which read as two different
+    things. Its requests, errors and tokens belong to the same group; they cost nothing, so adding them
+    to the group's row in its (largest) currency changes no amount. A group with only unpriced usage keeps
+    its row, with currency "" (nothing was priced); a group spent in two currencies keeps both rows.
+    """
+    dims = ("key_id", "model", "day")
+    priced: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        if row["currency"]:
+            group = tuple(row.get(d) for d in dims)
+            best = priced.get(group)
+            if best is None or row["cost"] > best["cost"]:
+                priced[group] = row
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        target = None if row["currency"] else priced.get(tuple(row.get(d) for d in dims))
+        if target is None:
+            out.append(row)
+            continue
+        for name in _SUM_COLUMNS[:-1]:
+            target[name] += row[name]
+        if not target.get("key_name") and row.get("key_name"):
+            target["key_name"] = row["key_name"]
+    return out
 
 
 def _usage_row(m: Any) -> dict[str, Any]:

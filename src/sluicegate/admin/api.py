@@ -3,7 +3,7 @@
 The admin key is a different secret from every client key: a leaked client key must not be able to
 mint itself a bigger one. So the guard compares the bearer token with `admin_key` in constant time,
 and with no admin key configured the whole API is absent (404), not open. Handlers live beside this
-file, one concept each (`keys.py`, `reports.py`); errors are raised as `sluicegate.protocol.errors`
+file, one concept each (`keys.py`, `reports.py`, `requests.py`, `quotas.py`); errors are raised as `sluicegate.protocol.errors`
 types, which the app turns into OpenAI-shaped bodies like every other error.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from sluicegate.admin import keys, reports
+from sluicegate.admin import keys, quotas, reports, requests
 from sluicegate.admin.ui import serve_ui
 from sluicegate.protocol.errors import MethodNotAllowed, NotFound, Unauthorized
 from sluicegate.server.proxy import bearer_token
@@ -28,6 +28,9 @@ _ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/admin/usage"): reports.usage,
     ("GET", "/admin/logs"): reports.logs,
     ("GET", "/admin/channels"): reports.channels,
+    ("GET", "/admin/requests"): requests.search,
+    ("GET", "/admin/requests.csv"): requests.export_csv,
+    ("GET", "/admin/quotas"): quotas.quotas,
 }
 # Methods on /admin/keys/{id}.
 _KEY_ROUTES: dict[str, Handler] = {
@@ -66,9 +69,18 @@ async def handle_admin(gw: Any, scope: Any, proto: Any, ctx: Any) -> None:
         if key_handler is None:
             raise MethodNotAllowed(f"{method} is not allowed on {path}; use GET, PATCH or DELETE.")
         status, body = await key_handler(request, path.rsplit("/", 1)[1])
+    elif path.startswith("/admin/requests/") and path.count("/") == 3:
+        if method != "GET":
+            raise MethodNotAllowed(f"{method} is not allowed on {path}; use GET.")
+        status, body = await requests.show(request, path.rsplit("/", 1)[1])
     elif any(p == path for _, p in _ROUTES):
         allowed = ", ".join(m for m, p in _ROUTES if p == path)
         raise MethodNotAllowed(f"{method} is not allowed on {path}; use {allowed}.")
     else:
         raise NotFound(f"Unknown admin path {path}. See docs/admin-api.md.")
+    if isinstance(body, requests.RawBody):  # the CSV export
+        ctx.status = status
+        headers = [("content-type", body.content_type), *body.headers, ("cache-control", "no-store")]
+        proto.response_bytes(status, headers, body.data)
+        return
     gw._json(proto, ctx, status, body)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sluicegate.store.engine import create_engine
 from sluicegate.store.keys import KeyRepository
+from sluicegate.store.logsearch import LogSearch
 from sluicegate.store.migrate import upgrade
 from sluicegate.store.usage import UsageRepository
 
@@ -27,6 +28,7 @@ class Store:
         self.engine = engine
         self.keys = KeyRepository(engine, clock)
         self.usage = UsageRepository(engine, clock)
+        self.logs = LogSearch(engine)
 
     @classmethod
     async def open(

@@ -187,7 +187,7 @@ class UsageRepository:
         query = select(request_logs).order_by(request_logs.c.id.desc()).limit(max(n, 0))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [_log_entry(row._mapping) for row in reversed(rows)]
+        return [log_entry(row._mapping) for row in reversed(rows)]
 
     async def after(self, last_id: int, limit: int = 500) -> list[LogEntry]:
         """Requests logged after row `last_id`, oldest first: the cursor behind `logs --follow`."""
@@ -195,7 +195,7 @@ class UsageRepository:
             select(request_logs).where(request_logs.c.id > last_id).order_by(request_logs.c.id).limit(limit)
         )
         async with self._engine.connect() as conn:
-            return [_log_entry(row._mapping) for row in await conn.execute(query)]
+            return [log_entry(row._mapping) for row in await conn.execute(query)]
 
     async def purge_older_than(self, days: float) -> int:
         """Delete log rows older than `days`; returns how many. Aggregates are kept.
@@ -262,7 +262,8 @@ def _usage_row(m: Any) -> dict[str, Any]:
     return row
 
 
-def _log_entry(m: Any) -> LogEntry:
+def log_entry(m: Any) -> LogEntry:
+    """A request_logs row as a LogEntry (shared with `logsearch`)."""
     values = {name: m[name] for name in _RECORD_FIELDS}
     for flag in ("usage_estimated", "stream"):
         values[flag] = bool(values[flag])

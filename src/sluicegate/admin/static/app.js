@@ -3,13 +3,19 @@
 // and the shared parts are in core.js (read its header for the rules every module keeps).
 
 import { $, KEY_STORE, LANG_STORE, api, applyLanguage, fill, markUpdated, notice, pickLanguage, showError, state, t } from './core.js';
+import { initCatalog, loadModels, loadUpstreams } from './catalog.js';
 import { loadChannels } from './channels.js';
 import { initKeys, loadKeys } from './keys.js';
 import { initLogs, loadLogs, stopLogTimer } from './logs.js';
 import { loadOverview } from './overview.js';
+import { forgetPlayground, initPlayground, loadPlayground, usePlaygroundKey } from './playground.js';
 import { initUsage, loadUsage } from './usage.js';
 
-const PAGES = ['overview', 'keys', 'usage', 'logs', 'channels'];
+const PAGES = ['overview', 'playground', 'keys', 'usage', 'logs', 'channels', 'upstreams', 'models'];
+const LOADERS = {
+  overview: loadOverview, playground: loadPlayground, keys: loadKeys, usage: loadUsage, logs: loadLogs,
+  channels: loadChannels, upstreams: loadUpstreams, models: loadModels,
+};
 
 // -- sign-in -----------------------------------------------------------------------------------
 
@@ -20,12 +26,15 @@ function signedIn() {
 function signOut(message) {
   sessionStorage.removeItem(KEY_STORE);
   stopLogTimer();
+  forgetPlayground();
   for (const id of ['overview-status', 'overview-today', 'overview-channels', 'keys-table', 'usage-chart',
-    'usage-table', 'logs-table', 'channels-table', 'channels-keys', 'channels-unavailable']) {
+    'usage-table', 'logs-table', 'channels-table', 'channels-keys', 'channels-unavailable', 'play-chat',
+    'play-metrics', 'play-headers', 'upstreams-table', 'models-table']) {
     fill($(`#${id}`));
   }
   state.rendered = {};
   state.keys = [];
+  state.live = null;
   showLogin(message);
 }
 
@@ -84,8 +93,7 @@ function route() {
 }
 
 function load(page) {
-  const loader = { overview: loadOverview, keys: loadKeys, usage: loadUsage, logs: loadLogs, channels: loadChannels }[page];
-  return loader().then(() => markUpdated(page)).catch(showError);
+  return LOADERS[page]().then(() => markUpdated(page)).catch(showError);
 }
 
 // -- start -------------------------------------------------------------------------------------
@@ -108,9 +116,19 @@ async function start() {
   $('#login-form').addEventListener('submit', onLogin);
   for (const button of document.querySelectorAll('[data-refresh]')) button.addEventListener('click', () => load(state.page));
   for (const button of document.querySelectorAll('dialog [data-close]')) button.addEventListener('click', (e) => e.target.closest('dialog').close());
-  initKeys();
+  initKeys((secret) => {
+    usePlaygroundKey(secret);
+    location.hash = '#playground';
+  });
   initUsage();
   initLogs();
+  initPlayground();
+  initCatalog();
+  let resized = null;  // the usage chart is drawn at its box's width: redraw after a resize settles
+  window.addEventListener('resize', () => {
+    clearTimeout(resized);
+    resized = setTimeout(() => { if (state.page === 'usage' && state.rendered.usage) state.rendered.usage(); }, 200);
+  });
   window.addEventListener('hashchange', route);
   route();
 }

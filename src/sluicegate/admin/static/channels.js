@@ -1,6 +1,6 @@
 // Channels: the router's view of every channel (breaker, failures, cool-down, latency) and upstream key.
 
-import { $, api, badge, empty, fill, fmt, h, state, t, table } from './core.js';
+import { $, api, badge, empty, fill, fmt, h, hasLiveConfig, notice, showError, state, t, table } from './core.js';
 
 export function stateKind(s) {
   return { closed: 'good', half_open: 'warn', open: 'bad' }[s] || 'off';
@@ -11,8 +11,8 @@ function servedModels(c) {
   return (c.public_models || []).map((m) => (m === '\u0000default' ? t('channels.default_route') : m)).join(', ');
 }
 
-export function channelTable(channels) {
-  return table([
+export function channelTable(channels, actions = false) {
+  const columns = [
     { label: t('channels.col_name'), cell: (c) => h('div', null, h('strong', { class: 'mono' }, c.name),
       h('div', { class: 'muted small' }, t('channels.serves', { models: servedModels(c) }))) },
     { label: t('channels.col_upstream'), cell: (c) => h('span', { class: 'mono' }, c.upstream) },
@@ -31,20 +31,58 @@ export function channelTable(channels) {
       return parts.length ? parts.join('; ') : h('span', { class: 'muted' }, '-');
     } },
     { label: t('channels.col_last_error'), cell: (c) => (c.last_error ? h('span', { class: 'small' }, c.last_error) : h('span', { class: 'muted' }, '-')) },
-  ], channels);
+  ];
+  if (actions) columns.push({ label: t('keys.col_actions'), cls: 'actions-cell', cell: channelActions });
+  return table(columns, channels);
+}
+
+// -- actions (the live-config API): test (a probe now), reset the breaker, enable, disable -----------
+
+function channelPath(c, action) {
+  return `channels/${encodeURIComponent(c.name)}/${action}`;
+}
+
+function channelActions(c) {
+  const off = c.state === 'disabled';
+  return h('div', { class: 'row-actions' },
+    h('button', { type: 'button', class: 'small ghost', 'data-action': 'test', onclick: () => testChannel(c) }, t('channels.test')),
+    h('button', { type: 'button', class: 'small ghost', 'data-action': 'reset', onclick: () => channelAction(c, 'reset', 'channels.reset_done') }, t('channels.reset')),
+    h('button', { type: 'button', class: 'small ghost', 'data-action': off ? 'enable' : 'disable', onclick: () => channelAction(c, off ? 'enable' : 'disable', off ? 'channels.enabled_done' : 'channels.disabled_done') },
+      off ? t('keys.enable') : t('keys.disable')));
+}
+
+async function testChannel(c) {
+  notice(t('channels.testing', { name: c.name }), 'ok');
+  try {
+    const r = await api('POST', channelPath(c, 'test'));
+    const ms = r.latency_ms != null ? r.latency_ms : (r.latency_s != null ? r.latency_s * 1000 : null);
+    const words = { name: c.name, ms: ms == null ? '-' : fmt.num(ms, 0), answer: r.answer || r.content || r.error || '' };
+    notice(t(r.ok === false ? 'channels.test_failed' : 'channels.test_ok', words), r.ok === false ? 'error' : 'ok');
+    await state.reload('channels');
+    notice(t(r.ok === false ? 'channels.test_failed' : 'channels.test_ok', words), r.ok === false ? 'error' : 'ok');
+  } catch (e) { showError(e); }
+}
+
+async function channelAction(c, action, doneKey) {
+  try {
+    await api('POST', channelPath(c, action));
+    await state.reload('channels');
+    notice(t(doneKey, { name: c.name }), 'ok');
+  } catch (e) { showError(e); }
 }
 
 export async function loadChannels() {
-  const snapshot = await api('GET', 'channels');
-  state.rendered.channels = () => renderChannels(snapshot);
-  renderChannels(snapshot);
+  const [snapshot, live] = await Promise.all([api('GET', 'channels'), hasLiveConfig()]);
+  state.rendered.channels = () => renderChannels(snapshot, live);
+  renderChannels(snapshot, live);
 }
 
-function renderChannels(snapshot) {
+function renderChannels(snapshot, live) {
+  fill($('#channels-live-note'), live ? null : h('p', { class: 'hint' }, t('channels.actions_need_live')));
   const down = snapshot.unavailable_models || [];
   fill($('#channels-unavailable'), down.length
     ? h('p', { class: 'notice error' }, t('channels.unavailable', { models: down.join(', ') })) : null);
-  fill($('#channels-table'), snapshot.channels.length ? channelTable(snapshot.channels) : empty(t('channels.none')));
+  fill($('#channels-table'), snapshot.channels.length ? channelTable(snapshot.channels, live) : empty(t('channels.none')));
   const rows = [];
   for (const [upstream, info] of Object.entries(snapshot.upstreams || {})) {
     for (const k of info.keys || []) rows.push({ upstream, ...k });

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from support.deployment import ADMIN_KEY, PROVIDER_KEY
 from support.gateway import Gateway, start_gateway
@@ -76,12 +75,6 @@ def site(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     }
     with start_gateway(config) as gateway:
         yield gateway
-
-
-def admin(site: Gateway, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    """A call to the admin API, as a script would make it (to set up what the page then shows)."""
-    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    return httpx.request(method, f"{site.url}{path}", headers=headers, timeout=15, **kwargs)
 
 
 def shot_name(text: str) -> str:

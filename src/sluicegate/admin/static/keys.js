@@ -48,9 +48,9 @@ function renderKeys() {
     return;
   }
   fill($('#keys-table'), table([
-    { label: t('keys.col_name'), cell: (k) => h('div', null, h('strong', null, k.name), h('div', { class: 'muted small mono' }, k.id),
+    { label: t('keys.col_name'), cell: (k) => h('div', null, h('strong', null, k.name), h('div', null, h('code', { class: 'small', title: t('keys.col_prefix') }, `${k.prefix}…`)),
+      h('div', { class: 'muted small mono' }, k.id),
       k.owner ? h('div', { class: 'muted small' }, t('keys.owner', { owner: k.owner })) : null) },
-    { label: t('keys.col_prefix'), cell: (k) => h('code', null, `${k.prefix}…`) },
     { label: t('keys.col_status'), cell: (k) => badge(STATUS_KIND[k.status] || 'off', t(`status.${k.status}`)) },
     { label: t('keys.col_access'), cell: (k) => h('div', { class: 'access' },
       h('div', null, h('span', { class: 'muted' }, `${t('field.models')}: `), listOr(k.models, t('keys.all_models'))),

@@ -88,7 +88,7 @@ function renderLogs(entries) {
 
 function dl(pairs) {
   return h('dl', { class: 'kv' }, pairs.filter(([, v]) => v !== null && v !== undefined && v !== '')
-    .map(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
+    .flatMap(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
 }
 
 function body(label, text) {

@@ -128,7 +128,7 @@ async function openDetail(id) {
         [t('usage.col_completion'), fmt.int(e.completion_tokens)],
         [t('usage.col_cached'), fmt.int(e.cached_tokens)],
         [t('logs.d_reasoning'), fmt.int(e.reasoning_tokens)],
-        [t('logs.d_estimated'), e.usage_estimated ? t('logs.d_estimated_yes') : t('common.no')],
+        [t('logs.d_estimated'), e.usage_estimated ? t('logs.d_estimated_yes') : t('logs.d_estimated_no')],
         [t('logs.col_cost'), e.currency ? fmt.money(e.cost, e.currency) : t('usage.unpriced')],
       ]))),
     body(t('logs.d_request_body'), e.request_body),

@@ -334,7 +334,7 @@ class RedisLimiter:
         except TimeoutError:
             raise LimiterUnavailable(f"redis: no connection free within {self._queue_timeout} s") from None
         try:
-            return await self._redis.execute_command(*command, **options)  # type: ignore[no-untyped-call]
+            return await self._redis.execute_command(*command, **options)
         except NoScriptError:
             raise
         except (RedisError, OSError) as exc:

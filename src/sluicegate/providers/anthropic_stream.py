@@ -146,7 +146,7 @@ class ChatToMessageStream:
         if self._id is None:
             self._id = message_id(chunk.get("id") if chunk else None)
         usage = anthropic_usage(Usage(prompt_tokens=self._input_hint))
-        message = {
+        message: dict[str, Any] = {
             "id": self._id,
             "type": "message",
             "role": "assistant",
@@ -206,7 +206,8 @@ class ChatToMessageStream:
             call = self._calls[key] = _ToolCall()
         if call.call_id is None and isinstance(piece.get("id"), str) and piece["id"]:
             call.call_id = piece["id"]
-        function = piece.get("function") if isinstance(piece.get("function"), Mapping) else {}
+        raw_function = piece.get("function")
+        function: Mapping[str, Any] = raw_function if isinstance(raw_function, Mapping) else {}
         if call.name is None and isinstance(function.get("name"), str) and function["name"]:
             call.name = function["name"]
         arguments = function.get("arguments")

@@ -28,7 +28,7 @@ from sluicegate.protocol.errors import (
 )
 from sluicegate.providers.upstream import FORWARDED_REQUEST_HEADERS
 from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT, classify
-from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE
+from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE, NoChannel
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR, over_limit
 from sluicegate.server import messages
@@ -149,7 +149,7 @@ async def forward(
     admit = gw.configured if gw.unconfigured else None
     while True:
         channel = attempts.next(admit)
-        if not channel:
+        if isinstance(channel, NoChannel):
             if last_answer is not None:  # an upstream answered and nothing is left to try: its answer
                 relay_error_answer(gw, proto, ctx, *last_answer)
                 return

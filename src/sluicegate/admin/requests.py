@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sluicegate.admin.catalog import RawBody
 from sluicegate.cli.usage import log_json
 from sluicegate.protocol.errors import BadRequest, NotFound
 from sluicegate.store.logsearch import MAX_PAGE, LogQuery, status_range
@@ -33,15 +33,6 @@ CSV_COLUMNS = (
     "upstream", "channel", "status", "error_type", "prompt_tokens", "completion_tokens", "cached_tokens",
     "reasoning_tokens", "usage_estimated", "cost", "currency", "latency_ms", "ttft_ms", "stream", "client_ip",
 )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class RawBody:
-    """An admin answer that is not JSON (the CSV export): its content type, extra headers and bytes."""
-
-    content_type: str
-    headers: tuple[tuple[str, str], ...]
-    data: bytes
 
 
 def _time(text: str, name: str) -> float:
@@ -136,5 +127,4 @@ async def export_csv(req: AdminRequest) -> tuple[int, Any]:
     for e in entries:
         row = log_json(e.id, e.record)
         writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
-    disposition = ("content-disposition", 'attachment; filename="sluicegate-requests.csv"')
-    return 200, RawBody("text/csv; charset=utf-8", (disposition,), out.getvalue().encode())
+    return 200, RawBody("text/csv; charset=utf-8", out.getvalue().encode(), "sluicegate-requests.csv")

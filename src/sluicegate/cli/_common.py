@@ -25,6 +25,18 @@ def _default_config() -> str | None:
     return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None
 
 
+SERVE_STATE = ".sluicegate-serve.json"
+
+
+def serve_state_path(config: str | None) -> Path:
+    """Where `serve` notes the URL it listens on: beside its config file, else in this directory.
+
+    Commands that talk to the running gateway (`channels status|test|reset`) look there first, so
+    they find a gateway started with `--port 9000` the way it was started.
+    """
+    return (Path(config).resolve().parent if config else Path.cwd()) / SERVE_STATE
+
+
 def database_options(command: F) -> F:
     """Add `--config` and `--database` to a command (pass both to `resolve_database`)."""
     command = click.option(

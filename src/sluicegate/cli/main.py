@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("sluicegate.cli.usage", "logs"),
     "db": ("sluicegate.cli.db", "db"),
     "channels": ("sluicegate.cli.channels", "channels"),
+    "upstreams": ("sluicegate.cli.upstreams", "upstreams"),
+    "models": ("sluicegate.cli.upstreams", "models"),
+    "prices": ("sluicegate.cli.prices", "prices"),
+    "audit": ("sluicegate.cli.prices", "audit"),
 }
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 
+from sluicegate.cli._common import _default_config, serve_state_path
 from sluicegate.cli.lang import chinese, t
 from sluicegate.config import ConfigError, load_config
 from sluicegate.config.model import Settings
@@ -38,7 +42,9 @@ def _routes_table(settings: Settings) -> list[str]:
     "config_path",
     type=click.Path(dir_okay=False),
     envvar="SLUICEGATE_CONFIG",
-    help="YAML configuration file (default: none, the built-in mock upstream).",
+    default=_default_config,
+    show_default="$SLUICEGATE_CONFIG, else ./sluicegate.yaml if present, else none (the built-in mock)",
+    help="YAML configuration file.",
 )
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8080).")
@@ -66,7 +72,28 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
             click.echo(f"error: {p}", err=True)
         sys.exit(2)
     _banner(s, loaded.missing_env)
-    run(s)
+    state = _note_url(config_path, s)
+    try:
+        run(s)
+    finally:
+        if state is not None:
+            with contextlib.suppress(OSError):
+                state.unlink()
+
+
+def _note_url(config_path: str | None, s: Settings) -> Path | None:
+    """Write where this gateway listens beside its config, so `channels status` finds it as started."""
+    host = s.server.host
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    path = serve_state_path(config_path)
+    try:
+        path.write_bytes(orjson.dumps({"url": f"http://{host}:{s.server.port}", "pid": os.getpid()}))
+    except OSError:
+        return None
+    return path
 
 
 def _banner(s: Settings, missing_env: tuple[tuple[str, str], ...]) -> None:

@@ -28,6 +28,7 @@ _ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "SLUICEGATE_DATABASE": ("database",),
     "SLUICEGATE_REDIS": ("redis",),
     "SLUICEGATE_ADMIN_KEY": ("admin_key",),
+    "SLUICEGATE_MASTER_KEY": ("master_key",),
     "SLUICEGATE_LOG_LEVEL": ("logging", "level"),
     "SLUICEGATE_LOG_JSON": ("logging", "json"),
 }
@@ -239,7 +240,7 @@ def _problems(exc: ValidationError, lines: dict[tuple[str, ...], int]) -> list[C
 
 
 def _secretish(path: tuple[str, ...]) -> bool:
-    return any(p in ("api_key", "api_keys", "key", "admin_key", "headers") for p in path)
+    return any(p in ("api_key", "api_keys", "key", "admin_key", "master_key", "headers") for p in path)
 
 
 def _short(value: Any) -> str:

@@ -231,6 +231,12 @@ class Settings(_Strict):
         None, description="redis://host:port/db; shared limits across workers and nodes"
     )
     admin_key: str | None = Field(None, min_length=16, description="guards /admin/*")
+    master_key: str | None = Field(
+        None,
+        min_length=16,
+        description="encrypts provider keys added through the admin API or CLI; set it with "
+        "SLUICEGATE_MASTER_KEY, the same on every node",
+    )
     keys: list[KeyConfig] = Field(default_factory=list)
     upstreams: dict[str, UpstreamConfig] = Field(default_factory=dict)
     models: dict[str, list[ChannelConfig]] = Field(
@@ -275,8 +281,9 @@ class Settings(_Strict):
             up["headers"] = {h: mask(v) for h, v in up.get("headers", {}).items()}
         for k in data["keys"]:
             k["key"] = mask(k["key"])
-        if data.get("admin_key"):
-            data["admin_key"] = mask(data["admin_key"])
+        for secret in ("admin_key", "master_key"):
+            if data.get(secret):
+                data[secret] = mask(data[secret])
         for field in ("database", "redis"):
             if data.get(field):
                 data[field] = mask_url_password(data[field])

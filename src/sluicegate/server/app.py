@@ -27,14 +27,14 @@ from sluicegate.protocol.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from sluicegate.providers.upstream import HOP_BY_HOP, build_upstreams
-from sluicegate.routing import BreakerPolicy, RetryPolicy, Router
+from sluicegate.providers.upstream import HOP_BY_HOP, Upstream
+from sluicegate.routing import Router
 from sluicegate.routing.channel import Channel
-from sluicegate.routing.routes import build_routes
 from sluicegate.server.context import RequestContext, RequestIds
 from sluicegate.server.cors import Cors
 from sluicegate.server.proxy import CLIENT_GONE, handle_v1, watch_disconnect
 from sluicegate.server.relay import StreamObserver
+from sluicegate.server.routing_state import apply_settings
 from sluicegate.server.upstream_client import UpstreamClient
 from sluicegate.store.records import KeyLimits, KeyRecord
 
@@ -43,38 +43,31 @@ log = logging.getLogger("sluicegate")
 JSON_CT = ("content-type", "application/json")
 
 
-def build_router(
-    settings: Settings, routes: dict[str, list[Channel]], default: list[Channel], upstreams: dict[str, Any]
-) -> Router:
-    from sluicegate.server.proxy import DEFAULT_ROUTE
-
-    r = settings.routing
-    all_routes = {**routes, DEFAULT_ROUTE: default} if default else dict(routes)
-    keys = {name: [str(i) for i in range(up.key_count)] for name, up in upstreams.items() if up.key_count > 1}
-    return Router(
-        all_routes,
-        RetryPolicy(max_attempts=r.max_attempts, deadline_s=r.deadline_s),
-        BreakerPolicy(
-            failures=r.breaker.failures,
-            cooldown_s=r.breaker.cooldown_s,
-            max_cooldown_s=r.breaker.max_cooldown_s,
-            idle_probe_s=r.health_check_interval_s,
-        ),
-        strategy=r.strategy,
-        keys=keys,
-    )
-
-
 class Gateway:
     """The RSGI application."""
+
+    # Set by apply_settings (server/routing_state.py), at start and on every catalog change.
+    settings: Settings
+    upstreams: dict[str, Upstream]
+    routes: dict[str, list[Channel]]
+    default_channels: list[Channel]
+    router: Router
+    unconfigured: frozenset[str]
+    channel_limits: dict[str, tuple[int | None, int | None]]
+    passthrough_upstream: Upstream | None
+    disabled_channels: frozenset[str]
 
     def __init__(
         self, settings: Settings, *, missing_env: tuple[tuple[str, str], ...] = (), require_auth: bool = False
     ) -> None:
         self.settings = settings
+        # The file's own settings: `settings` becomes the file plus the store's catalog once the
+        # store is read (catalog/effective.py), and names defined here stay read-only in the API.
+        self.file_settings = settings
         self.missing_env = missing_env
-        self.upstreams = build_upstreams(settings)
-        self.routes = build_routes(settings)
+        self.health: Any = None
+        self.recorder: Any = None
+        apply_settings(self, settings)
         self.keys = KeyCache.from_config(settings.keys)
         self.require_auth = require_auth
         self.cors = Cors(settings.server.cors)
@@ -92,22 +85,8 @@ class Gateway:
                 "/v1/messages/count_tokens",
             }
         )
-        self.default_channels = self._default_channels()
-        self.router = build_router(settings, self.routes, self.default_channels, self.upstreams)
-        # Upstreams whose key is an unset ${ENV}: never routed to (no breaker noise), answered 503.
-        self.unconfigured = frozenset(n for n, u in self.upstreams.items() if u.missing_key)
-        self.channel_limits: dict[str, tuple[int | None, int | None]] = {
-            f"{c.upstream}/{c.model or public}": (c.rpm, c.tpm)
-            for public, channels in settings.models.items()
-            for c in channels
-            if c.rpm or c.tpm
-        }
         pt = settings.passthrough
         self.passthrough_prefix = pt.path_prefix.rstrip("/") if pt.enabled else ""
-        self.passthrough_upstream = None
-        if pt.enabled:
-            name = pt.upstream or next((n for n, u in self.upstreams.items() if u.kind != "mock"), None)
-            self.passthrough_upstream = self.upstreams.get(name) if name else None
         self._passthrough_entries: dict[str, KeyEntry] = {}
         self._created = int(time.time())
         self._model_objects: dict[str, dict[str, Any]] = {}
@@ -119,19 +98,11 @@ class Gateway:
         self.limits: Any = None
         self.metrics: Any = None
         self.sink: Any = None
-        self.recorder: Any = None
         self.redactor: Any = None
-        self.health: Any = None
+        self.configsync: Any = None
         self._inflight: dict[asyncio.Task[Any], RequestContext] = {}  # /v1 requests running now
         self._draining = False
         self.cut_message: str | None = None  # set when shutdown ends requests that outlived the grace
-
-    def _default_channels(self) -> list[Channel]:
-        """Where /v1/* requests that name no model go (files, batches...): the first real upstream."""
-        for name, up in self.upstreams.items():
-            if up.kind != "mock":
-                return [Channel(name=f"{name}/*", upstream=name, model="")]
-        return []
 
     # -- lifecycle -------------------------------------------------------------------------------------
 

@@ -142,6 +142,7 @@ async def forward(
     errors (the gateway's problem, which must not read as the client's key being wrong).
     """
     attempts = gw.router.plan(route)
+    upstreams = gw.upstreams  # taken with the router: a catalog change swaps both, never half
     client_headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := headers.get(name))}
     client_headers.setdefault("content-type", "application/json")
     last_error: GatewayError | None = None
@@ -154,7 +155,7 @@ async def forward(
                 relay_error_answer(gw, proto, ctx, *last_answer)
                 return
             raise no_channel_error(channel, last_error)
-        upstream = gw.upstreams[channel.upstream]
+        upstream = upstreams[channel.upstream]
         ctx.upstream, ctx.channel = upstream.name, channel.name
         ctx.served_model = channel.model or ctx.model
         refusal = await gw.admit_upstream(ctx, upstream, channel)

@@ -91,7 +91,7 @@ def run(s: Settings) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
 
-    if not s.keys and _is_loopback(s.server.host):
+    if not s.keys and _is_loopback(s.server.host) and not _store_has_keys(s):
         log.warning(
             "NO API KEYS CONFIGURED: the gateway is OPEN to anyone on this machine (loopback only). "
             "Add keys before exposing it."

@@ -88,6 +88,10 @@ async def start(gw: Gateway) -> None:
         gw.router, RedisHealthStore(gw.redis) if gw.redis is not None else None, gw.upstreams, gw.client
     )
     gw.health.start()
+    from sluicegate.server.configsync import ConfigSync
+
+    gw.configsync = ConfigSync(gw)
+    await gw.configsync.start()
     if hasattr(limiter, "on_reset"):  # Redis lost its data (restart, flush): budgets come back from the store
         limiter.on_reset = lambda: gw.limits.seed_budgets(gw.store, gw.keys.entries(), gw.recorder.to_usd)
     try:
@@ -121,6 +125,8 @@ async def stop(gw: Gateway) -> None:
         await gw.sink.close(timeout=gw.settings.server.shutdown_grace_s or 10.0)
     if gw.keysync is not None:
         await gw.keysync.stop()
+    if gw.configsync is not None:
+        await gw.configsync.stop()
     if gw.health is not None:
         await gw.health.stop()
     if gw.limits is not None:

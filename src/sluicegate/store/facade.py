@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sluicegate.store.catalog import CatalogRepository
 from sluicegate.store.engine import create_engine
 from sluicegate.store.keys import KeyRepository
 from sluicegate.store.logsearch import LogSearch
@@ -29,6 +30,7 @@ class Store:
         self.keys = KeyRepository(engine, clock)
         self.usage = UsageRepository(engine, clock)
         self.logs = LogSearch(engine)
+        self.catalog = CatalogRepository(engine, clock)
 
     @classmethod
     async def open(

@@ -190,3 +190,18 @@ def test_reading_quotas_consumes_nothing(dep: Deployment) -> None:
         key_quotas(dep, tight["id"])
     assert [chat(dep, tight["key"]).status_code for _ in range(3)] == [200, 200, 429]
     assert key_quotas(dep, tight["id"])["rpm"]["used"] >= 1.9
+
+
+@SQLITE_ONLY
+def test_a_switched_off_channel_is_still_listed_so_it_can_be_switched_on(dep: Deployment) -> None:
+    """Disabled channels leave the routes; GET /admin/channels names them apart."""
+    name = "slow/gpt-4o-mini"
+    assert dep.admin("POST", f"/admin/channels/{name}/disable").status_code == 200
+    try:
+        listed = dep.admin("GET", "/admin/channels").json()
+        assert name in listed["disabled_channels"]
+        assert name not in [c["name"] for c in listed["channels"]]
+    finally:
+        assert dep.admin("POST", f"/admin/channels/{name}/enable").status_code == 200
+    listed = dep.admin("GET", "/admin/channels").json()
+    assert listed["disabled_channels"] == [] and name in [c["name"] for c in listed["channels"]]

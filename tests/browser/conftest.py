@@ -73,7 +73,8 @@ def site(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "models": {"gpt-4o-mini": "up", "gpt-4o": "up/gpt-4o-mini"},
         "metering": {"flush_interval_s": 0.2},
     }
-    with start_gateway(config) as gateway:
+    # The master key seals provider keys added through the live-config API (store/crypto.py).
+    with start_gateway(config, env={"SLUICEGATE_MASTER_KEY": "browser-tests-master-key"}) as gateway:
         yield gateway
 
 

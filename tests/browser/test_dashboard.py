@@ -308,23 +308,112 @@ def test_usage_chart_is_readable_on_a_phone(site: Gateway, open_page: Any, lang:
 
 # -- live configuration -------------------------------------------------------------------------
 
+LIVE_PROVIDER_KEY = "sk-live-provider-secret-4411"
 
-def test_without_the_live_config_api_the_pages_say_so(site: Gateway, open_page: Any) -> None:
-    if admin(site, "GET", "/admin/upstreams").status_code != 404:
-        pytest.skip("this gateway has the live-config API: the pages are tested with it")
-    page = open_page(site, "en", "desktop")
-    for tab in ["upstreams", "models"]:
-        go(page, tab)
-        page.wait_for_selector(f"#{tab}-table .notice")
-        assert "live-config API" in page.inner_text(f"#{tab}-table")
-        assert page.is_hidden(f"#{tab}-new")
+
+@pytest.fixture(scope="module")
+def second_upstream() -> Any:
+    """The upstream the operator adds through the page; the gateway was not started with it."""
+    with Upstream() as stand_in:
+        yield stand_in
+
+
+def channel_row(page: Any, name: str) -> Any:
+    return page.locator("#channels-table tbody tr", has=page.locator("strong", has_text=name))
+
+
+@pytest.mark.parametrize(("lang", "width"), [("en", "desktop"), ("zh", "phone")])
+def test_an_upstream_and_route_made_in_the_page_serve_at_once_and_their_channel_is_tested_and_reset(
+    site: Gateway, second_upstream: Upstream, open_page: Any, lang: str, width: str
+) -> None:
+    upstream_name, model_name = f"live-{lang}", f"live-model-{lang}"
+    page = open_page(site, lang, width)
+    # An upstream, its provider key typed once and never shown again.
+    go(page, "upstreams")
+    page.click("#upstreams-new")
+    form = page.locator("#upstream-form")
+    form.locator('input[name="name"]').fill(upstream_name)
+    form.locator('input[name="base_url"]').fill(second_upstream.url)
+    form.locator('input[name="api_key"]').fill(LIVE_PROVIDER_KEY)
+    page.click("#upstream-form-submit")
+    page.wait_for_selector(f'#upstreams-table strong:text-is("{upstream_name}")')
+    assert LIVE_PROVIDER_KEY not in page.content()
+    page.shot("upstreams")
+    # A model route on it.
+    go(page, "models")
+    page.click("#models-new")
+    page.fill('#model-form input[name="name"]', model_name)
+    page.fill('#model-channels input[name="upstream"]', upstream_name)
+    page.fill('#model-channels input[name="model"]', "gpt-4o-mini")
+    page.click("#model-form-submit")
+    page.wait_for_selector(f'#models-table strong:text-is("{model_name}")')
+    page.shot("models")
+    # Served without a restart (every worker rebuilds its routes within a poll).
+    key = create_key(site, f"live-user-{lang}")
+    before = len(second_upstream.requests)
+    deadline = time.monotonic() + 10
+    while (response := chat(site, key["key"], model=model_name)).status_code != 200:
+        assert time.monotonic() < deadline, response.text
+        time.sleep(0.2)
+    assert len(second_upstream.requests) == before + 1
+    assert second_upstream.requests[-1].headers["authorization"] == f"Bearer {LIVE_PROVIDER_KEY}"
+    # Its channel: tested now, then reset, from the channels page.
+    channel = f"{upstream_name}/gpt-4o-mini"
     go(page, "channels")
-    assert "live-config API" in page.inner_text("#channels-live-note")
+    row = channel_row(page, channel)
+    row.locator('[data-action="test"]').click()
+    page.wait_for_function(
+        "name => document.querySelector('#notice').textContent.includes(name)"
+        " && /ms/.test(document.querySelector('#notice').textContent)"
+        " && !document.querySelector('#notice').textContent.includes('…')",
+        arg=channel,
+    )
+    assert "Echo" in page.inner_text("#notice")  # the probe's answer, from the new upstream
+    assert "error" not in page.get_attribute("#notice", "class")
+    page.shot("channel-tested")
+    channel_row(page, channel).locator('[data-action="reset"]').click()
+    page.wait_for_function(
+        "name => document.querySelector('#notice.ok')?.textContent.includes(name)", arg=channel
+    )
+    channel_row(page, channel).locator('[data-action="disable"]').click()
+    channel_row(page, channel).locator('[data-action="enable"]').wait_for()
+    channel_row(page, channel).locator('[data-action="enable"]').click()
+    channel_row(page, channel).locator('[data-action="disable"]').wait_for()
+    assert page.js_errors == []
+
+
+def test_a_live_route_is_offered_in_the_playground_and_streams(
+    site: Gateway, second_upstream: Upstream, open_page: Any
+) -> None:
+    if admin(site, "GET", "/admin/models/live-model-en").status_code != 200:
+        pytest.skip("needs the route made by the test before")
+    key = create_key(site, "live-play")
+    page = open_page(site, "en", "desktop")
+    go(page, "playground")
+    page.fill("#play-key", key["key"])
+    page.click("#play-models-load")
+    page.wait_for_selector('#play-model option[value="live-model-en"]', state="attached")
+    page.select_option("#play-model", "live-model-en")
+    page.fill("#play-prompt", "through the live route")
+    page.click("#play-send")
+    page.wait_for_function(
+        "() => /#3$/.test(document.querySelector('#play-chat .msg.assistant')?.textContent)"
+    )
+    assert second_upstream.requests[-1].json["stream"] is True
+
+
+def test_a_file_defined_upstream_is_read_only_in_the_page(site: Gateway, open_page: Any) -> None:
+    page = open_page(site, "en", "desktop")
+    go(page, "upstreams")
+    row = page.locator("#upstreams-table tbody tr", has=page.locator('strong:text-is("up")'))
+    assert "YAML" in row.inner_text()
+    assert row.locator("button").count() == 0
+    assert PROVIDER_KEY not in page.content()
 
 
 def test_provider_key_never_reaches_the_page(site: Gateway, open_page: Any) -> None:
     page = open_page(site, "en", "desktop")
-    for tab in ["channels", "upstreams", "overview"]:
+    for tab in ["channels", "upstreams", "models", "overview"]:
         go(page, tab)
         page.wait_for_timeout(300)
-        assert PROVIDER_KEY not in page.content()
+        assert PROVIDER_KEY not in page.content() and LIVE_PROVIDER_KEY not in page.content()

@@ -54,8 +54,15 @@ async def logs(req: AdminRequest) -> tuple[int, Any]:
 
 
 async def channels(req: AdminRequest) -> tuple[int, Any]:
-    """`GET /admin/channels`: the router's view of every channel and upstream key (no secrets)."""
+    """`GET /admin/channels`: the router's view of every channel and upstream key (no secrets).
+
+    `disabled_channels` names the channels switched off (`POST /admin/channels/{name}/disable`): they
+    leave the routes, so without this list nothing would show them, and a console could not offer to
+    switch them on again.
+    """
     snapshot = getattr(req.gw.router, "snapshot", None)
     if snapshot is None:
         raise NotFound("This gateway's router keeps no channel status.")
-    return 200, snapshot()
+    answer = snapshot()
+    answer["disabled_channels"] = sorted(getattr(req.gw, "disabled_channels", None) or ())
+    return 200, answer

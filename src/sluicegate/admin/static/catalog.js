@@ -83,7 +83,7 @@ function maskedKey(u) {
 function renderUpstreams() {
   const rows = cache.upstreams;
   fill($('#upstreams-table'), rows.length ? table([
-    { label: t('channels.col_name'), cell: (u) => h('div', null, h('strong', { class: 'mono' }, u.name), h('div', null, sourceBadge(u))) },
+    { label: t('keys.col_name'), cell: (u) => h('div', null, h('strong', { class: 'mono' }, u.name), h('div', null, sourceBadge(u))) },
     { label: t('channels.col_state'), cell: enabledBadge },
     { label: t('upstreams.preset'), cell: (u) => h('span', { class: 'mono' }, u.preset || u.kind || '-') },
     { label: t('upstreams.base_url'), cell: (u) => h('span', { class: 'mono small' }, u.base_url || '-') },

@@ -61,6 +61,15 @@ def go(page: Any, tab: str) -> None:
     page.wait_for_selector(f"#page-{tab}:not([hidden])")
 
 
+def choose_in_playground(page: Any, key: str, model: str) -> None:
+    """Open the playground with a client key and pick a model from the key's own /v1/models."""
+    go(page, "playground")
+    page.fill("#play-key", key)
+    page.click("#play-models-load")
+    page.wait_for_selector(f'#play-model option[value="{model}"]', state="attached")
+    page.select_option("#play-model", model)
+
+
 # -- sign-in and navigation -----------------------------------------------------------------------
 
 
@@ -124,11 +133,7 @@ def test_the_playground_streams_a_chat_and_shows_its_figures(
 ) -> None:
     key = create_key(site, f"play-{lang}-{width}")
     page = open_page(site, lang, width)
-    go(page, "playground")
-    page.fill("#play-key", key["key"])
-    page.click("#play-models-load")
-    page.wait_for_selector('#play-model option[value="gpt-4o-mini"]', state="attached")
-    page.select_option("#play-model", "gpt-4o-mini")
+    choose_in_playground(page, key["key"], "gpt-4o-mini")
     assert page.is_checked("#play-stream")
     upstream.behaviour = "slow_stream delay=0.3"  # chunks 0.3 s apart: the page must show them as they come
     try:
@@ -161,11 +166,7 @@ def test_the_playground_code_repeats_the_call_without_any_secret_unless_asked(
 ) -> None:
     key = create_key(site, "play-code")
     page = open_page(site, "en", "desktop")
-    go(page, "playground")
-    page.fill("#play-key", key["key"])
-    page.click("#play-models-load")
-    page.wait_for_selector('#play-model option[value="gpt-4o"]', state="attached")
-    page.select_option("#play-model", "gpt-4o")
+    choose_in_playground(page, key["key"], "gpt-4o")
     page.fill("#play-prompt", "what is a sluice gate?")
     for lang, marker in [("curl", "$SLUICEGATE_API_KEY"), ("python", 'os.environ["SLUICEGATE_API_KEY"]'),
                          ("js", "process.env.SLUICEGATE_API_KEY")]:  # fmt: skip
@@ -389,11 +390,7 @@ def test_a_live_route_is_offered_in_the_playground_and_streams(
         pytest.skip("needs the route made by the test before")
     key = create_key(site, "live-play")
     page = open_page(site, "en", "desktop")
-    go(page, "playground")
-    page.fill("#play-key", key["key"])
-    page.click("#play-models-load")
-    page.wait_for_selector('#play-model option[value="live-model-en"]', state="attached")
-    page.select_option("#play-model", "live-model-en")
+    choose_in_playground(page, key["key"], "live-model-en")
     page.fill("#play-prompt", "through the live route")
     page.click("#play-send")
     page.wait_for_function(

@@ -133,21 +133,19 @@ function upstreamBody(form, creating) {
   return body;
 }
 
-async function onUpstreamSubmit(event) {
-  event.preventDefault();
-  const creating = !editing.upstream;
-  const error = $('#upstream-form-error');
+// Create (POST /admin/{kind}) or change (PATCH /admin/{kind}/{name}) from a dialog; errors stay in it.
+async function saveEntry(kind, current, makeBody, dialogId) {
+  const error = $(`#${dialogId.replace('-dialog', '-form-error')}`);
   error.hidden = true;
   try {
-    const body = upstreamBody(event.target, creating);
-    if (creating) await api('POST', 'upstreams', body);
-    else await api('PATCH', `upstreams/${encodeURIComponent(editing.upstream.name)}`, body);
-    event.target.elements.api_key.value = '';  // the provider key leaves the page with the dialog
-    $('#upstream-dialog').close();
-    notice(t(creating ? 'live.created_done' : 'live.updated_done', { name: body.name || editing.upstream.name }), 'ok');
-    await state.reload('upstreams');
+    const body = makeBody(!current);
+    if (current) await api('PATCH', `${kind}/${encodeURIComponent(current.name)}`, body);
+    else await api('POST', kind, body);
+    $(`#${dialogId}`).close();
+    notice(t(current ? 'live.updated_done' : 'live.created_done', { name: current ? current.name : body.name }), 'ok');
+    await state.reload(kind);
   } catch (e) {
-    if (e instanceof ApiError && e.status === 401) { $('#upstream-dialog').close(); return; }
+    if (e instanceof ApiError && e.status === 401) { $(`#${dialogId}`).close(); return; }
     error.textContent = e.message;
     error.hidden = false;
   }
@@ -227,33 +225,20 @@ function modelBody(creating) {
   return body;
 }
 
-async function onModelSubmit(event) {
-  event.preventDefault();
-  const creating = !editing.model;
-  const error = $('#model-form-error');
-  error.hidden = true;
-  try {
-    const body = modelBody(creating);
-    if (creating) await api('POST', 'models', body);
-    else await api('PATCH', `models/${encodeURIComponent(editing.model.name)}`, body);
-    $('#model-dialog').close();
-    notice(t(creating ? 'live.created_done' : 'live.updated_done', { name: body.name || editing.model.name }), 'ok');
-    await state.reload('models');
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 401) { $('#model-dialog').close(); return; }
-    error.textContent = e.message;
-    error.hidden = false;
-  }
-}
-
 export function initCatalog() {
   $('#upstreams-new').addEventListener('click', () => openUpstreamDialog(null));
-  $('#upstream-form').addEventListener('submit', onUpstreamSubmit);
+  $('#upstream-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    saveEntry('upstreams', editing.upstream, (creating) => upstreamBody(e.target, creating), 'upstream-dialog');
+  });
   $('#upstream-dialog').addEventListener('close', () => { $('#upstream-form').elements.api_key.value = ''; });
   $('#models-new').addEventListener('click', async () => {
     try { cache.upstreams = (await api('GET', 'upstreams')).data; } catch (e) { showError(e); return; }
     openModelDialog(null);
   });
-  $('#model-form').addEventListener('submit', onModelSubmit);
+  $('#model-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    saveEntry('models', editing.model, modelBody, 'model-dialog');
+  });
   $('#model-add-channel').addEventListener('click', () => $('#model-channels').append(channelRow({})));
 }

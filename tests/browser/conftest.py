@@ -42,8 +42,10 @@ ARTIFACTS = (
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one module's tests. Not for the session: while Playwright's sync API is open it keeps
+    an asyncio loop marked running in the main thread, so later tests' `asyncio.run` would fail."""
     if not os.access(CHROMIUM, os.X_OK):
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: scripts/test.sh installs Debian's chromium package")

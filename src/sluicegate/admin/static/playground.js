@@ -218,7 +218,7 @@ function renderFigures() {
   fill($('#play-metrics'),
     figure(t('logs.col_status'), f.status == null ? '-' : h('span', { class: `badge ${statusKind(f.status)}` }, String(f.status))),
     figure(t('play.latency'), ms(f.latency), f.serverLatency != null ? t('play.at_gateway', { ms: fmt.num(f.serverLatency, 0) }) : null),
-    figure(t('play.ttft'), ms(f.ttft), f.serverTtft != null ? t('play.at_gateway', { ms: fmt.num(f.serverTtft, 0) }) : null),
+    figure(t('play.ttft'), ms(f.ttft), f.serverTtft != null ? t('play.first_byte_at_gateway', { ms: fmt.num(f.serverTtft, 0) }) : null),
     figure(t('play.usage'), u ? `${fmt.int(u.prompt_tokens)} + ${fmt.int(u.completion_tokens)}` : '-',
       u ? t('play.usage_detail', { total: fmt.int(u.total_tokens) }) : null),
     figure(t('play.cost'), f.cost === undefined ? t('play.cost_pending') : f.cost === null ? '-' : f.cost),

@@ -198,6 +198,8 @@ def test_every_key_the_script_names_exists_in_both_languages() -> None:
         | {f"limit.{name}" for name in LIMIT_FIELDS}
         | {f"usage.caption_{m}" for m in metrics}
         | {f"play.role_{role}" for role in ("user", "assistant")}
+        | {f"audit.action_{a}" for a in ("create", "update", "delete", "enable", "disable")}
+        | {f"audit.kind_{k}" for k in ("upstream", "model", "channel", "price")}
     )
     for lang in LANGUAGES:
         assert (named | built) - set(d[lang]) == set(), f"app.js keys missing in {lang}"

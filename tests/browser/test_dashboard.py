@@ -20,7 +20,7 @@ from support.upstream import Upstream
 LANGS = ["en", "zh"]
 WIDTHS = ["desktop", "phone"]
 EVERYWHERE = pytest.mark.parametrize(("lang", "width"), [(lang, w) for lang in LANGS for w in WIDTHS])
-TABS = ["overview", "playground", "keys", "usage", "logs", "channels", "upstreams", "models"]
+TABS = ["overview", "playground", "keys", "usage", "logs", "channels", "upstreams", "models", "audit"]
 # What the stand-in answers to a chat (support/upstream.py): an echo of the last message, in chunks.
 ECHO = re.compile(r"Echo: (.+) #1 #2 #3")
 
@@ -397,6 +397,33 @@ def test_a_live_route_is_offered_in_the_playground_and_streams(
         "() => /#3$/.test(document.querySelector('#play-chat .msg.assistant')?.textContent)"
     )
     assert second_upstream.requests[-1].json["stream"] is True
+
+
+@pytest.mark.parametrize(("lang", "width"), [("en", "desktop"), ("zh", "phone")])
+def test_the_audit_log_shows_who_changed_what_and_exports_it(
+    site: Gateway, second_upstream: Upstream, open_page: Any, lang: str, width: str
+) -> None:
+    name = f"audited-{lang}"
+    body = {"name": name, "base_url": second_upstream.url, "api_key": LIVE_PROVIDER_KEY}
+    assert admin(site, "POST", "/admin/upstreams", json=body).status_code == 201
+    assert admin(site, "PATCH", f"/admin/upstreams/{name}", json={"rpm": 30}).status_code == 200
+    page = open_page(site, lang, width)
+    go(page, "audit")
+    page.select_option('#audit-form select[name="kind"]', "upstream")
+    page.fill('#audit-form input[name="target"]', name)
+    page.click('#audit-form button[type="submit"]')
+    page.wait_for_function("() => document.querySelectorAll('#audit-table tbody tr').length === 2")
+    rows = page.locator("#audit-table tbody tr")
+    newest = rows.nth(0).inner_text()
+    assert "rpm: null → 30" in newest or "rpm: ∅ → 30" in newest, newest
+    assert re.search(r"admin:[0-9a-f]{12}", newest)
+    assert LIVE_PROVIDER_KEY not in page.content()
+    page.shot("audit")
+    if width == "desktop":
+        with page.expect_download() as download_info:
+            page.click("#audit-csv")
+        text = open(download_info.value.path(), encoding="utf-8-sig").read()
+        assert name in text and LIVE_PROVIDER_KEY not in text
 
 
 def test_a_file_defined_upstream_is_read_only_in_the_page(site: Gateway, open_page: Any) -> None:

@@ -3,6 +3,7 @@
 // and the shared parts are in core.js (read its header for the rules every module keeps).
 
 import { $, KEY_STORE, LANG_STORE, api, applyLanguage, fill, markUpdated, notice, pickLanguage, showError, state, t } from './core.js';
+import { initAudit, loadAudit } from './audit.js';
 import { initCatalog, loadModels, loadUpstreams } from './catalog.js';
 import { loadChannels } from './channels.js';
 import { initKeys, loadKeys } from './keys.js';
@@ -11,10 +12,10 @@ import { loadOverview } from './overview.js';
 import { forgetPlayground, initPlayground, loadPlayground, usePlaygroundKey } from './playground.js';
 import { initUsage, loadUsage } from './usage.js';
 
-const PAGES = ['overview', 'playground', 'keys', 'usage', 'logs', 'channels', 'upstreams', 'models'];
+const PAGES = ['overview', 'playground', 'keys', 'usage', 'logs', 'channels', 'upstreams', 'models', 'audit'];
 const LOADERS = {
   overview: loadOverview, playground: loadPlayground, keys: loadKeys, usage: loadUsage, logs: loadLogs,
-  channels: loadChannels, upstreams: loadUpstreams, models: loadModels,
+  channels: loadChannels, upstreams: loadUpstreams, models: loadModels, audit: loadAudit,
 };
 
 // -- sign-in -----------------------------------------------------------------------------------
@@ -29,7 +30,7 @@ function signOut(message) {
   forgetPlayground();
   for (const id of ['overview-status', 'overview-today', 'overview-channels', 'keys-table', 'usage-chart',
     'usage-table', 'logs-table', 'channels-table', 'channels-keys', 'channels-unavailable', 'play-chat',
-    'play-metrics', 'play-headers', 'upstreams-table', 'models-table']) {
+    'play-metrics', 'play-headers', 'upstreams-table', 'models-table', 'audit-table']) {
     fill($(`#${id}`));
   }
   state.rendered = {};
@@ -124,6 +125,7 @@ async function start() {
   initLogs();
   initPlayground();
   initCatalog();
+  initAudit();
   let resized = null;  // the usage chart is drawn at its box's width: redraw after a resize settles
   window.addEventListener('resize', () => {
     clearTimeout(resized);

@@ -10,12 +10,13 @@ import { initKeys, loadKeys } from './keys.js';
 import { initLogs, loadLogs, stopLogTimer } from './logs.js';
 import { loadOverview } from './overview.js';
 import { forgetPlayground, initPlayground, loadPlayground, usePlaygroundKey } from './playground.js';
+import { initSelfhost, loadSelfhost } from './selfhost.js';
 import { initUsage, loadUsage } from './usage.js';
 
-const PAGES = ['overview', 'playground', 'keys', 'usage', 'logs', 'channels', 'upstreams', 'models', 'audit'];
+const PAGES = ['overview', 'playground', 'keys', 'usage', 'logs', 'channels', 'upstreams', 'models', 'audit', 'selfhost'];
 const LOADERS = {
   overview: loadOverview, playground: loadPlayground, keys: loadKeys, usage: loadUsage, logs: loadLogs,
-  channels: loadChannels, upstreams: loadUpstreams, models: loadModels, audit: loadAudit,
+  channels: loadChannels, upstreams: loadUpstreams, models: loadModels, audit: loadAudit, selfhost: loadSelfhost,
 };
 
 // -- sign-in -----------------------------------------------------------------------------------
@@ -30,7 +31,8 @@ function signOut(message) {
   forgetPlayground();
   for (const id of ['overview-status', 'overview-today', 'overview-channels', 'keys-table', 'usage-chart',
     'usage-table', 'logs-table', 'channels-table', 'channels-keys', 'channels-unavailable', 'play-chat',
-    'play-metrics', 'play-headers', 'upstreams-table', 'models-table', 'audit-table']) {
+    'play-metrics', 'play-headers', 'upstreams-table', 'models-table', 'audit-table', 'selfhost-table',
+    'selfhost-total']) {
     fill($(`#${id}`));
   }
   state.rendered = {};
@@ -131,6 +133,7 @@ async function start() {
     clearTimeout(resized);
     resized = setTimeout(() => { if (state.page === 'usage' && state.rendered.usage) state.rendered.usage(); }, 200);
   });
+  initSelfhost();
   window.addEventListener('hashchange', route);
   route();
 }

@@ -232,3 +232,10 @@ def test_channels_reset_and_disable_reach_the_gateway(running: tuple[Gateway, Up
         assert wait_until(refused, 5) is not None
     finally:
         sg(gateway.config_path, "channels", "enable", "up/gpt-4o-mini")
+
+
+def test_keys_made_from_the_cli_are_audited_as_the_cli_user(config: Path) -> None:
+    made = ok_json(sg(config, "keys", "create", "--name", "from-terminal", "--json"))
+    entries = ok_json(sg(config, "audit", "--kind", "key", "--json"))
+    assert entries[0]["target"] == made["id"] and entries[0]["actor"].startswith("cli:")
+    assert made["key"] not in json.dumps(entries)

@@ -160,8 +160,10 @@ def test_db_current_then_upgrade(invoke: object) -> None:
     assert "not migrated" in before.output
     upgraded = invoke("db", "upgrade")  # type: ignore[operator]
     assert upgraded.exit_code == 0
-    assert "at revision 0001 (head)" in upgraded.output
-    assert "at revision 0001 (head)" in invoke("db", "current").output  # type: ignore[operator]
+    from sluicegate.store.migrate import HEAD
+
+    assert f"at revision {HEAD} (head)" in upgraded.output
+    assert f"at revision {HEAD} (head)" in invoke("db", "current").output  # type: ignore[operator]
     assert invoke("db", "upgrade").exit_code == 0
 
 

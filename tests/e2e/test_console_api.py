@@ -316,6 +316,12 @@ def test_reset_puts_an_open_channel_back_in_service(dep: Deployment) -> None:
     assert reset.status_code == 200, reset.text
     assert reset.json()["state"] == "closed"
     assert chat(dep, "gpt-4o-mini").status_code == 200
+    noted = dep.admin("GET", "/admin/audit?kind=channel&target=up/gpt-4o-mini").json()["data"][0]
+    assert (
+        noted["action"] == "reset"
+        and noted["before"]["state"] != "closed"
+        and noted["after"]["state"] == "closed"
+    )
 
 
 def test_a_disabled_channel_takes_no_traffic_until_enabled(dep: Deployment, extra_upstream: Upstream) -> None:
@@ -333,6 +339,7 @@ def test_a_disabled_channel_takes_no_traffic_until_enabled(dep: Deployment, extr
         channel = f"{up['name']}/gpt-4o-mini"
         disabled = dep.admin("POST", f"/admin/channels/{channel}/disable")
         assert disabled.status_code == 200 and disabled.json()["enabled"] is False
+        assert channel in dep.admin("GET", "/admin/channels").json()["disabled_channels"]
         before = len(extra_upstream.requests)
         for _ in range(4):
             assert chat(dep, model["name"]).status_code == 200
@@ -391,3 +398,72 @@ def test_without_a_master_key_a_provider_key_is_refused_and_nothing_stored(
         assert keyless.status_code == 201, keyless.text  # a local server with no key needs no master key
     finally:
         plain.close()
+
+
+@SQLITE_ONLY
+def test_a_duplicate_key_name_is_a_409_through_the_api(dep: Deployment) -> None:
+    name = unique("named")
+    dep.create_key(name=name)
+    again = dep.admin("POST", "/admin/keys", json={"name": name})
+    assert "already exists" in assert_error(again, 409, "key_name_taken", "name")
+
+
+def test_key_changes_are_audited_without_their_secret(dep: Deployment) -> None:
+    created = dep.create_key(name=unique("audited-key"))
+    dep.admin("PATCH", f"/admin/keys/{created['id']}", json={"rpm": 7})
+    dep.admin("DELETE", f"/admin/keys/{created['id']}")
+    entries = dep.admin("GET", f"/admin/audit?kind=key&target={created['id']}").json()["data"]
+    assert [e["action"] for e in entries] == ["revoke", "update", "create"]
+    assert entries[1]["before"]["limits"]["rpm"] is None and entries[1]["after"]["limits"]["rpm"] == 7
+    assert all(e["actor"].startswith("admin:") for e in entries)
+    assert created["key"] not in dep.admin("GET", "/admin/audit?format=jsonl").text
+
+
+def test_a_stream_in_flight_finishes_while_the_routes_are_rebuilt(
+    dep: Deployment, extra_upstream: Upstream
+) -> None:
+    chunks: list[str] = []
+    with httpx.stream(
+        "POST",
+        f"{dep.gateway.base_url}/chat/completions",
+        json={"model": "slow-model", "messages": CHAT_MESSAGES, "stream": True},
+        timeout=30,
+    ) as response:
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        for line in lines:
+            if line.startswith("data: "):
+                chunks.append(line)
+                break
+        up = add_upstream(dep, extra_upstream)  # two rebuilds while the stream runs
+        add_model(dep, up["name"])
+        chunks += [line for line in lines if line.startswith("data: ")]
+    assert chunks[-1] == "data: [DONE]" and len(chunks) >= 4
+
+
+def test_an_open_breaker_stays_open_across_a_rebuild(dep: Deployment, extra_upstream: Upstream) -> None:
+    def state() -> str:
+        channels = dep.admin("GET", "/admin/channels").json()["channels"]
+        return str(next(c for c in channels if c["name"] == "slow/gpt-4o-mini")["state"])
+
+    dep.slow_upstream.behaviour = "fail"
+    try:
+        for _ in range(6):
+            chat(dep, "slow-model")
+        assert state() != "closed"
+        up = add_upstream(dep, extra_upstream)
+        add_model(dep, up["name"])
+        assert state() != "closed"
+    finally:
+        dep.slow_upstream.behaviour = "slow_stream delay=0.25"
+        dep.admin("POST", "/admin/channels/slow/gpt-4o-mini/reset")
+
+
+@SQLITE_ONLY
+def test_a_model_name_with_a_slash_is_addressed_url_encoded(dep: Deployment) -> None:
+    name = f"org-{uuid.uuid4().hex[:6]}/model-x"
+    created = dep.admin("POST", "/admin/models", json={"name": name, "channels": ["mock/mock-gpt"]})
+    assert created.status_code == 201, created.text
+    assert dep.admin("GET", f"/admin/models/{quote(name, safe='')}").json()["name"] == name
+    assert chat(dep, name).status_code == 200
+    assert dep.admin("DELETE", f"/admin/models/{quote(name, safe='')}").status_code == 200

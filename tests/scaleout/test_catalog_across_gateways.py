@@ -26,7 +26,7 @@ from support.upstream import Upstream
 MASTER_KEY = "master-scaleout-0123456789abcdef"
 PROVIDER_SECRET = "sk-catalog-scaleout-secret-1c9e"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
-WITHIN_S = 3.0  # the poll is 0.5 s and Redis wakes nodes at once; slack for a loaded 2-core machine
+WITHIN_S = 5.0  # the poll is 0.5 s and Redis wakes nodes at once; slack for a loaded 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +91,12 @@ def test_a_route_created_on_one_gateway_serves_on_every_worker_of_both(
     assert routed.status_code == 201, routed.text
     took = wait_until(lambda: statuses_everywhere(gateways, key, model) == [200] * 12, timeout=WITHIN_S)
     assert took is not None, f"not served everywhere within {WITHIN_S} s"
+    print(f"new route served by every worker of both gateways after {took:.2f} s")
     assert stand_in.last.authorization == f"Bearer {PROVIDER_SECRET}"
 
     deleted = httpx.delete(f"{gateways[1].url}/admin/models/{model}", headers=ADMIN, timeout=10)
     assert deleted.status_code == 200, deleted.text
     gone = wait_until(lambda: statuses_everywhere(gateways, key, model) == [404] * 12, timeout=WITHIN_S)
     assert gone is not None, f"a deleted model was still served somewhere after {WITHIN_S} s"
+    print(f"deleted route refused everywhere after {gone:.2f} s")
     assert all(PROVIDER_SECRET not in gw.logs() for gw in gateways)

@@ -21,6 +21,7 @@ import orjson
 from sluicegate.catalog.fields import CatalogError, Conflict, Invalid, Missing
 from sluicegate.catalog.service import CatalogService, audit_json, parse_since
 from sluicegate.protocol.errors import BadRequest, GatewayError, NotFound, ServiceUnavailable
+from sluicegate.store.catalog import Audit
 from sluicegate.store.crypto import MasterKeyMissing, SecretsUnreadable
 
 if TYPE_CHECKING:
@@ -206,6 +207,7 @@ async def reset_channel(req: AdminRequest, name: str) -> tuple[int, Any]:
     channel = router.channel(name)
     if channel is None:
         raise _no_channel(gw, name)
+    before = _channel_record(gw, name)
     router.reset_channel(name)
     if router.upstream_ring(channel.upstream) is not None:
         router.reset_keys(channel.upstream)
@@ -215,7 +217,14 @@ async def reset_channel(req: AdminRequest, name: str) -> tuple[int, Any]:
         except Exception as exc:
             log.warning("could not share a channel reset: %s", type(exc).__name__)
     log.info("admin: reset channel %s", name)
-    return 200, _channel_record(gw, name)
+    after = _channel_record(gw, name)
+    try:
+        await gw.store.catalog.note(
+            Audit(actor(gw.settings.admin_key or ""), "reset", "channel", name, before, after)
+        )
+    except Exception as exc:  # the reset itself is done; the log says the entry is missing
+        log.warning("could not audit the reset of channel %s: %s", name, type(exc).__name__)
+    return 200, after
 
 
 async def enable_channel(req: AdminRequest, name: str) -> tuple[int, Any]:

@@ -100,12 +100,16 @@ def run(coroutine: Awaitable[T], url: str) -> T:
     from sluicegate.store.engine import InvalidDatabaseURL
     from sluicegate.store.expiry import InvalidExpiry
     from sluicegate.store.keyfields import InvalidKeyField
-    from sluicegate.store.keys import KeyNotFound, KeyRevoked
+    from sluicegate.store.keys import KeyAmbiguous, KeyNotFound, KeyRevoked
 
     try:
         return asyncio.run(coroutine)  # type: ignore[arg-type]
     except KeyNotFound as exc:
-        raise click.ClickException(f"no key with id {exc.args[0]!r}") from exc
+        raise click.ClickException(f"no key with id {exc.args[0]!r}, nor one it is the prefix of") from exc
+    except KeyAmbiguous as exc:
+        raise click.ClickException(
+            f"{exc.args[0]!r} matches several keys ({', '.join(exc.args[1])}): give more of the id"
+        ) from exc
     except KeyRevoked as exc:
         raise click.ClickException(f"key {exc.args[0]!r} is revoked; revocation is final") from exc
     except (InvalidKeyField, InvalidExpiry, InvalidDatabaseURL) as exc:

@@ -34,7 +34,7 @@ def catalog_call(
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     url = resolve_database(config, database)
-    actor = f"cli:{_user()}"
+    actor = cli_actor()
 
     async def main(store: Any) -> T:
         return await action(CatalogService(store, settings, SecretBox(settings.master_key), actor))
@@ -50,11 +50,12 @@ def catalog_call(
     return result
 
 
-def _user() -> str:
+def cli_actor() -> str:
+    """Who acts from a terminal, for the audit log: `cli:<login name>`."""
     try:
-        return getpass.getuser()
+        return f"cli:{getpass.getuser()}"
     except Exception:
-        return "unknown"
+        return "cli:unknown"
 
 
 def _wake_gateways(url: str) -> None:

@@ -99,8 +99,12 @@ def remove_price(config: str | None, database: str | None, model: str, as_json: 
 @database_options
 @click.option("--since", metavar="WHEN", help="7d, 12h, 30m ago, or a date / ISO date-time (UTC).")
 @click.option("--until", metavar="WHEN", help="Same forms as --since.")
-@click.option("--target", metavar="NAME", help="Only changes to this upstream, model, channel or price.")
-@click.option("--kind", type=click.Choice(["upstream", "model", "channel", "price"]), help="Only this kind.")
+@click.option(
+    "--target", metavar="NAME", help="Only changes to this upstream, model, channel, price or key (id)."
+)
+@click.option(
+    "--kind", type=click.Choice(["upstream", "model", "channel", "price", "key"]), help="Only this kind."
+)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list).")
 @click.option("--jsonl", "as_jsonl", is_flag=True, help="Print one JSON object a line (for export).")
@@ -162,8 +166,10 @@ def audit(
         )
 
 
-_ACTIONS_ZH = {"create": "创建", "update": "修改", "delete": "删除", "enable": "启用", "disable": "停用"}
-_KINDS_ZH = {"upstream": "上游", "model": "模型", "channel": "渠道", "price": "价格"}
+_ACTIONS_ZH = {
+    "create": "创建", "update": "修改", "delete": "删除", "enable": "启用", "disable": "停用", "revoke": "吊销", "reset": "重置",
+}  # fmt: skip
+_KINDS_ZH = {"upstream": "上游", "model": "模型", "channel": "渠道", "price": "价格", "key": "密钥"}
 
 
 def _word(word: str, chinese_words: dict[str, str]) -> str:

@@ -93,6 +93,21 @@ class AuditEntry:
     after: Any
 
 
+async def write_audit(conn: AsyncConnection, audit: Audit, now: float) -> None:
+    """Insert one audit entry in the caller's transaction (catalog rows here, keys in keys.py)."""
+    await conn.execute(
+        insert(admin_audit).values(
+            ts=now,
+            actor=audit.actor[:200],
+            action=audit.action,
+            target_kind=audit.target_kind,
+            target=audit.target[:400],
+            before=None if audit.before is None else orjson.dumps(audit.before).decode(),
+            after=None if audit.after is None else orjson.dumps(audit.after).decode(),
+        )
+    )
+
+
 class CatalogRepository:
     """Reads the catalog whole, writes one row (and its audit entry) per transaction."""
 
@@ -197,6 +212,11 @@ class CatalogRepository:
     async def delete_price(self, model: str, audit: Audit) -> bool:
         return await self._delete(config_prices, config_prices.c.model, model, audit)
 
+    async def note(self, audit: Audit) -> None:
+        """An audit entry for an action that changes no row (a channel reset)."""
+        async with self._engine.begin() as conn:
+            await write_audit(conn, audit, self._clock())
+
     async def _put(
         self, table: Table, key: Any, name: str, values: dict[str, Any], audit: Audit, create: bool
     ) -> None:
@@ -222,17 +242,7 @@ class CatalogRepository:
         return True
 
     async def _finish(self, conn: AsyncConnection, audit: Audit, now: float) -> None:
-        await conn.execute(
-            insert(admin_audit).values(
-                ts=now,
-                actor=audit.actor[:200],
-                action=audit.action,
-                target_kind=audit.target_kind,
-                target=audit.target[:400],
-                before=None if audit.before is None else orjson.dumps(audit.before).decode(),
-                after=None if audit.after is None else orjson.dumps(audit.after).decode(),
-            )
-        )
+        await write_audit(conn, audit, now)
         await conn.execute(
             update(revision).where(revision.c.id == CONFIG_REVISION_ID).values(value=revision.c.value + 1)
         )

@@ -21,11 +21,18 @@ from support.upstream import Upstream
 MASTER_KEY = "master-e2e-0123456789abcdef-console"
 NEW_PROVIDER_KEY = "sk-new-upstream-secret-5f2b8a71c4"
 SQLITE_ONLY = pytest.mark.parametrize("dep", ["sqlite"], indirect=True)
+CLIENT_KEYS: dict[str, str] = {}
+
+
+def client_auth(dep: Deployment) -> dict[str, str]:
+    return {"Authorization": f"Bearer {CLIENT_KEYS[dep.kind]}"}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def dep(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     deployment = deploy(request.param, tmp_path_factory.mktemp(request.param), master_key=MASTER_KEY)
+    # Once the store has held a key the gateway is closed to keyless callers: every client call uses this.
+    CLIENT_KEYS[request.param] = deployment.create_key(name="console-client")["key"]
     yield deployment
     deployment.close()
 
@@ -44,6 +51,7 @@ def chat(dep: Deployment, model: str) -> httpx.Response:
     return httpx.post(
         f"{dep.gateway.base_url}/chat/completions",
         json={"model": model, "messages": CHAT_MESSAGES},
+        headers=client_auth(dep),
         timeout=15,
     )
 
@@ -112,7 +120,7 @@ def test_a_new_upstream_and_model_serve_a_request_without_a_restart(
 def test_a_new_model_is_listed_by_v1_models(dep: Deployment, extra_upstream: Upstream) -> None:
     up = add_upstream(dep, extra_upstream)
     model = add_model(dep, up["name"])
-    listed = httpx.get(f"{dep.gateway.base_url}/models", timeout=15).json()
+    listed = httpx.get(f"{dep.gateway.base_url}/models", headers=client_auth(dep), timeout=15).json()
     assert model["name"] in [m["id"] for m in listed["data"]]
 
 
@@ -427,6 +435,7 @@ def test_a_stream_in_flight_finishes_while_the_routes_are_rebuilt(
         "POST",
         f"{dep.gateway.base_url}/chat/completions",
         json={"model": "slow-model", "messages": CHAT_MESSAGES, "stream": True},
+        headers=client_auth(dep),
         timeout=30,
     ) as response:
         assert response.status_code == 200

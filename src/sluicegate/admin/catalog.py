@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from sluicegate.catalog.audit import audit_json, parse_since
 from sluicegate.catalog.fields import CatalogError, Conflict, Invalid, Missing
-from sluicegate.catalog.service import CatalogService, audit_json, parse_since
+from sluicegate.catalog.service import CatalogService
 from sluicegate.protocol.errors import BadRequest, GatewayError, NotFound, ServiceUnavailable
 from sluicegate.store.catalog import Audit
 from sluicegate.store.crypto import MasterKeyMissing, SecretsUnreadable

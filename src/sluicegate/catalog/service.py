@@ -8,9 +8,9 @@ the audit log are the JSON views, whose secrets are already masked.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from sluicegate.catalog.audit import audit_json, iso
 from sluicegate.catalog.fields import (
     SECRET_FIELDS,
     Conflict,
@@ -31,16 +31,10 @@ from sluicegate.catalog.fields import (
 )
 from sluicegate.config.model import Settings
 from sluicegate.store.catalog import Audit, CatalogRows
-from sluicegate.store.crypto import SecretBox
+from sluicegate.store.crypto import SecretBox, SecretsUnreadable
 
 _FILE = "file"
 _STORE = "store"
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _read_only(kind: str, name: str) -> Conflict:
@@ -93,8 +87,8 @@ class CatalogService:
             source=_STORE,
             enabled=row.enabled,
             used_by=used.get(name),
-            created_at=_iso(row.created_at),
-            updated_at=_iso(row.updated_at),
+            created_at=iso(row.created_at),
+            updated_at=iso(row.updated_at),
         )
 
     async def list_upstreams(self) -> list[dict[str, Any]]:
@@ -157,8 +151,10 @@ class CatalogService:
         touches_secrets = any(k in patch for k in SECRET_FIELDS)
         sealed, hint = row.secrets, row.hint
         if touches_secrets:
-            old = self._box.open(row.secrets) if row.secrets else {}
-            secrets = {**old, **{k: patch[k] for k in SECRET_FIELDS if k in patch}}
+            secrets = {
+                **self._old_secrets(row.secrets, patch),
+                **{k: patch[k] for k in SECRET_FIELDS if k in patch},
+            }
             cfg = upstream_config({**data, **secrets})
             data, secrets = split_secrets(cfg)
             sealed, hint = self._seal(secrets)
@@ -180,6 +176,19 @@ class CatalogService:
             create=False,
         )
         return await self.get_upstream(name)
+
+    def _old_secrets(self, sealed: str | None, patch: dict[str, Any]) -> dict[str, Any]:
+        """The stored secrets a PATCH merges into. Sealed under another master key (lost or rotated),
+        they cannot be read: a PATCH that gives a new `api_key` or `api_keys` then replaces them all
+        (what it leaves out is gone), which is how keys are re-entered under a new master key."""
+        if not sealed:
+            return {}
+        try:
+            return self._box.open(sealed)
+        except SecretsUnreadable:
+            if "api_key" in patch or "api_keys" in patch:
+                return {}
+            raise
 
     async def delete_upstream(self, name: str) -> dict[str, Any]:
         if name in self._settings.upstreams:
@@ -213,8 +222,8 @@ class CatalogService:
             row.channels,
             source=_STORE,
             enabled=row.enabled,
-            created_at=_iso(row.created_at),
-            updated_at=_iso(row.updated_at),
+            created_at=iso(row.created_at),
+            updated_at=iso(row.updated_at),
         )
 
     async def list_models(self) -> list[dict[str, Any]]:
@@ -339,7 +348,7 @@ class CatalogService:
             price_json(m, p.model_dump(mode="json"), source=_FILE) for m, p in self._settings.prices.items()
         ]
         out += [
-            price_json(m, p.data, source=_STORE, updated_at=_iso(p.updated_at))
+            price_json(m, p.data, source=_STORE, updated_at=iso(p.updated_at))
             for m, p in rows.prices.items()
             if m not in self._settings.prices
         ]
@@ -371,40 +380,3 @@ class CatalogService:
         before = price_json(model, old.data, source=_STORE)
         await self._repo.delete_price(model, self._audit("delete", "price", model, before, None))
         return {"model": model, "object": "price", "deleted": True}
-
-
-_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0}
-
-
-def parse_since(text: str | None, now: float | None = None) -> float | None:
-    """A point in time for audit filters: '7d' / '12h' / '30m' ago, an ISO date or date-time (UTC)."""
-    import time
-
-    if not text:
-        return None
-    text = text.strip()
-    now = time.time() if now is None else now
-    if len(text) > 1 and text[-1] in _UNITS and text[:-1].isdigit():
-        return now - int(text[:-1]) * _UNITS[text[-1]]
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not a time: use 7d, 12h, 30m, 2026-12-01 or an ISO date-time"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def audit_json(entry: Any) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "ts": _iso(entry.ts),
-        "actor": entry.actor,
-        "action": entry.action,
-        "target_kind": entry.target_kind,
-        "target": entry.target,
-        "before": entry.before,
-        "after": entry.after,
-    }

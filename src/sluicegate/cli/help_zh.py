@@ -54,6 +54,31 @@ HELP_ZH: dict[str, str] = {
     "List the catalog's models with parameter counts and KV-cache size.": "列出目录中的模型：参数量和 KV 缓存大小。",
     "List the cloud price rows with their sources and dates.": "列出云价格条目及其来源和日期。",
     "List the API price table used by --api-price NAME.": "列出 --api-price 名称 所用的 API 价格表。",
+    "Plan GPUs and clouds for self-hosting a model: memory fit, speed, cost, export rules.\n\n"
+    "Without --gpu it ranks every catalog GPU at its smallest card count (1-64) that fits and\n"
+    "meets the targets; with --gpu (and --count) it evaluates that setup. `plan usage` answers\n"
+    '"should we self-host?" from the gateway\'s own request log. Subcommands list the catalog.': (
+        "为自建部署规划 GPU 与云：显存是否装得下、速度、成本、出口管制。\n\n"
+        "不带 --gpu 时，按能装下模型并满足目标的最少卡数（1-64）对目录中每种 GPU 排名；\n"
+        "带 --gpu（及 --count）时评估该配置。`plan usage` 根据网关自己的请求日志回答\n"
+        "「该不该自建？」。子命令列出目录。"
+    ),
+    "Cards for one model copy (1-64).": "一份模型副本所用的卡数（1-64）。",
+    "Serving engine whose measured efficiency to use.": "使用哪个推理引擎的实测效率。",
+    "Tensor-parallel size (with --count).": "张量并行规模（与 --count 一起用）。",
+    "Pipeline-parallel size (with --count).": "流水线并行规模（与 --count 一起用）。",
+    "MoE attention data-parallel groups (EP = TP x DP).": "MoE 注意力数据并行组数（EP = TP x DP）。",
+    "Network between nodes, Gb/s per GPU (400 = InfiniBand NDR).": "节点间网络，每 GPU 的 Gb/s（400 = InfiniBand NDR）。",
+    "Largest acceptable TTFT at load.": "负载下可接受的最大首 token 延迟。",
+    "Slowest acceptable tokens/s per stream.": "每路流可接受的最低 token/秒。",
+    "Request rate to size for (queueing at load).": "按此请求速率规划（考虑负载下的排队）。",
+    "Should we self-host? Size and price from the gateway's own request log.": (
+        "该不该自建？根据网关自己的请求日志估算规模和价格。"
+    ),
+    "With --from-usage: first UTC day.": "与 --from-usage 一起用：起始 UTC 日。",
+    "With --from-usage: the open model to price for an API model (repeatable).": (
+        "与 --from-usage 一起用：为某个 API 模型估价时对应的开源模型（可重复）。"
+    ),
     # keys
     "Manage API keys kept in the store (stored as hashes; changes reach gateways in ~1 s).": (
         "管理保存在数据库中的 API 密钥（只保存哈希；修改约 1 秒内到达各网关）。"

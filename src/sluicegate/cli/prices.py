@@ -122,7 +122,7 @@ def audit(
     as_csv: bool,
 ) -> None:
     """Who changed the catalog, what, when, before and after (secrets masked), newest first."""
-    from sluicegate.catalog.service import parse_since
+    from sluicegate.catalog.audit import parse_since
 
     try:
         start, end = parse_since(since), parse_since(until)

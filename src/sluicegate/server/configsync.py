@@ -42,6 +42,10 @@ class ConfigSync(RevisionPoller):
         if not force and await repo.revision() == self.revision:
             return False
         rows = await repo.load()
+        if rows.revision < self.revision:
+            # A refresh that read earlier (the poll) finished after one that read later (an admin
+            # change on this worker): applying it would serve stale routes until the next poll.
+            return False
         effective = merge(gw.file_settings, rows, self.box)
         for problem in effective.problems:
             if problem not in self.problems:

@@ -69,6 +69,7 @@ class SecretBox:
         except InvalidToken:
             raise SecretsUnreadable(
                 f"stored provider keys cannot be decrypted with this {MASTER_KEY_ENV} "
-                "(was it changed?); set the key they were stored with, or store them again"
+                "(was it changed?); set the key they were stored with, or enter them again "
+                "(an update that gives api_key or api_keys replaces them)"
             ) from None
         return value if isinstance(value, dict) else {}

@@ -123,7 +123,7 @@ class ChatToMessageStream:
             out += self._choice(choices[0])
         return out
 
-    def finish(self, error: str | None = None) -> bytes:
+    def finish(self, error: str | None = None, error_type: str = "api_error") -> bytes:
         """The end of the upstream stream: what is still owed, or Anthropic's error event.
 
         Call it when the upstream stream ends or fails. With `error`, the client gets an
@@ -134,7 +134,7 @@ class ChatToMessageStream:
             return b""
         if error is not None:
             self.ended = True
-            return error_event(error)
+            return error_event(error, error_type)
         return self._end()
 
     # -- output -----------------------------------------------------------------------------

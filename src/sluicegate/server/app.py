@@ -18,6 +18,7 @@ import orjson
 
 from sluicegate import __version__
 from sluicegate.config.model import Settings
+from sluicegate.metering.ending import charged
 from sluicegate.policy.keys import KeyCache, KeyEntry
 from sluicegate.policy.network import client_address, parse_networks
 from sluicegate.protocol.errors import (
@@ -33,6 +34,7 @@ from sluicegate.routing.channel import Channel
 from sluicegate.server.context import RequestContext, RequestIds
 from sluicegate.server.cors import Cors
 from sluicegate.server.proxy import CLIENT_GONE, handle_v1, watch_disconnect
+from sluicegate.server.recording import ending_of
 from sluicegate.server.relay import StreamObserver
 from sluicegate.server.routing_state import apply_settings
 from sluicegate.server.upstream_client import UpstreamClient
@@ -174,7 +176,7 @@ class Gateway:
             return
         quotas = gate.quotas_for(ctx.key, ctx.model)
         if quotas:
-            await gate.admit(ctx, quotas, gate.estimate(ctx, ctx.body_len, quotas))
+            await gate.admit(ctx, quotas)
 
     async def complete(self, ctx: RequestContext) -> None:
         """The request is over, however it ended: settle its limits with what it used, and record it."""
@@ -184,8 +186,14 @@ class Gateway:
         usage = rec.usage(ctx) if ctx.upstream is not None else None
         cost = rec.cost(ctx, usage) if usage is not None else None
         if (ctx.admission is not None or ctx.upstream_admission is not None) and self.limits is not None:
-            cost_usd = rec.to_usd(*cost) if cost is not None else (0.0 if usage is not None else None)
-            await self.limits.settle(ctx, usage.total_tokens if usage is not None else None, cost_usd)
+            # What the key is charged is one function of how the request ended (metering/ending.py).
+            charge = charged(ending_of(ctx), usage)
+            if charge is None:
+                await self.limits.settle(ctx, None, None)
+            else:
+                charge_cost = cost if charge is usage else rec.cost(ctx, charge)
+                cost_usd = rec.to_usd(*charge_cost) if charge_cost is not None else 0.0
+                await self.limits.settle(ctx, charge.total_tokens, cost_usd)
         rec.record(ctx, usage, cost)
 
     async def admit_upstream(

@@ -11,6 +11,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from sluicegate.protocol.errors import NotFound, Unauthorized
+from sluicegate.protocol.fields import check_fields
 from sluicegate.server.body import parse_json_object, read_body
 from sluicegate.server.proxy import bearer_token, prepare_body, relay
 
@@ -44,6 +45,7 @@ async def handle_passthrough(gw: Gateway, scope: Any, proto: Any, ctx: RequestCo
     )
     if body and (headers.get("content-type", "").startswith("application/json") or body[:1] == b"{"):
         ctx.payload = parse_json_object(body)
+        check_fields(ctx.payload)
         model = ctx.payload.get("model")
         ctx.model = ctx.served_model = model if isinstance(model, str) else None
         ctx.stream = ctx.payload.get("stream") is True

@@ -55,6 +55,11 @@ class UpstreamConfig(_Strict):
     timeouts: PartialTimeouts = Field(default_factory=PartialTimeouts)
     rpm: int | None = Field(None, gt=0, description="requests per minute this account may take")
     tpm: int | None = Field(None, gt=0, description="tokens per minute this account may take")
+    responses: Literal["native", "translate"] | None = Field(
+        None,
+        description="/v1/responses: passed through (native) or translated onto chat completions; "
+        "default native only for presets whose provider serves it (openai, azure, xai)",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -210,6 +215,13 @@ class MeteringConfig(_Strict):
     )
 
 
+class ResponsesConfig(_Strict):
+    """Responses API state the gateway keeps for chat-only upstreams (docs/responses.md)."""
+
+    ttl_days: float = Field(30, gt=0, description="how long a stored response can be retrieved or continued")
+    cache_size: int = Field(10_000, ge=0, description="recent stored responses each worker keeps in memory")
+
+
 class LoggingConfig(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_format: bool = Field(False, alias="json")
@@ -250,6 +262,7 @@ class Settings(_Strict):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     metering: MeteringConfig = Field(default_factory=MeteringConfig)
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     passthrough: PassthroughConfig = Field(default_factory=PassthroughConfig)
 

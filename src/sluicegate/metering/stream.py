@@ -258,9 +258,13 @@ def tokens_at_least(data: bytes) -> int:
         return 0
 
 
+_LAST_TYPES = frozenset({"message_delta", "response.completed", "response.incomplete", "response.failed"})
+
+
 def _is_last(doc: Mapping[str, Any]) -> bool:
-    """A chunk after which no more usage will come: a finish reason, or Anthropic's message_delta."""
-    if doc.get("type") == "message_delta":
+    """A chunk after which no more usage will come: a finish reason, Anthropic's message_delta, or the
+    Responses API's final event (its usage is in the Response it carries)."""
+    if doc.get("type") in _LAST_TYPES:
         return True
     choices = doc.get("choices")
     if isinstance(choices, list):

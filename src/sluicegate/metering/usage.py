@@ -95,6 +95,18 @@ def usage_from_mapping(usage: Mapping[str, Any]) -> Usage | None:
             cached_tokens=cached,
             reasoning_tokens=_detail(usage, "completion_tokens_details", "reasoning_tokens"),
         )
+    if (
+        "input_tokens_details" in usage
+        or "output_tokens_details" in usage
+        or ("input_tokens" in usage and "total_tokens" in usage)
+    ):
+        # OpenAI's Responses API: input_tokens includes the cached ones (OpenAI's meaning already).
+        return Usage(
+            prompt_tokens=_int(usage.get("input_tokens")),
+            completion_tokens=_int(usage.get("output_tokens")),
+            cached_tokens=_detail(usage, "input_tokens_details", "cached_tokens"),
+            reasoning_tokens=_detail(usage, "output_tokens_details", "reasoning_tokens"),
+        )
     if "input_tokens" in usage or "output_tokens" in usage:
         # Anthropic: input_tokens excludes cache reads and cache writes; add them back so that
         # prompt_tokens means what it means for OpenAI.
@@ -138,9 +150,12 @@ def usage_from_body(body: bytes | bytearray | memoryview | str | Mapping[str, An
             usage = usage_from_mapping(found)
             if usage is not None:
                 return usage
-    message = doc.get("message")  # Anthropic's streamed message_start wraps the message
-    if isinstance(message, Mapping) and isinstance(message.get("usage"), Mapping):
-        return usage_from_mapping(message["usage"])
+    # Anthropic's streamed message_start wraps the message; a Responses stream's response.completed
+    # (and .incomplete, .failed) wraps the Response.
+    for key in ("message", "response"):
+        inner = doc.get(key)
+        if isinstance(inner, Mapping) and isinstance(inner.get("usage"), Mapping):
+            return usage_from_mapping(inner["usage"])
     return None
 
 
@@ -197,8 +212,8 @@ def _message_text(message: Mapping[str, Any]) -> Iterator[str]:
 def completion_texts(doc: Mapping[str, Any]) -> Iterator[str]:
     """The generated text of a response or of one stream chunk, piece by piece.
 
-    Reads OpenAI chat (`message` or `delta`), legacy completions (`text`) and Anthropic content
-    blocks and deltas; used only to estimate completion tokens when no usage was reported.
+    Reads OpenAI chat (`message` or `delta`), legacy completions (`text`), Anthropic content
+    blocks and deltas, and the Responses API's stream deltas; used only to estimate completion tokens when no usage was reported.
     """
     choices = doc.get("choices")
     if isinstance(choices, list):
@@ -220,8 +235,10 @@ def completion_texts(doc: Mapping[str, Any]) -> Iterator[str]:
                     value = block.get(key)
                     if isinstance(value, str):
                         yield value
-    delta = doc.get("delta")  # Anthropic content_block_delta
-    if isinstance(delta, Mapping):
+    delta = doc.get("delta")  # Anthropic content_block_delta; a Responses stream's text/arguments deltas
+    if isinstance(delta, str):
+        yield delta
+    elif isinstance(delta, Mapping):
         for key in ("text", "thinking", "partial_json"):
             value = delta.get(key)
             if isinstance(value, str):

@@ -1,6 +1,7 @@
 """The body fields the gateway itself reads, checked for type before anything reads them.
 
-Why: the gateway reads `stream`, `stream_options`, `max_tokens`, `max_completion_tokens`, `n`,
+Why: the gateway reads `stream`, `stream_options`, `max_tokens`, `max_completion_tokens`,
+`max_output_tokens` (Responses), `n`,
 `best_of` and `prompt` to meter, reserve and clamp; a wrong type there (`"stream_options": "x"`) used to
 surface as a 500 with a traceback. Each is checked once, after the parse, and a wrong one is a 400
 naming the param, as OpenAI answers. Other fields are the upstream's business and pass untouched.
@@ -12,7 +13,7 @@ from typing import Any
 
 from sluicegate.protocol.errors import BadRequest
 
-_POSITIVE_INTS = ("max_tokens", "max_completion_tokens", "n", "best_of")
+_POSITIVE_INTS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "n", "best_of")
 
 
 def _is_int(value: Any) -> bool:

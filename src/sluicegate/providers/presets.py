@@ -1,7 +1,7 @@
 """Presets: the base URL and auth style of each known provider, so a config line can be `preset: groq`.
 
 Adding an OpenAI-compatible provider is one line here. `kind` picks the adapter that shapes the URL
-and headers (see providers/adapters.py); most providers are plain OpenAI-compatible.
+and headers (see providers/adapter.py); most providers are plain OpenAI-compatible.
 """
 
 from __future__ import annotations
@@ -22,13 +22,17 @@ class Preset:
     # Whether the provider honours `stream_options.include_usage`. Where it does not (or rejects the
     # field), the gateway counts streamed tokens itself and marks the figure estimated.
     stream_usage: bool = True
+    # Whether the provider serves the Responses API itself, statefully (`previous_response_id`, GET,
+    # DELETE): then /v1/responses passes through; else the gateway translates it onto chat (sources
+    # in docs/responses.md).
+    responses: bool = False
     doc: str = ""
 
 
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("openai", "https://api.openai.com/v1", doc="OpenAI"),
+        Preset("openai", "https://api.openai.com/v1", responses=True, doc="OpenAI"),
         Preset("groq", "https://api.groq.com/openai/v1", doc="Groq LPU cloud"),
         Preset("deepseek", "https://api.deepseek.com/v1", doc="DeepSeek"),
         Preset("moonshot", "https://api.moonshot.cn/v1", doc="Moonshot (Kimi), mainland endpoint"),
@@ -49,7 +53,7 @@ PRESETS: dict[str, Preset] = {
         Preset("openrouter", "https://openrouter.ai/api/v1", doc="OpenRouter"),
         Preset("mistral", "https://api.mistral.ai/v1", stream_usage=False, doc="Mistral La Plateforme"),
         Preset("together", "https://api.together.xyz/v1", doc="Together AI"),
-        Preset("xai", "https://api.x.ai/v1", doc="xAI (Grok)"),
+        Preset("xai", "https://api.x.ai/v1", responses=True, doc="xAI (Grok)"),
         Preset(
             "gemini",
             "https://generativelanguage.googleapis.com/v1beta/openai",
@@ -70,6 +74,7 @@ PRESETS: dict[str, Preset] = {
             None,
             auth="api-key",
             kind="azure",
+            responses=True,
             doc="Azure OpenAI: base_url https://RESOURCE.openai.azure.com, api_version, model = deployment",
         ),
         Preset("mock", None, auth="none", kind="mock", doc="built-in deterministic upstream, no network"),

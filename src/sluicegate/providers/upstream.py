@@ -7,10 +7,10 @@ building a request is a string join and a dict copy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from itertools import count
 
 from sluicegate.config.model import Settings, Timeouts, UpstreamConfig
+from sluicegate.providers.adapter import UpstreamRequest, build_adapter
 from sluicegate.providers.presets import PRESETS, Auth, Kind, Preset
 
 # Headers a client sends that are meaningful to the provider and safe to forward.
@@ -49,12 +49,6 @@ HOP_BY_HOP = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class UpstreamRequest:
-    url: str
-    headers: dict[str, str]
-
-
 class Upstream:
     """One provider account or self-hosted server, ready to address."""
 
@@ -62,6 +56,7 @@ class Upstream:
         "_extra",
         "_keys",
         "_turn",
+        "adapter",
         "api_version",
         "auth",
         "base_url",
@@ -69,6 +64,7 @@ class Upstream:
         "missing_key",
         "name",
         "preset",
+        "responses_native",
         "rpm",
         "stream_usage",
         "timeouts",
@@ -85,6 +81,11 @@ class Upstream:
         self.timeouts = cfg.timeouts.over(default_timeouts)
         self.stream_usage = preset.stream_usage if preset else True
         self.api_version = cfg.api_version or "2024-10-21"
+        self.adapter = build_adapter(self.kind, self.api_version)
+        # Whether /v1/responses goes to this upstream as it is (it serves the Responses API itself) or
+        # is translated onto chat completions by the gateway (inbound/openai_responses.py).
+        responses = cfg.responses or ("native" if preset is not None and preset.responses else "translate")
+        self.responses_native = responses == "native"
         self.rpm, self.tpm = cfg.rpm, cfg.tpm
         keys = [k for k in ([cfg.api_key] if cfg.api_key else []) + list(cfg.api_keys) if k]
         self._keys: tuple[dict[str, str], ...] = tuple(self._auth_headers(k, cfg.headers) for k in keys)
@@ -119,28 +120,17 @@ class Upstream:
         model: str | None,
         client_headers: dict[str, str],
         key_index: int | None = None,
+        body: bytes | None = None,
     ) -> UpstreamRequest:
-        """URL and headers for `path` (the gateway's own, e.g. /v1/chat/completions)."""
+        """URL, headers and body for `path` (the gateway's own, e.g. /v1/chat/completions), built by
+        the upstream's adapter (which may sign them)."""
         if key_index is None:
             key_index = next(self._turn) % len(self._keys) if len(self._keys) > 1 else 0
         headers = dict(self._keys[key_index])
         for name, value in client_headers.items():
             if name in FORWARDED_REQUEST_HEADERS:
                 headers[name] = value
-        if self.kind == "azure":
-            return UpstreamRequest(self._azure_url(path, query, model), headers)
-        suffix = path[3:] if path.startswith("/v1/") else path
-        url = self.base_url + suffix
-        return UpstreamRequest(f"{url}?{query}" if query else url, headers)
-
-    def _azure_url(self, path: str, query: str, model: str | None) -> str:
-        # Azure addresses a deployment (named like the model) and versions the API with a query string.
-        suffix = path[3:] if path.startswith("/v1/") else path
-        version = f"api-version={self.api_version}"
-        q = f"{query}&{version}" if query else version
-        if model:
-            return f"{self.base_url}/openai/deployments/{model}{suffix}?{q}"
-        return f"{self.base_url}/openai{suffix}?{q}"
+        return self.adapter.build(self.base_url, path, query, model, headers, body)
 
 
 def _is_local(url: str) -> bool:

@@ -18,6 +18,7 @@ import orjson
 
 from sluicegate import __version__
 from sluicegate.config.model import Settings
+from sluicegate.inbound import build_codecs
 from sluicegate.metering.ending import charged
 from sluicegate.policy.keys import KeyCache, KeyEntry
 from sluicegate.policy.network import client_address, parse_networks
@@ -36,6 +37,7 @@ from sluicegate.server.cors import Cors
 from sluicegate.server.proxy import CLIENT_GONE, handle_v1, watch_disconnect
 from sluicegate.server.recording import ending_of
 from sluicegate.server.relay import StreamObserver
+from sluicegate.server.responses_state import ResponsesKeeper
 from sluicegate.server.routing_state import apply_settings
 from sluicegate.server.upstream_client import UpstreamClient
 from sluicegate.store.records import KeyLimits, KeyRecord
@@ -83,10 +85,13 @@ class Gateway:
                 "/v1/chat/completions",
                 "/v1/completions",
                 "/v1/embeddings",
+                "/v1/responses",
                 "/v1/messages",
                 "/v1/messages/count_tokens",
             }
         )
+        self.responses_state = ResponsesKeeper(settings.responses.ttl_days, settings.responses.cache_size)
+        self.codecs = build_codecs(self.responses_state)  # inbound codecs by path (inbound/)
         pt = settings.passthrough
         self.passthrough_prefix = pt.path_prefix.rstrip("/") if pt.enabled else ""
         self._passthrough_entries: dict[str, KeyEntry] = {}
@@ -369,11 +374,7 @@ class Gateway:
     def _error(self, proto: Any, ctx: RequestContext, exc: GatewayError) -> None:
         ctx.status = exc.status
         ctx.error_type = ctx.error_type or exc.code or exc.type
-        body = exc.body()
-        if ctx.anthropic or ctx.path.startswith("/v1/messages"):
-            from sluicegate.server.messages import error_answer
-
-            body = error_answer(exc)
+        body = ctx.codec.error_body(exc)
         try:
             proto.response_bytes(exc.status, self._headers(ctx, list(exc.headers.items())), body)
         except CLIENT_GONE:

@@ -6,6 +6,7 @@ import random
 import time
 from typing import Any
 
+from sluicegate.inbound import DEFAULT_CODEC, SAME_WIRE
 from sluicegate.policy.keys import KeyEntry
 
 
@@ -28,17 +29,20 @@ class RequestIds:
 class RequestContext:
     __slots__ = (
         "admission",
-        "anthropic",
         "body_len",
         "channel",
         "channels",
         "client_gone",
         "client_ip",
+        "client_stream",
         "client_wants_usage",
+        "codec",
         "completion_cap",
         "cut_for_shutdown",
+        "edge",
         "ending",
         "error_type",
+        "exchange",
         "extra_headers",
         "key",
         "max_tokens_clamp",
@@ -87,8 +91,13 @@ class RequestContext:
         self.client_wants_usage = False
         self.admission: Any = None  # the limiter's Admission, settled when the request is over
         self.cut_for_shutdown = False  # ended by the gateway's shutdown after the grace period
-        self.anthropic = False  # /v1/messages: Anthropic's shapes at the edges, a chat completion inside
-        self.upstream_path = path  # the path asked of the upstream (differs for /v1/messages)
+        # The client's API (inbound/), chosen once by path, and the edge to the current upstream: the
+        # same wire (bytes pass as they are) or a translation onto canonical chat.
+        self.codec: Any = DEFAULT_CODEC
+        self.edge: Any = SAME_WIRE
+        self.exchange: Any = None  # a codec's per-request state (a translated Responses call)
+        self.client_stream = False  # what the client asked; `stream` is what the upstream was asked
+        self.upstream_path = path  # the path asked of the upstream (differs when translated)
         self.upstream_admission: Any = None  # the upstream account's own rpm/tpm reservation
         self.meter: Any = None  # the StreamMeter of a streamed answer
         self.channels: list[Any] = []

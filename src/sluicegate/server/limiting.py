@@ -203,8 +203,9 @@ class LimitGate:
         need_tokens = any(q.metric in (TOKENS, COST) for q in quotas)
         if not need_tokens:
             return {REQUESTS: 1.0}, None, 0, 1
-        # /v1/messages is a chat completion inside; pass-through requests have their prefix taken off.
-        path = ctx.upstream_path if ctx.anthropic else ctx.path
+        # Admitted in the client's own shape (a translation is made per attempt, after admission);
+        # pass-through requests have their prefix taken off.
+        path = ctx.path
         max_out, answers = completion_size(ctx.payload, path, self._default_completion)
         clamp = ctx.max_tokens_clamp
         clamped = clamp is not None

@@ -1,7 +1,7 @@
 """Answers the gateway gives itself: the built-in mock upstream, and the model list.
 
-No upstream is involved, but the answers go through the same metering (and, for /v1/messages, the same
-Anthropic translation) as relayed ones, so a mock request is logged and billed like any other.
+No upstream is involved, but the answers go through the same metering (and, for translated APIs, the same
+codec) as relayed ones, so a mock request is logged and billed like any other.
 """
 
 from __future__ import annotations
@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from sluicegate.inbound import SAME_WIRE
 from sluicegate.protocol.errors import ModelNotFound, NotFound
 from sluicegate.protocol.sse import DONE_EVENT, error_event
 from sluicegate.providers import mock
-from sluicegate.providers.anthropic_stream import ChatToMessageStream
-from sluicegate.server import messages
 from sluicegate.server.relay import EndStream, StreamObserver
 
 if TYPE_CHECKING:
@@ -31,31 +30,35 @@ def observer_filters(ctx: RequestContext, observer: StreamObserver) -> bool:
     return bool(getattr(observer, "may_drop", False))
 
 
-def respond_mock(gw: Gateway, proto: Any, ctx: RequestContext, body: bytes) -> None:
+async def respond_mock(gw: Gateway, proto: Any, ctx: RequestContext, body: bytes) -> None:
     payload = orjson.loads(body) if body else {}
     model = ctx.served_model or ctx.model or "mock-gpt"
     headers = [("x-request-id", ctx.request_id), *ctx.extra_headers, *gw.cors.response_headers(ctx.origin)]
     ctx.status = 200
     path = ctx.upstream_path
+    edge = ctx.edge
     if path == "/v1/chat/completions" and ctx.stream:
         observer = gw.stream_observer(ctx)
-        translator = ChatToMessageStream(ctx.model or model) if ctx.anthropic else None
         events = []
         try:
-            for data in mock.chat_stream(payload, model):
-                if translator is not None:
-                    observer.on_event(data)
-                    events.append(translator.feed(data))
-                elif data == b"[DONE]" or observer.on_event(data) or not observer_filters(ctx, observer):
-                    events.append(b"data: " + data + b"\n\n")
-        except EndStream as stop:  # a budget's cap (the mock honours max_tokens, so only by estimate)
-            ctx.error_type = stop.code
-            if translator is not None:
-                events.append(translator.finish(stop.message, "rate_limit_error"))
+            if edge is not SAME_WIRE:
+                encoder = edge.stream(ctx)
+                try:
+                    for data in mock.chat_stream(payload, model):
+                        observer.on_event(data)
+                        events.append(encoder.feed(data))
+                except EndStream as stop:  # a budget's cap (the mock honours max_tokens: only by estimate)
+                    ctx.error_type = stop.code
+                    events.append(edge.stopped(encoder, stop))
+                events.append(encoder.finish())
+                await edge.before_end(ctx)
             else:
-                events.append(error_event(stop.message, stop.type, stop.code) + DONE_EVENT)
-        if translator is not None:
-            events.append(translator.finish())
+                for data in mock.chat_stream(payload, model):
+                    if data == b"[DONE]" or observer.on_event(data) or not observer_filters(ctx, observer):
+                        events.append(b"data: " + data + b"\n\n")
+        except EndStream as stop:
+            ctx.error_type = stop.code
+            events.append(error_event(stop.message, stop.type, stop.code) + DONE_EVENT)
         ctx.ttft = ctx.elapsed_ms()
         proto.response_bytes(200, [*SSE_HEADERS, *headers], b"".join(events))
         return
@@ -69,8 +72,9 @@ def respond_mock(gw: Gateway, proto: Any, ctx: RequestContext, body: bytes) -> N
         raise NotFound(f"The built-in mock upstream does not serve {ctx.path}.")
     ctx.ttft = ctx.elapsed_ms()
     gw.observe_body(ctx, data)
-    if ctx.anthropic:
-        data = messages.whole_answer(ctx, data)
+    if edge is not SAME_WIRE:
+        data = edge.answer(ctx, data)
+        await edge.before_end(ctx)
     proto.response_bytes(200, [*JSON_CT, *headers], data)
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+from sluicegate.inbound import DEFAULT_CODEC
 from sluicegate.protocol.errors import NotFound, Unauthorized
 from sluicegate.protocol.fields import check_fields
 from sluicegate.server.body import parse_json_object, read_body
-from sluicegate.server.proxy import bearer_token, prepare_body, relay
+from sluicegate.server.proxy import bearer_token, relay
+from sluicegate.server.wire import prepare_body
 
 if TYPE_CHECKING:
     from sluicegate.server.app import Gateway
@@ -37,6 +39,7 @@ async def handle_passthrough(gw: Gateway, scope: Any, proto: Any, ctx: RequestCo
         raise NotFound("Pass-through mode has no upstream configured.")
     path = ctx.path[len(prefix) :]
     ctx.path = path
+    ctx.codec = gw.codecs.get(path, DEFAULT_CODEC)  # its errors and stream ends; the wire is always the same
     ctx.upstream = ctx.channel = upstream.name
     body = (
         await read_body(proto, headers.get("content-length"), gw.max_body)
@@ -54,12 +57,12 @@ async def handle_passthrough(gw: Gateway, scope: Any, proto: Any, ctx: RequestCo
     await gw.admit(ctx)
     out_body = prepare_body(ctx, body, None, upstream.stream_usage)
     client_headers = {"content-type": headers.get("content-type", "application/json")}
-    req = upstream.request(path, scope.query_string, ctx.model, client_headers)
+    req = upstream.request(path, scope.query_string, ctx.model, client_headers, None, out_body or None)
     req.headers.pop("api-key", None)
     req.headers.pop("x-api-key", None)
     req.headers["authorization"] = f"Bearer {secret}"
-    resp = await gw.client.send(ctx.method, req.url, req.headers, out_body or None, upstream.timeouts)
+    resp = await gw.client.send(ctx.method, req.url, req.headers, req.body, upstream.timeouts)
     try:
-        await relay(gw, proto, ctx, resp, upstream.timeouts)
+        await relay(gw, proto, ctx, resp, upstream)
     finally:
         resp.release()

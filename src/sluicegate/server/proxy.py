@@ -13,8 +13,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import orjson
 
+from sluicegate.inbound import DEFAULT_CODEC, SAME_WIRE
 from sluicegate.protocol.errors import (
     BadRequest,
     GatewayError,
@@ -33,13 +33,15 @@ from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT,
 from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE, NoChannel
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR, over_limit
-from sluicegate.server import messages
 from sluicegate.server.body import multipart_model, parse_json_object, read_body
 from sluicegate.server.context import RequestContext
+from sluicegate.server.events_relay import relay_events
 from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
 from sluicegate.server.relay import BUDGET_EXCEEDED, CLIENT_GONE, relay_stream
-from sluicegate.server.reservation import clamp_body
+from sluicegate.server.responses_state import KEPT_PREFIX, serve_kept_response
+from sluicegate.server.translated import relay_translated
 from sluicegate.server.upstream_client import response_headers
+from sluicegate.server.wire import Wire, prepare_body
 
 if TYPE_CHECKING:
     from sluicegate.server.app import Gateway
@@ -61,9 +63,13 @@ def bearer_token(headers: Any) -> str | None:
 
 async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) -> None:
     headers = scope.headers
+    path = ctx.path
+    # The client's API, chosen once: its codec answers errors in its shape from here on.
+    codec = ctx.codec = gw.codecs.get(path, DEFAULT_CODEC)
     if not gw.keys.empty or gw.require_auth:
         ctx.key = gw.keys.authenticate(bearer_token(headers))
-    path = ctx.path
+    if ctx.method != "POST" and path.startswith(KEPT_PREFIX) and await serve_kept_response(gw, proto, ctx):
+        return
     if ctx.method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
         if ctx.key is not None:
             ctx.key.check_request(None, "/v1/models", ctx.client_ip)
@@ -89,27 +95,21 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
         if raw_model is not None and not isinstance(raw_model, str):
             raise BadRequest("'model' must be a string.", param="model")
         model = raw_model
-        ctx.stream = payload.get("stream") is True
+        ctx.stream = ctx.client_stream = payload.get("stream") is True
     if model is None and path in gw.model_required:
         raise BadRequest("You must provide a model parameter.", param="model", code="missing_model")
     ctx.model = model
     if ctx.key is not None:
         ctx.key.check_request(model, path, ctx.client_ip)
-    if path.startswith(messages.MESSAGES_PATH):
-        ctx.anthropic = True
-        if path == messages.COUNT_TOKENS_PATH and payload is not None and model is not None:
-            ctx.status = 200
-            proto.response_bytes(
-                200,
-                [*JSON_CT, ("x-request-id", ctx.request_id), *gw.cors.response_headers(ctx.origin)],
-                messages.count_tokens(gw.recorder.counter_for(model), payload, model),
-            )
-            return
-        if path == messages.MESSAGES_PATH and payload is not None and model is not None:
-            payload = messages.to_chat(payload, model)
-            body = orjson.dumps(payload)
-            ctx.upstream_path = messages.CHAT_PATH
-            ctx.stream = payload.get("stream") is True
+    local = codec.local_answer
+    if local is not None and payload is not None and model is not None:  # Anthropic's count_tokens
+        ctx.status = 200
+        proto.response_bytes(
+            200,
+            [*JSON_CT, ("x-request-id", ctx.request_id), *gw.cors.response_headers(ctx.origin)],
+            local(gw.recorder.counter_for, payload, model),
+        )
+        return
 
     if model is not None:
         channels = gw.routes.get(model)
@@ -147,6 +147,7 @@ async def forward(
     """
     attempts = gw.router.plan(route)
     upstreams = gw.upstreams  # taken with the router: a catalog change swaps both, never half
+    wire = Wire(ctx, body)
     client_headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := headers.get(name))}
     client_headers.setdefault("content-type", "application/json")
     last_error: GatewayError | None = None
@@ -167,15 +168,31 @@ async def forward(
             last_error = refusal
             attempts.record_failure(over_limit(_retry_after(refusal)))
             continue
-        out_body = prepare_body(ctx, body, channel.model or None, upstream.stream_usage)
+        found = wire.codec.edge_for(upstream)
+        if found is wire.edge:  # the wire of the last attempt (the request starts on the same wire)
+            src = wire.src
+        else:
+            try:
+                src = await wire.switch(ctx, found)
+            except BaseException:  # the client's request cannot be sent, not the channel's fault
+                attempts.record_cancelled()
+                ctx.upstream = ctx.channel = None  # nothing went upstream: logged as the gateway's answer
+                raise
+        out_body = prepare_body(ctx, src, channel.model or None, upstream.stream_usage)
         if upstream.kind == "mock":
-            respond_mock(gw, proto, ctx, out_body)
+            try:
+                await respond_mock(gw, proto, ctx, out_body)
+            except BaseException:
+                attempts.record_cancelled()
+                raise
             attempts.record_success(ctx.elapsed_ms() / 1000)
             return
         key_index = int(attempts.key) if attempts.key is not None else None
-        req = upstream.request(ctx.upstream_path, query, ctx.served_model, client_headers, key_index)
+        req = upstream.request(
+            ctx.upstream_path, query, ctx.served_model, client_headers, key_index, out_body or None
+        )
         try:
-            resp = await gw.client.send(ctx.method, req.url, req.headers, out_body or None, upstream.timeouts)
+            resp = await gw.client.send(ctx.method, req.url, req.headers, req.body, upstream.timeouts)
         except GatewayError as exc:
             log.warning("upstream %s channel %s failed: %s", upstream.name, channel.name, exc.code)
             gw.upstream_failed(upstream.name, exc.code or "error")
@@ -234,7 +251,7 @@ async def forward(
                     last_error, last_answer = bad, None
                     continue
             attempts.record_first_byte(time.perf_counter() - ctx.t0)
-            await relay(gw, proto, ctx, resp, upstream.timeouts, whole)
+            await relay(gw, proto, ctx, resp, upstream, whole)
             if ctx.error_type:
                 attempts.record_failure(STREAM_CUT)
             else:
@@ -347,8 +364,9 @@ def relay_error_answer(
     ctx.status = status
     ctx.error_type = ctx.error_type or f"upstream_{status}"
     headers = answer_headers(gw, ctx, headers)
-    if ctx.anthropic:
-        body = messages.upstream_error_answer(status, body)
+    edge = ctx.edge
+    if edge is not SAME_WIRE:
+        body = edge.upstream_error(status, body)
     proto.response_bytes(status, headers, body)
 
 
@@ -368,32 +386,20 @@ def with_own_headers(upstream: list[tuple[str, str]], ours: list[tuple[str, str]
     return kept
 
 
-def prepare_body(ctx: RequestContext, body: bytes, upstream_model: str | None, stream_usage: bool) -> bytes:
-    """Re-encode the body only when something in it must change: the model name, usage on streams,
-    or max_tokens lowered to what a budget has left."""
-    payload = ctx.payload
-    if payload is None:
-        return body
-    changed = False
-    if upstream_model is not None and payload.get("model") != upstream_model:
-        payload = {**payload, "model": upstream_model}
-        changed = True
-    if ctx.max_tokens_clamp is not None:  # a budget bounds the answer (server/reservation.py)
-        payload = clamp_body(payload, ctx.max_tokens_clamp)
-        changed = True
-    if ctx.stream and ctx.upstream_path in ("/v1/chat/completions", "/v1/completions"):
-        opts = payload.get("stream_options")
-        ctx.client_wants_usage = isinstance(opts, dict) and opts.get("include_usage") is True
-        if stream_usage and not ctx.client_wants_usage:
-            payload = {**payload, "stream_options": {**(opts or {}), "include_usage": True}}
-            changed = True
-    return orjson.dumps(payload) if changed else body
-
-
 async def relay(
-    gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeouts: Any, whole: bytes | None = None
+    gw: Gateway,
+    proto: Any,
+    ctx: RequestContext,
+    resp: Any,
+    upstream: Any,
+    whole: bytes | None = None,
 ) -> None:
-    """Relay an upstream's answer: a stream event by event, or the whole body (`whole`, if already read)."""
+    """Relay `upstream`'s answer: a stream event by event, or the whole body (`whole`, if already read).
+
+    The upstream object is the one the request was sent with: a catalog change may have replaced the
+    gateway's upstreams since (server/routing_state.py), and this answer still belongs to the old one.
+    """
+    timeouts = upstream.timeouts
     out_headers = answer_headers(gw, ctx, response_headers(resp, gw.drop_response_headers))
     ctx.status = resp.status
     content_type = resp.headers.get("content-type", "")
@@ -401,8 +407,12 @@ async def relay(
         ctx.stream = True
         observer = gw.stream_observer(ctx)
         transport = proto.response_stream(resp.status, out_headers)
-        if ctx.anthropic:
-            error = await messages.relay_stream(transport, resp, timeouts, observer, ctx)
+        edge = ctx.edge
+        if edge is not SAME_WIRE:
+            decoder = upstream.adapter.stream_decoder()
+            error = await relay_translated(transport, resp, timeouts, observer, ctx, edge, decoder)
+        elif ctx.codec.stream_end is not None:  # a wire that ends with an event, not [DONE]
+            error = await relay_events(transport, resp, timeouts, observer, ctx.codec.stream_end)
         else:
             error = await relay_stream(
                 transport,
@@ -422,12 +432,13 @@ async def relay(
     data = whole if whole is not None else await read_whole(resp)
     ctx.ttft = ctx.elapsed_ms()
     gw.observe_body(ctx, data)
-    if ctx.anthropic:
-        data = (
-            messages.whole_answer(ctx, data)
-            if resp.status < 400
-            else messages.upstream_error_answer(resp.status, data)
-        )
+    edge = ctx.edge
+    if edge is not SAME_WIRE:
+        if resp.status < 400:
+            data = edge.answer(ctx, data)
+            await edge.before_end(ctx)
+        else:
+            data = edge.upstream_error(resp.status, data)
     proto.response_bytes(resp.status, out_headers, data)
 
 

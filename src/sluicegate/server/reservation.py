@@ -14,9 +14,11 @@ from typing import Any
 
 from sluicegate.limits import COST, Quota, Refusal
 
-COMPLETION_PATHS = frozenset({"/v1/chat/completions", "/v1/completions"})
+# Paths that generate text: a request with no bound of its own reserves the default answer size.
+COMPLETION_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/responses"})
 CLAMP_HEADER = "x-sluicegate-max-tokens-clamped"
-MAX_TOKEN_FIELDS = ("max_completion_tokens", "max_tokens")
+# `max_output_tokens` is the Responses API's name (its requests are admitted in the client's shape).
+MAX_TOKEN_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 
 
 def asked_max_tokens(payload: dict[str, Any] | None) -> int | None:
@@ -63,12 +65,13 @@ def completion_size(
     return asked, answers_asked(payload, upstream_path) if asked else 1
 
 
-def clamp_body(payload: dict[str, Any], max_tokens: int) -> dict[str, Any]:
+def clamp_body(payload: dict[str, Any], max_tokens: int, absent: str = "max_tokens") -> dict[str, Any]:
     """The body with its answer bounded by `max_tokens`: the client's own field(s) lowered, or
-    `max_tokens` added when it set none (understood by every OpenAI-compatible server)."""
+    `absent` added when it set none (`max_tokens`, understood by every OpenAI-compatible server;
+    `max_output_tokens` for a Responses body passed through)."""
     present = [name for name in MAX_TOKEN_FIELDS if payload.get(name) is not None]
     if not present:
-        return {**payload, "max_tokens": max_tokens}
+        return {**payload, absent: max_tokens}
     return {**payload, **{name: max_tokens for name in present}}
 
 

@@ -35,6 +35,7 @@ async def start(gw: Gateway) -> None:
     s = gw.settings
     await gw.client.start()
     gw.store = await Store.open(default_database_url(s))
+    gw.responses_state.repo = gw.store.responses
     if s.redis:
         import redis.asyncio as aioredis
 
@@ -49,7 +50,7 @@ async def start(gw: Gateway) -> None:
         max_queue=s.metering.queue_size,
         batch_size=s.metering.batch_size,
         flush_interval=s.metering.flush_interval_s,
-        purge=gw.store.usage.purge_older_than,
+        purge=lambda days: purge_expired(gw, days),
         retention_days=s.metering.log_retention_days,
         on_drop=gw.metrics.log_records_dropped,
         on_depth=gw.metrics.set_log_queue_depth,
@@ -100,6 +101,16 @@ async def start(gw: Gateway) -> None:
         log.warning("could not seed budget counters from the store: %s", type(exc).__name__)
     gw.keysync.on_change = lambda records: seed_changed_budgets(gw, records)
     gw.started = True
+
+
+async def purge_expired(gw: Gateway, days: float) -> int:
+    """Retention: old request-log rows, and kept Responses state past its TTL, in the same pass."""
+    deleted: int = await gw.store.usage.purge_older_than(days)
+    try:
+        await gw.store.responses.purge_expired()
+    except Exception as exc:
+        log.warning("could not purge expired responses: %s", type(exc).__name__)
+    return deleted
 
 
 async def seed_changed_budgets(gw: Gateway, records: list[Any]) -> None:

@@ -15,11 +15,12 @@ from sluicegate.store.engine import create_engine
 from sluicegate.store.keys import KeyRepository
 from sluicegate.store.logsearch import LogSearch
 from sluicegate.store.migrate import upgrade
+from sluicegate.store.responses import ResponsesRepository
 from sluicegate.store.usage import UsageRepository
 
 
 class Store:
-    """Keys and usage in SQLite or PostgreSQL behind one async engine.
+    """Keys, usage and kept Responses state in SQLite or PostgreSQL behind one async engine.
 
     Build it with `await Store.open(url)`, which also creates the SQLite file and migrates the
     schema, so a first start needs no separate setup step.
@@ -31,6 +32,7 @@ class Store:
         self.usage = UsageRepository(engine, clock)
         self.logs = LogSearch(engine)
         self.catalog = CatalogRepository(engine, clock)
+        self.responses = ResponsesRepository(engine, clock)
 
     @classmethod
     async def open(

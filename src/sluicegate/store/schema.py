@@ -117,6 +117,21 @@ usage_daily = Table(
     Index("ix_usage_daily_key_id_day", "key_id", "day"),
 )
 
+# Responses API state the gateway keeps for upstreams that serve only chat (docs/responses.md): the
+# Response object (for GET) and the conversation that leads to it (for previous_response_id), per key,
+# until expires_at (purged with the request log's retention).
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("key_id", String(64), nullable=False, server_default=""),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("items", Text, nullable=False),
+    Index("ix_responses_expires_at", "expires_at"),
+)
+
 # The operator's console (migration 0003): what the admin API and CLI add beside the YAML file.
 # Row 2 of `revision` counts their changes. Non-secret fields are JSON text; provider keys and
 # headers are one encrypted blob (`secrets`, see store/crypto.py) with their masks in `secrets_hint`.

@@ -1,0 +1,112 @@
+"""`/v1/messages` (and `count_tokens`): Anthropic's Messages API as an inbound codec.
+
+A wrapper, not a rewrite: the translation itself lives in providers/anthropic*.py (requests, answers,
+stream events, errors), and this module puts it behind the codec interface. Every upstream here speaks
+chat, so the edge is always a translation onto `/v1/chat/completions`; a native Anthropic adapter (a
+later issue) will make it same-wire for Anthropic upstreams by answering `edge_for` differently.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from sluicegate.inbound.base import CHAT_PATH, SameWire, StreamEncoder, StreamEnd, Translation, parse_answer
+from sluicegate.protocol.errors import BadRequest, GatewayError
+from sluicegate.providers.anthropic import (
+    chat_to_message,
+    error_body,
+    messages_to_chat,
+    openai_error_to_anthropic,
+)
+from sluicegate.providers.anthropic_stream import ChatToMessageStream
+
+if TYPE_CHECKING:
+    from sluicegate.providers.upstream import Upstream
+
+MESSAGES_PATH = "/v1/messages"
+COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
+
+
+def to_chat(payload: dict[str, Any], model: str) -> dict[str, Any]:
+    try:
+        return messages_to_chat(payload, model)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def error_answer(exc: GatewayError) -> bytes:
+    return error_body(exc.status, exc.message)
+
+
+def upstream_error_answer(status: int, body: bytes) -> bytes:
+    return openai_error_to_anthropic(status, body)
+
+
+def whole_answer(ctx: Any, data: bytes) -> bytes:
+    """A chat.completion as an Anthropic message (the client's own model name)."""
+    return orjson.dumps(chat_to_message(parse_answer(data), ctx.model or ctx.served_model or ""))
+
+
+def count_tokens(counter: Any, payload: dict[str, Any], model: str) -> bytes:
+    """`/v1/messages/count_tokens`: the prompt counted with the gateway's offline tokenizer."""
+    chat = to_chat({**payload, "max_tokens": payload.get("max_tokens") or 1}, model)
+    return orjson.dumps({"input_tokens": counter.count_request(chat, model)})
+
+
+class MessagesToChat:
+    """The translation edge: Messages in, chat to the upstream, Messages (and its events) back."""
+
+    __slots__ = ()
+    upstream_path = CHAT_PATH
+
+    async def prepare(self, ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload
+
+    def request(self, ctx: Any, payload: dict[str, Any], model: str) -> dict[str, Any]:
+        return to_chat(payload, model)
+
+    def answer(self, ctx: Any, data: bytes) -> bytes:
+        return whole_answer(ctx, data)
+
+    def stream(self, ctx: Any) -> StreamEncoder:
+        return ChatToMessageStream(ctx.model or ctx.served_model or "")
+
+    def upstream_error(self, status: int, body: bytes) -> bytes:
+        return upstream_error_answer(status, body)
+
+    async def before_end(self, ctx: Any) -> None:
+        return None
+
+    def stopped(self, encoder: Any, stop: Any) -> bytes:
+        result: bytes = encoder.finish(stop.message, "rate_limit_error")
+        return result
+
+
+class AnthropicMessages:
+    """The codec. Its stream is complete when `message_stop` went out (the encoder's business)."""
+
+    name = "anthropic_messages"
+    _edge = MessagesToChat()
+
+    def edge_for(self, upstream: Upstream) -> SameWire | Translation:
+        return self._edge
+
+    local_answer: Any = None
+    stream_end: StreamEnd | None = (
+        None  # always translated here; a native Anthropic adapter will judge `message_stop`
+    )
+
+    def error_body(self, exc: GatewayError) -> bytes:
+        return error_answer(exc)
+
+
+class AnthropicCountTokens(AnthropicMessages):
+    """`/v1/messages/count_tokens`: answered by the gateway with its tokenizer, never relayed."""
+
+    name = "anthropic_count_tokens"
+
+    local_answer: Any = staticmethod(
+        lambda counter_for, payload, model: count_tokens(counter_for(model), payload, model)
+    )

@@ -74,6 +74,27 @@ def test_check_config_masks_the_provider_and_client_keys(tmp_path: Path) -> None
     assert CLIENT_KEY not in output(result)
 
 
+def test_check_config_shows_a_native_upstream_with_its_auth_style_and_a_masked_key(tmp_path: Path) -> None:
+    secret = "sk-ant-api03-very-secret-key-0123456789"
+    config = (
+        f"upstreams:\n  claude: {{preset: anthropic, api_key: {secret}}}\n"
+        f"  glm: {{preset: zhipu-anthropic, api_key: {secret}}}\n"
+        f"  aws: {{preset: bedrock, region: us-west-2, aws_access_key_id: AKIDX, aws_secret_access_key: {secret}}}\n"
+        "models:\n  claude-sonnet-4-5: claude\n"
+    )
+    result = run_cli("check-config", str(write(tmp_path, config)))
+    assert result.returncode == 0, output(result)
+    text = output(result)
+    lines = {line.split()[0]: line for line in text.splitlines() if line.startswith("  ") and line.split()}
+    assert "anthropic" in lines["claude"] and "https://api.anthropic.com" in lines["claude"]
+    assert "x-api-key + anthropic-version" in lines["claude"]
+    assert "https://open.bigmodel.cn/api/anthropic" in lines["glm"]
+    assert "https://bedrock-runtime.us-west-2.amazonaws.com" in lines["aws"] and "AWS SigV4" in lines["aws"]
+    assert secret not in text
+    as_json = run_cli("check-config", "--json", str(write(tmp_path, config)))
+    assert as_json.returncode == 0 and secret not in output(as_json)
+
+
 def test_check_config_names_a_misspelt_field_and_its_line(tmp_path: Path) -> None:
     bad = GOOD.replace('up: {base_url: "http://127.0.0.1:9/v1"', 'up: {base_ur: "http://127.0.0.1:9/v1"')
     line = next(i for i, text in enumerate(bad.splitlines(), 1) if "base_ur:" in text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from sluicegate.metering.tokens import TokenCounter
 from sluicegate.metering.usage import (
@@ -47,7 +48,39 @@ def test_anthropic_prompt_includes_cache_reads_and_writes() -> None:
             "output_tokens": 80,
         },
     }
-    assert usage_from_body(body) == Usage(prompt_tokens=2350, completion_tokens=80, cached_tokens=2000)
+    assert usage_from_body(body) == Usage(
+        prompt_tokens=2350, completion_tokens=80, cached_tokens=2000, cache_write_tokens=300
+    )
+
+
+def test_anthropic_usage_with_output_tokens_details_is_not_read_as_responses_usage() -> None:
+    # Anthropic's current Message usage carries `output_tokens_details` (null) beside its cache fields;
+    # read as the Responses API's shape, cache reads and writes were lost from prompt_tokens.
+    usage = {
+        "input_tokens": 21,
+        "output_tokens": 7,
+        "cache_creation_input_tokens": 1500,
+        "cache_read_input_tokens": 3000,
+        "output_tokens_details": None,
+    }
+    assert usage_from_body({"usage": usage}) == Usage(
+        prompt_tokens=4521, completion_tokens=7, cached_tokens=3000, cache_write_tokens=1500
+    )
+
+
+def test_bedrock_converse_usage_adds_cache_reads_and_writes_to_the_prompt() -> None:
+    usage = {"inputTokens": 30, "outputTokens": 8, "cacheReadInputTokens": 100, "cacheWriteInputTokens": 50}
+    assert usage_from_body({"usage": usage}) == Usage(
+        prompt_tokens=180, completion_tokens=8, cached_tokens=100, cache_write_tokens=50
+    )
+
+
+def test_cache_writes_are_priced_at_the_cache_write_price() -> None:
+    from sluicegate.metering.prices import Price
+
+    price = Price(input=3.0, output=15.0, cached_input=0.3, cache_write_input=3.75)
+    usage = Usage(prompt_tokens=4521, completion_tokens=7, cached_tokens=3000, cache_write_tokens=1500)
+    assert price.cost(usage) == pytest.approx((21 * 3.0 + 1500 * 3.75 + 3000 * 0.3 + 7 * 15.0) / 1e6)
 
 
 def test_embeddings_usage_has_prompt_tokens_only() -> None:

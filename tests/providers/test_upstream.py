@@ -22,6 +22,9 @@ def test_every_issue_preset_exists() -> None:
         "together",
         "xai",
         "gemini",
+        "gemini-openai",
+        "anthropic",
+        "deepseek-anthropic",
         "ollama",
         "vllm",
         "lmstudio",
@@ -45,11 +48,36 @@ def test_zhipu_and_gemini_paths() -> None:
         z.request("/v1/chat/completions", "", "glm-4", {}).url
         == "https://open.bigmodel.cn/api/paas/v4/chat/completions"
     )
-    g = Upstream("g", UpstreamConfig(preset="gemini", api_key="k"), T)
+    g = Upstream("g", UpstreamConfig(preset="gemini-openai", api_key="k"), T)
     assert (
         g.request("/v1/embeddings", "", "m", {}).url
         == "https://generativelanguage.googleapis.com/v1beta/openai/embeddings"
     )
+
+
+def test_native_gemini_chat_goes_to_generate_content_with_the_goog_api_key() -> None:
+    g = Upstream("g", UpstreamConfig(preset="gemini", api_key="AIza-k"), T)
+    body = b'{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]}'
+    req = g.request("/v1/chat/completions", "", "gemini-2.5-flash", {}, body=body)
+    assert (
+        req.url == "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+    )
+    assert req.headers["x-goog-api-key"] == "AIza-k" and "authorization" not in req.headers
+
+
+def test_native_gemini_keeps_embeddings_on_googles_openai_endpoint_with_the_same_key() -> None:
+    g = Upstream("g", UpstreamConfig(preset="gemini", api_key="AIza-k"), T)
+    req = g.request("/v1/embeddings", "", "m", {})
+    assert req.url == "https://generativelanguage.googleapis.com/v1beta/openai/embeddings"
+    assert req.headers["authorization"] == "Bearer AIza-k" and "x-goog-api-key" not in req.headers
+
+
+def test_a_gemini_preset_pointed_at_the_openai_endpoint_stays_openai_compatible() -> None:
+    base = "https://generativelanguage.googleapis.com/v1beta/openai"
+    g = Upstream("g", UpstreamConfig(preset="gemini", base_url=base, api_key="k"), T)
+    assert g.kind == "openai" and g.adapter.wire == "openai"
+    assert g.request("/v1/chat/completions", "", "m", {}).url == base + "/chat/completions"
+    assert g.request("/v1/chat/completions", "", "m", {}).headers["authorization"] == "Bearer k"
 
 
 def test_azure_deployment_url_and_api_key_header() -> None:

@@ -106,3 +106,15 @@ def test_retry_after_ms_is_preferred_for_its_precision() -> None:
 def test_an_unexpected_status_class_is_a_bad_response_worth_another_channel() -> None:
     outcome = classify(302)
     assert outcome.retryable and outcome.kind in BREAKER_KINDS
+
+
+def test_googles_invalid_api_key_400_is_a_credential_error() -> None:
+    body = (
+        b'{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", '
+        b'"status": "INVALID_ARGUMENT", "details": [{"reason": "API_KEY_INVALID"}]}}'
+    )
+    assert classify(400, body).kind == AUTH_ERROR
+
+
+def test_an_ordinary_400_stays_the_clients_fault() -> None:
+    assert classify(400, b'{"error": {"message": "contents is not specified"}}').kind == CLIENT_ERROR

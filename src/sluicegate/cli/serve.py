@@ -210,7 +210,25 @@ def check_config(path: str, as_json: bool) -> None:
         state = (
             "NOT CONFIGURED (no api_key)" if up.missing_key else ", ".join(mask(k) for k in keys) or "no key"
         )
-        click.echo(f"  {name:<16} {up.kind:<7} {up.base_url or '(built-in)':<55} key: {state}")
+        click.echo(
+            f"  {name:<16} {up.kind:<9} {up.base_url or '(built-in)':<55} "
+            + t("auth: ", "认证：")
+            + f"{up.auth_style}  "
+            + t("key: ", "密钥：")
+            + state
+        )
+    for name, cfg in s.upstreams.items():
+        if cfg.preset == "gemini":
+            click.echo(
+                t(
+                    f"note: upstreams.{name}: preset `gemini` is now Google's native Gemini API "
+                    "(x-goog-api-key, generateContent); the OpenAI-compatible endpoint it named before is "
+                    "preset `gemini-openai` (kept for a base_url ending in /openai). See docs/providers.md.",
+                    f"提示：upstreams.{name}：预设 `gemini` 现为 Google 原生 Gemini API（x-goog-api-key，"
+                    "generateContent）；原先的 OpenAI 兼容端点改名为预设 `gemini-openai`（base_url 以 /openai "
+                    "结尾的配置仍使用它）。见 docs/providers.zh-CN.md。",
+                )
+            )
     click.echo(t("Routes:", "路由："))
     for line in _routes_table(s):
         click.echo(line)

@@ -265,6 +265,14 @@ def _cross_check(s: Settings, lines: dict[tuple[str, ...], int]) -> list[ConfigP
             )
             continue
         preset = PRESETS.get(up.preset or "")
+        if up.preset == "vertex" and not (up.project and up.credentials_file):
+            problems.append(
+                ConfigProblem(
+                    f"upstreams.{name}",
+                    _line_for(path, lines),
+                    "preset vertex needs project and credentials_file (a service-account JSON file)",
+                )
+            )
         if up.base_url is None and (preset is None or preset.base_url is None):
             problems.append(
                 ConfigProblem(

@@ -49,12 +49,23 @@ class UpstreamConfig(_Strict):
     base_url: str | None = None
     api_key: str | None = None
     api_keys: list[str] = Field(default_factory=list, description="several keys used in turn")
-    auth: Literal["bearer", "api-key", "x-api-key", "none"] | None = None
+    auth: (
+        Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "google-oauth", "aws-sigv4", "none"]
+        | None
+    ) = None
     headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent upstream")
     api_version: str | None = Field(None, description="Azure OpenAI api-version")
     timeouts: PartialTimeouts = Field(default_factory=PartialTimeouts)
     rpm: int | None = Field(None, gt=0, description="requests per minute this account may take")
     tpm: int | None = Field(None, gt=0, description="tokens per minute this account may take")
+    project: str | None = Field(None, description="Vertex AI: the Google Cloud project")
+    region: str | None = Field(None, description="Vertex AI: the region (us-east5, europe-west1, global...)")
+    credentials_file: str | None = Field(
+        None, description="Vertex AI: a service-account JSON file, turned into OAuth tokens"
+    )
+    aws_access_key_id: str | None = Field(None, description="Bedrock: access key id (default: the AWS chain)")
+    aws_secret_access_key: str | None = Field(None, description="Bedrock: secret access key")
+    aws_session_token: str | None = Field(None, description="Bedrock: session token, for temporary keys")
     responses: Literal["native", "translate"] | None = Field(
         None,
         description="/v1/responses: passed through (native) or translated onto chat completions; "
@@ -191,6 +202,9 @@ class PriceConfig(_Strict):
     input: float = Field(ge=0, description="per million prompt tokens")
     output: float = Field(ge=0, description="per million completion tokens")
     cached_input: float | None = Field(None, ge=0)
+    cache_write_input: float | None = Field(
+        None, ge=0, description="per million prompt tokens written to cache"
+    )
     currency: Literal["USD", "CNY"] = "USD"
 
 
@@ -295,6 +309,9 @@ class Settings(_Strict):
                 up["api_key"] = mask(up["api_key"])
             up["api_keys"] = [mask(k) for k in up.get("api_keys", [])]
             up["headers"] = {h: mask(v) for h, v in up.get("headers", {}).items()}
+            for secret in ("aws_secret_access_key", "aws_session_token"):
+                if up.get(secret):
+                    up[secret] = mask(up[secret])
         for k in data["keys"]:
             k["key"] = mask(k["key"])
         for secret in ("admin_key", "master_key"):

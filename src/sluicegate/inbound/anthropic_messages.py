@@ -1,9 +1,10 @@
 """`/v1/messages` (and `count_tokens`): Anthropic's Messages API as an inbound codec.
 
 A wrapper, not a rewrite: the translation itself lives in providers/anthropic*.py (requests, answers,
-stream events, errors), and this module puts it behind the codec interface. Every upstream here speaks
-chat, so the edge is always a translation onto `/v1/chat/completions`; a native Anthropic adapter (a
-later issue) will make it same-wire for Anthropic upstreams by answering `edge_for` differently.
+stream events, errors), and this module puts it behind the codec interface. To an upstream that speaks
+Messages itself (the native Anthropic adapter: Anthropic, and the Anthropic-compatible endpoints of
+DeepSeek, Kimi, GLM, Qwen, MiniMax) the edge is SAME_WIRE: bytes pass as they are, so thinking
+signatures and cache hits survive; to every other upstream it is a translation onto chat.
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sluicegate.inbound.base import CHAT_PATH, SameWire, StreamEncoder, StreamEnd, Translation, parse_answer
+from sluicegate.inbound.base import (
+    CHAT_PATH,
+    SAME_WIRE,
+    SameWire,
+    StreamEncoder,
+    StreamEnd,
+    Translation,
+    parse_answer,
+)
 from sluicegate.protocol.errors import BadRequest, GatewayError
 from sluicegate.providers.anthropic import (
     chat_to_message,
@@ -20,7 +29,7 @@ from sluicegate.providers.anthropic import (
     messages_to_chat,
     openai_error_to_anthropic,
 )
-from sluicegate.providers.anthropic_stream import ChatToMessageStream
+from sluicegate.providers.anthropic_stream import ChatToMessageStream, error_event
 
 if TYPE_CHECKING:
     from sluicegate.providers.upstream import Upstream
@@ -84,19 +93,37 @@ class MessagesToChat:
         return result
 
 
+class MessagesStreamEnd:
+    """A same-wire Messages stream is complete at `message_stop`; a cut one ends with an `error` event."""
+
+    __slots__ = ()
+
+    def is_final(self, data: bytes) -> bool:
+        # `message_stop` is a tiny event: parse only what could be it, never a long delta.
+        if len(data) > 256 or b"message_stop" not in data:
+            return False
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return False
+        return isinstance(doc, dict) and doc.get("type") == "message_stop"
+
+    def failure(self, message: str, code: str, events_seen: int) -> bytes:
+        return error_event(message, "overloaded_error" if code == "overloaded_error" else "api_error")
+
+
 class AnthropicMessages:
-    """The codec. Its stream is complete when `message_stop` went out (the encoder's business)."""
+    """The codec. A translated stream is complete when the encoder wrote `message_stop`; a same-wire
+    one when the upstream's `message_stop` went out (`stream_end`)."""
 
     name = "anthropic_messages"
     _edge = MessagesToChat()
 
     def edge_for(self, upstream: Upstream) -> SameWire | Translation:
-        return self._edge
+        return SAME_WIRE if upstream.adapter.wire == "anthropic" else self._edge
 
     local_answer: Any = None
-    stream_end: StreamEnd | None = (
-        None  # always translated here; a native Anthropic adapter will judge `message_stop`
-    )
+    stream_end: StreamEnd | None = MessagesStreamEnd()
 
     def error_body(self, exc: GatewayError) -> bytes:
         return error_answer(exc)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from sluicegate.protocol.errors import GatewayError
+from sluicegate.protocol.errors import BadRequest, GatewayError
 
 if TYPE_CHECKING:
     from sluicegate.providers.upstream import Upstream
@@ -128,15 +128,49 @@ class InboundCodec(Protocol):
     local_answer: Any
 
 
+class NotServed:
+    """The edge to an upstream that cannot serve this path at all (embeddings on a Messages API):
+    the request is refused as the client's (400) before anything is sent."""
+
+    __slots__ = ("path",)
+    upstream_path = CHAT_PATH
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    async def prepare(self, ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload
+
+    def request(self, ctx: Any, payload: dict[str, Any], model: str) -> dict[str, Any]:
+        raise BadRequest(f"{self.path} is not served by this model's upstream (it speaks another API).")
+
+    def answer(self, ctx: Any, data: bytes) -> bytes:
+        return data
+
+    def stream(self, ctx: Any) -> StreamEncoder:
+        raise NotImplementedError  # never reached: request() refuses
+
+    def upstream_error(self, status: int, body: bytes) -> bytes:
+        return body
+
+    async def before_end(self, ctx: Any) -> None:
+        return None
+
+    def stopped(self, encoder: Any, stop: Any) -> bytes:
+        return b""  # never reached: request() refuses
+
+
 class OpenAIWire:
-    """Base of the codecs whose client wire is OpenAI's own: same wire to every upstream here."""
+    """Base of the codecs whose client wire is OpenAI's own: same wire to every OpenAI-wire upstream;
+    native upstreams (Anthropic, Gemini...) serve only chat, through the chat codec's own edge."""
 
     name = "openai"
+    path = ""
     stream_end: StreamEnd | None = None
     local_answer: Any = None
 
     def edge_for(self, upstream: Upstream) -> SameWire | Translation:
-        return SAME_WIRE
+        return SAME_WIRE if upstream.adapter.openai_fallback else NotServed(self.path or "This path")
 
     def error_body(self, exc: GatewayError) -> bytes:
         return exc.body()

@@ -34,7 +34,8 @@ class PriceError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """Prices per million tokens in one currency. `cached_input=None` bills cache hits as input."""
+    """Prices per million tokens in one currency. `cached_input=None` bills cache hits as input;
+    `cache_write_input=None` bills cache writes as input (Anthropic charges 1.25x input for them)."""
 
     input: float
     output: float
@@ -42,6 +43,7 @@ class Price:
     currency: str = "USD"
     source: str = ""
     date: str = ""
+    cache_write_input: float | None = None
 
     def cost(self, usage: Usage) -> float:
         """The cost of `usage` in this price's currency, unrounded.
@@ -50,10 +52,13 @@ class Price:
         part of the completion, billed at the output price (as every provider does).
         """
         cached = min(usage.cached_tokens, usage.prompt_tokens)
+        written = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
         cached_price = self.input if self.cached_input is None else self.cached_input
+        write_price = self.input if self.cache_write_input is None else self.cache_write_input
         return (
-            (usage.prompt_tokens - cached) * self.input
+            (usage.prompt_tokens - cached - written) * self.input
             + cached * cached_price
+            + written * write_price
             + usage.completion_tokens * self.output
         ) / _PER
 
@@ -89,6 +94,7 @@ def parse_price(key: str, entry: Any) -> Price:
         input=_number(entry, "input", key, True) or 0.0,
         output=_number(entry, "output", key, True) or 0.0,
         cached_input=_number(entry, "cached_input", key, False),
+        cache_write_input=_number(entry, "cache_write_input", key, False),
         currency=currency,
         source=str(_field(entry, "source", "") or ""),
         date=str(_field(entry, "date", "") or ""),

@@ -33,6 +33,9 @@ class Usage:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     estimated: bool = False
+    # Prompt tokens written to the provider's cache (Anthropic's cache_creation_input_tokens): a part
+    # of `prompt_tokens` like `cached_tokens`, billed at their own (higher) price.
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -51,6 +54,7 @@ class Usage:
             max(self.cached_tokens, other.cached_tokens),
             max(self.reasoning_tokens, other.reasoning_tokens),
             self.estimated and other.estimated,
+            max(self.cache_write_tokens, other.cache_write_tokens),
         )
 
 
@@ -78,7 +82,7 @@ def _detail(usage: Mapping[str, Any], section: str, name: str) -> int:
 
 
 def usage_from_mapping(usage: Mapping[str, Any]) -> Usage | None:
-    """Normalise one usage object (OpenAI, Anthropic, Gemini or embeddings shape).
+    """Normalise one usage object (OpenAI, Anthropic, Bedrock Converse, Gemini or embeddings shape).
 
     Returns None when the mapping carries no token count at all, so that an empty `{}` is not
     mistaken for a real report of zero tokens.
@@ -94,13 +98,17 @@ def usage_from_mapping(usage: Mapping[str, Any]) -> Usage | None:
             completion_tokens=_int(usage.get("completion_tokens")),
             cached_tokens=cached,
             reasoning_tokens=_detail(usage, "completion_tokens_details", "reasoning_tokens"),
+            # The native Anthropic adapter keeps cache writes by Anthropic's name in a chat usage.
+            cache_write_tokens=_int(usage.get("cache_creation_input_tokens")),
         )
-    if (
+    anthropic = "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage
+    if not anthropic and (
         "input_tokens_details" in usage
         or "output_tokens_details" in usage
         or ("input_tokens" in usage and "total_tokens" in usage)
     ):
         # OpenAI's Responses API: input_tokens includes the cached ones (OpenAI's meaning already).
+        # (Anthropic's usage also has an `output_tokens_details`, but always its cache fields.)
         return Usage(
             prompt_tokens=_int(usage.get("input_tokens")),
             completion_tokens=_int(usage.get("output_tokens")),
@@ -116,6 +124,17 @@ def usage_from_mapping(usage: Mapping[str, Any]) -> Usage | None:
             prompt_tokens=min(_int(usage.get("input_tokens")) + cache_read + cache_write, MAX_TOKENS),
             completion_tokens=_int(usage.get("output_tokens")),
             cached_tokens=cache_read,
+            cache_write_tokens=cache_write,
+        )
+    if "inputTokens" in usage or "outputTokens" in usage:
+        # Bedrock Converse: inputTokens excludes cache reads and writes, as Anthropic's does.
+        read = _int(usage.get("cacheReadInputTokens"))
+        write = _int(usage.get("cacheWriteInputTokens"))
+        return Usage(
+            prompt_tokens=_int(usage.get("inputTokens")) + read + write,
+            completion_tokens=_int(usage.get("outputTokens")),
+            cached_tokens=read,
+            cache_write_tokens=write,
         )
     if "promptTokenCount" in usage or "candidatesTokenCount" in usage:
         # Gemini's native usageMetadata: thoughts are billed as output but counted apart.

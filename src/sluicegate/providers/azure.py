@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sluicegate.providers.adapter import StreamDecoder, UpstreamRequest, sse_decoder
+from sluicegate.providers.adapter import OpenAIWireAdapter, UpstreamRequest
 
 DEFAULT_API_VERSION = "2024-10-21"
 
 
-class AzureOpenAI:
+class AzureOpenAI(OpenAIWireAdapter):
     api = "azure"
 
     def __init__(self, api_version: str = DEFAULT_API_VERSION) -> None:
@@ -28,6 +28,3 @@ class AzureOpenAI:
         if model:
             return UpstreamRequest(f"{base_url}/openai/deployments/{model}{suffix}?{q}", headers, body)
         return UpstreamRequest(f"{base_url}/openai{suffix}?{q}", headers, body)
-
-    def stream_decoder(self) -> StreamDecoder:
-        return sse_decoder()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sluicegate.providers.adapter import StreamDecoder, UpstreamRequest, sse_decoder
+from sluicegate.providers.adapter import OpenAIWireAdapter, UpstreamRequest
 
 
-class OpenAICompatible:
+class OpenAICompatible(OpenAIWireAdapter):
     api = "openai"
 
     def build(
@@ -20,6 +20,3 @@ class OpenAICompatible:
         # The base URL already ends in the provider's version segment (…/v1, …/api/paas/v4).
         url = base_url + (path[3:] if path.startswith("/v1/") else path)
         return UpstreamRequest(f"{url}?{query}" if query else url, headers, body)
-
-    def stream_decoder(self) -> StreamDecoder:
-        return sse_decoder()

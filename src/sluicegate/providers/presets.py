@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["openai", "azure", "mock"]
-Auth = Literal["bearer", "api-key", "x-api-key", "none"]
+Kind = Literal["openai", "azure", "mock", "anthropic", "gemini", "vertex", "bedrock"]
+Auth = Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "google-oauth", "aws-sigv4", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,39 @@ class Preset:
     responses: bool = False
     doc: str = ""
 
+
+# Anthropic-compatible endpoints Chinese providers publish for Claude Code (all take `x-api-key`).
+ANTHROPIC_COMPATIBLE: tuple[tuple[str, str, str], ...] = (
+    ("deepseek-anthropic", "https://api.deepseek.com/anthropic", "DeepSeek, Anthropic-compatible"),
+    (
+        "moonshot-anthropic",
+        "https://api.moonshot.cn/anthropic",
+        "Moonshot (Kimi), Anthropic-compatible, mainland",
+    ),
+    (
+        "moonshot-intl-anthropic",
+        "https://api.moonshot.ai/anthropic",
+        "Moonshot (Kimi), Anthropic-compatible, international",
+    ),
+    ("zhipu-anthropic", "https://open.bigmodel.cn/api/anthropic", "Zhipu GLM, Anthropic-compatible"),
+    ("zai-anthropic", "https://api.z.ai/api/anthropic", "Z.ai GLM (international), Anthropic-compatible"),
+    (
+        "qwen-anthropic",
+        "https://dashscope.aliyuncs.com/apps/anthropic",
+        "Alibaba DashScope, Anthropic-compatible",
+    ),
+    (
+        "qwen-intl-anthropic",
+        "https://dashscope-intl.aliyuncs.com/apps/anthropic",
+        "DashScope international, Anthropic-compatible",
+    ),
+    ("minimax-anthropic", "https://api.minimaxi.com/anthropic", "MiniMax, Anthropic-compatible, mainland"),
+    (
+        "minimax-intl-anthropic",
+        "https://api.minimax.io/anthropic",
+        "MiniMax, Anthropic-compatible, international",
+    ),
+)
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -55,9 +88,30 @@ PRESETS: dict[str, Preset] = {
         Preset("together", "https://api.together.xyz/v1", doc="Together AI"),
         Preset("xai", "https://api.x.ai/v1", responses=True, doc="xAI (Grok)"),
         Preset(
-            "gemini",
+            "gemini-openai",
             "https://generativelanguage.googleapis.com/v1beta/openai",
-            doc="Google Gemini, OpenAI-compatible endpoint",
+            doc="Google Gemini, OpenAI-compatible endpoint (what `gemini` named before the native adapter)",
+        ),
+        Preset(
+            "bedrock",
+            "https://bedrock-runtime.{region}.amazonaws.com",
+            auth="aws-sigv4",
+            kind="bedrock",
+            doc="Amazon Bedrock Converse API (SigV4): region, AWS credentials or the AWS chain",
+        ),
+        Preset(
+            "vertex",
+            "https://{region}-aiplatform.googleapis.com",
+            auth="google-oauth",
+            kind="vertex",
+            doc="Google Vertex AI (Gemini and Claude models): project, region, credentials_file",
+        ),
+        Preset(
+            "gemini",
+            "https://generativelanguage.googleapis.com/v1beta",
+            auth="x-goog-api-key",
+            kind="gemini",
+            doc="Google Gemini API, native generateContent (providers/gemini_native.py)",
         ),
         Preset("ollama", "http://127.0.0.1:11434/v1", auth="none", doc="Ollama on this host"),
         Preset("vllm", "http://127.0.0.1:8000/v1", doc="vLLM's OpenAI-compatible server"),
@@ -78,5 +132,18 @@ PRESETS: dict[str, Preset] = {
             doc="Azure OpenAI: base_url https://RESOURCE.openai.azure.com, api_version, model = deployment",
         ),
         Preset("mock", None, auth="none", kind="mock", doc="built-in deterministic upstream, no network"),
+        # Native Messages API upstreams (providers/anthropic_native.py). The base URL is the API root the
+        # provider tells Claude Code users to set as ANTHROPIC_BASE_URL; sources in docs/providers.md.
+        Preset(
+            "anthropic",
+            "https://api.anthropic.com",
+            auth="x-api-key",
+            kind="anthropic",
+            doc="Anthropic Messages API",
+        ),
+        *(
+            Preset(name, url, auth="x-api-key", kind="anthropic", doc=doc)
+            for name, url, doc in ANTHROPIC_COMPATIBLE
+        ),
     )
 }

@@ -15,6 +15,8 @@ from sluicegate.providers.presets import PRESETS, Auth, Kind, Preset
 
 # Headers a client sends that are meaningful to the provider and safe to forward.
 FORWARDED_REQUEST_HEADERS = frozenset({"content-type", "accept", "openai-beta", "idempotency-key"})
+# Every client header any adapter may pass on (each adapter takes its own `forwarded_headers`).
+CLIENT_HEADERS_READ = FORWARDED_REQUEST_HEADERS | {"anthropic-version", "anthropic-beta"}
 
 # Hop-by-hop and framing headers never copied from an upstream response (the server sets its own).
 HOP_BY_HOP = frozenset(
@@ -54,6 +56,7 @@ class Upstream:
 
     __slots__ = (
         "_extra",
+        "_forwarded",
         "_keys",
         "_turn",
         "adapter",
@@ -72,16 +75,22 @@ class Upstream:
     )
 
     def __init__(self, name: str, cfg: UpstreamConfig, default_timeouts: Timeouts) -> None:
-        preset: Preset | None = PRESETS.get(cfg.preset) if cfg.preset else None
+        preset: Preset | None = PRESETS.get(resolved_preset(cfg) or "") if cfg.preset else None
         self.name = name
         self.preset = cfg.preset
         self.kind: Kind = preset.kind if preset else "openai"
         self.base_url = (cfg.base_url or (preset.base_url if preset else None) or "").rstrip("/")
+        if "{region}-" in self.base_url:  # Vertex AI's regional endpoint; `global` has none
+            region = cfg.region or "us-central1"
+            self.base_url = self.base_url.replace("{region}-", "" if region == "global" else f"{region}-")
+        elif "{region}" in self.base_url:  # Bedrock's
+            self.base_url = self.base_url.replace("{region}", cfg.region or "us-east-1")
         self.auth: Auth = cfg.auth or (preset.auth if preset else "bearer")
         self.timeouts = cfg.timeouts.over(default_timeouts)
         self.stream_usage = preset.stream_usage if preset else True
         self.api_version = cfg.api_version or "2024-10-21"
-        self.adapter = build_adapter(self.kind, self.api_version)
+        self.adapter = build_adapter(self.kind, self.api_version, cfg)
+        self._forwarded = FORWARDED_REQUEST_HEADERS | self.adapter.forwarded_headers
         # Whether /v1/responses goes to this upstream as it is (it serves the Responses API itself) or
         # is translated onto chat completions by the gateway (inbound/openai_responses.py).
         responses = cfg.responses or ("native" if preset is not None and preset.responses else "translate")
@@ -93,7 +102,10 @@ class Upstream:
             self._keys = (self._auth_headers(None, cfg.headers),)
         # A provider that needs a key but has none (an unset ${ENV}) answers 503, and says which.
         self.missing_key = (
-            not keys and self.auth != "none" and self.kind not in ("mock",) and not _is_local(self.base_url)
+            not keys
+            and self.auth not in ("none", "google-oauth", "aws-sigv4")
+            and self.kind not in ("mock",)
+            and not _is_local(self.base_url)
         )
         self._turn = count()
 
@@ -107,7 +119,25 @@ class Upstream:
                 headers["api-key"] = key
             elif self.auth == "x-api-key":
                 headers["x-api-key"] = key
+            elif self.auth == "x-goog-api-key":
+                headers["x-goog-api-key"] = key
         return headers
+
+    @property
+    def auth_style(self) -> str:
+        """How this upstream is authenticated, for `check-config` (never the secret itself)."""
+        header = {
+            "bearer": "Authorization: Bearer",
+            "api-key": "api-key",
+            "x-api-key": "x-api-key",
+            "x-goog-api-key": "x-goog-api-key",
+            "google-oauth": "OAuth (service account, google-auth)",
+            "aws-sigv4": "AWS SigV4 (botocore)",
+        }
+        style = header.get(self.auth, "none")
+        if self.adapter.wire == "anthropic":
+            style += " + anthropic-version"
+        return style
 
     @property
     def key_count(self) -> int:
@@ -128,9 +158,18 @@ class Upstream:
             key_index = next(self._turn) % len(self._keys) if len(self._keys) > 1 else 0
         headers = dict(self._keys[key_index])
         for name, value in client_headers.items():
-            if name in FORWARDED_REQUEST_HEADERS:
+            if name in self._forwarded:
                 headers[name] = value
         return self.adapter.build(self.base_url, path, query, model, headers, body)
+
+
+def resolved_preset(cfg: UpstreamConfig) -> str | None:
+    """The preset a config line means. `gemini` named Google's OpenAI-compatible endpoint before the
+    native adapter; a config that still points `preset: gemini` at that endpoint (a base_url ending in
+    /openai) keeps it, as `gemini-openai`."""
+    if cfg.preset == "gemini" and cfg.base_url and cfg.base_url.rstrip("/").endswith("/openai"):
+        return "gemini-openai"
+    return cfg.preset
 
 
 def _is_local(url: str) -> bool:

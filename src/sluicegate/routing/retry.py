@@ -157,6 +157,18 @@ def retry_after_from_headers(headers: Mapping[str, str] | None, now_epoch: float
     return None if value is None else parse_retry_after(value, now_epoch)
 
 
+# Google answers a wrong or revoked API key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID: a
+# credential error (the gateway's), not the client's bad request.
+_AUTH_PHRASES = (b"api_key_invalid", b"api key not valid", b"api key expired")
+
+
+def _auth_hint(body: bytes | None) -> bool:
+    if not body:
+        return False
+    sample = body[:_BODY_SCAN_BYTES].lower()
+    return any(phrase in sample for phrase in _AUTH_PHRASES)
+
+
 def _balance_hint(body: bytes | None) -> str | None:
     if not body:
         return None
@@ -186,7 +198,7 @@ def classify(
         hint = _balance_hint(body)
         if status == 402 or (hint is not None and status < 500):
             return Outcome(BALANCE_ERROR, status, None, hint)
-        if status == 401 or status == 403:
+        if status == 401 or status == 403 or (status == 400 and _auth_hint(body)):
             return Outcome(AUTH_ERROR, status)
         if status == 429:
             return Outcome(RATE_LIMITED, status, retry_after_from_headers(headers, now_epoch))

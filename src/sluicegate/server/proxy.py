@@ -28,7 +28,7 @@ from sluicegate.protocol.errors import (
     error_body,
 )
 from sluicegate.protocol.fields import check_fields
-from sluicegate.providers.upstream import FORWARDED_REQUEST_HEADERS
+from sluicegate.providers.upstream import CLIENT_HEADERS_READ
 from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT, classify
 from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE, NoChannel
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("sluicegate.proxy")
 
 DEFAULT_ROUTE = "\x00default"  # the router's route for /v1/* requests that name no model
+# Streamed answers: SSE, and AWS's binary event-stream (Bedrock's ConverseStream, always translated).
+STREAM_TYPES = ("text/event-stream", "application/vnd.amazon.eventstream")
 
 
 def bearer_token(headers: Any) -> str | None:
@@ -148,7 +150,7 @@ async def forward(
     attempts = gw.router.plan(route)
     upstreams = gw.upstreams  # taken with the router: a catalog change swaps both, never half
     wire = Wire(ctx, body)
-    client_headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := headers.get(name))}
+    client_headers = {name: value for name in CLIENT_HEADERS_READ if (value := headers.get(name))}
     client_headers.setdefault("content-type", "application/json")
     last_error: GatewayError | None = None
     last_answer: tuple[int, list[tuple[str, str]], bytes] | None = None
@@ -222,6 +224,8 @@ async def forward(
                     )
                     last_answer = None
                 else:
+                    if ctx.edge is not SAME_WIRE:  # a native upstream's error in OpenAI's shape
+                        answer = upstream.adapter.error(resp.status, answer)
                     last_answer = (resp.status, response_headers(resp, gw.drop_response_headers), answer)
                     if not resp.headers.get("content-type", "").startswith("application/json"):
                         last_answer = openai_shaped(*last_answer)
@@ -235,7 +239,7 @@ async def forward(
                     )
                 continue
             whole: bytes | None = None
-            if not resp.headers.get("content-type", "").startswith("text/event-stream"):
+            if not resp.headers.get("content-type", "").startswith(STREAM_TYPES):
                 # A whole answer is read before anything goes out, so one that is unusable (an HTML page
                 # on a JSON endpoint, a body cut short of its Content-Length) fails over like a 502.
                 bad = unusable_answer(ctx, resp.headers.get("content-type", ""))
@@ -403,8 +407,11 @@ async def relay(
     out_headers = answer_headers(gw, ctx, response_headers(resp, gw.drop_response_headers))
     ctx.status = resp.status
     content_type = resp.headers.get("content-type", "")
-    if content_type.startswith("text/event-stream"):
+    if content_type.startswith(STREAM_TYPES):
         ctx.stream = True
+        if not content_type.startswith("text/event-stream"):  # the client gets SSE whatever the framing
+            out_headers = [h for h in out_headers if h[0] != "content-type"]
+            out_headers.append(("content-type", "text/event-stream"))
         observer = gw.stream_observer(ctx)
         transport = proto.response_stream(resp.status, out_headers)
         edge = ctx.edge
@@ -434,11 +441,12 @@ async def relay(
     gw.observe_body(ctx, data)
     edge = ctx.edge
     if edge is not SAME_WIRE:
+        adapter = gw.upstreams[ctx.upstream or ""].adapter  # a native upstream's answer as chat first
         if resp.status < 400:
-            data = edge.answer(ctx, data)
+            data = edge.answer(ctx, adapter.answer(data))
             await edge.before_end(ctx)
         else:
-            data = edge.upstream_error(resp.status, data)
+            data = edge.upstream_error(resp.status, adapter.error(resp.status, data))
     proto.response_bytes(resp.status, out_headers, data)
 
 

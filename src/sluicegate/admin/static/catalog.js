@@ -9,8 +9,10 @@ import { $, ApiError, api, badge, empty, fill, fmt, h, hasLiveConfig, notice, sh
 
 // Preset names the gateway knows (providers/presets.py); the form offers them, the API checks them.
 const PRESETS = ['', 'openai', 'groq', 'deepseek', 'moonshot', 'moonshot-intl', 'qwen', 'qwen-intl', 'zhipu',
-  'doubao', 'siliconflow', 'openrouter', 'mistral', 'together', 'xai', 'gemini', 'ollama', 'vllm', 'lmstudio',
-  'llamacpp', 'azure', 'mock'];
+  'doubao', 'siliconflow', 'openrouter', 'mistral', 'together', 'xai', 'gemini-openai', 'bedrock', 'vertex', 'gemini',
+  'ollama', 'vllm', 'lmstudio', 'llamacpp', 'azure', 'mock', 'anthropic', 'deepseek-anthropic', 'moonshot-anthropic',
+  'moonshot-intl-anthropic', 'zhipu-anthropic', 'zai-anthropic', 'qwen-anthropic', 'qwen-intl-anthropic',
+  'minimax-anthropic', 'minimax-intl-anthropic'];
 const editing = { upstream: null, model: null };
 const cache = { upstreams: [], models: [] };
 

@@ -245,3 +245,21 @@ def test_one_gateway_with_two_workers_holds_the_limit_exactly(
         assert metrics.status_code == 200 and "sluicegate_" in metrics.text, "/metrics adds up both workers"
     finally:
         gw.stop()
+
+
+def test_either_gateway_reports_the_keys_rate_use_on_both(pair: tuple[Gateway, Gateway]) -> None:
+    """GET /admin/quotas reads the shared counters: the dashboard's meter is the same on every node."""
+    a, b = pair
+    key = new_key(pair, rpm=RPM, budget_tokens=100_000, budget_period="day")
+    for gateway in (a, b, a):
+        assert chat(gateway, key).status_code == 200
+    for gateway in (a, b):
+        answer = httpx.get(
+            f"{gateway.url}/admin/quotas?key={key.id}",
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+            timeout=10,
+        ).json()
+        assert answer["shared"] is True
+        (row,) = answer["data"]
+        assert 2 <= row["limits"]["rpm"]["used"] <= 3  # 3 taken; 40/min refills one per 1.5 s
+        assert row["limits"]["budget_tokens_day"]["used"] == 3 * 8  # 4 + 4 tokens each, settled

@@ -3,7 +3,7 @@
 The admin key is a different secret from every client key: a leaked client key must not be able to
 mint itself a bigger one. So the guard compares the bearer token with `admin_key` in constant time,
 and with no admin key configured the whole API is absent (404), not open. Handlers live beside this
-file, one concept each (`keys.py`, `reports.py`); errors are raised as `sluicegate.protocol.errors`
+file, one concept each (`keys.py`, `reports.py`, `requests.py`, `quotas.py`, `catalog.py`); errors are raised as `sluicegate.protocol.errors`
 types, which the app turns into OpenAI-shaped bodies like every other error.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from sluicegate.admin import catalog, keys, reports, selfhost
+from sluicegate.admin import catalog, keys, quotas, reports, requests, selfhost
 from sluicegate.admin.ui import serve_ui
 from sluicegate.protocol.errors import MethodNotAllowed, NotFound, Unauthorized
 from sluicegate.server.proxy import bearer_token
@@ -29,6 +29,9 @@ _ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/admin/logs"): reports.logs,
     ("GET", "/admin/channels"): reports.channels,
     ("GET", "/admin/selfhost"): selfhost.selfhost,
+    ("GET", "/admin/requests"): requests.search,
+    ("GET", "/admin/requests.csv"): requests.export_csv,
+    ("GET", "/admin/quotas"): quotas.quotas,
     ("GET", "/admin/upstreams"): catalog.list_upstreams,
     ("POST", "/admin/upstreams"): catalog.create_upstream,
     ("GET", "/admin/models"): catalog.list_models,
@@ -95,6 +98,10 @@ async def handle_admin(gw: Any, scope: Any, proto: Any, ctx: Any) -> None:
         if key_handler is None:
             raise MethodNotAllowed(f"{method} is not allowed on {path}; use GET, PATCH or DELETE.")
         status, body = await key_handler(request, path.rsplit("/", 1)[1])
+    elif path.startswith("/admin/requests/") and path.count("/") == 3:
+        if method != "GET":
+            raise MethodNotAllowed(f"{method} is not allowed on {path}; use GET.")
+        status, body = await requests.show(request, path.rsplit("/", 1)[1])
     elif (entry := _entry(path)) is not None:
         prefix, name = entry
         methods = _ENTRY_ROUTES[prefix]

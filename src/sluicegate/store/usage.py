@@ -161,7 +161,8 @@ class UsageRepository:
 
         Every row carries key_id, key_name, model, requests, errors, the four token counts, cost
         and currency (costs in different currencies are never added); rows grouped by day also
-        carry `day` ("YYYY-MM-DD"). Fields a grouping folds away are None.
+        carry `day` ("YYYY-MM-DD"). Fields a grouping folds away are None. Unpriced requests (errors,
+        models with no price) are counted into their group's priced row: see `fold_unpriced`.
         """
         c = usage_daily.c
         groups = {"key": [c.key_id], "model": [c.model], "day": [c.day], None: [c.key_id, c.model]}[by]
@@ -185,7 +186,7 @@ class UsageRepository:
             query = query.order_by(func.sum(c.cost).desc(), func.sum(c.requests).desc(), *groups, c.currency)
         async with self._engine.connect() as conn:
             result = await conn.execute(query)
-            return [_usage_row(row._mapping) for row in result]
+            return fold_unpriced([_usage_row(row._mapping) for row in result])
 
     async def spent(self, key_id: str, since: date | None = None) -> Spent:
         """A key's tokens and cost from the start of UTC day `since` (or ever), to seed budgets."""
@@ -213,7 +214,7 @@ class UsageRepository:
         query = select(request_logs).order_by(request_logs.c.id.desc()).limit(max(n, 0))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [_log_entry(row._mapping) for row in reversed(rows)]
+        return [log_entry(row._mapping) for row in reversed(rows)]
 
     async def after(self, last_id: int, limit: int = 500) -> list[LogEntry]:
         """Requests logged after row `last_id`, oldest first: the cursor behind `logs --follow`."""
@@ -221,7 +222,7 @@ class UsageRepository:
             select(request_logs).where(request_logs.c.id > last_id).order_by(request_logs.c.id).limit(limit)
         )
         async with self._engine.connect() as conn:
-            return [_log_entry(row._mapping) for row in await conn.execute(query)]
+            return [log_entry(row._mapping) for row in await conn.execute(query)]
 
     async def purge_older_than(self, days: float) -> int:
         """Delete log rows older than `days`; returns how many. Aggregates are kept.
@@ -242,6 +243,36 @@ class UsageRepository:
                 return deleted
 
 
+def fold_unpriced(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fold each group's unpriced row (currency "", cost 0) into its priced row, keeping the order.
+
+    Why: a refused or failed request has no price, so `usage_daily` files it under currency "" and a
+    key's model's day came out as two rows, one priced and one unlabelled, which read as two different
+    things. Its requests, errors and tokens belong to the same group; they cost nothing, so adding them
+    to the group's row in its (largest) currency changes no amount. A group with only unpriced usage keeps
+    its row, with currency "" (nothing was priced); a group spent in two currencies keeps both rows.
+    """
+    dims = ("key_id", "model", "day")
+    priced: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        if row["currency"]:
+            group = tuple(row.get(d) for d in dims)
+            best = priced.get(group)
+            if best is None or row["cost"] > best["cost"]:
+                priced[group] = row
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        target = None if row["currency"] else priced.get(tuple(row.get(d) for d in dims))
+        if target is None:
+            out.append(row)
+            continue
+        for name in _SUM_COLUMNS[:-1]:
+            target[name] += row[name]
+        if not target.get("key_name") and row.get("key_name"):
+            target["key_name"] = row["key_name"]
+    return out
+
+
 def _usage_row(m: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "key_id": m.get("key_id") or None,
@@ -258,7 +289,8 @@ def _usage_row(m: Any) -> dict[str, Any]:
     return row
 
 
-def _log_entry(m: Any) -> LogEntry:
+def log_entry(m: Any) -> LogEntry:
+    """A request_logs row as a LogEntry (shared with `logsearch`)."""
     values = {name: m[name] for name in _RECORD_FIELDS}
     for flag in ("usage_estimated", "stream", "usage_clamped"):
         values[flag] = bool(values[flag])

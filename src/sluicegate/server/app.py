@@ -23,10 +23,12 @@ from sluicegate.policy.network import client_address, parse_networks
 from sluicegate.protocol.errors import (
     CorsRefused,
     GatewayError,
+    InvalidPath,
     MethodNotAllowed,
     NotFound,
     ServiceUnavailable,
 )
+from sluicegate.protocol.paths import path_problem
 from sluicegate.providers.upstream import HOP_BY_HOP, build_upstreams
 from sluicegate.routing import BreakerPolicy, RetryPolicy, Router
 from sluicegate.routing.channel import Channel
@@ -287,6 +289,9 @@ class Gateway:
         )
         ctx.request_id = self.request_ids.new()
         try:
+            problem = path_problem(path)
+            if problem is not None:  # before anything reads the path: auth, endpoint rules, routing
+                raise InvalidPath(f"Invalid request path: {problem}.")
             if method == "OPTIONS":
                 self._preflight(proto, ctx, headers)
             elif path.startswith("/v1/"):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 
+from sluicegate.protocol.content import JSON, MULTIPART, body_kind, header_param
 from sluicegate.protocol.errors import BadRequest, BodyTooLarge, InvalidJSON
+from sluicegate.protocol.multipart import form_field
 
 
 async def read_body(proto: Any, content_length: str | None, limit: int) -> bytes:
@@ -42,18 +43,26 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return payload
 
 
-_FIELD_RE = re.compile(rb'name="model"\r\n(?:[^\r\n]*\r\n)*\r\n([^\r\n]*)\r\n')
+def body_model(
+    content_type: str, body: bytes, json_expected: bool
+) -> tuple[dict[str, Any] | None, str | None]:
+    """(the JSON payload when the body is JSON, the model it names or None).
 
-
-def multipart_model(body: bytes) -> str | None:
-    """The `model` form field of a multipart upload (audio), without parsing the whole form.
-
-    The upload itself is forwarded byte for byte; only the model name is needed to route it.
+    JSON is read whenever an upstream would read it as JSON (see protocol/content.py), and always on
+    endpoints that take only JSON (`json_expected`); the model of a multipart upload comes from its
+    form field. None means the gateway could not determine a model: absent, unreadable or ambiguous.
     """
-    m = _FIELD_RE.search(body)
-    if m is None:
-        return None
-    try:
-        return m.group(1).decode()
-    except UnicodeDecodeError:
-        return None
+    if not body:
+        return None, None
+    kind = body_kind(content_type, body)
+    if kind == MULTIPART:
+        boundary = header_param(content_type, "boundary")
+        value = form_field(body, boundary or "", "model")
+        return None, value if isinstance(value, str) else None
+    if kind != JSON and not json_expected:
+        return None, None
+    payload = parse_json_object(body)
+    model = payload.get("model")
+    if model is not None and not isinstance(model, str):
+        raise BadRequest("'model' must be a string.", param="model")
+    return payload, model

@@ -11,7 +11,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from sluicegate.protocol.errors import NotFound, Unauthorized
-from sluicegate.server.body import parse_json_object, read_body
+from sluicegate.server.body import body_model, read_body
 from sluicegate.server.proxy import bearer_token, prepare_body, relay
 
 if TYPE_CHECKING:
@@ -42,10 +42,9 @@ async def handle_passthrough(gw: Gateway, scope: Any, proto: Any, ctx: RequestCo
         if ctx.method in ("POST", "PUT", "PATCH")
         else b""
     )
-    if body and (headers.get("content-type", "").startswith("application/json") or body[:1] == b"{"):
-        ctx.payload = parse_json_object(body)
-        model = ctx.payload.get("model")
-        ctx.model = ctx.served_model = model if isinstance(model, str) else None
+    ctx.payload, ctx.model = body_model(headers.get("content-type", ""), body, False)
+    ctx.served_model = ctx.model
+    if ctx.payload is not None:
         ctx.stream = ctx.payload.get("stream") is True
     ctx.body_len = len(body)
     ctx.key = gw.passthrough_entry(client_key_id(secret))

@@ -32,7 +32,7 @@ from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR, over_limit
 from sluicegate.server import messages
-from sluicegate.server.body import multipart_model, parse_json_object, read_body
+from sluicegate.server.body import body_model, read_body
 from sluicegate.server.context import RequestContext
 from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
 from sluicegate.server.relay import CLIENT_GONE, relay_stream
@@ -72,25 +72,14 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
         if ctx.method in ("POST", "PUT", "PATCH")
         else b""
     )
-    content_type = headers.get("content-type", "")
-    payload: dict[str, Any] | None = None
-    model: str | None = None
-    if body and content_type.startswith("multipart/form-data"):
-        model = multipart_model(body)
-    elif body and (
-        content_type.startswith("application/json") or path in gw.model_required or body[:1] == b"{"
-    ):
-        payload = parse_json_object(body)
-        raw_model = payload.get("model")
-        if raw_model is not None and not isinstance(raw_model, str):
-            raise BadRequest("'model' must be a string.", param="model")
-        model = raw_model
+    payload, model = body_model(headers.get("content-type", ""), body, path in gw.model_required)
+    if payload is not None:
         ctx.stream = payload.get("stream") is True
     if model is None and path in gw.model_required:
         raise BadRequest("You must provide a model parameter.", param="model", code="missing_model")
     ctx.model = model
     if ctx.key is not None:
-        ctx.key.check_request(model, path, ctx.client_ip)
+        ctx.key.check_request(model, path, ctx.client_ip, model_needed=bool(body))
     if path.startswith(messages.MESSAGES_PATH):
         ctx.anthropic = True
         if path == messages.COUNT_TOKENS_PATH and payload is not None and model is not None:

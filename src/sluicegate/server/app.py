@@ -33,6 +33,7 @@ from sluicegate.providers.upstream import HOP_BY_HOP, build_upstreams
 from sluicegate.routing import BreakerPolicy, RetryPolicy, Router
 from sluicegate.routing.channel import Channel
 from sluicegate.routing.routes import build_routes
+from sluicegate.server.body import read_body
 from sluicegate.server.context import RequestContext, RequestIds
 from sluicegate.server.cors import Cors
 from sluicegate.server.proxy import CLIENT_GONE, handle_v1, watch_disconnect
@@ -82,6 +83,7 @@ class Gateway:
         self.cors = Cors(settings.server.cors)
         self.trusted = parse_networks(settings.server.trusted_proxies)
         self.max_body = settings.server.max_body_bytes
+        self.body_timeouts = (settings.server.body_timeout_s, settings.server.body_idle_timeout_s)
         self.client = UpstreamClient()
         self.request_ids = RequestIds()
         self.drop_response_headers = HOP_BY_HOP
@@ -203,18 +205,27 @@ class Gateway:
         gate = self.limits
         if gate is None:
             return
-        quotas = gate.quotas_for(ctx.key, ctx.model)
+        quotas = gate.quotas_for(ctx.key, ctx.model, slot_held=ctx.slot is not None)
         if quotas:
             await gate.admit(ctx, quotas, gate.estimate(ctx, ctx.body_len, quotas))
+
+    async def hold_slot(self, ctx: RequestContext) -> None:
+        """The key's concurrency slot, taken as soon as the key is known (see LimitGate.hold_slot)."""
+        if self.limits is not None:
+            await self.limits.hold_slot(ctx)
 
     async def complete(self, ctx: RequestContext) -> None:
         """The request is over, however it ended: settle its limits with what it used, and record it."""
         rec = self.recorder
         if rec is None:
+            if ctx.slot is not None and self.limits is not None:
+                await self.limits.settle(ctx, None, None)
             return
         usage = rec.usage(ctx) if ctx.upstream is not None else None
         cost = rec.cost(ctx, usage) if usage is not None else None
-        if (ctx.admission is not None or ctx.upstream_admission is not None) and self.limits is not None:
+        if (
+            ctx.admission is not None or ctx.upstream_admission is not None or ctx.slot is not None
+        ) and self.limits is not None:
             cost_usd = rec.to_usd(*cost) if cost is not None else (0.0 if usage is not None else None)
             await self.limits.settle(ctx, usage.total_tokens if usage is not None else None, cost_usd)
         rec.record(ctx, usage, cost)
@@ -227,6 +238,10 @@ class Gateway:
         if self.limits is None or not (upstream.rpm or upstream.tpm or limits):
             return None
         return await self.limits.admit_upstream(ctx, upstream, channel.name, limits)
+
+    async def read_body(self, proto: Any, headers: Any) -> bytes:
+        """The request body, within the size limit and the body deadlines (413 / 408 otherwise)."""
+        return await read_body(proto, headers.get("content-length"), self.max_body, *self.body_timeouts)
 
     def configured(self, channel: Channel) -> bool:
         return channel.upstream not in self.unconfigured
@@ -284,11 +299,19 @@ class Gateway:
         ctx = RequestContext(
             path,
             method,
-            client_address(scope.client, headers.get("x-forwarded-for"), self.trusted),
+            client_address(
+                scope.client, headers.get_all("x-forwarded-for") if self.trusted else None, self.trusted
+            ),
             headers.get("origin"),
         )
         ctx.request_id = self.request_ids.new()
         try:
+            if self._draining:  # a kept-alive connection's next request: a clear answer, not a reset
+                raise ServiceUnavailable(
+                    "The gateway is shutting down; retry on a new connection.",
+                    code="gateway_shutdown",
+                    headers={"connection": "close", "retry-after": "1"},
+                )
             problem = path_problem(path)
             if problem is not None:  # before anything reads the path: auth, endpoint rules, routing
                 raise InvalidPath(f"Invalid request path: {problem}.")

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 
 from sluicegate.protocol.content import JSON, MULTIPART, body_kind, header_param
-from sluicegate.protocol.errors import BadRequest, BodyTooLarge, InvalidJSON
+from sluicegate.protocol.errors import BadRequest, BodyTooLarge, InvalidJSON, RequestTimeout
 from sluicegate.protocol.multipart import form_field
 
 
-async def read_body(proto: Any, content_length: str | None, limit: int) -> bytes:
-    """The whole body, refusing more than `limit` bytes before reading them when the length is declared."""
+async def read_body(
+    proto: Any, content_length: str | None, limit: int, total_s: float, idle_s: float
+) -> bytes:
+    """The whole body, refusing more than `limit` bytes (before reading them when the length is declared),
+    and a client that takes longer than `total_s` for all of it or pauses `idle_s` between two chunks.
+
+    Without those deadlines a client sending one byte a minute holds its connection (and its key's
+    concurrency slot) for ever. One timer per request, moved forward as chunks arrive.
+    """
     if content_length is not None:
         try:
             declared = int(content_length)
@@ -20,15 +28,28 @@ async def read_body(proto: Any, content_length: str | None, limit: int) -> bytes
             raise BadRequest("Invalid Content-Length header.") from None
         if declared > limit:
             raise BodyTooLarge(f"Request body of {declared} bytes is over the limit of {limit} bytes.")
-        return await proto()
+    loop = asyncio.get_running_loop()
+    now = loop.time()
+    end = now + total_s
     chunks: list[bytes] = []
     size = 0
-    async for chunk in proto:
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"Request body is over the limit of {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        async with asyncio.timeout(min(end, now + idle_s)) as deadline:
+            async for chunk in proto:
+                if not chunk:
+                    continue
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(f"Request body is over the limit of {limit} bytes.")
+                chunks.append(chunk)
+                deadline.reschedule(min(end, loop.time() + idle_s))
+    except TimeoutError:
+        raise RequestTimeout(
+            f"The request body was not received in time (all of it within {total_s:g} s, "
+            f"with no pause over {idle_s:g} s).",
+            headers={"connection": "close"},
+        ) from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:

@@ -49,6 +49,7 @@ class RequestContext:
         "request_id",
         "response_body",
         "served_model",
+        "slot",
         "started",
         "status",
         "stream",
@@ -83,6 +84,7 @@ class RequestContext:
         self.payload: dict[str, Any] | None = None
         self.client_wants_usage = False
         self.admission: Any = None  # the limiter's Admission, settled when the request is over
+        self.slot: Any = None  # the key's concurrency slot, taken before the body is read
         self.cut_for_shutdown = False  # ended by the gateway's shutdown after the grace period
         self.anthropic = False  # /v1/messages: Anthropic's shapes at the edges, a chat completion inside
         self.upstream_path = path  # the path asked of the upstream (differs for /v1/messages)

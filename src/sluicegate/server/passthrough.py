@@ -11,7 +11,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from sluicegate.protocol.errors import NotFound, Unauthorized
-from sluicegate.server.body import body_model, read_body
+from sluicegate.server.body import body_model
 from sluicegate.server.proxy import bearer_token, prepare_body, relay
 
 if TYPE_CHECKING:
@@ -37,11 +37,7 @@ async def handle_passthrough(gw: Gateway, scope: Any, proto: Any, ctx: RequestCo
     path = ctx.path[len(prefix) :]
     ctx.path = path
     ctx.upstream = ctx.channel = upstream.name
-    body = (
-        await read_body(proto, headers.get("content-length"), gw.max_body)
-        if ctx.method in ("POST", "PUT", "PATCH")
-        else b""
-    )
+    body = await gw.read_body(proto, headers) if ctx.method in ("POST", "PUT", "PATCH") else b""
     ctx.payload, ctx.model = body_model(headers.get("content-type", ""), body, False)
     ctx.served_model = ctx.model
     if ctx.payload is not None:

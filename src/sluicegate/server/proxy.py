@@ -32,7 +32,7 @@ from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR, over_limit
 from sluicegate.server import messages
-from sluicegate.server.body import body_model, read_body
+from sluicegate.server.body import body_model
 from sluicegate.server.context import RequestContext
 from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
 from sluicegate.server.relay import CLIENT_GONE, relay_stream
@@ -66,12 +66,9 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
             ctx.key.check_request(None, "/v1/models", ctx.client_ip)
         respond_models(gw, proto, ctx, path[len("/v1/models/") :] if path != "/v1/models" else None)
         return
-
-    body = (
-        await read_body(proto, headers.get("content-length"), gw.max_body)
-        if ctx.method in ("POST", "PUT", "PATCH")
-        else b""
-    )
+    if ctx.key is not None:
+        await gw.hold_slot(ctx)  # a request still sending its body is in flight: it counts from here
+    body = await gw.read_body(proto, headers) if ctx.method in ("POST", "PUT", "PATCH") else b""
     payload, model = body_model(headers.get("content-type", ""), body, path in gw.model_required)
     if payload is not None:
         ctx.stream = payload.get("stream") is True

@@ -142,8 +142,10 @@ class Gateway:
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(self.startup())
         # Granian registered its own SIGTERM handler just before calling us; ours starts draining (the log
-        # is flushed at once and in-flight requests get the grace period) and then hands over as SIGINT,
-        # which Granian treats the same way. Granian gives the app no other signal that shutdown began.
+        # is flushed at once and in-flight requests get the grace period) and hands over to Granian as
+        # SIGINT only when the drain is over: until then the worker keeps answering, so a request arriving
+        # on a kept-alive connection gets a 503 with `Connection: close` instead of a reset connection
+        # (new connections are refused from the start: server/listener.py).
         try:
             loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / no signals here
@@ -153,16 +155,25 @@ class Gateway:
         if self._draining:
             return
         self._draining = True
+        from sluicegate.server.listener import stop_listening
+
+        stop_listening()  # new connections are refused now; open ones are answered until the drain ends
         log.info(
             "SIGTERM: %d request(s) in flight get %.0f s; flushing the log",
             len(self._inflight),
             self.settings.server.shutdown_grace_s,
         )
         asyncio.get_running_loop().create_task(self._drain(), name="sluicegate-drain")
-        os.kill(os.getpid(), signal.SIGINT)
 
     async def _drain(self) -> None:
-        """Flush while requests finish; just before Granian's kill, end the rest so they are recorded."""
+        """Flush while requests finish; just before Granian's kill, end the rest so they are recorded;
+        then let Granian stop the worker."""
+        try:
+            await self._drain_requests()
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    async def _drain_requests(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, self.settings.server.shutdown_grace_s - 1.0)
         while self._inflight and loop.time() < deadline:

@@ -36,6 +36,7 @@ from sluicegate.routing.routes import build_routes
 from sluicegate.server.body import read_body
 from sluicegate.server.context import RequestContext, RequestIds
 from sluicegate.server.cors import Cors
+from sluicegate.server.deadlines import BodyDeadlines
 from sluicegate.server.proxy import CLIENT_GONE, handle_v1, watch_disconnect
 from sluicegate.server.relay import StreamObserver
 from sluicegate.server.upstream_client import UpstreamClient
@@ -83,7 +84,9 @@ class Gateway:
         self.cors = Cors(settings.server.cors)
         self.trusted = parse_networks(settings.server.trusted_proxies)
         self.max_body = settings.server.max_body_bytes
-        self.body_timeouts = (settings.server.body_timeout_s, settings.server.body_idle_timeout_s)
+        self.body_deadlines = BodyDeadlines(
+            settings.server.body_timeout_s, settings.server.body_idle_timeout_s
+        )
         self.client = UpstreamClient()
         self.request_ids = RequestIds()
         self.drop_response_headers = HOP_BY_HOP
@@ -143,9 +146,10 @@ class Gateway:
         loop.run_until_complete(self.startup())
         # Granian registered its own SIGTERM handler just before calling us; ours starts draining (the log
         # is flushed at once and in-flight requests get the grace period) and hands over to Granian as
-        # SIGINT only when the drain is over: until then the worker keeps answering, so a request arriving
-        # on a kept-alive connection gets a 503 with `Connection: close` instead of a reset connection
-        # (new connections are refused from the start: server/listener.py).
+        # SIGINT only when the drain is over. Granian's stop closes idle kept-alive connections, which reset
+        # a request sent on one at that moment; until the drain is over the worker keeps answering instead,
+        # every new request with a 503 and `Connection: close` (a new connection too: the worker cannot
+        # stop accepting without stopping, and shutting the shared listening socket stalls Granian's stop).
         try:
             loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / no signals here
@@ -155,9 +159,6 @@ class Gateway:
         if self._draining:
             return
         self._draining = True
-        from sluicegate.server.listener import stop_listening
-
-        stop_listening()  # new connections are refused now; open ones are answered until the drain ends
         log.info(
             "SIGTERM: %d request(s) in flight get %.0f s; flushing the log",
             len(self._inflight),
@@ -252,7 +253,7 @@ class Gateway:
 
     async def read_body(self, proto: Any, headers: Any) -> bytes:
         """The request body, within the size limit and the body deadlines (413 / 408 otherwise)."""
-        return await read_body(proto, headers.get("content-length"), self.max_body, *self.body_timeouts)
+        return await read_body(proto, headers.get("content-length"), self.max_body, self.body_deadlines)
 
     def configured(self, channel: Channel) -> bool:
         return channel.upstream not in self.unconfigured
@@ -317,7 +318,7 @@ class Gateway:
         )
         ctx.request_id = self.request_ids.new()
         try:
-            if self._draining:  # a kept-alive connection's next request: a clear answer, not a reset
+            if self._draining:  # e.g. a kept-alive connection's next request: a clear answer, not a reset
                 raise ServiceUnavailable(
                     "The gateway is shutting down; retry on a new connection.",
                     code="gateway_shutdown",

@@ -10,17 +10,20 @@ import orjson
 from sluicegate.protocol.content import JSON, MULTIPART, body_kind, header_param
 from sluicegate.protocol.errors import BadRequest, BodyTooLarge, InvalidJSON, RequestTimeout
 from sluicegate.protocol.multipart import form_field
+from sluicegate.server.deadlines import BodyDeadlines
 
 
 async def read_body(
-    proto: Any, content_length: str | None, limit: int, total_s: float, idle_s: float
+    proto: Any, content_length: str | None, limit: int, deadlines: BodyDeadlines | None = None
 ) -> bytes:
     """The whole body, refusing more than `limit` bytes (before reading them when the length is declared),
-    and a client that takes longer than `total_s` for all of it or pauses `idle_s` between two chunks.
+    and, with `deadlines`, a client too slow in sending it (408).
 
-    Without those deadlines a client sending one byte a minute holds its connection (and its key's
-    concurrency slot) for ever. One timer per request, moved forward as chunks arrive.
+    Without deadlines a client sending one byte a minute holds its connection (and its key's concurrency
+    slot) for ever. A declared length ends the read at its last byte, without waiting for the stream's
+    end; a body that ends short of it is refused rather than forwarded truncated.
     """
+    declared: int | None = None
     if content_length is not None:
         try:
             declared = int(content_length)
@@ -28,27 +31,42 @@ async def read_body(
             raise BadRequest("Invalid Content-Length header.") from None
         if declared > limit:
             raise BodyTooLarge(f"Request body of {declared} bytes is over the limit of {limit} bytes.")
-    loop = asyncio.get_running_loop()
-    now = loop.time()
-    end = now + total_s
+        if declared == 0:
+            return b""
     chunks: list[bytes] = []
     size = 0
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    entry = deadlines.watch(task, loop.time()) if deadlines is not None and task is not None else None
     try:
-        async with asyncio.timeout(min(end, now + idle_s)) as deadline:
-            async for chunk in proto:
-                if not chunk:
-                    continue
-                size += len(chunk)
-                if size > limit:
-                    raise BodyTooLarge(f"Request body is over the limit of {limit} bytes.")
-                chunks.append(chunk)
-                deadline.reschedule(min(end, loop.time() + idle_s))
-    except TimeoutError:
+        async for chunk in proto:
+            if not chunk:
+                continue
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"Request body is over the limit of {limit} bytes.")
+            chunks.append(chunk)
+            if size == declared:
+                break
+            if entry is not None:
+                entry[1] = loop.time() + entry[3]
+    except asyncio.CancelledError:
+        if entry is None or not entry[2] or task is None:
+            raise
+        task.uncancel()
         raise RequestTimeout(
-            f"The request body was not received in time (all of it within {total_s:g} s, "
-            f"with no pause over {idle_s:g} s).",
+            f"The request body was not received in time (all of it within {entry[4]:g} s, "
+            f"with no pause over {entry[3]:g} s).",
             headers={"connection": "close"},
         ) from None
+    finally:
+        if entry is not None and deadlines is not None and task is not None:
+            deadlines.done(task)
+    if declared is not None and size != declared:
+        raise BadRequest(
+            f"The request body ended after {size} of the {declared} bytes its Content-Length declared.",
+            headers={"connection": "close"},
+        )
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

@@ -66,7 +66,7 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
             ctx.key.check_request(None, "/v1/models", ctx.client_ip)
         respond_models(gw, proto, ctx, path[len("/v1/models/") :] if path != "/v1/models" else None)
         return
-    if ctx.key is not None:
+    if ctx.key is not None and ctx.key.record.limits.concurrency is not None:
         await gw.hold_slot(ctx)  # a request still sending its body is in flight: it counts from here
     body = await gw.read_body(proto, headers) if ctx.method in ("POST", "PUT", "PATCH") else b""
     payload, model = body_model(headers.get("content-type", ""), body, path in gw.model_required)

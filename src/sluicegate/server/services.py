@@ -34,6 +34,7 @@ async def start(gw: Gateway) -> None:
 
     s = gw.settings
     await gw.client.start()
+    gw.body_deadlines.start()
     gw.store = await Store.open(default_database_url(s))
     if s.redis:
         import redis.asyncio as aioredis
@@ -132,6 +133,7 @@ async def stop(gw: Gateway) -> None:
     """Flush the log before anything closes: a SIGTERM loses no record."""
     if gw.sink is not None:
         await gw.sink.close(timeout=gw.settings.server.shutdown_grace_s or 10.0)
+    await gw.body_deadlines.close()
     if gw.keysync is not None:
         await gw.keysync.stop()
     if gw.health is not None:

@@ -22,4 +22,9 @@ if command -v redis-cli >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 -p 6379 ping
   for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.5; done
 fi
 
+# Lint, format and types first: cheap, and a red one fails CI before the slow part.
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check -q src tests bench
+.venv/bin/mypy
+
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

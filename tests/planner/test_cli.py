@@ -35,9 +35,9 @@ def test_plan_json_has_the_documented_shape():
 
 
 def test_plan_ranked_table_names_the_cards_that_cannot_fit():
-    out = run("--model", "deepseek-v3", "--precision", "fp8", "--concurrency", "1")
+    out = run("--model", "deepseek-v3", "--precision", "fp16", "--concurrency", "1")
     assert out.exit_code == 0, out.output
-    assert "Cannot fit on 8 cards" in out.output and "rtx-4090" in out.output.split("Cannot fit")[1]
+    assert "Cannot fit on 64 cards" in out.output and "t4" in out.output.split("Cannot fit")[1]
 
 
 def test_plan_with_gpu_and_count_evaluates_that_setup_only():
@@ -206,3 +206,65 @@ def test_count_alone_evaluates_every_gpu_at_that_count_fitting_ones_first():
     fits = [o["fits"] for o in data["options"]]
     assert {o["count"] for o in data["options"]} == {1}
     assert fits == sorted(fits, reverse=True) and not fits[-1]
+
+
+def test_plan_clouds_says_which_china_offerings_have_no_sourced_price():
+    out = run("clouds")
+    assert out.exit_code == 0, out.output
+    tail = out.output.split("no price could be sourced")[1]
+    for provider in ("alibaba", "volcengine", "tencent", "autodl"):
+        assert provider in tail
+    assert "h20" in tail and "rtx-4090" in tail
+
+
+def test_plan_takes_any_card_count_and_names_the_layout_and_nodes():
+    out = run(
+        "--model",
+        "deepseek-v3",
+        "--precision",
+        "fp8",
+        "--engine",
+        "sglang",
+        "--gpu",
+        "h100-80g",
+        "--count",
+        "16",
+        "--json",
+    )
+    assert out.exit_code == 0, out.output
+    (o,) = json.loads(out.output)["options"]
+    assert (o["count"], o["engine"], o["layout"]["nodes"]) == (16, "sglang", 2) and o["fits"]
+
+
+def test_an_explicit_layout_must_multiply_to_the_count():
+    out = run(
+        "--model",
+        "llama-3-70b",
+        "--precision",
+        "fp8",
+        "--gpu",
+        "h100-80g",
+        "--count",
+        "4",
+        "--tp",
+        "2",
+        "--pp",
+        "3",
+    )
+    assert out.exit_code != 0 and "not --count 4" in out.output
+
+
+def test_plan_sizes_replicas_for_a_request_rate_and_ttft_target():
+    out = run(
+        "--model", "llama-3.1-8b", "--precision", "bf16", "--gpu", "l40s", "--requests-per-s", "20",
+        "--target-ttft-ms", "1500", "--target-tokens-per-s", "25", "--json",
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    (o,) = json.loads(out.output)["options"]
+    assert o["meets_targets"] and o["workload"]["replicas_at_load"] >= 2 and o["workload"]["utilization"] < 1
+
+
+def test_plan_table_shows_ranges_and_layouts_in_chinese_under_zh():
+    out = run("--model", "llama-3-8b", "--precision", "bf16", env={"LANG": "zh_CN.UTF-8"})
+    assert out.exit_code == 0, out.output
+    assert "单流tok/s（低-高）" in out.output and "并行" in out.output and "质量" in out.output

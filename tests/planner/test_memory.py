@@ -100,3 +100,34 @@ def test_tensor_parallel_sizes_must_divide_the_attention_heads(catalog, arch):
     # Qwen2.5-7B has 28 heads: TP 8 is not allowed, so a card that needs 8 cannot be used
     f = smallest_fit(arch("qwen2.5-7b"), Precision.FP16, catalog.gpu("t4"), 4096, 1, sizes=(8,))
     assert f is None
+
+
+@pytest.mark.parametrize(
+    ("gpu_id", "mib"),
+    [
+        ("t4", 15360),
+        ("l40s", 46068),
+        ("a10", 23028),
+        ("a100-80g", 81920),
+        ("h100-80g", 81559),
+        ("h200", 143771),
+    ],
+)
+def test_capacity_is_what_the_driver_reports_not_vendor_gb_read_as_gib(catalog, gpu_id, mib):
+    assert catalog.gpu(gpu_id).memory_bytes == mib * 2**20
+
+
+def test_a_t4_and_an_l40s_hold_6_7_percent_less_than_their_gb_read_as_gib(catalog):
+    for gpu_id in ("t4", "l40s"):
+        g = catalog.gpu(gpu_id)
+        assert g.memory_bytes / (g.memory_gb.value * 2**30) == pytest.approx(1 / 1.0667, rel=0.005)
+
+
+def test_expert_parallel_spreads_the_experts_but_replicates_the_dense_part(catalog, arch):
+    from sluicegate.planner.layout import Layout
+
+    a, gpu = arch("deepseek-v3"), catalog.gpu("h20")
+    tp8 = fit(a, Precision.FP8, gpu, Layout(tp=8), 4096, 1)
+    ep16 = fit(a, Precision.FP8, gpu, Layout(tp=1, dp=16), 4096, 1)
+    assert ep16.weights_bytes < tp8.weights_bytes  # experts over 16 cards outweigh the copied dense part
+    assert ep16.weights_bytes > tp8.weights_bytes / 2  # but the dense part is whole on every card

@@ -8,8 +8,11 @@ import pytest
 
 from sluicegate.planner.catalog import load_price_file
 from sluicegate.planner.cost import flat_api_price
-from sluicegate.planner.plan import Workload, evaluate, option_dict, rank, resolve_model
+from sluicegate.planner.layout import Layout
+from sluicegate.planner.plan import Workload, evaluate, rank, resolve_model
 from sluicegate.planner.precision import Precision
+from sluicegate.planner.report import option_dict
+from sluicegate.planner.speed import decode
 
 
 def test_ranking_puts_the_cheapest_per_million_output_tokens_first(catalog):
@@ -27,10 +30,18 @@ def test_ranking_uses_each_gpus_smallest_fitting_count(catalog):
 
 def test_ranking_lists_the_gpus_that_cannot_fit_at_all(catalog):
     options, unfit = rank(
-        resolve_model("deepseek-v3", catalog), Precision.FP8, Workload(concurrency=1), catalog
+        resolve_model("deepseek-v3", catalog), Precision.FP16, Workload(concurrency=1), catalog
     )
-    assert {g.id for g in unfit} >= {"t4", "rtx-4090", "h100-80g", "a100-80g"}
-    assert {o.gpu.id for o in options} == {"h200", "h20"}
+    # 1.34 TB of FP16 weights: more than 64 cards of 16 GB (T4) hold
+    assert "t4" in {g.id for g in unfit}
+    assert {o.gpu.id: o.count for o in options}["h200"] == 16
+
+
+def test_deepseek_on_h20_and_h100_uses_16_cards_over_two_nodes(catalog):
+    options, _ = rank(resolve_model("deepseek-v3", catalog), Precision.FP8, Workload(concurrency=1), catalog)
+    by_gpu = {o.gpu.id: o for o in options}
+    assert by_gpu["h20"].count == 8 and by_gpu["h100-80g"].count == 16
+    assert by_gpu["h100-80g"].layout.nodes == 2
 
 
 def test_api_only_groq_is_never_ranked_as_self_hostable(catalog):
@@ -48,7 +59,13 @@ def test_an_explicit_setup_that_does_not_fit_says_why(catalog):
 
 def test_pcie_tensor_parallelism_is_flagged(catalog):
     o = evaluate(
-        resolve_model("llama-3-70b", catalog), Precision.FP8, catalog.gpu("l40s"), 2, Workload(), catalog
+        resolve_model("llama-3-70b", catalog),
+        Precision.FP8,
+        catalog.gpu("l40s"),
+        2,
+        Workload(),
+        catalog,
+        layout=Layout(tp=2),
     )
     assert any("PCIe" in n for n in o.notes)
 
@@ -69,19 +86,39 @@ def test_a_daily_workload_is_served_by_enough_replicas(catalog):
 
 
 def test_the_workload_batch_keeps_every_stream_above_the_minimum_speed(catalog):
-    from sluicegate.planner.speed import decode_step
-
     spec = resolve_model("llama-3-8b", catalog)
     w = Workload(tokens_per_day=1e8, min_stream_tokens_per_s=40)
     o = evaluate(spec, Precision.BF16, catalog.gpu("a100-80g"), 1, w, catalog)
-    step = decode_step(
-        spec.arch, Precision.BF16, catalog.gpu("a100-80g"), 1, o.workload_batch, w.decode_context
+    assert o.workload_batch is not None and o.workload_batch > 8
+    step = decode(
+        spec.arch,
+        Precision.BF16,
+        catalog.gpu("a100-80g"),
+        o.layout,
+        o.engine,
+        o.workload_batch,
+        w.decode_context,
+        2.0,
+        w.prompt_tokens,
+        w.output_tokens,
     )
     assert step.tokens_per_s_per_stream >= 40
-    faster = decode_step(
-        spec.arch, Precision.BF16, catalog.gpu("a100-80g"), 1, o.workload_batch + 1, w.decode_context
-    )
-    assert faster.tokens_per_s_per_stream < 40 or o.workload_batch == o.memory.max_concurrency
+
+
+def test_a_request_rate_is_sized_with_queueing_and_a_ttft_target(catalog):
+    spec = resolve_model("llama-3-8b", catalog)
+    w = Workload(requests_per_s=20, target_ttft_ms=2000, min_stream_tokens_per_s=20)
+    o = evaluate(spec, Precision.BF16, catalog.gpu("a100-80g"), 1, w, catalog)
+    assert o.meets_targets and o.replicas_at_load is not None and o.load is not None
+    assert o.load.utilization < 1 and o.prefill.ttft_s + o.load.mean_wait_s <= 2.0
+    # one replica fewer would be overloaded or too slow to the first token
+    assert o.replicas_at_load >= 2
+
+
+def test_an_unreachable_ttft_target_is_reported_as_missed(catalog):
+    w = Workload(target_ttft_ms=5, prompt_tokens=4096, context=8192)
+    o = evaluate(resolve_model("llama-3-70b", catalog), Precision.FP8, catalog.gpu("h100-80g"), 2, w, catalog)
+    assert not o.meets_targets
 
 
 def test_a_user_price_row_overrides_the_bundled_one(catalog, tmp_path):
@@ -164,3 +201,26 @@ def test_option_json_has_the_documented_keys(catalog):
         d["export_control"]
     )
     assert {"provider", "region", "currency", "per_hour", "per_million_output_tokens"} <= set(d["prices"][0])
+
+
+def test_a_gguf_type_on_an_engine_other_than_llamacpp_is_flagged(catalog):
+    o = evaluate(
+        resolve_model("llama-3-8b", catalog),
+        Precision.Q4_K_M,
+        catalog.gpu("rtx-4090"),
+        1,
+        Workload(),
+        catalog,
+    )
+    assert any("GGUF" in n and "llama.cpp" in n for n in o.notes)
+
+
+def test_the_json_carries_a_low_high_range_around_each_speed_and_ttft(catalog):
+    o = evaluate(
+        resolve_model("llama-3-8b", catalog), Precision.BF16, catalog.gpu("a100-80g"), 1, Workload(), catalog
+    )
+    d = option_dict(o)
+    for name in ("decode_tokens_per_s", "served_output_tokens_per_s", "ttft_ms"):
+        band = d["range"][name]
+        assert band["low"] < d[name] < band["high"]
+    assert d["layout"] == {"tp": 1, "pp": 1, "dp": 1, "ep": 1, "nodes": 1} and d["engine"] == "vllm"

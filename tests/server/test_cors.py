@@ -29,3 +29,9 @@ def test_other_origin_gets_nothing() -> None:
 def test_wildcard() -> None:
     c = Cors(CorsConfig(allow_origins=["*"]))
     assert dict(c.response_headers("https://any.example"))["access-control-allow-origin"] == "*"
+
+
+def test_a_browser_client_may_read_the_budget_clamp_header() -> None:
+    c = Cors(CorsConfig(allow_origins=["https://chat.example.com"]))
+    h = dict(c.response_headers("https://chat.example.com"))
+    assert "x-sluicegate-max-tokens-clamped" in h["access-control-expose-headers"]

@@ -22,6 +22,14 @@ while the others work: failover tests with one stand-in). Precedence: header, mo
     cut_stream after=K          send K chunks (role chunk included) then drop the connection
     no_usage                    never report usage (like llama.cpp)
     no_done                     end the stream cleanly but without `data: [DONE]` (some providers do)
+    endless                     stream content chunks without end (until the client goes away);
+                                `delay=S` between chunks (default 0: as fast as it can)
+    short_body                  a whole JSON answer whose Content-Length promises more bytes than
+                                are sent, then the connection closes (a body cut in transit)
+
+The stand-in ignores `max_tokens`, as a careless upstream does: an answer has `chunks` content chunks
+(and reports `chunks` completion tokens) whatever the request asked. A 200 `text/html` page on a JSON
+endpoint is `status 200 html=1`.
 
 Options valid with any kind: `chunks=N` (content chunks in a stream, default 4),
 `no_request_id=1` (omit the x-request-id header), `retry_after=S` (for `status`),
@@ -129,6 +137,8 @@ class Behaviour:
         "cut_stream",
         "no_usage",
         "no_done",
+        "endless",
+        "short_body",
     )
 
     @classmethod
@@ -162,6 +172,8 @@ class Behaviour:
                 raise ValueError(f"unknown behaviour option {key!r}")
         if kind == "fail":
             values["status"] = 500
+        if kind == "endless" and "delay" not in values:
+            values["delay"] = 0.0
         return cls(**values)
 
 
@@ -485,7 +497,28 @@ class Upstream:
             return self._error_response(behaviour)
         if kind == "slow" or (kind == "slow_stream" and not _wants_stream(record)):
             await asyncio.sleep(behaviour.delay)
+        if kind == "short_body":
+            return await self._short_body(request, record, await answer(request, record, behaviour))
         return await answer(request, record, behaviour)
+
+    async def _short_body(
+        self, request: web.Request, record: RecordedRequest, full: web.StreamResponse
+    ) -> web.StreamResponse:
+        """Send the head of `full` with a Content-Length 100 bytes beyond its body, the body, then close."""
+        transport = request.transport
+        assert transport is not None and isinstance(full, web.Response) and isinstance(full.body, bytes)
+        body = full.body
+        headers = {k.lower(): v for k, v in full.headers.items() if k.lower() != "content-length"}
+        headers["content-length"] = str(len(body) + 100)
+        record.response_status = full.status
+        record.response_headers = dict(headers)
+        head = (
+            f"HTTP/1.1 {full.status} OK\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        )
+        transport.write(head.encode("latin-1") + body)
+        record.completed = True
+        transport.close()
+        raise _Dropped()
 
     def _json(self, payload: Any, behaviour: Behaviour) -> web.Response:
         headers = self._headers(behaviour)
@@ -565,6 +598,10 @@ class Upstream:
                     event["usage"] = None
             return b"data: " + orjson.dumps(event) + b"\n\n"
 
+        if behaviour.kind == "endless":
+            first = chunk({"role": "assistant", "content": "", "refusal": None}, None)
+            more = (chunk({"content": f" #{i}"}, None) for i in itertools.count(1))
+            return await self._endless(request, record, itertools.chain([first], more), behaviour)
         events = [chunk({"role": "assistant", "content": "", "refusal": None}, None)]
         events += [chunk({"content": piece}, None) for piece in reply_pieces(body, behaviour.chunks)]
         events.append(chunk({}, "stop"))
@@ -610,6 +647,21 @@ class Upstream:
                 raise ConnectionResetError("client went away mid-stream")
         await response.write_eof()
         return response
+
+    async def _endless(
+        self, request: web.Request, record: RecordedRequest, events: Any, behaviour: Behaviour
+    ) -> web.StreamResponse:
+        """Write events until the client goes away (counted in `sent_events` as they go)."""
+        response = web.StreamResponse(headers=self._headers(behaviour, "text/event-stream; charset=utf-8"))
+        record.response_status = response.status
+        await response.prepare(request)
+        for event in events:
+            await response.write(event)
+            record.sent_events.append(event)
+            await asyncio.sleep(behaviour.delay)
+            if request.transport is None or request.transport.is_closing():
+                raise ConnectionResetError("client went away mid-stream")
+        return response  # pragma: no cover (the events never end)
 
     async def _stream_coalesced(
         self, request: web.Request, record: RecordedRequest, events: list[bytes], behaviour: Behaviour

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from sluicegate.admin import keys, reports
+from sluicegate.admin import keys, reports, selfhost
 from sluicegate.admin.ui import serve_ui
 from sluicegate.protocol.errors import MethodNotAllowed, NotFound, Unauthorized
 from sluicegate.server.proxy import bearer_token
@@ -28,6 +28,7 @@ _ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/admin/usage"): reports.usage,
     ("GET", "/admin/logs"): reports.logs,
     ("GET", "/admin/channels"): reports.channels,
+    ("GET", "/admin/selfhost"): selfhost.selfhost,
 }
 # Methods on /admin/keys/{id}.
 _KEY_ROUTES: dict[str, Handler] = {

@@ -11,27 +11,23 @@ import json
 import math
 import re
 import sys
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import click
 
-from sluicegate.cli._common import format_table
+from sluicegate.cli import plan_catalog
+from sluicegate.cli._common import database_options, format_table, resolve_database
 from sluicegate.cli.lang import t
 from sluicegate.planner.catalog import Catalog, CatalogError, load_catalog, load_price_file
 from sluicegate.planner.cost import ApiComparison, api_per_million_output, flat_api_price
-from sluicegate.planner.export_control import DISCLAIMER, classify
+from sluicegate.planner.engines import get_engine
+from sluicegate.planner.export_control import DISCLAIMER
+from sluicegate.planner.layout import Layout
 from sluicegate.planner.models import ModelConfigError
-from sluicegate.planner.plan import (
-    Option,
-    Workload,
-    evaluate,
-    model_summary,
-    option_dict,
-    rank,
-    resolve_model,
-)
-from sluicegate.planner.precision import Precision, parse_precision
+from sluicegate.planner.plan import Option, Workload, evaluate, rank, resolve_model
+from sluicegate.planner.precision import QUALITY, Precision, parse_precision
+from sluicegate.planner.report import model_summary, option_dict
 
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
 
@@ -42,6 +38,16 @@ def parse_amount(text: str) -> float:
     if not m:
         raise click.BadParameter(f"not a number: {text!r} (examples: 5e7, 50M, 1.5B)")
     return float(m.group(1)) * _SUFFIX.get(m.group(2), 1.0)
+
+
+def user_catalog(cny_per_usd: float | None, price_file: str | None) -> Catalog:
+    """The bundled catalog with the user's exchange rate and price rows applied."""
+    catalog = load_catalog()
+    if cny_per_usd:
+        catalog = catalog.with_cny_per_usd(cny_per_usd)
+    if price_file:
+        catalog = catalog.with_price_rows(load_price_file(price_file, catalog))
+    return catalog
 
 
 def parse_api_price(text: str, currency: str, prompt: int, output: int, catalog: Catalog) -> ApiComparison:
@@ -64,6 +70,10 @@ def _money(x: float | None, currency: str) -> str:
         return "-"
     sym = "¥" if currency == "CNY" else "$"
     return f"{sym}{x:,.2f}" if x >= 0.995 else f"{sym}{x:.3f}"
+
+
+def _band(x: float, r: dict[str, float], nd: int) -> str:
+    return f"{x:,.{nd}f} ({r['low']:,.{nd}f}-{r['high']:,.{nd}f})"
 
 
 def _export_cell(o: Option) -> str:
@@ -90,6 +100,9 @@ def _print_plan(
         f"{s['precision']} weights {s['weights_gb']:.1f} GB  KV {s['kv_bytes_per_token'] / 1024:.0f} KiB/token "
         f"({s['layers']} layers, {s['kv_heads']} KV heads x {s['head_dim']})"
     )
+    q = QUALITY[Precision(s["precision"])]
+    engine = options[0].engine.name if options else "vllm"
+    click.echo(f"{t('Quality', '质量')}: {s['precision']}: {t(q[0], q[1])}.  {t('Engine', '引擎')}: {engine}")
     click.echo(
         f"{t('Workload', '负载')}: context {workload.context}, prompt {workload.prompt_tokens}, "
         f"output {workload.output_tokens}, concurrency {workload.concurrency}"
@@ -103,11 +116,11 @@ def _print_plan(
         "#",
         "GPU",
         "x",
+        t("layout", "并行"),
         t("GB/GPU", "显存/卡"),
-        t("tok/s/stream", "单流tok/s"),
-        t("aggregate", "总tok/s"),
-        t("served", "含prefill"),
-        "TTFT ms",
+        t("tok/s/stream (low-high)", "单流tok/s（低-高）"),
+        t("served (low-high)", "含prefill（低-高）"),
+        t("TTFT ms (low-high)", "首字ms（低-高）"),
         t("max conc", "最大并发"),
         "2022/2023",
         t("cheapest/h", "最低/小时"),
@@ -124,16 +137,20 @@ def _print_plan(
             str(i),
             o.gpu.id,
             str(o.count),
+            o.layout.describe(),
             f"{d['memory_gb']:.1f}/{d['memory_capacity_gb']:.0f}",
-            f"{d['decode_tokens_per_s']:.1f}",
-            f"{d['aggregate_tokens_per_s']:.0f}",
-            f"{d['served_output_tokens_per_s']:.0f}",
-            f"{d['ttft_ms']:.0f}",
+            _band(d["decode_tokens_per_s"], d["range"]["decode_tokens_per_s"], 1),
+            _band(d["served_output_tokens_per_s"], d["range"]["served_output_tokens_per_s"], 0),
+            _band(d["ttft_ms"], d["range"]["ttft_ms"], 0),
             str(d["max_concurrency"]),
             _export_cell(o),
             _money(best.per_hour if best else None, currency) + ("*" if best and best.stale else ""),
             _money(best.per_million_output_tokens if best else None, currency),
-            t("DOES NOT FIT", "放不下") if not o.fits else (best.provider if best else "-"),
+            t("DOES NOT FIT", "放不下")
+            if not o.fits
+            else t("MISSES TARGET", "未达目标")
+            if not o.meets_targets
+            else (best.provider if best else "-"),
         ]
         if len(head) > 13:
             w = o.workload
@@ -143,15 +160,15 @@ def _print_plan(
             ]
         rows.append(row)
     click.echo("")
-    click.echo(_table(rows, right={0, 2, 3, 4, 5, 6, 7, 8, 10, 11, 13, 14}))
+    click.echo(_table(rows, right={0, 2, 4, 5, 6, 7, 8, 10, 11, 13, 14}))
     if any(o.best_quote and o.best_quote.stale for o in options):
         click.echo(
             f"\n* {t('price older than a year: check it or pass --price-file', '价格已超过一年：请核实或用 --price-file 提供')}"
         )
     if unfit:
-        click.echo(f"\n{t('Cannot fit on 8 cards', '8 卡也放不下')}: {', '.join(unfit)}")
+        click.echo(f"\n{t('Cannot fit on 64 cards', '64 卡也放不下')}: {', '.join(unfit)}")
     click.echo(
-        f"\n{t('GB = 10^9 bytes (an 80GB card holds 85.9). served = output tokens/s including each prompt prefill; prices are the setup share of each instance.', 'GB = 10^9 字节（80GB 卡实际 85.9）。served = 含 prompt 预填充的输出吞吐；价格按该配置占实例的份额计。')}"
+        f"\n{t('GB = 10^9 bytes; capacity is what the driver reports (an A100 80GB holds 85.9, an L40S 48GB 48.3). served = output tokens/s including each prompt prefill; prices are the setup share of each instance.', 'GB = 10^9 字节；容量按驱动报告（A100 80GB 为 85.9，L40S 48GB 为 48.3）。served = 含 prompt 预填充的输出吞吐；价格按该配置占实例的份额计。')}"
     )
     click.echo(
         f"2022/2023: C = {t('controlled for China under the Oct 2022 / Oct 2023 rule', '受 2022年10月 / 2023年10月 规则管制')}. {DISCLAIMER}"
@@ -249,8 +266,43 @@ def _print_detail(
     "--concurrency", type=click.IntRange(1), default=8, show_default=True, help="Streams decoding at once."
 )
 @click.option("--gpu", "gpu_id", help="Evaluate this GPU only (see `plan gpus`).")
+@click.option("--count", type=click.IntRange(1, 64), default=None, help="Cards for one model copy (1-64).")
 @click.option(
-    "--count", type=click.Choice(["1", "2", "4", "8"]), default=None, help="Tensor-parallel card count."
+    "--engine",
+    type=click.Choice(["vllm", "sglang", "trtllm", "llamacpp"]),
+    default="vllm",
+    show_default=True,
+    help="Serving engine whose measured efficiency to use.",
+)
+@click.option("--tp", type=click.IntRange(1, 64), default=None, help="Tensor-parallel size (with --count).")
+@click.option("--pp", type=click.IntRange(1, 64), default=None, help="Pipeline-parallel size (with --count).")
+@click.option(
+    "--dp",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="MoE attention data-parallel groups (EP = TP x DP).",
+)
+@click.option(
+    "--network-gbps",
+    type=click.FloatRange(1.0),
+    default=400.0,
+    show_default=True,
+    help="Network between nodes, Gb/s per GPU (400 = InfiniBand NDR).",
+)
+@click.option(
+    "--target-ttft-ms", type=click.FloatRange(1.0), default=None, help="Largest acceptable TTFT at load."
+)
+@click.option(
+    "--target-tokens-per-s",
+    type=click.FloatRange(0.1),
+    default=None,
+    help="Slowest acceptable tokens/s per stream.",
+)
+@click.option(
+    "--requests-per-s",
+    type=click.FloatRange(0.0),
+    default=None,
+    help="Request rate to size for (queueing at load).",
 )
 @click.option(
     "--currency", type=click.Choice(["USD", "CNY"], case_sensitive=False), default="USD", show_default=True
@@ -291,6 +343,22 @@ def _print_detail(
     "--cny-per-usd", type=click.FloatRange(0.1), default=None, help="Exchange rate [catalog's dated rate]."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option(
+    "--from-usage",
+    is_flag=True,
+    help="Should we self-host? Size and price from the gateway's own request log.",
+)
+@click.option(
+    "--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="With --from-usage: first UTC day."
+)
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="API_MODEL=OPEN_MODEL",
+    help="With --from-usage: the open model to price for an API model (repeatable).",
+)
+@database_options
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -301,7 +369,15 @@ def plan(
     output_tokens: int,
     concurrency: int,
     gpu_id: str | None,
-    count: str | None,
+    count: int | None,
+    engine: str,
+    tp: int | None,
+    pp: int | None,
+    dp: int | None,
+    network_gbps: float,
+    target_ttft_ms: float | None,
+    target_tokens_per_s: float | None,
+    requests_per_s: float | None,
     currency: str,
     price_file: str | None,
     api_price: str | None,
@@ -311,13 +387,34 @@ def plan(
     kv_precision: str,
     cny_per_usd: float | None,
     as_json: bool,
+    from_usage: bool,
+    since: datetime | None,
+    maps: tuple[str, ...],
+    config: str | None,
+    database: str | None,
 ) -> None:
     """Plan GPUs and clouds for self-hosting a model: memory fit, speed, cost, export rules.
 
-    Without --gpu it ranks every catalog GPU at its smallest fitting card count (1, 2, 4 or 8);
-    with --gpu (and --count) it evaluates that setup. Subcommands list the catalog.
+    Without --gpu it ranks every catalog GPU at its smallest card count (1-64) that fits and
+    meets the targets; with --gpu (and --count) it evaluates that setup. `plan usage` answers
+    "should we self-host?" from the gateway's own request log. Subcommands list the catalog.
     """
     if ctx.invoked_subcommand is not None:
+        return
+    if from_usage:
+        from sluicegate.cli.plan_usage import from_usage as _from_usage
+
+        _from_usage(
+            resolve_database(config, database),
+            since.date() if since else None,
+            maps,
+            currency.upper(),
+            engine,
+            precision,
+            cny_per_usd,
+            price_file,
+            as_json,
+        )
         return
     if not model or not precision:
         raise click.UsageError(
@@ -326,11 +423,7 @@ def plan(
     currency = currency.upper()
     today = date.today()
     try:
-        catalog = load_catalog()
-        if cny_per_usd:
-            catalog = catalog.with_cny_per_usd(cny_per_usd)
-        if price_file:
-            catalog = catalog.with_price_rows(load_price_file(price_file, catalog))
+        catalog = user_catalog(cny_per_usd, price_file)
         spec = resolve_model(model, catalog)
         prec = parse_precision(precision)
         prompt = prompt_tokens or min(1024, max(1, context // 2))
@@ -342,19 +435,32 @@ def plan(
             kv_bytes_per_value=1.0 if kv_precision == "fp8" else 2.0,
             tokens_per_day=parse_amount(tokens_per_day) if tokens_per_day else None,
             peak_factor=peak_factor,
-            min_stream_tokens_per_s=min_stream_tps,
+            min_stream_tokens_per_s=target_tokens_per_s or min_stream_tps,
+            target_ttft_ms=target_ttft_ms,
+            requests_per_s=requests_per_s,
         )
+        eng = get_engine(engine)
+        layout = None
+        if count and (tp or pp or dp):
+            t_, p_, d_ = tp or 1, pp or 1, dp or 1
+            if t_ * p_ * d_ != count:
+                raise ValueError(f"--tp x --pp x --dp = {t_ * p_ * d_}, not --count {count}")
+            layout = Layout(tp=t_, pp=p_, dp=d_, network_gbps=network_gbps)
         api = parse_api_price(api_price, currency, prompt, output_tokens, catalog) if api_price else None
         unfit: list[str] = []
+        common: dict[str, Any] = {
+            "engine": eng,
+            "today": today,
+            "layout": layout,
+            "network_gbps": network_gbps,
+        }
         if gpu_id and count:
             options = [
-                evaluate(
-                    spec, prec, catalog.gpu(gpu_id), int(count), workload, catalog, currency, api, today=today
-                )
+                evaluate(spec, prec, catalog.gpu(gpu_id), count, workload, catalog, currency, api, **common)
             ]
         elif count:
             options = [
-                evaluate(spec, prec, g, int(count), workload, catalog, currency, api, today=today)
+                evaluate(spec, prec, g, count, workload, catalog, currency, api, **common)
                 for g in catalog.gpus
                 if not g.api_only
             ]
@@ -366,13 +472,22 @@ def plan(
             )
         else:
             options, unfit_gpus = rank(
-                spec, prec, workload, catalog, currency, api, (gpu_id,) if gpu_id else None, today=today
+                spec,
+                prec,
+                workload,
+                catalog,
+                currency,
+                api,
+                (gpu_id,) if gpu_id else None,
+                eng,
+                today,
+                network_gbps,
             )
             unfit = [g.id for g in unfit_gpus]
             if gpu_id and not options:
                 options = [
                     evaluate(
-                        spec, prec, catalog.gpu(gpu_id), 8, workload, catalog, currency, api, today=today
+                        spec, prec, catalog.gpu(gpu_id), 64, workload, catalog, currency, api, eng, today
                     )
                 ]
     except (CatalogError, ModelConfigError, KeyError, ValueError) as exc:
@@ -389,6 +504,10 @@ def plan(
                 "tokens_per_day": workload.tokens_per_day,
                 "peak_factor": workload.peak_factor,
                 "kv_precision": kv_precision,
+                "engine": eng.name,
+                "target_ttft_ms": target_ttft_ms,
+                "target_tokens_per_s": workload.min_stream_tokens_per_s,
+                "requests_per_s": requests_per_s,
             },
             "currency": currency,
             "cny_per_usd": catalog.cny_per_usd.value,
@@ -413,137 +532,8 @@ def plan(
         _print_plan(summary, workload, options, unfit, currency, api)
 
 
-@plan.command("gpus")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def gpus(as_json: bool) -> None:
-    """List the GPU catalog with specs, prices and export classes."""
-    catalog = load_catalog()
-    recs: list[dict[str, Any]] = []
-    for g in catalog.gpus:
-        status = classify(g, catalog.export_rules)
-        recs.append(
-            {
-                "id": g.id,
-                "name": g.name,
-                "market": g.market,
-                "memory_gb": g.memory_gb.value,
-                "bandwidth_gbs": g.bandwidth_gbs.value,
-                "fp16_tflops": g.fp16_tflops.value,
-                "fp8_tflops": g.fp8_tflops.value if g.fp8_tflops else None,
-                "int8_tops": g.int8_tops.value if g.int8_tops else None,
-                "tdp_w": g.tdp_w.value,
-                "nvlink_gbs": g.nvlink_gbs.value if g.nvlink_gbs else None,
-                "price_cny": g.price_cny.value if g.price_cny else None,
-                "api_only": g.api_only,
-                "export_control": status.as_dict(),
-                "notes": list(g.notes),
-            }
-        )
-    if as_json:
-        click.echo(json.dumps(recs, ensure_ascii=False, indent=2))
-        return
-    rows = [
-        [
-            "id",
-            t("memory", "显存"),
-            "BW GB/s",
-            "FP16",
-            "FP8",
-            "INT8",
-            "TDP W",
-            "NVLink",
-            t("price CNY", "价格(元)"),
-            "TPP",
-            "PD",
-            "2022",
-            "2023",
-        ]
-    ]
-    for r in recs:
-        e = r["export_control"]
-        rows.append(
-            [
-                r["id"] + (" (API)" if r["api_only"] else ""),
-                f"{r['memory_gb']:g} GB",
-                f"{r['bandwidth_gbs']:g}",
-                f"{r['fp16_tflops']:g}",
-                f"{r['fp8_tflops']:g}" if r["fp8_tflops"] else "-",
-                f"{r['int8_tops']:g}" if r["int8_tops"] else "-",
-                f"{r['tdp_w']:g}",
-                f"{r['nvlink_gbs']:g}" if r["nvlink_gbs"] else "-",
-                f"{r['price_cny']:,.0f}" if r["price_cny"] else "-",
-                f"{e['tpp']:.0f}",
-                f"{e['performance_density']:.2f}" if e["performance_density"] else "?",
-                "C" if e["oct2022_controlled"] else "-",
-                (e["oct2023_class"] or "-") + (" (Note 2)" if e["oct2023_note2_exempt"] else ""),
-            ]
-        )
-    click.echo(_table(rows, right={2, 3, 4, 5, 6, 7, 8, 9, 10}))
-    click.echo(f"\nTFLOPS/TOPS dense (no sparsity). C = controlled. {DISCLAIMER}")
-
-
-@plan.command("models")
-def models() -> None:
-    """List the catalog's models with parameter counts and KV-cache size."""
-    catalog = load_catalog()
-    rows = [["name", "params", "active", "layers", "heads/kv", "KV KiB/token (fp16)", "hf_id"]]
-    for m in catalog.models:
-        spec = resolve_model(m.name, catalog)
-        s = model_summary(spec, Precision.FP16, Workload())
-        rows.append(
-            [
-                m.name,
-                f"{s['params_b']:.2f}B",
-                f"{s['active_params_b']:.2f}B",
-                str(s["layers"]),
-                f"{s['heads']}/{s['kv_heads']}",
-                f"{s['kv_bytes_per_token'] / 1024:.1f}",
-                m.hf_id,
-            ]
-        )
-    click.echo(_table(rows, right={1, 2, 3, 5}))
-
-
-@plan.command("clouds")
-def clouds() -> None:
-    """List the cloud price rows with their sources and dates."""
-    catalog = load_catalog()
-    rows = [["provider", "region", "instance", "gpu", "gpus", "vCPU", "GiB", "price/h", "billing", "date"]]
-    for r in catalog.prices:
-        rows.append(
-            [
-                r.provider,
-                r.region,
-                r.instance,
-                "|".join(r.gpu),
-                str(r.gpus),
-                f"{r.vcpu:g}" if r.vcpu else "-",
-                f"{r.memory_gib:g}" if r.memory_gib else "-",
-                f"{r.price_per_hour:g} {r.currency}",
-                r.billing,
-                r.date,
-            ]
-        )
-    click.echo(_table(rows, right={4, 5, 6, 7}))
-
-
-@plan.command("apis")
-def apis() -> None:
-    """List the API price table used by --api-price NAME."""
-    catalog = load_catalog()
-    rows = [["name", "in/M", "out/M", "currency", "tok/s", "date"]]
-    for a in catalog.apis:
-        rows.append(
-            [
-                a.name,
-                f"{a.input_per_m:g}",
-                f"{a.output_per_m:g}",
-                a.currency,
-                f"{a.tokens_per_s:g}" if a.tokens_per_s else "-",
-                a.date,
-            ]
-        )
-    click.echo(_table(rows, right={1, 2, 4}))
+for _command in (plan_catalog.gpus, plan_catalog.models, plan_catalog.clouds, plan_catalog.apis):
+    plan.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

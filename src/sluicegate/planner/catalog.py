@@ -54,6 +54,7 @@ class Gpu(_Strict):
     datacenter: bool
     api_only: bool = False
     memory_gb: Figure
+    memory_mib: Figure | None = None  # what the driver reports (nvidia-smi memory.total)
     bandwidth_gbs: Figure
     fp16_tflops: Figure
     fp16_tflops_sparse: Figure | None = None
@@ -70,6 +71,14 @@ class Gpu(_Strict):
     die_area_mm2: Figure | None = None
     price_cny: Figure | None = None
     notes: tuple[str, ...] = ()
+
+    @property
+    def memory_bytes(self) -> float:
+        """Usable capacity in bytes: the driver's MiB where known, else the vendor's GB read as
+        decimal (10^9), which is conservative: T4, A10 and L40S "GB" are decimal, A100's binary."""
+        if self.memory_mib is not None:
+            return self.memory_mib.value * 2**20
+        return self.memory_gb.value * 1e9
 
     @property
     def interconnect_gbs(self) -> float:
@@ -167,8 +176,19 @@ class _GpuFile(_Strict):
         return self
 
 
+class Unpriced(_Strict):
+    """A provider that rents these GPUs, with no hourly price that could be sourced: said, not guessed."""
+
+    provider: str
+    gpu: tuple[str, ...]
+    source: str
+    date: str
+    note: str
+
+
 class _CloudFile(_Strict):
     rows: tuple[PriceRow, ...] = ()
+    unpriced: tuple[Unpriced, ...] = ()
     fx: dict[str, Figure] = {}
 
 
@@ -183,6 +203,7 @@ class Catalog:
     apis: tuple[ApiPrice, ...]
     export_rules: dict[str, Any]
     cny_per_usd: Figure
+    unpriced: tuple[Unpriced, ...] = ()
 
     def gpu(self, gpu_id: str) -> Gpu:
         for g in self.gpus:
@@ -205,6 +226,11 @@ class Catalog:
     def prices_for(self, gpu_id: str) -> tuple[PriceRow, ...]:
         return tuple(r for r in self.prices if gpu_id in r.gpu)
 
+    def unpriced_for(self, gpu_id: str) -> tuple[Unpriced, ...]:
+        """Providers known to rent ``gpu_id`` without a sourced price (minus any the user priced)."""
+        priced = {r.provider.lower() for r in self.prices_for(gpu_id)}
+        return tuple(u for u in self.unpriced if gpu_id in u.gpu and u.provider.lower() not in priced)
+
     def with_price_rows(self, rows: tuple[PriceRow, ...]) -> Catalog:
         """A copy where ``rows`` add to the price list and replace rows with the same key."""
         merged = {r.key: r for r in self.prices}
@@ -218,11 +244,14 @@ class Catalog:
             self.apis,
             self.export_rules,
             self.cny_per_usd,
+            self.unpriced,
         )
 
     def with_cny_per_usd(self, rate: float) -> Catalog:
         fx = Figure(value=rate, source="user (--cny-per-usd)", date=self.cny_per_usd.date)
-        return Catalog(self.sources, self.gpus, self.prices, self.models, self.apis, self.export_rules, fx)
+        return Catalog(
+            self.sources, self.gpus, self.prices, self.models, self.apis, self.export_rules, fx, self.unpriced
+        )
 
 
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~10x faster where present
@@ -261,10 +290,17 @@ def load_catalog() -> Catalog:
     apis = tuple(_validate(ApiPrice, a, "api_prices.yaml") for a in _bundled("api_prices.yaml")["apis"])
     rules = _bundled("export_rules.yaml")
     catalog = Catalog(
-        gpu_file.sources, gpu_file.gpus, cloud_file.rows, models, apis, rules, cloud_file.fx["cny_per_usd"]
+        gpu_file.sources,
+        gpu_file.gpus,
+        cloud_file.rows,
+        models,
+        apis,
+        rules,
+        cloud_file.fx["cny_per_usd"],
+        cloud_file.unpriced,
     )
-    for row in catalog.prices:
-        for gid in row.gpu:
+    for gids in [r.gpu for r in catalog.prices] + [u.gpu for u in catalog.unpriced]:
+        for gid in gids:
             catalog.gpu(gid)
     return catalog
 

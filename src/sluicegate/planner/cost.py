@@ -172,6 +172,7 @@ def workload_cost(
     currency: str,
     api: ApiComparison | None = None,
     peak_factor: float = 1.0,
+    min_replicas: int = 1,
 ) -> WorkloadCost:
     """Size a workload of ``tokens_per_day`` output tokens on replicas of one setup.
 
@@ -179,7 +180,7 @@ def workload_cost(
     for interactive traffic; 1 for a batch queue that may run all day).
     """
     required = tokens_per_day * peak_factor / SECONDS_PER_DAY
-    replicas = max(1, math.ceil(required / served_tokens_per_s)) if served_tokens_per_s > 0 else 0
+    replicas = max(min_replicas, math.ceil(required / served_tokens_per_s)) if served_tokens_per_s > 0 else 0
     api_day = api.per_million_output_tokens * tokens_per_day / 1e6 if api is not None else None
     return WorkloadCost(
         tokens_per_day=tokens_per_day,

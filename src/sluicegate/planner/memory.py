@@ -1,18 +1,21 @@
 """Memory fit: weights, KV cache and engine reserve per GPU of a tensor-parallel group.
 
-Per GPU, for a TP group of ``t`` cards (planner-facts §2.3)::
+Per GPU, for a layout of ``tp·pp·dp`` cards (planner-facts §2.3)::
 
     budget      = capacity × util                 util 0.90, vLLM's gpu_memory_utilization default
-    weights     = (linear_params × B_lin + embedding_params × 2) / t
+    weights     = dense_weights / (tp·pp) + routed_expert_weights / (tp·dp·pp)
+                  (dense = everything but routed experts; embeddings and lm_head at 2 bytes)
     reserve     = 1.5 GiB  (+ 0.4 GiB NCCL buffers when t > 1)
-    kv_per_tok  = 2·L·kv_heads·head_dim·B_kv / min(t, kv_heads)     (MLA: not split)
+    kv_per_tok  = 2·L·kv_heads·head_dim·B_kv / (pp·min(tp, kv_heads))   (MLA: not split by tp);
+                  each of the dp attention groups holds the KV of its own streams
     kv_budget   = budget − weights − reserve
     max_concurrency = floor(kv_budget / (context × kv_per_tok))
 
 The reserve sits between gpu_poor's 0.65 GB (single-user HF) and AIConfigurator's 3.5 GiB: it
 covers the CUDA context, cuBLAS/attention workspaces, CUDA graphs and the activation peak of a
-chunked prefill. Catalog capacities are the vendor's "GB", which for these cards are binary
-(an A100 80GB reports 81920 MiB), so capacity = value × 2^30 bytes.
+chunked prefill. Capacity is what the driver reports (nvidia-smi MiB, in the catalog): the
+vendor's "GB" is binary on an A100 (81920 MiB) but decimal on a T4 (15360 MiB) or an L40S
+(46068 MiB), so reading every "GB" as GiB overstates those by 6.7%.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 from sluicegate.planner.catalog import Gpu
+from sluicegate.planner.layout import Layout
 from sluicegate.planner.models import Architecture, count_params, kv_bytes_per_token, kv_shards
 from sluicegate.planner.precision import EMBEDDING_BYTES, LINEAR_BYTES, Precision
 
@@ -29,6 +33,7 @@ GPU_MEMORY_UTILIZATION = 0.90
 ENGINE_RESERVE_BYTES = 1.5 * GIB
 NCCL_RESERVE_BYTES = 0.4 * GIB
 TP_SIZES = (1, 2, 4, 8)
+MAX_CARDS = 64
 
 
 def weight_bytes(arch: Architecture, precision: Precision) -> float:
@@ -77,22 +82,29 @@ def fit(
     arch: Architecture,
     precision: Precision,
     gpu: Gpu,
-    tp: int,
+    layout: Layout | int,
     context: int,
     concurrency: int,
     kv_bytes_per_value: float = 2.0,
     util: float = GPU_MEMORY_UTILIZATION,
 ) -> MemoryFit:
-    """Memory accounting for ``tp`` cards of ``gpu`` serving ``concurrency`` streams of ``context`` tokens."""
-    if tp < 1 or context < 1 or concurrency < 0:
+    """Memory per GPU for ``layout`` (or a TP size) serving ``concurrency`` streams of ``context`` tokens.
+
+    ``kv_bytes_per_token`` and the concurrency it allows are for the whole setup: a dp group
+    holds 1/dp of the streams, so the per-GPU KV per token is divided by dp as well."""
+    lay = layout if isinstance(layout, Layout) else Layout(tp=layout)
+    if lay.tp < 1 or context < 1 or concurrency < 0:
         raise ValueError("tp and context must be positive, concurrency non-negative")
-    capacity = gpu.memory_gb.value * GIB
+    capacity = gpu.memory_bytes
     budget = capacity * util
-    weights = weight_bytes(arch, precision) / tp
-    reserve = ENGINE_RESERVE_BYTES + (NCCL_RESERVE_BYTES if tp > 1 else 0.0)
-    kv_tok = kv_bytes_per_token(arch, kv_bytes_per_value) / kv_shards(arch, tp)
+    p = count_params(arch)
+    expert_bytes = p.expert * LINEAR_BYTES[precision]
+    dense_bytes = weight_bytes(arch, precision) - expert_bytes
+    weights = dense_bytes / (lay.tp * lay.pp) + expert_bytes / (lay.ep * lay.pp)
+    reserve = ENGINE_RESERVE_BYTES + (NCCL_RESERVE_BYTES if lay.count > 1 else 0.0)
+    kv_tok = kv_bytes_per_token(arch, kv_bytes_per_value) / (kv_shards(arch, lay.tp) * lay.pp * lay.dp)
     return MemoryFit(
-        tp=tp,
+        tp=lay.count,
         capacity_bytes=capacity,
         budget_bytes=budget,
         weights_bytes=weights,

@@ -7,7 +7,6 @@ usage (tokens per day, prompt and output lengths) instead of flags.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,21 +21,16 @@ from sluicegate.planner.cost import (
     quote,
     workload_cost,
 )
+from sluicegate.planner.engines import DEFAULT_ENGINE, Engine, get_engine
 from sluicegate.planner.export_control import ExportStatus, classify
-from sluicegate.planner.memory import TP_SIZES, MemoryFit, fit, smallest_fit, tp_allowed, weight_bytes
-from sluicegate.planner.models import Architecture, count_params, kv_bytes_per_token, load_hf_config
-from sluicegate.planner.precision import Precision, peak_tflops
-from sluicegate.planner.speed import (
-    DEFAULT_EFFICIENCY,
-    DecodeStep,
-    Efficiency,
-    Prefill,
-    decode_step,
-    prefill,
-    served_output_tokens_per_s,
-)
+from sluicegate.planner.layout import DEFAULT_NETWORK_GBPS, Layout, candidates
+from sluicegate.planner.memory import MemoryFit, fit
+from sluicegate.planner.models import Architecture, load_hf_config
+from sluicegate.planner.precision import GGUF, Precision, peak_tflops
+from sluicegate.planner.queueing import Load, replicas_for
+from sluicegate.planner.speed import Decode, Prefill, decode, prefill
 
-MAX_BATCH = 256  # vLLM's default max_num_seqs
+COUNTS = (1, 2, 4, 8, 16, 32, 64)  # card counts ranked when none is given
 
 
 @dataclass(frozen=True)
@@ -52,6 +46,8 @@ class Workload:
     tokens_per_day: float | None = None
     peak_factor: float = 1.0
     min_stream_tokens_per_s: float = 20.0
+    target_ttft_ms: float | None = None
+    requests_per_s: float | None = None
 
     def __post_init__(self) -> None:
         if min(self.context, self.prompt_tokens, self.output_tokens, self.concurrency) < 1:
@@ -92,15 +88,20 @@ class Option:
     count: int
     fits: bool
     memory: MemoryFit
-    decode: DecodeStep
+    decode: Decode
     prefill: Prefill
     served_tokens_per_s: float
     export: ExportStatus
     quotes: tuple[Quote, ...]
+    layout: Layout
+    engine: Engine
     notes: tuple[str, ...] = ()
     workload_batch: int | None = None
     workload: WorkloadCost | None = None
     break_even: dict[str, float] = field(default_factory=dict)
+    replicas_at_load: int | None = None
+    load: Load | None = None
+    meets_targets: bool = True
 
     @property
     def best_quote(self) -> Quote | None:
@@ -108,20 +109,61 @@ class Option:
         return min(priced, key=lambda q: q.per_million_output_tokens or 0.0) if priced else None
 
 
+def _mixed(
+    spec: ModelSpec, precision: Precision, gpu: Gpu, lay: Layout, engine: Engine, batch: int, w: Workload
+) -> Decode:
+    """Decode of ``batch`` streams with the arriving prompts prefilled inside the same steps."""
+    return decode(
+        spec.arch,
+        precision,
+        gpu,
+        lay,
+        engine,
+        batch,
+        w.decode_context,
+        w.kv_bytes_per_value,
+        w.prompt_tokens,
+        w.output_tokens,
+    )
+
+
 def _workload_batch(
-    spec: ModelSpec, precision: Precision, gpu: Gpu, count: int, mem: MemoryFit, w: Workload, eff: Efficiency
+    spec: ModelSpec, precision: Precision, gpu: Gpu, lay: Layout, engine: Engine, mem: MemoryFit, w: Workload
 ) -> int:
-    """Largest batch that fits in memory and keeps every stream at the minimum speed."""
-    best, limit = 1, max(1, min(mem.max_concurrency, MAX_BATCH))
+    """Largest batch that fits in memory and keeps every stream at the minimum speed under load."""
+    best, limit = 1, max(1, min(mem.max_concurrency, engine.max_batch))
     lo, hi = 1, limit
     while lo <= hi:
         mid = (lo + hi) // 2
-        step = decode_step(spec.arch, precision, gpu, count, mid, w.decode_context, w.kv_bytes_per_value, eff)
-        if step.tokens_per_s_per_stream >= w.min_stream_tokens_per_s:
+        if (
+            _mixed(spec, precision, gpu, lay, engine, mid, w).tokens_per_s_per_stream
+            >= w.min_stream_tokens_per_s
+        ):
             best, lo = mid, mid + 1
         else:
             hi = mid - 1
     return best
+
+
+def best_layout(
+    spec: ModelSpec,
+    precision: Precision,
+    gpu: Gpu,
+    count: int,
+    w: Workload,
+    engine: Engine,
+    network_gbps: float = DEFAULT_NETWORK_GBPS,
+) -> tuple[Layout, MemoryFit] | None:
+    """The layout of ``count`` cards that fits the workload and serves the most tokens/s."""
+    best: tuple[float, Layout, MemoryFit] | None = None
+    for lay in candidates(spec.arch, gpu, count, engine.expert_parallel, network_gbps):
+        mem = fit(spec.arch, precision, gpu, lay, w.context, w.concurrency, w.kv_bytes_per_value)
+        if not mem.fits:
+            continue
+        speed = _mixed(spec, precision, gpu, lay, engine, w.concurrency, w).aggregate_tokens_per_s
+        if best is None or speed > best[0]:
+            best = (speed, lay, mem)
+    return (best[1], best[2]) if best else None
 
 
 def evaluate(
@@ -133,21 +175,37 @@ def evaluate(
     catalog: Catalog,
     currency: str = "USD",
     api: ApiComparison | None = None,
-    eff: Efficiency = DEFAULT_EFFICIENCY,
+    engine: Engine | None = None,
     today: date | None = None,
+    layout: Layout | None = None,
+    network_gbps: float = DEFAULT_NETWORK_GBPS,
 ) -> Option:
-    """Evaluate ``count`` cards of ``gpu`` (tensor parallel) for the workload; ``today`` (from the
-    caller's clock) lets each price say how old it is."""
+    """Evaluate ``count`` cards of ``gpu`` for the workload on ``engine`` (vLLM by default), in the
+    given layout or the fastest that fits; ``today`` (the caller's clock) dates each price."""
+    eng = engine or get_engine(DEFAULT_ENGINE)
     notes: list[str] = []
-    if not tp_allowed(spec.arch, count):
-        notes.append(f"{spec.arch.heads} attention heads do not split evenly over {count} GPUs")
-    if count > 1 and (gpu.nvlink_gbs is None or count > gpu.nvlink_domain):
-        notes.append("tensor parallel over PCIe: prefer replicas or pipeline parallel where the model fits")
+    chosen = None if layout else best_layout(spec, precision, gpu, count, workload, eng, network_gbps)
+    if layout is not None:
+        lay = layout
+    elif chosen is not None:
+        lay = chosen[0]
+    else:
+        lay = next(
+            iter(candidates(spec.arch, gpu, count, eng.expert_parallel, network_gbps)), Layout(tp=1, pp=count)
+        )
+    if spec.arch.heads % lay.tp:
+        notes.append(f"{spec.arch.heads} attention heads do not split evenly over TP{lay.tp}")
+    if lay.tp > 1 and (gpu.nvlink_gbs is None or lay.tp > gpu.nvlink_domain):
+        notes.append("tensor parallel over PCIe: prefer pipeline parallel or replicas where the model fits")
+    if lay.nodes > 1:
+        notes.append(f"{lay.nodes} nodes, {lay.network_gbps:g} Gb/s per GPU between them")
+    if precision in GGUF and eng.name != "llamacpp":
+        notes.append(f"{precision.value} is a GGUF type: served by llama.cpp, not {eng.name}")
     _, precision_note = peak_tflops(gpu, precision)
     if precision_note:
         notes.append(precision_note)
     mem = fit(
-        spec.arch, precision, gpu, count, workload.context, workload.concurrency, workload.kv_bytes_per_value
+        spec.arch, precision, gpu, lay, workload.context, workload.concurrency, workload.kv_bytes_per_value
     )
     if not mem.fits:
         notes.append(
@@ -156,34 +214,35 @@ def evaluate(
             else f"KV cache for {workload.concurrency} x {workload.context} tokens does not fit "
             f"(max concurrency {mem.max_concurrency})"
         )
-    step = decode_step(
-        spec.arch,
-        precision,
-        gpu,
-        count,
-        workload.concurrency,
-        workload.decode_context,
-        workload.kv_bytes_per_value,
-        eff,
-    )
-    pre = prefill(spec.arch, precision, gpu, count, workload.prompt_tokens, eff)
-    served = served_output_tokens_per_s(step, pre, workload.output_tokens, eff)
+    step = _mixed(spec, precision, gpu, lay, eng, workload.concurrency, workload)
+    pre = prefill(spec.arch, precision, gpu, lay, eng, workload.prompt_tokens, workload.kv_bytes_per_value)
+    served = step.aggregate_tokens_per_s
     wl_batch: int | None = None
     wl: WorkloadCost | None = None
     tokens_per_day = workload.tokens_per_day
-    if tokens_per_day is not None and mem.fits:
-        wl_batch = _workload_batch(spec, precision, gpu, count, mem, workload, eff)
-        wl_step = decode_step(
-            spec.arch,
-            precision,
-            gpu,
-            count,
-            wl_batch,
-            workload.decode_context,
-            workload.kv_bytes_per_value,
-            eff,
-        )
-        served = served_output_tokens_per_s(wl_step, pre, workload.output_tokens, eff)
+    sizing = tokens_per_day is not None or workload.requests_per_s is not None
+    if sizing and mem.fits:
+        wl_batch = _workload_batch(spec, precision, gpu, lay, eng, mem, workload)
+        served = _mixed(spec, precision, gpu, lay, eng, wl_batch, workload).aggregate_tokens_per_s
+    replicas: int | None = None
+    load: Load | None = None
+    meets = mem.fits
+    if workload.requests_per_s is not None and wl_batch is not None:
+        d = _mixed(spec, precision, gpu, lay, eng, wl_batch, workload)
+        service = pre.ttft_s + workload.output_tokens * d.seconds
+        max_ttft = workload.target_ttft_ms / 1e3 if workload.target_ttft_ms else None
+        sized = replicas_for(workload.requests_per_s, service, wl_batch, pre.ttft_s, max_ttft)
+        if sized is None:
+            meets = False
+            notes.append("cannot meet the TTFT target at this load on any number of replicas")
+        else:
+            replicas, load = sized
+    if workload.target_ttft_ms is not None and pre.ttft_s * 1e3 > workload.target_ttft_ms:
+        meets = False
+    if wl_batch is not None:
+        per_stream = _mixed(spec, precision, gpu, lay, eng, wl_batch, workload).tokens_per_s_per_stream
+        if per_stream < workload.min_stream_tokens_per_s:
+            meets = False
     fx = catalog.cny_per_usd.value
     quotes = tuple(
         sorted(
@@ -191,9 +250,12 @@ def evaluate(
             key=lambda q: q.per_hour,
         )
     )
-    if wl_batch is not None and tokens_per_day is not None:
+    if wl_batch is not None:
         cheapest = min((q.per_hour for q in quotes), default=None)
-        wl = workload_cost(tokens_per_day, served, count, cheapest, currency, api, workload.peak_factor)
+        daily = tokens_per_day if tokens_per_day is not None else 0.0
+        wl = workload_cost(daily, served, count, cheapest, currency, api, workload.peak_factor)
+        if replicas is not None and replicas > wl.replicas:
+            wl = workload_cost(daily, served, count, cheapest, currency, api, workload.peak_factor, replicas)
     break_even = (
         {
             f"{q.provider}/{q.instance}": break_even_tokens_per_day(q.per_hour, api.per_million_output_tokens)
@@ -212,14 +274,21 @@ def evaluate(
         served_tokens_per_s=served,
         export=classify(gpu, catalog.export_rules),
         quotes=quotes,
+        layout=lay,
+        engine=eng,
         notes=tuple(notes),
         workload_batch=wl_batch,
         workload=wl,
         break_even=break_even,
+        replicas_at_load=replicas,
+        load=load,
+        meets_targets=meets,
     )
 
 
 def _rank_key(o: Option) -> tuple[Any, ...]:
+    if not o.meets_targets:
+        return (3, o.count)
     if o.workload is not None and o.workload.per_day is not None:
         return (0, o.workload.per_day)
     best = o.best_quote
@@ -236,112 +305,33 @@ def rank(
     currency: str = "USD",
     api: ApiComparison | None = None,
     gpu_ids: tuple[str, ...] | None = None,
-    eff: Efficiency = DEFAULT_EFFICIENCY,
+    engine: Engine | None = None,
     today: date | None = None,
+    network_gbps: float = DEFAULT_NETWORK_GBPS,
+    counts: tuple[int, ...] = COUNTS,
 ) -> tuple[list[Option], list[Gpu]]:
-    """Every self-hostable GPU at its smallest fitting TP size, ranked cheapest first (by cost per
-    day with a workload, else by cost per million output tokens; unpriced cards after, by served
-    tokens/s per card). Also returns the GPUs that cannot hold the workload on 8 cards."""
+    """Every self-hostable GPU at its smallest card count (1-64) that fits and meets the targets,
+    ranked cheapest first (by cost per day with a workload, else by cost per million output
+    tokens; unpriced cards after, by served tokens/s per card). Also returns the GPUs that
+    cannot hold the workload on 64 cards."""
+    eng = engine or get_engine(DEFAULT_ENGINE)
     fitted: list[Option] = []
     unfit: list[Gpu] = []
     gpus = [catalog.gpu(g) for g in gpu_ids] if gpu_ids else [g for g in catalog.gpus if not g.api_only]
     for gpu in gpus:
-        m = smallest_fit(
-            spec.arch,
-            precision,
-            gpu,
-            workload.context,
-            workload.concurrency,
-            workload.kv_bytes_per_value,
-            TP_SIZES,
-        )
-        if m is None:
+        chosen: Option | None = None
+        for count in counts:
+            if best_layout(spec, precision, gpu, count, workload, eng, network_gbps) is None:
+                continue
+            o = evaluate(
+                spec, precision, gpu, count, workload, catalog, currency, api, eng, today, None, network_gbps
+            )
+            chosen = o
+            if o.meets_targets:
+                break
+        if chosen is None:
             unfit.append(gpu)
-            continue
-        fitted.append(evaluate(spec, precision, gpu, m.tp, workload, catalog, currency, api, eff, today))
+        else:
+            fitted.append(chosen)
     fitted.sort(key=_rank_key)
     return fitted, unfit
-
-
-def model_summary(spec: ModelSpec, precision: Precision, workload: Workload) -> dict[str, Any]:
-    p = count_params(spec.arch)
-    return {
-        "name": spec.name,
-        "source": spec.source,
-        "precision": precision.value,
-        "params_b": round(p.total / 1e9, 3),
-        "active_params_b": round(p.active / 1e9, 3),
-        "params": p.total,
-        "params_published": spec.params_published,
-        "weights_gb": round(weight_bytes(spec.arch, precision) / 1e9, 2),
-        "kv_bytes_per_token": kv_bytes_per_token(spec.arch, workload.kv_bytes_per_value),
-        "layers": spec.arch.layers,
-        "heads": spec.arch.heads,
-        "kv_heads": spec.arch.kv_heads,
-        "head_dim": spec.arch.head_dim,
-        "moe": spec.arch.is_moe,
-        "mla": spec.arch.is_mla,
-    }
-
-
-def _r(x: float | None, nd: int = 2) -> float | None:
-    return None if x is None or math.isinf(x) else round(x, nd)
-
-
-def option_dict(o: Option) -> dict[str, Any]:
-    """The JSON shape scripts rely on (see docs/planner.md)."""
-    mem = o.memory
-    d: dict[str, Any] = {
-        "gpu": o.gpu.id,
-        "count": o.count,
-        "fits": o.fits,
-        "memory_gb": _r(mem.required_bytes / 1e9),
-        "memory_capacity_gb": _r(mem.capacity_bytes / 1e9),
-        "memory_total_gb": _r(mem.required_bytes * o.count / 1e9),
-        "decode_tokens_per_s": _r(o.decode.tokens_per_s_per_stream, 1),
-        "aggregate_tokens_per_s": _r(o.decode.aggregate_tokens_per_s, 1),
-        "served_output_tokens_per_s": _r(o.served_tokens_per_s, 1),
-        "decode_bound": o.decode.bound,
-        "ttft_ms": _r(o.prefill.ttft_s * 1e3, 1),
-        "max_concurrency": mem.max_concurrency,
-        "export_control": o.export.as_dict(),
-        "prices": [
-            {
-                "provider": q.provider,
-                "region": q.region,
-                "instance": q.instance,
-                "billing": q.billing,
-                "currency": q.currency,
-                "per_hour": _r(q.per_hour, 4),
-                "per_million_output_tokens": _r(q.per_million_output_tokens, 4),
-                "instances": q.instances,
-                "vcpu": q.vcpu,
-                "memory_gib": q.memory_gib,
-                "source": q.source,
-                "date": q.date,
-                "age_days": q.age_days,
-                "stale": q.stale,
-                **(
-                    {"break_even_tokens_per_day": _r(o.break_even[f"{q.provider}/{q.instance}"], 0)}
-                    if o.break_even
-                    else {}
-                ),
-            }
-            for q in o.quotes
-        ],
-        "purchase_cny": _r(o.gpu.price_cny.value * o.count, 0) if o.gpu.price_cny else None,
-        "notes": list(o.notes),
-    }
-    if o.workload is not None:
-        w = o.workload
-        d["workload"] = {
-            "batch": o.workload_batch,
-            "tokens_per_day": w.tokens_per_day,
-            "required_tokens_per_s": _r(w.required_tokens_per_s, 2),
-            "replicas": w.replicas,
-            "gpus": w.gpus,
-            "per_day": _r(w.per_day),
-            "api_per_day": _r(w.api_per_day),
-            "currency": w.currency,
-        }
-    return d

@@ -29,13 +29,21 @@ class SSEDecoder:
     holds exactly one event and the common case should cost one search.
     """
 
-    __slots__ = ("_buf",)
+    __slots__ = ("_buf", "_cr")
 
     def __init__(self) -> None:
         self._buf = b""
+        self._cr = False  # the last chunk ended with \r: a \n opening the next one completes that CRLF
 
     def feed(self, chunk: bytes) -> list[Event]:
+        if self._cr:
+            # "\r\n" split across two network chunks is one line ending, not two (which would end the
+            # event early and split it in two).
+            self._cr = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
         if b"\r" in chunk:
+            self._cr = chunk[-1:] == b"\r"
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buf = self._buf + chunk if self._buf else chunk
         events: list[Event] = []
@@ -53,7 +61,7 @@ class SSEDecoder:
 
     def flush(self) -> list[Event]:
         """Whatever is left when the stream ends (an event without its final blank line)."""
-        rest, self._buf = self._buf.strip(b"\n"), b""
+        rest, self._buf, self._cr = self._buf.strip(b"\n"), b"", False
         return [_parse_block(rest)] if rest else []
 
     @property

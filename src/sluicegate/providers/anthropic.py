@@ -176,8 +176,9 @@ def _image_part(block: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def _document_parts(block: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
     """A document block as OpenAI content parts: text stays text, a PDF becomes a `file` part."""
-    source = block.get("source")
-    kind = source.get("type") if isinstance(source, Mapping) else None
+    raw_source = block.get("source")
+    source: Mapping[str, Any] = raw_source if isinstance(raw_source, Mapping) else {}
+    kind = source.get("type")
     title = block.get("title") if isinstance(block.get("title"), str) else None
     if kind == "text":
         text = str(source.get("data", ""))

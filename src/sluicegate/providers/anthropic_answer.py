@@ -120,13 +120,15 @@ def chat_to_message(chat: Mapping[str, Any], model: str) -> dict[str, Any]:
     """
     choices = chat.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], Mapping) else {}
-    reply = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
+    message = choice.get("message")
+    reply: Mapping[str, Any] = message if isinstance(message, Mapping) else {}
     msg_id = message_id(chat.get("id"))
     content: list[dict[str, Any]] = []
     text = _text_of(reply.get("content")) or _text_of(reply.get("refusal"))
     if text:
         content.append({"type": "text", "text": text, "citations": None})
-    calls = reply.get("tool_calls") if isinstance(reply.get("tool_calls"), list) else []
+    raw_calls = reply.get("tool_calls")
+    calls: list[Any] = raw_calls if isinstance(raw_calls, list) else []
     for i, call in enumerate(calls):
         function = call.get("function") if isinstance(call, Mapping) else None
         if not isinstance(function, Mapping):

@@ -123,7 +123,7 @@ class ChatToMessageStream:
             out += self._choice(choices[0])
         return out
 
-    def finish(self, error: str | None = None) -> bytes:
+    def finish(self, error: str | None = None, error_type: str = "api_error") -> bytes:
         """The end of the upstream stream: what is still owed, or Anthropic's error event.
 
         Call it when the upstream stream ends or fails. With `error`, the client gets an
@@ -134,7 +134,7 @@ class ChatToMessageStream:
             return b""
         if error is not None:
             self.ended = True
-            return error_event(error)
+            return error_event(error, error_type)
         return self._end()
 
     # -- output -----------------------------------------------------------------------------
@@ -146,7 +146,7 @@ class ChatToMessageStream:
         if self._id is None:
             self._id = message_id(chunk.get("id") if chunk else None)
         usage = anthropic_usage(Usage(prompt_tokens=self._input_hint))
-        message = {
+        message: dict[str, Any] = {
             "id": self._id,
             "type": "message",
             "role": "assistant",
@@ -206,7 +206,8 @@ class ChatToMessageStream:
             call = self._calls[key] = _ToolCall()
         if call.call_id is None and isinstance(piece.get("id"), str) and piece["id"]:
             call.call_id = piece["id"]
-        function = piece.get("function") if isinstance(piece.get("function"), Mapping) else {}
+        raw_function = piece.get("function")
+        function: Mapping[str, Any] = raw_function if isinstance(raw_function, Mapping) else {}
         if call.name is None and isinstance(function.get("name"), str) and function["name"]:
             call.name = function["name"]
         arguments = function.get("arguments")

@@ -18,6 +18,7 @@ import orjson
 
 from sluicegate import __version__
 from sluicegate.config.model import Settings
+from sluicegate.metering.ending import charged
 from sluicegate.policy.keys import KeyCache, KeyEntry
 from sluicegate.policy.network import client_address, parse_networks
 from sluicegate.protocol.errors import (
@@ -38,6 +39,7 @@ from sluicegate.server.context import RequestContext, RequestIds
 from sluicegate.server.cors import Cors
 from sluicegate.server.deadlines import BodyDeadlines
 from sluicegate.server.proxy import CLIENT_GONE, handle_v1, watch_disconnect
+from sluicegate.server.recording import ending_of
 from sluicegate.server.relay import StreamObserver
 from sluicegate.server.upstream_client import UpstreamClient
 from sluicegate.store.records import KeyLimits, KeyRecord
@@ -219,7 +221,7 @@ class Gateway:
             return
         quotas = gate.quotas_for(ctx.key, ctx.model, slot_held=ctx.slot is not None)
         if quotas:
-            await gate.admit(ctx, quotas, gate.estimate(ctx, ctx.body_len, quotas))
+            await gate.admit(ctx, quotas)
 
     async def hold_slot(self, ctx: RequestContext) -> None:
         """The key's concurrency slot, taken as soon as the key is known (see LimitGate.hold_slot)."""
@@ -238,8 +240,14 @@ class Gateway:
         if (
             ctx.admission is not None or ctx.upstream_admission is not None or ctx.slot is not None
         ) and self.limits is not None:
-            cost_usd = rec.to_usd(*cost) if cost is not None else (0.0 if usage is not None else None)
-            await self.limits.settle(ctx, usage.total_tokens if usage is not None else None, cost_usd)
+            # What the key is charged is one function of how the request ended (metering/ending.py).
+            charge = charged(ending_of(ctx), usage)
+            if charge is None:
+                await self.limits.settle(ctx, None, None)
+            else:
+                charge_cost = cost if charge is usage else rec.cost(ctx, charge)
+                cost_usd = rec.to_usd(*charge_cost) if charge_cost is not None else 0.0
+                await self.limits.settle(ctx, charge.total_tokens, cost_usd)
         rec.record(ctx, usage, cost)
 
     async def admit_upstream(

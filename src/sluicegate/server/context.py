@@ -35,10 +35,13 @@ class RequestContext:
         "client_gone",
         "client_ip",
         "client_wants_usage",
+        "completion_cap",
         "cut_for_shutdown",
+        "ending",
         "error_type",
         "extra_headers",
         "key",
+        "max_tokens_clamp",
         "meter",
         "method",
         "model",
@@ -94,6 +97,9 @@ class RequestContext:
         self.body_len = 0
         self.request_body: str | None = None  # only for keys that opted in, redacted
         self.response_body: str | None = None
+        self.max_tokens_clamp: int | None = None  # the max_tokens a budget set for the upstream
+        self.completion_cap: int | None = None  # answer tokens reserved (a budget): a stream stops there
+        self.ending: Any = None  # metering.ending.Ending, when something other than completion ended it
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.t0) * 1000.0

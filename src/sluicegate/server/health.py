@@ -144,11 +144,11 @@ class HealthKeeper:
         try:
             answer = await resp.read()
             latency = time.perf_counter() - started
-            outcome = classify(resp.status, answer, resp.headers, time.time()) if resp.status >= 400 else None
-            if outcome is None or outcome.kind == CLIENT_ERROR:
+            judged = classify(resp.status, answer, resp.headers, time.time()) if resp.status >= 400 else None
+            if judged is None or judged.kind == CLIENT_ERROR:
                 self._router.record_probe(probe, None, latency)
             else:
-                self._router.record_probe(probe, outcome)
+                self._router.record_probe(probe, judged)
         finally:
             resp.release()
         log.info("probe of channel %s (%s): %s", probe.channel.name, probe.reason, resp.status)

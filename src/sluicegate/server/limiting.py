@@ -3,7 +3,8 @@
 A request is checked against its key's quotas and its model's (all keys together) in ONE limiter call,
 all-or-nothing; the upstream's own quotas are checked when a channel is picked. Token and money quotas
 reserve an estimate (prompt size + max tokens) and are settled with the real usage when the answer is
-over, streams included, so a budget is never overspent by more than one request's reservation.
+over, streams included. With a budget, the answer's size is elastic: the same call lowers max_tokens to
+what the tightest budget has left, and the stream is ended when it reaches that (server/reservation.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ from sluicegate.limits import (
 )
 from sluicegate.limits.key_quotas import quotas_for_key
 from sluicegate.protocol.errors import QuotaExceeded, RateLimited, ServiceUnavailable
+from sluicegate.server.reservation import (
+    CLAMP_HEADER,
+    asked_max_tokens,
+    budget_refusal_message,
+    completion_size,
+)
 
 if TYPE_CHECKING:
     from sluicegate.policy.keys import KeyEntry
@@ -243,27 +250,44 @@ class LimitGate:
 
     def estimate(self, ctx: RequestContext, body_len: int, quotas: tuple[Quota, ...]) -> dict[str, float]:
         """Tokens and cost to reserve: the prompt's size (bytes/3, erring high) plus max tokens."""
+        return self.reservation(ctx, body_len, quotas)[0]
+
+    def reservation(
+        self, ctx: RequestContext, body_len: int, quotas: tuple[Quota, ...]
+    ) -> tuple[dict[str, float], dict[str, float] | None, int, int]:
+        """(estimate per metric, elastic amount per answer token, answer tokens asked, answers).
+
+        With a budget among the quotas the answer's size is elastic (the limiter may grant fewer
+        tokens than asked, see server/reservation.py); without one nothing is clamped.
+        """
         need_tokens = any(q.metric in (TOKENS, COST) for q in quotas)
         if not need_tokens:
-            return {REQUESTS: 1.0}
-        payload = ctx.payload or {}
-        max_out = payload.get("max_completion_tokens") or payload.get("max_tokens")
-        if not isinstance(max_out, int) or max_out <= 0:
-            max_out = self._default_completion if ctx.path.endswith("completions") else 0
-        n = payload.get("n")
-        if isinstance(n, int) and n > 1:
-            max_out *= n
+            return {REQUESTS: 1.0}, None, 0, 1
+        # /v1/messages is a chat completion inside; pass-through requests have their prefix taken off.
+        path = ctx.upstream_path if ctx.anthropic else ctx.path
+        max_out, answers = completion_size(ctx.payload, path, self._default_completion)
+        clamp = ctx.max_tokens_clamp
+        clamped = clamp is not None
+        if clamp is not None:  # lowered at the key's admission: the upstream's quotas reserve the same
+            max_out = clamp
+        completion = max_out * answers
         # A token is at least one byte of the body, so body_len bounds the prompt: budgets reserve that,
         # which keeps "overspent by at most one request's reservation" true however many are in flight
         # (given max_tokens). Rates reserve a typical figure (~2 bytes a token) to stay generous.
         budget = any(q.kind == "budget" for q in quotas)
         prompt = body_len if budget else body_len // 2 + 1
-        est = {REQUESTS: 1.0, TOKENS: float(prompt + max_out)}
+        est = {REQUESTS: 1.0, TOKENS: float(prompt + completion)}
+        elastic = budget and max_out > 0 and not clamped
+        per_unit: dict[str, float] | None = {TOKENS: float(answers)} if elastic else None
         if any(q.metric == COST for q in quotas):
-            est[COST] = self._price_of(ctx, prompt, max_out) or 0.0
-        return est
+            full = self._price_of(ctx, prompt, completion) or 0.0
+            est[COST] = full
+            if per_unit is not None and full > 0.0:
+                per_unit[COST] = (full - (self._price_of(ctx, prompt, 0) or 0.0)) / max_out
+        return est, per_unit, (max_out if elastic else 0), answers
 
-    async def admit(self, ctx: RequestContext, quotas: tuple[Quota, ...], estimate: dict[str, float]) -> None:
+    async def admit(self, ctx: RequestContext, quotas: tuple[Quota, ...]) -> None:
+        estimate, per_unit, units, answers = self.reservation(ctx, ctx.body_len, quotas)
         if len(estimate) == 1:  # requests only: the demands depend on the quotas alone, so build them once
             cached = self._request_demands.get(quotas)
             if cached is None:
@@ -273,7 +297,7 @@ class LimitGate:
                 cached = self._request_demands[quotas] = (d, needs_settle(d))
             demands, settle = cached
         else:
-            demands = demands_for(quotas, estimate)
+            demands = demands_for(quotas, estimate, per_unit, units)
             settle = True
         result = await self._acquire(demands)
         if result is None:
@@ -283,9 +307,21 @@ class LimitGate:
         if settle:  # a request-rate-only admission has nothing to settle: skip the call at the end
             ctx.admission = result
         ctx.extra_headers.extend(rate_headers(result.requests, result.tokens))
+        if units:
+            self._bound_answer(ctx, result.granted or units, units, answers)
         if any(d.quota.kind == "concurrency" for d in demands) and self._fast is None:
             self._leased[id(result)] = result
             self._ensure_renewer()
+
+    @staticmethod
+    def _bound_answer(ctx: RequestContext, granted: int, asked: int, answers: int) -> None:
+        """A key with a budget: the answer is bounded by what was reserved for it, upstream and in the
+        stream. The body is rewritten when the budget lowered the size, or the client set none (the
+        upstream's own default could be far larger than the reservation)."""
+        ctx.completion_cap = granted * answers
+        if granted < asked or asked_max_tokens(ctx.payload) is None:
+            ctx.max_tokens_clamp = granted
+            ctx.extra_headers.append((CLAMP_HEADER, str(granted)))
 
     def _refusal_error(self, r: Refusal) -> Exception:
         if self.on_refusal is not None:
@@ -295,9 +331,7 @@ class LimitGate:
             headers["retry-after"] = str(max(1, math.ceil(r.retry_after)))
         what = f"{r.quota.describe().rsplit(' for ', 1)[0]} for {scope_words(r.quota.scope)}"
         if r.reason == INSUFFICIENT_QUOTA:
-            return QuotaExceeded(
-                f"You exceeded your current quota: the {what} ({r.quota.limit:g}) is spent.", headers=headers
-            )
+            return QuotaExceeded(budget_refusal_message(r, scope_words(r.quota.scope)), headers=headers)
         if r.reason == TOO_LARGE:
             return RateLimited(
                 f"Request too large: it needs more than the {what} limit of {r.quota.limit:g}. "

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sluicegate.protocol.errors import ModelNotFound, NotFound
+from sluicegate.protocol.sse import DONE_EVENT, error_event
 from sluicegate.providers import mock
 from sluicegate.providers.anthropic_stream import ChatToMessageStream
 from sluicegate.server import messages
-from sluicegate.server.relay import StreamObserver
+from sluicegate.server.relay import EndStream, StreamObserver
 
 if TYPE_CHECKING:
     from sluicegate.server.app import Gateway
@@ -25,8 +26,9 @@ JSON_CT = [("content-type", "application/json")]
 
 
 def observer_filters(ctx: RequestContext, observer: StreamObserver) -> bool:
-    """Events are split and filtered only when metering must hide the usage chunk it asked for."""
-    return not ctx.client_wants_usage and getattr(observer, "may_drop", False)
+    """Events are split and filtered only when metering must hide the usage chunk it asked for, or may
+    end the stream between two events (a budget's cap)."""
+    return bool(getattr(observer, "may_drop", False))
 
 
 def respond_mock(gw: Gateway, proto: Any, ctx: RequestContext, body: bytes) -> None:
@@ -39,12 +41,19 @@ def respond_mock(gw: Gateway, proto: Any, ctx: RequestContext, body: bytes) -> N
         observer = gw.stream_observer(ctx)
         translator = ChatToMessageStream(ctx.model or model) if ctx.anthropic else None
         events = []
-        for data in mock.chat_stream(payload, model):
+        try:
+            for data in mock.chat_stream(payload, model):
+                if translator is not None:
+                    observer.on_event(data)
+                    events.append(translator.feed(data))
+                elif data == b"[DONE]" or observer.on_event(data) or not observer_filters(ctx, observer):
+                    events.append(b"data: " + data + b"\n\n")
+        except EndStream as stop:  # a budget's cap (the mock honours max_tokens, so only by estimate)
+            ctx.error_type = stop.code
             if translator is not None:
-                observer.on_event(data)
-                events.append(translator.feed(data))
-            elif data == b"[DONE]" or observer.on_event(data) or not observer_filters(ctx, observer):
-                events.append(b"data: " + data + b"\n\n")
+                events.append(translator.finish(stop.message, "rate_limit_error"))
+            else:
+                events.append(error_event(stop.message, stop.type, stop.code) + DONE_EVENT)
         if translator is not None:
             events.append(translator.finish())
         ctx.ttft = ctx.elapsed_ms()

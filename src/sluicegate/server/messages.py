@@ -24,7 +24,7 @@ from sluicegate.providers.anthropic import (
     openai_error_to_anthropic,
 )
 from sluicegate.providers.anthropic_stream import ChatToMessageStream
-from sluicegate.server.relay import CLIENT_GONE, StreamObserver
+from sluicegate.server.relay import CLIENT_GONE, EndStream, StreamObserver
 from sluicegate.server.upstream_client import map_error
 
 if TYPE_CHECKING:
@@ -81,13 +81,15 @@ async def relay_stream(
                 observer.on_first_byte()
                 first = False
             out = []
-            for ev in decoder.feed(chunk):
-                observer.on_event(ev.data)
-                frames = translator.feed(ev.data)
-                if frames:
-                    out.append(frames)
-            if out:
-                await transport.send_bytes(b"".join(out))
+            try:
+                for ev in decoder.feed(chunk):
+                    observer.on_event(ev.data)
+                    frames = translator.feed(ev.data)
+                    if frames:
+                        out.append(frames)
+            finally:  # on EndStream, what came before the refused event still goes out
+                if out:
+                    await transport.send_bytes(b"".join(out))
         for ev in decoder.flush():
             observer.on_event(ev.data)
             frames = translator.feed(ev.data)
@@ -99,6 +101,11 @@ async def relay_stream(
         return None
     except CLIENT_GONE:
         raise
+    except EndStream as stop:  # the answer reached its budget: Anthropic's error event ends it
+        tail = translator.finish(stop.message, "rate_limit_error")
+        if tail:
+            await transport.send_bytes(tail)
+        return stop.code
     except asyncio.CancelledError:
         raise
     except BaseException as exc:

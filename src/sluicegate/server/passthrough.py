@@ -11,6 +11,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from sluicegate.protocol.errors import NotFound, Unauthorized
+from sluicegate.protocol.fields import check_fields
 from sluicegate.server.body import body_model
 from sluicegate.server.proxy import bearer_token, prepare_body, relay
 
@@ -41,6 +42,7 @@ async def handle_passthrough(gw: Gateway, scope: Any, proto: Any, ctx: RequestCo
     ctx.payload, ctx.model = body_model(headers.get("content-type", ""), body, False)
     ctx.served_model = ctx.model
     if ctx.payload is not None:
+        check_fields(ctx.payload)
         ctx.stream = ctx.payload.get("stream") is True
     ctx.body_len = len(body)
     ctx.key = gw.passthrough_entry(client_key_id(secret))

@@ -12,6 +12,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import orjson
 
 from sluicegate.protocol.errors import (
@@ -26,16 +27,18 @@ from sluicegate.protocol.errors import (
     UpstreamUnavailable,
     error_body,
 )
+from sluicegate.protocol.fields import check_fields
 from sluicegate.providers.upstream import FORWARDED_REQUEST_HEADERS
 from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT, classify
-from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE
+from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE, NoChannel
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR, over_limit
 from sluicegate.server import messages
 from sluicegate.server.body import body_model
 from sluicegate.server.context import RequestContext
 from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
-from sluicegate.server.relay import CLIENT_GONE, relay_stream
+from sluicegate.server.relay import BUDGET_EXCEEDED, CLIENT_GONE, relay_stream
+from sluicegate.server.reservation import clamp_body
 from sluicegate.server.upstream_client import response_headers
 
 if TYPE_CHECKING:
@@ -71,6 +74,7 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
     body = await gw.read_body(proto, headers) if ctx.method in ("POST", "PUT", "PATCH") else b""
     payload, model = body_model(headers.get("content-type", ""), body, path in gw.model_required)
     if payload is not None:
+        check_fields(payload)
         ctx.stream = payload.get("stream") is True
     if model is None and path in gw.model_required:
         raise BadRequest("You must provide a model parameter.", param="model", code="missing_model")
@@ -135,7 +139,7 @@ async def forward(
     admit = gw.configured if gw.unconfigured else None
     while True:
         channel = attempts.next(admit)
-        if not channel:
+        if isinstance(channel, NoChannel):
             if last_answer is not None:  # an upstream answered and nothing is left to try: its answer
                 relay_error_answer(gw, proto, ctx, *last_answer)
                 return
@@ -198,8 +202,24 @@ async def forward(
                         resp.status,
                     )
                 continue
+            whole: bytes | None = None
+            if not resp.headers.get("content-type", "").startswith("text/event-stream"):
+                # A whole answer is read before anything goes out, so one that is unusable (an HTML page
+                # on a JSON endpoint, a body cut short of its Content-Length) fails over like a 502.
+                bad = unusable_answer(ctx, resp.headers.get("content-type", ""))
+                if bad is None:
+                    try:
+                        whole = await read_whole(resp)
+                    except UpstreamUnavailable as exc:
+                        bad = exc
+                if bad is not None:
+                    log.warning("upstream %s channel %s: %s", upstream.name, channel.name, bad.message)
+                    gw.upstream_failed(upstream.name, bad.code or "bad_answer")
+                    attempts.record_failure(classify(502))
+                    last_error, last_answer = bad, None
+                    continue
             attempts.record_first_byte(time.perf_counter() - ctx.t0)
-            await relay(gw, proto, ctx, resp, upstream.timeouts)
+            await relay(gw, proto, ctx, resp, upstream.timeouts, whole)
             if ctx.error_type:
                 attempts.record_failure(STREAM_CUT)
             else:
@@ -211,6 +231,34 @@ async def forward(
             raise
         finally:
             resp.release()
+
+
+# Endpoints whose answer is JSON (or an SSE stream): anything else from an upstream there is unusable.
+JSON_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages"})
+UPSTREAM_INCOMPLETE = "upstream_incomplete"
+UPSTREAM_BAD_RESPONSE = "upstream_bad_response"
+
+
+def unusable_answer(ctx: RequestContext, content_type: str) -> GatewayError | None:
+    """A 2xx answer that is not JSON on an endpoint that answers JSON (a proxy's HTML page)."""
+    if ctx.upstream_path not in JSON_ENDPOINTS or not content_type or "json" in content_type:
+        return None
+    media = content_type.split(";", 1)[0].strip()
+    return UpstreamUnavailable(
+        f"The upstream answered {media} where JSON was expected.", code=UPSTREAM_BAD_RESPONSE
+    )
+
+
+async def read_whole(resp: Any) -> bytes:
+    """A whole answer's body; one cut short of its Content-Length is a 502, not a 500."""
+    try:
+        return await resp.read()
+    except aiohttp.ClientPayloadError as exc:
+        exc.__traceback__ = None  # see relay.relay_stream: keep Granian's transport collectable
+        raise UpstreamUnavailable(
+            "The upstream's answer was cut short (fewer bytes than its Content-Length).",
+            code=UPSTREAM_INCOMPLETE,
+        ) from None
 
 
 def _retry_after(err: GatewayError) -> float | None:
@@ -306,13 +354,17 @@ def with_own_headers(upstream: list[tuple[str, str]], ours: list[tuple[str, str]
 
 
 def prepare_body(ctx: RequestContext, body: bytes, upstream_model: str | None, stream_usage: bool) -> bytes:
-    """Re-encode the body only when something in it must change: the model name or usage on streams."""
+    """Re-encode the body only when something in it must change: the model name, usage on streams,
+    or max_tokens lowered to what a budget has left."""
     payload = ctx.payload
     if payload is None:
         return body
     changed = False
     if upstream_model is not None and payload.get("model") != upstream_model:
         payload = {**payload, "model": upstream_model}
+        changed = True
+    if ctx.max_tokens_clamp is not None:  # a budget bounds the answer (server/reservation.py)
+        payload = clamp_body(payload, ctx.max_tokens_clamp)
         changed = True
     if ctx.stream and ctx.upstream_path in ("/v1/chat/completions", "/v1/completions"):
         opts = payload.get("stream_options")
@@ -323,7 +375,10 @@ def prepare_body(ctx: RequestContext, body: bytes, upstream_model: str | None, s
     return orjson.dumps(payload) if changed else body
 
 
-async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeouts: Any) -> None:
+async def relay(
+    gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeouts: Any, whole: bytes | None = None
+) -> None:
+    """Relay an upstream's answer: a stream event by event, or the whole body (`whole`, if already read)."""
     out_headers = answer_headers(gw, ctx, response_headers(resp, gw.drop_response_headers))
     ctx.status = resp.status
     content_type = resp.headers.get("content-type", "")
@@ -344,11 +399,12 @@ async def relay(gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeout
             )
         if error:
             # The 200 went out, but the answer did not arrive whole: log the outcome, as for a client that
-            # left (499), so error counts and usage reports see it.
+            # left (499), so error counts and usage reports see it. A budget's cut is logged as the 429
+            # the request would have had, had the upstream been honest about max_tokens.
             ctx.error_type = error
-            ctx.status = 504 if "timeout" in error else 502
+            ctx.status = 429 if error == BUDGET_EXCEEDED else 504 if "timeout" in error else 502
         return
-    data = await resp.read()
+    data = whole if whole is not None else await read_whole(resp)
     ctx.ttft = ctx.elapsed_ms()
     gw.observe_body(ctx, data)
     if ctx.anthropic:

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sluicegate.config.model import Settings
+from sluicegate.metering.ending import Ending
 from sluicegate.metering.prices import UNPRICED, Cost, PriceTable
 from sluicegate.metering.stream import StreamMeter
 from sluicegate.metering.tokens import TokenCounter
 from sluicegate.metering.usage import Usage, usage_from_body, usage_or_estimate
-from sluicegate.server.relay import StreamObserver
+from sluicegate.server.relay import EndStream, StreamObserver
 from sluicegate.store.records import RequestRecord
 
 if TYPE_CHECKING:
@@ -53,6 +54,49 @@ class MeterObserver(StreamObserver):
         self.ctx.ttft = self.ctx.elapsed_ms()
 
 
+def ending_of(ctx: RequestContext) -> Ending:
+    """How the request ended, from what the shell saw (an ending set on the way wins)."""
+    if ctx.ending is not None:
+        return ctx.ending
+    if ctx.cut_for_shutdown:
+        return Ending.SHUTDOWN
+    if ctx.client_gone:
+        return Ending.CLIENT_GONE
+    if ctx.upstream is None:
+        return Ending.REFUSED
+    error = ctx.error_type
+    if not error:
+        return Ending.COMPLETED if 0 < ctx.status < 400 else Ending.UPSTREAM_ERROR
+    if error in ("upstream_incomplete", "upstream_bad_response"):
+        return Ending.UPSTREAM_INCOMPLETE
+    if "timeout" in error or "deadline" in error:
+        return Ending.TIMEOUT
+    if ctx.meter is not None:  # a stream had begun: what was relayed is the client's
+        return Ending.UPSTREAM_CUT
+    return Ending.UPSTREAM_ERROR
+
+
+class CappedMeterObserver(MeterObserver):
+    """A stream whose answer a budget bounds: the event that would pass it ends the stream."""
+
+    __slots__ = ()
+
+    def __init__(self, ctx: RequestContext, cap: int) -> None:
+        self.ctx = ctx
+        self.meter = StreamMeter(ctx.client_wants_usage, cap=cap)
+        self.may_drop = True  # events are looked at one by one, so the cut falls between two of them
+
+    def on_event(self, data: bytes) -> bool:
+        forward = self.meter.feed(data)
+        if self.meter.over_cap:
+            self.ctx.ending = Ending.BUDGET_REACHED
+            raise EndStream(
+                f"This answer reached the {self.ctx.completion_cap} tokens this API key's budget had left "
+                "for it (the upstream did not stop at max_tokens); the stream was ended.",
+            )
+        return forward
+
+
 class Recorder:
     def __init__(
         self,
@@ -73,7 +117,8 @@ class Recorder:
         self.redactor = redactor
 
     def stream_observer(self, ctx: RequestContext) -> StreamObserver:
-        observer = MeterObserver(ctx)
+        cap = ctx.completion_cap
+        observer = MeterObserver(ctx) if cap is None else CappedMeterObserver(ctx, cap)
         ctx.meter = observer.meter
         return observer
 

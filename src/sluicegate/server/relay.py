@@ -31,11 +31,25 @@ except ImportError:  # pragma: no cover
     CLIENT_GONE = (ConnectionError,)
 
 
+BUDGET_EXCEEDED = "budget_exceeded"
+
+
+class EndStream(Exception):
+    """Raised by an observer to end a stream with an in-band error (the answer reached its budget).
+
+    The event that raised is not forwarded; what came before it is.
+    """
+
+    def __init__(self, message: str, code: str = BUDGET_EXCEEDED, type_: str = "insufficient_quota") -> None:
+        super().__init__(message)
+        self.message, self.code, self.type = message, code, type_
+
+
 class StreamObserver:
     """What the relay tells metering about a stream. The default sees every event and keeps nothing.
 
     `on_event` returns whether the event is forwarded (metering hides the usage chunk it asked for
-    when the client did not).
+    when the client did not), or raises `EndStream` to end the stream there.
     """
 
     def on_event(self, data: bytes) -> bool:
@@ -71,14 +85,16 @@ async def relay_stream(
             events = decoder.feed(chunk)
             if filtering:
                 parts = []
-                for ev in events:
-                    if ev.data == DONE:
-                        saw_done = True
-                        parts.append(ev.raw)
-                    elif observer.on_event(ev.data):
-                        parts.append(ev.raw)
-                if parts:
-                    await transport.send_bytes(b"".join(parts))
+                try:
+                    for ev in events:
+                        if ev.data == DONE:
+                            saw_done = True
+                            parts.append(ev.raw)
+                        elif observer.on_event(ev.data):
+                            parts.append(ev.raw)
+                finally:  # on EndStream, what came before the refused event still goes out
+                    if parts:
+                        await transport.send_bytes(b"".join(parts))
             else:
                 for ev in events:
                     if ev.data == DONE:
@@ -96,6 +112,9 @@ async def relay_stream(
             await transport.send_bytes(DONE_EVENT)
     except CLIENT_GONE:
         raise
+    except EndStream as stop:
+        await transport.send_bytes(error_event(stop.message, stop.type, stop.code) + DONE_EVENT)
+        return stop.code
     except asyncio.CancelledError:
         message = cut_message() if cut_message is not None else None
         if message:  # ended by the gateway's shutdown, not by the client: say so in the stream

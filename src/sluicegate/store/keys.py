@@ -7,6 +7,7 @@ number moved: a new key works, and a revoked key is refused, within a second of 
 
 from __future__ import annotations
 
+import builtins
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -115,7 +116,7 @@ class KeyRepository:
             raise KeyNotFound(key_id)
         return record
 
-    async def load_all_active(self) -> list[KeyRecord]:
+    async def load_all_active(self) -> builtins.list[KeyRecord]:
         """Keys that may be used now (enabled, not revoked, not expired), for the gateway's cache.
 
         A key can expire between two reloads, so the request path still checks `expires_at`.

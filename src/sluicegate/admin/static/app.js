@@ -7,9 +7,10 @@ import { loadChannels } from './channels.js';
 import { initKeys, loadKeys } from './keys.js';
 import { initLogs, loadLogs, stopLogTimer } from './logs.js';
 import { loadOverview } from './overview.js';
+import { initSelfhost, loadSelfhost } from './selfhost.js';
 import { initUsage, loadUsage } from './usage.js';
 
-const PAGES = ['overview', 'keys', 'usage', 'logs', 'channels'];
+const PAGES = ['overview', 'keys', 'usage', 'logs', 'channels', 'selfhost'];
 
 // -- sign-in -----------------------------------------------------------------------------------
 
@@ -21,7 +22,7 @@ function signOut(message) {
   sessionStorage.removeItem(KEY_STORE);
   stopLogTimer();
   for (const id of ['overview-status', 'overview-today', 'overview-channels', 'keys-table', 'usage-chart',
-    'usage-table', 'logs-table', 'channels-table', 'channels-keys', 'channels-unavailable']) {
+    'usage-table', 'logs-table', 'channels-table', 'channels-keys', 'channels-unavailable', 'selfhost-table', 'selfhost-total']) {
     fill($(`#${id}`));
   }
   state.rendered = {};
@@ -84,7 +85,7 @@ function route() {
 }
 
 function load(page) {
-  const loader = { overview: loadOverview, keys: loadKeys, usage: loadUsage, logs: loadLogs, channels: loadChannels }[page];
+  const loader = { overview: loadOverview, keys: loadKeys, usage: loadUsage, logs: loadLogs, channels: loadChannels, selfhost: loadSelfhost }[page];
   return loader().then(() => markUpdated(page)).catch(showError);
 }
 
@@ -111,6 +112,7 @@ async function start() {
   initKeys();
   initUsage();
   initLogs();
+  initSelfhost();
   window.addEventListener('hashchange', route);
   route();
 }

@@ -7,7 +7,6 @@ provider key, never received the forbidden request. See docs/security.md for the
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import socket
@@ -23,7 +22,7 @@ import httpx
 import orjson
 import pytest
 from metering_kit import LogTable, wait_until
-from support.gateway import PROVIDER_KEY, Gateway, child_env, free_port, start_gateway
+from support.gateway import PROVIDER_KEY, Gateway, child_env, free_port, http_get, start_gateway
 from support.upstream import Upstream
 
 EMB_KEY = "sk-sec-embeddings-only-0001"
@@ -346,13 +345,7 @@ def test_a_hostile_multipart_body_does_not_stall_the_worker(sec: Edge) -> None:
 
 
 def _get(port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    return http_get("127.0.0.1", port, path, timeout=timeout)
 
 
 # -- 4. slow bodies ----------------------------------------------------------------------------------------

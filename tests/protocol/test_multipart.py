@@ -117,11 +117,12 @@ def hostile_bodies(size: int) -> dict[str, tuple[str, bytes]]:
 
 
 def worst_seconds(size: int) -> float:
+    """The most CPU time (this process's, so other work on a shared box does not count) any shape costs."""
     worst = 0.0
     for boundary, body in hostile_bodies(size).values():
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         form_field(body, boundary)
-        worst = max(worst, time.perf_counter() - t0)
+        worst = max(worst, time.process_time() - t0)
     return worst
 
 
@@ -135,4 +136,4 @@ def test_cost_grows_linearly_with_the_body() -> None:
     """256x the bytes costs far less than 256^2 / 16 x the time: the scan is not quadratic."""
     small = min(worst_seconds(128 * 1024) for _ in range(3))
     large = worst_seconds(32 * MIB)
-    assert large < max(small, 1e-4) * 256 * 16
+    assert large < max(small, 1e-3) * 256 * 16

@@ -19,7 +19,7 @@ import click
 from sluicegate.cli._common import split_list
 from sluicegate.cli.keys import INT_LIMIT, USD_LIMIT, key_json, option_fields
 from sluicegate.protocol.errors import BadRequest, GatewayError, NotFound
-from sluicegate.server.body import parse_json_object, read_body
+from sluicegate.server.body import parse_json_object
 from sluicegate.store.keyfields import LIMIT_FIELDS, InvalidKeyField, normalise_key_fields
 from sluicegate.store.keys import KeyAudit, KeyNameTaken, KeyNotFound, KeyRevoked
 
@@ -82,7 +82,7 @@ class AdminRequest:
     query: dict[str, str]
 
     async def json(self) -> dict[str, Any]:
-        body = await read_body(self.proto, self.scope.headers.get("content-length"), self.gw.max_body)
+        body = await self.gw.read_body(self.proto, self.scope.headers)
         return parse_json_object(body)
 
 

@@ -169,6 +169,12 @@ class ServerConfig(_Strict):
     port: int = Field(8080, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=256)
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    body_timeout_s: float = Field(
+        60.0, gt=0, description="longest a client may take to send a whole request body (408 after)"
+    )
+    body_idle_timeout_s: float = Field(
+        15.0, gt=0, description="longest gap between two chunks of a request body (408 after)"
+    )
     cors: CorsConfig = Field(default_factory=CorsConfig)
     trusted_proxies: list[str] = Field(
         default_factory=list, description="CIDRs whose X-Forwarded-For is believed"
@@ -179,6 +185,22 @@ class ServerConfig(_Strict):
     )
 
     _cidrs = field_validator("trusted_proxies")(lambda cls, v: check_cidrs(v))
+
+    @field_validator("host")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        """The server binds an IP address, not a name: 'localhost' is 127.0.0.1, other names an error
+        (resolving them would bind whatever DNS says today, perhaps a public address)."""
+        host = v.strip()
+        if host.lower() == "localhost":
+            return "127.0.0.1"
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            raise ValueError(
+                f"{v!r} is not an IP address: listen on an address such as 127.0.0.1, 0.0.0.0 or ::"
+            ) from None
+        return host.strip("[]")
 
 
 class BreakerConfig(_Strict):
@@ -275,6 +297,9 @@ class PassthroughConfig(_Strict):
     """openai-forward style: the client's own provider key is forwarded unchanged."""
 
     enabled: bool = False
+    public: bool = Field(
+        False, description="serve pass-through off loopback too (it is an open route: no gateway key)"
+    )
     upstream: str | None = Field(None, description="where passthrough requests go")
     path_prefix: str = "/passthrough"
     rpm: int | None = Field(None, gt=0, description="per client key (by hash)")

@@ -25,15 +25,19 @@ from sluicegate.policy.network import client_address, parse_networks
 from sluicegate.protocol.errors import (
     CorsRefused,
     GatewayError,
+    InvalidPath,
     MethodNotAllowed,
     NotFound,
     ServiceUnavailable,
 )
+from sluicegate.protocol.paths import path_problem
 from sluicegate.providers.upstream import HOP_BY_HOP, Upstream
 from sluicegate.routing import Router
 from sluicegate.routing.channel import Channel
+from sluicegate.server.body import read_body
 from sluicegate.server.context import RequestContext, RequestIds
 from sluicegate.server.cors import Cors
+from sluicegate.server.deadlines import BodyDeadlines
 from sluicegate.server.proxy import CLIENT_GONE, codec_id_headers, handle_v1, watch_disconnect
 from sluicegate.server.recording import ending_of
 from sluicegate.server.relay import StreamObserver
@@ -77,6 +81,9 @@ class Gateway:
         self.cors = Cors(settings.server.cors)
         self.trusted = parse_networks(settings.server.trusted_proxies)
         self.max_body = settings.server.max_body_bytes
+        self.body_deadlines = BodyDeadlines(
+            settings.server.body_timeout_s, settings.server.body_idle_timeout_s
+        )
         self.client = UpstreamClient()
         self.request_ids = RequestIds()
         self.drop_response_headers = HOP_BY_HOP
@@ -116,8 +123,11 @@ class Gateway:
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(self.startup())
         # Granian registered its own SIGTERM handler just before calling us; ours starts draining (the log
-        # is flushed at once and in-flight requests get the grace period) and then hands over as SIGINT,
-        # which Granian treats the same way. Granian gives the app no other signal that shutdown began.
+        # is flushed at once and in-flight requests get the grace period) and hands over to Granian as
+        # SIGINT only when the drain is over. Granian's stop closes idle kept-alive connections, which reset
+        # a request sent on one at that moment; until the drain is over the worker keeps answering instead,
+        # every new request with a 503 and `Connection: close` (a new connection too: the worker cannot
+        # stop accepting without stopping, and shutting the shared listening socket stalls Granian's stop).
         try:
             loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / no signals here
@@ -133,10 +143,16 @@ class Gateway:
             self.settings.server.shutdown_grace_s,
         )
         asyncio.get_running_loop().create_task(self._drain(), name="sluicegate-drain")
-        os.kill(os.getpid(), signal.SIGINT)
 
     async def _drain(self) -> None:
-        """Flush while requests finish; just before Granian's kill, end the rest so they are recorded."""
+        """Flush while requests finish; just before Granian's kill, end the rest so they are recorded;
+        then let Granian stop the worker."""
+        try:
+            await self._drain_requests()
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    async def _drain_requests(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, self.settings.server.shutdown_grace_s - 1.0)
         while self._inflight and loop.time() < deadline:
@@ -179,18 +195,27 @@ class Gateway:
         gate = self.limits
         if gate is None:
             return
-        quotas = gate.quotas_for(ctx.key, ctx.model)
+        quotas = gate.quotas_for(ctx.key, ctx.model, slot_held=ctx.slot is not None)
         if quotas:
             await gate.admit(ctx, quotas)
+
+    async def hold_slot(self, ctx: RequestContext) -> None:
+        """The key's concurrency slot, taken as soon as the key is known (see LimitGate.hold_slot)."""
+        if self.limits is not None:
+            await self.limits.hold_slot(ctx)
 
     async def complete(self, ctx: RequestContext) -> None:
         """The request is over, however it ended: settle its limits with what it used, and record it."""
         rec = self.recorder
         if rec is None:
+            if ctx.slot is not None and self.limits is not None:
+                await self.limits.settle(ctx, None, None)
             return
         usage = rec.usage(ctx) if ctx.upstream is not None else None
         cost = rec.cost(ctx, usage) if usage is not None else None
-        if (ctx.admission is not None or ctx.upstream_admission is not None) and self.limits is not None:
+        if (
+            ctx.admission is not None or ctx.upstream_admission is not None or ctx.slot is not None
+        ) and self.limits is not None:
             # What the key is charged is one function of how the request ended (metering/ending.py).
             charge = charged(ending_of(ctx), usage)
             if charge is None:
@@ -209,6 +234,10 @@ class Gateway:
         if self.limits is None or not (upstream.rpm or upstream.tpm or limits):
             return None
         return await self.limits.admit_upstream(ctx, upstream, channel.name, limits)
+
+    async def read_body(self, proto: Any, headers: Any) -> bytes:
+        """The request body, within the size limit and the body deadlines (413 / 408 otherwise)."""
+        return await read_body(proto, headers.get("content-length"), self.max_body, self.body_deadlines)
 
     def configured(self, channel: Channel) -> bool:
         return channel.upstream not in self.unconfigured
@@ -266,11 +295,22 @@ class Gateway:
         ctx = RequestContext(
             path,
             method,
-            client_address(scope.client, headers.get("x-forwarded-for"), self.trusted),
+            client_address(
+                scope.client, headers.get_all("x-forwarded-for") if self.trusted else None, self.trusted
+            ),
             headers.get("origin"),
         )
         ctx.request_id = self.request_ids.new()
         try:
+            if self._draining:  # e.g. a kept-alive connection's next request: a clear answer, not a reset
+                raise ServiceUnavailable(
+                    "The gateway is shutting down; retry on a new connection.",
+                    code="gateway_shutdown",
+                    headers={"connection": "close", "retry-after": "1"},
+                )
+            problem = path_problem(path)
+            if problem is not None:  # before anything reads the path: auth, endpoint rules, routing
+                raise InvalidPath(f"Invalid request path: {problem}.")
             if method == "OPTIONS":
                 self._preflight(proto, ctx, headers)
             elif path.startswith("/v1/"):

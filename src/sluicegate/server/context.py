@@ -58,6 +58,7 @@ class RequestContext:
         "request_id",
         "response_body",
         "served_model",
+        "slot",
         "started",
         "status",
         "stream",
@@ -94,6 +95,7 @@ class RequestContext:
         self.client_payload: dict[str, Any] | None = None
         self.client_wants_usage = False
         self.admission: Any = None  # the limiter's Admission, settled when the request is over
+        self.slot: Any = None  # the key's concurrency slot, taken before the body is read
         self.cut_for_shutdown = False  # ended by the gateway's shutdown after the grace period
         # The client's API (inbound/), chosen once by path, and the edge to the current upstream: the
         # same wire (bytes pass as they are) or a translation onto canonical chat.

@@ -33,7 +33,7 @@ from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT,
 from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE, NoChannel
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR, over_limit
-from sluicegate.server.body import multipart_model, parse_json_object, read_body
+from sluicegate.server.body import body_model
 from sluicegate.server.context import RequestContext
 from sluicegate.server.events_relay import relay_events
 from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
@@ -79,32 +79,18 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
             ctx.key.check_request(None, "/v1/models", ctx.client_ip)
         respond_models(gw, proto, ctx, path[len("/v1/models/") :] if path != "/v1/models" else None)
         return
-
-    body = (
-        await read_body(proto, headers.get("content-length"), gw.max_body)
-        if ctx.method in ("POST", "PUT", "PATCH")
-        else b""
-    )
-    content_type = headers.get("content-type", "")
-    payload: dict[str, Any] | None = None
-    model: str | None = None
-    if body and content_type.startswith("multipart/form-data"):
-        model = multipart_model(body)
-    elif body and (
-        content_type.startswith("application/json") or path in gw.model_required or body[:1] == b"{"
-    ):
-        payload = parse_json_object(body)
+    if ctx.key is not None and ctx.key.record.limits.concurrency is not None:
+        await gw.hold_slot(ctx)  # a request still sending its body is in flight: it counts from here
+    body = await gw.read_body(proto, headers) if ctx.method in ("POST", "PUT", "PATCH") else b""
+    payload, model = body_model(headers.get("content-type", ""), body, path in gw.model_required)
+    if payload is not None:
         check_fields(payload)
-        raw_model = payload.get("model")
-        if raw_model is not None and not isinstance(raw_model, str):
-            raise BadRequest("'model' must be a string.", param="model")
-        model = raw_model
         ctx.stream = ctx.client_stream = payload.get("stream") is True
     if model is None and path in gw.model_required:
         raise BadRequest("You must provide a model parameter.", param="model", code="missing_model")
     ctx.model = model
     if ctx.key is not None:
-        ctx.key.check_request(model, path, ctx.client_ip)
+        ctx.key.check_request(model, path, ctx.client_ip, model_needed=bool(body))
     local = codec.local_answer
     if local is not None and payload is not None and model is not None:  # Anthropic's count_tokens
         ctx.status = 200

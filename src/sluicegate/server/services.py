@@ -35,6 +35,7 @@ async def start(gw: Gateway) -> None:
 
     s = gw.settings
     await gw.client.start()
+    gw.body_deadlines.start()
     gw.store = await Store.open(default_database_url(s))
     gw.responses_state.repo = gw.store.responses
     if s.redis:
@@ -43,9 +44,22 @@ async def start(gw: Gateway) -> None:
         gw.redis = aioredis.from_url(s.redis, socket_timeout=1.0, socket_connect_timeout=1.0)
     gw.keysync = KeySync(gw.store, gw.keys, redis=gw.redis)
     await gw.keysync.start()
-    gw.metrics = Metrics(multiprocess_dir=os.environ.get("SLUICEGATE_METRICS_DIR") or None)
+    metrics_dir = os.environ.get("SLUICEGATE_METRICS_DIR") or None
+    known_models = set(gw.routes) | {c.model for channels in gw.routes.values() for c in channels if c.model}
+    gw.metrics = Metrics(multiprocess_dir=metrics_dir, models=known_models)
+    run_dir = os.environ.get("SLUICEGATE_RUN_DIR")
+    if run_dir:
+        from sluicegate.server.workers import register_worker
+
+        gw.metrics.worker_started(
+            register_worker(run_dir, s.server.workers, shared_metrics=metrics_dir is not None)
+        )
     counter = TokenCounter(heuristic_only=s.metering.tokenizer == "heuristic")
-    gw.redactor = Redactor(s.metering.redact_patterns, max_chars=s.metering.max_body_chars)
+    gw.redactor = Redactor(
+        s.metering.redact_patterns,
+        max_chars=s.metering.max_body_chars,
+        secrets=[s.admin_key, *(k for u in s.upstreams.values() for k in (u.api_key, *u.api_keys))],
+    )
     gw.sink = LogSink(
         gw.store.usage.write_batch,
         max_queue=s.metering.queue_size,
@@ -145,6 +159,7 @@ async def stop(gw: Gateway) -> None:
     """Flush the log before anything closes: a SIGTERM loses no record."""
     if gw.sink is not None:
         await gw.sink.close(timeout=gw.settings.server.shutdown_grace_s or 10.0)
+    await gw.body_deadlines.close()
     if gw.keysync is not None:
         await gw.keysync.stop()
     if gw.configsync is not None:

@@ -248,6 +248,21 @@ def test_a_json_body_in_any_disguise_has_its_model_checked(sec: Edge, content_ty
 
 
 def test_a_body_whose_model_cannot_be_read_is_refused_for_a_key_with_a_model_list(sec: Edge) -> None:
+    """A path with no codec (relayed as it is) and a body that is not JSON: the model is unknown."""
+    answer = raw(
+        sec.port,
+        "POST",
+        "/v1/moderations",
+        headers={**bearer(NARROW_KEY), "Content-Type": "application/x-www-form-urlencoded"},
+        body=b"model=gpt-4o&input=hi",
+    )
+    error = assert_openai_error(answer, 403, "model_not_allowed")
+    assert "could not read a model" in error["message"]
+    assert sec.upstream.requests == []
+
+
+def test_a_form_body_on_a_json_api_is_refused_before_the_upstream(sec: Edge) -> None:
+    """/v1/responses takes only JSON (its codec reads it): a form body is a 400, never forwarded."""
     answer = raw(
         sec.port,
         "POST",
@@ -255,8 +270,7 @@ def test_a_body_whose_model_cannot_be_read_is_refused_for_a_key_with_a_model_lis
         headers={**bearer(NARROW_KEY), "Content-Type": "application/x-www-form-urlencoded"},
         body=b"model=gpt-4o&input=hi",
     )
-    error = assert_openai_error(answer, 403, "model_not_allowed")
-    assert "could not read a model" in error["message"]
+    assert_openai_error(answer, 400, "invalid_json")
     assert sec.upstream.requests == []
 
 
@@ -272,7 +286,8 @@ def test_a_disguised_json_body_is_metered_under_its_model(sec: Edge) -> None:
     assert answer.status == 200, answer
     row = wait_until(lambda: sec.table.by_request_id(answer.headers["x-request-id"]))
     assert row is not None and row["model_requested"] == "gpt-4o-mini"
-    assert sec.upstream.last.json == {"model": "gpt-4o-mini", "input": "hi"}
+    # The stand-in is chat-only, so the Responses call reached it translated, under the same model.
+    assert sec.upstream.last.json["model"] == "gpt-4o-mini"
 
 
 # -- 3. multipart ------------------------------------------------------------------------------------------

@@ -9,6 +9,15 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
 
+# The dashboard's browser tests (tests/browser) drive Debian's Chromium; never `playwright install`.
+# A CJK font so the Chinese screenshots show characters (and button widths are measured on real glyphs).
+if command -v apt-get >/dev/null 2>&1 && { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/wqy ]; }; then
+  echo "installing chromium and a CJK font"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q chromium fonts-wqy-zenhei >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q chromium fonts-wqy-zenhei >/dev/null; }
+fi
+
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
   echo "starting PostgreSQL"
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
@@ -26,5 +35,22 @@ fi
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check -q src tests bench
 .venv/bin/mypy
+
+# A real browser for the dashboard's browser tests (tests/browser) and the CORS test: Debian's Chromium,
+# driven by Playwright (never `playwright install`), and a CJK font so Chinese pages render real glyphs.
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] \
+   && { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/wqy ]; }; then
+  echo "installing chromium and a CJK font"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null 2>&1; } \
+    || echo "warning: chromium not installed"
+fi
+
+# Real client programs from npm (Claude Code, for tests/e2e/test_claude_code.py), pinned, installed once
+# into a cache shared across runs (SLUICEGATE_NPM_CLIENTS, default ~/.cache/sluicegate/npm-clients).
+if command -v npm >/dev/null 2>&1; then
+  .venv/bin/python tests/support/npm_clients.py
+fi
 
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -108,7 +108,9 @@ def test_no_path_leaves_the_static_folder(gateway: Gateway, raw_path: str) -> No
         body = response.read()
     finally:
         conn.close()
-    assert response.status in (401, 404)  # /admin/api.py is an admin path: the guard answers
+    # Refused before anything reads the path (docs/security.md): a dot-segment is 400 invalid_path.
+    assert response.status == 400
+    assert b"invalid_path" in body
     assert b"import" not in body
 
 
@@ -197,6 +199,9 @@ def test_every_key_the_script_names_exists_in_both_languages() -> None:
         | {f"status.{s}" for s in ("active", "disabled", "expired", "revoked")}
         | {f"limit.{name}" for name in LIMIT_FIELDS}
         | {f"usage.caption_{m}" for m in metrics}
+        | {f"play.role_{role}" for role in ("user", "assistant")}
+        | {f"audit.action_{a}" for a in ("create", "update", "delete", "enable", "disable")}
+        | {f"audit.kind_{k}" for k in ("upstream", "model", "channel", "price")}
     )
     for lang in LANGUAGES:
         assert (named | built) - set(d[lang]) == set(), f"app.js keys missing in {lang}"
@@ -211,6 +216,15 @@ def test_the_script_knows_every_limit_a_key_can_have() -> None:
     html = static_text("index.html")
     for name in LIMIT_FIELDS:
         assert f'name="{name}"' in html, f"no input for {name} in the key form"
+
+
+def test_the_upstream_form_offers_every_preset_the_gateway_knows() -> None:
+    """The preset list is spelled in catalog.js (no build step); a preset added in Python must reach it."""
+    from sluicegate.providers.presets import PRESETS
+
+    listed = re.search(r"const PRESETS = \[([^\]]*)\]", static_text("catalog.js"))
+    assert listed is not None
+    assert [p for p in re.findall(r"'([\w-]*)'", listed.group(1)) if p] == list(PRESETS)
 
 
 def test_with_the_admin_api_disabled_the_page_still_loads_and_can_say_so(core: Any) -> None:

@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 
 from sluicegate.cli.main import cli
 from sluicegate.store import Store
+from sluicegate.store.migrate import HEAD
 from sluicegate.store.records import RequestRecord
 
 SLUICEGATE = Path(sys.executable).with_name("sluicegate")
@@ -160,8 +161,8 @@ def test_db_current_then_upgrade(invoke: object) -> None:
     assert "not migrated" in before.output
     upgraded = invoke("db", "upgrade")  # type: ignore[operator]
     assert upgraded.exit_code == 0
-    assert "at revision 0002 (head)" in upgraded.output
-    assert "at revision 0002 (head)" in invoke("db", "current").output  # type: ignore[operator]
+    assert f"at revision {HEAD} (head)" in upgraded.output
+    assert f"at revision {HEAD} (head)" in invoke("db", "current").output  # type: ignore[operator]
     assert invoke("db", "upgrade").exit_code == 0
 
 

@@ -210,7 +210,9 @@ def test_usage_counts_a_keys_requests_and_tokens(dep: Deployment) -> None:
     def rows() -> list[dict[str, Any]]:
         return dep.admin("GET", f"/admin/usage?key={created['id']}&since=today").json()["data"]
 
-    assert wait_until(lambda: sum(r["requests"] for r in rows()) == 3, timeout=5) is not None
+    wait_until(
+        lambda: sum(r["requests"] for r in rows()) == 3, timeout=5, what="3 requests in the usage report"
+    )
     (row,) = rows()
     assert (row["key_id"], row["model"], row["requests"]) == (created["id"], "gpt-4o-mini", 3)
     assert (row["prompt_tokens"], row["completion_tokens"]) == (3 * 4, 3 * 4)  # the stand-in's usage
@@ -219,9 +221,10 @@ def test_usage_counts_a_keys_requests_and_tokens(dep: Deployment) -> None:
 def test_usage_groups_by_model(dep: Deployment) -> None:
     created = dep.create_key()
     assert chat(dep, created["key"], {**CHAT, "model": "gpt-4o"}).status_code == 200
-    assert wait_until(
+    wait_until(
         lambda: any(r["model"] == "gpt-4o" for r in dep.admin("GET", "/admin/usage?by=model").json()["data"]),
         timeout=5,
+        what="gpt-4o in the usage by model",
     )
     assert all(r["key_id"] is None for r in dep.admin("GET", "/admin/usage?by=model").json()["data"])
 
@@ -235,11 +238,12 @@ def test_usage_refuses_a_bad_date_or_grouping(dep: Deployment) -> None:
 def test_logs_tail_returns_the_latest_requests(dep: Deployment) -> None:
     created = dep.create_key(name="logged")
     assert chat(dep, created["key"]).status_code == 200
-    assert wait_until(
+    wait_until(
         lambda: any(
             e["key_id"] == created["id"] for e in dep.admin("GET", "/admin/logs?tail=5").json()["data"]
         ),
         timeout=5,
+        what="the request in the log tail",
     )
     entries = dep.admin("GET", "/admin/logs?tail=1").json()["data"]
     assert len(entries) == 1

@@ -38,7 +38,9 @@ def logged_tokens(dep: Deployment, key_id: str) -> int:
 def test_budget_given_to_a_used_key_counts_what_it_already_spent(dep: Deployment) -> None:
     created = dep.create_key()
     assert [chat(dep, created["key"]).status_code for _ in range(6)] == [200] * 6
-    assert wait_until(lambda: logged_tokens(dep, created["id"]) == 6 * TOKENS_PER_CHAT, timeout=5) is not None
+    wait_until(
+        lambda: logged_tokens(dep, created["id"]) == 6 * TOKENS_PER_CHAT, timeout=5, what="6 chats logged"
+    )
     patched = dep.admin("PATCH", f"/admin/keys/{created['id']}", json={"budget_tokens": 5 * TOKENS_PER_CHAT})
     assert patched.status_code == 200
     refused = chat(dep, created["key"])

@@ -530,11 +530,10 @@ def test_a_client_leaving_during_a_retry_cancels_it(rig: Rig) -> None:
     # (answers after 5 s); the client gives up at 1.5 s, during that retry.
     with pytest.raises(httpx.TimeoutException):
         rig.http.post("/v1/chat/completions", json={"model": "leaving", "messages": MESSAGES}, timeout=1.5)
-    left_at = time.monotonic()
     slow = rig.stand_ins["leave-slow"]
     assert rig.count("leave-hang") == 1
+    # leave-slow would answer 5 s after it was asked (~3.5 s from now): cancelled within 3 s is before.
     assert slow.wait_for(lambda: slow.cancelled == 1, timeout=3), "the retry went on after the client left"
-    assert time.monotonic() - left_at < 1.5
     time.sleep(FIRST_BYTE_S + 0.3)  # long enough for a third attempt to have started, were there one
     assert rig.count("leave-last") == 0, "a further attempt started for a client that had left"
     channels = rig.channels()

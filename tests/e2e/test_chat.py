@@ -130,9 +130,10 @@ async def test_stream_over_raw_aiohttp_arrives_chunk_by_chunk(core: Core, spec: 
     assert len(arrivals) == 5
     assert arrivals[-1] - arrivals[0] >= 0.45
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
-    # A buffering relay gives every gap ~0; one short gap is scheduling jitter (a late chunk followed by
-    # an on-time one), seen on a loaded machine.
-    assert sum(g >= 0.08 for g in gaps) >= len(gaps) - 1, f"chunks arrived in bursts: gaps {gaps}"
+    # A buffering relay gives every gap ~0 (and no 0.45 s span, checked above). Short gaps are
+    # scheduling jitter: on a loaded machine (load 28 on 2 cores) one late chunk arrived 0.56 s after
+    # the one before and the next two right behind it. Half the gaps spaced still rules out a burst.
+    assert sum(g >= 0.08 for g in gaps) >= len(gaps) // 2, f"chunks arrived in bursts: gaps {gaps}"
 
 
 def test_renamed_model_reaches_the_upstream_under_its_upstream_name(core: Core, spec: SpecValidator) -> None:

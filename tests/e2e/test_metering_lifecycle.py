@@ -274,35 +274,38 @@ def test_a_locked_log_table_neither_slows_nor_loses_requests(
     )
 
 
+async def _burst_while_the_log_is_locked(
+    gateway: Any, database: str, n: int
+) -> list[httpx.Response | BaseException]:
+    """`n` requests (20 at a time) while `request_logs` is locked, so every log write hangs."""
+    locker = await asyncpg.connect(database)
+    lock = locker.transaction()
+    await lock.start()
+    await locker.execute("LOCK TABLE request_logs IN ACCESS EXCLUSIVE MODE")
+    results = await _fire(f"{gateway.base_url}/chat/completions", _load(n), auth("metrics"), concurrency=20)
+    await lock.rollback()
+    await locker.close()
+    return results
+
+
 def test_a_full_log_queue_drops_records_and_counts_every_one(
     stand_in: Upstream, postgres_database: str
 ) -> None:
-    """With the table locked the queue fills (queue_size 100); what does not fit is dropped, never
-    blocking a request, and counted: rows written + records dropped = requests answered."""
+    """With the table locked and the spill off the queue fills (queue_size 100); what does not fit is
+    dropped, never blocking a request, and counted: rows written + records dropped = requests answered."""
     database = postgres_database
     table = LogTable(database)
     gateway = start_gateway(
-        metering_config(stand_in.url, database, metering={"flush_interval_s": 0.2, "queue_size": 100})
+        metering_config(
+            stand_in.url, database, metering={"flush_interval_s": 0.2, "queue_size": 100, "spill_max_mb": 0}
+        )
     )
     stand_in.reset()
     try:
-
-        async def scenario() -> list[httpx.Response | BaseException]:
-            locker = await asyncpg.connect(database)
-            lock = locker.transaction()
-            await lock.start()
-            await locker.execute("LOCK TABLE request_logs IN ACCESS EXCLUSIVE MODE")
-            results = await _fire(
-                f"{gateway.base_url}/chat/completions", _load(150), auth("metrics"), concurrency=20
-            )
-            await lock.rollback()
-            await locker.close()
-            return results
-
-        results = asyncio.run(scenario())
+        results = asyncio.run(_burst_while_the_log_is_locked(gateway, database, 250))
         answered = sum(1 for r in results if isinstance(r, httpx.Response) and r.status_code == 200)
-        assert answered == 150, "requests failed while the log table was locked"
-        wait_until(lambda: _queue_depths(gateway)[1] == 0, timeout=10)
+        assert answered == 250, "requests failed while the log table was locked"
+        assert wait_until(lambda: _queue_depths(gateway)[1] == 0, timeout=10), "the log queue never emptied"
         _status, body = http_get(gateway.host, gateway.port, "/metrics", timeout=5)
         dropped = next(
             s.value
@@ -313,6 +316,31 @@ def test_a_full_log_queue_drops_records_and_counts_every_one(
         written = table.count()
     finally:
         gateway.stop()
-    assert dropped > 0, f"150 records fit a queue of 100 while the table was locked? ({written} written)"
-    assert written + dropped == 150, f"{written} written + {dropped} counted as dropped != 150 answered"
+    # One batch (at most the queue) is stuck in the locked write, 100 more fit the queue: 50+ dropped.
+    assert dropped > 0, f"250 records fit a queue of 100 while the table was locked? ({written} written)"
+    assert written + dropped == 250, f"{written} written + {dropped} counted as dropped != 250 answered"
     assert "request log queue full" in gateway.logs(), "the drops were not logged"
+
+
+def test_a_hung_log_write_moves_the_queue_to_the_spill_and_loses_nothing(
+    stand_in: Upstream, postgres_database: str
+) -> None:
+    """The same locked table with the spill on (the default): the queue goes to the spill instead of
+    overflowing, and once the table is free every answered request is logged exactly once."""
+    database = postgres_database
+    table = LogTable(database)
+    gateway = start_gateway(
+        metering_config(stand_in.url, database, metering={"flush_interval_s": 0.2, "queue_size": 100})
+    )
+    stand_in.reset()
+    try:
+        results = asyncio.run(_burst_while_the_log_is_locked(gateway, database, 150))
+        answered = sum(1 for r in results if isinstance(r, httpx.Response) and r.status_code == 200)
+        assert answered == 150, "requests failed while the log table was locked"
+        wait_until(lambda: table.count() >= 150, timeout=30)
+        written = table.count()
+        distinct = len({row["request_id"] for row in table.rows()})
+    finally:
+        gateway.stop()
+    assert "dropped" not in gateway.logs(), "records were dropped with a spill that had room"
+    assert written == 150 and distinct == 150, f"{written} rows ({distinct} distinct) for 150 answered"

@@ -68,6 +68,8 @@ def ctx(**fields: object) -> RequestContext:
         ),
         ({"status": 502, "error_type": "upstream_incomplete"}, Ending.UPSTREAM_INCOMPLETE),
         ({"status": 502, "error_type": "upstream_bad_response"}, Ending.UPSTREAM_INCOMPLETE),
+        # a stream that stopped without [DONE] or a finish_reason: billed for what was relayed
+        ({"status": 502, "error_type": "upstream_stream_incomplete", "meter": object()}, Ending.UPSTREAM_CUT),
     ],
 )
 def test_the_ending_is_read_off_what_the_shell_saw(fields: dict[str, object], ending: Ending) -> None:

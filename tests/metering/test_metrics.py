@@ -252,3 +252,20 @@ def test_odd_model_names_are_escaped_in_the_exposition() -> None:
         value(found, "sluicegate_requests_total", model='we"ird\\name\nx', upstream="openai", status="200")
         == 1
     )
+
+
+def test_only_routed_models_become_labels_and_junk_is_other() -> None:
+    metrics = Metrics(max_models=3, models={"gpt-4o-mini", "real-model-name"})
+    for n in range(10):
+        metrics.observe(replace(BASE, model_served=f"junk-{n}"))
+    metrics.observe(replace(BASE, model_served="gpt-4o-mini"))
+    found = samples(metrics)
+    models = {dict(labels)["model"] for (name, labels) in found if name == "sluicegate_requests_total"}
+    assert models == {"gpt-4o-mini", "other"}
+    assert value(found, "sluicegate_requests_total", model="other", upstream="openai", status="200") == 10
+
+
+def test_worker_restarts_are_counted() -> None:
+    metrics = Metrics()
+    metrics.worker_started(2)
+    assert value(samples(metrics), "sluicegate_worker_restarts_total") == 2

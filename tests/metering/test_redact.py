@@ -66,3 +66,30 @@ def test_invalid_utf8_is_replaced_not_raised() -> None:
 
 def test_none_stays_none() -> None:
     assert Redactor()(None) is None
+
+
+def test_the_admin_key_and_other_known_secrets_are_masked_wherever_they_appear() -> None:
+    admin = "my-admin-key-0123456789"
+    out = Redactor(secrets=[admin, "none", None])(f"please use {admin} and none of it".encode())
+    assert out == f"please use {MASK} and none of it"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id AKIAIOSFODNN7EXAMPLE here",
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        '{"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}',
+        "token eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
+    ],
+)
+def test_aws_keys_and_jwts_are_masked(text: str) -> None:
+    out = Redactor()(text)
+    assert out is not None and MASK in out
+    for secret in ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI", "eyJzdWIiOiIxMjM0NTY3ODkwIn0"):
+        assert secret not in out
+
+
+def test_forty_character_words_without_the_aws_name_are_kept() -> None:
+    text = "commit 0123456789abcdef0123456789abcdef01234567 landed"
+    assert Redactor()(text) == text

@@ -26,3 +26,12 @@ def test_rightmost_untrusted_hop_is_the_client() -> None:
 
 def test_chain_of_trusted_proxies() -> None:
     assert client_address("10.0.0.2:1", "198.51.100.7, 10.0.0.3", TRUSTED) == "198.51.100.7"
+
+
+def test_several_header_lines_are_joined_in_order() -> None:
+    # the client sent its own line naming an allowed address; our proxy added a second line
+    assert client_address("10.0.0.2:1", ["10.1.1.1", "198.51.100.7"], TRUSTED) == "198.51.100.7"
+
+
+def test_one_line_as_a_list_reads_like_the_string() -> None:
+    assert client_address("10.0.0.2:1", ["198.51.100.7, 10.0.0.3"], TRUSTED) == "198.51.100.7"

@@ -18,7 +18,7 @@ from support.anthropic_spec import anthropic_spec
 from support.schema import SpecValidator
 
 from sluicegate.metering.usage import Usage
-from sluicegate.providers.anthropic import messages_to_chat
+from sluicegate.providers.anthropic import messages_to_chat, stop_sequences, thinking_mode
 from sluicegate.providers.anthropic_stream import ChatToMessageStream
 
 EVENT = pydantic.TypeAdapter(anthropic.types.RawMessageStreamEvent)
@@ -305,10 +305,22 @@ def test_a_vllm_stop_string_becomes_the_stop_sequence(aspec) -> None:
     assert events[-2][1]["delta"]["stop_sequence"] == "###"
 
 
-def test_an_upstream_that_ends_without_done_is_closed_by_finish(aspec) -> None:
-    stream, events = run([chunk({"content": "partial"})], aspec)
+def test_an_upstream_that_sent_its_finish_reason_but_no_done_is_closed_by_finish(aspec) -> None:
+    stream, events = run([chunk({"content": "partial"}), chunk(finish="stop")], aspec)
     assert names(events)[-3:] == ["content_block_stop", "message_delta", "message_stop"]
+    assert events[-2][1]["delta"]["stop_reason"] == "end_turn"
     assert stream.finish() == b"" and stream.feed(b"[DONE]") == b""
+
+
+def test_a_stream_without_done_or_finish_reason_ends_with_an_error_not_an_invented_end_turn(aspec) -> None:
+    stream, events = run([chunk({"content": "partial"})], aspec, request_id="req_abc")
+    assert names(events) == ["message_start", "ping", "content_block_start", "content_block_delta", "error"]
+    body = events[-1][1]
+    assert body["error"]["type"] == "api_error"
+    assert "upstream_stream_incomplete" in body["error"]["message"]
+    assert body["request_id"] == "req_abc"
+    assert stream.incomplete and stream.ended
+    assert "message_stop" not in names(events) and "message_delta" not in names(events)
 
 
 def test_a_failed_upstream_ends_with_an_error_event_and_nothing_after(aspec) -> None:
@@ -349,9 +361,12 @@ def sdk_stream_client(upstream_payloads: list[bytes], seen: list[dict[str, Any]]
     """An SDK client whose transport is the gateway's translation over a scripted upstream."""
 
     def gateway(request: httpx2.Request) -> httpx2.Response:
-        chat = messages_to_chat(orjson.loads(request.content), "gpt-4o-mini")
+        sent = orjson.loads(request.content)
+        chat = messages_to_chat(sent, "gpt-4o-mini")
         seen.append(chat)
-        stream = ChatToMessageStream("claude-sonnet-4-6")
+        stream = ChatToMessageStream(
+            "claude-sonnet-4-6", thinking=thinking_mode(sent), stop_sequences=stop_sequences(sent)
+        )
         body = b"".join(stream.feed(p) for p in upstream_payloads) + stream.finish()
         return httpx2.Response(200, content=body, headers={"content-type": "text/event-stream"})
 
@@ -392,3 +407,101 @@ def test_the_sdk_raises_the_error_event_of_a_failed_stream() -> None:
     )
     with pytest.raises(anthropic.APIStatusError, match="upstream went away"), stream as events:
         events.get_final_message()
+
+
+# -- thinking, stop sequences, estimated usage -----------------------------------------------------
+
+
+def test_reasoning_content_streams_as_a_thinking_block_with_a_signature(aspec) -> None:
+    stream, events = run(
+        [
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"reasoning_content": "Let me "}),
+            chunk({"reasoning_content": "think."}),
+            chunk({"content": "Answer."}),
+            chunk(finish="stop"),
+            b"[DONE]",
+        ],
+        aspec,
+        thinking="show",
+    )
+    assert names(events)[2:10] == [
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+    ]
+    assert events[2][1]["content_block"] == {"type": "thinking", "thinking": "", "signature": ""}
+    assert [e[1]["delta"]["thinking"] for e in events[3:5]] == ["Let me ", "think."]
+    signature = events[5][1]["delta"]
+    assert signature["type"] == "signature_delta" and signature["signature"].startswith("sluicegate.v1.")
+    assert events[7][1]["content_block"]["type"] == "text" and events[7][1]["index"] == 1
+
+
+def test_the_sdk_accumulates_thinking_then_text() -> None:
+    payloads = [
+        chunk({"reasoning": "pondering"}),  # OpenRouter's and Ollama's name for it
+        chunk({"content": "done"}),
+        chunk(finish="stop"),
+        b"[DONE]",
+    ]
+    seen: list[dict[str, Any]] = []
+    client = sdk_stream_client(payloads, seen)
+    with client.messages.stream(
+        model="claude-sonnet-4-6",
+        max_tokens=200,
+        thinking={"type": "adaptive"},
+        output_config={"effort": "max"},
+        messages=[{"role": "user", "content": "Think first"}],
+    ) as stream:
+        message = stream.get_final_message()
+    assert seen[0]["reasoning_effort"] == "high"
+    assert [b.type for b in message.content] == ["thinking", "text"]
+    assert message.content[0].thinking == "pondering"
+    assert message.content[0].signature.startswith("sluicegate.v1.")
+    assert message.content[1].text == "done"
+
+
+def test_reasoning_is_dropped_when_the_client_did_not_ask_for_thinking(aspec) -> None:
+    _, events = run(
+        [chunk({"reasoning_content": "hmm"}), chunk({"content": "hi"}), chunk(finish="stop")], aspec
+    )
+    blocks = [e[1]["content_block"]["type"] for e in events if e[0] == "content_block_start"]
+    assert blocks == ["text"]
+
+
+def test_omitted_thinking_keeps_the_block_and_signature_but_no_text(aspec) -> None:
+    _, events = run([chunk({"reasoning_content": "secret"}), chunk(finish="stop")], aspec, thinking="omit")
+    deltas = [e[1]["delta"]["type"] for e in events if e[0] == "content_block_delta"]
+    assert deltas == ["signature_delta"]
+    assert b"secret" not in orjson.dumps(events)
+
+
+def test_text_ending_with_a_requested_stop_sequence_is_a_stop_sequence(aspec) -> None:
+    _, events = run(
+        [chunk({"content": "one two"}), chunk({"content": " END"}), chunk(finish="stop"), b"[DONE]"],
+        aspec,
+        stop_sequences=["END", "###"],
+    )
+    assert events[-2][1]["delta"]["stop_reason"] == "stop_sequence"
+    assert events[-2][1]["delta"]["stop_sequence"] == "END"
+
+
+def test_a_plain_stop_with_stop_sequences_requested_is_an_end_turn(aspec) -> None:
+    _, events = run([chunk({"content": "one two"}), chunk(finish="stop")], aspec, stop_sequences=["END"])
+    assert events[-2][1]["delta"]["stop_reason"] == "end_turn"
+    assert events[-2][1]["delta"]["stop_sequence"] is None
+
+
+def test_the_gateways_estimate_fills_usage_when_the_upstream_sent_none(aspec) -> None:
+    _, events = run(
+        [chunk({"content": "hi"}), chunk(finish="stop"), b"[DONE]"],
+        aspec,
+        estimate=lambda: Usage(prompt_tokens=30, completion_tokens=7, estimated=True),
+    )
+    assert events[-2][1]["usage"]["input_tokens"] == 30
+    assert events[-2][1]["usage"]["output_tokens"] == 7

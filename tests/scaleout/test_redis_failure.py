@@ -113,7 +113,10 @@ def test_open_lets_limited_requests_pass_while_redis_is_down(
     assert statuses == [200] * 5
 
     redis.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 5  # the limiter reconnects on its next call
+    while post(gw, LIMITED).status_code != 200:
+        assert time.monotonic() < deadline, "limited requests did not pass within 5 s of Redis coming back"
+        time.sleep(0.05)
     assert all(post(gw, LIMITED).status_code == 200 for _ in range(5))
 
 
@@ -153,7 +156,10 @@ def test_a_spent_budget_stays_spent_after_redis_restarts_empty(
             assert r.json()["error"]["code"] == "insufficient_quota", r.text
             break
     assert answers[-1] == 429 and answers.count(200) >= 2, answers
-    time.sleep(0.5)  # the log sink writes the usage to PostgreSQL (flush interval 0.2 s)
+    deadline = time.monotonic() + 10  # the log sink writes the usage to PostgreSQL (flush interval 0.2 s)
+    while httpx.get(f"{gw.url}/readyz", timeout=5).json().get("log_queue_depth") != 0:
+        assert time.monotonic() < deadline, "the usage was not written to the store within 10 s"
+        time.sleep(0.05)
 
     redis.kill()
     redis.start()

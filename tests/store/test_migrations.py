@@ -39,7 +39,8 @@ async def test_workers_starting_together_migrate_once(empty_db_url: str) -> None
     engine = create_engine(empty_db_url)
     try:
         async with engine.connect() as conn:
-            assert (await conn.execute(select(revision.c.id, revision.c.value))).all() == [(1, 0)]
+            rows = (await conn.execute(select(revision.c.id, revision.c.value).order_by(revision.c.id))).all()
+            assert rows == [(1, 0), (2, 0)]  # keys, configuration
     finally:
         await engine.dispose()
 

@@ -157,6 +157,54 @@ async def test_errors_count_responses_of_400_and_above(store: Store) -> None:
     assert (row["requests"], row["errors"]) == (3, 2)
 
 
+async def test_a_refused_request_is_counted_in_its_groups_priced_row_not_a_row_of_its_own(
+    store: Store,
+) -> None:
+    """A 429 has no price (currency ""): it used to make a second, unlabelled row for the same key/model/day."""
+    await store.usage.write_batch(
+        [
+            record(1, cost=0.25),
+            record(2, cost=0.5),
+            record(3, status=429, cost=0.0, currency="", prompt_tokens=0),
+        ]
+    )
+    (row,) = await store.usage.query()
+    assert (row["currency"], row["requests"], row["errors"]) == ("USD", 3, 1)
+    assert row["cost"] == pytest.approx(0.75)
+    assert row["prompt_tokens"] == 101 + 102
+
+
+async def test_a_group_with_no_priced_request_keeps_its_row_unlabelled(store: Store) -> None:
+    await store.usage.write_batch([record(1), record(2, model_requested="local", currency="", cost=0.0)])
+    rows = {r["model"]: r for r in await store.usage.query()}
+    assert rows["local"]["currency"] == "" and rows["local"]["requests"] == 1
+    assert rows["gpt-4o"]["currency"] == "USD" and rows["gpt-4o"]["requests"] == 1
+
+
+async def test_unpriced_requests_fold_per_day_when_grouped_by_day(store: Store) -> None:
+    await store.usage.write_batch(
+        [
+            record(1),
+            record(2, currency="", cost=0.0, status=502),
+            record(3, ts=NOV_1 + DAY, currency="", cost=0.0),
+        ]
+    )
+    rows = await store.usage.query(by="day")
+    assert [(r["day"], r["currency"], r["requests"]) for r in rows] == [
+        ("2026-11-01", "USD", 2),
+        ("2026-11-02", "", 1),
+    ]
+
+
+async def test_usage_in_two_currencies_stays_two_rows(store: Store) -> None:
+    await store.usage.write_batch(
+        [record(1, currency="USD"), record(2, currency="CNY"), record(3, currency="", cost=0.0)]
+    )
+    rows = await store.usage.query()
+    assert sorted(r["currency"] for r in rows) == ["CNY", "USD"]
+    assert sum(r["requests"] for r in rows) == 3
+
+
 async def test_usage_is_counted_under_the_served_model_when_none_was_requested(store: Store) -> None:
     await store.usage.write_batch([record(1, model_requested=None, model_served="gpt-4o-mini")])
     assert [r["model"] for r in await store.usage.query()] == ["gpt-4o-mini"]

@@ -168,12 +168,22 @@ def deploy(
     return Deployment(kind, url, gateway, upstream, slow, pg_name)
 
 
-def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> float | None:
-    """Seconds until `predicate()` was first true, or None if it was not within `timeout`."""
+class WaitTimeout(AssertionError):
+    """`wait_until`'s predicate stayed false until the deadline (a test failure, with its message)."""
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.05, what: str = "") -> float:
+    """Seconds until `predicate()` was first true; raises `WaitTimeout` if it was not within `timeout`.
+
+    It used to return None on timeout, which a caller that forgot to assert read as success.
+    """
     start = time.monotonic()
     while True:
         if predicate():
             return time.monotonic() - start
-        if time.monotonic() - start >= timeout:
-            return None
+        waited = time.monotonic() - start
+        if waited >= timeout:
+            raise WaitTimeout(
+                f"{what or 'the condition'} was not true within {timeout} s (waited {waited:.2f} s)"
+            )
         time.sleep(interval)

@@ -3,7 +3,7 @@
 The admin key is a different secret from every client key: a leaked client key must not be able to
 mint itself a bigger one. So the guard compares the bearer token with `admin_key` in constant time,
 and with no admin key configured the whole API is absent (404), not open. Handlers live beside this
-file, one concept each (`keys.py`, `reports.py`); errors are raised as `sluicegate.protocol.errors`
+file, one concept each (`keys.py`, `reports.py`, `requests.py`, `quotas.py`, `catalog.py`); errors are raised as `sluicegate.protocol.errors`
 types, which the app turns into OpenAI-shaped bodies like every other error.
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
-from sluicegate.admin import keys, reports, selfhost
+from sluicegate.admin import catalog, keys, quotas, reports, requests, selfhost
 from sluicegate.admin.ui import serve_ui
 from sluicegate.protocol.errors import MethodNotAllowed, NotFound, Unauthorized
 from sluicegate.server.proxy import bearer_token
@@ -29,6 +29,37 @@ _ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/admin/logs"): reports.logs,
     ("GET", "/admin/channels"): reports.channels,
     ("GET", "/admin/selfhost"): selfhost.selfhost,
+    ("GET", "/admin/requests"): requests.search,
+    ("GET", "/admin/requests.csv"): requests.export_csv,
+    ("GET", "/admin/quotas"): quotas.quotas,
+    ("GET", "/admin/upstreams"): catalog.list_upstreams,
+    ("POST", "/admin/upstreams"): catalog.create_upstream,
+    ("GET", "/admin/models"): catalog.list_models,
+    ("POST", "/admin/models"): catalog.create_model,
+    ("GET", "/admin/prices"): catalog.list_prices,
+    ("POST", "/admin/prices"): catalog.set_price,
+    ("GET", "/admin/audit"): catalog.audit,
+}
+# /admin/<collection>/{name}: the methods each collection answers on one entry.
+_ENTRY_ROUTES: dict[str, dict[str, Handler]] = {
+    "/admin/upstreams/": {
+        "GET": catalog.show_upstream,
+        "PATCH": catalog.update_upstream,
+        "DELETE": catalog.delete_upstream,
+    },
+    "/admin/models/": {
+        "GET": catalog.show_model,
+        "PATCH": catalog.update_model,
+        "DELETE": catalog.delete_model,
+    },
+    "/admin/prices/": {"DELETE": catalog.delete_price},
+}
+# POST /admin/channels/{name}/<operation>; the name may hold '/' (channels are "upstream/model").
+_CHANNEL_OPS: dict[str, Handler] = {
+    "test": catalog.test_channel,
+    "reset": catalog.reset_channel,
+    "enable": catalog.enable_channel,
+    "disable": catalog.disable_channel,
 }
 # Methods on /admin/keys/{id}.
 _KEY_ROUTES: dict[str, Handler] = {
@@ -67,9 +98,46 @@ async def handle_admin(gw: Any, scope: Any, proto: Any, ctx: Any) -> None:
         if key_handler is None:
             raise MethodNotAllowed(f"{method} is not allowed on {path}; use GET, PATCH or DELETE.")
         status, body = await key_handler(request, path.rsplit("/", 1)[1])
+    elif path.startswith("/admin/requests/") and path.count("/") == 3:
+        if method != "GET":
+            raise MethodNotAllowed(f"{method} is not allowed on {path}; use GET.")
+        status, body = await requests.show(request, path.rsplit("/", 1)[1])
+    elif (entry := _entry(path)) is not None:
+        prefix, name = entry
+        methods = _ENTRY_ROUTES[prefix]
+        entry_handler = methods.get(method)
+        if entry_handler is None:
+            raise MethodNotAllowed(f"{method} is not allowed on {path}; use {', '.join(methods)}.")
+        status, body = await entry_handler(request, name)
+    elif path.startswith("/admin/channels/") and path.count("/") >= 4:
+        name, _, operation = path[len("/admin/channels/") :].rpartition("/")
+        op_handler = _CHANNEL_OPS.get(operation)
+        if op_handler is None or not name:
+            raise NotFound(
+                f"Unknown channel operation {operation!r}; use {', '.join(_CHANNEL_OPS)} (POST).",
+                code="unknown_operation",
+            )
+        if method != "POST":
+            raise MethodNotAllowed(f"{method} is not allowed on {path}; use POST.")
+        status, body = await op_handler(request, unquote(name))
     elif any(p == path for _, p in _ROUTES):
         allowed = ", ".join(m for m, p in _ROUTES if p == path)
         raise MethodNotAllowed(f"{method} is not allowed on {path}; use {allowed}.")
     else:
         raise NotFound(f"Unknown admin path {path}. See docs/admin-api.md.")
+    if isinstance(body, catalog.RawBody):
+        ctx.status = status
+        headers = gw._headers(ctx)
+        headers[0] = ("content-type", body.content_type)
+        headers.append(("content-disposition", f'attachment; filename="{body.filename}"'))
+        proto.response_bytes(status, headers, body.data)
+        return
     gw._json(proto, ctx, status, body)
+
+
+def _entry(path: str) -> tuple[str, str] | None:
+    """(collection prefix, URL-decoded name) for /admin/upstreams/{name} and the like."""
+    for prefix in _ENTRY_ROUTES:
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return prefix, unquote(path[len(prefix) :])
+    return None

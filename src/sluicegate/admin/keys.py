@@ -19,9 +19,9 @@ import click
 from sluicegate.cli._common import split_list
 from sluicegate.cli.keys import INT_LIMIT, USD_LIMIT, key_json, option_fields
 from sluicegate.protocol.errors import BadRequest, GatewayError, NotFound
-from sluicegate.server.body import parse_json_object, read_body
+from sluicegate.server.body import parse_json_object
 from sluicegate.store.keyfields import LIMIT_FIELDS, InvalidKeyField, normalise_key_fields
-from sluicegate.store.keys import KeyNotFound, KeyRevoked
+from sluicegate.store.keys import KeyAudit, KeyNameTaken, KeyNotFound, KeyRevoked
 
 log = logging.getLogger("sluicegate.admin")
 
@@ -54,6 +54,24 @@ class KeyConflict(GatewayError):
     code = "key_revoked"
 
 
+def _name_taken(exc: KeyNameTaken) -> KeyConflict:
+    return KeyConflict(str(exc).capitalize() + ".", param="name", code="key_name_taken")
+
+
+def _audit(gw: Any) -> KeyAudit:
+    """Key changes through the API are audited like catalog changes, by the admin key's fingerprint."""
+    from sluicegate.admin.catalog import actor
+
+    return KeyAudit(actor(gw.settings.admin_key or ""), lambda record: key_json(record, time.time()))
+
+
+def _check_file_names(gw: Any, fields: dict[str, Any]) -> None:
+    """A managed key may not take the name of a key written in the file either."""
+    name = fields.get("name")
+    if name is not None and any(k.name == name for k in gw.settings.keys):
+        raise _name_taken(KeyNameTaken(name))
+
+
 @dataclass(slots=True)
 class AdminRequest:
     """What an admin handler may use: the gateway, the raw request, and its query parameters."""
@@ -64,7 +82,7 @@ class AdminRequest:
     query: dict[str, str]
 
     async def json(self) -> dict[str, Any]:
-        body = await read_body(self.proto, self.scope.headers.get("content-length"), self.gw.max_body)
+        body = await self.gw.read_body(self.proto, self.scope.headers)
         return parse_json_object(body)
 
 
@@ -151,7 +169,11 @@ async def create_key(req: AdminRequest) -> tuple[int, Any]:
         raise BadRequest("name is required.", param="name", code="invalid_key_field")
     now = time.time()
     fields = key_fields(body, now)
-    record, secret = await req.gw.store.keys.create(fields)
+    _check_file_names(req.gw, fields)
+    try:
+        record, secret = await req.gw.store.keys.create(fields, _audit(req.gw))
+    except KeyNameTaken as exc:
+        raise _name_taken(exc) from None
     await changed(req.gw)
     log.info("admin: created key %s (%s)", record.id, record.name)
     return 201, {"key": secret, **key_json(record, now)}
@@ -169,8 +191,11 @@ async def update_key(req: AdminRequest, key_id: str) -> tuple[int, Any]:
     fields = key_fields(body, time.time())
     if not fields:
         raise BadRequest("Nothing to change: give at least one field.", code="invalid_key_field")
+    _check_file_names(req.gw, fields)
     try:
-        record = await req.gw.store.keys.update(key_id, **fields)
+        record = await req.gw.store.keys.update(key_id, _audit(req.gw), **fields)
+    except KeyNameTaken as exc:
+        raise _name_taken(exc) from None
     except KeyNotFound:
         raise _not_found(key_id) from None
     except KeyRevoked:
@@ -182,7 +207,7 @@ async def update_key(req: AdminRequest, key_id: str) -> tuple[int, Any]:
 
 async def revoke_key(req: AdminRequest, key_id: str) -> tuple[int, Any]:
     try:
-        record = await req.gw.store.keys.revoke(key_id)
+        record = await req.gw.store.keys.revoke(key_id, _audit(req.gw))
     except KeyNotFound:
         raise _not_found(key_id) from None
     await changed(req.gw)

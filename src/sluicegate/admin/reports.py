@@ -54,8 +54,12 @@ async def logs(req: AdminRequest) -> tuple[int, Any]:
 
 
 async def channels(req: AdminRequest) -> tuple[int, Any]:
-    """`GET /admin/channels`: the router's view of every channel and upstream key (no secrets)."""
+    """`GET /admin/channels`: the router's view of every channel and upstream key (no secrets), and
+    the channels switched off (`disabled_channels`)."""
     snapshot = getattr(req.gw.router, "snapshot", None)
     if snapshot is None:
         raise NotFound("This gateway's router keeps no channel status.")
-    return 200, snapshot()
+    body = snapshot()
+    # Switched-off channels leave the routes (and so the list above); name them, to switch them back on.
+    body["disabled_channels"] = sorted(getattr(req.gw, "disabled_channels", ()))
+    return 200, body

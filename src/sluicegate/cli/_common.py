@@ -25,6 +25,18 @@ def _default_config() -> str | None:
     return DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None
 
 
+SERVE_STATE = ".sluicegate-serve.json"
+
+
+def serve_state_path(config: str | None) -> Path:
+    """Where `serve` notes the URL it listens on: beside its config file, else in this directory.
+
+    Commands that talk to the running gateway (`channels status|test|reset`) look there first, so
+    they find a gateway started with `--port 9000` the way it was started.
+    """
+    return (Path(config).resolve().parent if config else Path.cwd()) / SERVE_STATE
+
+
 def database_options(command: F) -> F:
     """Add `--config` and `--database` to a command (pass both to `resolve_database`)."""
     command = click.option(
@@ -88,12 +100,16 @@ def run(coroutine: Awaitable[T], url: str) -> T:
     from sluicegate.store.engine import InvalidDatabaseURL
     from sluicegate.store.expiry import InvalidExpiry
     from sluicegate.store.keyfields import InvalidKeyField
-    from sluicegate.store.keys import KeyNotFound, KeyRevoked
+    from sluicegate.store.keys import KeyAmbiguous, KeyNotFound, KeyRevoked
 
     try:
         return asyncio.run(coroutine)  # type: ignore[arg-type]
     except KeyNotFound as exc:
-        raise click.ClickException(f"no key with id {exc.args[0]!r}") from exc
+        raise click.ClickException(f"no key with id {exc.args[0]!r}, nor one it is the prefix of") from exc
+    except KeyAmbiguous as exc:
+        raise click.ClickException(
+            f"{exc.args[0]!r} matches several keys ({', '.join(exc.args[1])}): give more of the id"
+        ) from exc
     except KeyRevoked as exc:
         raise click.ClickException(f"key {exc.args[0]!r} is revoked; revocation is final") from exc
     except (InvalidKeyField, InvalidExpiry, InvalidDatabaseURL) as exc:

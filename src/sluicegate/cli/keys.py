@@ -141,6 +141,31 @@ def option_fields(options: dict[str, Any], now: float) -> dict[str, Any]:
     return fields
 
 
+def _audit() -> Any:
+    """Key changes from the CLI are audited as `cli:<user>`, like catalog changes."""
+    from sluicegate.cli.catalog import cli_actor
+    from sluicegate.store.keys import KeyAudit
+
+    return KeyAudit(cli_actor(), lambda record: key_json(record, time.time()))
+
+
+def _refuse_file_name(config: str | None, name: str) -> None:
+    """Key names tell keys apart: a managed key may not reuse the name of one in the file."""
+    from sluicegate.config import ConfigError, load_settings
+
+    try:
+        names = {k.name for k in load_settings(config).keys}
+    except ConfigError:
+        return  # resolve_database has already reported a broken file
+    if name in names:
+        raise click.ClickException(
+            t(
+                f"a key named {name!r} is already in the configuration file; choose another name",
+                f"配置文件中已有名为 {name!r} 的密钥，请换一个名称",
+            )
+        )
+
+
 def key_status(record: KeyRecord, now: float) -> str:
     """One word for the state of a key: revoked, expired, disabled or active."""
     if record.revoked_at is not None:
@@ -181,21 +206,29 @@ def _limits_text(limits: KeyLimits) -> str:
     return " ".join(parts) or "-"
 
 
+_LABELS_ZH = {
+    "id": "ID", "name": "名称", "owner": "所有者", "prefix": "前缀", "status": "状态", "models": "模型",
+    "endpoints": "接口", "networks": "网段", "limits": "限额", "store bodies": "保存内容",
+    "expires": "过期时间", "created": "创建时间", "updated": "更新时间", "revoked": "吊销时间",
+}  # fmt: skip
+
+
 def _echo_key(record: KeyRecord, now: float) -> None:
     data = key_json(record, now)
     rows = [
         ("id", data["id"]), ("name", data["name"]), ("owner", data["owner"] or "-"),
         ("prefix", data["prefix"] + "…"), ("status", data["status"]),
-        ("models", ", ".join(record.models) or "all"), ("endpoints", ", ".join(record.endpoints) or "all"),
-        ("networks", ", ".join(record.networks) or "anywhere"), ("limits", _limits_text(record.limits)),
-        ("store bodies", "yes" if record.store_bodies else "no"), ("expires", data["expires_at"] or "never"),
+        ("models", ", ".join(record.models) or t("all", "全部")),
+        ("endpoints", ", ".join(record.endpoints) or t("all", "全部")),
+        ("networks", ", ".join(record.networks) or t("anywhere", "不限")), ("limits", _limits_text(record.limits)),
+        ("store bodies", t("yes", "是") if record.store_bodies else t("no", "否")),
+        ("expires", data["expires_at"] or t("never", "永不")),
         ("created", data["created_at"]), ("updated", data["updated_at"]),
     ]  # fmt: skip
     if record.revoked_at is not None:
         rows.append(("revoked", data["revoked_at"]))
-    width = max(len(label) for label, _ in rows)
-    for label, value in rows:
-        click.echo(f"{label.ljust(width)}  {value}")
+    shown = [(t(label, _LABELS_ZH[label]), value) for label, value in rows]
+    click.echo(format_table(["", ""], shown).split("\n", 1)[1])
 
 
 @click.group()
@@ -210,10 +243,21 @@ def create(config: str | None, database: str | None, as_json: bool, **options: A
     now = time.time()
     fields = option_fields(options, now)
     url = resolve_database(config, database)
-    record, secret = run_with_store(url, lambda store: store.keys.create(fields))
+    _refuse_file_name(config, fields["name"])
+    record, secret = run_with_store(url, lambda store: store.keys.create(fields, _audit()))
     if as_json:
         echo_json({"key": secret, **key_json(record, now)})
         return
+    if record.endpoints and not any(e in ("models", "/v1/models") for e in record.endpoints):
+        click.echo(
+            t(
+                "note: this key cannot list models (GET /v1/models), which chat UIs call first; "
+                "add 'models' to --endpoints if a chat UI will use it.",
+                "注意：此密钥无法列出模型（GET /v1/models），而聊天界面会首先调用它；"
+                "如需在聊天界面中使用，请在 --endpoints 中加入 models。",
+            ),
+            err=True,
+        )
     click.echo(
         t(f"Created key {record.id} ({record.name}):", f"已创建密钥 {record.id}（{record.name}）：")
         + f"\n\n    {secret}\n"
@@ -258,9 +302,14 @@ def list_keys(config: str | None, database: str | None, include_revoked: bool, a
 @click.argument("key_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show(config: str | None, database: str | None, key_id: str, as_json: bool) -> None:
-    """Show one key."""
+    """Show one key, by its id or a unique prefix of the id or of the secret."""
     url = resolve_database(config, database)
-    record = run_with_store(url, lambda store: store.keys.get(key_id))
+
+    async def find(store: Any) -> KeyRecord | None:
+        record: KeyRecord | None = await store.keys.get(await store.keys.resolve(key_id))
+        return record
+
+    record = run_with_store(url, find)
     if record is None:
         raise click.ClickException(f"no key with id {key_id!r}")
     _print_key(record, as_json)
@@ -275,7 +324,12 @@ def update(config: str | None, database: str | None, key_id: str, as_json: bool,
     if not fields:
         raise click.UsageError("nothing to change: give at least one option")
     url = resolve_database(config, database)
-    record = run_with_store(url, lambda store: store.keys.update(key_id, **fields))
+
+    async def change(store: Any) -> KeyRecord:
+        record: KeyRecord = await store.keys.update(await store.keys.resolve(key_id), _audit(), **fields)
+        return record
+
+    record = run_with_store(url, change)
     _print_key(record, as_json)
 
 
@@ -286,7 +340,12 @@ def update(config: str | None, database: str | None, key_id: str, as_json: bool,
 def revoke(config: str | None, database: str | None, key_id: str, as_json: bool) -> None:
     """Revoke a key for good; gateways refuse it within two seconds."""
     url = resolve_database(config, database)
-    record = run_with_store(url, lambda store: store.keys.revoke(key_id))
+
+    async def revoke_one(store: Any) -> KeyRecord:
+        record: KeyRecord = await store.keys.revoke(await store.keys.resolve(key_id), _audit())
+        return record
+
+    record = run_with_store(url, revoke_one)
     if as_json:
         echo_json(key_json(record, time.time()))
     else:

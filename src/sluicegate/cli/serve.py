@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 
+from sluicegate.cli._common import _default_config, serve_state_path
 from sluicegate.cli.lang import chinese, t
 from sluicegate.config import ConfigError, load_config
 from sluicegate.config.model import Settings
@@ -38,7 +42,9 @@ def _routes_table(settings: Settings) -> list[str]:
     "config_path",
     type=click.Path(dir_okay=False),
     envvar="SLUICEGATE_CONFIG",
-    help="YAML configuration file (default: none, the built-in mock upstream).",
+    default=_default_config,
+    show_default="$SLUICEGATE_CONFIG, else ./sluicegate.yaml if present, else none (the built-in mock)",
+    help="YAML configuration file.",
 )
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8080).")
@@ -66,7 +72,53 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
             click.echo(f"error: {p}", err=True)
         sys.exit(2)
     _banner(s, loaded.missing_env)
-    run(s)
+    state = _note_url(config_path, s)
+    try:
+        run(s)
+    finally:
+        if state is not None:
+            with contextlib.suppress(OSError):
+                state.unlink()
+
+
+def _note_url(config_path: str | None, s: Settings) -> Path | None:
+    """Write where this gateway listens beside its config, so `channels status` finds it as started."""
+    host = s.server.host
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    path = serve_state_path(config_path)
+    try:
+        path.write_bytes(orjson.dumps({"url": f"http://{host}:{s.server.port}", "pid": os.getpid()}))
+    except OSError:
+        return None
+    return path
+
+
+def _with_store(s: Settings) -> Settings:
+    """The settings the workers will serve: the file's plus the store's catalog (file names win).
+
+    Read once here so the banner lists every route; a store that cannot be read leaves the file's.
+    """
+    import asyncio
+
+    try:
+        from sluicegate.catalog.effective import merge
+        from sluicegate.config import default_database_url
+        from sluicegate.store import Store
+        from sluicegate.store.crypto import SecretBox
+
+        async def read() -> Settings:
+            store = await Store.open(default_database_url(s))
+            try:
+                return merge(s, await store.catalog.load(), SecretBox(s.master_key)).settings
+            finally:
+                await store.close()
+
+        return asyncio.run(read())
+    except Exception:
+        return s
 
 
 def _banner(s: Settings, missing_env: tuple[tuple[str, str], ...]) -> None:
@@ -79,7 +131,8 @@ def _banner(s: Settings, missing_env: tuple[tuple[str, str], ...]) -> None:
         err=True,
     )
     click.echo(t("Routes:", "路由："), err=True)
-    for line in _routes_table(s):
+    served = _with_store(s)
+    for line in _routes_table(served):
         click.echo(line, err=True)
     if s.server.workers > 1 and not s.redis:
         click.echo(
@@ -102,7 +155,7 @@ def _banner(s: Settings, missing_env: tuple[tuple[str, str], ...]) -> None:
             ),
             err=True,
         )
-    if not s.upstreams and chinese():
+    if not served.upstreams and not served.models and chinese():
         click.echo(
             "\n未配置上游：当前使用内置 mock 模型（无需联网、无需密钥）。\n"
             "试试：curl " + url + "/v1/chat/completions -H 'content-type: application/json' "
@@ -113,7 +166,7 @@ def _banner(s: Settings, missing_env: tuple[tuple[str, str], ...]) -> None:
             "然后运行：sluicegate serve --config sluicegate.yaml   （见 docs/configuration.md）",
             err=True,
         )
-    elif not s.upstreams:
+    elif not served.upstreams and not served.models:
         click.echo(
             "\nNo upstream configured: serving the built-in mock models (no network, no key needed).\n"
             "Try:  curl " + url + "/v1/chat/completions -H 'content-type: application/json' "
@@ -179,6 +232,16 @@ def check_config(path: str, as_json: bool) -> None:
     click.echo(t("Routes:", "路由："))
     for line in _routes_table(s):
         click.echo(line)
-    click.echo(f"Keys in file: {len(s.keys)}" + ("" if s.keys else "  (none: open on loopback only)"))
+    click.echo(
+        t(f"Keys in file: {len(s.keys)}", f"配置文件中的密钥：{len(s.keys)}")
+        + (
+            ""
+            if s.keys
+            else t(
+                "  (with no managed key in the store either, the gateway is open, on loopback only)",
+                "  （若数据库中也没有托管密钥，网关将在无认证状态下运行，仅限本机回环地址）",
+            )
+        )
+    )
     for field, var in loaded.missing_env:
         click.echo(f"warning: {field}: ${{{var}}} is not set")

@@ -5,6 +5,7 @@ from sluicegate.config.load import (
     ConfigProblem,
     LoadedConfig,
     default_database_url,
+    default_spill_dir,
     load_config,
     load_settings,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "LoadedConfig",
     "Settings",
     "default_database_url",
+    "default_spill_dir",
     "load_config",
     "load_settings",
 ]

@@ -28,6 +28,7 @@ _ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "SLUICEGATE_DATABASE": ("database",),
     "SLUICEGATE_REDIS": ("redis",),
     "SLUICEGATE_ADMIN_KEY": ("admin_key",),
+    "SLUICEGATE_MASTER_KEY": ("master_key",),
     "SLUICEGATE_LOG_LEVEL": ("logging", "level"),
     "SLUICEGATE_LOG_JSON": ("logging", "json"),
 }
@@ -115,6 +116,20 @@ def default_database_url(settings: Settings) -> str:
         return settings.database
     base = Path(settings.source_path).parent if settings.source_path else Path.cwd()
     return f"sqlite:///{(base / 'sluicegate.db').resolve()}"
+
+
+def default_spill_dir(settings: Settings) -> str:
+    """Where the request log spills while the store cannot write: `metering.spill_dir`, else a
+    directory beside the SQLite file (`<name>-spill/`), else `sluicegate-spill/` in the working
+    directory (the data directory in the images; a config directory is often read-only)."""
+    if settings.metering.spill_dir:
+        return settings.metering.spill_dir
+    from sluicegate.store.engine import sqlite_path
+
+    path = sqlite_path(default_database_url(settings))
+    if path is not None:
+        return str(path.resolve().parent / f"{path.stem}-spill")
+    return str((Path.cwd() / "sluicegate-spill").resolve())
 
 
 # -- YAML with line numbers ---------------------------------------------------------------------------
@@ -239,7 +254,7 @@ def _problems(exc: ValidationError, lines: dict[tuple[str, ...], int]) -> list[C
 
 
 def _secretish(path: tuple[str, ...]) -> bool:
-    return any(p in ("api_key", "api_keys", "key", "admin_key", "headers") for p in path)
+    return any(p in ("api_key", "api_keys", "key", "admin_key", "master_key", "headers") for p in path)
 
 
 def _short(value: Any) -> str:

@@ -58,6 +58,19 @@ class UpstreamConfig(_Strict):
     timeouts: PartialTimeouts = Field(default_factory=PartialTimeouts)
     rpm: int | None = Field(None, gt=0, description="requests per minute this account may take")
     tpm: int | None = Field(None, gt=0, description="tokens per minute this account may take")
+    reasoning_effort: bool | None = Field(
+        None, description="send Anthropic thinking/effort as reasoning_effort; default: the preset's"
+    )
+    content_as_string: bool | None = Field(
+        None, description="join text-only content lists into one string; default: the preset's"
+    )
+    max_output_tokens: int | None = Field(
+        None, gt=0, description="lower a chat request's max_tokens to this (the upstream's own limit)"
+    )
+    reasoning_history: bool | None = Field(
+        None,
+        description="pass earlier tool-call turns' reasoning back as reasoning_content; default: the preset's",
+    )
     project: str | None = Field(None, description="Vertex AI: the Google Cloud project")
     region: str | None = Field(None, description="Vertex AI: the region (us-east5, europe-west1, global...)")
     credentials_file: str | None = Field(
@@ -133,12 +146,18 @@ class CorsConfig(_Strict):
     allow_origins: list[str] = Field(default_factory=list, description='origins, or ["*"]')
     allow_headers: list[str] = Field(
         default_factory=lambda: [
+            # What the official OpenAI and Anthropic SDKs send from a browser page.
             "authorization",
             "content-type",
             "x-api-key",
             "api-key",
             "openai-organization",
             "openai-project",
+            "openai-beta",
+            "idempotency-key",
+            "anthropic-version",
+            "anthropic-beta",
+            "anthropic-dangerous-direct-browser-access",
             "x-stainless-*",
         ]
     )
@@ -150,6 +169,12 @@ class ServerConfig(_Strict):
     port: int = Field(8080, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=256)
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    body_timeout_s: float = Field(
+        60.0, gt=0, description="longest a client may take to send a whole request body (408 after)"
+    )
+    body_idle_timeout_s: float = Field(
+        15.0, gt=0, description="longest gap between two chunks of a request body (408 after)"
+    )
     cors: CorsConfig = Field(default_factory=CorsConfig)
     trusted_proxies: list[str] = Field(
         default_factory=list, description="CIDRs whose X-Forwarded-For is believed"
@@ -160,6 +185,22 @@ class ServerConfig(_Strict):
     )
 
     _cidrs = field_validator("trusted_proxies")(lambda cls, v: check_cidrs(v))
+
+    @field_validator("host")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        """The server binds an IP address, not a name: 'localhost' is 127.0.0.1, other names an error
+        (resolving them would bind whatever DNS says today, perhaps a public address)."""
+        host = v.strip()
+        if host.lower() == "localhost":
+            return "127.0.0.1"
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            raise ValueError(
+                f"{v!r} is not an IP address: listen on an address such as 127.0.0.1, 0.0.0.0 or ::"
+            ) from None
+        return host.strip("[]")
 
 
 class BreakerConfig(_Strict):
@@ -212,7 +253,18 @@ class MeteringConfig(_Strict):
     log_retention_days: int | None = Field(90, ge=1)
     queue_size: int = Field(50_000, ge=100)
     batch_size: int = Field(500, ge=1)
-    flush_interval_s: float = Field(1.0, gt=0)
+    flush_interval_s: float = Field(
+        1.0, gt=0, description="how long a record may wait in memory; what a hard kill can lose"
+    )
+    retry_max_backoff_s: float = Field(
+        5.0, gt=0, description="longest wait between two tries of a log write the store refused"
+    )
+    spill_dir: str | None = Field(
+        None,
+        description="where records wait while the store cannot write; default: beside the "
+        "SQLite file, or beside the config file",
+    )
+    spill_max_mb: float = Field(1024.0, ge=0, description="size cap of the spill; 0 turns it off")
     redact_patterns: list[str] = Field(
         default_factory=list, description="extra regexes masked in stored bodies"
     )
@@ -245,6 +297,9 @@ class PassthroughConfig(_Strict):
     """openai-forward style: the client's own provider key is forwarded unchanged."""
 
     enabled: bool = False
+    public: bool = Field(
+        False, description="serve pass-through off loopback too (it is an open route: no gateway key)"
+    )
     upstream: str | None = Field(None, description="where passthrough requests go")
     path_prefix: str = "/passthrough"
     rpm: int | None = Field(None, gt=0, description="per client key (by hash)")
@@ -260,6 +315,12 @@ class Settings(_Strict):
         None, description="redis://host:port/db; shared limits across workers and nodes"
     )
     admin_key: str | None = Field(None, min_length=16, description="guards /admin/*")
+    master_key: str | None = Field(
+        None,
+        min_length=16,
+        description="encrypts provider keys added through the admin API or CLI; set it with "
+        "SLUICEGATE_MASTER_KEY, the same on every node",
+    )
     keys: list[KeyConfig] = Field(default_factory=list)
     upstreams: dict[str, UpstreamConfig] = Field(default_factory=dict)
     models: dict[str, list[ChannelConfig]] = Field(
@@ -308,8 +369,9 @@ class Settings(_Strict):
                     up[secret] = mask(up[secret])
         for k in data["keys"]:
             k["key"] = mask(k["key"])
-        if data.get("admin_key"):
-            data["admin_key"] = mask(data["admin_key"])
+        for secret in ("admin_key", "master_key"):
+            if data.get(secret):
+                data[secret] = mask(data[secret])
         for field in ("database", "redis"):
             if data.get(field):
                 data[field] = mask_url_password(data[field])

@@ -9,6 +9,7 @@ signatures and cache hits survive; to every other upstream it is a translation o
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -25,37 +26,61 @@ from sluicegate.inbound.base import (
 from sluicegate.protocol.errors import BadRequest, GatewayError
 from sluicegate.providers.anthropic import (
     chat_to_message,
+    dropped_fields,
     error_body,
     messages_to_chat,
     openai_error_to_anthropic,
+    stop_sequences,
+    thinking_mode,
 )
 from sluicegate.providers.anthropic_stream import ChatToMessageStream, error_event
 
 if TYPE_CHECKING:
     from sluicegate.providers.upstream import Upstream
 
+log = logging.getLogger("sluicegate.messages")
+
 MESSAGES_PATH = "/v1/messages"
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 
 
 def to_chat(payload: dict[str, Any], model: str) -> dict[str, Any]:
+    if log.isEnabledFor(logging.DEBUG):
+        dropped = dropped_fields(payload)
+        if dropped:
+            log.debug("/v1/messages: fields with no upstream counterpart dropped: %s", ", ".join(dropped))
     try:
         return messages_to_chat(payload, model)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
 
 
-def error_answer(exc: GatewayError) -> bytes:
-    return error_body(exc.status, exc.message)
+def error_answer(exc: GatewayError, request_id: str | None = None) -> bytes:
+    return error_body(exc.status, exc.message, request_id=request_id)
 
 
-def upstream_error_answer(status: int, body: bytes) -> bytes:
-    return openai_error_to_anthropic(status, body)
+def upstream_error_answer(status: int, body: bytes, request_id: str | None = None) -> bytes:
+    return openai_error_to_anthropic(status, body, request_id=request_id)
+
+
+def _client(ctx: Any) -> dict[str, Any]:
+    """The client's own Messages request (kept by `MessagesToChat.request`): what the answer honours."""
+    found = getattr(ctx, "client_payload", None)
+    return found if isinstance(found, dict) else {}
 
 
 def whole_answer(ctx: Any, data: bytes) -> bytes:
     """A chat.completion as an Anthropic message (the client's own model name)."""
-    return orjson.dumps(chat_to_message(parse_answer(data), ctx.model or ctx.served_model or ""))
+    client = _client(ctx)
+    return orjson.dumps(
+        chat_to_message(
+            parse_answer(data),
+            ctx.model or ctx.served_model or "",
+            thinking=thinking_mode(client),
+            stops=stop_sequences(client),
+            usage=ctx.usage,  # the gateway's count (observe_body ran first) when the upstream sent none
+        )
+    )
 
 
 def count_tokens(counter: Any, payload: dict[str, Any], model: str) -> bytes:
@@ -74,16 +99,24 @@ class MessagesToChat:
         return payload
 
     def request(self, ctx: Any, payload: dict[str, Any], model: str) -> dict[str, Any]:
+        ctx.client_payload = payload  # thinking, stop sequences: what the answer must honour
         return to_chat(payload, model)
 
     def answer(self, ctx: Any, data: bytes) -> bytes:
         return whole_answer(ctx, data)
 
     def stream(self, ctx: Any) -> StreamEncoder:
-        return ChatToMessageStream(ctx.model or ctx.served_model or "")
+        client = _client(ctx)
+        return ChatToMessageStream(
+            ctx.model or ctx.served_model or "",
+            thinking=thinking_mode(client),
+            stop_sequences=stop_sequences(client),
+            estimate=getattr(ctx, "estimate_usage", None),  # set with the stream's meter (recording.py)
+            request_id=ctx.request_id,
+        )
 
-    def upstream_error(self, status: int, body: bytes) -> bytes:
-        return upstream_error_answer(status, body)
+    def upstream_error(self, status: int, body: bytes, request_id: str | None = None) -> bytes:
+        return upstream_error_answer(status, body, request_id)
 
     async def before_end(self, ctx: Any) -> None:
         return None
@@ -125,8 +158,8 @@ class AnthropicMessages:
     local_answer: Any = None
     stream_end: StreamEnd | None = MessagesStreamEnd()
 
-    def error_body(self, exc: GatewayError) -> bytes:
-        return error_answer(exc)
+    def error_body(self, exc: GatewayError, request_id: str | None = None) -> bytes:
+        return error_answer(exc, request_id)
 
 
 class AnthropicCountTokens(AnthropicMessages):

@@ -81,7 +81,7 @@ class Translation(Protocol):
         """A fresh encoder for one streamed answer."""
         ...
 
-    def upstream_error(self, status: int, body: bytes) -> bytes:
+    def upstream_error(self, status: int, body: bytes, request_id: str | None = None) -> bytes:
         """An upstream's (OpenAI-shaped) error answer in the client's error shape."""
         ...
 
@@ -115,7 +115,7 @@ class InboundCodec(Protocol):
         """Same wire, or a translation, for this upstream: decided by the upstream's API type."""
         ...
 
-    def error_body(self, exc: GatewayError) -> bytes:
+    def error_body(self, exc: GatewayError, request_id: str | None = None) -> bytes:
         """The gateway's own error (before any upstream byte) in this wire's error shape."""
         ...
 
@@ -150,7 +150,7 @@ class NotServed:
     def stream(self, ctx: Any) -> StreamEncoder:
         raise NotImplementedError  # never reached: request() refuses
 
-    def upstream_error(self, status: int, body: bytes) -> bytes:
+    def upstream_error(self, status: int, body: bytes, request_id: str | None = None) -> bytes:
         return body
 
     async def before_end(self, ctx: Any) -> None:
@@ -172,5 +172,5 @@ class OpenAIWire:
     def edge_for(self, upstream: Upstream) -> SameWire | Translation:
         return SAME_WIRE if upstream.adapter.openai_fallback else NotServed(self.path or "This path")
 
-    def error_body(self, exc: GatewayError) -> bytes:
+    def error_body(self, exc: GatewayError, request_id: str | None = None) -> bytes:
         return exc.body()

@@ -69,7 +69,7 @@ class ChatOverAdapter:
     def stream(self, ctx: Any) -> StreamEncoder:
         return ChatStream(ctx.client_wants_usage)
 
-    def upstream_error(self, status: int, body: bytes) -> bytes:
+    def upstream_error(self, status: int, body: bytes, request_id: str | None = None) -> bytes:
         return body
 
     async def before_end(self, ctx: Any) -> None:

@@ -121,7 +121,7 @@ class ResponsesToChat:
         )
         return ex.encoder
 
-    def upstream_error(self, status: int, body: bytes) -> bytes:
+    def upstream_error(self, status: int, body: bytes, request_id: str | None = None) -> bytes:
         return body  # the upstream's error is already OpenAI's shape
 
     def stopped(self, encoder: Any, stop: Any) -> bytes:
@@ -179,5 +179,5 @@ class OpenAIResponses:
     def edge_for(self, upstream: Upstream) -> SameWire | Translation:
         return SAME_WIRE if upstream.responses_native else self._translate
 
-    def error_body(self, exc: GatewayError) -> bytes:
+    def error_body(self, exc: GatewayError, request_id: str | None = None) -> bytes:
         return exc.body()

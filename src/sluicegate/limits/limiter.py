@@ -52,6 +52,14 @@ class Limiter(Protocol):
         """Set a budget's spent amount for the current period unless it is already known."""
         ...
 
+    async def peek(self, quotas: Sequence[Quota], now: float | None = None) -> list[float]:
+        """What each quota holds now, changing nothing: for reports (the admin API), never the hot path.
+
+        Per quota: a rate's units in use (its limit less what could be taken now; refills continuously),
+        a budget's amount spent in the current period, a concurrency quota's requests in flight.
+        """
+        ...
+
     async def close(self) -> None:
         """Free connections; in-flight admissions are not released (leases expire)."""
         ...

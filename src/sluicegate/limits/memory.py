@@ -244,6 +244,23 @@ class MemoryLimiter:
         if entry is None or entry[0] != pid:
             self._spent[quota.key] = [pid, float(spent), end]
 
+    async def peek(self, quotas: Sequence[Quota], now: float | None = None) -> list[float]:
+        """See `Limiter.peek`; reads this process's counters."""
+        if now is None:
+            now = self._clock()
+        out: list[float] = []
+        for q in quotas:
+            if q.kind == RATE:
+                tat = self._tat.get(q.key, now)
+                out.append(max(0.0, q.limit - gcra_remaining(tat, now, q.limit, q.seconds)))
+            elif q.kind == BUDGET:
+                pid = self._periods.window(q.period, now)[0]
+                entry = self._spent.get(q.key)
+                out.append(float(entry[1]) if entry is not None and entry[0] == pid else 0.0)
+            else:
+                out.append(float(self._busy.get(q.key, 0)))
+        return out
+
     async def close(self) -> None:
         """Nothing to free."""
 

@@ -34,7 +34,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from sluicegate.limits.budget import PeriodClock
-from sluicegate.limits.gcra import EPSILON
+from sluicegate.limits.gcra import EPSILON, gcra_remaining
 from sluicegate.limits.limiter import LimiterUnavailable
 from sluicegate.limits.outcome import Admission, RateStatus, Refusal, refusal_terms
 from sluicegate.limits.quota import BUDGET, CONCURRENCY, RATE, REQUESTS, TOKENS, Demand, Quota
@@ -253,6 +253,33 @@ class RedisLimiter:
         else:
             ttl = max(1, math.ceil((end - wall + self._budget_grace) * 1000))
             await self._call("SET", key, _num(spent), "NX", "PX", ttl)
+
+    async def peek(self, quotas: Sequence[Quota], now: float | None = None) -> list[float]:
+        """See `Limiter.peek`: one MGET for rates and budgets, one ZCOUNT per concurrency quota.
+
+        Read with this process's clock (the scripts use Redis's): a report, off the hot path, where a
+        few milliseconds of skew move a rate's figure by a fraction of a unit.
+        """
+        wall = self._clock() if now is None else now
+        names: list[str] = []
+        for q in quotas:
+            if q.kind == BUDGET:
+                names.append(f"{self._prefix}{q.key}:{self._periods.window(q.period, wall)[0]}")
+            elif q.kind == RATE:
+                names.append(self._prefix + q.key)
+        values = list(await self._call("MGET", *names)) if names else []
+        out: list[float] = []
+        for q in quotas:
+            if q.kind == CONCURRENCY:
+                out.append(float(await self._call("ZCOUNT", self._prefix + q.key, f"({_num(wall)}", "+inf")))
+                continue
+            raw = values.pop(0)
+            if q.kind == BUDGET:
+                out.append(float(raw) if raw is not None else 0.0)
+            else:
+                tat = float(raw) if raw is not None else wall
+                out.append(max(0.0, q.limit - gcra_remaining(tat, wall, q.limit, q.seconds)))
+        return out
 
     async def close(self) -> None:
         """Close the connection pool if this limiter made it (`from_url`)."""

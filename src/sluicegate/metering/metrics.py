@@ -3,8 +3,9 @@
 `observe(record)` does every per-request update in one call, into plain-number series
 (`metering.series`): prometheus_client's locked counters and histograms cost ~12 µs a request, the
 series ~1-2 µs. Rarer events (limiter refusals, upstream errors) use prometheus_client directly.
-Model names come from clients, so distinct model labels are capped (`max_models`); beyond the cap
-they are reported as `other` instead of growing memory and the scrape without bound.
+Model names come from clients: only the models the gateway routes (`models`, public and upstream
+names) become labels, any other name is reported as `other`, so junk names cannot fill the label
+space and push real models out; distinct labels are also capped (`max_models`).
 
 Several worker processes: each process has its own counters, and a scrape reaches one of them. Set
 `multiprocess_dir` (and PROMETHEUS_MULTIPROC_DIR to the same path in the environment of every
@@ -88,7 +89,11 @@ class Metrics:
     """Every gateway metric, in a registry of its own."""
 
     def __init__(
-        self, *, multiprocess_dir: str | os.PathLike[str] | None = None, max_models: int = 200
+        self,
+        *,
+        multiprocess_dir: str | os.PathLike[str] | None = None,
+        max_models: int = 200,
+        models: Iterable[str] | None = None,
     ) -> None:
         self.multiprocess_dir = str(multiprocess_dir) if multiprocess_dir else None
         if self.multiprocess_dir:
@@ -153,8 +158,26 @@ class Metrics:
             multiprocess_mode="livesum",
         )
         self.log_dropped = Counter("sluicegate_log_dropped", "Request-log records dropped", registry=r)
+        self.log_spilled = Gauge(
+            "sluicegate_log_spilled",
+            "Request-log records waiting in the local spill for the store to write again",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.log_store_writable = Gauge(
+            "sluicegate_log_store_writable",
+            "1 while the store takes the request log, 0 while writes fail (records are held or spilled)",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
         self._models: set[str] = set()
         self._max_models = max_models
+        self._known_models = frozenset(models) if models is not None else None
+        self.worker_restarts = Counter(
+            "sluicegate_worker_restarts",
+            "Worker processes started after the first ones: a crashed worker respawned (or a reload)",
+            registry=r,
+        )
         self._channel_source: Callable[[], Iterable[tuple[str, str]]] | None = None
         self._status_text: dict[int, str] = {}
 
@@ -177,6 +200,8 @@ class Metrics:
             return NONE
         if model in self._models:
             return model
+        if self._known_models is not None and model not in self._known_models:
+            return OTHER
         if len(self._models) >= self._max_models:
             return OTHER
         self._models.add(model)
@@ -218,6 +243,11 @@ class Metrics:
         """kind: connect, timeout, status_5xx, status_429, protocol, ..."""
         self.upstream_errors.labels(upstream, kind).inc()
 
+    def worker_started(self, restarts: int) -> None:
+        """This worker replaced `restarts` earlier ones (see server/workers.py)."""
+        if restarts:
+            self.worker_restarts.inc(restarts)
+
     def log_records_dropped(self, count: int) -> None:
         """`LogSink(on_drop=...)`."""
         self.log_dropped.inc(count)
@@ -228,6 +258,11 @@ class Metrics:
         self.log_queue_depth.set(depth)
         if self._mirror is not None:
             self._mirror.push()
+
+    def set_log_durability(self, spilled: int, writable: bool) -> None:
+        """Read from the sink at scrape time: records in the spill, and whether the store writes."""
+        self.log_spilled.set(spilled)
+        self.log_store_writable.set(1 if writable else 0)
 
     def sync(self) -> None:
         """Multiprocess mode: push this worker's per-request figures to the shared files.

@@ -2,8 +2,11 @@
 
 Bodies are stored only for keys that opt in, and even then a prompt may carry someone's API key or
 e-mail address. The built-in patterns mask provider keys (`sk-...`, `sk-ant-...`, `gsk_...`,
-`AIza...`), `Bearer` tokens, `"api_key": "..."`-style fields and e-mail addresses; operators add
-their own (`metering.redact_patterns`). Patterns compile once, in the `Redactor` the app owns.
+`AIza...`), AWS access key ids (`AKIA...`) and secret keys written next to their name
+(`aws_secret_access_key = ...`), JSON Web Tokens, `Bearer` tokens, `"api_key": "..."`-style fields and
+e-mail addresses; the gateway's own secrets (the admin key, provider keys from the file) are masked
+wherever they appear, passed in as literals; operators add their own patterns
+(`metering.redact_patterns`). Patterns compile once, in the `Redactor` the app owns.
 """
 
 from __future__ import annotations
@@ -22,8 +25,14 @@ _SECRET_FIELD = (
     r'"(?:[^"\\]|\\.)*"'
 )
 _EMAIL = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
+# AWS: access key ids have a fixed shape; a secret key (40 base64 characters) only means something
+# next to its name, so it is masked with the name (`aws_secret_access_key = ...`, JSON or INI style).
+_AWS_KEY_ID = r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"
+_AWS_SECRET = r"""(?i:aws_?secret_?access_?key|secret_?access_?key)["']?\s*[:=]\s*["']?[A-Za-z0-9/+=]{40}"""
+# A JSON Web Token: two base64url JSON objects ('{"' encodes as 'eyJ') and a signature (maybe empty).
+_JWT = r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"
 
-SECRET_PATTERNS: tuple[str, ...] = (_SECRET_FIELD, _BEARER, _KEY)
+SECRET_PATTERNS: tuple[str, ...] = (_SECRET_FIELD, _BEARER, _JWT, _AWS_SECRET, _AWS_KEY_ID, _KEY)
 DEFAULT_PATTERNS: tuple[str, ...] = (*SECRET_PATTERNS, _EMAIL)
 
 
@@ -54,9 +63,13 @@ class Redactor:
         *,
         max_chars: int = 16_384,
         mask_emails: bool = True,
+        secrets: Sequence[str | None] = (),
     ) -> None:
         base = DEFAULT_PATTERNS if mask_emails else SECRET_PATTERNS
-        self._pattern = _compile([*base, *extra_patterns])
+        # Known secrets (the admin key, provider keys) as literals, longest first; short values such
+        # as "none" are no secret and would mask ordinary words.
+        literals = sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True)
+        self._pattern = _compile([*(re.escape(s) for s in literals), *base, *extra_patterns])
         self.max_chars = max_chars
 
     def __call__(self, body: bytes | bytearray | memoryview | str | None) -> str | None:

@@ -26,25 +26,26 @@ DEFAULT_COMPACT_BYTES = 16 * 1024
 _CONTENT_ONLY = frozenset(("content", "role", "refusal"))
 
 
-def _carries_usage(data: bytes, start: int) -> bool:
-    """Whether `"usage"` at `start` (or a later occurrence) is a key with a non-null value.
+def carries_value(data: bytes, key: bytes, start: int) -> bool:
+    """Whether the quoted JSON `key` at `start` (or a later occurrence) is a key with a non-null value.
 
-    OpenAI sends `"usage":null` on every chunk once include_usage is on, so the mere presence of the
-    key says nothing. Inside JSON strings a quote is escaped, so an unescaped `"usage"` is either a
-    key or the whole string value "usage"; a key is followed by a colon.
+    OpenAI sends `"usage":null` (and `"finish_reason":null`) on every chunk, so the mere presence of
+    the key says nothing. Inside JSON strings a quote is escaped, so an unescaped `"usage"` is either
+    a key or the whole string value "usage"; a key is followed by a colon.
     """
     n = len(data)
     i = start
     while i >= 0:
-        j = i + 7
+        j = i + len(key)
         while j < n and data[j] in _WHITESPACE:
             j += 1
         if j < n and data[j] == 58:  # ":"
             j += 1
             while j < n and data[j] in _WHITESPACE:
                 j += 1
-            return j < n and data[j] != 110  # "n" of null
-        i = data.find(_USAGE_KEY, j)
+            if j < n and data[j] != 110:  # not the "n" of null
+                return True
+        i = data.find(key, j)
     return False
 
 
@@ -106,7 +107,7 @@ class StreamMeter:
             return True
         self.events += 1
         at = data.find(_USAGE_KEY)
-        if at < 0 or not _carries_usage(data, at):
+        if at < 0 or not carries_value(data, _USAGE_KEY, at):
             if self._cap is not None:
                 tokens = self.answer_tokens + tokens_at_least(data)
                 if tokens > self._cap:  # past what was reserved: not relayed, not counted

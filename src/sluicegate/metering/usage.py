@@ -64,7 +64,8 @@ MAX_TOKENS = 2**31 - 1
 
 
 def _int(value: Any) -> int:
-    # Providers send ints; a few send floats or null. Anything else is not a count.
+    # Providers send ints; a few send floats or null. Anything else is not a count. An absurd figure
+    # (1e300, inf) is capped at MAX_TOKENS here, before limits or metrics see it; the log flags it.
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):

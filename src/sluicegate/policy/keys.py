@@ -76,10 +76,24 @@ class KeyEntry:
         if r.expires_at is not None and now >= r.expires_at:
             raise Unauthorized("This API key has expired.", code="key_expired")
 
-    def check_request(self, model: str | None, path: str, client_ip: str | None) -> None:
-        """403s name what was refused and nothing about what else exists."""
+    def check_request(
+        self, model: str | None, path: str, client_ip: str | None, *, model_needed: bool = False
+    ) -> None:
+        """403s name what was refused and nothing about what else exists.
+
+        `model_needed`: the request carries a body, which an upstream may read a model from. A key held
+        to some models is then refused when the gateway could not read one (an unreadable body must
+        not be a way around the allow-list).
+        """
         if not self.allows_endpoint(path):
             raise Forbidden(f"This API key may not call {path}.", code="endpoint_not_allowed")
+        if model is None and model_needed and not self.all_models:
+            raise Forbidden(
+                "This API key may only use certain models, and the gateway could not read a model from "
+                "this request: send a JSON body (or form field) with a 'model'.",
+                param="model",
+                code="model_not_allowed",
+            )
         if model is not None and not self.allows_model(model):
             raise Forbidden(
                 f"This API key may not use the model '{model}'.", param="model", code="model_not_allowed"

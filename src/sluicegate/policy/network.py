@@ -34,11 +34,17 @@ def _trusted(addr: str, trusted: tuple[IPNetwork, ...]) -> bool:
     return any(ip in net for net in trusted)
 
 
-def client_address(peer: str, forwarded_for: str | None, trusted: tuple[IPNetwork, ...]) -> str:
+def client_address(
+    peer: str, forwarded_for: str | Sequence[str] | None, trusted: tuple[IPNetwork, ...]
+) -> str:
+    """The client's address. `forwarded_for` is every X-Forwarded-For line in the order received: a
+    proxy may append its own line rather than extend the client's, and reading only the first line
+    would believe the hops the client wrote itself."""
     host = peer_host(peer)
     if not trusted or not forwarded_for or not _trusted(host, trusted):
         return host
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    joined = forwarded_for if isinstance(forwarded_for, str) else ",".join(forwarded_for)
+    hops = [h.strip() for h in joined.split(",") if h.strip()]
     for hop in reversed(hops):
         if not _trusted(hop, trusted):
             return hop

@@ -48,6 +48,20 @@ class InvalidJSON(BadRequest):
     code = "invalid_json"
 
 
+class InvalidPath(BadRequest):
+    """A path another hop could read differently (dot-segments, backslashes, ...): never routed."""
+
+    code = "invalid_path"
+
+
+class RequestTimeout(GatewayError):
+    """The client was too slow sending its request body."""
+
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
+
+
 class BodyTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"

@@ -39,24 +39,57 @@ from sluicegate.providers.anthropic_errors import (
     openai_error_to_anthropic,
 )
 
-# Accepted and dropped: they tune Anthropic-only machinery (prompt caching, extended thinking,
-# server-side containers, tiers) that an OpenAI-compatible upstream has no switch for.
+# Accepted and dropped: they tune Anthropic-only machinery (prompt caching, server-side
+# containers, tiers, context editing) that an OpenAI-compatible upstream has no switch for.
+# `metadata` is dropped too: Claude Code's `user_id` is a JSON blob with a device id, which is no
+# business of a third-party provider, and strict upstreams (Mistral) refuse OpenAI's `user`.
+# `thinking` and `output_config` are read (reasoning effort, structured output) but not forwarded.
 IGNORED_FIELDS = frozenset(
     {
         "top_k",
-        "thinking",
         "service_tier",
         "container",
         "inference_geo",
         "cache_control",
         "mcp_servers",
         "context_management",
+        "metadata",
     }
 )
-# Of `output_config`, only `format` (structured output) is carried; `effort` is dropped.
+# Fields the translation reads; any other top-level field is dropped (see `dropped_fields`).
+_READ_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "stop_sequences",
+        "stream",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "output_config",
+    }
+)
+
+# Anthropic's effort levels onto OpenAI's `reasoning_effort`, which stops at "high" on most
+# upstreams that accept it (vLLM, Groq, Gemini, Ollama); "xhigh" and "max" ask for the most there is.
+EFFORTS: Mapping[str, str] = {
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+    "max": "high",
+}
+# A `thinking.budget_tokens` (extended thinking, the older control) as an effort: Anthropic's minimum
+# budget is 1,024 tokens and Claude Code's usual ones are 4K-32K.
+_BUDGET_EFFORTS = ((4096, "low"), (16384, "medium"))
 
 # Block types in a conversation that carry no meaning for another model: Claude's own reasoning,
 # which only Claude can verify (signatures) and which Anthropic itself strips from earlier turns.
+# (A thinking block's text does go back as `reasoning_content` on a tool-call turn: see below.)
 _DROPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
 
@@ -81,6 +114,9 @@ def messages_to_chat(body: Mapping[str, Any], model: str) -> dict[str, Any]:
         "messages": _chat_messages(body.get("system"), messages),
         "max_tokens": max_tokens,
     }
+    effort = reasoning_effort(body)
+    if effort is not None:
+        chat["reasoning_effort"] = effort
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
             chat[name] = body[name]
@@ -101,9 +137,6 @@ def messages_to_chat(body: Mapping[str, Any], model: str) -> dict[str, Any]:
         if not tools:
             # OpenAI refuses a tool_choice without tools; Anthropic's meaning is "no tools" anyway.
             del chat["tool_choice"]
-    metadata = body.get("metadata")
-    if isinstance(metadata, Mapping) and isinstance(metadata.get("user_id"), str):
-        chat["user"] = metadata["user_id"]
     output_config = body.get("output_config")
     output_format = output_config.get("format") if isinstance(output_config, Mapping) else None
     if isinstance(output_format, Mapping) and output_format.get("type") == "json_schema":
@@ -112,6 +145,52 @@ def messages_to_chat(body: Mapping[str, Any], model: str) -> dict[str, Any]:
             "json_schema": {"name": "output", "schema": output_format.get("schema") or {}, "strict": True},
         }
     return chat
+
+
+def thinking_mode(body: Mapping[str, Any]) -> str:
+    """How the client wants the upstream's reasoning back: "show", "omit" or "drop".
+
+    Anthropic returns thinking blocks only when thinking is on (`enabled` or `adaptive`);
+    `display: omitted` asks for the blocks without their text. A client that did not ask for
+    thinking gets none, so a reasoning upstream never surprises an older client with new blocks.
+    """
+    thinking = body.get("thinking")
+    if not isinstance(thinking, Mapping) or thinking.get("type") not in ("enabled", "adaptive"):
+        return "drop"
+    return "omit" if thinking.get("display") == "omitted" else "show"
+
+
+def reasoning_effort(body: Mapping[str, Any]) -> str | None:
+    """OpenAI's `reasoning_effort` for the request's `output_config.effort` or `thinking`, or None.
+
+    An explicit effort wins; `thinking: enabled` with a budget maps the budget onto low/medium/high;
+    `adaptive` without an effort, and `disabled`, leave the upstream's default (None): OpenAI-
+    compatible upstreams have no portable "off" switch.
+    """
+    output_config = body.get("output_config")
+    effort = output_config.get("effort") if isinstance(output_config, Mapping) else None
+    if isinstance(effort, str) and effort in EFFORTS:
+        return EFFORTS[effort]
+    thinking = body.get("thinking")
+    if isinstance(thinking, Mapping) and thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        if isinstance(budget, int) and not isinstance(budget, bool):
+            for limit, level in _BUDGET_EFFORTS:
+                if budget < limit:
+                    return level
+            return "high"
+    return None
+
+
+def dropped_fields(body: Mapping[str, Any]) -> list[str]:
+    """Top-level request fields the translation ignores, for a debug log line."""
+    return sorted(k for k in body if k not in _READ_FIELDS)
+
+
+def stop_sequences(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """The request's stop sequences (already validated by `messages_to_chat`)."""
+    stops = body.get("stop_sequences")
+    return tuple(s for s in stops if isinstance(s, str)) if isinstance(stops, list) else ()
 
 
 def _list(value: Any, where: str) -> list[Any]:
@@ -284,10 +363,15 @@ def _assistant_message(content: Any, i: int) -> dict[str, Any] | None:
         return {"role": "assistant", "content": content}
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
+    thoughts: list[str] = []
     for j, block in enumerate(_blocks(content, where)):
         kind = block["type"]
         if kind == "text":
             texts.append(str(block.get("text", "")))
+        elif kind == "thinking":
+            thought = block.get("thinking")
+            if isinstance(thought, str) and thought:
+                thoughts.append(thought)
         elif kind == "tool_use":
             name = block.get("name")
             if not isinstance(name, str) or not name:
@@ -309,6 +393,12 @@ def _assistant_message(content: Any, i: int) -> dict[str, Any] | None:
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
     if calls:
         message["tool_calls"] = calls
+        if thoughts:
+            # DeepSeek's thinking mode refuses (400) a tool-call turn whose reasoning is not passed
+            # back, and Kimi's thinking models want it too; upstreams without `reasoning_history`
+            # get it removed per attempt (providers/chat_fit.py). Turns without tool calls never
+            # carry it: the older deepseek-reasoner refuses reasoning_content in input.
+            message["reasoning_content"] = "".join(thoughts)
     return message
 
 
@@ -347,11 +437,13 @@ def _apply_tool_choice(chat: dict[str, Any], choice: Any) -> None:
 
 
 __all__ = [
+    "EFFORTS",
     "ERROR_TYPES",
     "IGNORED_FIELDS",
     "STOP_REASONS",
     "anthropic_usage",
     "chat_to_message",
+    "dropped_fields",
     "error_body",
     "error_type",
     "message_id",
@@ -359,7 +451,10 @@ __all__ = [
     "openai_error_to_anthropic",
     "openai_usage",
     "parse_arguments",
+    "reasoning_effort",
     "stop_details",
     "stop_reason",
+    "stop_sequences",
+    "thinking_mode",
     "tool_id",
 ]

@@ -6,9 +6,10 @@ piece: the stop-reason table, the usage conversion and the id rules live here on
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -26,6 +27,45 @@ STOP_REASONS: Mapping[str, str] = {
     # violations", which is what OpenAI's content_filter reports.
     "content_filter": "refusal",
 }
+
+
+# Thinking blocks need a `signature` (the spec requires the field; Anthropic's own is an opaque proof
+# only its API can check). The gateway signs with a recognisable prefix and a digest of the text:
+# never mistaken for Anthropic's, and a later turn can tell the gateway's thinking from Claude's.
+SIGNATURE_PREFIX = "sluicegate.v1."
+
+
+def thinking_signature(digest: Any) -> str:
+    """The gateway's signature for a thinking block, from a sha256 object fed with its text."""
+    return SIGNATURE_PREFIX + str(digest.hexdigest()[:32])
+
+
+def reasoning_text(delta: Mapping[str, Any]) -> str | None:
+    """An upstream's reasoning in a message or delta: `reasoning_content` (DeepSeek, Kimi, Qwen,
+    vLLM) or `reasoning` (OpenRouter, Ollama, newer vLLM)."""
+    text = delta.get("reasoning_content")
+    if not isinstance(text, str) or not text:
+        text = delta.get("reasoning")
+    return text if isinstance(text, str) and text else None
+
+
+def matched_stop(finish_reason: Any, upstream_said: Any, text_tail: str, stops: Sequence[str]) -> str | None:
+    """The stop sequence that ended the answer, or None when it ended for another reason.
+
+    OpenAI's API does not say which stop string matched (nor whether one did). The gateway believes
+    the upstream when it names one (vLLM's choice-level `stop_reason`), and otherwise only the text:
+    an answer that ends with one of the request's stop sequences (servers that keep the matched
+    string, as llama.cpp can). Anything else is a natural end, `end_turn`: a guess would be wrong
+    half the time, and an honest end_turn costs a client little.
+    """
+    if finish_reason != "stop":
+        return None
+    if isinstance(upstream_said, str) and upstream_said and (not stops or upstream_said in stops):
+        return upstream_said
+    for stop in stops:
+        if stop and text_tail.endswith(stop):
+            return stop
+    return None
 
 
 def tool_id(value: Any, fallback: str) -> str:
@@ -113,10 +153,20 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def chat_to_message(chat: Mapping[str, Any], model: str) -> dict[str, Any]:
+def chat_to_message(
+    chat: Mapping[str, Any],
+    model: str,
+    *,
+    thinking: str = "drop",
+    stops: Sequence[str] = (),
+    usage: Usage | None = None,
+) -> dict[str, Any]:
     """An OpenAI chat.completion as an Anthropic `message`, named `model` (what the client asked for).
 
     Only the first choice is used: Anthropic has no `n`, and the request never asks for more.
+    `thinking` ("show", "omit", "drop": see `anthropic.thinking_mode`) says what becomes of the
+    upstream's reasoning; `stops` are the request's stop sequences; `usage` stands in when the
+    answer reports none (the gateway's own count).
     """
     choices = chat.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], Mapping) else {}
@@ -124,6 +174,16 @@ def chat_to_message(chat: Mapping[str, Any], model: str) -> dict[str, Any]:
     reply: Mapping[str, Any] = message if isinstance(message, Mapping) else {}
     msg_id = message_id(chat.get("id"))
     content: list[dict[str, Any]] = []
+    reasoning = reasoning_text(reply) if thinking != "drop" and isinstance(reply, Mapping) else None
+    if reasoning is not None:
+        shown = reasoning if thinking == "show" else ""
+        content.append(
+            {
+                "type": "thinking",
+                "thinking": shown,
+                "signature": thinking_signature(hashlib.sha256(shown.encode())),
+            }
+        )
     text = _text_of(reply.get("content")) or _text_of(reply.get("refusal"))
     if text:
         content.append({"type": "text", "text": text, "citations": None})
@@ -142,7 +202,7 @@ def chat_to_message(chat: Mapping[str, Any], model: str) -> dict[str, Any]:
                 "caller": {"type": "direct"},
             }
         )
-    matched = choice.get("stop_reason")
+    matched = matched_stop(choice.get("finish_reason"), choice.get("stop_reason"), text, stops)
     reason = stop_reason(choice.get("finish_reason"), matched, bool(calls))
     return {
         "id": msg_id,
@@ -154,5 +214,5 @@ def chat_to_message(chat: Mapping[str, Any], model: str) -> dict[str, Any]:
         "stop_sequence": matched if reason == "stop_sequence" else None,
         "stop_details": stop_details(reason),
         "container": None,
-        "usage": anthropic_usage(openai_usage(chat)),
+        "usage": anthropic_usage(openai_usage(chat) or usage),
     }

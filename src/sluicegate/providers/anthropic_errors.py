@@ -54,7 +54,7 @@ def error_body(
     )
 
 
-def openai_error_to_anthropic(status: int, body: bytes) -> bytes:
+def openai_error_to_anthropic(status: int, body: bytes, *, request_id: str | None = None) -> bytes:
     """An upstream's (or the gateway's own) OpenAI-format error body in Anthropic's format.
 
     The type follows the status, not OpenAI's `error.type` (whose vocabulary differs: OpenAI
@@ -76,4 +76,4 @@ def openai_error_to_anthropic(status: int, body: bytes) -> bytes:
             message = doc["message"]
     if not message:
         message = body.decode("utf-8", "replace").strip()[:2000] or f"upstream answered HTTP {status}"
-    return error_body(status, message)
+    return error_body(status, message, request_id=request_id)

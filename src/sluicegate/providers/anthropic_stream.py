@@ -12,12 +12,21 @@ things differ in shape, not only in names:
   kept until `[DONE]` (or `finish()`), when usage is known, and only then is the end written.
 
 `message_start` must carry usage too, before any is known: it says 0 input tokens (or the shell's
-estimate), and the final `message_delta` gives the real figures, which the SDKs take as final.
+estimate), and the final `message_delta` gives the real figures, which the SDKs take as final. When
+the upstream reports no usage at all, `estimate` (the gateway's own count) fills the message_delta.
+
+The upstream's reasoning (`delta.reasoning_content`, or `delta.reasoning`) becomes a `thinking`
+block when the client asked for thinking: `thinking_delta`s, then, as Anthropic does before the
+block stops, a `signature_delta` with the gateway's signature (see `anthropic_answer`).
+
+A stream that ends with neither `[DONE]` nor a finish_reason did not complete: `finish()` then
+sends Anthropic's `error` event, never an invented `end_turn`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -25,14 +34,20 @@ import orjson
 from sluicegate.metering.usage import Usage, usage_from_mapping
 from sluicegate.providers.anthropic_answer import (
     anthropic_usage,
+    matched_stop,
     message_id,
+    reasoning_text,
     stop_details,
     stop_reason,
+    thinking_signature,
     tool_id,
 )
 from sluicegate.providers.anthropic_errors import error_body
 
 _DONE = b"[DONE]"
+INCOMPLETE_MESSAGE = (
+    "The upstream ended the stream before the answer was complete (upstream_stream_incomplete)."
+)
 
 
 def sse_event(name: str, payload: Mapping[str, Any]) -> bytes:
@@ -40,9 +55,9 @@ def sse_event(name: str, payload: Mapping[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
-def error_event(message: str, type_: str = "api_error") -> bytes:
+def error_event(message: str, type_: str = "api_error", request_id: str | None = None) -> bytes:
     """The in-band error Anthropic sends when a stream fails after it began (the SDKs raise it)."""
-    return b"event: error\ndata: " + error_body(500, message, type_) + b"\n\n"
+    return b"event: error\ndata: " + error_body(500, message, type_, request_id=request_id) + b"\n\n"
 
 
 class _ToolCall:
@@ -68,28 +83,54 @@ class ChatToMessageStream:
     __slots__ = (
         "_blocks",
         "_calls",
+        "_estimate",
         "_finish_reason",
         "_id",
         "_input_hint",
         "_matched_stop",
         "_model",
         "_open",
-        "_open_text",
+        "_open_kind",
+        "_request_id",
+        "_signing",
         "_started",
+        "_stops",
+        "_tail",
+        "_tail_len",
+        "_thinking",
         "ended",
         "usage",
     )
 
-    def __init__(self, model: str, message_id: str | None = None, *, input_tokens: int = 0) -> None:
+    def __init__(
+        self,
+        model: str,
+        message_id: str | None = None,
+        *,
+        input_tokens: int = 0,
+        thinking: str = "drop",
+        stop_sequences: Sequence[str] = (),
+        estimate: Callable[[], Usage | None] | None = None,
+        request_id: str | None = None,
+    ) -> None:
         """`model` is the name the client asked for; `message_id` defaults to one derived from the
-        upstream's chunk id; `input_tokens` is what message_start reports before the real count."""
+        upstream's chunk id; `input_tokens` is what message_start reports before the real count;
+        `thinking` is `anthropic.thinking_mode` of the request; `stop_sequences` the request's;
+        `estimate` gives the gateway's own count if the upstream reports no usage."""
         self._model = model
         self._id = message_id
         self._input_hint = input_tokens
+        self._thinking = thinking
+        self._stops = tuple(stop_sequences)
+        self._tail_len = max((len(s) for s in self._stops), default=0)
+        self._tail = ""  # the last characters of the text, to see a stop sequence it ends with
+        self._estimate = estimate
+        self._request_id = request_id
         self._started = False
         self._blocks = 0  # blocks started so far: the next block's index
         self._open: int | None = None  # index of the open block
-        self._open_text = False
+        self._open_kind: str | None = None  # its type
+        self._signing: Any = None  # sha256 of the open thinking block's text
         self._calls: dict[int, _ToolCall] = {}
         self._finish_reason: str | None = None
         self._matched_stop: str | None = None
@@ -127,15 +168,23 @@ class ChatToMessageStream:
         """The end of the upstream stream: what is still owed, or Anthropic's error event.
 
         Call it when the upstream stream ends or fails. With `error`, the client gets an
-        `event: error` (the SDKs raise it) and no message_stop; without, the message is closed
-        with what was seen, as if `[DONE]` had come.
+        `event: error` (the SDKs raise it) and no message_stop. Without, a stream that got its
+        finish_reason is closed as if `[DONE]` had come (some upstreams omit `[DONE]`); one that
+        got neither is incomplete, and the client gets the error event (see `incomplete`).
         """
         if self.ended:
             return b""
+        if error is None and self._finish_reason is None:
+            error = INCOMPLETE_MESSAGE
         if error is not None:
             self.ended = True
-            return error_event(error, error_type)
+            return error_event(error, error_type, request_id=self._request_id)
         return self._end()
+
+    @property
+    def incomplete(self) -> bool:
+        """Whether the stream ended (or stands) without `[DONE]` or a finish_reason."""
+        return self._finish_reason is None
 
     # -- output -----------------------------------------------------------------------------
 
@@ -166,6 +215,9 @@ class ChatToMessageStream:
         out = b""
         delta = choice.get("delta")
         if isinstance(delta, Mapping):
+            reasoning = reasoning_text(delta)
+            if reasoning is not None and self._thinking != "drop":
+                out += self._think(reasoning)
             text = delta.get("content")
             if not isinstance(text, str) or not text:
                 text = delta.get("refusal")
@@ -179,14 +231,34 @@ class ChatToMessageStream:
         reason = choice.get("finish_reason")
         if isinstance(reason, str):
             self._finish_reason = reason
-            matched = choice.get("stop_reason")  # vLLM: the stop string that matched
-            self._matched_stop = matched if isinstance(matched, str) else None
+            # vLLM's choice-level stop_reason names the stop string that matched.
+            self._matched_stop = matched_stop(reason, choice.get("stop_reason"), self._tail, self._stops)
             out += self._close()
         return out
 
+    def _think(self, text: str) -> bytes:
+        out = b""
+        if self._open is None or self._open_kind != "thinking":
+            out += self._close()
+            out += self._open_block({"type": "thinking", "thinking": "", "signature": ""})
+            self._signing = hashlib.sha256()
+        if self._thinking == "omit":
+            return out  # the block, its signature, and no text (`display: omitted`)
+        self._signing.update(text.encode())
+        return out + sse_event(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": self._open,
+                "delta": {"type": "thinking_delta", "thinking": text},
+            },
+        )
+
     def _text(self, text: str) -> bytes:
         out = b""
-        if self._open is None or not self._open_text:
+        if self._tail_len:
+            self._tail = (self._tail + text)[-self._tail_len :]
+        if self._open is None or self._open_kind != "text":
             out += self._close()
             out += self._open_block({"type": "text", "text": "", "citations": None})
         return out + sse_event(
@@ -250,7 +322,7 @@ class ChatToMessageStream:
 
     def _open_block(self, block: Mapping[str, Any]) -> bytes:
         self._open = self._blocks
-        self._open_text = block["type"] == "text"
+        self._open_kind = block["type"]
         self._blocks += 1
         return sse_event(
             "content_block_start",
@@ -261,7 +333,21 @@ class ChatToMessageStream:
         if self._open is None:
             return b""
         index, self._open = self._open, None
-        return sse_event("content_block_stop", {"type": "content_block_stop", "index": index})
+        out = b""
+        if self._open_kind == "thinking":
+            # Anthropic ends every thinking block with its signature, just before the block stops.
+            signature = thinking_signature(self._signing or hashlib.sha256())
+            self._signing = None
+            out = sse_event(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "signature_delta", "signature": signature},
+                },
+            )
+        self._open_kind = None
+        return out + sse_event("content_block_stop", {"type": "content_block_stop", "index": index})
 
     def _end(self) -> bytes:
         out = self._start(None)
@@ -289,7 +375,10 @@ class ChatToMessageStream:
             "stop_details": stop_details(reason),
             "container": None,
         }
-        usage = anthropic_usage(self.usage or Usage(prompt_tokens=self._input_hint), full=False)
+        counted = self.usage
+        if counted is None and self._estimate is not None:
+            counted = self._estimate()
+        usage = anthropic_usage(counted or Usage(prompt_tokens=self._input_hint), full=False)
         return (
             out
             + sse_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})

@@ -22,6 +22,14 @@ class Preset:
     # Whether the provider honours `stream_options.include_usage`. Where it does not (or rejects the
     # field), the gateway counts streamed tokens itself and marks the figure estimated.
     stream_usage: bool = True
+    # Whether Anthropic's thinking/effort is sent as OpenAI's `reasoning_effort`. Off where the provider
+    # has no such control and might refuse the field (DeepSeek, Kimi, Qwen, GLM pick reasoning by model).
+    reasoning_effort: bool = False
+    # Whether text-only content lists are joined into one string: llama.cpp's server fails on lists.
+    content_as_string: bool = False
+    # Whether the reasoning of earlier tool-call turns goes back as `reasoning_content`: DeepSeek's
+    # thinking mode answers 400 without it; Kimi's thinking models work better with it.
+    reasoning_history: bool = False
     # Whether the provider serves the Responses API itself, statefully (`previous_response_id`, GET,
     # DELETE): then /v1/responses passes through; else the gateway translates it onto chat (sources
     # in docs/responses.md).
@@ -68,11 +76,21 @@ ANTHROPIC_COMPATIBLE: tuple[tuple[str, str, str], ...] = (
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("openai", "https://api.openai.com/v1", responses=True, doc="OpenAI"),
+        Preset("openai", "https://api.openai.com/v1", reasoning_effort=True, responses=True, doc="OpenAI"),
         Preset("groq", "https://api.groq.com/openai/v1", doc="Groq LPU cloud"),
-        Preset("deepseek", "https://api.deepseek.com/v1", doc="DeepSeek"),
-        Preset("moonshot", "https://api.moonshot.cn/v1", doc="Moonshot (Kimi), mainland endpoint"),
-        Preset("moonshot-intl", "https://api.moonshot.ai/v1", doc="Moonshot (Kimi), international endpoint"),
+        Preset("deepseek", "https://api.deepseek.com/v1", reasoning_history=True, doc="DeepSeek"),
+        Preset(
+            "moonshot",
+            "https://api.moonshot.cn/v1",
+            reasoning_history=True,
+            doc="Moonshot (Kimi), mainland endpoint",
+        ),
+        Preset(
+            "moonshot-intl",
+            "https://api.moonshot.ai/v1",
+            reasoning_history=True,
+            doc="Moonshot (Kimi), international endpoint",
+        ),
         Preset(
             "qwen",
             "https://dashscope.aliyuncs.com/compatible-mode/v1",
@@ -86,13 +104,14 @@ PRESETS: dict[str, Preset] = {
         Preset("zhipu", "https://open.bigmodel.cn/api/paas/v4", doc="Zhipu GLM (BigModel)"),
         Preset("doubao", "https://ark.cn-beijing.volces.com/api/v3", doc="Volcano Engine Ark (Doubao)"),
         Preset("siliconflow", "https://api.siliconflow.cn/v1", doc="SiliconFlow"),
-        Preset("openrouter", "https://openrouter.ai/api/v1", doc="OpenRouter"),
+        Preset("openrouter", "https://openrouter.ai/api/v1", reasoning_effort=True, doc="OpenRouter"),
         Preset("mistral", "https://api.mistral.ai/v1", stream_usage=False, doc="Mistral La Plateforme"),
         Preset("together", "https://api.together.xyz/v1", doc="Together AI"),
         Preset("xai", "https://api.x.ai/v1", responses=True, doc="xAI (Grok)"),
         Preset(
             "gemini-openai",
             "https://generativelanguage.googleapis.com/v1beta/openai",
+            reasoning_effort=True,
             doc="Google Gemini, OpenAI-compatible endpoint (what `gemini` named before the native adapter)",
         ),
         Preset(
@@ -116,21 +135,31 @@ PRESETS: dict[str, Preset] = {
             kind="gemini",
             doc="Google Gemini API, native generateContent (providers/gemini_native.py)",
         ),
-        Preset("ollama", "http://127.0.0.1:11434/v1", auth="none", doc="Ollama on this host"),
-        Preset("vllm", "http://127.0.0.1:8000/v1", doc="vLLM's OpenAI-compatible server"),
+        Preset(
+            "ollama",
+            "http://127.0.0.1:11434/v1",
+            auth="none",
+            reasoning_effort=True,
+            doc="Ollama on this host",
+        ),
+        Preset(
+            "vllm", "http://127.0.0.1:8000/v1", reasoning_effort=True, doc="vLLM's OpenAI-compatible server"
+        ),
         Preset("lmstudio", "http://127.0.0.1:1234/v1", auth="none", doc="LM Studio's local server"),
         Preset(
             "llamacpp",
             "http://127.0.0.1:8080/v1",
             auth="none",
             stream_usage=False,
-            doc="llama.cpp's llama-server (reports no usage on streams)",
+            content_as_string=True,
+            doc="llama.cpp's llama-server (reports no usage on streams; fails on list content)",
         ),
         Preset(
             "azure",
             None,
             auth="api-key",
             kind="azure",
+            reasoning_effort=True,
             responses=True,
             doc="Azure OpenAI: base_url https://RESOURCE.openai.azure.com, api_version, model = deployment",
         ),

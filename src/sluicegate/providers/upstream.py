@@ -65,11 +65,15 @@ class Upstream:
         "api_version",
         "auth",
         "base_url",
+        "content_as_string",
         "counts_tokens",
         "kind",
+        "max_output_tokens",
         "missing_key",
         "name",
         "preset",
+        "reasoning_effort",
+        "reasoning_history",
         "responses_native",
         "rpm",
         "stream_usage",
@@ -91,6 +95,18 @@ class Upstream:
         self.auth: Auth = cfg.auth or (preset.auth if preset else "bearer")
         self.timeouts = cfg.timeouts.over(default_timeouts)
         self.stream_usage = preset.stream_usage if preset else True
+        # A server with no preset is most likely vLLM, SGLang or similar, which accept reasoning_effort.
+        # Native adapters (Anthropic, Gemini, Bedrock, Vertex) map the canonical request's reasoning
+        # fields onto their own API themselves: nothing is dropped for them.
+        native = self.kind not in ("openai", "azure", "mock")
+        self.reasoning_effort = _pick(
+            cfg.reasoning_effort, native or (preset.reasoning_effort if preset else True)
+        )
+        self.content_as_string = _pick(cfg.content_as_string, preset.content_as_string if preset else False)
+        self.max_output_tokens = cfg.max_output_tokens
+        self.reasoning_history = _pick(
+            cfg.reasoning_history, native or (preset.reasoning_history if preset else False)
+        )
         self.api_version = cfg.api_version or "2024-10-21"
         self.adapter = build_adapter(self.kind, self.api_version, cfg)
         self._forwarded = FORWARDED_REQUEST_HEADERS | self.adapter.forwarded_headers
@@ -178,6 +194,10 @@ class Upstream:
             if name in self._forwarded:
                 headers[name] = value
         return self.adapter.build(self.base_url, path, query, model, headers, body)
+
+
+def _pick(configured: bool | None, default: bool) -> bool:
+    return default if configured is None else configured
 
 
 def resolved_preset(cfg: UpstreamConfig) -> str | None:

@@ -39,6 +39,7 @@ from sluicegate.routing.retry import (
     CUT_MID_STREAM,
     KEY_KINDS,
     OVER_LIMIT,
+    REQUEST_SHAPED_KINDS,
     SUCCESS,
     Outcome,
     RetryPolicy,
@@ -150,17 +151,25 @@ def apply_outcome(
     now: float,
     policy: RetryPolicy,
     count: bool = True,
-) -> None:
-    """Update a channel's health (and its upstream's keys) for one failed attempt or probe."""
+    fingerprint: int | None = None,
+) -> bool:
+    """Update a channel's health (and its upstream's keys) for one failed attempt or probe.
+
+    `fingerprint` identifies the request (see `Attempts`); it matters only for request-shaped
+    failures. Returns whether the failure was set aside as a retry of a request that failed there
+    before (`ChannelHealth.failed`).
+    """
+    discounted = False
     health = candidate.health
     kind = outcome.kind
     if kind == OVER_LIMIT:  # our own limiter said no: nothing happened upstream
         hold = policy.hold_for(outcome)
         if hold is not None:
             health.hold(now + hold, now, None)
-        return
+        return False
     if kind in BREAKER_KINDS:
-        health.failed(now, outcome.label, breaker=True, count=count)
+        shaped = fingerprint if kind in REQUEST_SHAPED_KINDS else None
+        discounted = health.failed(now, outcome.label, breaker=True, count=count, fingerprint=shaped)
     elif kind == CLIENT_ERROR or kind == SUCCESS:
         if count:
             health.completed(now)
@@ -174,16 +183,19 @@ def apply_outcome(
     hold = policy.hold_for(outcome)
     if hold is not None:
         health.hold(now + hold, now, outcome.label)
+    return discounted
 
 
 class Attempts:
     """The attempts of one request. Not thread-safe; one per request, used by one task."""
 
     __slots__ = (
+        "_body",
         "_committed",
         "_count",
         "_ctx",
         "_current",
+        "_discounted",
         "_route",
         "_started",
         "_tried",
@@ -192,8 +204,14 @@ class Attempts:
         "last",
     )
 
-    def __init__(self, ctx: RoutingContext, route: Route | None, started: float) -> None:
+    def __init__(
+        self, ctx: RoutingContext, route: Route | None, started: float, body: bytes | None = None
+    ) -> None:
+        """`body` is the request's bytes, kept by reference and hashed only if an attempt fails in
+        a way that may be the request's doing, so that its retries count once against a channel."""
         self._ctx = ctx
+        self._body = body
+        self._discounted: list[Candidate] | None = None  # failures set aside as a request's retries
         self._route = route
         self._started = started
         self._count = 0
@@ -294,6 +312,11 @@ class Attempts:
         health.request_succeeded(self._started, ttfb if ttfb is not None else latency)
         if health.state is not CLOSED:
             health.trial_succeeded(self._ctx.now())
+        if self._discounted is not None:
+            # The request that failed there as a "retry" worked here: those channels failed it.
+            now = self._ctx.now()
+            for failed in self._discounted:
+                failed.health.confirm_failure(now)
 
     def record_failure(self, outcome: Outcome) -> bool:
         """The attempt failed; returns whether the request may go on to another attempt.
@@ -312,9 +335,21 @@ class Attempts:
             self._tried = [candidate]
         else:
             self._tried.append(candidate)
-        apply_outcome(
-            candidate, ctx.upstreams[candidate.channel.upstream], self.key, outcome, now, ctx.policy
+        body = self._body
+        discounted = apply_outcome(
+            candidate,
+            ctx.upstreams[candidate.channel.upstream],
+            self.key,
+            outcome,
+            now,
+            ctx.policy,
+            fingerprint=hash(body) if body and outcome.kind in REQUEST_SHAPED_KINDS else None,
         )
+        if discounted:
+            if self._discounted is None:
+                self._discounted = [candidate]
+            else:
+                self._discounted.append(candidate)
         if self._committed or outcome.kind == CUT_MID_STREAM:
             self._committed = True
             return False

@@ -5,6 +5,13 @@ failures it opens (the channel is skipped), stays open for a cooldown that doubl
 consecutive trip (capped), then goes half-open and lets exactly one request, or one active probe,
 test the water. Success closes it; failure reopens it with the longer cooldown.
 
+The breaker judges the channel, not one request. A failure that may be the request's own doing (an
+HTTP 5xx, an unusable answer, a stream that broke: llama.cpp answers 500 to a `json_schema` it cannot
+do) carries a fingerprint of the request body, and the same fingerprint failing again within the
+window (the client's SDK retrying the same body) counts once: one client's retries cannot open the
+breaker for everyone. Connect errors and first-byte timeouts carry none and always count: they say
+nothing about the request.
+
 Separate from the breaker, a Retry-After hold rests a channel that said it is busy, without
 counting against its health, and `disabled` is for credentials the upstream refused, which no
 amount of waiting cures: only a person or a successful probe ends it.
@@ -35,6 +42,8 @@ class BreakerPolicy:
     bounds how long a half-open probe that never reported back can block the next one.
     Active probes: `idle_probe_s` probes closed channels nobody used for that long (None: off);
     `disabled_probe_s` retries refused credentials that often (None: only a person restores them).
+    `remembered_failures` bounds how many recent failing request fingerprints a channel keeps to
+    recognise a retry of the same request (within `window_s`).
     """
 
     failures: int = 5
@@ -47,6 +56,7 @@ class BreakerPolicy:
     latency_alpha: float = 0.2
     idle_probe_s: float | None = None
     disabled_probe_s: float | None = 300.0
+    remembered_failures: int = 64
 
     def __post_init__(self) -> None:
         if self.failures < 1:
@@ -87,6 +97,7 @@ class ChannelHealth:
         "name",
         "policy",
         "probing_since",
+        "recent_failures",
         "requests",
         "state",
         "trips",
@@ -113,6 +124,8 @@ class ChannelHealth:
         self.window_requests = 0
         self.window_failures = 0
         self.ewma_latency: float | None = None
+        # Fingerprints of recently failed requests -> when; made on the first fingerprinted failure.
+        self.recent_failures: dict[int, float] | None = None
         self.last_error: str | None = None
         self.last_used = 0.0
         self.last_probe = 0.0
@@ -218,12 +231,30 @@ class ChannelHealth:
             self.trips = 0
             self.cooldown_until = 0.0
 
-    def failed(self, now: float, label: str, breaker: bool, count: bool = True) -> None:
-        """Record a failure; `breaker` says whether it is evidence of ill health (see retry.BREAKER_KINDS)."""
+    def failed(
+        self, now: float, label: str, breaker: bool, count: bool = True, fingerprint: int | None = None
+    ) -> bool:
+        """Record a failure; `breaker` says whether it is evidence of ill health (see retry.BREAKER_KINDS).
+
+        `fingerprint` identifies the request for failures that may be its own doing: a request that
+        already failed here within the window is a retry, and says nothing new about the channel.
+        Returns whether the failure was set aside as such a retry (see `confirm_failure`).
+        """
         self.last_error = label
         if count:
             self.requests += 1
             self.failures += 1
+        if breaker and fingerprint is not None and self._repeated(fingerprint, now):
+            return True  # a half-open trial that repeats a known failure is released without a verdict
+        self._count_failure(now, breaker, count)
+        return False
+
+    def confirm_failure(self, now: float) -> None:
+        """A failure set aside as a retry of a failing request counts after all: the same request
+        then succeeded on another channel, so it was this channel, not the request."""
+        self._count_failure(now, True, True)
+
+    def _count_failure(self, now: float, breaker: bool, count: bool) -> None:
         if not breaker:
             if count:
                 self._count_window(now, failed=False)
@@ -233,6 +264,23 @@ class ChannelHealth:
             self._count_window(now, failed=True)
         if self.state is HALF_OPEN or (self.state is CLOSED and self._should_trip()):
             self._trip(now)
+
+    def _repeated(self, fingerprint: int, now: float) -> bool:
+        """Whether this request failed here within the window; remembers it either way."""
+        recent = self.recent_failures
+        if recent is None:
+            recent = self.recent_failures = {}
+        seen = recent.get(fingerprint)
+        window = self.policy.window_s
+        recent[fingerprint] = now
+        if seen is not None and now - seen < window:
+            return True
+        if len(recent) > self.policy.remembered_failures:
+            for old in [f for f, at in recent.items() if now - at >= window]:
+                del recent[old]
+            while len(recent) > self.policy.remembered_failures:
+                del recent[next(iter(recent))]  # the oldest entry (dicts keep insertion order)
+        return False
 
     def completed(self, now: float) -> None:
         """A request the upstream rightly refused (the client's fault): counts, but says nothing of health."""

@@ -47,6 +47,10 @@ RETRYABLE_KINDS = frozenset(
 # Rate limits are not ill health (the upstream is fine, just busy: Retry-After handles them),
 # and credential errors disable the key instead.
 BREAKER_KINDS = frozenset({CONNECT_ERROR, TIMEOUT_FIRST_BYTE, SERVER_ERROR, CUT_MID_STREAM, BAD_RESPONSE})
+# Failures that may be the request's own doing (a shape the upstream cannot serve answers 500, or its
+# stream breaks): the breaker counts one request's retries once (see health.ChannelHealth.failed).
+# Connect errors and first-byte timeouts are about the channel whatever the request.
+REQUEST_SHAPED_KINDS = frozenset({SERVER_ERROR, BAD_RESPONSE, CUT_MID_STREAM})
 # The gateway's credentials are refused: disable the key until a person or a probe restores it.
 KEY_KINDS = frozenset({AUTH_ERROR, BALANCE_ERROR})
 

@@ -30,6 +30,7 @@ PROBE_HALF_OPEN = "half_open"  # the breaker's cooldown is over: one trial decid
 PROBE_IDLE = "idle"  # a closed channel nobody used lately: find trouble before a user does
 PROBE_DISABLED = "disabled"  # the channel was refused (403): see whether access came back
 PROBE_DISABLED_KEY = "disabled_key"  # a refused provider key: see whether it works again
+PROBE_MANUAL = "manual"  # a person asked (POST /admin/channels/{name}/test)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +54,15 @@ class Router:
         keys: Mapping[str, Sequence[str]] | None = None,
         now: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        inherit: Router | None = None,
+        changed_upstreams: frozenset[str] = frozenset(),
     ) -> None:
         """Build routes from config; `keys` maps an upstream name to its provider key ids (optional).
+
+        `inherit` is the router this one replaces at run time (routes changed through the admin API):
+        a channel with the same name, upstream and model, on an upstream not in `changed_upstreams`,
+        keeps its health object (breaker, counters, requests in flight), and such an upstream keeps
+        its key ring, so a change elsewhere neither forgets a broken channel nor revives it.
 
         Raises ValueError for an empty route, a channel name reused for a different upstream or
         model, a channel listed twice in one route, or an unknown strategy.
@@ -63,6 +71,8 @@ class Router:
         self._breaker = breaker or BreakerPolicy()
         self._policy = policy or RetryPolicy()
         keys = keys or {}
+        self._inherit = inherit
+        self._changed = changed_upstreams
         self._healths: dict[str, ChannelHealth] = {}
         self._channels: dict[str, Channel] = {}  # first definition of each name, for probes/status
         self._models_of: dict[str, list[str]] = {}
@@ -76,8 +86,11 @@ class Router:
                 raise ValueError(f"model {model!r} lists a channel twice")
             self._routes[model] = Route(model, [self._candidate(model, c, keys) for c in channels])
         born = now()
-        for health in self._healths.values():
-            health.last_probe = born  # idle probes start one interval after start-up, not in a burst at it
+        kept = inherit._healths if inherit is not None else {}
+        for name, health in self._healths.items():
+            if kept.get(name) is not health:
+                health.last_probe = born  # idle probes start one interval after start-up, not in a burst
+        self._inherit = None  # only needed while building
         self._ctx = RoutingContext(
             now,
             rng if rng is not None else random.Random(),
@@ -89,13 +102,13 @@ class Router:
     def _candidate(self, model: str, channel: Channel, keys: Mapping[str, Sequence[str]]) -> Candidate:
         health = self._healths.get(channel.name)
         if health is None:
-            health = ChannelHealth(channel.name, channel.upstream, self._breaker)
+            health = self._inherited(channel) or ChannelHealth(channel.name, channel.upstream, self._breaker)
             self._healths[channel.name] = health
             self._channels[channel.name] = channel
             upstream = self._upstreams.get(channel.upstream)
             if upstream is None:
                 key_ids = keys.get(channel.upstream)
-                upstream = Upstream(channel.upstream, KeyRing(key_ids) if key_ids else None)
+                upstream = Upstream(channel.upstream, self._inherited_ring(channel.upstream, key_ids))
                 self._upstreams[channel.upstream] = upstream
             upstream.members.append(Candidate(channel, health, upstream.keys))
         else:
@@ -105,11 +118,37 @@ class Router:
         self._models_of.setdefault(channel.name, []).append(model)
         return Candidate(channel, health, self._upstreams[channel.upstream].keys)
 
+    def _inherited(self, channel: Channel) -> ChannelHealth | None:
+        old = self._inherit
+        if old is None or channel.upstream in self._changed:
+            return None
+        first = old._channels.get(channel.name)
+        if first is None or (first.upstream, first.model) != (channel.upstream, channel.model):
+            return None
+        return old._healths[channel.name]
+
+    def _inherited_ring(self, upstream: str, key_ids: Sequence[str] | None) -> KeyRing | None:
+        old = self._inherit.upstream_ring(upstream) if self._inherit is not None else None
+        if old is not None and upstream not in self._changed and key_ids and len(old) == len(key_ids):
+            return old
+        return KeyRing(key_ids) if key_ids else None
+
+    def upstream_ring(self, upstream: str) -> KeyRing | None:
+        found = self._upstreams.get(upstream)
+        return found.keys if found is not None else None
+
+    def channel(self, name: str) -> Channel | None:
+        """The channel of this name (as GET /admin/channels reports it), or None."""
+        return self._channels.get(name)
+
     # -- the request path --------------------------------------------------------------------
 
-    def plan(self, public_model: str) -> Attempts:
-        """Start one request's attempts; an unknown model yields a 404 NoChannel on `next()`."""
-        return Attempts(self._ctx, self._routes.get(public_model), self._now())
+    def plan(self, public_model: str, body: bytes | None = None) -> Attempts:
+        """Start one request's attempts; an unknown model yields a 404 NoChannel on `next()`.
+
+        `body` (the request's bytes, by reference) lets the breakers count a request's retries once.
+        """
+        return Attempts(self._ctx, self._routes.get(public_model), self._now(), body)
 
     def __contains__(self, public_model: str) -> bool:
         return public_model in self._routes
@@ -164,16 +203,25 @@ class Router:
         return Probe(member.channel, key, reason)
 
     def record_probe(
-        self, probe: Probe, outcome: Outcome | None = None, latency: float | None = None
+        self,
+        probe: Probe,
+        outcome: Outcome | None = None,
+        latency: float | None = None,
+        *,
+        claimed: bool = True,
     ) -> None:
         """Report a probe: None (or a success outcome) restores and closes; a failure counts like one.
 
         Probes do not count as requests in the status counters, but they do move the breaker.
+        `claimed=False` for a probe that `due_probes` did not hand out (a person's test).
         """
         now = self._now()
-        health = self._healths[probe.channel.name]
-        upstream = self._upstreams[probe.channel.upstream]
-        health.release()
+        health = self._healths.get(probe.channel.name)
+        upstream = self._upstreams.get(probe.channel.upstream)
+        if health is None or upstream is None:  # the channel left the routes while it was probed
+            return
+        if claimed:
+            health.release()
         if outcome is None or outcome.kind == SUCCESS:
             ring = upstream.keys
             if ring is not None and probe.key is not None and ring.restore(probe.key, now):

@@ -25,20 +25,24 @@ from sluicegate.policy.network import client_address, parse_networks
 from sluicegate.protocol.errors import (
     CorsRefused,
     GatewayError,
+    InvalidPath,
     MethodNotAllowed,
     NotFound,
     ServiceUnavailable,
 )
-from sluicegate.providers.upstream import HOP_BY_HOP, build_upstreams
-from sluicegate.routing import BreakerPolicy, RetryPolicy, Router
+from sluicegate.protocol.paths import path_problem
+from sluicegate.providers.upstream import HOP_BY_HOP, Upstream
+from sluicegate.routing import Router
 from sluicegate.routing.channel import Channel
-from sluicegate.routing.routes import build_routes
+from sluicegate.server.body import read_body
 from sluicegate.server.context import RequestContext, RequestIds
 from sluicegate.server.cors import Cors
-from sluicegate.server.proxy import CLIENT_GONE, handle_v1, watch_disconnect
+from sluicegate.server.deadlines import BodyDeadlines
+from sluicegate.server.proxy import CLIENT_GONE, codec_id_headers, handle_v1, watch_disconnect
 from sluicegate.server.recording import ending_of
 from sluicegate.server.relay import StreamObserver
 from sluicegate.server.responses_state import ResponsesKeeper
+from sluicegate.server.routing_state import apply_settings
 from sluicegate.server.upstream_client import UpstreamClient
 from sluicegate.store.records import KeyLimits, KeyRecord
 
@@ -47,43 +51,39 @@ log = logging.getLogger("sluicegate")
 JSON_CT = ("content-type", "application/json")
 
 
-def build_router(
-    settings: Settings, routes: dict[str, list[Channel]], default: list[Channel], upstreams: dict[str, Any]
-) -> Router:
-    from sluicegate.server.proxy import DEFAULT_ROUTE
-
-    r = settings.routing
-    all_routes = {**routes, DEFAULT_ROUTE: default} if default else dict(routes)
-    keys = {name: [str(i) for i in range(up.key_count)] for name, up in upstreams.items() if up.key_count > 1}
-    return Router(
-        all_routes,
-        RetryPolicy(max_attempts=r.max_attempts, deadline_s=r.deadline_s),
-        BreakerPolicy(
-            failures=r.breaker.failures,
-            cooldown_s=r.breaker.cooldown_s,
-            max_cooldown_s=r.breaker.max_cooldown_s,
-            idle_probe_s=r.health_check_interval_s,
-        ),
-        strategy=r.strategy,
-        keys=keys,
-    )
-
-
 class Gateway:
     """The RSGI application."""
+
+    # Set by apply_settings (server/routing_state.py), at start and on every catalog change.
+    settings: Settings
+    upstreams: dict[str, Upstream]
+    routes: dict[str, list[Channel]]
+    default_channels: list[Channel]
+    router: Router
+    unconfigured: frozenset[str]
+    channel_limits: dict[str, tuple[int | None, int | None]]
+    passthrough_upstream: Upstream | None
+    disabled_channels: frozenset[str]
 
     def __init__(
         self, settings: Settings, *, missing_env: tuple[tuple[str, str], ...] = (), require_auth: bool = False
     ) -> None:
         self.settings = settings
+        # The file's own settings: `settings` becomes the file plus the store's catalog once the
+        # store is read (catalog/effective.py), and names defined here stay read-only in the API.
+        self.file_settings = settings
         self.missing_env = missing_env
-        self.upstreams = build_upstreams(settings)
-        self.routes = build_routes(settings)
+        self.health: Any = None
+        self.recorder: Any = None
+        apply_settings(self, settings)
         self.keys = KeyCache.from_config(settings.keys)
         self.require_auth = require_auth
         self.cors = Cors(settings.server.cors)
         self.trusted = parse_networks(settings.server.trusted_proxies)
         self.max_body = settings.server.max_body_bytes
+        self.body_deadlines = BodyDeadlines(
+            settings.server.body_timeout_s, settings.server.body_idle_timeout_s
+        )
         self.client = UpstreamClient()
         self.request_ids = RequestIds()
         self.drop_response_headers = HOP_BY_HOP
@@ -97,24 +97,10 @@ class Gateway:
                 "/v1/messages/count_tokens",
             }
         )
-        self.default_channels = self._default_channels()
         self.responses_state = ResponsesKeeper(settings.responses.ttl_days, settings.responses.cache_size)
         self.codecs = build_codecs(self.responses_state)  # inbound codecs by path (inbound/)
-        self.router = build_router(settings, self.routes, self.default_channels, self.upstreams)
-        # Upstreams whose key is an unset ${ENV}: never routed to (no breaker noise), answered 503.
-        self.unconfigured = frozenset(n for n, u in self.upstreams.items() if u.missing_key)
-        self.channel_limits: dict[str, tuple[int | None, int | None]] = {
-            f"{c.upstream}/{c.model or public}": (c.rpm, c.tpm)
-            for public, channels in settings.models.items()
-            for c in channels
-            if c.rpm or c.tpm
-        }
         pt = settings.passthrough
         self.passthrough_prefix = pt.path_prefix.rstrip("/") if pt.enabled else ""
-        self.passthrough_upstream = None
-        if pt.enabled:
-            name = pt.upstream or next((n for n, u in self.upstreams.items() if u.kind != "mock"), None)
-            self.passthrough_upstream = self.upstreams.get(name) if name else None
         self._passthrough_entries: dict[str, KeyEntry] = {}
         self._created = int(time.time())
         self._model_objects: dict[str, dict[str, Any]] = {}
@@ -126,27 +112,22 @@ class Gateway:
         self.limits: Any = None
         self.metrics: Any = None
         self.sink: Any = None
-        self.recorder: Any = None
         self.redactor: Any = None
-        self.health: Any = None
+        self.configsync: Any = None
         self._inflight: dict[asyncio.Task[Any], RequestContext] = {}  # /v1 requests running now
         self._draining = False
         self.cut_message: str | None = None  # set when shutdown ends requests that outlived the grace
-
-    def _default_channels(self) -> list[Channel]:
-        """Where /v1/* requests that name no model go (files, batches...): the first real upstream."""
-        for name, up in self.upstreams.items():
-            if up.kind != "mock":
-                return [Channel(name=f"{name}/*", upstream=name, model="")]
-        return []
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(self.startup())
         # Granian registered its own SIGTERM handler just before calling us; ours starts draining (the log
-        # is flushed at once and in-flight requests get the grace period) and then hands over as SIGINT,
-        # which Granian treats the same way. Granian gives the app no other signal that shutdown began.
+        # is flushed at once and in-flight requests get the grace period) and hands over to Granian as
+        # SIGINT only when the drain is over. Granian's stop closes idle kept-alive connections, which reset
+        # a request sent on one at that moment; until the drain is over the worker keeps answering instead,
+        # every new request with a 503 and `Connection: close` (a new connection too: the worker cannot
+        # stop accepting without stopping, and shutting the shared listening socket stalls Granian's stop).
         try:
             loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / no signals here
@@ -162,10 +143,16 @@ class Gateway:
             self.settings.server.shutdown_grace_s,
         )
         asyncio.get_running_loop().create_task(self._drain(), name="sluicegate-drain")
-        os.kill(os.getpid(), signal.SIGINT)
 
     async def _drain(self) -> None:
-        """Flush while requests finish; just before Granian's kill, end the rest so they are recorded."""
+        """Flush while requests finish; just before Granian's kill, end the rest so they are recorded;
+        then let Granian stop the worker."""
+        try:
+            await self._drain_requests()
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    async def _drain_requests(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, self.settings.server.shutdown_grace_s - 1.0)
         while self._inflight and loop.time() < deadline:
@@ -208,18 +195,27 @@ class Gateway:
         gate = self.limits
         if gate is None:
             return
-        quotas = gate.quotas_for(ctx.key, ctx.model)
+        quotas = gate.quotas_for(ctx.key, ctx.model, slot_held=ctx.slot is not None)
         if quotas:
             await gate.admit(ctx, quotas)
+
+    async def hold_slot(self, ctx: RequestContext) -> None:
+        """The key's concurrency slot, taken as soon as the key is known (see LimitGate.hold_slot)."""
+        if self.limits is not None:
+            await self.limits.hold_slot(ctx)
 
     async def complete(self, ctx: RequestContext) -> None:
         """The request is over, however it ended: settle its limits with what it used, and record it."""
         rec = self.recorder
         if rec is None:
+            if ctx.slot is not None and self.limits is not None:
+                await self.limits.settle(ctx, None, None)
             return
         usage = rec.usage(ctx) if ctx.upstream is not None else None
         cost = rec.cost(ctx, usage) if usage is not None else None
-        if (ctx.admission is not None or ctx.upstream_admission is not None) and self.limits is not None:
+        if (
+            ctx.admission is not None or ctx.upstream_admission is not None or ctx.slot is not None
+        ) and self.limits is not None:
             # What the key is charged is one function of how the request ended (metering/ending.py).
             charge = charged(ending_of(ctx), usage)
             if charge is None:
@@ -244,6 +240,10 @@ class Gateway:
         own API: an exact count). Otherwise the gateway's estimate answers, whatever channel is up."""
         channels = self.routes.get(model)
         return bool(channels) and all(self.upstreams[c.upstream].counts_tokens for c in channels or ())
+
+    async def read_body(self, proto: Any, headers: Any) -> bytes:
+        """The request body, within the size limit and the body deadlines (413 / 408 otherwise)."""
+        return await read_body(proto, headers.get("content-length"), self.max_body, self.body_deadlines)
 
     def configured(self, channel: Channel) -> bool:
         return channel.upstream not in self.unconfigured
@@ -301,11 +301,22 @@ class Gateway:
         ctx = RequestContext(
             path,
             method,
-            client_address(scope.client, headers.get("x-forwarded-for"), self.trusted),
+            client_address(
+                scope.client, headers.get_all("x-forwarded-for") if self.trusted else None, self.trusted
+            ),
             headers.get("origin"),
         )
         ctx.request_id = self.request_ids.new()
         try:
+            if self._draining:  # e.g. a kept-alive connection's next request: a clear answer, not a reset
+                raise ServiceUnavailable(
+                    "The gateway is shutting down; retry on a new connection.",
+                    code="gateway_shutdown",
+                    headers={"connection": "close", "retry-after": "1"},
+                )
+            problem = path_problem(path)
+            if problem is not None:  # before anything reads the path: auth, endpoint rules, routing
+                raise InvalidPath(f"Invalid request path: {problem}.")
             if method == "OPTIONS":
                 self._preflight(proto, ctx, headers)
             elif path.startswith("/v1/"):
@@ -321,6 +332,7 @@ class Gateway:
                 # The sink reports its depth between writes; a stuck write is when the figure matters.
                 if self.sink is not None:
                     self.metrics.set_log_queue_depth(self.sink.depth)
+                    self.metrics.set_log_durability(self.sink.spill_pending, self.sink.store_writable)
                 proto.response_bytes(
                     200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")], self.metrics.render()
                 )
@@ -397,6 +409,7 @@ class Gateway:
         self, ctx: RequestContext, extra: list[tuple[str, str]] | None = None
     ) -> list[tuple[str, str]]:
         h = [JSON_CT, ("x-request-id", ctx.request_id), *ctx.extra_headers]
+        h.extend(codec_id_headers(ctx))  # Anthropic's SDKs read `request-id`
         if extra:
             h.extend(extra)
         h.extend(self.cors.response_headers(ctx.origin))
@@ -409,7 +422,7 @@ class Gateway:
     def _error(self, proto: Any, ctx: RequestContext, exc: GatewayError) -> None:
         ctx.status = exc.status
         ctx.error_type = ctx.error_type or exc.code or exc.type
-        body = ctx.codec.error_body(exc)
+        body = ctx.codec.error_body(exc, request_id=ctx.request_id)
         try:
             proto.response_bytes(exc.status, self._headers(ctx, list(exc.headers.items())), body)
         except CLIENT_GONE:
@@ -444,10 +457,23 @@ class Gateway:
             "models": len(self.routes),
         }
         checks.update(await self.ready_checks())
-        ok = checks["upstreams_configured"] and all(
-            v is not False for k, v in checks.items() if k in ("store", "redis")
+        # A store that cannot write while the log is durable (records wait in memory and in the local
+        # spill, nothing is lost) is "degraded", still 200: every gateway shares the one database, so
+        # taking them all out of the load balancer would turn a logging outage into a total one.
+        # 503 once usage is being lost (queue and spill full, or no spill to fall back on).
+        store_down = checks.get("store") is False or checks.get("store_writable") is False
+        durable = bool(checks.get("log_durable", not store_down)) and (
+            not store_down or bool(checks.get("log_can_spill"))
         )
-        body = {"status": "ready" if ok else "not_ready", **checks}
+        if "log_durable" in checks:
+            checks["log_durable"] = durable
+        ok = (
+            checks["upstreams_configured"]
+            and checks.get("redis") is not False
+            and (not store_down or durable)
+        )
+        status = "not_ready" if not ok else "degraded" if store_down else "ready"
+        body = {"status": status, **checks}
         if unconfigured:
             body["missing_secrets"] = [f"{path} (${{{var}}})" for path, var in self.missing_env]
         self._json(proto, ctx, 200 if ok else 503, body)
@@ -458,6 +484,11 @@ class Gateway:
             checks["store"] = await self.store.ping()
         if self.sink is not None:
             checks["log_queue_depth"] = self.sink.depth
+            checks["store_writable"] = self.sink.store_writable
+            checks["log_spilled"] = self.sink.spill_pending
+            checks["log_can_spill"] = self.sink.can_spill
+            checks["log_durable"] = self.sink.durable
+            checks["log_dropped"] = self.sink.dropped
         if self.redis is not None:
             try:
                 checks["redis"] = bool(await self.redis.ping())

@@ -34,6 +34,7 @@ class RequestContext:
         "channels",
         "client_gone",
         "client_ip",
+        "client_payload",
         "client_stream",
         "client_wants_usage",
         "codec",
@@ -42,6 +43,7 @@ class RequestContext:
         "edge",
         "ending",
         "error_type",
+        "estimate_usage",
         "exchange",
         "extra_headers",
         "key",
@@ -56,6 +58,7 @@ class RequestContext:
         "request_id",
         "response_body",
         "served_model",
+        "slot",
         "started",
         "status",
         "stream",
@@ -88,8 +91,11 @@ class RequestContext:
         self.extra_headers: list[tuple[str, str]] = []
         self.client_gone = False
         self.payload: dict[str, Any] | None = None
+        # The client's own request when it was translated (/v1/messages): what the answer must honour.
+        self.client_payload: dict[str, Any] | None = None
         self.client_wants_usage = False
         self.admission: Any = None  # the limiter's Admission, settled when the request is over
+        self.slot: Any = None  # the key's concurrency slot, taken before the body is read
         self.cut_for_shutdown = False  # ended by the gateway's shutdown after the grace period
         # The client's API (inbound/), chosen once by path, and the edge to the current upstream: the
         # same wire (bytes pass as they are) or a translation onto canonical chat.
@@ -100,6 +106,9 @@ class RequestContext:
         self.upstream_path = path  # the path asked of the upstream (differs when translated)
         self.upstream_admission: Any = None  # the upstream account's own rpm/tpm reservation
         self.meter: Any = None  # the StreamMeter of a streamed answer
+        # The gateway's own usage count for a stream whose upstream reports none (recording.py), for
+        # translators that write their own usage (Anthropic's message_delta).
+        self.estimate_usage: Any = None
         self.channels: list[Any] = []
         self.body_len = 0
         self.request_body: str | None = None  # only for keys that opted in, redacted

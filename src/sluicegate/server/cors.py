@@ -1,7 +1,8 @@
 """CORS for chat UIs that call the gateway from the browser page (lobe-chat, NextChat client mode).
 
 The headers go on the preflight and on every response, streams included, because a browser checks the
-real response too. Origins are matched exactly (or "*"); headers the SDKs send are allowed.
+real response too. Origins are matched exactly (or "*"); headers the SDKs send are allowed, names
+ending in `*` as prefixes (`x-stainless-*` covers x-stainless-os, -lang, -retry-count, ...).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from sluicegate.config.model import CorsConfig
 
 EXPOSED = (
-    "x-request-id, openai-processing-ms, openai-version, retry-after, x-ratelimit-limit-requests, "
+    "x-request-id, request-id, openai-processing-ms, openai-version, retry-after, x-ratelimit-limit-requests, "
     "x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, "
     "x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, x-sluicegate-max-tokens-clamped"
 )

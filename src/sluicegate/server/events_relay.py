@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sluicegate.protocol.errors import GatewayError
 from sluicegate.protocol.sse import SSEDecoder
-from sluicegate.server.relay import CLIENT_GONE, EndStream, StreamObserver
+from sluicegate.server.relay import CLIENT_GONE, INCOMPLETE, INCOMPLETE_MESSAGE, EndStream, StreamObserver
 from sluicegate.server.upstream_client import map_error
 
 if TYPE_CHECKING:
@@ -25,9 +25,6 @@ if TYPE_CHECKING:
     from sluicegate.inbound.base import StreamEnd
 
 log = logging.getLogger("sluicegate.relay")
-
-INCOMPLETE = "upstream_stream_incomplete"
-INCOMPLETE_MESSAGE = "The upstream ended the stream before the answer was complete."
 
 
 async def relay_events(

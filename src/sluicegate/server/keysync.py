@@ -9,30 +9,26 @@ publish on change wakes every node at once (see `notify`), and polling remains t
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sluicegate.policy.keys import KeyCache
+from sluicegate.server.revisionpoll import RevisionPoller, publish
 
 log = logging.getLogger("sluicegate.keys")
 
 CHANNEL = "sluicegate:keys"
 
 
-class KeySync:
+class KeySync(RevisionPoller):
+    what = "key"
+
     def __init__(self, store: Any, cache: KeyCache, *, interval: float = 0.5, redis: Any = None) -> None:
+        super().__init__(interval=interval, redis=redis, channel=CHANNEL, log=log)
         self._store = store
         self._cache = cache
-        self._interval = interval
-        self._redis = redis
-        self._task: asyncio.Task[None] | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
         self._versions: dict[str, float] = {}  # key id -> updated_at, to tell which keys changed
-        self.failures = 0
         # Awaited with the keys that are new or changed, BEFORE they are swapped in: the gateway seeds
         # their budget counters from the store there, so a budget given to a key that was already used
         # counts what it spent before any request is held to it.
@@ -56,53 +52,7 @@ class KeySync:
         log.info("key cache loaded: %d managed key(s), revision %d", len(records), revision)
         return True
 
-    async def start(self) -> None:
-        await self.refresh(force=True)
-        self._task = asyncio.create_task(self._run(), name="sluicegate-keysync")
-        if self._redis is not None:
-            self._listener = asyncio.create_task(self._listen(), name="sluicegate-keysync-pubsub")
-
-    async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
-            self._wake.clear()
-            try:
-                await self.refresh()
-                self.failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.failures += 1
-                if self.failures in (1, 10) or self.failures % 100 == 0:
-                    log.warning(
-                        "key refresh failed (%d in a row), serving cached keys: %s",
-                        self.failures,
-                        type(exc).__name__,
-                    )
-
-    async def _listen(self) -> None:
-        while True:
-            try:
-                pubsub = self._redis.pubsub()
-                await pubsub.subscribe(CHANNEL)
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        self._wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                await asyncio.sleep(1.0)
-
-    async def stop(self) -> None:
-        for task in (self._task, self._listener):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-
 
 async def notify(redis: Any) -> None:
     """Tell every node that keys changed (best effort: polling catches up within `interval`)."""
-    with contextlib.suppress(Exception):
-        await redis.publish(CHANNEL, b"1")
+    await publish(redis, CHANNEL)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sluicegate.config.model import Settings
 from sluicegate.limits import (
+    CONCURRENCY,
     COST,
     INSUFFICIENT_QUOTA,
     REQUESTS,
@@ -141,7 +142,7 @@ class LimitGate:
             self._model_quotas[name] = self._split(
                 tuple(rate_quotas(f"model:{name}", rpm=lim.rpm, tpm=lim.tpm, concurrency=lim.concurrency))
             )
-        self._key_quotas: dict[tuple[str, float], tuple[Quota, ...]] = {}
+        self._key_quotas: dict[tuple[str, float], tuple[tuple[Quota, ...], tuple[Quota, ...]]] = {}
         self._upstream_quotas: dict[str, tuple[Quota, ...]] = {}
         self._request_demands: dict[tuple[Quota, ...], tuple[tuple[Any, ...], bool]] = {}
         self._leased: dict[int, Admission] = {}  # Admission is mutable, so keyed by id()
@@ -155,23 +156,82 @@ class LimitGate:
     def limiter(self) -> Any:
         return self._limiter
 
-    def quotas_for(self, key: KeyEntry | None, model: str | None) -> tuple[Quota, ...]:
+    def _key_parts(self, key: KeyEntry) -> tuple[tuple[Quota, ...], tuple[Quota, ...]]:
+        """A key's quotas as (its concurrency slots, the rest), built once per version of the key."""
+        cache_key = (key.record.id, key.record.updated_at)
+        parts = self._key_quotas.get(cache_key)
+        if parts is None:
+            if len(self._key_quotas) > 100_000:
+                self._key_quotas.clear()
+            quotas = self._split(quotas_for_key(key.record.id, key.record.limits))
+            parts = self._key_quotas[cache_key] = (
+                tuple(q for q in quotas if q.kind == CONCURRENCY),
+                tuple(q for q in quotas if q.kind != CONCURRENCY),
+            )
+        return parts
+
+    def quotas_for(
+        self, key: KeyEntry | None, model: str | None, *, slot_held: bool = False
+    ) -> tuple[Quota, ...]:
+        """The request's quotas; without the key's concurrency when `hold_slot` already took it."""
         quotas: tuple[Quota, ...] = ()
         if key is not None and not key.record.limits.is_empty():
-            cache_key = (key.record.id, key.record.updated_at)
-            kq = self._key_quotas.get(cache_key)
-            if kq is None:
-                if len(self._key_quotas) > 100_000:
-                    self._key_quotas.clear()
-                kq = self._key_quotas[cache_key] = self._split(
-                    quotas_for_key(key.record.id, key.record.limits)
-                )
-            quotas = kq
+            slots, rest = self._key_parts(key)
+            quotas = rest if slot_held else slots + rest
         if model is not None and self._model_quotas:
             mq = self._model_quotas.get(model)
             if mq:
                 quotas = quotas + mq
         return quotas
+
+    async def hold_slot(self, ctx: RequestContext) -> None:
+        """Take the key's concurrency slot the moment the key is known, before the body is read.
+
+        A request still sending its body is in flight: counting it only once the body is in let a key
+        with `concurrency: 2` hold fifty slow uploads and starve every other client. The slot is
+        released by `settle`, which the shell calls however the request ends.
+        """
+        key = ctx.key
+        if key is None or key.record.limits.concurrency is None:
+            return
+        slots, _ = self._key_parts(key)
+        if not slots:
+            return
+        cached = self._request_demands.get(slots)
+        if cached is None:
+            d = demands_for(slots, {REQUESTS: 1.0})
+            cached = self._request_demands[slots] = (d, True)
+        result = await self._acquire(cached[0])
+        if result is None:  # failing open
+            return
+        if isinstance(result, Refusal):
+            raise self._refusal_error(result)
+        ctx.slot = result
+        if self._fast is None:
+            self._leased[id(result)] = result
+            self._ensure_renewer()
+
+    async def _acquire(self, demands: tuple[Any, ...]) -> Admission | Refusal | None:
+        """The limiter's answer; None when the backend is down and the gate fails open."""
+        try:
+            return self._fast(demands) if self._fast is not None else await self._limiter.acquire(demands)
+        except LimiterUnavailable:
+            self.backend_errors += 1
+            if self.on_backend_error is not None:
+                self.on_backend_error()
+            if self._fail_open:
+                if self.backend_errors in (1, 10) or self.backend_errors % 1000 == 0:
+                    log.error(
+                        "limiter backend unavailable: FAILING OPEN, requests pass unlimited (%d so far)",
+                        self.backend_errors,
+                    )
+                return None
+            raise ServiceUnavailable(
+                "Rate limiting is temporarily unavailable; the request was refused to keep "
+                "limits exact. Retry shortly.",
+                code="limiter_unavailable",
+                headers={"retry-after": "1"},
+            ) from None
 
     def _split(self, quotas: tuple[Quota, ...]) -> tuple[Quota, ...]:
         n = self._share
@@ -240,26 +300,10 @@ class LimitGate:
         else:
             demands = demands_for(quotas, estimate, per_unit, units)
             settle = True
-        try:
-            result = self._fast(demands) if self._fast is not None else await self._limiter.acquire(demands)
-        except LimiterUnavailable:
-            self.backend_errors += 1
-            if self.on_backend_error is not None:
-                self.on_backend_error()
-            if self._fail_open:
-                if self.backend_errors in (1, 10) or self.backend_errors % 1000 == 0:
-                    log.error(
-                        "limiter backend unavailable: FAILING OPEN, requests pass unlimited (%d so far)",
-                        self.backend_errors,
-                    )
-                return
-            raise ServiceUnavailable(
-                "Rate limiting is temporarily unavailable; the request was refused to keep "
-                "limits exact. Retry shortly.",
-                code="limiter_unavailable",
-                headers={"retry-after": "1"},
-            ) from None
-        if not result.admitted:
+        result = await self._acquire(demands)
+        if result is None:
+            return
+        if isinstance(result, Refusal):
             raise self._refusal_error(result)
         if settle:  # a request-rate-only admission has nothing to settle: skip the call at the end
             ctx.admission = result
@@ -339,6 +383,9 @@ class LimitGate:
         return None
 
     async def settle(self, ctx: RequestContext, tokens: int | None, cost_usd: float | None) -> None:
+        if ctx.slot is not None:
+            slot, ctx.slot = ctx.slot, None
+            await self._settle_one(slot, None, None)
         if ctx.upstream_admission is not None:
             await self._settle_one(ctx.upstream_admission, tokens, None)
             ctx.upstream_admission = None

@@ -34,6 +34,8 @@ async def respond_mock(gw: Gateway, proto: Any, ctx: RequestContext, body: bytes
     payload = orjson.loads(body) if body else {}
     model = ctx.served_model or ctx.model or "mock-gpt"
     headers = [("x-request-id", ctx.request_id), *ctx.extra_headers, *gw.cors.response_headers(ctx.origin)]
+    if ctx.codec.name.startswith("anthropic"):  # Anthropic's SDKs read `request-id`
+        headers.append(("request-id", ctx.request_id))
     ctx.status = 200
     path = ctx.upstream_path
     edge = ctx.edge

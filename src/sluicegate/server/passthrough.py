@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sluicegate.inbound import DEFAULT_CODEC
 from sluicegate.protocol.errors import NotFound, Unauthorized
 from sluicegate.protocol.fields import check_fields
-from sluicegate.server.body import parse_json_object, read_body
+from sluicegate.server.body import body_model
 from sluicegate.server.proxy import bearer_token, relay
 from sluicegate.server.wire import prepare_body
 
@@ -41,16 +41,11 @@ async def handle_passthrough(gw: Gateway, scope: Any, proto: Any, ctx: RequestCo
     ctx.path = path
     ctx.codec = gw.codecs.get(path, DEFAULT_CODEC)  # its errors and stream ends; the wire is always the same
     ctx.upstream = ctx.channel = upstream.name
-    body = (
-        await read_body(proto, headers.get("content-length"), gw.max_body)
-        if ctx.method in ("POST", "PUT", "PATCH")
-        else b""
-    )
-    if body and (headers.get("content-type", "").startswith("application/json") or body[:1] == b"{"):
-        ctx.payload = parse_json_object(body)
+    body = await gw.read_body(proto, headers) if ctx.method in ("POST", "PUT", "PATCH") else b""
+    ctx.payload, ctx.model = body_model(headers.get("content-type", ""), body, False)
+    ctx.served_model = ctx.model
+    if ctx.payload is not None:
         check_fields(ctx.payload)
-        model = ctx.payload.get("model")
-        ctx.model = ctx.served_model = model if isinstance(model, str) else None
         ctx.stream = ctx.payload.get("stream") is True
     ctx.body_len = len(body)
     ctx.key = gw.passthrough_entry(client_key_id(secret))
@@ -63,6 +58,6 @@ async def handle_passthrough(gw: Gateway, scope: Any, proto: Any, ctx: RequestCo
     req.headers["authorization"] = f"Bearer {secret}"
     resp = await gw.client.send(ctx.method, req.url, req.headers, req.body, upstream.timeouts)
     try:
-        await relay(gw, proto, ctx, resp, upstream.timeouts)
+        await relay(gw, proto, ctx, resp, upstream)
     finally:
         resp.release()

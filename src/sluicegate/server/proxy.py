@@ -33,7 +33,7 @@ from sluicegate.routing import CONNECT_FAILED, FIRST_BYTE_TIMED_OUT, STREAM_CUT,
 from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE, NoChannel
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR, over_limit
-from sluicegate.server.body import multipart_model, parse_json_object, read_body
+from sluicegate.server.body import body_model
 from sluicegate.server.context import RequestContext
 from sluicegate.server.events_relay import relay_events
 from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("sluicegate.proxy")
 
 DEFAULT_ROUTE = "\x00default"  # the router's route for /v1/* requests that name no model
+# Streams whose protocol ends with a finish_reason and `[DONE]` (the Responses API has its own events).
+STREAMS_WITH_DONE = frozenset({"/v1/chat/completions", "/v1/completions"})
 # Streamed answers: SSE, and AWS's binary event-stream (Bedrock's ConverseStream, always translated).
 STREAM_TYPES = ("text/event-stream", "application/vnd.amazon.eventstream")
 
@@ -77,39 +79,30 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
             ctx.key.check_request(None, "/v1/models", ctx.client_ip)
         respond_models(gw, proto, ctx, path[len("/v1/models/") :] if path != "/v1/models" else None)
         return
-
-    body = (
-        await read_body(proto, headers.get("content-length"), gw.max_body)
-        if ctx.method in ("POST", "PUT", "PATCH")
-        else b""
-    )
-    content_type = headers.get("content-type", "")
-    payload: dict[str, Any] | None = None
-    model: str | None = None
-    if body and content_type.startswith("multipart/form-data"):
-        model = multipart_model(body)
-    elif body and (
-        content_type.startswith("application/json") or path in gw.model_required or body[:1] == b"{"
-    ):
-        payload = parse_json_object(body)
+    if ctx.key is not None and ctx.key.record.limits.concurrency is not None:
+        await gw.hold_slot(ctx)  # a request still sending its body is in flight: it counts from here
+    body = await gw.read_body(proto, headers) if ctx.method in ("POST", "PUT", "PATCH") else b""
+    payload, model = body_model(headers.get("content-type", ""), body, path in gw.model_required)
+    if payload is not None:
         check_fields(payload)
-        raw_model = payload.get("model")
-        if raw_model is not None and not isinstance(raw_model, str):
-            raise BadRequest("'model' must be a string.", param="model")
-        model = raw_model
         ctx.stream = ctx.client_stream = payload.get("stream") is True
     if model is None and path in gw.model_required:
         raise BadRequest("You must provide a model parameter.", param="model", code="missing_model")
     ctx.model = model
     if ctx.key is not None:
-        ctx.key.check_request(model, path, ctx.client_ip)
+        ctx.key.check_request(model, path, ctx.client_ip, model_needed=bool(body))
     local = codec.local_answer
     # Anthropic's count_tokens: the gateway's estimate, unless the model's upstreams count exactly.
     if local is not None and payload is not None and model is not None and not gw.counts_tokens(model):
         ctx.status = 200
         proto.response_bytes(
             200,
-            [*JSON_CT, ("x-request-id", ctx.request_id), *gw.cors.response_headers(ctx.origin)],
+            [
+                *JSON_CT,
+                ("x-request-id", ctx.request_id),
+                *codec_id_headers(ctx),
+                *gw.cors.response_headers(ctx.origin),
+            ],
             local(gw.recorder.counter_for, payload, model),
         )
         return
@@ -148,7 +141,8 @@ async def forward(
     as it is when it is the client's fault or when no channel is left, except credential and balance
     errors (the gateway's problem, which must not read as the client's key being wrong).
     """
-    attempts = gw.router.plan(route)
+    attempts = gw.router.plan(route, body)
+    upstreams = gw.upstreams  # taken with the router: a catalog change swaps both, never half
     wire = Wire(ctx, body)
     client_headers = {name: value for name in CLIENT_HEADERS_READ if (value := headers.get(name))}
     client_headers.setdefault("content-type", "application/json")
@@ -162,7 +156,7 @@ async def forward(
                 relay_error_answer(gw, proto, ctx, *last_answer)
                 return
             raise no_channel_error(channel, last_error)
-        upstream = gw.upstreams[channel.upstream]
+        upstream = upstreams[channel.upstream]
         ctx.upstream, ctx.channel = upstream.name, channel.name
         ctx.served_model = channel.model or ctx.model
         refusal = await gw.admit_upstream(ctx, upstream, channel)
@@ -180,7 +174,19 @@ async def forward(
                 attempts.record_cancelled()
                 ctx.upstream = ctx.channel = None  # nothing went upstream: logged as the gateway's answer
                 raise
-        out_body = prepare_body(ctx, src, channel.model or None, upstream.stream_usage)
+        # Fields the gateway itself derived from another API (/v1/messages, /v1/responses onto chat) may
+        # be dropped for an upstream that does not take them; a chat client's own fields never are.
+        translated = ctx.upstream_path != ctx.path
+        out_body = prepare_body(
+            ctx,
+            src,
+            channel.model or None,
+            upstream.stream_usage,
+            content_as_string=upstream.content_as_string,
+            drop_reasoning_effort=translated and not upstream.reasoning_effort,
+            drop_reasoning_history=translated and not upstream.reasoning_history,
+            max_output_tokens=upstream.max_output_tokens,
+        )
         if upstream.kind == "mock":
             try:
                 await respond_mock(gw, proto, ctx, out_body)
@@ -258,7 +264,7 @@ async def forward(
                     last_error, last_answer = bad, None
                     continue
             attempts.record_first_byte(time.perf_counter() - ctx.t0)
-            await relay(gw, proto, ctx, resp, upstream.timeouts, whole)
+            await relay(gw, proto, ctx, resp, upstream, whole)
             if ctx.error_type:
                 attempts.record_failure(STREAM_CUT)
             else:
@@ -350,6 +356,12 @@ def openai_shaped(
     return status, kept, error_body(message, "api_error" if status >= 500 else "invalid_request_error", code)
 
 
+def codec_id_headers(ctx: RequestContext) -> list[tuple[str, str]]:
+    """The request id under the name the client's SDK reads, besides x-request-id: Anthropic's SDKs
+    read `request-id` (`message._request_id`)."""
+    return [("request-id", ctx.request_id)] if ctx.codec.name.startswith("anthropic") else []
+
+
 def answer_headers(gw: Gateway, ctx: RequestContext, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """An upstream answer's headers as the client gets them: the id it sees is the id logged (the
     upstream's x-request-id, else ours), the gateway's own rate headers replace the account's, CORS."""
@@ -358,6 +370,10 @@ def answer_headers(gw: Gateway, ctx: RequestContext, headers: list[tuple[str, st
         ctx.request_id = upstream_id
     else:
         headers.append(("x-request-id", ctx.request_id))
+    ids = codec_id_headers(ctx)
+    if ids:
+        headers = [h for h in headers if h[0] != "request-id"]
+        headers.extend(ids)
     if ctx.extra_headers:
         headers = with_own_headers(headers, ctx.extra_headers)
     headers.extend(gw.cors.response_headers(ctx.origin))
@@ -373,7 +389,7 @@ def relay_error_answer(
     headers = answer_headers(gw, ctx, headers)
     edge = ctx.edge
     if edge is not SAME_WIRE:
-        body = edge.upstream_error(status, body)
+        body = edge.upstream_error(status, body, request_id=ctx.request_id)
     proto.response_bytes(status, headers, body)
 
 
@@ -394,9 +410,19 @@ def with_own_headers(upstream: list[tuple[str, str]], ours: list[tuple[str, str]
 
 
 async def relay(
-    gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, timeouts: Any, whole: bytes | None = None
+    gw: Gateway,
+    proto: Any,
+    ctx: RequestContext,
+    resp: Any,
+    upstream: Any,
+    whole: bytes | None = None,
 ) -> None:
-    """Relay an upstream's answer: a stream event by event, or the whole body (`whole`, if already read)."""
+    """Relay `upstream`'s answer: a stream event by event, or the whole body (`whole`, if already read).
+
+    The upstream object is the one the request was sent with: a catalog change may have replaced the
+    gateway's upstreams since (server/routing_state.py), and this answer still belongs to the old one.
+    """
+    timeouts = upstream.timeouts
     out_headers = answer_headers(gw, ctx, response_headers(resp, gw.drop_response_headers))
     ctx.status = resp.status
     content_type = resp.headers.get("content-type", "")
@@ -409,7 +435,7 @@ async def relay(
         transport = proto.response_stream(resp.status, out_headers)
         edge = ctx.edge
         if edge is not SAME_WIRE:
-            decoder = gw.upstreams[ctx.upstream or ""].adapter.stream_decoder()
+            decoder = upstream.adapter.stream_decoder()
             error = await relay_translated(transport, resp, timeouts, observer, ctx, edge, decoder)
         elif ctx.codec.stream_end is not None:  # a wire that ends with an event, not [DONE]
             error = await relay_events(transport, resp, timeouts, observer, ctx.codec.stream_end)
@@ -421,6 +447,8 @@ async def relay(
                 observer,
                 filtering=observer_filters(ctx, observer),
                 cut_message=lambda: gw.cut_message if ctx.cut_for_shutdown else None,
+                check_end=ctx.upstream_path in STREAMS_WITH_DONE,
+                wants_usage=ctx.client_wants_usage and ctx.upstream_path in STREAMS_WITH_DONE,
             )
         if error:
             # The 200 went out, but the answer did not arrive whole: log the outcome, as for a client that
@@ -439,7 +467,9 @@ async def relay(
             data = edge.answer(ctx, adapter.answer(data))
             await edge.before_end(ctx)
         else:
-            data = edge.upstream_error(resp.status, adapter.error(resp.status, data))
+            data = edge.upstream_error(
+                resp.status, adapter.error(resp.status, data), request_id=ctx.request_id
+            )
     proto.response_bytes(resp.status, out_headers, data)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -40,18 +41,64 @@ METERED_PATHS = frozenset(
 class MeterObserver(StreamObserver):
     """Adapts a StreamMeter to the relay's observer interface."""
 
-    __slots__ = ("ctx", "may_drop", "meter")
+    __slots__ = ("_first", "_settle", "ctx", "may_drop", "meter")
 
-    def __init__(self, ctx: RequestContext) -> None:
+    def __init__(self, ctx: RequestContext, settle: Callable[[], Usage | None] | None = None) -> None:
         self.ctx = ctx
         self.meter = StreamMeter(ctx.client_wants_usage)
         self.may_drop = not ctx.client_wants_usage
+        self._settle = settle
+        self._first: bytes | None = None  # the first event, kept by reference: the stream's id and model
 
     def on_event(self, data: bytes) -> bool:
+        if self._first is None:
+            self._first = data
         return self.meter.feed(data)
 
     def on_first_byte(self) -> None:
         self.ctx.ttft = self.ctx.elapsed_ms()
+
+    def estimated_usage(self) -> Usage | None:
+        """The gateway's own count when the upstream reported no usage; None when it did.
+
+        Settles the request's usage once (the same figure is logged, marked estimated), so the count
+        the client sees is the count billed.
+        """
+        if self.meter.reported is not None or self._settle is None:
+            return None
+        usage = self._settle()
+        if usage is not None:
+            log.debug(  # the request's log row says usage_estimated; this line is for tracing one
+                "request %s: upstream sent no usage; sending the gateway's estimate", self.ctx.request_id
+            )
+        return usage
+
+    def usage_chunk(self) -> bytes | None:
+        """An OpenAI usage chunk (`choices: []`) with the gateway's count, when the upstream sent none."""
+        usage = self.estimated_usage()
+        if usage is None:
+            return None
+        ctx = self.ctx
+        chat = ctx.upstream_path == "/v1/chat/completions"
+        try:  # the stream's own id, model and time, so the chunk reads as one of the stream's
+            first = orjson.loads(self._first) if self._first else {}
+        except orjson.JSONDecodeError:
+            first = {}
+        if not isinstance(first, dict):
+            first = {}
+        chunk: dict[str, Any] = {
+            "id": first.get("id") or ("chatcmpl-" if chat else "cmpl-") + ctx.request_id.removeprefix("req_"),
+            "object": first.get("object") or ("chat.completion.chunk" if chat else "text_completion"),
+            "created": first.get("created") or int(ctx.started),
+            "model": first.get("model") or ctx.served_model or ctx.model or "",
+            "choices": [],
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+        }
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
 def ending_of(ctx: RequestContext) -> Ending:
@@ -81,12 +128,16 @@ class CappedMeterObserver(MeterObserver):
 
     __slots__ = ()
 
-    def __init__(self, ctx: RequestContext, cap: int) -> None:
-        self.ctx = ctx
+    def __init__(
+        self, ctx: RequestContext, cap: int, settle: Callable[[], Usage | None] | None = None
+    ) -> None:
+        super().__init__(ctx, settle)
         self.meter = StreamMeter(ctx.client_wants_usage, cap=cap)
         self.may_drop = True  # events are looked at one by one, so the cut falls between two of them
 
     def on_event(self, data: bytes) -> bool:
+        if self._first is None:
+            self._first = data
         forward = self.meter.feed(data)
         if self.meter.over_cap:
             self.ctx.ending = Ending.BUDGET_REACHED
@@ -118,8 +169,13 @@ class Recorder:
 
     def stream_observer(self, ctx: RequestContext) -> StreamObserver:
         cap = ctx.completion_cap
-        observer = MeterObserver(ctx) if cap is None else CappedMeterObserver(ctx, cap)
+
+        def settle() -> Usage | None:
+            return self.usage(ctx)
+
+        observer = MeterObserver(ctx, settle) if cap is None else CappedMeterObserver(ctx, cap, settle)
         ctx.meter = observer.meter
+        ctx.estimate_usage = observer.estimated_usage
         return observer
 
     def counter_for(self, model: str | None) -> TokenCounter:

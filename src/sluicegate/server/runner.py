@@ -26,6 +26,14 @@ def _is_loopback(host: str) -> bool:
 def preflight_checks(s: Settings) -> list[str]:
     """Reasons not to start at all. Without keys, the gateway is open: only on loopback."""
     problems: list[str] = []
+    if s.passthrough.enabled and not s.passthrough.public and not _is_loopback(s.server.host):
+        # Pass-through has no gateway key: anyone who can reach it may relay through it (with their own
+        # provider key, against the operator's network, rate limits and log), so it is an open route.
+        problems.append(
+            f"refusing to listen on {s.server.host} with pass-through enabled: its route takes no gateway "
+            "key, so anyone who can reach it may relay through it. Set `passthrough.public: true` to mean "
+            "it, or listen on 127.0.0.1."
+        )
     if not s.keys and not _is_loopback(s.server.host) and not _store_has_keys(s):
         problems.append(
             f"refusing to listen on {s.server.host} without any API key: anyone who can reach it could spend "
@@ -91,7 +99,7 @@ def run(s: Settings) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
 
-    if not s.keys and _is_loopback(s.server.host):
+    if not s.keys and _is_loopback(s.server.host) and not _store_has_keys(s):
         log.warning(
             "NO API KEYS CONFIGURED: the gateway is OPEN to anyone on this machine (loopback only). "
             "Add keys before exposing it."
@@ -110,6 +118,10 @@ def run(s: Settings) -> None:
         # Off loopback, a gateway whose last managed key is revoked must refuse everyone, not open up.
         os.environ["SLUICEGATE_REQUIRE_AUTH"] = "1"
     _metrics_dir(s.server.workers)
+    import tempfile
+
+    # Each worker leaves a marker here as it starts, so a respawned one knows to count itself.
+    os.environ["SLUICEGATE_RUN_DIR"] = tempfile.mkdtemp(prefix="sluicegate-run-")
     try:
         import uvloop  # noqa: F401
 
@@ -123,6 +135,9 @@ def run(s: Settings) -> None:
         port=s.server.port,
         interface=Interfaces.RSGI,
         workers=s.server.workers,
+        # A worker that dies (a crash, the OOM killer) is replaced instead of taking the gateway down;
+        # Granian still exits on a crash loop (a new worker dying within seconds of its start).
+        respawn_failed_workers=True,
         loop=loop,
         # Measured (bench/README.md): one Rust runtime thread per worker in mt mode had the lowest
         # latency; HTTP/1.1 only (what every SDK speaks; "auto" queued at 2,500 req/s); no websockets;

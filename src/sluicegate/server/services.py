@@ -20,12 +20,13 @@ log = logging.getLogger("sluicegate")
 
 async def start(gw: Gateway) -> None:
     """Open the store, load keys, start the limiter, the log sink and the key refresher."""
-    from sluicegate.config import default_database_url
+    from sluicegate.config import default_database_url, default_spill_dir
     from sluicegate.limits import build_limiter
     from sluicegate.metering.metrics import Metrics
     from sluicegate.metering.prices import PriceTable
     from sluicegate.metering.redact import Redactor
     from sluicegate.metering.sink import LogSink
+    from sluicegate.metering.spill import spill_for
     from sluicegate.metering.tokens import TokenCounter
     from sluicegate.server.keysync import KeySync
     from sluicegate.server.limiting import LimitGate
@@ -34,6 +35,7 @@ async def start(gw: Gateway) -> None:
 
     s = gw.settings
     await gw.client.start()
+    gw.body_deadlines.start()
     gw.store = await Store.open(default_database_url(s))
     gw.responses_state.repo = gw.store.responses
     if s.redis:
@@ -42,20 +44,43 @@ async def start(gw: Gateway) -> None:
         gw.redis = aioredis.from_url(s.redis, socket_timeout=1.0, socket_connect_timeout=1.0)
     gw.keysync = KeySync(gw.store, gw.keys, redis=gw.redis)
     await gw.keysync.start()
-    gw.metrics = Metrics(multiprocess_dir=os.environ.get("SLUICEGATE_METRICS_DIR") or None)
+    metrics_dir = os.environ.get("SLUICEGATE_METRICS_DIR") or None
+    known_models = set(gw.routes) | {c.model for channels in gw.routes.values() for c in channels if c.model}
+    gw.metrics = Metrics(multiprocess_dir=metrics_dir, models=known_models)
+    run_dir = os.environ.get("SLUICEGATE_RUN_DIR")
+    if run_dir:
+        from sluicegate.server.workers import register_worker
+
+        gw.metrics.worker_started(
+            register_worker(run_dir, s.server.workers, shared_metrics=metrics_dir is not None)
+        )
     counter = TokenCounter(heuristic_only=s.metering.tokenizer == "heuristic")
-    gw.redactor = Redactor(s.metering.redact_patterns, max_chars=s.metering.max_body_chars)
+    gw.redactor = Redactor(
+        s.metering.redact_patterns,
+        max_chars=s.metering.max_body_chars,
+        secrets=[s.admin_key, *(k for u in s.upstreams.values() for k in (u.api_key, *u.api_keys))],
+    )
     gw.sink = LogSink(
         gw.store.usage.write_batch,
         max_queue=s.metering.queue_size,
         batch_size=s.metering.batch_size,
         flush_interval=s.metering.flush_interval_s,
+        max_backoff=s.metering.retry_max_backoff_s,
+        spill=spill_for(default_spill_dir(s), s.metering.spill_max_mb),
         purge=lambda days: purge_expired(gw, days),
         retention_days=s.metering.log_retention_days,
         on_drop=gw.metrics.log_records_dropped,
         on_depth=gw.metrics.set_log_queue_depth,
     )
     gw.sink.start()
+    # Usage spilled by an earlier run (the store was down, then the gateway stopped) goes into the
+    # store before budgets are seeded from it, so a restart forgets none of it.
+    try:
+        replayed = await gw.sink.recover()
+        if replayed:
+            log.info("request log: wrote %d spilled records into the store", replayed)
+    except Exception as exc:
+        log.warning("could not replay the request log spill: %r", exc)
     prices = PriceTable(
         {m: p.model_dump() for m, p in s.prices.items()}, exchange_rates=s.metering.exchange_rates or None
     )
@@ -89,6 +114,10 @@ async def start(gw: Gateway) -> None:
         gw.router, RedisHealthStore(gw.redis) if gw.redis is not None else None, gw.upstreams, gw.client
     )
     gw.health.start()
+    from sluicegate.server.configsync import ConfigSync
+
+    gw.configsync = ConfigSync(gw)
+    await gw.configsync.start()
     if hasattr(limiter, "on_reset"):  # Redis lost its data (restart, flush): budgets come back from the store
         limiter.on_reset = lambda: gw.limits.seed_budgets(gw.store, gw.keys.entries(), gw.recorder.to_usd)
     try:
@@ -130,8 +159,11 @@ async def stop(gw: Gateway) -> None:
     """Flush the log before anything closes: a SIGTERM loses no record."""
     if gw.sink is not None:
         await gw.sink.close(timeout=gw.settings.server.shutdown_grace_s or 10.0)
+    await gw.body_deadlines.close()
     if gw.keysync is not None:
         await gw.keysync.stop()
+    if gw.configsync is not None:
+        await gw.configsync.stop()
     if gw.health is not None:
         await gw.health.stop()
     if gw.limits is not None:

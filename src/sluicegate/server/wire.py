@@ -14,6 +14,7 @@ import orjson
 
 from sluicegate.inbound import SAME_WIRE
 from sluicegate.protocol.errors import BadRequest
+from sluicegate.providers.chat_fit import fit_for_upstream
 from sluicegate.server.reservation import clamp_body
 
 if TYPE_CHECKING:
@@ -61,13 +62,36 @@ async def translate(
     return chat, orjson.dumps(chat)
 
 
-def prepare_body(ctx: RequestContext, body: bytes, upstream_model: str | None, stream_usage: bool) -> bytes:
+def prepare_body(
+    ctx: RequestContext,
+    body: bytes,
+    upstream_model: str | None,
+    stream_usage: bool,
+    *,
+    content_as_string: bool = False,
+    drop_reasoning_effort: bool = False,
+    drop_reasoning_history: bool = False,
+    max_output_tokens: int | None = None,
+) -> bytes:
     """Re-encode the body only when something in it must change: the model name, usage on streams,
-    or max_tokens lowered to what a budget has left."""
+    max_tokens lowered to what a budget has left, or what this upstream cannot take
+    (providers/chat_fit.py)."""
     payload = ctx.payload
     if payload is None:
         return body
     changed = False
+    if (
+        content_as_string or drop_reasoning_effort or drop_reasoning_history or max_output_tokens
+    ) and ctx.upstream_path == "/v1/chat/completions":
+        fitted = fit_for_upstream(
+            payload,
+            content_as_string=content_as_string,
+            drop_reasoning_effort=drop_reasoning_effort,
+            drop_reasoning_history=drop_reasoning_history,
+            max_output_tokens=max_output_tokens,
+        )
+        if fitted is not None:
+            payload, changed = fitted, True
     if upstream_model is not None and payload.get("model") != upstream_model:
         payload = {**payload, "model": upstream_model}
         changed = True

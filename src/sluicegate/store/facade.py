@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sluicegate.store.catalog import CatalogRepository
 from sluicegate.store.engine import create_engine
 from sluicegate.store.keys import KeyRepository
+from sluicegate.store.logsearch import LogSearch
 from sluicegate.store.migrate import upgrade
 from sluicegate.store.responses import ResponsesRepository
 from sluicegate.store.usage import UsageRepository
@@ -28,6 +30,8 @@ class Store:
         self.engine = engine
         self.keys = KeyRepository(engine, clock)
         self.usage = UsageRepository(engine, clock)
+        self.logs = LogSearch(engine)
+        self.catalog = CatalogRepository(engine, clock)
         self.responses = ResponsesRepository(engine, clock)
 
     @classmethod

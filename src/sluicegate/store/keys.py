@@ -11,12 +11,14 @@ import builtins
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from sluicegate.store.catalog import Audit, write_audit
 from sluicegate.store.keyfields import LIMIT_FIELDS, InvalidKeyField, normalise_key_fields
 from sluicegate.store.records import KeyLimits, KeyRecord
 from sluicegate.store.schema import api_keys, revision
@@ -33,6 +35,26 @@ class KeyRevoked(ValueError):
     """The key was revoked; revocation is final, so it cannot be changed or re-enabled."""
 
 
+class KeyNameTaken(InvalidKeyField):
+    """Another key (not revoked) already has this name: names are how people tell keys apart."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a key named {name!r} already exists; choose another name (or revoke that key)")
+        self.name = name
+
+
+class KeyAmbiguous(LookupError):
+    """A prefix matches several keys."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAudit:
+    """Who is changing keys, and how a key is shown in the audit log (never its secret or hash)."""
+
+    actor: str
+    describe: Callable[[KeyRecord], Any]
+
+
 class KeyRepository:
     """Create, read, change and revoke managed keys; the engine is shared with the rest of the store."""
 
@@ -40,7 +62,7 @@ class KeyRepository:
         self._engine = engine
         self._clock = clock
 
-    async def create(self, fields: Mapping[str, Any]) -> tuple[KeyRecord, str]:
+    async def create(self, fields: Mapping[str, Any], audit: KeyAudit | None = None) -> tuple[KeyRecord, str]:
         """Store a new key and return it with its secret, which is never retrievable again.
 
         `fields` takes the editable KeyRecord fields (`name` is required) plus individual limits
@@ -59,16 +81,48 @@ class KeyRepository:
             updated_at=now,
         )
         async with self._engine.begin() as conn:
+            await _check_name_free(conn, values["name"])
             await conn.execute(api_keys.insert().values(values))
             await _bump_revision(conn)
             record = await _fetch(conn, values["id"])
-        assert record is not None
+            assert record is not None
+            if audit is not None:
+                entry = Audit(audit.actor, "create", "key", record.id, None, audit.describe(record))
+                await write_audit(conn, entry, now)
         return record, secret
 
     async def get(self, key_id: str) -> KeyRecord | None:
         """The key with this id, revoked or not; None if there is none."""
         async with self._engine.connect() as conn:
             return await _fetch(conn, key_id)
+
+    async def resolve(self, id_or_prefix: str) -> str:
+        """The id of the key this id, unique id prefix or unique secret prefix names.
+
+        KeyNotFound when nothing matches, KeyAmbiguous (with the matching ids) when several do.
+        """
+        text = id_or_prefix.strip().rstrip("…")
+        if not text:
+            raise KeyNotFound(id_or_prefix)
+        async with self._engine.connect() as conn:
+            if await _fetch(conn, text) is not None:
+                return text
+            like = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            rows = await conn.execute(
+                select(api_keys.c.id).where(
+                    api_keys.c.id.like(like, escape="\\")
+                    | api_keys.c.prefix.like(like, escape="\\")
+                    # more of the secret than the list shows: its shown prefix starts what was typed
+                    | (api_keys.c.key_hash == hash_key(text))
+                    | literal(text).like(api_keys.c.prefix + "%")
+                )
+            )
+            ids = sorted({row[0] for row in rows})
+        if not ids:
+            raise KeyNotFound(id_or_prefix)
+        if len(ids) > 1:
+            raise KeyAmbiguous(id_or_prefix, ids)
+        return ids[0]
 
     async def list(self, include_revoked: bool = False) -> list[KeyRecord]:
         """Keys oldest first; revoked ones only when asked for."""
@@ -78,7 +132,7 @@ class KeyRepository:
         async with self._engine.connect() as conn:
             return [_to_record(row) for row in await conn.execute(query)]
 
-    async def update(self, key_id: str, **fields: Any) -> KeyRecord:
+    async def update(self, key_id: str, audit: KeyAudit | None = None, **fields: Any) -> KeyRecord:
         """Change some fields of a key (None clears a limit or the expiry); returns the new state."""
         values = _to_columns(normalise_key_fields(fields))
         if not values:
@@ -88,6 +142,9 @@ class KeyRepository:
             return record
         values["updated_at"] = self._clock()
         async with self._engine.begin() as conn:
+            if "name" in values:
+                await _check_name_free(conn, values["name"], key_id)
+            before = await _fetch(conn, key_id) if audit is not None else None
             result = await conn.execute(
                 update(api_keys)
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
@@ -97,13 +154,19 @@ class KeyRepository:
                 raise (KeyNotFound(key_id) if await _fetch(conn, key_id) is None else KeyRevoked(key_id))
             await _bump_revision(conn)
             record = await _fetch(conn, key_id)
-        assert record is not None
+            assert record is not None
+            if audit is not None and before is not None:
+                entry = Audit(
+                    audit.actor, "update", "key", key_id, audit.describe(before), audit.describe(record)
+                )
+                await write_audit(conn, entry, values["updated_at"])
         return record
 
-    async def revoke(self, key_id: str) -> KeyRecord:
+    async def revoke(self, key_id: str, audit: KeyAudit | None = None) -> KeyRecord:
         """Disable a key for good; revoking twice keeps the first revocation time."""
         now = self._clock()
         async with self._engine.begin() as conn:
+            before = await _fetch(conn, key_id) if audit is not None else None
             result = await conn.execute(
                 update(api_keys)
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
@@ -112,6 +175,11 @@ class KeyRepository:
             if result.rowcount:
                 await _bump_revision(conn)
             record = await _fetch(conn, key_id)
+            if result.rowcount and audit is not None and before is not None and record is not None:
+                entry = Audit(
+                    audit.actor, "revoke", "key", key_id, audit.describe(before), audit.describe(record)
+                )
+                await write_audit(conn, entry, now)
         if record is None:
             raise KeyNotFound(key_id)
         return record
@@ -133,6 +201,14 @@ class KeyRepository:
         """The key revision counter; it changes whenever any key does."""
         async with self._engine.connect() as conn:
             return int((await conn.execute(select(revision.c.value).where(revision.c.id == 1))).scalar_one())
+
+
+async def _check_name_free(conn: AsyncConnection, name: str, key_id: str | None = None) -> None:
+    query = select(api_keys.c.id).where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
+    if key_id is not None:
+        query = query.where(api_keys.c.id != key_id)
+    if (await conn.execute(query.limit(1))).first() is not None:
+        raise KeyNameTaken(name)
 
 
 async def _bump_revision(conn: AsyncConnection) -> None:

@@ -101,3 +101,7 @@ class RequestRecord:
     client_ip: str | None = None
     request_body: str | None = None  # only for keys with store_bodies, after redaction
     response_body: str | None = None
+    # Set by the log sink off the request path: unique per record, so a batch written twice (a retry
+    # after a commit whose answer was lost, a spill file replayed twice) is stored and counted once.
+    record_id: str | None = None
+    usage_clamped: bool = False  # a figure was out of bounds (clamped) or the record was repaired

@@ -92,7 +92,10 @@ request_logs = Table(
     Column("client_ip", String(64), nullable=True),
     Column("request_body", Text, nullable=True),
     Column("response_body", Text, nullable=True),
+    Column("record_id", String(64), nullable=True),
+    Column("usage_clamped", Boolean, nullable=False, server_default="0"),
     Index("ix_request_logs_ts", "ts"),
+    Index("ix_request_logs_record_id", "record_id", unique=True),
     Index("ix_request_logs_key_id_ts", "key_id", "ts"),
 )
 
@@ -130,4 +133,61 @@ responses = Table(
     Column("response", Text, nullable=False),
     Column("items", Text, nullable=False),
     Index("ix_responses_expires_at", "expires_at"),
+)
+
+# The operator's console (migration 0003): what the admin API and CLI add beside the YAML file.
+# Row 2 of `revision` counts their changes. Non-secret fields are JSON text; provider keys and
+# headers are one encrypted blob (`secrets`, see store/crypto.py) with their masks in `secrets_hint`.
+config_upstreams = Table(
+    "config_upstreams",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("data", Text, nullable=False, server_default="{}"),
+    Column("secrets", Text, nullable=True),
+    Column("secrets_hint", Text, nullable=False, server_default="{}"),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+config_models = Table(
+    "config_models",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("channels", Text, nullable=False, server_default="[]"),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# A person's switch on a channel (by the name GET /admin/channels reports), whoever defined it.
+config_channels = Table(
+    "config_channels",
+    metadata,
+    Column("name", String(400), primary_key=True),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("updated_at", Float, nullable=False),
+)
+
+config_prices = Table(
+    "config_prices",
+    metadata,
+    Column("model", String(200), primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+admin_audit = Table(
+    "admin_audit",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("target_kind", String(50), nullable=False),
+    Column("target", String(400), nullable=False),
+    Column("before", Text, nullable=True),
+    Column("after", Text, nullable=True),
+    Index("ix_admin_audit_ts", "ts"),
 )

@@ -107,11 +107,25 @@ class UsageRepository:
         self._log_order: tuple[str, ...] | None = (
             tuple(compiled.positiontup or ()) if compiled.positional else None
         )
+        # Records that may already be stored (a retried batch, a replayed spill file): rows whose
+        # record_id is there are skipped, and only the rows actually inserted are aggregated.
+        self._log_once = (
+            insert(request_logs)
+            .on_conflict_do_nothing(index_elements=[request_logs.c.record_id])
+            .returning(request_logs.c.record_id)
+        )
 
-    async def write_batch(self, records: Sequence[RequestRecord]) -> None:
-        """Log the records and add them to the daily aggregates, all or nothing."""
+    async def write_batch(self, records: Sequence[RequestRecord], *, replay: bool = False) -> int:
+        """Log the records and add them to the daily aggregates, all or nothing; returns rows added.
+
+        `replay=True` for records that may already be stored (each must carry a `record_id`): those
+        already there are neither logged nor counted again. The default path is the fast one for
+        records written for the first time.
+        """
         if not records:
-            return
+            return 0
+        if replay:
+            return await self._write_once(records)
         order = self._log_order
         rows: list[Any] = (
             [tuple([getattr(r, n) for n in order]) for r in records]
@@ -121,6 +135,19 @@ class UsageRepository:
         async with self._engine.begin() as conn:
             await conn.exec_driver_sql(self._log_sql, rows)
             await conn.execute(self._upsert, aggregate(records))
+        return len(records)
+
+    async def _write_once(self, records: Sequence[RequestRecord]) -> int:
+        if any(r.record_id is None for r in records):
+            raise ValueError("a replayed record needs a record_id")
+        rows = [{n: getattr(r, n) for n in _RECORD_FIELDS} for r in records]
+        async with self._engine.begin() as conn:
+            result = await conn.execute(self._log_once, rows)
+            added = {row[0] for row in result}
+            fresh = [r for r in records if r.record_id in added]
+            if fresh:
+                await conn.execute(self._upsert, aggregate(fresh))
+        return len(fresh)
 
     async def query(
         self,
@@ -134,7 +161,8 @@ class UsageRepository:
 
         Every row carries key_id, key_name, model, requests, errors, the four token counts, cost
         and currency (costs in different currencies are never added); rows grouped by day also
-        carry `day` ("YYYY-MM-DD"). Fields a grouping folds away are None.
+        carry `day` ("YYYY-MM-DD"). Fields a grouping folds away are None. Unpriced requests (errors,
+        models with no price) are counted into their group's priced row: see `fold_unpriced`.
         """
         c = usage_daily.c
         groups = {"key": [c.key_id], "model": [c.model], "day": [c.day], None: [c.key_id, c.model]}[by]
@@ -158,7 +186,7 @@ class UsageRepository:
             query = query.order_by(func.sum(c.cost).desc(), func.sum(c.requests).desc(), *groups, c.currency)
         async with self._engine.connect() as conn:
             result = await conn.execute(query)
-            return [_usage_row(row._mapping) for row in result]
+            return fold_unpriced([_usage_row(row._mapping) for row in result])
 
     async def spent(self, key_id: str, since: date | None = None) -> Spent:
         """A key's tokens and cost from the start of UTC day `since` (or ever), to seed budgets."""
@@ -186,7 +214,7 @@ class UsageRepository:
         query = select(request_logs).order_by(request_logs.c.id.desc()).limit(max(n, 0))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [_log_entry(row._mapping) for row in reversed(rows)]
+        return [log_entry(row._mapping) for row in reversed(rows)]
 
     async def after(self, last_id: int, limit: int = 500) -> list[LogEntry]:
         """Requests logged after row `last_id`, oldest first: the cursor behind `logs --follow`."""
@@ -194,7 +222,7 @@ class UsageRepository:
             select(request_logs).where(request_logs.c.id > last_id).order_by(request_logs.c.id).limit(limit)
         )
         async with self._engine.connect() as conn:
-            return [_log_entry(row._mapping) for row in await conn.execute(query)]
+            return [log_entry(row._mapping) for row in await conn.execute(query)]
 
     async def purge_older_than(self, days: float) -> int:
         """Delete log rows older than `days`; returns how many. Aggregates are kept.
@@ -215,6 +243,36 @@ class UsageRepository:
                 return deleted
 
 
+def fold_unpriced(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fold each group's unpriced row (currency "", cost 0) into its priced row, keeping the order.
+
+    Why: a refused or failed request has no price, so `usage_daily` files it under currency "" and a
+    key's model's day came out as two rows, one priced and one unlabelled, which read as two different
+    things. Its requests, errors and tokens belong to the same group; they cost nothing, so adding them
+    to the group's row in its (largest) currency changes no amount. A group with only unpriced usage keeps
+    its row, with currency "" (nothing was priced); a group spent in two currencies keeps both rows.
+    """
+    dims = ("key_id", "model", "day")
+    priced: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        if row["currency"]:
+            group = tuple(row.get(d) for d in dims)
+            best = priced.get(group)
+            if best is None or row["cost"] > best["cost"]:
+                priced[group] = row
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        target = None if row["currency"] else priced.get(tuple(row.get(d) for d in dims))
+        if target is None:
+            out.append(row)
+            continue
+        for name in _SUM_COLUMNS[:-1]:
+            target[name] += row[name]
+        if not target.get("key_name") and row.get("key_name"):
+            target["key_name"] = row["key_name"]
+    return out
+
+
 def _usage_row(m: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "key_id": m.get("key_id") or None,
@@ -231,8 +289,9 @@ def _usage_row(m: Any) -> dict[str, Any]:
     return row
 
 
-def _log_entry(m: Any) -> LogEntry:
+def log_entry(m: Any) -> LogEntry:
+    """A request_logs row as a LogEntry (shared with `logsearch`)."""
     values = {name: m[name] for name in _RECORD_FIELDS}
-    for flag in ("usage_estimated", "stream"):
+    for flag in ("usage_estimated", "stream", "usage_clamped"):
         values[flag] = bool(values[flag])
     return LogEntry(id=int(m["id"]), record=RequestRecord(**values))

@@ -3,14 +3,21 @@
 // and the shared parts are in core.js (read its header for the rules every module keeps).
 
 import { $, KEY_STORE, LANG_STORE, api, applyLanguage, fill, markUpdated, notice, pickLanguage, showError, state, t } from './core.js';
+import { initAudit, loadAudit } from './audit.js';
+import { initCatalog, loadModels, loadUpstreams } from './catalog.js';
 import { loadChannels } from './channels.js';
 import { initKeys, loadKeys } from './keys.js';
 import { initLogs, loadLogs, stopLogTimer } from './logs.js';
 import { loadOverview } from './overview.js';
+import { forgetPlayground, initPlayground, loadPlayground, usePlaygroundKey } from './playground.js';
 import { initSelfhost, loadSelfhost } from './selfhost.js';
 import { initUsage, loadUsage } from './usage.js';
 
-const PAGES = ['overview', 'keys', 'usage', 'logs', 'channels', 'selfhost'];
+const PAGES = ['overview', 'playground', 'keys', 'usage', 'logs', 'channels', 'upstreams', 'models', 'audit', 'selfhost'];
+const LOADERS = {
+  overview: loadOverview, playground: loadPlayground, keys: loadKeys, usage: loadUsage, logs: loadLogs,
+  channels: loadChannels, upstreams: loadUpstreams, models: loadModels, audit: loadAudit, selfhost: loadSelfhost,
+};
 
 // -- sign-in -----------------------------------------------------------------------------------
 
@@ -21,12 +28,16 @@ function signedIn() {
 function signOut(message) {
   sessionStorage.removeItem(KEY_STORE);
   stopLogTimer();
+  forgetPlayground();
   for (const id of ['overview-status', 'overview-today', 'overview-channels', 'keys-table', 'usage-chart',
-    'usage-table', 'logs-table', 'channels-table', 'channels-keys', 'channels-unavailable', 'selfhost-table', 'selfhost-total']) {
+    'usage-table', 'logs-table', 'channels-table', 'channels-keys', 'channels-unavailable', 'play-chat',
+    'play-metrics', 'play-headers', 'upstreams-table', 'models-table', 'audit-table', 'selfhost-table',
+    'selfhost-total']) {
     fill($(`#${id}`));
   }
   state.rendered = {};
   state.keys = [];
+  state.live = null;
   showLogin(message);
 }
 
@@ -85,8 +96,7 @@ function route() {
 }
 
 function load(page) {
-  const loader = { overview: loadOverview, keys: loadKeys, usage: loadUsage, logs: loadLogs, channels: loadChannels, selfhost: loadSelfhost }[page];
-  return loader().then(() => markUpdated(page)).catch(showError);
+  return LOADERS[page]().then(() => markUpdated(page)).catch(showError);
 }
 
 // -- start -------------------------------------------------------------------------------------
@@ -109,9 +119,20 @@ async function start() {
   $('#login-form').addEventListener('submit', onLogin);
   for (const button of document.querySelectorAll('[data-refresh]')) button.addEventListener('click', () => load(state.page));
   for (const button of document.querySelectorAll('dialog [data-close]')) button.addEventListener('click', (e) => e.target.closest('dialog').close());
-  initKeys();
+  initKeys((secret) => {
+    usePlaygroundKey(secret);
+    location.hash = '#playground';
+  });
   initUsage();
   initLogs();
+  initPlayground();
+  initCatalog();
+  initAudit();
+  let resized = null;  // the usage chart is drawn at its box's width: redraw after a resize settles
+  window.addEventListener('resize', () => {
+    clearTimeout(resized);
+    resized = setTimeout(() => { if (state.page === 'usage' && state.rendered.usage) state.rendered.usage(); }, 200);
+  });
   initSelfhost();
   window.addEventListener('hashchange', route);
   route();

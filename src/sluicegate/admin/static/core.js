@@ -13,6 +13,7 @@ export const LANG_STORE = 'sluicegate.lang';
 const LANGS = ['en', 'zh-CN'];
 export const ADMIN = new URL('../', document.baseURI);      // /admin/
 export const ROOT = new URL('../../', document.baseURI);    // the gateway's root (/readyz)
+export const V1 = new URL('../../v1/', document.baseURI);   // the client API the playground calls
 export const LIMITS = ['rpm', 'rpd', 'tpm', 'concurrency', 'budget_tokens_day', 'budget_tokens_month',
   'budget_tokens_total', 'budget_usd_day', 'budget_usd_month', 'budget_usd_total'];
 
@@ -22,6 +23,7 @@ export const state = {
   page: 'overview',
   keys: [],          // the last keys list, for the usage filter and names
   rendered: {},      // page -> function re-rendering the last data (after a language switch)
+  live: null,        // whether the live-config API (/admin/upstreams, ...) exists; null = not asked yet
   reload: async (page) => {},        // set by app.js: load a page again (and report errors)
   onUnauthorized: (message) => {},   // set by app.js: back to the sign-in form
 };
@@ -91,6 +93,15 @@ export const fmt = {
     if (!epoch || left <= 0) return '';
     const rtf = new Intl.RelativeTimeFormat(state.lang, { numeric: 'auto' });
     return left < 120 ? rtf.format(left, 'second') : rtf.format(Math.round(left / 60), 'minute');
+  },
+  axisMoney(n, currency) {  // chart axis: "$0.0012" under 1 (compact notation would say "$0"), else compact
+    if (!n || Math.abs(n) >= 1) return fmt.compact(n, currency);
+    const opts = { maximumSignificantDigits: 2 };
+    try {
+      return new Intl.NumberFormat(state.lang, currency ? { ...opts, style: 'currency', currency } : opts).format(n);
+    } catch (e) {
+      return new Intl.NumberFormat(state.lang, opts).format(n);
+    }
   },
   compact(n, currency) {  // axis labels: "1.2M", "120万", "$1.2K"
     const opts = { notation: 'compact', maximumFractionDigits: 1 };
@@ -184,6 +195,40 @@ export async function api(method, path, body, { base = ADMIN, accept = [] } = {}
     state.onUnauthorized(t('auth.refused'));
   }
   throw new ApiError(response.status, error.code, error.message);
+}
+
+// The same call, answered as bytes (the CSV export): saved as a file through a temporary link.
+export async function download(path, filename) {
+  const response = await fetch(new URL(path, ADMIN), {
+    headers: { Authorization: `Bearer ${sessionStorage.getItem(KEY_STORE) || ''}` },
+    cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
+  });
+  if (!response.ok) {
+    let error = {};
+    try { error = (await response.json()).error || {}; } catch (e) { /* not JSON */ }
+    if (response.status === 401) state.onUnauthorized(t('auth.refused'));
+    throw new ApiError(response.status, error.code, error.message);
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const link = h('a', { href: url, download: filename, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// Whether this gateway has the live-config API (upstreams, models, channel actions): asked once.
+export async function hasLiveConfig() {
+  if (state.live === null) {
+    try {
+      await api('GET', 'upstreams');
+      state.live = true;
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 404) throw e;
+      state.live = false;
+    }
+  }
+  return state.live;
 }
 
 export function showError(e) {

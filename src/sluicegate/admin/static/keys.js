@@ -5,13 +5,23 @@ import { $, ApiError, LIMITS, api, badge, empty, fill, fmt, h, notice, showError
 const editing = { key: null };  // the key being edited, or null when creating
 const STATUS_KIND = { active: 'good', disabled: 'warn', expired: 'off', revoked: 'bad' };
 
-function limitChips(limits) {
-  const set = LIMITS.filter((name) => limits[name] != null);
+// Spend against each budget and current rate use, from the limiter's own counters (GET /admin/quotas).
+function useMeters(k) {
+  const held = (state.quotas || {})[k.id];
+  const set = LIMITS.filter((name) => k.limits[name] != null);
   if (!set.length) return h('span', { class: 'muted' }, t('keys.no_limits'));
-  return h('div', { class: 'chips' }, set.map((name) => {
-    const value = name.startsWith('budget_usd') ? fmt.money(limits[name], 'USD') : fmt.int(limits[name]);
-    return h('span', { class: 'chip' }, `${t(`limit.${name}`)}: ${value}`);
-  }));
+  return h('div', { class: 'meters' }, set.map((name) => {
+    const q = held && held[name];
+    const money = name.startsWith('budget_usd');
+    const show = (v) => (money ? fmt.money(v, 'USD') : fmt.num(v, v < 10 && v % 1 ? 1 : 0));
+    const limit = q ? q.limit : k.limits[name];
+    const used = q ? q.used : null;
+    const ratio = used == null || !limit ? 0 : used / limit;
+    return h('div', { class: `meter-row${ratio >= 1 ? ' full' : ratio >= 0.8 ? ' high' : ''}` },
+      h('span', { class: 'meter-label' }, t(`limit.${name}`)),
+      h('meter', { min: '0', max: String(limit || 1), low: String((limit || 1) * 0.5), high: String((limit || 1) * 0.8), optimum: '0', value: String(Math.min(used || 0, limit || 1)) }),
+      h('span', { class: 'meter-text' }, used == null ? `- / ${show(limit)}` : t('keys.used_of', { used: show(used), limit: show(limit) })));
+  }), state.quotasShared ? null : h('div', { class: 'muted small' }, t('keys.per_worker')));
 }
 
 function listOr(list, fallback) {
@@ -20,8 +30,13 @@ function listOr(list, fallback) {
 
 export async function loadKeys() {
   const all = $('#keys-show-revoked').checked;
-  const answer = await api('GET', `keys${all ? '?all=true' : ''}`);
+  const [answer, quotas] = await Promise.all([
+    api('GET', `keys${all ? '?all=true' : ''}`),
+    api('GET', 'quotas').catch(() => null),  // an older gateway or an unreachable limiter: no meters
+  ]);
   state.keys = answer.data;
+  state.quotas = quotas ? Object.fromEntries(quotas.data.map((q) => [q.key_id, q.limits])) : {};
+  state.quotasShared = quotas ? quotas.shared || quotas.workers <= 1 : true;
   state.rendered.keys = renderKeys;
   renderKeys();
 }
@@ -33,15 +48,15 @@ function renderKeys() {
     return;
   }
   fill($('#keys-table'), table([
-    { label: t('keys.col_name'), cell: (k) => h('div', null, h('strong', null, k.name), h('div', { class: 'muted small mono' }, k.id),
+    { label: t('keys.col_name'), cell: (k) => h('div', null, h('strong', null, k.name), h('div', null, h('code', { class: 'small', title: t('keys.col_prefix') }, `${k.prefix}…`)),
+      h('div', { class: 'muted small mono' }, k.id),
       k.owner ? h('div', { class: 'muted small' }, t('keys.owner', { owner: k.owner })) : null) },
-    { label: t('keys.col_prefix'), cell: (k) => h('code', null, `${k.prefix}…`) },
     { label: t('keys.col_status'), cell: (k) => badge(STATUS_KIND[k.status] || 'off', t(`status.${k.status}`)) },
+    { label: t('keys.col_use'), cell: (k) => useMeters(k) },
     { label: t('keys.col_access'), cell: (k) => h('div', { class: 'access' },
       h('div', null, h('span', { class: 'muted' }, `${t('field.models')}: `), listOr(k.models, t('keys.all_models'))),
       h('div', null, h('span', { class: 'muted' }, `${t('field.endpoints')}: `), listOr(k.endpoints, t('keys.all_endpoints'))),
       h('div', null, h('span', { class: 'muted' }, `${t('field.networks')}: `), listOr(k.networks, t('keys.anywhere')))) },
-    { label: t('keys.col_limits'), cell: (k) => limitChips(k.limits) },
     { label: t('keys.col_expires'), cell: (k) => (k.expires_at ? fmt.time(k.expires_at) : h('span', { class: 'muted' }, t('keys.never'))) },
     { label: t('keys.col_created'), cell: (k) => fmt.time(k.created_at) },
     { label: t('keys.col_actions'), cls: 'actions-cell', cell: keyActions },
@@ -169,6 +184,7 @@ async function onKeySubmit(event) {
 }
 
 function showSecret(secret) {
+  // The secret dialog can hand the new key to the playground (memory only) before it leaves the page.
   const input = $('#secret-value');
   input.value = secret;
   $('#secret-copied').hidden = true;
@@ -196,7 +212,12 @@ function closeSecret() {
   $('#secret-dialog').close();
 }
 
-export function initKeys() {
+export function initKeys(onUseInPlayground) {
+  $('#secret-play').addEventListener('click', () => {
+    const secret = $('#secret-value').value;
+    closeSecret();
+    onUseInPlayground(secret);
+  });
   $('#keys-show-revoked').addEventListener('change', () => state.reload('keys'));
   $('#keys-new').addEventListener('click', () => openKeyDialog(null));
   $('#key-form').addEventListener('submit', onKeySubmit);

@@ -58,7 +58,8 @@ function renderUsage({ rows, days, by, metric, since, until }) {
     ['usage.col_cached', (r) => r.cached_tokens, rows.reduce((a, r) => a + r.cached_tokens, 0)],
   ];
   for (const [label, get, total] of numeric) cols.push({ label: t(label), cls: 'num', cell: (r) => fmt.int(get(r)), total: fmt.int(total) });
-  cols.push({ label: t('usage.col_cost'), cls: 'num', cell: (r) => fmt.money(r.cost, r.currency), total: costText(sums.cost) });
+  cols.push({ label: t('usage.col_cost'), cls: 'num', cell: (r) => (r.currency ? fmt.money(r.cost, r.currency) : h('span', { class: 'muted' }, '-')), total: costText(sums.cost) });
+  cols.push({ label: t('usage.col_currency'), cell: (r) => (r.currency ? h('span', { class: 'mono' }, r.currency) : h('span', { class: 'muted' }, t('usage.unpriced'))) });
   fill($('#usage-table'), table(cols, rows, (c, i) => (i === 0 ? t('usage.total') : c.total || '')));
 }
 
@@ -85,7 +86,7 @@ function drawChart(rows, metric, since, until) {
     else values[r.day] += r.prompt_tokens + r.completion_tokens;
   }
   const show = (v) => (metric === 'cost' ? fmt.money(v, currency) : fmt.int(v));
-  const axis = (v) => fmt.compact(v, metric === 'cost' ? currency : '');
+  const axis = (v) => (metric === 'cost' ? fmt.axisMoney(v, currency) : fmt.compact(v, ''));
   const max = Math.max(0, ...Object.values(values));
   const caption = $('#usage-chart-caption');
   caption.textContent = t(`usage.caption_${metric}`, { total: show(Object.values(values).reduce((a, b) => a + b, 0)) })
@@ -95,7 +96,9 @@ function drawChart(rows, metric, since, until) {
     return;
   }
   const labels = [0, 0.5, 1].map((f) => (max ? axis(max * f) : (f ? '' : '0')));
-  const W = 900; const H = 240; const bottom = 28; const top = 12;
+  // Drawn at the box's own width (one unit = one pixel), so labels stay 11 px on a phone too.
+  const W = Math.max(300, Math.round($('#usage-chart').clientWidth || 900)); const H = W < 600 ? 200 : 240;
+  const bottom = 28; const top = 12;
   const left = 14 + 7 * Math.max(...labels.map((l) => l.length));
   const plotH = H - bottom - top;
   const slot = (W - left - 8) / days.length;
@@ -106,7 +109,7 @@ function drawChart(rows, metric, since, until) {
     svg.append(svgEl('line', { x1: left, x2: W - 4, y1: y, y2: y, class: 'grid-line' }));
     svg.append(svgEl('text', { x: left - 6, y: y + 4, class: 'axis', 'text-anchor': 'end' }, labels[i]));
   });
-  const every = Math.ceil(days.length / 12);
+  const every = Math.ceil(days.length / Math.max(2, Math.floor((W - left) / 56)));
   days.forEach((day, i) => {
     const v = values[day];
     const barH = max ? (v / max) * plotH : 0;

@@ -5,8 +5,8 @@ Messages API (`preset: anthropic`, base_url overridden) and (b) the stand-in Gem
 (`preset: gemini`). The assertions look at both ends: what the client printed, and what the stand-in
 received (its native shape and auth headers, not OpenAI's). Codex on Gemini also runs one shell tool
 call round trip: the stand-in asks for `exec_command`, Codex runs it, and its output must come back
-to Gemini as a `functionResponse`. The CLIs are installed from npm into the same cache as the Codex
-test (tests/e2e/test_codex_client.py); the tests skip only when npm is missing.
+to Gemini as a `functionResponse`. The CLIs are installed from npm (Claude Code by support/npm_clients.py, Codex as in
+tests/e2e/test_codex_client.py); the tests skip only when npm is missing.
 """
 
 from __future__ import annotations
@@ -24,15 +24,19 @@ from support.anthropic_upstream import PROVIDER_KEY, TEXT, AnthropicUpstream
 from support.gateway import Gateway, start_gateway
 from support.gemini_upstream import API_KEY, GeminiUpstream
 from support.gemini_upstream import TEXT as GEMINI_TEXT
+from support.npm_clients import claude_code
 from test_codex_client import KEY as CODEX_KEY
-from test_codex_client import codex_binary, npm_binary, run_codex
+from test_codex_client import codex_binary, run_codex
 
 KEY = "sk-native-clients-key-7c1e"
-CLAUDE_CODE_VERSION = os.environ.get("SLUICEGATE_CLAUDE_CODE_VERSION", "2.1.197")
 
 
 def claude_binary() -> Path:
-    return npm_binary("@anthropic-ai/claude-code", CLAUDE_CODE_VERSION, "claude")
+    """The pinned Claude Code from the shared npm cache (support/npm_clients.py)."""
+    try:
+        return claude_code()
+    except FileNotFoundError as exc:  # npm itself is missing
+        pytest.skip(str(exc))
 
 
 class Env:

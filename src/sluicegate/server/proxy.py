@@ -196,13 +196,22 @@ async def forward(
             attempts.record_success(ctx.elapsed_ms() / 1000)
             return
         key_index = int(attempts.key) if attempts.key is not None else None
-        try:
-            pending = upstream.pending()  # None unless credentials are still on their way (Vertex)
-            if pending is not None:
+        pending = upstream.pending()  # None unless credentials are still on their way (Vertex)
+        if pending is not None:
+            try:
                 await pending
-            req = upstream.request(
-                ctx.upstream_path, query, ctx.served_model, client_headers, key_index, out_body or None
-            )
+            except UpstreamUnavailable as exc:  # no token in time: this channel is not reachable yet
+                gw.upstream_failed(upstream.name, exc.code or "error")
+                attempts.record_failure(CONNECT_FAILED)
+                last_error = exc
+                continue
+            except BaseException:
+                attempts.record_cancelled()
+                raise
+        req = upstream.request(
+            ctx.upstream_path, query, ctx.served_model, client_headers, key_index, out_body or None
+        )
+        try:
             resp = await gw.client.send(ctx.method, req.url, req.headers, req.body, upstream.timeouts)
         except GatewayError as exc:
             log.warning("upstream %s channel %s failed: %s", upstream.name, channel.name, exc.code)

@@ -47,10 +47,12 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def chat(dep: Deployment, model: str) -> httpx.Response:
+def chat(dep: Deployment, model: str, text: str | None = None) -> httpx.Response:
+    """A chat request; distinct `text` makes distinct requests (the breakers count a repeat once)."""
+    messages = CHAT_MESSAGES if text is None else [{"role": "user", "content": text}]
     return httpx.post(
         f"{dep.gateway.base_url}/chat/completions",
-        json={"model": model, "messages": CHAT_MESSAGES},
+        json={"model": model, "messages": messages},
         headers=client_auth(dep),
         timeout=15,
     )
@@ -312,8 +314,8 @@ def test_a_failing_channel_test_reports_the_error(dep: Deployment) -> None:
 def test_reset_puts_an_open_channel_back_in_service(dep: Deployment) -> None:
     dep.upstream.behaviour = "fail"
     try:
-        for _ in range(6):
-            chat(dep, "gpt-4o-mini")
+        for i in range(6):  # six different requests: a channel failing for everyone
+            chat(dep, "gpt-4o-mini", f"request {i}")
         state = next(
             c for c in dep.admin("GET", "/admin/channels").json()["channels"] if c["name"] == "up/gpt-4o-mini"
         )
@@ -457,8 +459,8 @@ def test_an_open_breaker_stays_open_across_a_rebuild(dep: Deployment, extra_upst
 
     dep.slow_upstream.behaviour = "fail"
     try:
-        for _ in range(6):
-            chat(dep, "slow-model")
+        for i in range(6):  # six different requests: a channel failing for everyone
+            chat(dep, "slow-model", f"request {i}")
         assert state() != "closed"
         up = add_upstream(dep, extra_upstream)
         add_model(dep, up["name"])

@@ -28,29 +28,25 @@ CACHE = Path(__file__).resolve().parents[2] / ".venv" / "npm-clients"
 SHELL_TOOLS = ("exec_command", "shell", "local_shell")
 
 
-def codex_binary() -> Path:
-    """Codex from npm, installed once into the cache (offline apart from the npm registry)."""
+def npm_binary(package: str, version: str, name: str) -> Path:
+    """A client CLI from npm, installed once into the cache (offline apart from the npm registry)."""
     if shutil.which("npm") is None:
-        pytest.skip("npm is not installed: the Codex real-client test needs it to install @openai/codex")
-    binary = CACHE / "node_modules" / ".bin" / "codex"
+        pytest.skip(f"npm is not installed: the real-client test needs it to install {package}")
+    binary = CACHE / "node_modules" / ".bin" / name
     if not binary.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         done = subprocess.run(
-            [
-                "npm",
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-                str(CACHE),
-                f"@openai/codex@{CODEX_VERSION}",
-            ],
+            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(CACHE), f"{package}@{version}"],
             capture_output=True,
             text=True,
             timeout=600,
         )
-        assert done.returncode == 0, f"npm install @openai/codex failed:\n{done.stderr[-2000:]}"
+        assert done.returncode == 0, f"npm install {package} failed:\n{done.stderr[-2000:]}"
     return binary
+
+
+def codex_binary() -> Path:
+    return npm_binary("@openai/codex", CODEX_VERSION, "codex")
 
 
 @pytest.fixture(scope="module")

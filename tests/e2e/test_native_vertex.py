@@ -4,7 +4,6 @@ before they expire, and Gemini and Claude models on Vertex are reached through t
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from support import anthropic_upstream as claude
 from support import gemini_upstream as gemini
 from support.gateway import Gateway, start_gateway
 from support.schema import SpecValidator, assert_stream, parse_sse
-from support.vertex_upstream import PROJECT, REGION, VertexUpstream, service_account
+from support.vertex_upstream import PROJECT, REGION, VertexUpstream, service_account, trusted_vertex_config
 
 from sluicegate.protocol.errors import UpstreamUnavailable
 from sluicegate.providers.google_tokens import GoogleTokens
@@ -27,15 +26,7 @@ ROOT = f"/v1/projects/{PROJECT}/locations/{REGION}/publishers"
 @pytest.fixture(scope="module")
 def env() -> Iterator[tuple[Gateway, VertexUpstream]]:
     upstream = VertexUpstream()
-    sa = Path(tempfile.mkdtemp(prefix="sg-vertex-")) / "sa.json"
-    upstream.trust(service_account(sa, upstream.token_uri).public_key())
-    vertex = {
-        "preset": "vertex",
-        "base_url": upstream.root,
-        "project": PROJECT,
-        "region": REGION,
-        "credentials_file": str(sa),
-    }
+    vertex = trusted_vertex_config(upstream, "sg-vertex-")
     config = {
         "upstreams": {"vertex": vertex},
         "models": {"gemini-2.5-pro": "vertex", "claude-sonnet-4-5": "vertex/claude-sonnet-4-5@20250929"},
@@ -118,7 +109,7 @@ def test_tokens_are_refreshed_before_they_expire(tmp_path: Path) -> None:
     try:
         upstream.trust(service_account(tmp_path / "sa.json", upstream.token_uri).public_key())
         tokens = GoogleTokens(str(tmp_path / "sa.json"))
-        first = tokens.current()
+        first = tokens.current(wait_s=10)
         deadline = time.monotonic() + 20
         while tokens.current() == first and time.monotonic() < deadline:
             time.sleep(0.05)

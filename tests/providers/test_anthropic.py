@@ -127,6 +127,26 @@ def test_system_text_blocks_are_joined_as_sections(aspec, spec) -> None:
     }
 
 
+def test_a_mid_conversation_system_message_stays_in_place(aspec, spec) -> None:
+    # Claude Code (2.1.x) sends a `role: "system"` message after the user turn; the translation to
+    # chat used to refuse it with a 400, so Claude Code could not use any non-Anthropic upstream.
+    chat = translate(
+        {
+            "max_tokens": 10,
+            "messages": [
+                {"role": "user", "content": "Hi"},
+                {"role": "system", "content": [{"type": "text", "text": "Reminder: be brief."}]},
+            ],
+        },
+        aspec,
+        spec,
+    )
+    assert chat["messages"] == [
+        {"role": "user", "content": "Hi"},
+        {"role": "system", "content": "Reminder: be brief."},
+    ]
+
+
 def test_sampling_stop_sequences_and_user_carry_over(aspec, spec) -> None:
     chat = translate(
         {

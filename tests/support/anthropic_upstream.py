@@ -2,7 +2,7 @@
 
 It checks what it receives as Anthropic does: `x-api-key` (401 `authentication_error` otherwise),
 `anthropic-version` (400 without it), and the body against the published `CreateMessageParams`
-schema (400 `invalid_request_error` naming the first violation). It answers in the native shapes:
+schema (`BetaCreateMessageParams` when an `anthropic-beta` header asks for betas, as Claude Code does) (400 `invalid_request_error` naming the first violation). It answers in the native shapes:
 a `Message`, or the event stream (message_start, content_block_start/delta/stop, message_delta,
 message_stop), with thinking blocks and their signatures, tool use, and prompt-cache usage.
 
@@ -31,6 +31,7 @@ SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
 TEXT = "Hello from Claude."
 THINKING = "The user greets me; answer briefly."
 INPUT, OUTPUT, CACHE_WRITE, CACHE_READ = 21, 7, 1500, 3000
+COUNTED = 4321  # what count_tokens answers: no tokenizer's estimate would land on it
 
 
 @dataclass
@@ -242,8 +243,10 @@ class AnthropicUpstream(StandIn):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
 
-    async def _messages(self, request: web.Request) -> web.StreamResponse:
+    async def _checked(self, request: web.Request, schema: str) -> dict[str, Any] | web.Response:
+        """The request's body once it passes Anthropic's checks (recorded either way), or the error."""
         raw = await request.read()
         try:
             body = orjson.loads(raw)
@@ -254,11 +257,27 @@ class AnthropicUpstream(StandIn):
             return _error(401, "authentication_error", "invalid x-api-key")
         if not request.headers.get("anthropic-version"):
             return _error(400, "invalid_request_error", "anthropic-version: header is required")
-        errors = anthropic_spec().errors("CreateMessageParams", body)
+        errors = anthropic_spec().errors(schema, body)
         if errors:
             return _error(
                 400, "invalid_request_error", f"{'.'.join(map(str, errors[0].path))}: {errors[0].message}"
             )
+        return body
+
+    async def _count_tokens(self, request: web.Request) -> web.Response:
+        """`POST /v1/messages/count_tokens`: checked as Anthropic does, answered with `COUNTED`."""
+        checked = await self._checked(request, "CountMessageTokensParams")
+        if isinstance(checked, web.Response):
+            return checked
+        return web.json_response({"input_tokens": COUNTED})
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        # Beta fields (context_management, ...) are accepted only when a beta is asked for, as Anthropic does.
+        schema = "BetaCreateMessageParams" if request.headers.get("anthropic-beta") else "CreateMessageParams"
+        checked = await self._checked(request, schema)
+        if isinstance(checked, web.Response):
+            return checked
+        body = checked
         model = body["model"]
         if "overloaded" in model:
             return _error(529, "overloaded_error", "Overloaded")

@@ -11,6 +11,8 @@ them (cumulative `usageMetadata` on each). What it answers is a function of the 
 - an `inlineData` image → the text names its mime type (`saw image/png`);
 - model `blocked` → the prompt is blocked (`promptFeedback.blockReason: SAFETY`, no candidates);
   `unsafe` → a candidate that finishes with `SAFETY`; `overloaded` → 503 `UNAVAILABLE`.
+A test can also script the next answers: each entry of `.scripted` (a list of parts) answers one
+request, first in first out, before the rules above apply (a real client's tool round trip).
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class GeminiUpstream(StandIn):
 
     def __init__(self, key: str = API_KEY) -> None:
         self.key = key
+        self.scripted: list[list[dict[str, Any]]] = []
         super().__init__()
 
     @property
@@ -155,7 +158,7 @@ class GeminiUpstream(StandIn):
                     "usageMetadata": {"promptTokenCount": PROMPT, "totalTokenCount": PROMPT},
                 }
             ]
-        parts, finish = answer_parts(body)
+        parts, finish = self.scripted.pop(0) if self.scripted else answer_parts(body)[0], "STOP"
         if model == "unsafe":
             parts, finish = [{"text": "Partial"}], "SAFETY"
         meta = usage(body)

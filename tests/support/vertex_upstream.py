@@ -11,8 +11,11 @@ body must carry `anthropic_version: vertex-2023-10-16` and no `model`.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +79,9 @@ class VertexUpstream(StandIn):
         self.expires_in = expires_in
         self.tokens: dict[str, float] = {}  # issued token → expiry (epoch)
         self.refused_assertions = 0
+        self.token_requests = 0
+        # While set, the token endpoint holds every request (a slow OAuth server); clear it to answer.
+        self.hold_tokens = threading.Event()
         self._ids = itertools.count(1)
         super().__init__()
 
@@ -98,6 +104,9 @@ class VertexUpstream(StandIn):
         app.router.add_post(base, self._predict)
 
     async def _token(self, request: web.Request) -> web.Response:
+        self.token_requests += 1
+        while self.hold_tokens.is_set():
+            await asyncio.sleep(0.02)
         form = await request.post()
         if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
             return web.json_response({"error": "unsupported_grant_type"}, status=400)
@@ -202,3 +211,16 @@ class VertexUpstream(StandIn):
                 "usage": claude.usage(full),
             }
         )
+
+
+def trusted_vertex_config(upstream: VertexUpstream, prefix: str = "sg-vertex-") -> dict[str, Any]:
+    """A `preset: vertex` upstream config on the stand-in, with a fresh service account it trusts."""
+    sa = Path(tempfile.mkdtemp(prefix=prefix)) / "sa.json"
+    upstream.trust(service_account(sa, upstream.token_uri).public_key())
+    return {
+        "preset": "vertex",
+        "base_url": upstream.root,
+        "project": PROJECT,
+        "region": REGION,
+        "credentials_file": str(sa),
+    }

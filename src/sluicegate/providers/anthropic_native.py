@@ -18,6 +18,7 @@ from sluicegate.providers.native_common import native_body, whole_answer
 
 ANTHROPIC_VERSION = "2023-06-01"
 MESSAGES = "/v1/messages"
+COUNT_TOKENS = "/v1/messages/count_tokens"
 
 
 class AnthropicNative:
@@ -44,6 +45,8 @@ class AnthropicNative:
         url = base_url + MESSAGES
         if path == MESSAGES:
             return UpstreamRequest(url, headers, body)
+        if path == COUNT_TOKENS:  # relayed only to providers that serve it (Preset.count_tokens)
+            return UpstreamRequest(base_url + COUNT_TOKENS, headers, body)
         if path != "/v1/chat/completions" or body is None:
             raise BadRequest(f"{path} is not served by an Anthropic upstream.")
         return UpstreamRequest(url, headers, native_body(body, chat_to_messages)[1])

@@ -34,6 +34,9 @@ class Preset:
     # DELETE): then /v1/responses passes through; else the gateway translates it onto chat (sources
     # in docs/responses.md).
     responses: bool = False
+    # Whether the provider serves Anthropic's /v1/messages/count_tokens: then the gateway relays it
+    # (an exact count); else it answers with its own tokenizer's estimate. Only Anthropic documents it.
+    count_tokens: bool = False
     doc: str = ""
 
 
@@ -168,6 +171,7 @@ PRESETS: dict[str, Preset] = {
             "https://api.anthropic.com",
             auth="x-api-key",
             kind="anthropic",
+            count_tokens=True,
             doc="Anthropic Messages API",
         ),
         *(

@@ -7,6 +7,7 @@ building a request is a string join and a dict copy.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from itertools import count
 
 from sluicegate.config.model import Settings, Timeouts, UpstreamConfig
@@ -58,12 +59,14 @@ class Upstream:
         "_extra",
         "_forwarded",
         "_keys",
+        "_pending",
         "_turn",
         "adapter",
         "api_version",
         "auth",
         "base_url",
         "content_as_string",
+        "counts_tokens",
         "kind",
         "max_output_tokens",
         "missing_key",
@@ -107,11 +110,16 @@ class Upstream:
         self.api_version = cfg.api_version or "2024-10-21"
         self.adapter = build_adapter(self.kind, self.api_version, cfg)
         self._forwarded = FORWARDED_REQUEST_HEADERS | self.adapter.forwarded_headers
+        # An adapter that needs something before its first request (Vertex: an OAuth token) says so.
+        self._pending: Callable[[float], Awaitable[None] | None] | None = getattr(
+            self.adapter, "pending", None
+        )
         # Whether /v1/responses goes to this upstream as it is (it serves the Responses API itself) or
         # is translated onto chat completions by the gateway (inbound/openai_responses.py).
         responses = cfg.responses or ("native" if preset is not None and preset.responses else "translate")
         self.responses_native = responses == "native"
         self.rpm, self.tpm = cfg.rpm, cfg.tpm
+        self.counts_tokens = preset.count_tokens if preset else False
         keys = [k for k in ([cfg.api_key] if cfg.api_key else []) + list(cfg.api_keys) if k]
         self._keys: tuple[dict[str, str], ...] = tuple(self._auth_headers(k, cfg.headers) for k in keys)
         if not self._keys:
@@ -158,6 +166,15 @@ class Upstream:
     @property
     def key_count(self) -> int:
         return len(self._keys)
+
+    def pending(self) -> Awaitable[None] | None:
+        """What to await before `request()`, or None (every upstream once it is ready: no await).
+
+        Why: building a request is synchronous, and an adapter whose credentials are still being
+        fetched (Vertex's first token) must not block the event loop; the wait is bounded by the
+        connect timeout and fails as UpstreamUnavailable, like a connect failure.
+        """
+        return self._pending(self.timeouts.connect) if self._pending is not None else None
 
     def request(
         self,

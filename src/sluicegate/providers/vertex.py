@@ -9,6 +9,7 @@ own; this adapter adds the URL and the OAuth bearer token (providers/google_toke
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -64,6 +65,10 @@ class VertexAI:
 
     def __init__(self, project: str, region: str, tokens: GoogleTokens) -> None:
         self.project, self.region, self.tokens = project, region, tokens
+
+    def pending(self, timeout_s: float) -> Awaitable[None] | None:
+        """Until the first OAuth token: what a request awaits before `build` (see Upstream.pending)."""
+        return self.tokens.pending(timeout_s)
 
     def build(
         self,

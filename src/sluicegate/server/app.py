@@ -235,6 +235,12 @@ class Gateway:
             return None
         return await self.limits.admit_upstream(ctx, upstream, channel.name, limits)
 
+    def counts_tokens(self, model: str) -> bool:
+        """Whether count_tokens for `model` is relayed: every channel's upstream serves it (Anthropic's
+        own API: an exact count). Otherwise the gateway's estimate answers, whatever channel is up."""
+        channels = self.routes.get(model)
+        return bool(channels) and all(self.upstreams[c.upstream].counts_tokens for c in channels or ())
+
     async def read_body(self, proto: Any, headers: Any) -> bytes:
         """The request body, within the size limit and the body deadlines (413 / 408 otherwise)."""
         return await read_body(proto, headers.get("content-length"), self.max_body, self.body_deadlines)

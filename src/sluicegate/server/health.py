@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from sluicegate.protocol.errors import UpstreamUnavailable
 from sluicegate.routing import Probe, Router, classify
 from sluicegate.routing.healthstore import record_identity
 from sluicegate.routing.retry import CLIENT_ERROR, CONNECT_FAILED, FIRST_BYTE_TIMED_OUT
@@ -165,6 +166,12 @@ class HealthKeeper:
         key_index = int(key) if key is not None else None
         model = channel.model or None
         path = "/v1/chat/completions" if model else "/v1/models"
+        pending = upstream.pending()
+        if pending is not None:
+            try:
+                await pending
+            except UpstreamUnavailable as exc:  # no token yet (Vertex): the channel is not back
+                return None, exc.message.encode(), CONNECT_FAILED, 0.0
         req = upstream.request(path, "", model, {"content-type": "application/json"}, key_index)
         body = (
             orjson.dumps({"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]})

@@ -92,7 +92,8 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
     if ctx.key is not None:
         ctx.key.check_request(model, path, ctx.client_ip, model_needed=bool(body))
     local = codec.local_answer
-    if local is not None and payload is not None and model is not None:  # Anthropic's count_tokens
+    # Anthropic's count_tokens: the gateway's estimate, unless the model's upstreams count exactly.
+    if local is not None and payload is not None and model is not None and not gw.counts_tokens(model):
         ctx.status = 200
         proto.response_bytes(
             200,
@@ -195,6 +196,18 @@ async def forward(
             attempts.record_success(ctx.elapsed_ms() / 1000)
             return
         key_index = int(attempts.key) if attempts.key is not None else None
+        pending = upstream.pending()  # None unless credentials are still on their way (Vertex)
+        if pending is not None:
+            try:
+                await pending
+            except UpstreamUnavailable as exc:  # no token in time: this channel is not reachable yet
+                gw.upstream_failed(upstream.name, exc.code or "error")
+                attempts.record_failure(CONNECT_FAILED)
+                last_error = exc
+                continue
+            except BaseException:
+                attempts.record_cancelled()
+                raise
         req = upstream.request(
             ctx.upstream_path, query, ctx.served_model, client_headers, key_index, out_body or None
         )

@@ -95,7 +95,8 @@ def prepare_body(
     if upstream_model is not None and payload.get("model") != upstream_model:
         payload = {**payload, "model": upstream_model}
         changed = True
-    if ctx.max_tokens_clamp is not None:  # a budget bounds the answer (server/reservation.py)
+    # A budget bounds the answer (server/reservation.py); count_tokens has none and refuses max_tokens.
+    if ctx.max_tokens_clamp is not None and ctx.upstream_path != "/v1/messages/count_tokens":
         absent = "max_output_tokens" if ctx.upstream_path == "/v1/responses" else "max_tokens"
         payload = clamp_body(payload, ctx.max_tokens_clamp, absent)
         changed = True

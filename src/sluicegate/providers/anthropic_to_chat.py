@@ -18,6 +18,7 @@ import orjson
 
 from sluicegate.protocol.errors import GatewayError
 from sluicegate.protocol.sse import DONE, Event, SSEDecoder
+from sluicegate.providers.chat_pieces import cached_usage, count
 from sluicegate.providers.native_common import chat_chunk, stream_event, usage_chunk
 
 FINISH_REASONS: Mapping[str, str] = {
@@ -37,22 +38,12 @@ def finish_reason(stop_reason: Any) -> str:
 
 def chat_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
     """Anthropic's usage in OpenAI's meaning, cache figures kept by their Anthropic names."""
-    read = _int(usage.get("cache_read_input_tokens"))
-    write = _int(usage.get("cache_creation_input_tokens"))
-    prompt = _int(usage.get("input_tokens")) + read + write
-    completion = _int(usage.get("output_tokens"))
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": read},
-        "cache_read_input_tokens": read,
-        "cache_creation_input_tokens": write,
-    }
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    return cached_usage(
+        count(usage.get("input_tokens")),
+        count(usage.get("output_tokens")),
+        count(usage.get("cache_read_input_tokens")),
+        count(usage.get("cache_creation_input_tokens")),
+    )
 
 
 def chat_id(message_id: Any) -> str:

@@ -16,6 +16,7 @@ import orjson
 
 from sluicegate.protocol.errors import GatewayError
 from sluicegate.protocol.sse import DONE, Event
+from sluicegate.providers.chat_pieces import cached_usage, count
 from sluicegate.providers.native_common import chat_chunk, usage_chunk
 
 FINISH = {
@@ -30,21 +31,13 @@ FINISH = {
 
 
 def chat_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
-    read, write = _int(usage.get("cacheReadInputTokens")), _int(usage.get("cacheWriteInputTokens"))
-    prompt = _int(usage.get("inputTokens")) + read + write
-    completion = _int(usage.get("outputTokens"))
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": read},
-        "cache_read_input_tokens": read,
-        "cache_creation_input_tokens": write,
-    }
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    """Converse's usage in OpenAI's meaning, cache figures kept by their Anthropic names."""
+    return cached_usage(
+        count(usage.get("inputTokens")),
+        count(usage.get("outputTokens")),
+        count(usage.get("cacheReadInputTokens")),
+        count(usage.get("cacheWriteInputTokens")),
+    )
 
 
 def converse_to_chat(doc: Mapping[str, Any], model: str = "") -> dict[str, Any]:

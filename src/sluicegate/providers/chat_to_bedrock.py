@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sluicegate.providers.anthropic_answer import parse_arguments
+from sluicegate.providers.chat_pieces import texts
 
 _IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
 
@@ -28,7 +29,7 @@ def chat_to_converse(chat: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"messages[{i}] must be an object.")
         role = msg.get("role")
         if role in ("system", "developer"):
-            system.extend({"text": t} for t in _texts(msg.get("content")))
+            system.extend({"text": t} for t in texts(msg.get("content")))
         elif role == "user":
             _append(out, "user", _user_blocks(msg.get("content")))
         elif role == "assistant":
@@ -38,7 +39,7 @@ def chat_to_converse(chat: Mapping[str, Any]) -> dict[str, Any]:
         elif role in ("tool", "function"):
             result = {
                 "toolUseId": str(msg.get("tool_call_id") or "tool"),
-                "content": [{"text": "".join(_texts(msg.get("content")))}],
+                "content": [{"text": "".join(texts(msg.get("content")))}],
             }
             _append(out, "user", [{"toolResult": result}])
         else:
@@ -92,16 +93,6 @@ def _append(out: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) 
         out.append({"role": role, "content": blocks})
 
 
-def _texts(content: Any) -> list[str]:
-    if isinstance(content, str):
-        return [content] if content else []
-    return (
-        [p["text"] for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str)]
-        if isinstance(content, list)
-        else []
-    )
-
-
 def _user_blocks(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str) or content is None:
         return [{"text": content or ""}]
@@ -130,7 +121,7 @@ def _assistant_blocks(msg: Mapping[str, Any]) -> list[dict[str, Any]]:
         if isinstance(block, Mapping) and block.get("type") == "thinking" and block.get("signature"):
             text = {"text": block.get("thinking") or "", "signature": block["signature"]}
             blocks.append({"reasoningContent": {"reasoningText": text}})
-    blocks.extend({"text": t} for t in _texts(msg.get("content")))
+    blocks.extend({"text": t} for t in texts(msg.get("content")))
     for call in msg.get("tool_calls") or ():
         fn = call.get("function") if isinstance(call, Mapping) else None
         if isinstance(fn, Mapping):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sluicegate.providers.anthropic_answer import parse_arguments
+from sluicegate.providers.chat_pieces import texts
 
 # reasoning_effort → thinkingBudget (tokens); "none" turns thinking off where the model allows it.
 EFFORT_BUDGET = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
@@ -30,7 +31,7 @@ def chat_to_gemini(chat: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"messages[{i}] must be an object.")
         role = msg.get("role")
         if role in ("system", "developer"):
-            system.extend({"text": t} for t in _texts(msg.get("content")))
+            system.extend({"text": t} for t in texts(msg.get("content")))
         elif role == "user":
             _append(contents, "user", _user_parts(msg.get("content")))
         elif role == "assistant":
@@ -40,7 +41,7 @@ def chat_to_gemini(chat: Mapping[str, Any]) -> dict[str, Any]:
         elif role in ("tool", "function"):
             call_id = msg.get("tool_call_id")
             name = names.get(call_id, msg.get("name")) if isinstance(call_id, str) else msg.get("name")
-            text = "".join(_texts(msg.get("content")))
+            text = "".join(texts(msg.get("content")))
             response: dict[str, Any] = {"name": name or "tool", "response": {"content": text}}
             if isinstance(call_id, str):
                 response["id"] = call_id
@@ -67,16 +68,6 @@ def _append(contents: list[dict[str, Any]], role: str, parts: list[dict[str, Any
         contents[-1]["parts"].extend(parts)
     else:
         contents.append({"role": role, "parts": parts})
-
-
-def _texts(content: Any) -> list[str]:
-    if isinstance(content, str):
-        return [content] if content else []
-    out = []
-    for part in content if isinstance(content, list) else []:
-        if isinstance(part, Mapping) and isinstance(part.get("text"), str):
-            out.append(part["text"])
-    return out
 
 
 def _user_parts(content: Any) -> list[dict[str, Any]]:
@@ -107,7 +98,7 @@ def _user_parts(content: Any) -> list[dict[str, Any]]:
 
 
 def _model_parts(msg: Mapping[str, Any], names: dict[str, str]) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = [{"text": t} for t in _texts(msg.get("content"))]
+    parts: list[dict[str, Any]] = [{"text": t} for t in texts(msg.get("content"))]
     calls = msg.get("tool_calls")
     for call in calls if isinstance(calls, list) else []:
         fn = call.get("function") if isinstance(call, Mapping) else None

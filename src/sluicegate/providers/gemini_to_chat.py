@@ -18,6 +18,7 @@ import orjson
 
 from sluicegate.protocol.errors import GatewayError
 from sluicegate.protocol.sse import DONE, Event, SSEDecoder
+from sluicegate.providers.chat_pieces import count
 from sluicegate.providers.native_common import chat_chunk, stream_event, usage_chunk
 
 _FILTERED = frozenset(
@@ -44,20 +45,16 @@ def finish_reason(reason: Any, has_calls: bool) -> str | None:
 
 
 def chat_usage(meta: Mapping[str, Any]) -> dict[str, Any]:
-    prompt = _int(meta.get("promptTokenCount")) + _int(meta.get("toolUsePromptTokenCount"))
-    thoughts = _int(meta.get("thoughtsTokenCount"))
-    completion = _int(meta.get("candidatesTokenCount")) + thoughts
+    prompt = count(meta.get("promptTokenCount")) + count(meta.get("toolUsePromptTokenCount"))
+    thoughts = count(meta.get("thoughtsTokenCount"))
+    completion = count(meta.get("candidatesTokenCount")) + thoughts
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": _int(meta.get("cachedContentTokenCount"))},
+        "prompt_tokens_details": {"cached_tokens": count(meta.get("cachedContentTokenCount"))},
         "completion_tokens_details": {"reasoning_tokens": thoughts},
     }
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _parts(candidate: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -9,15 +9,6 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
 
-# The dashboard's browser tests (tests/browser) drive Debian's Chromium; never `playwright install`.
-# A CJK font so the Chinese screenshots show characters (and button widths are measured on real glyphs).
-if command -v apt-get >/dev/null 2>&1 && { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/wqy ]; }; then
-  echo "installing chromium and a CJK font"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q chromium fonts-wqy-zenhei >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null && apt-get install -y -q chromium fonts-wqy-zenhei >/dev/null; }
-fi
-
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
   echo "starting PostgreSQL"
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true

@@ -147,12 +147,16 @@ if [[ " $STEPS " == *" slow "* ]]; then
   for r in $(seq "$ROUNDS"); do
     for c in $CONFIGS; do
       pid=$(start "$c"); PIDS+=($pid)
+      # loadgen asks max_tokens 16 and the stand-in ignores it: with a budget (full) the gateway ends any
+      # stream past 16 answer tokens (budget_exceeded, usage counted by the tokenizer), so full gets 15
+      ch=${SLOW_CHUNKS:-20}
+      if [ "$c" = full ] && [ "$ch" -gt 15 ]; then ch=15; fi
       BENCH_KEY=$(bench_key "$c") BENCH_PATH=/v1/chat/completions $NICE taskset -c 1 wrk -t1 -c32 -d2s \
         -s bench/wrk/chat.lua "http://127.0.0.1:$(port_of "$c")/" >/dev/null 2>&1
       sleep 1
       $PY bench/quiet.py --pids "$pid,$BENCH_UPSTREAM_PID" $QUIET_ARGS -- \
         $NICE taskset -c 1 $PY bench/loadgen.py slowstreams --upstream "$BENCH_UPSTREAM" \
-        --target "http://127.0.0.1:$(port_of "$c")/v1" -n "${SLOW_N:-1000}" --chunks "${SLOW_CHUNKS:-20}" \
+        --target "http://127.0.0.1:$(port_of "$c")/v1" -n "${SLOW_N:-1000}" --chunks "$ch" \
         --delay-ms "${SLOW_DELAY_MS:-50}" --pid "$pid" --key "$(bench_key "$c")" --label "$c" \
         | tail -1 | $PY -c "import json,sys; d=json.load(sys.stdin); d.update(round=$r); print(json.dumps(d))" \
         | tee -a "$OUTDIR/slow-rounds.jsonl"

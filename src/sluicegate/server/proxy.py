@@ -289,7 +289,7 @@ async def forward(
                 attempts.record_cancelled()
             raise
         finally:
-            gw.client.finished(resp)
+            resp.release()
 
 
 # Endpoints whose answer is JSON (or an SSE stream): anything else from an upstream there is unusable.

@@ -14,7 +14,6 @@ import aiohttp
 
 from sluicegate.config.model import Timeouts
 from sluicegate.protocol.errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
-from sluicegate.server.deadlines import AnswerDeadlines
 
 
 class UpstreamClient:
@@ -24,12 +23,8 @@ class UpstreamClient:
         self._session: aiohttp.ClientSession | None = None
         # One ClientTimeout per upstream's Timeouts (building one is an attrs constructor per request).
         self._client_timeouts: dict[int, tuple[Timeouts, aiohttp.ClientTimeout]] = {}
-        # The whole answer's `total` timeout, swept (server/deadlines.py) rather than one aiohttp timer
-        # per request (~8 µs of a request's ~230 measured, bench/README.md 2026-12-05).
-        self.deadlines = AnswerDeadlines()
 
     async def start(self) -> None:
-        self.deadlines.start()
         connector = aiohttp.TCPConnector(
             limit=self._pool_size,
             limit_per_host=0,
@@ -46,7 +41,6 @@ class UpstreamClient:
         )
 
     async def close(self) -> None:
-        await self.deadlines.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -54,25 +48,18 @@ class UpstreamClient:
     async def send(
         self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeouts: Timeouts
     ) -> aiohttp.ClientResponse:
-        """Send a request and wait for the response headers (not the body). Hand the answer back to
-        `finished` when done with it."""
+        """Send a request and wait for the response headers (not the body)."""
         assert self._session is not None, "UpstreamClient.start() was not awaited"
         cached = self._client_timeouts.get(id(timeouts))
         if cached is None or cached[0] is not timeouts:
-            # aiohttp's total timer only when the connect and first-byte timeouts would let the wait for
-            # the headers outlast `total`; otherwise the sweep ends a late answer's body (same error).
-            swept = timeouts.connect + timeouts.first_byte <= timeouts.total
             cached = (
                 timeouts,
                 aiohttp.ClientTimeout(
-                    total=None if swept else timeouts.total,
-                    connect=timeouts.connect,
-                    sock_read=timeouts.first_byte,
+                    total=timeouts.total, connect=timeouts.connect, sock_read=timeouts.first_byte
                 ),
             )
             self._client_timeouts[id(timeouts)] = cached
         timeout = cached[1]
-        started = asyncio.get_running_loop().time()
         try:
             resp = await self._session.request(
                 method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
@@ -88,14 +75,7 @@ class UpstreamClient:
             rearm = getattr(conn.protocol, "_reschedule_timeout", None)
             if rearm is not None:
                 rearm()
-        if timeout.total is None:
-            self.deadlines.watch(resp, started + timeouts.total)
         return resp
-
-    def finished(self, resp: aiohttp.ClientResponse) -> None:
-        """The answer is relayed (or abandoned): its connection goes back to the pool, its deadline away."""
-        self.deadlines.done(resp)
-        resp.release()
 
 
 def map_error(exc: BaseException, timeouts: Timeouts, *, before_headers: bool) -> BaseException:

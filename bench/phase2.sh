@@ -11,6 +11,8 @@
 #   keys      sluicegate, one static key with rpm 1e9 (a limit checked on every request, never reached),
 #             metering + request log on SQLite through the batched sink: "everything on"
 #   keys-pg   as keys, request log on PostgreSQL (a database of its own, created and dropped here)
+#   full      as keys with every kind of key limit checked and settled on each request: rpm, tpm,
+#             concurrency and a daily token budget (all far above the load), request log on SQLite
 #
 # Steps (STEPS, default "suite rounds seq profile"):
 #   suite     bench/suite.sh against each configuration alone on core 0 (the gateways through
@@ -22,6 +24,9 @@
 #             a time, through the gateway vs straight to the upstream)
 #   ol        every configuration up at once; ROUNDS x (loadgen openloop -r OL_RATE (1000) -d OL_DUR (10),
 #             interleaved) -> OUTDIR/ol-rounds.jsonl: how often each system holds the rate on this machine
+#   slow      ROUNDS x, per configuration: a fresh process, warmed up (wrk -d2s), then loadgen slowstreams
+#             -n SLOW_N (1000) --chunks SLOW_CHUNKS (20) --delay-ms SLOW_DELAY_MS (50): its idle RSS and peak
+#             RSS (process tree), i.e. memory per concurrent stream -> OUTDIR/slow-rounds.jsonl
 #   seqprofile  py-spy over a whole `loadgen sequential -n SEQ_PROFILE_N` (3000) run through each of
 #             PROFILE_TARGETS -> OUTDIR/seqprofile-<config>.{raw,threads.json,seq.json,summary.txt}
 #   profile   py-spy (sampling, --nonblocking, PROFILE_RATE/s for PROFILE_S s) on the worker of each of
@@ -89,10 +94,11 @@ extra_config() { # $1 = configuration name
     open) echo "database: \"sqlite:///$RUNDIR/open.db\"" ;;
     keys) printf 'keys:\n  - {key: "%s", name: bench, rpm: 1000000000}\ndatabase: "sqlite:///%s/keys.db"\n' "$KEY" "$RUNDIR" ;;
     keys-pg) printf 'keys:\n  - {key: "%s", name: bench, rpm: 1000000000}\ndatabase: "%s"\n' "$KEY" "$PGURL" ;;
+    full) printf 'keys:\n  - {key: "%s", name: bench, rpm: 1000000000, tpm: 1000000000000, concurrency: 100000, budget_tokens_day: 1000000000000000}\ndatabase: "sqlite:///%s/full.db"\n' "$KEY" "$RUNDIR" ;;
   esac
 }
 bench_key() { [ "$1" = open ] && echo x || echo "$KEY"; }
-port_of() { case "$1" in relay) echo 8190 ;; open) echo 8191 ;; keys) echo 8192 ;; keys-pg) echo 8193 ;; esac; }
+port_of() { case "$1" in relay) echo 8190 ;; open) echo 8191 ;; keys) echo 8192 ;; keys-pg) echo 8193 ;; full) echo 8194 ;; esac; }
 
 RELAY_CMD="$BIN/granian --interface rsgi --host 127.0.0.1 --no-ws --log-level warning --runtime-mode mt --loop uvloop --http 1 bench.candidates.granian_aiohttp:app"
 
@@ -132,6 +138,31 @@ if [[ " $STEPS " == *" suite "* ]]; then
         bench/run_gateway.sh "$(port_of "$c")" >/dev/null
     fi
     sleep 1
+  done
+fi
+
+if [[ " $STEPS " == *" slow "* ]]; then
+  # memory per concurrent stream: each configuration fresh (a process that served streams before keeps
+  # the memory it grew), warmed up, then SLOW_N concurrent slow streams; peak RSS of its process tree
+  for r in $(seq "$ROUNDS"); do
+    for c in $CONFIGS; do
+      pid=$(start "$c"); PIDS+=($pid)
+      # loadgen asks max_tokens 16 and the stand-in ignores it: with a budget (full) the gateway ends any
+      # stream past 16 answer tokens (budget_exceeded, usage counted by the tokenizer), so full gets 15
+      ch=${SLOW_CHUNKS:-20}
+      if [ "$c" = full ] && [ "$ch" -gt 15 ]; then ch=15; fi
+      BENCH_KEY=$(bench_key "$c") BENCH_PATH=/v1/chat/completions $NICE taskset -c 1 wrk -t1 -c32 -d2s \
+        -s bench/wrk/chat.lua "http://127.0.0.1:$(port_of "$c")/" >/dev/null 2>&1
+      sleep 1
+      $PY bench/quiet.py --pids "$pid,$BENCH_UPSTREAM_PID" $QUIET_ARGS -- \
+        $NICE taskset -c 1 $PY bench/loadgen.py slowstreams --upstream "$BENCH_UPSTREAM" \
+        --target "http://127.0.0.1:$(port_of "$c")/v1" -n "${SLOW_N:-1000}" --chunks "$ch" \
+        --delay-ms "${SLOW_DELAY_MS:-50}" --pid "$pid" --key "$(bench_key "$c")" --label "$c" \
+        | tail -1 | $PY -c "import json,sys; d=json.load(sys.stdin); d.update(round=$r); print(json.dumps(d))" \
+        | tee -a "$OUTDIR/slow-rounds.jsonl"
+      stop "$pid"
+      sleep 1
+    done
   done
 fi
 

@@ -294,6 +294,25 @@ def test_stream_idle_right_after_the_first_chunk_ends_with_a_timeout_error_event
     assert_idle_timeout_fires_before_event(core, "ok coalesce=1", stall_at=1)
 
 
+def test_a_stream_past_the_total_timeout_ends_with_a_timeout_error_event(core: Core) -> None:
+    # chunks 0.1 s apart for ever: never idle, but the `hasty` channel's whole answer may take 1.5 s
+    core.upstream.behaviour = "endless delay=0.1"
+    started = time.monotonic()
+    events = read_events_until_done(
+        core, {"model": "hasty-model", "messages": MESSAGES, "stream": True}, timeout=10
+    )
+    elapsed = time.monotonic() - started
+    chunks = [orjson.loads(e) for e in events if e != "[DONE]"]
+    errors = [c for c in chunks if "error" in c]
+    assert len(errors) == 1 and chunks[-1] is errors[0], f"no single final error event: {events[-3:]}"
+    assert errors[0]["error"]["code"] == "upstream_total_timeout", errors[0]
+    assert len(chunks) > 5, "the stream was ended before it had run for a while"
+    assert 1.4 <= elapsed < 4.0, f"the total timeout of 1.5 s ended the stream after {elapsed:.1f} s"
+    assert core.upstream.wait_for(lambda: core.upstream.cancelled == 1, timeout=3), (
+        "the gateway kept reading from the upstream after its total timeout"
+    )
+
+
 def test_missing_model_is_400(core: Core, spec: SpecValidator) -> None:
     response = post(core, "/chat/completions", json={"messages": MESSAGES})
     error = assert_openai_error(response, 400, spec)

@@ -55,3 +55,34 @@ def test_byte_by_byte_yields_the_events_of_the_whole_stream(stream: bytes) -> No
 def test_a_crlf_split_between_two_chunks_is_one_line_ending() -> None:
     chunks = [b"data: a\r", b"\ndata: b\r\n\r\n"]
     assert decode(chunks) == [(b"data: a\ndata: b\n\n", b"a\nb", None)]
+
+
+def decode_fast(chunks: list[bytes]) -> list[tuple[bytes, bytes, bytes | None]]:
+    """As the relay decodes: a chunk that is one whole event by `single`, any other by `feed`."""
+    decoder = SSEDecoder()
+    events: list[tuple[bytes, bytes, bytes | None]] = []
+    for chunk in chunks:
+        data = decoder.single(chunk)
+        if data is not None:
+            events.append((chunk, data, None))
+        else:
+            events.extend((e.raw, e.data, e.event) for e in decoder.feed(chunk))
+    events.extend((e.raw, e.data, e.event) for e in decoder.flush())
+    return events
+
+
+@settings(max_examples=400, deadline=None)
+@given(stream=sse_stream(), cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
+def test_the_one_event_shortcut_decodes_any_chunking_as_feed_does(stream: bytes, cuts: list[int]) -> None:
+    assert decode_fast(split(stream, cuts)) == decode([stream])
+
+
+def test_the_one_event_shortcut_takes_only_a_whole_one_line_data_event() -> None:
+    decoder = SSEDecoder()
+    assert decoder.single(b'data: {"a":1}\n\n') == b'{"a":1}'
+    assert decoder.single(b"data: a\r\n\r\n") is None
+    assert decoder.single(b"data: a\n\ndata: b\n\n") is None
+    assert decoder.single(b"event: x\ndata: a\n\n") is None
+    assert decoder.single(b"data: a\n") is None
+    decoder.feed(b"data: a")  # something buffered: the next chunk completes it, not a new event
+    assert decoder.single(b"data: b\n\n") is None

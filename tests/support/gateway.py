@@ -258,7 +258,7 @@ def core_config(
     so that each kind of failure hits its own channel (see FAILURE_CHANNELS):
 
     - `up`: normal traffic; `slowpoke`: first_byte timeout of 0.5 s; `sleepy`: idle timeout of 1 s;
-      `dead`: a port nobody listens
+      `hasty`: total timeout of 1.5 s; `dead`: a port nobody listens
       on; `az`: the Azure preset on the same stand-in; one upstream per failure channel.
     `sections` replace top-level sections (server=..., timeouts=...).
     """
@@ -266,6 +266,11 @@ def core_config(
         "up": {"base_url": upstream_url, "api_key": PROVIDER_KEY},
         "slowpoke": {"base_url": upstream_url, "api_key": PROVIDER_KEY, "timeouts": {"first_byte": 0.5}},
         "sleepy": {"base_url": upstream_url, "api_key": PROVIDER_KEY, "timeouts": {"idle": 1}},
+        "hasty": {
+            "base_url": upstream_url,
+            "api_key": PROVIDER_KEY,
+            "timeouts": {"connect": 0.5, "first_byte": 0.5, "total": 1.5},
+        },
         "dead": {"base_url": dead_url or f"http://127.0.0.1:{free_port()}/v1", "api_key": PROVIDER_KEY},
         "az": {
             "preset": "azure",
@@ -284,6 +289,7 @@ def core_config(
         "omni-moderation-latest": "up",
         "slow-model": "slowpoke/gpt-4o-mini",
         "sleepy-model": "sleepy/gpt-4o-mini",
+        "hasty-model": "hasty/gpt-4o-mini",
         "dead-model": "dead/gpt-4o-mini",
         "azure-model": "az/my-deployment",
     }

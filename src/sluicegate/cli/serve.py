@@ -74,7 +74,8 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
     _banner(s, loaded.missing_env)
     state = _note_url(config_path, s)
     try:
-        run(s)
+        # Normally never returns: the process becomes Granian's lean launcher, which removes the note.
+        run(s, str(state) if state is not None else None)
     finally:
         if state is not None:
             with contextlib.suppress(OSError):

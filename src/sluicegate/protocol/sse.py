@@ -59,6 +59,21 @@ class SSEDecoder:
         self._buf = buf[start:]
         return events
 
+    def single(self, chunk: bytes) -> bytes | None:
+        """The data of `chunk` when it is exactly one whole one-line `data:` event and nothing is
+        buffered: the common network chunk, decoded with no Event, list or copy of the event (the
+        caller forwards `chunk` itself). None otherwise: then `feed` the chunk as usual."""
+        if (
+            self._buf
+            or self._cr
+            or not chunk.startswith(b"data: ")
+            or chunk.find(b"\n", 6) != len(chunk) - 2
+            or not chunk.endswith(b"\n\n")
+            or b"\r" in chunk
+        ):
+            return None
+        return chunk[6:-2]
+
     def flush(self) -> list[Event]:
         """Whatever is left when the stream ends (an event without its final blank line)."""
         rest, self._buf, self._cr = self._buf.strip(b"\n"), b"", False

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -190,50 +191,86 @@ class Gateway:
 
     # -- hooks the limiter and metering plug into ----------------------------------------------------------
 
-    async def admit(self, ctx: RequestContext) -> None:
+    # Each hook returns None when its work is done (the in-process limiter: no coroutine at all), or an
+    # awaitable the caller must await (Redis): `if (pending := gw.admit(ctx)) is not None: await pending`.
+
+    def admit(self, ctx: RequestContext) -> Awaitable[None] | None:
         """Check and reserve the request's quotas (raises RateLimited / QuotaExceeded)."""
         gate = self.limits
         if gate is None:
-            return
+            return None
         quotas = gate.quotas_for(ctx.key, ctx.model, slot_held=ctx.slot is not None)
-        if quotas:
-            await gate.admit(ctx, quotas)
+        if not quotas:
+            return None
+        if gate.synchronous:
+            gate.admit_nowait(ctx, quotas)
+            return None
+        return gate.admit(ctx, quotas)
 
-    async def hold_slot(self, ctx: RequestContext) -> None:
+    def hold_slot(self, ctx: RequestContext) -> Awaitable[None] | None:
         """The key's concurrency slot, taken as soon as the key is known (see LimitGate.hold_slot)."""
-        if self.limits is not None:
-            await self.limits.hold_slot(ctx)
+        gate = self.limits
+        if gate is None:
+            return None
+        if gate.synchronous:
+            gate.hold_slot_nowait(ctx)
+            return None
+        return gate.hold_slot(ctx)
 
-    async def complete(self, ctx: RequestContext) -> None:
+    def complete(self, ctx: RequestContext) -> Awaitable[None] | None:
         """The request is over, however it ended: settle its limits with what it used, and record it."""
+        gate = self.limits
         rec = self.recorder
         if rec is None:
-            if ctx.slot is not None and self.limits is not None:
-                await self.limits.settle(ctx, None, None)
-            return
+            if ctx.slot is not None and gate is not None:
+                if gate.synchronous:
+                    gate.settle_nowait(ctx, None, None)
+                    return None
+                return gate.settle(ctx, None, None)
+            return None
         usage = rec.usage(ctx) if ctx.upstream is not None else None
         cost = rec.cost(ctx, usage) if usage is not None else None
+        pending: Awaitable[None] | None = None
         if (
             ctx.admission is not None or ctx.upstream_admission is not None or ctx.slot is not None
-        ) and self.limits is not None:
+        ) and gate is not None:
             # What the key is charged is one function of how the request ended (metering/ending.py).
             charge = charged(ending_of(ctx), usage)
-            if charge is None:
-                await self.limits.settle(ctx, None, None)
-            else:
+            tokens: int | None = None
+            cost_usd: float | None = None
+            if charge is not None:
                 charge_cost = cost if charge is usage else rec.cost(ctx, charge)
                 cost_usd = rec.to_usd(*charge_cost) if charge_cost is not None else 0.0
-                await self.limits.settle(ctx, charge.total_tokens, cost_usd)
-        rec.record(ctx, usage, cost)
-
-    async def admit_upstream(
-        self, ctx: RequestContext, upstream: Any, channel: Channel
-    ) -> GatewayError | None:
-        """The upstream account's and the channel's own rpm/tpm: a refusal sends the router elsewhere."""
-        limits = self.channel_limits.get(channel.name)
-        if self.limits is None or not (upstream.rpm or upstream.tpm or limits):
+                tokens = charge.total_tokens
+            if gate.synchronous:
+                gate.settle_nowait(ctx, tokens, cost_usd)
+            else:
+                pending = gate.settle(ctx, tokens, cost_usd)
+        if pending is None:
+            rec.record(ctx, usage, cost)
             return None
-        return await self.limits.admit_upstream(ctx, upstream, channel.name, limits)
+        return self._settled_then_recorded(pending, ctx, usage, cost)
+
+    async def _settled_then_recorded(
+        self, settling: Awaitable[None], ctx: RequestContext, usage: Any, cost: Any
+    ) -> None:
+        try:
+            await settling
+        finally:
+            self.recorder.record(ctx, usage, cost)
+
+    def admit_upstream(
+        self, ctx: RequestContext, upstream: Any, channel: Channel
+    ) -> GatewayError | Awaitable[GatewayError | None] | None:
+        """The upstream account's and the channel's own rpm/tpm: a refusal (returned, not raised) sends the
+        router elsewhere. An awaitable when the limiter is not in-process."""
+        limits = self.channel_limits.get(channel.name)
+        gate = self.limits
+        if gate is None or not (upstream.rpm or upstream.tpm or limits):
+            return None
+        if gate.synchronous:
+            return gate.admit_upstream_nowait(ctx, upstream, channel.name, limits)
+        return gate.admit_upstream(ctx, upstream, channel.name, limits)
 
     def counts_tokens(self, model: str) -> bool:
         """Whether count_tokens for `model` is relayed: every channel's upstream serves it (Anthropic's
@@ -365,7 +402,7 @@ class Gateway:
     async def _v1(self, scope: Any, proto: Any, ctx: RequestContext, passthrough: bool = False) -> None:
         task = asyncio.current_task()
         assert task is not None
-        watcher = await watch_disconnect(proto, ctx, task)
+        watcher = watch_disconnect(proto, ctx, task)
         self._inflight[task] = ctx
         try:
             if passthrough:
@@ -400,7 +437,9 @@ class Gateway:
             raise
         finally:
             watcher.cancel()
-            await self.complete(ctx)
+            pending = self.complete(ctx)
+            if pending is not None:
+                await pending
             self._inflight.pop(task, None)
 
     # -- small responses -------------------------------------------------------------------------------------

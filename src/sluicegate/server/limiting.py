@@ -126,11 +126,19 @@ def rate_headers(requests: RateStatus | None, tokens: RateStatus | None) -> list
 
 
 class LimitGate:
-    """Admission and settlement of one request's quotas, and the renewal of concurrency leases."""
+    """Admission and settlement of one request's quotas, and the renewal of concurrency leases.
+
+    Every step has a synchronous form (`*_nowait`) beside the coroutine: the in-process limiter does
+    its work without any I/O, so when it is the backend (`synchronous`) the request path calls those
+    and creates no coroutine at all; with Redis the coroutines are the only way.
+    """
 
     def __init__(self, settings: Settings, limiter: Any, price_of: Any) -> None:
         self._limiter = limiter
         self._fast = getattr(limiter, "acquire_nowait", None)  # memory backend: no coroutine at all
+        self._fast_settle = getattr(limiter, "settle_nowait", None)
+        self._fast_release = getattr(limiter, "release_nowait", None)
+        self.synchronous = None not in (self._fast, self._fast_settle, self._fast_release)
         self._fail_open = settings.limits.on_backend_error == "open"
         self._default_completion = settings.limits.default_completion_tokens
         self._price_of = price_of  # (ctx, prompt_tokens, completion_tokens) -> USD or None
@@ -184,24 +192,22 @@ class LimitGate:
                 quotas = quotas + mq
         return quotas
 
-    async def hold_slot(self, ctx: RequestContext) -> None:
-        """Take the key's concurrency slot the moment the key is known, before the body is read.
+    # -- the key's concurrency slot, before the body is read ------------------------------------------
 
-        A request still sending its body is in flight: counting it only once the body is in let a key
-        with `concurrency: 2` hold fifty slow uploads and starve every other client. The slot is
-        released by `settle`, which the shell calls however the request ends.
-        """
+    def _slot_demands(self, ctx: RequestContext) -> tuple[Any, ...] | None:
         key = ctx.key
         if key is None or key.record.limits.concurrency is None:
-            return
+            return None
         slots, _ = self._key_parts(key)
         if not slots:
-            return
+            return None
         cached = self._request_demands.get(slots)
         if cached is None:
             d = demands_for(slots, {REQUESTS: 1.0})
             cached = self._request_demands[slots] = (d, True)
-        result = await self._acquire(cached[0])
+        return cached[0]
+
+    def _slot_taken(self, ctx: RequestContext, result: Admission | Refusal | None) -> None:
         if result is None:  # failing open
             return
         if isinstance(result, Refusal):
@@ -211,27 +217,61 @@ class LimitGate:
             self._leased[id(result)] = result
             self._ensure_renewer()
 
+    def hold_slot_nowait(self, ctx: RequestContext) -> None:
+        """`hold_slot` for a synchronous backend."""
+        demands = self._slot_demands(ctx)
+        if demands is not None:
+            self._slot_taken(ctx, self._acquire_nowait(demands))
+
+    async def hold_slot(self, ctx: RequestContext) -> None:
+        """Take the key's concurrency slot the moment the key is known, before the body is read.
+
+        A request still sending its body is in flight: counting it only once the body is in let a key
+        with `concurrency: 2` hold fifty slow uploads and starve every other client. The slot is
+        released by `settle`, which the shell calls however the request ends.
+        """
+        demands = self._slot_demands(ctx)
+        if demands is not None:
+            self._slot_taken(ctx, await self._acquire(demands))
+
+    # -- the limiter's answer --------------------------------------------------------------------------
+
+    def _acquire_nowait(self, demands: tuple[Any, ...]) -> Admission | Refusal | None:
+        """The synchronous backend's answer; None when it is down and the gate fails open."""
+        try:
+            result: Admission | Refusal = self._fast(demands)  # type: ignore[misc]
+        except LimiterUnavailable:
+            self._unavailable()
+            return None
+        return result
+
     async def _acquire(self, demands: tuple[Any, ...]) -> Admission | Refusal | None:
         """The limiter's answer; None when the backend is down and the gate fails open."""
         try:
-            return self._fast(demands) if self._fast is not None else await self._limiter.acquire(demands)
+            result: Admission | Refusal = await self._limiter.acquire(demands)
         except LimiterUnavailable:
-            self.backend_errors += 1
-            if self.on_backend_error is not None:
-                self.on_backend_error()
-            if self._fail_open:
-                if self.backend_errors in (1, 10) or self.backend_errors % 1000 == 0:
-                    log.error(
-                        "limiter backend unavailable: FAILING OPEN, requests pass unlimited (%d so far)",
-                        self.backend_errors,
-                    )
-                return None
-            raise ServiceUnavailable(
-                "Rate limiting is temporarily unavailable; the request was refused to keep "
-                "limits exact. Retry shortly.",
-                code="limiter_unavailable",
-                headers={"retry-after": "1"},
-            ) from None
+            self._unavailable()
+            return None
+        return result
+
+    def _unavailable(self) -> None:
+        """The backend is down: count it, and fail open (return) or raise the 503 that keeps limits exact."""
+        self.backend_errors += 1
+        if self.on_backend_error is not None:
+            self.on_backend_error()
+        if self._fail_open:
+            if self.backend_errors in (1, 10) or self.backend_errors % 1000 == 0:
+                log.error(
+                    "limiter backend unavailable: FAILING OPEN, requests pass unlimited (%d so far)",
+                    self.backend_errors,
+                )
+            return
+        raise ServiceUnavailable(
+            "Rate limiting is temporarily unavailable; the request was refused to keep "
+            "limits exact. Retry shortly.",
+            code="limiter_unavailable",
+            headers={"retry-after": "1"},
+        ) from None
 
     def _split(self, quotas: tuple[Quota, ...]) -> tuple[Quota, ...]:
         n = self._share
@@ -287,7 +327,12 @@ class LimitGate:
                 per_unit[COST] = (full - (self._price_of(ctx, prompt, 0) or 0.0)) / max_out
         return est, per_unit, (max_out if elastic else 0), answers
 
-    async def admit(self, ctx: RequestContext, quotas: tuple[Quota, ...]) -> None:
+    # -- admission of the request --------------------------------------------------------------------
+
+    def _admission_demands(
+        self, ctx: RequestContext, quotas: tuple[Quota, ...]
+    ) -> tuple[tuple[Any, ...], bool, int, int]:
+        """(demands, whether they need settling, elastic answer tokens asked, answers)."""
         estimate, per_unit, units, answers = self.reservation(ctx, ctx.body_len, quotas)
         if len(estimate) == 1:  # requests only: the demands depend on the quotas alone, so build them once
             cached = self._request_demands.get(quotas)
@@ -296,11 +341,18 @@ class LimitGate:
                     self._request_demands.clear()
                 d = demands_for(quotas, estimate)
                 cached = self._request_demands[quotas] = (d, needs_settle(d))
-            demands, settle = cached
-        else:
-            demands = demands_for(quotas, estimate, per_unit, units)
-            settle = True
-        result = await self._acquire(demands)
+            return cached[0], cached[1], units, answers
+        return demands_for(quotas, estimate, per_unit, units), True, units, answers
+
+    def _admitted(
+        self,
+        ctx: RequestContext,
+        result: Admission | Refusal | None,
+        demands: tuple[Any, ...],
+        settle: bool,
+        units: int,
+        answers: int,
+    ) -> None:
         if result is None:
             return
         if isinstance(result, Refusal):
@@ -310,9 +362,19 @@ class LimitGate:
         ctx.extra_headers.extend(rate_headers(result.requests, result.tokens))
         if units:
             self._bound_answer(ctx, result.granted or units, units, answers)
-        if any(d.quota.kind == "concurrency" for d in demands) and self._fast is None:
+        if self._fast is None and any(d.quota.kind == "concurrency" for d in demands):
             self._leased[id(result)] = result
             self._ensure_renewer()
+
+    def admit_nowait(self, ctx: RequestContext, quotas: tuple[Quota, ...]) -> None:
+        """`admit` for a synchronous backend (raises RateLimited / QuotaExceeded)."""
+        demands, settle, units, answers = self._admission_demands(ctx, quotas)
+        self._admitted(ctx, self._acquire_nowait(demands), demands, settle, units, answers)
+
+    async def admit(self, ctx: RequestContext, quotas: tuple[Quota, ...]) -> None:
+        """Check and reserve `quotas` for the request, all or nothing (raises RateLimited / QuotaExceeded)."""
+        demands, settle, units, answers = self._admission_demands(ctx, quotas)
+        self._admitted(ctx, await self._acquire(demands), demands, settle, units, answers)
 
     @staticmethod
     def _bound_answer(ctx: RequestContext, granted: int, asked: int, answers: int) -> None:
@@ -345,6 +407,59 @@ class LimitGate:
             f"Rate limit reached: {what} is limited to {r.quota.limit:g}.{wait}", headers=headers
         )
 
+    # -- the upstream account's and the channel's own quotas ------------------------------------------
+
+    def _upstream_demands(
+        self,
+        ctx: RequestContext,
+        upstream: Any,
+        channel: str,
+        channel_limits: tuple[int | None, int | None] | None,
+    ) -> tuple[Any, ...]:
+        quotas = self._upstream_quotas.get(channel)
+        if quotas is None:
+            q = rate_quotas(f"upstream:{upstream.name}", rpm=upstream.rpm, tpm=upstream.tpm)
+            if channel_limits:
+                q += rate_quotas(f"channel:{channel}", rpm=channel_limits[0], tpm=channel_limits[1])
+            quotas = self._upstream_quotas[channel] = self._split(tuple(q))
+        return demands_for(quotas, self.estimate(ctx, ctx.body_len, quotas))
+
+    def _upstream_unavailable(self) -> Exception | None:
+        if self._fail_open:
+            return None
+        return ServiceUnavailable(
+            "Rate limiting is temporarily unavailable.",
+            code="limiter_unavailable",
+            headers={"retry-after": "1"},
+        )
+
+    def _upstream_admitted(
+        self, ctx: RequestContext, result: Admission | Refusal, demands: tuple[Any, ...]
+    ) -> Exception | None:
+        if not result.admitted:
+            return self._refusal_error(result)  # type: ignore[arg-type]
+        if needs_settle(demands):
+            ctx.upstream_admission = result
+        return None
+
+    def admit_upstream_nowait(
+        self,
+        ctx: RequestContext,
+        upstream: Any,
+        channel: str,
+        channel_limits: tuple[int | None, int | None] | None,
+    ) -> Exception | None:
+        """`admit_upstream` for a synchronous backend."""
+        demands = self._upstream_demands(ctx, upstream, channel, channel_limits)
+        if ctx.upstream_admission is not None:  # a retry on another channel: give back the first
+            self._settle_one_nowait(ctx.upstream_admission, None, None)
+            ctx.upstream_admission = None
+        try:
+            result: Admission | Refusal = self._fast(demands)  # type: ignore[misc]
+        except LimiterUnavailable:
+            return self._upstream_unavailable()
+        return self._upstream_admitted(ctx, result, demands)
+
     async def admit_upstream(
         self,
         ctx: RequestContext,
@@ -354,46 +469,63 @@ class LimitGate:
     ) -> Exception | None:
         """Reserve on the upstream account's and the channel's rpm/tpm, all or nothing; the refusal (not
         raised) lets the router move on to another channel."""
-        quotas = self._upstream_quotas.get(channel)
-        if quotas is None:
-            q = rate_quotas(f"upstream:{upstream.name}", rpm=upstream.rpm, tpm=upstream.tpm)
-            if channel_limits:
-                q += rate_quotas(f"channel:{channel}", rpm=channel_limits[0], tpm=channel_limits[1])
-            quotas = self._upstream_quotas[channel] = self._split(tuple(q))
+        demands = self._upstream_demands(ctx, upstream, channel, channel_limits)
         if ctx.upstream_admission is not None:  # a retry on another channel: give back the first
             await self._settle_one(ctx.upstream_admission, None, None)
             ctx.upstream_admission = None
-        demands = demands_for(quotas, self.estimate(ctx, ctx.body_len, quotas))
         try:
-            result = self._fast(demands) if self._fast is not None else await self._limiter.acquire(demands)
+            result: Admission | Refusal = await self._limiter.acquire(demands)
         except LimiterUnavailable:
-            return (
-                None
-                if self._fail_open
-                else ServiceUnavailable(
-                    "Rate limiting is temporarily unavailable.",
-                    code="limiter_unavailable",
-                    headers={"retry-after": "1"},
-                )
-            )
-        if not result.admitted:
-            return self._refusal_error(result)
-        if needs_settle(demands):
-            ctx.upstream_admission = result
-        return None
+            return self._upstream_unavailable()
+        return self._upstream_admitted(ctx, result, demands)
+
+    # -- settlement ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _taken(
+        ctx: RequestContext, tokens: int | None, cost_usd: float | None
+    ) -> list[tuple[Admission, int | None, float | None]]:
+        """What a request holds, to settle (taken off it, so it is settled once): its concurrency slot
+        (released), the upstream's reservation (tokens only) and its own admission."""
+        held: list[tuple[Admission, int | None, float | None]] = []
+        if ctx.slot is not None:
+            held.append((ctx.slot, None, None))
+            ctx.slot = None
+        if ctx.upstream_admission is not None:
+            held.append((ctx.upstream_admission, tokens, None))
+            ctx.upstream_admission = None
+        if ctx.admission is not None:
+            held.append((ctx.admission, tokens, cost_usd))
+            ctx.admission = None
+        return held
+
+    def settle_nowait(self, ctx: RequestContext, tokens: int | None, cost_usd: float | None) -> None:
+        """`settle` for a synchronous backend."""
+        for admission, used, cost in self._taken(ctx, tokens, cost_usd):
+            self._settle_one_nowait(admission, used, cost)
 
     async def settle(self, ctx: RequestContext, tokens: int | None, cost_usd: float | None) -> None:
-        if ctx.slot is not None:
-            slot, ctx.slot = ctx.slot, None
-            await self._settle_one(slot, None, None)
-        if ctx.upstream_admission is not None:
-            await self._settle_one(ctx.upstream_admission, tokens, None)
-            ctx.upstream_admission = None
-        admission: Admission | None = ctx.admission
-        if admission is None:
-            return
-        ctx.admission = None
-        await self._settle_one(admission, tokens, cost_usd)
+        """Correct the request's reservations to what it used (`tokens` None: it failed before usage was
+        known, refund all but the request itself) and free its concurrency slots."""
+        for admission, used, cost in self._taken(ctx, tokens, cost_usd):
+            await self._settle_one(admission, used, cost)
+
+    @staticmethod
+    def _actual(tokens: int, cost_usd: float | None) -> dict[str, float]:
+        actual = {TOKENS: float(tokens)}
+        if cost_usd is not None:
+            actual[COST] = cost_usd
+        return actual
+
+    def _settle_one_nowait(self, admission: Admission, tokens: int | None, cost_usd: float | None) -> None:
+        try:
+            if tokens is None:
+                self._fast_release(admission)  # type: ignore[misc]
+            else:
+                self._fast_settle(admission, self._actual(tokens, cost_usd))  # type: ignore[misc]
+        except LimiterUnavailable:
+            self.backend_errors += 1
+            log.warning("could not settle a request's limits: backend unavailable")
 
     async def _settle_one(self, admission: Admission, tokens: int | None, cost_usd: float | None) -> None:
         self._leased.pop(id(admission), None)
@@ -401,10 +533,7 @@ class LimitGate:
             if tokens is None:
                 await self._limiter.release(admission)
             else:
-                actual = {TOKENS: float(tokens)}
-                if cost_usd is not None:
-                    actual[COST] = cost_usd
-                await self._limiter.settle(admission, actual)
+                await self._limiter.settle(admission, self._actual(tokens, cost_usd))
         except LimiterUnavailable:
             self.backend_errors += 1
             log.warning("could not settle a request's limits: backend unavailable (leases will expire)")

@@ -49,7 +49,8 @@ async def handle_passthrough(gw: Gateway, scope: Any, proto: Any, ctx: RequestCo
         ctx.stream = ctx.payload.get("stream") is True
     ctx.body_len = len(body)
     ctx.key = gw.passthrough_entry(client_key_id(secret))
-    await gw.admit(ctx)
+    if (admitting := gw.admit(ctx)) is not None:
+        await admitting
     out_body = prepare_body(ctx, body, None, upstream.stream_usage)
     client_headers = {"content-type": headers.get("content-type", "application/json")}
     req = upstream.request(path, scope.query_string, ctx.model, client_headers, None, out_body or None)

@@ -80,7 +80,9 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
         respond_models(gw, proto, ctx, path[len("/v1/models/") :] if path != "/v1/models" else None)
         return
     if ctx.key is not None and ctx.key.record.limits.concurrency is not None:
-        await gw.hold_slot(ctx)  # a request still sending its body is in flight: it counts from here
+        # a request still sending its body is in flight: it counts from here
+        if (holding := gw.hold_slot(ctx)) is not None:
+            await holding
     body = await gw.read_body(proto, headers) if ctx.method in ("POST", "PUT", "PATCH") else b""
     payload, model = body_model(headers.get("content-type", ""), body, path in gw.model_required)
     if payload is not None:
@@ -128,7 +130,8 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
     ctx.body_len = len(body)
     if ctx.key is not None and ctx.key.record.store_bodies:
         ctx.request_body = gw.redact(body)
-    await gw.admit(ctx)
+    if (admitting := gw.admit(ctx)) is not None:  # None: the in-process limiter decided at once
+        await admitting
     await forward(gw, proto, ctx, route, body, headers, scope.query_string)
 
 
@@ -159,7 +162,9 @@ async def forward(
         upstream = upstreams[channel.upstream]
         ctx.upstream, ctx.channel = upstream.name, channel.name
         ctx.served_model = channel.model or ctx.model
-        refusal = await gw.admit_upstream(ctx, upstream, channel)
+        refusal = gw.admit_upstream(ctx, upstream, channel)
+        if refusal is not None and not isinstance(refusal, GatewayError):
+            refusal = await refusal
         if refusal is not None:
             last_error = refusal
             attempts.record_failure(over_limit(_retry_after(refusal)))
@@ -482,7 +487,7 @@ async def relay(
     proto.response_bytes(resp.status, out_headers, data)
 
 
-async def watch_disconnect(proto: Any, ctx: RequestContext, task: asyncio.Task[Any]) -> asyncio.Future[Any]:
+def watch_disconnect(proto: Any, ctx: RequestContext, task: asyncio.Task[Any]) -> asyncio.Future[Any]:
     """Cancel the request's task the moment the client goes, so the upstream call is dropped at once."""
 
     def gone(fut: asyncio.Future[Any]) -> None:

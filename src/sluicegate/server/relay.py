@@ -120,6 +120,21 @@ async def relay_stream(
             if first:
                 observer.on_first_byte()
                 first = False
+            data = decoder.single(chunk)
+            if data is not None:  # one whole event, the common chunk: no Event, no list
+                if data == DONE:
+                    if wants_usage and not saw_done:
+                        extra = observer.usage_chunk()
+                        if extra:
+                            chunk = extra + chunk
+                    saw_done = True
+                else:
+                    if data:  # not an empty event
+                        prev, last = last, data
+                    if not observer.on_event(data) and filtering:
+                        continue
+                await transport.send_bytes(chunk)
+                continue
             events = decoder.feed(chunk)
             if filtering:
                 parts = []

@@ -95,9 +95,11 @@ def _store_has_keys(s: Settings, with_limits: bool = False) -> bool:
         return False
 
 
-def run(s: Settings) -> None:
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
+def run(s: Settings, state_path: str | None = None) -> None:
+    """Start serving: the environment the workers read, then this process becomes Granian's launcher
+    (server/launch.py); it returns only when serving is over. `state_path`, the URL noted for the CLI,
+    is removed when serving ends."""
+    from sluicegate.server.launch import exec_launcher, launch_options
 
     if not s.keys and _is_loopback(s.server.host) and not _store_has_keys(s):
         log.warning(
@@ -122,49 +124,20 @@ def run(s: Settings) -> None:
 
     # Each worker leaves a marker here as it starts, so a respawned one knows to count itself.
     os.environ["SLUICEGATE_RUN_DIR"] = tempfile.mkdtemp(prefix="sluicegate-run-")
-    try:
-        import uvloop  # noqa: F401
-
-        loop = Loops.uvloop
-    except ImportError:  # pragma: no cover
-        loop = Loops.asyncio
-    server = Granian(
-        "sluicegate.server.factory:create_from_env",
-        factory=True,
-        address=s.server.host,
-        port=s.server.port,
-        interface=Interfaces.RSGI,
-        workers=s.server.workers,
-        # A worker that dies (a crash, the OOM killer) is replaced instead of taking the gateway down;
-        # Granian still exits on a crash loop (a new worker dying within seconds of its start).
-        respawn_failed_workers=True,
-        loop=loop,
-        # Measured (bench/README.md): one Rust runtime thread per worker in mt mode had the lowest
-        # latency; HTTP/1.1 only (what every SDK speaks; "auto" queued at 2,500 req/s); no websockets;
-        # backpressure well above the concurrent streams a worker should hold (Granian's default ties
-        # it to the blocking-thread count, which would cap concurrent requests).
-        runtime_mode=RuntimeModes.mt,
-        runtime_threads=1,
-        http=HTTPModes.http1,
-        websockets=False,
-        backpressure=s.server.max_concurrent_requests,
-        log_enabled=True,
-        log_dictconfig=granian_json_logging() if s.logging.json_format else None,
-        # Granian takes whole seconds and reads 0 as "never kill": round up, and at least 1 s, so a
-        # grace of 0 or 0.5 cuts streams soon instead of waiting for them forever.
-        workers_kill_timeout=max(1, math.ceil(s.server.shutdown_grace_s)),
-        env_files=None,
-    )
     os.environ.setdefault("SLUICEGATE_WORKERS", str(s.server.workers))
-    server.serve()
-
-
-def granian_json_logging() -> dict[str, object]:
-    """Granian's own log lines (start, workers, shutdown) as JSON too: `logging.json` promises that
-    every stdout line is a JSON object. Granian merges this over its default config per top-level
-    key, so both of its formatters are given."""
-    json_formatter = {"()": "sluicegate.metering.jsonlog.JsonFormatter"}
-    return {"formatters": {"generic": json_formatter, "access": dict(json_formatter)}}
+    exec_launcher(
+        launch_options(
+            host=s.server.host,
+            port=s.server.port,
+            workers=s.server.workers,
+            backpressure=s.server.max_concurrent_requests,
+            json_logs=s.logging.json_format,
+            # Granian takes whole seconds and reads 0 as "never kill": round up, and at least 1 s, so a
+            # grace of 0 or 0.5 cuts streams soon instead of waiting for them forever.
+            kill_timeout=max(1, math.ceil(s.server.shutdown_grace_s)),
+            state_path=state_path,
+        )
+    )
 
 
 def _metrics_dir(workers: int) -> str | None:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from cryptography.fernet import Fernet, InvalidToken
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 MASTER_KEY_ENV = "SLUICEGATE_MASTER_KEY"
 
@@ -50,7 +52,12 @@ class SecretBox:
     """Seal and open small JSON objects of secrets; `available` is False without a master key."""
 
     def __init__(self, master_key: str | None) -> None:
-        self._fernet = Fernet(fernet_key(master_key)) if master_key else None
+        # cryptography is imported only with a master key: ~7 MB a worker that stores no secrets saves.
+        self._fernet: Fernet | None = None
+        if master_key:
+            from cryptography.fernet import Fernet
+
+            self._fernet = Fernet(fernet_key(master_key))
 
     @property
     def available(self) -> bool:
@@ -64,6 +71,8 @@ class SecretBox:
     def open(self, token: str) -> dict[str, Any]:
         if self._fernet is None:
             raise MasterKeyMissing()
+        from cryptography.fernet import InvalidToken
+
         try:
             value = orjson.loads(self._fernet.decrypt(token.encode()))
         except InvalidToken:

@@ -12,6 +12,7 @@ keeps both). Retention (`purge_older_than`) deletes log rows only; aggregates ar
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -107,6 +108,8 @@ class UsageRepository:
         self._log_order: tuple[str, ...] | None = (
             tuple(compiled.positiontup or ()) if compiled.positional else None
         )
+        # A positional row in one C call per record (a getattr per field in Python cost ~2.5 us).
+        self._log_row = operator.attrgetter(*self._log_order) if self._log_order else None
         # Records that may already be stored (a retried batch, a replayed spill file): rows whose
         # record_id is there are skipped, and only the rows actually inserted are aggregated.
         self._log_once = (
@@ -126,10 +129,10 @@ class UsageRepository:
             return 0
         if replay:
             return await self._write_once(records)
-        order = self._log_order
+        row = self._log_row
         rows: list[Any] = (
-            [tuple([getattr(r, n) for n in order]) for r in records]
-            if order is not None
+            [row(r) for r in records]
+            if row is not None
             else [{n: getattr(r, n) for n in _RECORD_FIELDS} for r in records]
         )
         async with self._engine.begin() as conn:

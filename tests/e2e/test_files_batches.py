@@ -27,6 +27,7 @@ from support.pg import create_postgres_database, drop_postgres_database
 
 KEY_A = "sk-files-key-a-0123456789"
 KEY_B = "sk-files-key-b-0123456789"
+KEY_C = "sk-files-key-c-0123456789"  # held to gpt-4o-mini
 PROVIDER_KEY = "sk-provider-files-secret-42"
 PRICE_IN, PRICE_OUT = 2.0, 8.0  # per million tokens
 
@@ -58,7 +59,11 @@ class Env:
 def config(upstream: FilesUpstream, database_url: str, **files: Any) -> dict[str, Any]:
     return {
         "database": database_url,
-        "keys": [{"key": KEY_A, "name": "alice"}, {"key": KEY_B, "name": "bob"}],
+        "keys": [
+            {"key": KEY_A, "name": "alice"},
+            {"key": KEY_B, "name": "bob"},
+            {"key": KEY_C, "name": "carol", "models": ["gpt-4o-mini"]},
+        ],
         "upstreams": {"acct": {"base_url": f"http://127.0.0.1:{upstream.port}/v1", "api_key": PROVIDER_KEY}},
         "models": {"gpt-4o-mini": "acct"},
         "prices": {"gpt-4o-mini": {"input": PRICE_IN, "output": PRICE_OUT}},
@@ -245,6 +250,34 @@ def test_a_finished_batch_is_charged_to_its_owner_once_with_two_gateways_polling
         bob.files.content(output)
     with pytest.raises(openai.NotFoundError):
         bob.files.retrieve(output)
+
+
+def test_a_batch_cannot_reach_models_its_key_may_not_use(env: Env) -> None:
+    carol = env.client(KEY_C)
+    lines = batch_input("gpt-4o-mini", 2) + batch_input("gpt-4o", 1)
+    smuggled = upload(carol, "smuggle.jsonl", lines)
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        carol.batches.create(
+            input_file_id=smuggled.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+    error = caught.value.response.json()["error"]
+    assert error["code"] == "model_not_allowed" and error["message"].startswith("Line 3 ")
+    allowed = upload(carol, "fine.jsonl", batch_input("gpt-4o-mini", 2))
+    batch = carol.batches.create(
+        input_file_id=allowed.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert batch.status == "validating"
+
+
+def test_the_providers_refusal_of_the_gateways_key_is_not_blamed_on_the_client(env: Env) -> None:
+    env.upstream.refuse_key = PROVIDER_KEY
+    try:
+        with pytest.raises(openai.APIStatusError) as caught:
+            upload(env.client(KEY_A), "x.jsonl")
+    finally:
+        env.upstream.refuse_key = None
+    assert caught.value.status_code == 502
+    assert caught.value.response.json()["error"]["code"] == "upstream_auth_error"
 
 
 def test_endpoints_the_gateway_cannot_attribute_are_refused(env: Env) -> None:

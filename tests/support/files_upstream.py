@@ -35,6 +35,7 @@ class FilesUpstream(StandIn):
         self.uploads: dict[str, dict[str, Any]] = {}
         self.parts: dict[str, bytes] = {}
         self.gets: Counter[str] = Counter()
+        self.refuse_key: str | None = None  # a request with this Bearer key gets 401 invalid_api_key
         self._ids = itertools.count(1)
         self._clock = itertools.count(1_760_000_000)
         super().__init__()
@@ -138,7 +139,15 @@ class FilesUpstream(StandIn):
 
     # -- routes ------------------------------------------------------------------------------------------
 
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self.refuse_key and request.headers.get("authorization") == f"Bearer {self.refuse_key}":
+            error = {"message": "Incorrect API key provided.", "type": "invalid_request_error", "param": None}
+            return self._json({"error": {**error, "code": "invalid_api_key"}}, 401)
+        return await handler(request)
+
     def routes(self, app: web.Application) -> None:
+        app.middlewares.append(self._auth)
         app.router.add_post("/v1/files", self.create_file)
         app.router.add_get("/v1/files", self.list_files)
         app.router.add_get("/v1/files/{id}", self.get_file)

@@ -29,6 +29,7 @@ import orjson
 
 from sluicegate.metering.prices import UNPRICED, Cost
 from sluicegate.metering.usage import Usage, usage_from_mapping
+from sluicegate.server.objects import fetch
 from sluicegate.store.owned import Charge, OwnedRef
 from sluicegate.store.records import RequestRecord
 
@@ -237,20 +238,7 @@ class BatchPoller:
         return sum(prices.to_usd(Cost(r.cost, r.currency)) for r in priced), "USD"
 
     async def _get(self, upstream: Any, path: str) -> bytes | None:
-        gw = self.gw
-        pending = upstream.pending()
-        if pending is not None:
-            await pending
-        req = upstream.request(path, "", None, {}, None, None)
-        resp = await gw.client.send("GET", req.url, req.headers, None, upstream.timeouts)
-        try:
-            if resp.status >= 300:
-                log.warning("batch poller: GET %s answered %d", path, resp.status)
-                return None
-            data: bytes = await resp.read()
-            return data
-        finally:
-            resp.release()
+        return await fetch(self.gw, upstream, path)
 
 
 def _object(raw: bytes | None) -> dict[str, Any] | None:

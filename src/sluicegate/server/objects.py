@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from sluicegate.protocol.errors import BadRequest, Forbidden, NotFound
+from sluicegate.protocol.errors import BadRequest, Forbidden, NotFound, UpstreamUnavailable
 from sluicegate.providers.upstream import CLIENT_HEADERS_READ
 from sluicegate.store.owned import BATCH, DELETED, FILE, UPLOAD, OwnedRef, Owner
 
@@ -55,7 +55,8 @@ SHARED = frozenset(
         "chatkit",
     }
 )
-OBJECT_PREFIXES = tuple(f"/v1/{name}" for name in (*OWNED, *sorted(SHARED)))
+OWNED_PREFIXES = tuple(f"/v1/{name}" for name in OWNED)
+OBJECT_PREFIXES = (*OWNED_PREFIXES, *(f"/v1/{name}" for name in sorted(SHARED)))
 LABELS = {FILE: "File", BATCH: "Batch", UPLOAD: "Upload"}
 LIST_LIMITS = {FILE: (10_000, 10_000), BATCH: (20, 100)}  # (default, most) per page, as OpenAI's
 BATCH_OUTPUTS = ("output_file_id", "error_file_id")
@@ -221,7 +222,9 @@ async def create(
         input_id = payload.get("input_file_id") if payload is not None else None
         if not isinstance(input_id, str) or not input_id:
             raise BadRequest("'input_file_id' is required.", param="input_file_id")
-        await ownership.owned(owner, FILE, input_id)
+        source = await ownership.owned(owner, FILE, input_id)
+        if ctx.key is not None and (not ctx.key.all_models or ctx.key.record.endpoints):
+            await check_batch_input(gw, ctx, source)
     upstream = default_upstream(gw, ctx)
     resp = await send(gw, ctx, upstream, body, headers, query)
     try:
@@ -237,6 +240,51 @@ async def create(
                 kind, obj, upstream.name, owner, purpose=_purpose(obj) if kind == FILE else None
             )
         await relay_answer(gw, proto, ctx, resp, upstream, data)
+    finally:
+        resp.release()
+
+
+async def check_batch_input(gw: Gateway, ctx: RequestContext, source: OwnedRef) -> None:
+    """A key held to some models or endpoints may not reach others through a batch: every request in
+    the input file must be one the key could send itself (403 naming the first that is not)."""
+    assert ctx.key is not None
+    upstream = gw.upstreams.get(source.channel) or default_upstream(gw, ctx)
+    content = await fetch(gw, upstream, f"/v1/files/{source.id}/content")
+    if content is None:
+        raise NotFound(f"No such File object: {source.id}", param="input_file_id")
+    for number, line in enumerate(content.splitlines(), 1):
+        if not line.strip():
+            continue
+        item = parse_object(line) or {}
+        body = item.get("body")
+        model = body.get("model") if isinstance(body, dict) else None
+        url = item.get("url")
+        try:
+            ctx.key.check_request(
+                model if isinstance(model, str) else None,
+                url if isinstance(url, str) and url.startswith("/v1/") else "/v1/batches",
+                ctx.client_ip,
+                model_needed=True,
+            )
+        except Forbidden as exc:
+            exc.message = f"Line {number} of the batch input file: {exc.message}"
+            exc.args = (exc.message,)
+            raise
+
+
+async def fetch(gw: Gateway, upstream: Upstream, path: str) -> bytes | None:
+    """The gateway's own GET of an object on `upstream` (a batch, a file's content); None unless 2xx."""
+    pending = upstream.pending()
+    if pending is not None:
+        await pending
+    req = upstream.request(path, "", None, {}, None, None)
+    resp = await gw.client.send("GET", req.url, req.headers, None, upstream.timeouts)
+    try:
+        if resp.status >= 300:
+            log.warning("GET %s on upstream %s answered %d", path, upstream.name, resp.status)
+            return None
+        data: bytes = await resp.read()
+        return data
     finally:
         resp.release()
 
@@ -308,6 +356,15 @@ async def relay_answer(
     gw: Gateway, proto: Any, ctx: RequestContext, resp: Any, upstream: Upstream, whole: bytes | None = None
 ) -> None:
     from sluicegate.server.proxy import relay
+
+    if resp.status == 401:  # the provider refused the gateway's own key: not the client's fault
+        gw.upstream_failed(upstream.name, "auth_error")
+        log.error("upstream %s refused the gateway's credentials on %s", upstream.name, ctx.path)
+        raise UpstreamUnavailable(
+            "The upstream refused the gateway's credentials; the operator has been alerted. "
+            "Your own API key is fine.",
+            code="upstream_auth_error",
+        )
 
     await relay(gw, proto, ctx, resp, upstream, whole)
 

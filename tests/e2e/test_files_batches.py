@@ -300,3 +300,45 @@ def test_shared_endpoints_can_be_relayed_when_the_operator_says_so(tmp_path: Pat
             assert ("GET", "/v1/vector_stores") in upstream.received
     finally:
         upstream.close()
+
+
+def ancestors(pid: int) -> list[int]:
+    """`pid` and the processes above it (a gateway's worker is a child of its `serve` process)."""
+    chain = [pid]
+    while pid > 1:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        pid = next(int(line.split()[1]) for line in status if line.startswith("PPid:"))
+        chain.append(pid)
+    return chain
+
+
+def test_when_the_polling_gateway_stops_another_takes_the_lease_and_charges(tmp_path: Path) -> None:
+    upstream = FilesUpstream()
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    env = Env(upstream, [], url)
+    try:
+        env.gateways.extend(start_gateway(config(upstream, url, lease_ttl_s=1)) for _ in range(2))
+        wait_until(lambda: bool(env.rows("SELECT holder FROM leases")), timeout=10, what="a lease taken")
+        holder_pid = int(env.rows("SELECT holder FROM leases")[0][0].split(":")[1])
+        holding = next(g for g in env.gateways if g.pid in ancestors(holder_pid))
+        other = next(g for g in env.gateways if g is not holding)
+        holding.stop()
+        alice = openai.OpenAI(api_key=KEY_A, base_url=other.base_url, max_retries=0, timeout=20)
+        batch = alice.batches.create(
+            input_file_id=upload(alice, "in.jsonl", batch_input("gpt-4o-mini", 2)).id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+        )
+        upstream.finish(batch.id)
+        wait_until(
+            lambda: bool(
+                env.rows(f"SELECT 1 FROM owned_objects WHERE id = '{batch.id}' AND charged_at IS NOT NULL")
+            ),
+            timeout=20,
+            what="the batch charged by the gateway left running",
+        )
+        assert int(env.rows("SELECT holder FROM leases")[0][0].split(":")[1]) != holder_pid
+    finally:
+        for gw in env.gateways:
+            gw.stop()
+        upstream.close()

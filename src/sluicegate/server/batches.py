@@ -188,7 +188,14 @@ class BatchPoller:
             currency or "(unpriced)",
         )
         if self.charge is not None:
-            await self.charge(Charge(ref.id, ref.owner, prompt, completion, cost, currency))
+            try:
+                await self.charge(Charge(ref.id, ref.owner, prompt, completion, cost, currency))
+            except Exception as exc:  # the usage is logged; only the hook's side (a balance) is missing
+                log.error(
+                    "batch %s: the charge hook failed (%s); its usage is logged, the hook is not retried",
+                    ref.id,
+                    type(exc).__name__,
+                )
         return 1
 
     def records(

@@ -29,6 +29,7 @@ KEY_A = "sk-files-key-a-0123456789"
 KEY_B = "sk-files-key-b-0123456789"
 KEY_C = "sk-files-key-c-0123456789"  # held to gpt-4o-mini
 PROVIDER_KEY = "sk-provider-files-secret-42"
+ADMIN_KEY = "admin-files-0123456789abcdef"
 PRICE_IN, PRICE_OUT = 2.0, 8.0  # per million tokens
 
 
@@ -67,6 +68,7 @@ def config(upstream: FilesUpstream, database_url: str, **files: Any) -> dict[str
         "upstreams": {"acct": {"base_url": f"http://127.0.0.1:{upstream.port}/v1", "api_key": PROVIDER_KEY}},
         "models": {"gpt-4o-mini": "acct"},
         "prices": {"gpt-4o-mini": {"input": PRICE_IN, "output": PRICE_OUT}},
+        "admin_key": ADMIN_KEY,
         "files": {"poll_interval_s": 0.2, **files},
         "metering": {"flush_interval_s": 0.2},
     }
@@ -241,6 +243,15 @@ def test_a_finished_batch_is_charged_to_its_owner_once_with_two_gateways_polling
         "SELECT SUM(prompt_tokens), SUM(cost) FROM usage_daily WHERE key_id = 'cfg-alice' AND model = 'gpt-4o-mini'"
     )
     assert daily[0][0] >= requests * PROMPT
+    # The operator sees the batch, its owner and its charge.
+    seen = httpx.get(
+        env.gateways[0].url + "/admin/objects",
+        params={"key": "cfg-alice", "kind": "batch"},
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+    ).json()["data"]
+    mine = next(o for o in seen if o["id"] == batch.id)
+    assert mine["key_id"] == "cfg-alice" and mine["cost"] == pytest.approx(expected)
+    assert mine["object"]["status"] == "completed" and mine["charged_at"] is not None
     # The output file is Alice's: readable by her, not found for Bob.
     output = alice.batches.retrieve(batch.id).output_file_id
     assert output is not None

@@ -94,3 +94,15 @@ async def test_one_lease_holder_at_a_time_until_it_expires(store: Store, clock: 
     assert not await store.objects.acquire_lease("poller", holder, 10)
     await store.objects.release_lease("poller", "late")
     assert await store.objects.acquire_lease("poller", holder, 10)
+
+
+async def test_the_operators_listing_filters_by_key_and_kind(store: Store, clock: Clock) -> None:
+    await store.objects.record(FILE, "file-1", "acct", ALICE, {"id": "file-1", "filename": "a"})
+    clock.advance(1)
+    await store.objects.record(BATCH, "batch_1", "acct", ALICE, {"id": "batch_1"}, state="in_progress")
+    clock.advance(1)
+    await store.objects.record(FILE, "file-2", "acct", BOB, {"id": "file-2"})
+    assert [r["id"] for r in await store.objects.listing()] == ["file-2", "batch_1", "file-1"]
+    rows = await store.objects.listing(key_id="key-a", kind=FILE)
+    assert [(r["id"], r["user_id"], r["object"]["filename"]) for r in rows] == [("file-1", "u-1", "a")]
+    assert all(type(name) is str for name in rows[0])  # orjson takes only plain str keys

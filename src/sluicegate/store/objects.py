@@ -178,6 +178,25 @@ class ObjectsRepository:
             row = (await conn.execute(query)).first()
         return dict(row._mapping) if row is not None else None
 
+    async def listing(
+        self, *, key_id: str | None = None, kind: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Rows for the operator (`GET /admin/objects`), newest first: owner, state, batch charge."""
+        cols = owned_objects.c
+        query = select(owned_objects).order_by(cols.created_at.desc(), cols.id.desc()).limit(limit)
+        if key_id is not None:
+            query = query.where(cols.key_id == key_id)
+        if kind is not None:
+            query = query.where(cols.kind == kind)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        out = []
+        for row in rows:
+            item = {str(name): value for name, value in row.items()}  # plain str keys (orjson)
+            item["object"] = orjson.loads(item.pop("data"))
+            out.append(item)
+        return out
+
     # -- leases ----------------------------------------------------------------------------------------
 
     async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:

@@ -53,7 +53,7 @@ def settings(upstream: FilesUpstream, db_url: str, tmp_path: Path, name: str) ->
 
 
 async def test_racing_pollers_charge_a_batch_once(
-    upstream: FilesUpstream, db_url: str, tmp_path: Path
+    upstream: FilesUpstream, db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     hooked: list[Charge] = []
 

@@ -49,7 +49,7 @@ async def _empty(url: str) -> None:
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(
-            "TRUNCATE api_keys, request_logs, usage_daily, responses RESTART IDENTITY; UPDATE revision SET value = 0"
+            "TRUNCATE api_keys, request_logs, usage_daily, responses, owned_objects, leases RESTART IDENTITY; UPDATE revision SET value = 0"
         )
     finally:
         await conn.close()

@@ -57,7 +57,15 @@ async def test_the_migrated_schema_matches_the_tables_the_code_uses(empty_db_url
     finally:
         await engine.dispose()
     assert diff == []
-    assert {"api_keys", "revision", "request_logs", "usage_daily", "alembic_version"} <= tables
+    assert {
+        "api_keys",
+        "revision",
+        "request_logs",
+        "usage_daily",
+        "owned_objects",
+        "leases",
+        "alembic_version",
+    } <= tables
 
 
 def test_the_head_the_store_checks_for_is_the_newest_migration_shipped() -> None:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from sluicegate.admin import catalog, keys, quotas, reports, requests, selfhost
+from sluicegate.admin import catalog, keys, objects, quotas, reports, requests, selfhost
 from sluicegate.admin.ui import serve_ui
 from sluicegate.protocol.errors import MethodNotAllowed, NotFound, Unauthorized
 from sluicegate.server.proxy import bearer_token
@@ -39,6 +39,7 @@ _ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/admin/prices"): catalog.list_prices,
     ("POST", "/admin/prices"): catalog.set_price,
     ("GET", "/admin/audit"): catalog.audit,
+    ("GET", "/admin/objects"): objects.list_objects,
 }
 # /admin/<collection>/{name}: the methods each collection answers on one entry.
 _ENTRY_ROUTES: dict[str, dict[str, Handler]] = {

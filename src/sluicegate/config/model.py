@@ -288,6 +288,26 @@ class ResponsesConfig(_Strict):
     cache_size: int = Field(10_000, ge=0, description="recent stored responses each worker keeps in memory")
 
 
+class FilesConfig(_Strict):
+    """Files, uploads and batches kept apart per key on the shared provider account (docs/files-and-batches.md)."""
+
+    batch_price_ratio: float = Field(
+        0.5, ge=0, description="a completed batch is charged at the model's price times this ratio"
+    )
+    poll_interval_s: float = Field(
+        60.0, gt=0, description="how often the batch poller looks at batches still running"
+    )
+    lease_ttl_s: float = Field(
+        120.0, gt=0, description="how long one gateway holds the poller's lease without renewing it"
+    )
+    shared_endpoints: Literal["refuse", "relay"] = Field(
+        "refuse",
+        description="endpoints whose objects the gateway cannot attribute to a key (vector stores, "
+        "assistants, fine-tuning...): refuse them (403 endpoint_not_isolated) or relay them shared",
+    )
+    cache_size: int = Field(50_000, ge=0, description="recent object owners each worker keeps in memory")
+
+
 class LoggingConfig(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_format: bool = Field(False, alias="json")
@@ -332,6 +352,7 @@ class Settings(_Strict):
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     metering: MeteringConfig = Field(default_factory=MeteringConfig)
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
+    files: FilesConfig = Field(default_factory=FilesConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     passthrough: PassthroughConfig = Field(default_factory=PassthroughConfig)
 

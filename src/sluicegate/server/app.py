@@ -115,6 +115,10 @@ class Gateway:
         self.sink: Any = None
         self.redactor: Any = None
         self.configsync: Any = None
+        self.objects: Any = None  # server/objects.py Ownership: who made each file and batch
+        self.batches: Any = None  # server/batches.py BatchPoller
+        # Called once per charged batch with a store.owned.Charge (the tenancy balances plug in here).
+        self.batch_charge: Any = None
         self._inflight: dict[asyncio.Task[Any], RequestContext] = {}  # /v1 requests running now
         self._draining = False
         self.cut_message: str | None = None  # set when shutdown ends requests that outlived the grace

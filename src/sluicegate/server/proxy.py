@@ -37,6 +37,7 @@ from sluicegate.server.body import body_model
 from sluicegate.server.context import RequestContext
 from sluicegate.server.events_relay import relay_events
 from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
+from sluicegate.server.objects import OBJECT_PREFIXES, OWNED_PREFIXES, handle_objects
 from sluicegate.server.relay import BUDGET_EXCEEDED, CLIENT_GONE, relay_stream
 from sluicegate.server.responses_state import KEPT_PREFIX, serve_kept_response
 from sluicegate.server.translated import relay_translated
@@ -91,8 +92,14 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
     if model is None and path in gw.model_required:
         raise BadRequest("You must provide a model parameter.", param="model", code="missing_model")
     ctx.model = model
+    # Files, uploads and batches are kept apart per key (server/objects.py); one set lookup on chat.
+    objects = path not in gw.model_required and path.startswith(OBJECT_PREFIXES)
     if ctx.key is not None:
-        ctx.key.check_request(model, path, ctx.client_ip, model_needed=bool(body))
+        # No upstream reads a model from a file upload; a batch's models are checked line by line.
+        needed = bool(body) and not (objects and path.startswith(OWNED_PREFIXES))
+        ctx.key.check_request(model, path, ctx.client_ip, model_needed=needed)
+    if objects and await handle_objects(gw, proto, ctx, body, payload, headers, scope.query_string):
+        return
     local = codec.local_answer
     # Anthropic's count_tokens: the gateway's estimate, unless the model's upstreams count exactly.
     if local is not None and payload is not None and model is not None and not gw.counts_tokens(model):

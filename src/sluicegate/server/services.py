@@ -125,7 +125,25 @@ async def start(gw: Gateway) -> None:
     except Exception as exc:
         log.warning("could not seed budget counters from the store: %s", type(exc).__name__)
     gw.keysync.on_change = lambda records: seed_changed_budgets(gw, records)
+    start_objects(gw)
     gw.started = True
+
+
+def start_objects(gw: Gateway) -> None:
+    """Who made each file and batch (server/objects.py), and the poller that meters batches."""
+    from sluicegate.server.batches import BatchPoller
+    from sluicegate.server.objects import Ownership
+
+    f = gw.settings.files
+    gw.objects = Ownership(gw.store.objects, f.cache_size)
+    gw.batches = BatchPoller(
+        gw,
+        interval_s=f.poll_interval_s,
+        lease_ttl_s=f.lease_ttl_s,
+        price_ratio=f.batch_price_ratio,
+        charge=gw.batch_charge,
+    )
+    gw.batches.start()
 
 
 async def purge_expired(gw: Gateway, days: float) -> int:
@@ -160,6 +178,8 @@ async def stop(gw: Gateway) -> None:
     if gw.sink is not None:
         await gw.sink.close(timeout=gw.settings.server.shutdown_grace_s or 10.0)
     await gw.body_deadlines.close()
+    if gw.batches is not None:
+        await gw.batches.stop()
     if gw.keysync is not None:
         await gw.keysync.stop()
     if gw.configsync is not None:

@@ -15,6 +15,7 @@ from sluicegate.store.engine import create_engine
 from sluicegate.store.keys import KeyRepository
 from sluicegate.store.logsearch import LogSearch
 from sluicegate.store.migrate import upgrade
+from sluicegate.store.objects import ObjectsRepository
 from sluicegate.store.responses import ResponsesRepository
 from sluicegate.store.usage import UsageRepository
 
@@ -33,6 +34,7 @@ class Store:
         self.logs = LogSearch(engine)
         self.catalog = CatalogRepository(engine, clock)
         self.responses = ResponsesRepository(engine, clock)
+        self.objects = ObjectsRepository(engine, clock)
 
     @classmethod
     async def open(

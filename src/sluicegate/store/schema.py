@@ -191,3 +191,38 @@ admin_audit = Table(
     Column("after", Text, nullable=True),
     Index("ix_admin_audit_ts", "ts"),
 )
+
+# Files, uploads and batches created through the gateway on a shared provider account (migration 0005):
+# who made each one, so lists show only one's own and another key's id is not found. `data` is the
+# provider's object as last seen (JSON text); a batch also keeps what it used and when it was charged.
+owned_objects = Table(
+    "owned_objects",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("channel", String(200), nullable=False, server_default=""),
+    Column("key_id", String(64), nullable=False),
+    Column("user_id", String(64), nullable=True),
+    Column("team_id", String(64), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("state", String(32), nullable=False, server_default=""),
+    Column("purpose", String(64), nullable=True),
+    Column("data", Text, nullable=False, server_default="{}"),
+    Column("prompt_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("completion_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("cost", Float, nullable=False, server_default="0"),
+    Column("currency", String(8), nullable=False, server_default=""),
+    Column("charged_at", Float, nullable=True),
+    Index("ix_owned_objects_key_kind_created", "key_id", "kind", "created_at"),
+    Index("ix_owned_objects_kind_charged", "kind", "charged_at"),
+)
+
+# Named leases: one holder at a time across workers and nodes (the batch poller's), until expires_at.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)

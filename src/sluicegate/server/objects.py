@@ -166,7 +166,8 @@ async def handle_objects(
     object_id = parts[1] if len(parts) > 1 else ""
     if len(parts) > 3 or (len(parts) > 1 and not object_id):
         raise NotFound(f"Unknown path {ctx.path}.")
-    await gw.admit(ctx)
+    if (admitting := gw.admit(ctx)) is not None:
+        await admitting
     if not object_id:
         if ctx.method == "GET" and kind in LIST_LIMITS:
             await list_owned(gw, proto, ctx, ownership, owner, kind, query)

@@ -240,3 +240,13 @@ def test_keys_work_against_postgresql(tmp_path: Path, postgres_url: str) -> None
     assert key["key"] not in listed.stdout
     revoked = run_cli("keys", "revoke", key["id"], "--database", postgres_url, "--json", cwd=tmp_path)
     assert json.loads(revoked.stdout)["status"] == "revoked"
+
+
+def test_a_keys_cache_setting_is_set_shown_and_cleared(invoke: object) -> None:
+    data = created(invoke, "--name", "no-cache", "--cache", "off")
+    assert data["cache"] == "off"
+    result = invoke("update", str(data["id"]), "--cache", "default", "--json")  # type: ignore[operator]
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["cache"] is None
+    result = invoke("update", str(data["id"]), "--cache", "on")  # type: ignore[operator]
+    assert result.exit_code == 0 and "on" in result.output

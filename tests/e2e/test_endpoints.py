@@ -22,6 +22,7 @@ PUBLIC_MODELS = {
     "slow-model",
     "sleepy-model",
     "dead-model",
+    "hasty-model",
     "azure-model",
     *(f"{name}-model" for name in FAILURE_CHANNELS),
 }

@@ -42,6 +42,7 @@ ACCEPTED_FIELDS = frozenset(
         "expires",
         "expires_at",
         "limits",
+        "cache",
     )
 )
 
@@ -94,7 +95,7 @@ def key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     options: dict[str, Any] = {}  # the CLI's vocabulary, for the CLI's own parser
     try:
-        for name in (*_TEXT_FIELDS, *_FLAG_FIELDS):
+        for name in (*_TEXT_FIELDS, *_FLAG_FIELDS, "cache"):
             if name in body:
                 fields[name] = body[name]
         for name, field in _LIST_FIELDS.items():

@@ -108,6 +108,7 @@ HELP_ZH: dict[str, str] = {
     ),
     "30d, 12h, 90m, 2026-12-31 (00:00 UTC), or never.": "30d、12h、90m、2026-12-31（UTC 00:00）或 never。",
     "Keep request and response bodies in the log (redacted).": "在日志中保存请求和响应内容（已脱敏）。",
+    "Response cache for this key: on, off, or default (the config decides).": "此密钥的响应缓存：on（开）、off（关）或 default（由配置决定）。",
     "List keys (never their secrets).": "列出密钥（从不显示明文）。",
     "Include revoked keys.": "包括已吊销的密钥。",
     "Show one key, by its id or a unique prefix of the id or of the secret.": "显示一个密钥：用 id，或 id、密钥明文的唯一前缀。",

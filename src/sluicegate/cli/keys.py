@@ -94,6 +94,11 @@ def _key_options(update: bool) -> Callable[[Callable[..., Any]], Callable[..., A
                 default=None if update else False,
                 help="Keep request and response bodies in the log (redacted).",
             ),
+            click.option(
+                "--cache",
+                type=click.Choice(["on", "off", "default"]),
+                help="Response cache for this key: on, off, or default (the config decides).",
+            ),
         ]
         if update:
             options.append(
@@ -116,6 +121,8 @@ def option_fields(options: dict[str, Any], now: float) -> dict[str, Any]:
     for name in ("name", "owner", "enabled", "store_bodies"):
         if options.get(name) is not None:
             fields[name] = options[name]
+    if options.get("cache") is not None:
+        fields["cache"] = None if options["cache"] == "default" else options["cache"]
     for name in ("models", "endpoints", "networks"):
         values = split_list(options.get(name))
         if values is not None:
@@ -189,6 +196,7 @@ def key_json(record: KeyRecord, now: float) -> dict[str, Any]:
         "networks": list(record.networks),
         "limits": {name: getattr(record.limits, name) for name in KeyLimits.__slots__},
         "store_bodies": record.store_bodies,
+        "cache": record.cache,
         "expires_at": iso_time(record.expires_at),
         "revoked_at": iso_time(record.revoked_at),
         "created_at": iso_time(record.created_at),
@@ -208,7 +216,7 @@ def _limits_text(limits: KeyLimits) -> str:
 
 _LABELS_ZH = {
     "id": "ID", "name": "名称", "owner": "所有者", "prefix": "前缀", "status": "状态", "models": "模型",
-    "endpoints": "接口", "networks": "网段", "limits": "限额", "store bodies": "保存内容",
+    "endpoints": "接口", "networks": "网段", "limits": "限额", "store bodies": "保存内容", "cache": "响应缓存",
     "expires": "过期时间", "created": "创建时间", "updated": "更新时间", "revoked": "吊销时间",
 }  # fmt: skip
 
@@ -222,6 +230,7 @@ def _echo_key(record: KeyRecord, now: float) -> None:
         ("endpoints", ", ".join(record.endpoints) or t("all", "全部")),
         ("networks", ", ".join(record.networks) or t("anywhere", "不限")), ("limits", _limits_text(record.limits)),
         ("store bodies", t("yes", "是") if record.store_bodies else t("no", "否")),
+        ("cache", record.cache or t("default", "默认")),
         ("expires", data["expires_at"] or t("never", "永不")),
         ("created", data["created_at"]), ("updated", data["updated_at"]),
     ]  # fmt: skip

@@ -138,6 +138,9 @@ class KeyConfig(_Strict):
     budget_usd_month: float | None = Field(None, gt=0)
     budget_usd_total: float | None = Field(None, gt=0)
     store_bodies: bool = False
+    cache: Literal["on", "off"] | None = Field(
+        None, description="response cache for this key: on, off, or unset (the config decides)"
+    )
 
     _cidrs = field_validator("networks")(lambda cls, v: check_cidrs(v))
 
@@ -159,6 +162,9 @@ class CorsConfig(_Strict):
             "anthropic-beta",
             "anthropic-dangerous-direct-browser-access",
             "x-stainless-*",
+            # The response cache's per-request directives (docs/cache.md).
+            "cache-control",
+            "x-sluicegate-cache",
         ]
     )
     max_age: int = 600
@@ -308,6 +314,38 @@ class FilesConfig(_Strict):
     cache_size: int = Field(50_000, ge=0, description="recent object owners each worker keeps in memory")
 
 
+CacheScope = Literal["key", "owner", "global"]
+
+
+class CacheRouteConfig(_Strict):
+    """The response cache for one public model, over the `cache:` section (unset fields: the section's)."""
+
+    enabled: bool | None = None
+    ttl_s: float | None = Field(None, gt=0)
+    scope: CacheScope | None = None
+    deterministic_only: bool | None = None
+
+
+class CacheConfig(_Strict):
+    """The exact response cache (docs/cache.md)."""
+
+    enabled: bool = Field(False, description="cache answers (chat, Responses, Messages, embeddings)")
+    ttl_s: float = Field(3600.0, gt=0, description="how long an answer is served from the cache")
+    scope: CacheScope = Field(
+        "key", description="who shares entries: each API key alone, keys of one owner, or everyone"
+    )
+    backend: Literal["memory", "redis"] | None = Field(
+        None, description="memory (per worker) or redis (shared); default redis when `redis:` is set"
+    )
+    deterministic_only: bool = Field(
+        True, description="cache only requests with temperature 0 or a seed (embeddings always)"
+    )
+    max_entries: int = Field(10_000, ge=1, description="entries each worker keeps (memory backend)")
+    max_memory_mb: float = Field(256.0, gt=0, description="answer bytes each worker keeps (memory backend)")
+    max_entry_bytes: int = Field(1024 * 1024, ge=1, description="larger answers are not cached")
+    models: dict[str, CacheRouteConfig] = Field(default_factory=dict, description="per public model")
+
+
 class LoggingConfig(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_format: bool = Field(False, alias="json")
@@ -355,6 +393,7 @@ class Settings(_Strict):
     files: FilesConfig = Field(default_factory=FilesConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     passthrough: PassthroughConfig = Field(default_factory=PassthroughConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
 
     # Where the file was read from (not a YAML field): the SQLite default lives next to it.
     source_path: str | None = Field(None, exclude=True)
@@ -373,6 +412,12 @@ class Settings(_Strict):
             if k.key in seen:
                 raise ValueError(f"keys[{i}]: the same key appears twice")
             seen.add(k.key)
+        return self
+
+    @model_validator(mode="after")
+    def _cache_backend(self) -> Settings:
+        if self.cache.backend == "redis" and not self.redis:
+            raise ValueError("cache.backend: redis needs the top-level `redis:` URL")
         return self
 
     def dump_masked(self) -> dict[str, Any]:

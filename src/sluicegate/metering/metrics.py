@@ -178,6 +178,24 @@ class Metrics:
             "Worker processes started after the first ones: a crashed worker respawned (or a reload)",
             registry=r,
         )
+        self.cache_lookups = Counter(
+            "sluicegate_cache_lookups",
+            "Response cache lookups by model and result (hit, miss, bypass)",
+            ["model", "result"],
+            registry=r,
+        )
+        self.cache_tokens_saved = Counter(
+            "sluicegate_cache_tokens_saved",
+            "Tokens not sent upstream: answered from the cache",
+            ["model"],
+            registry=r,
+        )
+        self.cache_cost_saved = Counter(
+            "sluicegate_cache_cost_saved",
+            "Money not spent upstream: answered from the cache, by currency",
+            ["currency"],
+            registry=r,
+        )
         self._channel_source: Callable[[], Iterable[tuple[str, str]]] | None = None
         self._status_text: dict[int, str] = {}
 
@@ -231,6 +249,17 @@ class Metrics:
         )
 
     # -- events from other modules --------------------------------------------------------------
+
+    def cache_result(
+        self, model: str | None, result: str, tokens: int = 0, cost: float = 0.0, currency: str = ""
+    ) -> None:
+        """A response-cache lookup (hit, miss, bypass), with what a hit saved."""
+        label = self._model_label(model)
+        self.cache_lookups.labels(label, result).inc()
+        if tokens:
+            self.cache_tokens_saved.labels(label).inc(tokens)
+        if cost and currency:
+            self.cache_cost_saved.labels(currency).inc(cost)
 
     def limiter_refused(self, reason: str) -> None:
         """A limit refused a request: reason is e.g. rpm, tpm, concurrency, budget."""

@@ -132,6 +132,7 @@ def record_from_config(cfg: KeyConfig) -> KeyRecord:
         networks=tuple(cfg.networks),
         limits=limits,
         store_bodies=cfg.store_bodies,
+        cache=cfg.cache,
         source="config",
     )
 

@@ -18,8 +18,10 @@ from typing import Any
 import orjson
 
 from sluicegate import __version__
+from sluicegate.cache import ResponseCache
 from sluicegate.config.model import Settings
 from sluicegate.inbound import build_codecs
+from sluicegate.limits.quota import REQUESTS
 from sluicegate.metering.ending import charged
 from sluicegate.policy.keys import KeyCache, KeyEntry
 from sluicegate.policy.network import client_address, parse_networks
@@ -100,6 +102,8 @@ class Gateway:
         )
         self.responses_state = ResponsesKeeper(settings.responses.ttl_days, settings.responses.cache_size)
         self.codecs = build_codecs(self.responses_state)  # inbound codecs by path (inbound/)
+        # The response cache (cache/); its `second_stage` is where a semantic cache plugs in.
+        self.cache = ResponseCache(settings.cache, settings.redis)
         pt = settings.passthrough
         self.passthrough_prefix = pt.path_prefix.rstrip("/") if pt.enabled else ""
         self._passthrough_entries: dict[str, KeyEntry] = {}
@@ -198,12 +202,17 @@ class Gateway:
     # Each hook returns None when its work is done (the in-process limiter: no coroutine at all), or an
     # awaitable the caller must await (Redis): `if (pending := gw.admit(ctx)) is not None: await pending`.
 
-    def admit(self, ctx: RequestContext) -> Awaitable[None] | None:
-        """Check and reserve the request's quotas (raises RateLimited / QuotaExceeded)."""
+    def admit(self, ctx: RequestContext, *, requests_only: bool = False) -> Awaitable[None] | None:
+        """Check and reserve the request's quotas (raises RateLimited / QuotaExceeded).
+
+        `requests_only`: an answer from the response cache counts against request rates and
+        concurrency, never against token rates or budgets (it uses no tokens)."""
         gate = self.limits
         if gate is None:
             return None
         quotas = gate.quotas_for(ctx.key, ctx.model, slot_held=ctx.slot is not None)
+        if requests_only:
+            quotas = tuple(q for q in quotas if q.metric == REQUESTS)
         if not quotas:
             return None
         if gate.synchronous:

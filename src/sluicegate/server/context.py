@@ -30,6 +30,7 @@ class RequestContext:
     __slots__ = (
         "admission",
         "body_len",
+        "cache_hit",
         "channel",
         "channels",
         "client_gone",
@@ -39,6 +40,7 @@ class RequestContext:
         "client_wants_usage",
         "codec",
         "completion_cap",
+        "cost_saved",
         "cut_for_shutdown",
         "edge",
         "ending",
@@ -57,12 +59,14 @@ class RequestContext:
         "request_body",
         "request_id",
         "response_body",
+        "saved_currency",
         "served_model",
         "slot",
         "started",
         "status",
         "stream",
         "t0",
+        "tokens_saved",
         "ttft",
         "upstream",
         "upstream_admission",
@@ -115,6 +119,12 @@ class RequestContext:
         self.response_body: str | None = None
         self.max_tokens_clamp: int | None = None  # the max_tokens a budget set for the upstream
         self.completion_cap: int | None = None  # answer tokens reserved (a budget): a stream stops there
+        # The response cache (server/cached.py): answered from it, and what the upstream call it
+        # replaced used and cost (a partial embeddings hit saves tokens without being a hit).
+        self.cache_hit = False
+        self.tokens_saved = 0
+        self.cost_saved = 0.0
+        self.saved_currency = ""
         self.ending: Any = None  # metering.ending.Ending, when something other than completion ended it
 
     def elapsed_ms(self) -> float:

@@ -270,13 +270,16 @@ class Recorder:
             reasoning_tokens=u.reasoning_tokens,
             usage_estimated=u.estimated,
             cost=cost[0] if cost else 0.0,
-            currency=cost[1] if cost else UNPRICED,
+            currency=cost[1] if cost else (ctx.saved_currency if ctx.cache_hit else UNPRICED),
             latency_ms=round(ctx.elapsed_ms(), 3),
             ttft_ms=round(ctx.ttft, 3) if ctx.ttft is not None else None,
             stream=ctx.stream,
             client_ip=ctx.client_ip,
             request_body=ctx.request_body,
             response_body=ctx.response_body,
+            cache_hit=ctx.cache_hit,
+            tokens_saved=ctx.tokens_saved,
+            cost_saved=ctx.cost_saved,
         )
         if self.metrics is not None:
             self.metrics.observe(rec)

@@ -42,11 +42,13 @@ async def start(gw: Gateway) -> None:
         import redis.asyncio as aioredis
 
         gw.redis = aioredis.from_url(s.redis, socket_timeout=1.0, socket_connect_timeout=1.0)
+    gw.cache.attach_redis(gw.redis)
     gw.keysync = KeySync(gw.store, gw.keys, redis=gw.redis)
     await gw.keysync.start()
     metrics_dir = os.environ.get("SLUICEGATE_METRICS_DIR") or None
     known_models = set(gw.routes) | {c.model for channels in gw.routes.values() for c in channels if c.model}
     gw.metrics = Metrics(multiprocess_dir=metrics_dir, models=known_models)
+    gw.cache.metrics = gw.metrics
     run_dir = os.environ.get("SLUICEGATE_RUN_DIR")
     if run_dir:
         from sluicegate.server.workers import register_worker

@@ -21,7 +21,7 @@ _TEXT_FIELDS = {"name": 200, "owner": 200}
 _LIST_FIELDS = ("models", "endpoints", "networks")
 _FLAG_FIELDS = ("enabled", "store_bodies")
 EDITABLE_FIELDS: frozenset[str] = frozenset(
-    (*_TEXT_FIELDS, *_LIST_FIELDS, *_FLAG_FIELDS, *LIMIT_FIELDS, "expires_at", "limits")
+    (*_TEXT_FIELDS, *_LIST_FIELDS, *_FLAG_FIELDS, *LIMIT_FIELDS, "expires_at", "limits", "cache")
 )
 
 
@@ -62,6 +62,10 @@ def normalise_key_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = value
         elif name == "expires_at":
             out[name] = _expires_at(value)
+        elif name == "cache":
+            if value not in (None, "on", "off"):
+                raise InvalidKeyField('cache must be "on", "off" or null (the config decides)')
+            out[name] = value
         else:
             out[name] = _limit(name, value)
     return out

@@ -243,6 +243,7 @@ def _to_record(row: Row[Any]) -> KeyRecord:
         networks=tuple(orjson.loads(m["networks"])),
         limits=KeyLimits(**{name: m[name] for name in LIMIT_FIELDS}),
         store_bodies=bool(m["store_bodies"]),
+        cache=m.get("cache"),
         source="store",
         created_at=m["created_at"],
         updated_at=m["updated_at"],

@@ -64,6 +64,7 @@ class KeyRecord:
     networks: tuple[str, ...] = ()  # CIDRs the client must come from; empty = anywhere
     limits: KeyLimits = field(default_factory=KeyLimits)
     store_bodies: bool = False  # opt-in: keep request/response bodies in the log (redacted)
+    cache: str | None = None  # the response cache for this key: "on", "off", or None (the config's)
     source: str = "store"  # "store" (managed) or "config" (static, from the YAML file)
     created_at: float = 0.0
     updated_at: float = 0.0
@@ -105,3 +106,6 @@ class RequestRecord:
     # after a commit whose answer was lost, a spill file replayed twice) is stored and counted once.
     record_id: str | None = None
     usage_clamped: bool = False  # a figure was out of bounds (clamped) or the record was repaired
+    cache_hit: bool = False  # answered from the response cache (cache/): no upstream call
+    tokens_saved: int = 0  # a hit: the tokens the cached answer's upstream call used
+    cost_saved: float = 0.0  # a hit: what that call cost, in `currency`

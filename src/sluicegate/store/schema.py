@@ -51,6 +51,7 @@ api_keys = Table(
     Column("budget_usd_month", Float, nullable=True),
     Column("budget_usd_total", Float, nullable=True),
     Column("store_bodies", Boolean, nullable=False, server_default="0"),
+    Column("cache", String(8), nullable=True),  # migration 0006: "on", "off", or NULL (the config's)
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Index("ix_api_keys_key_hash", "key_hash", unique=True),
@@ -94,6 +95,10 @@ request_logs = Table(
     Column("response_body", Text, nullable=True),
     Column("record_id", String(64), nullable=True),
     Column("usage_clamped", Boolean, nullable=False, server_default="0"),
+    # Migration 0006: answered from the response cache, with what the upstream call would have used.
+    Column("cache_hit", Boolean, nullable=False, server_default="0"),
+    Column("tokens_saved", BigInteger, nullable=False, server_default="0"),
+    Column("cost_saved", Float, nullable=False, server_default="0"),
     Index("ix_request_logs_ts", "ts"),
     Index("ix_request_logs_record_id", "record_id", unique=True),
     Index("ix_request_logs_key_id_ts", "key_id", "ts"),
@@ -117,6 +122,9 @@ usage_daily = Table(
     Column("cached_tokens", BigInteger, nullable=False, server_default="0"),
     Column("reasoning_tokens", BigInteger, nullable=False, server_default="0"),
     Column("cost", Float, nullable=False, server_default="0"),
+    Column("cache_hits", BigInteger, nullable=False, server_default="0"),  # migration 0006
+    Column("tokens_saved", BigInteger, nullable=False, server_default="0"),
+    Column("cost_saved", Float, nullable=False, server_default="0"),
     Index("ix_usage_daily_key_id_day", "key_id", "day"),
 )
 

@@ -29,6 +29,7 @@ from sluicegate.store.schema import request_logs, usage_daily
 GroupBy = Literal["key", "model", "day"]
 _TOKEN_COLUMNS = ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens")
 _SUM_COLUMNS = ("requests", "errors", *_TOKEN_COLUMNS, "cost")
+_SAVED_COLUMNS = ("cache_hits", "tokens_saved", "cost_saved")  # the response cache (migration 0006)
 _RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
 _PURGE_CHUNK = 5000
 
@@ -66,12 +67,16 @@ def aggregate(records: Sequence[RequestRecord]) -> list[dict[str, Any]]:
                 "day": group[0], "key_id": group[1], "model": model, "currency": r.currency,
                 "key_name": r.key_name or "", "requests": 0, "errors": 0, "prompt_tokens": 0,
                 "completion_tokens": 0, "cached_tokens": 0, "reasoning_tokens": 0, "cost": 0.0,
+                "cache_hits": 0, "tokens_saved": 0, "cost_saved": 0.0,
             }  # fmt: skip
         row["requests"] += 1
         row["errors"] += r.status >= 400
         for name in _TOKEN_COLUMNS:
             row[name] += getattr(r, name)
         row["cost"] += r.cost
+        row["cache_hits"] += r.cache_hit
+        row["tokens_saved"] += r.tokens_saved  # a partly cached embeddings batch saves without a hit
+        row["cost_saved"] += r.cost_saved
         if r.key_name:
             row["key_name"] = r.key_name
     return list(totals.values())
@@ -85,7 +90,7 @@ class UsageRepository:
         self._clock = clock
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         stmt = insert(usage_daily)
-        added = {name: usage_daily.c[name] + stmt.excluded[name] for name in _SUM_COLUMNS}
+        added = {name: usage_daily.c[name] + stmt.excluded[name] for name in (*_SUM_COLUMNS, *_SAVED_COLUMNS)}
         added["key_name"] = func.coalesce(func.nullif(stmt.excluded.key_name, ""), usage_daily.c.key_name)
         self._upsert = stmt.on_conflict_do_update(
             index_elements=[
@@ -174,6 +179,11 @@ class UsageRepository:
             columns.append(func.max(c.key_name).label("key_name"))
         columns += [cast(func.sum(c[name]), BigInteger).label(name) for name in _SUM_COLUMNS[:-1]]
         columns.append(func.sum(c.cost).label("cost"))
+        columns += [
+            cast(func.sum(c.cache_hits), BigInteger).label("cache_hits"),
+            cast(func.sum(c.tokens_saved), BigInteger).label("tokens_saved"),
+            func.sum(c.cost_saved).label("cost_saved"),
+        ]
         query = select(*columns).group_by(*groups, c.currency)
         if since is not None:
             query = query.where(c.day >= since)
@@ -269,7 +279,7 @@ def fold_unpriced(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if target is None:
             out.append(row)
             continue
-        for name in _SUM_COLUMNS[:-1]:
+        for name in (*_SUM_COLUMNS[:-1], *_SAVED_COLUMNS):
             target[name] += row[name]
         if not target.get("key_name") and row.get("key_name"):
             target["key_name"] = row["key_name"]
@@ -289,12 +299,16 @@ def _usage_row(m: Any) -> dict[str, Any]:
         row[name] = int(m[name] or 0)
     row["cost"] = float(m["cost"] or 0.0)
     row["currency"] = m["currency"]
+    # The response cache: hits, and the tokens and money they saved (in `currency`).
+    row["cache_hits"] = int(m.get("cache_hits") or 0)
+    row["tokens_saved"] = int(m.get("tokens_saved") or 0)
+    row["cost_saved"] = float(m.get("cost_saved") or 0.0)
     return row
 
 
 def log_entry(m: Any) -> LogEntry:
     """A request_logs row as a LogEntry (shared with `logsearch`)."""
     values = {name: m[name] for name in _RECORD_FIELDS}
-    for flag in ("usage_estimated", "stream", "usage_clamped"):
+    for flag in ("usage_estimated", "stream", "usage_clamped", "cache_hit"):
         values[flag] = bool(values[flag])
     return LogEntry(id=int(m["id"]), record=RequestRecord(**values))

@@ -238,8 +238,11 @@ export function showError(e) {
 // -- money and totals ----------------------------------------------------------------------------
 
 export function dayTotals(rows) {
-  const totals = { requests: 0, errors: 0, prompt: 0, completion: 0, cost: {} };
+  const totals = { requests: 0, errors: 0, prompt: 0, completion: 0, cost: {}, hits: 0, tokensSaved: 0, saved: {} };
   for (const r of rows) {
+    totals.hits += r.cache_hits || 0;
+    totals.tokensSaved += r.tokens_saved || 0;
+    if (r.cost_saved) totals.saved[r.currency || ''] = (totals.saved[r.currency || ''] || 0) + r.cost_saved;
     totals.requests += r.requests;
     totals.errors += r.errors;
     totals.prompt += r.prompt_tokens;

@@ -69,6 +69,7 @@ function renderLogs(entries) {
       h('div', { class: 'muted small mono' }, e.endpoint)) },
     { label: t('logs.col_channel'), cell: (e) => h('span', { class: 'mono small' }, e.channel || e.upstream || '-') },
     { label: t('logs.col_status'), cell: (e) => h('span', { class: 'nowrap' }, badge(statusKind(e.status), String(e.status)),
+      e.cache_hit ? h('span', { class: 'muted small' }, ` ${t('logs.cache_hit')}`) : null,
       e.error_type ? h('span', { class: 'muted small' }, ` ${e.error_type}`) : null) },
     { label: t('logs.col_tokens'), cls: 'num', cell: (e) => `${fmt.int(e.prompt_tokens)} / ${fmt.int(e.completion_tokens)}${e.usage_estimated ? ' *' : ''}` },
     { label: t('logs.col_cost'), cls: 'num', cell: (e) => (e.currency ? fmt.money(e.cost, e.currency) : h('span', { class: 'muted' }, t('usage.unpriced'))) },
@@ -130,6 +131,10 @@ async function openDetail(id) {
         [t('logs.d_reasoning'), fmt.int(e.reasoning_tokens)],
         [t('logs.d_estimated'), e.usage_estimated ? t('logs.d_estimated_yes') : t('logs.d_estimated_no')],
         [t('logs.col_cost'), e.currency ? fmt.money(e.cost, e.currency) : t('usage.unpriced')],
+        [t('logs.d_cache'), e.cache_hit || e.tokens_saved
+          ? t('logs.d_cache_saved', { hit: e.cache_hit ? t('logs.cache_hit') : t('logs.cache_partial'), tokens: fmt.int(e.tokens_saved),
+            cost: e.currency ? fmt.money(e.cost_saved, e.currency) : '-' })
+          : t('common.no')],
       ]))),
     body(t('logs.d_request_body'), e.request_body),
     body(t('logs.d_response_body'), e.response_body),

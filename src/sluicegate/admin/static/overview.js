@@ -44,7 +44,10 @@ export function renderOverview(ready, todayRows) {
     card(t('overview.errors'), fmt.int(totals.errors), totals.errors ? 'warn' : ''),
     card(t('overview.tokens'), fmt.int(totals.prompt + totals.completion), '',
       t('overview.tokens_split', { prompt: fmt.int(totals.prompt), completion: fmt.int(totals.completion) })),
-    card(t('overview.cost'), costText(totals.cost)));
+    card(t('overview.cost'), costText(totals.cost)),
+    // The response cache: the share of today's requests it answered, and what that saved.
+    card(t('overview.cache_hits'), totals.requests ? `${fmt.int(Math.round((100 * totals.hits) / totals.requests))} %` : '-', '',
+      t('overview.cache_detail', { hits: fmt.int(totals.hits), tokens: fmt.int(totals.tokensSaved), cost: costText(totals.saved) })));
   const channels = ready.channels || [];
   const counts = { closed: 0, half_open: 0, open: 0 };
   for (const c of channels) counts[c.state] = (counts[c.state] || 0) + 1;

@@ -59,6 +59,9 @@ function renderUsage({ rows, days, by, metric, since, until }) {
   ];
   for (const [label, get, total] of numeric) cols.push({ label: t(label), cls: 'num', cell: (r) => fmt.int(get(r)), total: fmt.int(total) });
   cols.push({ label: t('usage.col_cost'), cls: 'num', cell: (r) => (r.currency ? fmt.money(r.cost, r.currency) : h('span', { class: 'muted' }, '-')), total: costText(sums.cost) });
+  cols.push({ label: t('usage.col_cache_hits'), cls: 'num', cell: (r) => fmt.int(r.cache_hits || 0), total: fmt.int(sums.hits) });
+  cols.push({ label: t('usage.col_tokens_saved'), cls: 'num', cell: (r) => fmt.int(r.tokens_saved || 0), total: fmt.int(sums.tokensSaved) });
+  cols.push({ label: t('usage.col_saved'), cls: 'num', cell: (r) => (r.currency ? fmt.money(r.cost_saved || 0, r.currency) : h('span', { class: 'muted' }, '-')), total: costText(sums.saved) });
   cols.push({ label: t('usage.col_currency'), cell: (r) => (r.currency ? h('span', { class: 'mono' }, r.currency) : h('span', { class: 'muted' }, t('usage.unpriced'))) });
   fill($('#usage-table'), table(cols, rows, (c, i) => (i === 0 ? t('usage.total') : c.total || '')));
 }

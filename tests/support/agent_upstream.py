@@ -82,6 +82,8 @@ class AgentUpstream:
         # with neither a finish reason nor `[DONE]` (as llama.cpp's server does when it fails).
         self.stop_short = False
         self.replies: list[Reply] = []
+        # Responses a native stand-in stored (`store` not false), by id, as OpenAI's account keeps them.
+        self.stored: dict[str, dict[str, Any]] = {}
         self.requests: list[Seen] = []
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -117,6 +119,8 @@ class AgentUpstream:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/responses", self._responses)
+        app.router.add_route("*", "/v1/responses/{id}", self._stored)
+        app.router.add_route("*", "/v1/responses/{id}/{sub}", self._stored)
         app.router.add_route("*", "/{tail:.*}", self._other)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -140,6 +144,20 @@ class AgentUpstream:
             Seen(request.path, doc, {k.lower(): v for k, v in request.headers.items()}, body)
         )
         return doc
+
+    async def _stored(self, request: web.Request) -> web.Response:
+        """GET/DELETE a stored response, its input items, or cancel it: what any caller may do upstream."""
+        await self._record(request)
+        found = self.stored.get(request.match_info["id"]) if self.native_responses else None
+        sub = request.match_info.get("sub", "")
+        if found is None or sub not in ("", "input_items", "cancel"):
+            return await self._other(request)
+        if sub == "input_items":
+            return web.json_response({"object": "list", "data": [], "has_more": False})
+        if request.method == "DELETE":
+            del self.stored[found["id"]]
+            return web.json_response({"id": found["id"], "object": "response", "deleted": True})
+        return web.json_response(found)
 
     async def _other(self, request: web.Request) -> web.Response:
         await self._record(request)
@@ -217,8 +235,9 @@ class AgentUpstream:
             "role": "assistant",
             "content": [{"type": "output_text", "text": NATIVE_TEXT, "annotations": [], "logprobs": []}],
         }
+        stored = body.get("store") is not False
         response = {
-            "id": "resp_native_1",
+            "id": f"resp_native_{len(self.stored) + 2}" if stored else "resp_native_1",
             "object": "response",
             "created_at": 1,
             "status": "completed",
@@ -235,6 +254,8 @@ class AgentUpstream:
             "metadata": {},
             "usage": NATIVE_USAGE,
         }
+        if stored:
+            self.stored[response["id"]] = response
         if not body.get("stream"):
             return web.json_response(response)
         resp = web.StreamResponse(headers={"content-type": "text/event-stream"})

@@ -23,14 +23,23 @@ if TYPE_CHECKING:
 
     from sluicegate.config.model import Timeouts
     from sluicegate.inbound.base import StreamEnd
+    from sluicegate.server.responses_owned import OwnerTap
 
 log = logging.getLogger("sluicegate.relay")
 
 
 async def relay_events(
-    transport: Any, resp: aiohttp.ClientResponse, timeouts: Timeouts, observer: StreamObserver, end: StreamEnd
+    transport: Any,
+    resp: aiohttp.ClientResponse,
+    timeouts: Timeouts,
+    observer: StreamObserver,
+    end: StreamEnd,
+    tap: OwnerTap | None = None,
 ) -> str | None:
-    """Forward the upstream's events as they come; returns an error code when it did not end complete."""
+    """Forward the upstream's events as they come; returns an error code when it did not end complete.
+
+    `tap` (a stored native Responses stream) is shown events until it has the response's id, and its
+    record of the owner is awaited before the final event goes out (server/responses_owned.py)."""
     decoder = SSEDecoder()
     first = True
     seen = 0
@@ -51,11 +60,18 @@ async def relay_events(
                     raise
                 seen += 1
                 final = end.is_final(ev.data)
+                if tap is not None and tap.task is None:
+                    tap.see(ev.data)
+            if final and tap is not None:
+                await tap.settle()
             await transport.send_bytes(chunk)
         for ev in decoder.flush():  # the last event lacked its blank line: its bytes already went out
             seen += 1
             observer.on_event(ev.data)
             final = end.is_final(ev.data)
+            if tap is not None:
+                tap.see(ev.data)
+                await tap.settle()
             await transport.send_bytes(b"\n\n")
         if not final:
             log.error("upstream stream ended before its final event (%s)", INCOMPLETE)

@@ -40,6 +40,7 @@ from sluicegate.server.events_relay import relay_events
 from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
 from sluicegate.server.objects import OBJECT_PREFIXES, OWNED_PREFIXES, handle_objects
 from sluicegate.server.relay import BUDGET_EXCEEDED, CLIENT_GONE, relay_stream
+from sluicegate.server.responses_owned import RESPONSES_PATH, OwnerTap, check_previous
 from sluicegate.server.responses_state import KEPT_PREFIX, serve_kept_response
 from sluicegate.server.translated import relay_translated
 from sluicegate.server.upstream_client import response_headers
@@ -74,7 +75,7 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
     codec = ctx.codec = gw.codecs.get(path, DEFAULT_CODEC)
     if not gw.keys.empty or gw.require_auth:
         ctx.key = gw.keys.authenticate(bearer_token(headers))
-    if ctx.method != "POST" and path.startswith(KEPT_PREFIX) and await serve_kept_response(gw, proto, ctx):
+    if path.startswith(KEPT_PREFIX) and await serve_kept_response(gw, proto, ctx):
         return
     if ctx.method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
         if ctx.key is not None:
@@ -135,6 +136,8 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
         )
     ctx.payload = payload
     ctx.channels = channels
+    if path == RESPONSES_PATH and payload is not None and "previous_response_id" in payload:
+        await check_previous(gw, ctx, channels)  # a natively stored response must be the caller's
     ctx.body_len = len(body)
     if ctx.key is not None and ctx.key.record.store_bodies:
         ctx.request_body = gw.redact(body)
@@ -463,7 +466,8 @@ async def relay(
             decoder = upstream.adapter.stream_decoder()
             error = await relay_translated(transport, resp, timeouts, observer, ctx, edge, decoder)
         elif ctx.codec.stream_end is not None:  # a wire that ends with an event, not [DONE]
-            error = await relay_events(transport, resp, timeouts, observer, ctx.codec.stream_end)
+            tap = OwnerTap(gw, ctx) if resp.status < 400 and OwnerTap.wanted(gw, ctx) else None
+            error = await relay_events(transport, resp, timeouts, observer, ctx.codec.stream_end, tap)
         else:
             error = await relay_stream(
                 transport,
@@ -495,6 +499,8 @@ async def relay(
             data = edge.upstream_error(
                 resp.status, adapter.error(resp.status, data), request_id=ctx.request_id
             )
+    elif resp.status < 400 and OwnerTap.wanted(gw, ctx):  # a response a native upstream stored
+        await OwnerTap(gw, ctx).whole(data)
     proto.response_bytes(resp.status, out_headers, data)
 
 

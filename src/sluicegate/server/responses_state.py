@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sluicegate.protocol.errors import NotFound
+from sluicegate.server.responses_owned import is_callers, not_found
 
 if TYPE_CHECKING:
     from sluicegate.server.app import Gateway
@@ -81,14 +81,6 @@ class ResponsesKeeper:
         return in_memory or bool(stored)
 
 
-def response_id_of(path: str) -> str | None:
-    """The id in `/v1/responses/{id}`, or None (sub-resources such as `/input_items` are relayed)."""
-    if not path.startswith(KEPT_PREFIX):
-        return None
-    rest = path[len(KEPT_PREFIX) :]
-    return rest if rest and "/" not in rest else None
-
-
 async def answer_kept(gw: Gateway, proto: Any, ctx: RequestContext, response_id: str) -> bool:
     """`GET`/`DELETE /v1/responses/{id}` for a response the gateway kept; False when it has none, so the
     request is relayed to an upstream that may (one serving the Responses API itself)."""
@@ -112,18 +104,24 @@ async def answer_kept(gw: Gateway, proto: Any, ctx: RequestContext, response_id:
 
 
 async def serve_kept_response(gw: Gateway, proto: Any, ctx: RequestContext) -> bool:
-    """Answer `GET`/`DELETE /v1/responses/{id}` from the gateway's state when it kept that response.
+    """Answer `/v1/responses/{id}` (and its sub-resources) from the gateway's state when it kept that
+    response; otherwise let it be relayed, if that is allowed.
 
-    An id it did not keep is relayed when the default upstream serves the Responses API itself (the
-    response may be there), and is 404 otherwise. Another key's id is not found, as if it never was.
+    A response the gateway keeps itself is served from its state (`GET`, `DELETE`). Any other id is relayed
+    when the default upstream serves the Responses API itself and the gateway recorded the caller's key as
+    the response's maker there (server/responses_owned.py), and is 404 otherwise: another key's id is not
+    found, as if it never was.
     """
-    response_id = response_id_of(ctx.path)
-    if response_id is None:
-        return False
+    rest = ctx.path[len(KEPT_PREFIX) :]
+    response_id, _, sub = rest.partition("/")
+    if not response_id or (ctx.method == "POST" and sub != "cancel"):
+        return False  # POST /v1/responses/input_tokens, /compact...: not a stored response
     if ctx.key is not None:
         ctx.key.check_request(None, "/v1/responses", ctx.client_ip)
-    if await answer_kept(gw, proto, ctx, response_id):
+    if not sub and await answer_kept(gw, proto, ctx, response_id):
         return True
     if not any(gw.upstreams[c.upstream].responses_native for c in gw.default_channels):
-        raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
+        raise not_found(response_id)
+    if ctx.key is not None and not await is_callers(gw, ctx, response_id):
+        raise not_found(response_id)
     return False

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 FILE = "file"
 BATCH = "batch"
 UPLOAD = "upload"
+RESPONSE = "response"  # stored by an upstream serving the Responses API itself (server/responses_owned.py)
 DELETED = "deleted"
 
 

@@ -3,7 +3,7 @@
 The prompt is embedded by the embedding route the operator named (`cache.semantic.embedding_model`),
 through the ordinary `forward`: the route's channels, failover, the upstream account's and the
 channel's own rpm/tpm all apply, and the call is logged as its own usage record for the calling key
-(endpoint `/v1/embeddings`, request id `<the request's>-semantic`), so what semantic caching costs
+(endpoint `/v1/embeddings`, request id `<the request's>-semantic`, not the upstream's id), so what semantic caching costs
 shows in usage and on the dashboard. The key's own model rules do not apply to it (the operator chose
 the route, not the client), and it is not reserved against the key's token rate or budgets: the
 request it serves was admitted on the key's request rate before the call (server/cached.py).
@@ -74,7 +74,8 @@ class GatewayEmbedder:
             return None
         parent: RequestContext | None = req.context
         ctx = RequestContext(EMBEDDINGS, "POST", parent.client_ip if parent is not None else None, None)
-        ctx.request_id = (parent.request_id if parent is not None else gw.request_ids.new()) + "-semantic"
+        own_id = (parent.request_id if parent is not None else gw.request_ids.new()) + "-semantic"
+        ctx.request_id = own_id
         ctx.key = parent.key if parent is not None else None
         ctx.codec = gw.codecs.get(EMBEDDINGS, DEFAULT_CODEC)
         ctx.model = model
@@ -89,6 +90,8 @@ class GatewayEmbedder:
         finally:
             if not ctx.status:
                 ctx.status = capture.status or 502
+            # Logged under the id of the request it served (not the upstream's): the two rows go together.
+            ctx.request_id = own_id
             pending = gw.complete(ctx)
             if pending is not None:
                 await pending

@@ -111,7 +111,8 @@ def semantic_policy(cfg: CacheConfig, route: CacheRouteConfig | None) -> Semanti
     """The route's semantic settings over the section's; None when the stage is off for the route."""
     top = cfg.semantic
     sem = route.semantic if route is not None else None
-    enabled = sem.enabled if sem is not None and sem.enabled is not None else top.enabled
+    # A route's own `semantic:` turns the stage on for it, unless it says `enabled: false`.
+    enabled = (sem.enabled is not False) if sem is not None else top.enabled
     model = (sem.embedding_model if sem is not None else None) or top.embedding_model
     if not enabled or not model:
         return None

@@ -398,7 +398,7 @@ class CacheConfig(_Strict):
             raise ValueError("cache.semantic: a semantic cache needs `embedding_model` (an embedding route)")
         for model, route in self.models.items():
             sem = route.semantic
-            if sem is None or not (sem.enabled if sem.enabled is not None else top.enabled):
+            if sem is None or sem.enabled is False:
                 continue
             if not (sem.embedding_model or top.embedding_model):
                 raise ValueError(

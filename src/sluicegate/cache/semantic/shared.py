@@ -21,6 +21,15 @@ LOG_SUFFIX = ":log"
 PAGE = 256  # entries read per XRANGE: a partition's first read is split, never one huge reply
 
 
+def stream_id(text: str) -> tuple[int, int]:
+    """A stream entry id ("<ms>-<seq>") as something that orders."""
+    ms, _, seq = text.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return (0, 0)
+
+
 @dataclass(slots=True)
 class Logged:
     id: str

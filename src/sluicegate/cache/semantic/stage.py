@@ -15,14 +15,14 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sluicegate.cache.entry import CacheEntry, CacheRequest
 from sluicegate.cache.policy import CachePolicy, SemanticPolicy
 from sluicegate.cache.semantic.index import PartitionIndex, Partitions, normalised
 from sluicegate.cache.semantic.prompt import SEMANTIC_PATHS, partition_key, split_prompt
-from sluicegate.cache.semantic.shared import SharedLog
+from sluicegate.cache.semantic.shared import Logged, SharedLog, stream_id
 
 log = logging.getLogger("sluicegate.cache")
 
@@ -79,31 +79,37 @@ class SemanticStage:
         text, rest = split
         return partition_key(req.scope, req.path, req.model, pol.embedding_model, rest), text
 
-    async def _synced(self, name: str, ndim: int, max_entries: int) -> PartitionIndex | None:
-        """The partition's index, with what other gateways appended since this worker last looked."""
-        index = self.partitions.get(name)
-        if self.shared is None:
-            return index
-        lock = self._locks.setdefault(name, asyncio.Lock())
-        async with lock:
-            index = self.partitions.make(name, ndim, max_entries)
-            fresh = await self.shared.since(name, index.cursor, max_entries)
-            if fresh:
-                import numpy as np
+    def _lock(self, name: str) -> asyncio.Lock:
+        lock = self._locks.get(name)
+        if lock is None:
+            if len(self._locks) > 4 * self.partitions.max_partitions:
+                self._locks = {n: lk for n, lk in self._locks.items() if lk.locked()}
+            lock = self._locks[name] = asyncio.Lock()
+        return lock
 
-                items = [
-                    (e.key, np.frombuffer(e.vector, dtype="<f4"), e.expires)
-                    for e in fresh
-                    if e.key not in index and e.expires > time.time()
-                ]
-                if len(items) > OFF_LOOP_BATCH:
-                    await asyncio.to_thread(index.add_many, items)
-                else:
-                    index.add_many(items)
-                index.cursor = fresh[-1].id
-        if len(self._locks) > 4 * self.partitions.max_partitions:
-            self._locks = {n: lk for n, lk in self._locks.items() if lk.locked()}
-        return index
+    async def _catch_up(self, index: PartitionIndex, fresh: Sequence[Logged] | None) -> None:
+        """Add what other gateways appended to the partition's stream since this worker's cursor.
+
+        `fresh` was read without the partition's lock; adding and searching happen under it, so a
+        large batch can be added in a thread while other lookups of the partition wait without
+        blocking the loop. Entries two concurrent reads both got are added once."""
+        if not fresh:
+            return
+        import numpy as np
+
+        after = stream_id(index.cursor)
+        now = time.time()
+        items = [
+            (e.key, np.frombuffer(e.vector, dtype="<f4"), e.expires)
+            for e in fresh
+            if stream_id(e.id) > after and e.key not in index and e.expires > now
+        ]
+        if len(items) > OFF_LOOP_BATCH:
+            await asyncio.to_thread(index.add_many, items)
+        else:
+            index.add_many(items)
+        if stream_id(fresh[-1].id) > stream_id(index.cursor):
+            index.cursor = fresh[-1].id
 
     async def lookup(self, req: CacheRequest) -> CacheEntry | None:
         pol = self.applies(req)
@@ -116,16 +122,25 @@ class SemanticStage:
         vector = await self._vector(req, pol.embedding_model, text)
         if vector is None:
             return None
-        index = await self._synced(name, vector.shape[0], pol.max_entries)
-        if index is None:
-            return None
-        match = index.nearest(vector, pol.threshold)
-        if match is None:
+        if self.shared is None:
+            index = self.partitions.get(name)
+            match = index.nearest(vector, pol.threshold) if index is not None else None
+        else:
+            index = self.partitions.make(name, vector.shape[0], pol.max_entries)
+            fresh = await self.shared.since(name, index.cursor, pol.max_entries)
+            async with self._lock(name):
+                await self._catch_up(index, fresh)
+                match = index.nearest(vector, pol.threshold)
+        if index is None or match is None:
             return None
         found = (await self._entries().get_many([match.key]))[0]
         entry = CacheEntry.loads(found) if found is not None else None
         if entry is None or entry.path != req.path:  # gone from the exact store (TTL, evicted)
-            index.remove(match.key)
+            if self.shared is None:
+                index.remove(match.key)
+            else:
+                async with self._lock(name):
+                    index.remove(match.key)
             return None
         entry.similarity = match.similarity
         return entry
@@ -142,9 +157,12 @@ class SemanticStage:
         if vector is None:
             return
         expires = time.time() + req.ttl_s
-        index = self.partitions.make(name, vector.shape[0], pol.max_entries)
-        index.add_many([(req.key, vector, expires)])
-        if self.shared is not None:
+        item = (req.key, vector, expires)
+        if self.shared is None:
+            self.partitions.make(name, vector.shape[0], pol.max_entries).add_many([item])
+        else:
+            async with self._lock(name):
+                self.partitions.make(name, vector.shape[0], pol.max_entries).add_many([item])
             await self.shared.append(
                 name, req.key, vector.astype("<f4").tobytes(), expires, req.ttl_s, pol.max_entries
             )

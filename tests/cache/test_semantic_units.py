@@ -178,6 +178,18 @@ def test_partitions_are_bounded_least_recently_used_first() -> None:
     assert parts.make("p1", 3, 5).ndim == 3  # another embedding size: a new index
 
 
+def test_partitions_hold_vectors_of_at_most_max_bytes() -> None:
+    parts = Partitions(max_partitions=100, max_bytes=3 * 4 * 4)  # three 4-dimension vectors
+    far = time.time() + 60
+    parts.make("p1", 4, 5).add_many([("a", unit(1, 0, 0, 0), far), ("b", unit(0, 1, 0, 0), far)])
+    parts.make("p2", 4, 5).add_many([("c", unit(0, 0, 1, 0), far)])
+    parts.trim()
+    assert len(parts) == 2 and parts.nbytes == 48
+    parts.make("p3", 4, 5).add_many([("d", unit(0, 0, 0, 1), far)])
+    parts.trim()
+    assert parts.get("p1") is None and parts.get("p3") is not None and parts.nbytes <= 48
+
+
 # -- the stage --------------------------------------------------------------------------------------------------
 
 

@@ -349,6 +349,11 @@ class SemanticConfig(_Strict):
     max_partitions: int = Field(
         1000, ge=1, description="partitions each worker keeps an index for; least recently used dropped"
     )
+    max_memory_mb: float = Field(
+        256.0,
+        gt=0,
+        description="megabytes of prompt vectors each worker keeps; least recently used partitions dropped",
+    )
 
 
 class CacheRouteConfig(_Strict):

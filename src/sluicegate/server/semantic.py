@@ -127,4 +127,5 @@ def attach_semantic(gw: Gateway) -> None:
         lambda: cache.store,
         shared,
         max_partitions=cache.cfg.semantic.max_partitions,
+        max_bytes=int(cache.cfg.semantic.max_memory_mb * (1 << 20)),
     )

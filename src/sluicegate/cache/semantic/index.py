@@ -58,6 +58,11 @@ class PartitionIndex:
     def __len__(self) -> int:
         return len(self._labels)
 
+    @property
+    def nbytes(self) -> int:
+        """What the vectors take (float32); the graph adds a little."""
+        return len(self._labels) * self.ndim * 4
+
     def __contains__(self, key: str) -> bool:
         return key in self._by_key
 
@@ -95,7 +100,7 @@ class PartitionIndex:
         if not self._labels or vector.shape != (self.ndim,):
             return None
         now = time.time() if now is None else now
-        found = self._index.search(vector, min(4, len(self._labels)))
+        found = self._index.search(vector, min(4, len(self._labels)), threads=1)
         for label, distance in zip(found.keys.tolist(), found.distances.tolist(), strict=True):
             held = self._labels.get(label)
             if held is None:
@@ -110,11 +115,24 @@ class PartitionIndex:
 
 
 class Partitions:
-    """The partition indexes one worker holds, at most `max_partitions`, least recently used dropped."""
+    """The partition indexes one worker holds: at most `max_partitions`, and vectors of at most
+    `max_bytes` in all; the least recently used partitions are dropped first (never the last one)."""
 
-    def __init__(self, max_partitions: int) -> None:
+    def __init__(self, max_partitions: int, max_bytes: int = 256 << 20) -> None:
         self.max_partitions = max_partitions
+        self.max_bytes = max_bytes
         self._items: OrderedDict[str, PartitionIndex] = OrderedDict()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(index.nbytes for index in self._items.values())
+
+    def trim(self) -> None:
+        """Drop the least recently used partitions while the vectors held exceed `max_bytes`."""
+        total = self.nbytes
+        while total > self.max_bytes and len(self._items) > 1:
+            _, dropped = self._items.popitem(last=False)
+            total -= dropped.nbytes
 
     def __len__(self) -> int:
         return len(self._items)

@@ -43,12 +43,13 @@ class SemanticStage:
         entries: Callable[[], Any],
         shared: SharedLog | None = None,
         max_partitions: int = 1000,
+        max_bytes: int = 256 << 20,
     ) -> None:
         self.policy = policy
         self.embed = embed
         self._entries = entries  # the exact store now (it becomes Redis at start-up)
         self.shared = shared
-        self.partitions = Partitions(max_partitions)
+        self.partitions = Partitions(max_partitions, max_bytes)
         self._vectors: OrderedDict[tuple[str, bytes], Any] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -110,6 +111,7 @@ class SemanticStage:
             index.add_many(items)
         if stream_id(fresh[-1].id) > stream_id(index.cursor):
             index.cursor = fresh[-1].id
+        self.partitions.trim()
 
     async def lookup(self, req: CacheRequest) -> CacheEntry | None:
         pol = self.applies(req)
@@ -166,3 +168,4 @@ class SemanticStage:
             await self.shared.append(
                 name, req.key, vector.astype("<f4").tobytes(), expires, req.ttl_s, pol.max_entries
             )
+        self.partitions.trim()

@@ -253,6 +253,22 @@ async def test_stage_serves_a_near_prompt_within_its_scope_and_parameters() -> N
     assert embed.texts.count(f"user: {NEAR}") == 1, "a prompt is embedded once per worker"
 
 
+async def test_an_embedding_that_does_not_come_in_time_is_a_miss() -> None:
+    import asyncio
+
+    never = asyncio.Event()
+
+    async def stalled(req: CacheRequest, model: str, text: str) -> list[float] | None:
+        await never.wait()
+        return None
+
+    store = MemoryStore()
+    stage = SemanticStage(policy(), Embedder(), lambda: store)
+    await stored(store, stage, request(BASE), b"{}")
+    stage.embed, stage.timeout_s = stalled, 0.05
+    assert await stage.lookup(request(NEAR)) is None
+
+
 async def test_stage_forgets_a_match_whose_answer_is_gone() -> None:
     store = MemoryStore()
     stage = SemanticStage(policy(), Embedder(), lambda: store)

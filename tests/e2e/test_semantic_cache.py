@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import asyncpg
 import openai
 import pytest
@@ -190,6 +191,23 @@ def test_a_semantic_hit_replays_as_a_stream(gw: Gateway, upstream: SemanticUpstr
     usage = next(c.usage for c in chunks if c.usage)
     assert usage.total_tokens == answer.usage.total_tokens
     assert upstream.calls(CHAT) == 1
+
+
+def test_responses_and_anthropic_messages_hit_semantically(gw: Gateway, upstream: SemanticUpstream) -> None:
+    base, near, _ = prompts()
+    c = openai.OpenAI(base_url=gw.base_url, api_key=KEY_A, max_retries=0, timeout=15)
+    first = c.responses.with_raw_response.create(model="gpt-4o-mini", input=base, temperature=0)
+    second = c.responses.with_raw_response.create(model="gpt-4o-mini", input=near, temperature=0)
+    assert second.headers["x-sluicegate-cache"] == "hit" and second.headers["x-sluicegate-cache-similarity"]
+    assert second.parse().output_text == first.parse().output_text
+    claude = anthropic.Anthropic(base_url=gw.url, api_key=KEY_A, max_retries=0, timeout=15)
+    args: dict[str, Any] = {"model": "gpt-4o-mini", "max_tokens": 64, "extra_body": {"temperature": 0}}
+    one = claude.messages.with_raw_response.create(**args, messages=[{"role": "user", "content": base}])
+    assert one.headers["x-sluicegate-cache"] == "miss"  # another client API: its own partition
+    with claude.messages.stream(**args, messages=[{"role": "user", "content": near}]) as stream:
+        streamed = "".join(stream.text_stream)
+    assert streamed == one.parse().content[0].text  # type: ignore[union-attr]
+    assert upstream.calls(CHAT) == 2
 
 
 def test_a_route_without_the_semantic_stage_makes_no_embedding_call(

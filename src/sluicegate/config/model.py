@@ -349,6 +349,9 @@ class SemanticConfig(_Strict):
     max_partitions: int = Field(
         1000, ge=1, description="partitions each worker keeps an index for; least recently used dropped"
     )
+    timeout_s: float = Field(
+        2.0, gt=0, description="longest wait for the embedding call; past it the lookup is a miss"
+    )
     max_memory_mb: float = Field(
         256.0,
         gt=0,

@@ -128,4 +128,5 @@ def attach_semantic(gw: Gateway) -> None:
         shared,
         max_partitions=cache.cfg.semantic.max_partitions,
         max_bytes=int(cache.cfg.semantic.max_memory_mb * (1 << 20)),
+        timeout_s=cache.cfg.semantic.timeout_s,
     )

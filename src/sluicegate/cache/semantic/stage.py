@@ -44,12 +44,14 @@ class SemanticStage:
         shared: SharedLog | None = None,
         max_partitions: int = 1000,
         max_bytes: int = 256 << 20,
+        timeout_s: float = 2.0,
     ) -> None:
         self.policy = policy
         self.embed = embed
         self._entries = entries  # the exact store now (it becomes Redis at start-up)
         self.shared = shared
         self.partitions = Partitions(max_partitions, max_bytes)
+        self.timeout_s = timeout_s
         self._vectors: OrderedDict[tuple[str, bytes], Any] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -65,7 +67,11 @@ class SemanticStage:
         if found is not None:
             self._vectors.move_to_end(memo)
             return found
-        raw = await self.embed(req, model, text)
+        try:
+            raw = await asyncio.wait_for(self.embed(req, model, text), self.timeout_s)
+        except TimeoutError:
+            log.warning("semantic cache: no embedding within %.1f s; treated as a miss", self.timeout_s)
+            return None
         vector = normalised(raw) if raw else None
         if vector is not None:
             self._vectors[memo] = vector

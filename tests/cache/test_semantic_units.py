@@ -156,7 +156,7 @@ def test_index_finds_the_nearest_above_the_threshold_only() -> None:
     assert index.nearest(unit(0, 0, 1), 0.1) is None
 
 
-def test_index_drops_the_oldest_past_max_entries_and_expired_ones() -> None:
+def test_index_drops_the_least_recently_used_past_max_entries_and_expired_ones() -> None:
     index = PartitionIndex(2, max_entries=2)
     now = time.time()
     index.add_many([("a", unit(1, 0), now + 60), ("b", unit(0, 1), now + 60), ("c", unit(1, 1), now + 60)])
@@ -166,6 +166,10 @@ def test_index_drops_the_oldest_past_max_entries_and_expired_ones() -> None:
     assert index.nearest(unit(1, 0), 0.99) is None and "d" not in index  # expired: dropped on sight
     index.add_many([("b", unit(1, 0), now + 60)])  # a key stored again replaces its vector
     assert (index.nearest(unit(1, 0), 0.99) or pytest.fail()).key == "b"
+    # A prompt served is the last to go: "c" (stored before "b") is served, so "b" goes first.
+    assert (index.nearest(unit(1, 1), 0.99) or pytest.fail()).key == "c"
+    index.add_many([("e", unit(-1, 0), now + 60)])
+    assert "c" in index and "b" not in index
 
 
 def test_partitions_are_bounded_least_recently_used_first() -> None:

@@ -2,7 +2,7 @@
 
 A label in the index stands for one stored answer: its exact cache key (the entry itself stays in the
 exact store, with its TTL) and when it expires. A partition holds at most `max_entries` prompts; the
-oldest go first. usearch and numpy are imported lazily (the `semantic` extra): a gateway without
+least recently stored or served go first. usearch and numpy are imported lazily (the `semantic` extra): a gateway without
 semantic caching never loads them.
 """
 
@@ -41,7 +41,7 @@ class Match:
 
 
 class PartitionIndex:
-    """One partition's prompts: a usearch HNSW index over unit vectors (cosine), FIFO-bounded."""
+    """One partition's prompts: a usearch HNSW index over unit vectors (cosine), LRU-bounded."""
 
     def __init__(self, ndim: int, max_entries: int) -> None:
         from usearch.index import Index
@@ -54,7 +54,7 @@ class PartitionIndex:
             ndim=ndim, metric="cos", dtype="f32", connectivity=8, expansion_add=32, expansion_search=32
         )
         self._next = 0
-        # label -> (exact key, expires at, wall clock); insertion order is age order
+        # label -> (exact key, expires at, wall clock), least recently stored or served first
         self._labels: OrderedDict[int, tuple[str, float]] = OrderedDict()
         self._by_key: dict[str, int] = {}
         self.cursor = "0-0"  # the last shared-log entry applied (cache/semantic/shared.py)
@@ -114,7 +114,10 @@ class PartitionIndex:
                 self.remove(key)
                 continue
             similarity = 1.0 - float(distance)
-            return Match(key, similarity) if similarity >= threshold else None
+            if similarity < threshold:
+                return None
+            self._labels.move_to_end(label)  # served: the last to be dropped
+            return Match(key, similarity)
         return None
 
 

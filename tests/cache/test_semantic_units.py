@@ -321,3 +321,47 @@ async def test_two_stages_share_prompts_through_the_real_redis() -> None:
 def test_normalised_rejects_zero_vectors() -> None:
     assert normalised([0.0, 0.0]) is None
     assert np.linalg.norm(normalised([3.0, 4.0])) == pytest.approx(1.0)
+
+
+# -- start-up ----------------------------------------------------------------------------------------------------
+
+
+def semantic_settings() -> Settings:
+    return Settings.model_validate(
+        {
+            "upstreams": {"up": {"base_url": "http://127.0.0.1:9/v1", "api_key": "sk-x"}},
+            "models": {"chat": "up", "embedder": "up"},
+            "cache": {
+                "enabled": True,
+                "semantic": {"embedding_model": "embedder"},
+                "models": {"chat": {"semantic": True}},
+            },
+        }
+    )
+
+
+def test_start_up_plugs_the_stage_in_when_configured() -> None:
+    from sluicegate.server.app import Gateway
+    from sluicegate.server.semantic import attach_semantic
+
+    gw = Gateway(semantic_settings())
+    attach_semantic(gw)
+    assert isinstance(gw.cache.second_stage, SemanticStage)
+    assert gw.cache.second_stage.shared is None  # memory backend: nothing shared
+    plain = Gateway(Settings.model_validate({"cache": {"enabled": True}}))
+    attach_semantic(plain)
+    assert plain.cache.second_stage is None
+
+
+def test_start_up_says_clearly_when_the_extra_is_missing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sluicegate.server.semantic as semantic
+    from sluicegate.server.app import Gateway
+
+    monkeypatch.setattr(semantic, "missing_extra", lambda: ["usearch"])
+    gw = Gateway(semantic_settings())
+    with caplog.at_level("ERROR", logger="sluicegate.cache"):
+        semantic.attach_semantic(gw)
+    assert gw.cache.second_stage is None
+    assert "pip install 'sluicegate[semantic]'" in caplog.text and "usearch" in caplog.text

@@ -18,6 +18,7 @@ from typing import Any
 
 import anthropic
 import asyncpg
+import httpx
 import openai
 import pytest
 from support.gateway import Gateway, free_port, start_gateway
@@ -280,6 +281,9 @@ def test_the_hit_is_logged_as_a_hit_and_the_embedding_call_for_the_key(
     assert embedded["model_requested"] == "embedder" and embedded["upstream"] == "up"
     assert embedded["prompt_tokens"] == len(f"user: {near}".split()) and embedded["cost"] > 0
     assert not embedded["cache_hit"]
+    metrics = httpx.get(f"{gw.url}/metrics").text
+    assert 'sluicegate_cache_semantic_hits_total{model="gpt-4o-mini"}' in metrics
+    assert 'sluicegate_cache_lookups_total{model="gpt-4o-mini",result="hit"}' in metrics
 
 
 @pytest.fixture

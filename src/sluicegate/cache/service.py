@@ -118,3 +118,5 @@ class ResponseCache:
                 self.metrics.cache_result(model, result)
             else:
                 self.metrics.cache_result(model, result, entry.tokens, entry.cost, entry.currency)
+                if entry.similarity is not None:
+                    self.metrics.cache_semantic_hit(model)

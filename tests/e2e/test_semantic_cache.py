@@ -235,9 +235,11 @@ def test_a_route_without_the_semantic_stage_makes_no_embedding_call(
 
 
 def test_a_key_over_its_request_rate_costs_no_embedding_call(gw: Gateway, upstream: SemanticUpstream) -> None:
-    for _ in range(2):
-        chat(gw, prompts()[0], key=KEY_RPM)
+    answers = [chat(gw, prompts()[0], key=KEY_RPM) for _ in range(2)]
     assert upstream.calls(EMBED) == 2
+    # Admitted on its rate before the embedding call, on the rest after: counted once, told once.
+    assert answers[0].headers.get_list("x-ratelimit-remaining-requests") == ["1"]
+    assert answers[1].headers.get_list("x-ratelimit-remaining-requests") == ["0"]
     with pytest.raises(openai.RateLimitError):
         chat(gw, prompts()[0], key=KEY_RPM)
     assert upstream.calls(EMBED) == 2

@@ -121,6 +121,12 @@ def attach_semantic(gw: Gateway) -> None:
         )
         return
     shared = SharedLog(gw.redis) if cache.store.name == "redis" else None
+    routes = sorted(m for m in cache.cfg.models if cache.policy.route(m).semantic is not None)
+    log.info(
+        "semantic cache on (%s), prompts in %s",
+        ", ".join(routes) if cache.policy.route("\x00any").semantic is None else "every cached route",
+        "Redis, shared by every gateway" if shared is not None else "this worker's memory",
+    )
     cache.second_stage = SemanticStage(
         cache.policy,
         GatewayEmbedder(gw),

@@ -129,13 +129,19 @@ class Partitions:
         self.max_partitions = max_partitions
         self.max_bytes = max_bytes
         self._items: OrderedDict[str, PartitionIndex] = OrderedDict()
+        self._unchecked = 0
 
     @property
     def nbytes(self) -> int:
         return sum(index.nbytes for index in self._items.values())
 
-    def trim(self) -> None:
-        """Drop the least recently used partitions while the vectors held exceed `max_bytes`."""
+    def trim(self, every: int = 1) -> None:
+        """Drop the least recently used partitions while the vectors held exceed `max_bytes`; with
+        `every`, only on one call in that many (adding up every partition is not free)."""
+        self._unchecked += 1
+        if self._unchecked < every:
+            return
+        self._unchecked = 0
         total = self.nbytes
         while total > self.max_bytes and len(self._items) > 1:
             _, dropped = self._items.popitem(last=False)

@@ -34,6 +34,9 @@ VECTOR_MEMORY = 2048
 # Index work off the event loop: every add (an HNSW insertion costs a few hundred microseconds at
 # 1,536 dimensions; usearch releases the GIL), and the searches of partitions larger than this.
 ON_LOOP_SEARCH = 1024
+# The worker's vectors are added up against `max_memory_mb` once per this many stores (it may run
+# over by that many prompts in between).
+TRIM_EVERY = 32
 
 
 class SemanticStage:
@@ -113,7 +116,7 @@ class SemanticStage:
             await asyncio.to_thread(index.add_many, items)
         if stream_id(fresh[-1].id) > stream_id(index.cursor):
             index.cursor = fresh[-1].id
-        self.partitions.trim()
+        self.partitions.trim(TRIM_EVERY)
 
     async def lookup(self, req: CacheRequest) -> CacheEntry | None:
         pol = self.applies(req)
@@ -168,7 +171,7 @@ class SemanticStage:
         async with self._lock(name):
             index = self.partitions.make(name, vector.shape[0], pol.max_entries)
             await asyncio.to_thread(index.add_many, [(req.key, vector, expires)])
-        self.partitions.trim()
+        self.partitions.trim(TRIM_EVERY)
         if self.shared is not None:
             await self.shared.append(
                 name, req.key, vector.astype("<f4").tobytes(), expires, req.ttl_s, pol.max_entries

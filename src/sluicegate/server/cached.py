@@ -132,24 +132,25 @@ async def cached_forward(
         await forward(gw, proto, ctx, route, body, *rest)
         return
     req.context = ctx
-    # Request rates already admitted: before the second stage's work (the semantic stage's embedding
-    # call), so a key over its rate never costs an upstream call; the rest of the quotas come after.
-    rates_done: bool | None = None
+    # The request rates are admitted before the second stage's work (the semantic stage's embedding
+    # call), so a key over its rate never costs an upstream call; `request_rates` is then False: the
+    # admission that follows (a hit's or a miss's) takes every quota but those, nothing twice.
+    request_rates: bool | None = None
     if decision.lookup:
         entry = await cache.lookup_exact(req)
         if entry is None and cache.second_applies(req):
             if (admitting := gw.admit(ctx, request_rates=True)) is not None:
                 await admitting
-            rates_done = False
+            request_rates = False
             entry = await cache.lookup_second(req)
         if entry is not None:
-            if (admitting := gw.admit(ctx, requests_only=True, request_rates=rates_done)) is not None:
+            if (admitting := gw.admit(ctx, requests_only=True, request_rates=request_rates)) is not None:
                 await admitting
             serve_hit(gw, proto, ctx, entry)
             return
     ctx.extra_headers.append((CACHE_HEADER, MISS))
     cache.count(ctx.model, MISS)
-    if (admitting := gw.admit(ctx, request_rates=rates_done)) is not None:
+    if (admitting := gw.admit(ctx, request_rates=request_rates)) is not None:
         await admitting
     if not decision.store:
         await forward(gw, proto, ctx, route, body, *rest)

@@ -171,6 +171,24 @@ def test_other_parameters_or_instructions_never_hit(gw: Gateway, upstream: Seman
     assert upstream.calls(CHAT) == 6
 
 
+def test_request_headers_act_on_the_semantic_stage_too(gw: Gateway, upstream: SemanticUpstream) -> None:
+    base, near, _ = prompts()
+    chat(gw, base)
+    off = chat(gw, near, extra_headers={"x-sluicegate-cache": "off"})
+    assert off.headers["x-sluicegate-cache"] == "bypass"
+    assert upstream.calls(EMBED) == 1, "a request with the cache off was embedded"
+    refreshed = chat(gw, near, extra_headers={"Cache-Control": "no-cache"})
+    assert refreshed.headers["x-sluicegate-cache"] == "miss"  # no lookup; its answer is stored
+    assert upstream.calls(CHAT) == 3
+    # Embedded to be stored, after the answer went out (so the client does not wait for it).
+    assert upstream.wait_for(lambda: upstream.calls(EMBED) == 2)
+    again = chat(gw, near)
+    assert (
+        again.headers["x-sluicegate-cache"] == "hit" and "x-sluicegate-cache-similarity" not in again.headers
+    )
+    assert upstream.calls(CHAT) == 3
+
+
 def test_a_semantic_hit_replays_as_a_stream(gw: Gateway, upstream: SemanticUpstream) -> None:
     base, near, _ = prompts()
     answer = chat(gw, base).parse()
@@ -312,9 +330,16 @@ def test_two_gateways_on_one_redis_share_the_prompts(upstream: SemanticUpstream,
         try:
             two = start_gateway(config, port=free_port())
             try:
+                r = redis.Redis.from_url(redis_url)
+
+                def stored(count: int) -> bool:  # a prompt is appended just after its answer went out
+                    logs = r.keys("sg:cache:s:*")
+                    return len(logs) == 1 and r.xlen(logs[0]) == count
+
                 base, near, far = prompts()
                 first = chat(one, base)
                 assert first.headers["x-sluicegate-cache"] == "miss"
+                assert upstream.wait_for(lambda: stored(1))
                 hit = chat(two, near)  # the other gateway: its index is read from Redis
                 assert hit.headers["x-sluicegate-cache"] == "hit"
                 assert float(hit.headers["x-sluicegate-cache-similarity"]) >= THRESHOLD
@@ -322,11 +347,11 @@ def test_two_gateways_on_one_redis_share_the_prompts(upstream: SemanticUpstream,
                 assert upstream.calls(CHAT) == 1
                 # ...and the other way round, after gateway two stored one of its own.
                 assert chat(two, far).headers["x-sluicegate-cache"] == "miss"
+                assert upstream.wait_for(lambda: stored(2))
                 assert chat(one, far + " please").headers["x-sluicegate-cache"] == "hit"
                 assert upstream.calls(CHAT) == 2
                 # One partition (team-a's key, the model, the same parameters), its two prompts in one
                 # stream, which expires with the entries.
-                r = redis.Redis.from_url(redis_url)
                 logs = r.keys("sg:cache:s:*")
                 assert len(logs) == 1 and logs[0].endswith(b":log")
                 assert r.xlen(logs[0]) == 2

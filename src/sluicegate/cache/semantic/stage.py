@@ -168,11 +168,11 @@ class SemanticStage:
         if vector is None:
             return
         expires = time.time() + req.ttl_s
+        if self.shared is not None:  # first: the other gateways see it as soon as possible
+            await self.shared.append(
+                name, req.key, vector.astype("<f4").tobytes(), expires, req.ttl_s, pol.max_entries
+            )
         async with self._lock(name):
             index = self.partitions.make(name, vector.shape[0], pol.max_entries)
             await asyncio.to_thread(index.add_many, [(req.key, vector, expires)])
         self.partitions.trim(TRIM_EVERY)
-        if self.shared is not None:
-            await self.shared.append(
-                name, req.key, vector.astype("<f4").tobytes(), expires, req.ttl_s, pol.max_entries
-            )

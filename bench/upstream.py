@@ -12,6 +12,10 @@ POST /v1/chat/completions
   so one upstream serves every scenario (fast streams, 1,000 slow streams). The same knobs in the
   body, `"user": "bench:N:D"`, win over the headers (a gateway forwards the body's `user` field;
   it need not forward unknown headers).
+POST /v1/embeddings
+  bag-of-words vectors of 1,536 dimensions (each word adds 1 where its CRC-32 points), so texts that
+  share most words are close: the semantic cache's bench (bench/cache_bench.py --semantic) needs
+  near-identical prompts to be near. The answer is as large as a real one (1,536 numbers per input).
 Anything else -> 404.
 
 Run:  taskset -c 1 python bench/upstream.py --port 9000
@@ -23,7 +27,9 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
+import zlib
 
 COMPLETION = json.dumps(
     {
@@ -54,6 +60,39 @@ STREAM_HEAD = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
     b"transfer-encoding: chunked\r\n\r\n"
 )
+
+
+EMBED_DIM = 1536
+WORD = re.compile(r"[a-z0-9']+")
+
+
+def embeddings_answer(body: bytes) -> bytes:
+    """A whole HTTP answer to /v1/embeddings: one bag-of-words vector per input, every number written
+    with six decimals (a real answer's size: ~14 KB per input)."""
+    try:
+        value = json.loads(body).get("input")
+    except ValueError:
+        value = ""
+    texts = [value] if isinstance(value, str) else [str(v) for v in value or ()]
+    data = []
+    for i, text in enumerate(texts):
+        vector = [0.0] * EMBED_DIM
+        for word in WORD.findall(text.lower()):
+            vector[zlib.crc32(word.encode()) % EMBED_DIM] += 1.0
+        norm = sum(v * v for v in vector) ** 0.5 or 1.0
+        numbers = ",".join(f"{v / norm:.6f}" for v in vector)
+        data.append(f'{{"object":"embedding","index":{i},"embedding":[{numbers}]}}')
+    tokens = sum(len(t.split()) for t in texts)
+    payload = (
+        f'{{"object":"list","data":[{",".join(data)}],"model":"bench-embed",'
+        f'"usage":{{"prompt_tokens":{tokens},"total_tokens":{tokens}}}}}'
+    ).encode()
+    return (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+        + str(len(payload)).encode()
+        + b"\r\n\r\n"
+        + payload
+    )
 
 
 def _chunked(payload: bytes) -> bytes:
@@ -136,6 +175,9 @@ class UpstreamProtocol(asyncio.Protocol):
         self.buf = buf
 
     def handle(self, head: bytes, lower: bytes, body: bytes) -> None:
+        if head.startswith(b"POST /v1/embeddings "):
+            self.transport.write(embeddings_answer(body))
+            return
         if not head.startswith(b"POST /v1/chat/completions "):
             self.transport.write(RESP_404)
             return

@@ -26,6 +26,8 @@ class CacheEntry:
     cost: float = 0.0  # what the answer cost when it was fetched (the money a hit saves)
     currency: str = ""
     created: float = field(default_factory=time.time)
+    # Set on an answer the semantic stage found (cosine similarity of the two prompts); never stored.
+    similarity: float | None = None
 
     @property
     def tokens(self) -> int:
@@ -80,15 +82,25 @@ class CacheRequest:
     key: str
     stream: bool
     ttl_s: float
+    # The server's RequestContext: a stage that calls out on the request's behalf (the semantic
+    # stage's embedding call) meters it against the same key.
+    context: Any = None
 
 
 class SecondStage(Protocol):
     """A cache consulted after an exact miss (a semantic cache), and fed every answer stored.
 
+    `applies` says cheaply (no I/O) whether the stage could answer this request;
     `lookup` returns an entry to serve (in the request's protocol, `entry.path == req.path`) or None;
     `store` is called after the exact store, with the same request and entry. Both must never raise
     for a cache problem (log it and answer None): a cache failure is a miss, never a failed request.
     """
+
+    def applies(self, req: CacheRequest) -> Any:
+        """Whether `lookup` may do anything for this request (truthy): the request path admits the
+        request on its request rates before a stage that applies is asked, so work the stage does
+        (an embedding call) is never done for a key over its rate."""
+        ...
 
     async def lookup(self, req: CacheRequest) -> CacheEntry | None: ...
 

@@ -7,13 +7,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sluicegate.config.model import CacheConfig
+from sluicegate.config.model import CacheConfig, CacheRouteConfig
 
 # The client APIs whose answers are cached. Embeddings are cached per input (cache/embeddings.py).
 CACHED_PATHS = frozenset({"/v1/chat/completions", "/v1/responses", "/v1/messages", "/v1/embeddings"})
 
 HIT, MISS, BYPASS = "hit", "miss", "bypass"
 CACHE_HEADER = "x-sluicegate-cache"
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticPolicy:
+    """The semantic stage of one public model (cache/semantic/): which embedding route, how close."""
+
+    embedding_model: str
+    threshold: float
+    max_entries: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +33,7 @@ class RoutePolicy:
     ttl_s: float
     scope: str
     deterministic_only: bool
+    semantic: SemanticPolicy | None = None  # None: exact matches only
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +48,9 @@ class Decision:
 class CachePolicy:
     def __init__(self, cfg: CacheConfig) -> None:
         self.cfg = cfg
-        self._default = RoutePolicy(cfg.enabled, cfg.ttl_s, cfg.scope, cfg.deterministic_only)
+        self._default = RoutePolicy(
+            cfg.enabled, cfg.ttl_s, cfg.scope, cfg.deterministic_only, semantic_policy(cfg, None)
+        )
         self._explicit: dict[str, bool | None] = {m: o.enabled for m, o in cfg.models.items()}
         self._routes = {
             model: RoutePolicy(
@@ -46,12 +58,17 @@ class CachePolicy:
                 o.ttl_s if o.ttl_s is not None else cfg.ttl_s,
                 o.scope if o.scope is not None else cfg.scope,
                 o.deterministic_only if o.deterministic_only is not None else cfg.deterministic_only,
+                semantic_policy(cfg, o),
             )
             for model, o in cfg.models.items()
         }
         # Whether anything at all may be cached without a key asking for it: when not, and no key says
         # "on", the request path skips the cache with one attribute read.
         self.any_enabled = cfg.enabled or any(p.enabled for p in self._routes.values())
+        # Whether any route may use the semantic stage (the gateway builds it only then).
+        self.any_semantic = any(
+            p.semantic is not None for p in (self._default, *self._routes.values()) if p.enabled
+        )
 
     def route(self, model: str) -> RoutePolicy:
         return self._routes.get(model, self._default)
@@ -88,6 +105,22 @@ class CachePolicy:
         if policy.deterministic_only and path != "/v1/embeddings" and not deterministic(payload):
             lookup = store = False
         return Decision(lookup, store, policy)
+
+
+def semantic_policy(cfg: CacheConfig, route: CacheRouteConfig | None) -> SemanticPolicy | None:
+    """The route's semantic settings over the section's; None when the stage is off for the route."""
+    top = cfg.semantic
+    sem = route.semantic if route is not None else None
+    # A route's own `semantic:` turns the stage on for it, unless it says `enabled: false`.
+    enabled = (sem.enabled is not False) if sem is not None else top.enabled
+    model = (sem.embedding_model if sem is not None else None) or top.embedding_model
+    if not enabled or not model:
+        return None
+    return SemanticPolicy(
+        embedding_model=model,
+        threshold=sem.threshold if sem is not None and sem.threshold is not None else top.threshold,
+        max_entries=sem.max_entries if sem is not None and sem.max_entries is not None else top.max_entries,
+    )
 
 
 def deterministic(payload: dict[str, Any]) -> bool:

@@ -66,16 +66,31 @@ class ResponseCache:
         return req, decision
 
     async def lookup(self, req: CacheRequest) -> CacheEntry | None:
+        """The exact entry, else the second stage's (see lookup_exact and lookup_second)."""
+        entry = await self.lookup_exact(req)
+        if entry is None and self.second_applies(req):
+            entry = await self.lookup_second(req)
+        return entry
+
+    async def lookup_exact(self, req: CacheRequest) -> CacheEntry | None:
         found = (await self.store.get_many([req.key]))[0]
         entry = CacheEntry.loads(found) if found is not None else None
         if entry is not None and entry.path == req.path:
             return entry
-        if self.second_stage is not None:
-            try:
-                return await self.second_stage.lookup(req)
-            except Exception as exc:
-                log.warning("response cache: second stage lookup failed (%s)", type(exc).__name__)
         return None
+
+    def second_applies(self, req: CacheRequest) -> bool:
+        """Whether the second stage would look for this request (no I/O)."""
+        return self.second_stage is not None and bool(self.second_stage.applies(req))
+
+    async def lookup_second(self, req: CacheRequest) -> CacheEntry | None:
+        if self.second_stage is None:
+            return None
+        try:
+            return await self.second_stage.lookup(req)
+        except Exception as exc:
+            log.warning("response cache: second stage lookup failed (%s)", type(exc).__name__)
+            return None
 
     async def put(self, req: CacheRequest, entry: CacheEntry) -> None:
         if len(entry.body) > self.max_entry_bytes:
@@ -103,3 +118,5 @@ class ResponseCache:
                 self.metrics.cache_result(model, result)
             else:
                 self.metrics.cache_result(model, result, entry.tokens, entry.cost, entry.currency)
+                if entry.similarity is not None:
+                    self.metrics.cache_semantic_hit(model)

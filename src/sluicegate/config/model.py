@@ -317,6 +317,48 @@ class FilesConfig(_Strict):
 CacheScope = Literal["key", "owner", "global"]
 
 
+class SemanticRouteConfig(_Strict):
+    """The semantic stage for one public model, over `cache.semantic` (unset fields: the section's)."""
+
+    enabled: bool | None = None
+    embedding_model: str | None = None
+    threshold: float | None = Field(None, gt=0, le=1)
+    max_entries: int | None = Field(None, ge=1)
+
+
+class SemanticConfig(_Strict):
+    """The semantic stage of the response cache (docs/cache.md#semantic-cache): after an exact miss,
+    the prompt is embedded through one of the gateway's own embedding routes and a stored answer to a
+    prompt at least `threshold` similar (cosine) is served. Needs the `semantic` extra."""
+
+    enabled: bool = Field(
+        False, description="semantic lookups for every cached chat/Responses/Messages route"
+    )
+    embedding_model: str | None = Field(
+        None, description="the public name of one of the gateway's embedding routes, used to embed prompts"
+    )
+    threshold: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="least cosine similarity between two prompts for a stored answer to serve",
+    )
+    max_entries: int = Field(
+        1000, ge=1, description="prompts kept per partition (scope, model and parameters); oldest dropped"
+    )
+    max_partitions: int = Field(
+        1000, ge=1, description="partitions each worker keeps an index for; least recently used dropped"
+    )
+    timeout_s: float = Field(
+        2.0, gt=0, description="longest wait for the embedding call; past it the lookup is a miss"
+    )
+    max_memory_mb: float = Field(
+        256.0,
+        gt=0,
+        description="megabytes of prompt vectors each worker keeps; least recently used partitions dropped",
+    )
+
+
 class CacheRouteConfig(_Strict):
     """The response cache for one public model, over the `cache:` section (unset fields: the section's)."""
 
@@ -324,6 +366,15 @@ class CacheRouteConfig(_Strict):
     ttl_s: float | None = Field(None, gt=0)
     scope: CacheScope | None = None
     deterministic_only: bool | None = None
+    semantic: SemanticRouteConfig | None = Field(
+        None,
+        description="the semantic stage for this model (`true`/`false`, or fields over `cache.semantic`)",
+    )
+
+    @field_validator("semantic", mode="before")
+    @classmethod
+    def _semantic_flag(cls, v: Any) -> Any:
+        return {"enabled": v} if isinstance(v, bool) else v
 
 
 class CacheConfig(_Strict):
@@ -343,7 +394,26 @@ class CacheConfig(_Strict):
     max_entries: int = Field(10_000, ge=1, description="entries each worker keeps (memory backend)")
     max_memory_mb: float = Field(256.0, gt=0, description="answer bytes each worker keeps (memory backend)")
     max_entry_bytes: int = Field(1024 * 1024, ge=1, description="larger answers are not cached")
+    semantic: SemanticConfig = Field(
+        default_factory=SemanticConfig, description="the semantic stage (after an exact miss)"
+    )
     models: dict[str, CacheRouteConfig] = Field(default_factory=dict, description="per public model")
+
+    @model_validator(mode="after")
+    def _semantic_model(self) -> CacheConfig:
+        top = self.semantic
+        if top.enabled and not top.embedding_model:
+            raise ValueError("cache.semantic: a semantic cache needs `embedding_model` (an embedding route)")
+        for model, route in self.models.items():
+            sem = route.semantic
+            if sem is None or sem.enabled is False:
+                continue
+            if not (sem.embedding_model or top.embedding_model):
+                raise ValueError(
+                    f"cache.models.{model}.semantic: a semantic cache needs `embedding_model` "
+                    "(an embedding route), here or under cache.semantic"
+                )
+        return self
 
 
 class LoggingConfig(_Strict):

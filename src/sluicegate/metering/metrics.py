@@ -184,6 +184,12 @@ class Metrics:
             ["model", "result"],
             registry=r,
         )
+        self.cache_semantic_hits = Counter(
+            "sluicegate_cache_semantic_hits",
+            "Response cache hits found by meaning (the semantic stage): part of result=hit",
+            ["model"],
+            registry=r,
+        )
         self.cache_tokens_saved = Counter(
             "sluicegate_cache_tokens_saved",
             "Tokens not sent upstream: answered from the cache",
@@ -260,6 +266,10 @@ class Metrics:
             self.cache_tokens_saved.labels(label).inc(tokens)
         if cost and currency:
             self.cache_cost_saved.labels(currency).inc(cost)
+
+    def cache_semantic_hit(self, model: str | None) -> None:
+        """A hit the semantic stage found (counted in `cache_result` as a hit too)."""
+        self.cache_semantic_hits.labels(self._model_label(model)).inc()
 
     def limiter_refused(self, reason: str) -> None:
         """A limit refused a request: reason is e.g. rpm, tpm, concurrency, budget."""

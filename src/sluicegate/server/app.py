@@ -21,7 +21,7 @@ from sluicegate import __version__
 from sluicegate.cache import ResponseCache
 from sluicegate.config.model import Settings
 from sluicegate.inbound import build_codecs
-from sluicegate.limits.quota import REQUESTS
+from sluicegate.limits.quota import RATE, REQUESTS
 from sluicegate.metering.ending import charged
 from sluicegate.policy.keys import KeyCache, KeyEntry
 from sluicegate.policy.network import client_address, parse_networks
@@ -202,17 +202,24 @@ class Gateway:
     # Each hook returns None when its work is done (the in-process limiter: no coroutine at all), or an
     # awaitable the caller must await (Redis): `if (pending := gw.admit(ctx)) is not None: await pending`.
 
-    def admit(self, ctx: RequestContext, *, requests_only: bool = False) -> Awaitable[None] | None:
+    def admit(
+        self, ctx: RequestContext, *, requests_only: bool = False, request_rates: bool | None = None
+    ) -> Awaitable[None] | None:
         """Check and reserve the request's quotas (raises RateLimited / QuotaExceeded).
 
         `requests_only`: an answer from the response cache counts against request rates and
-        concurrency, never against token rates or budgets (it uses no tokens)."""
+        concurrency, never against token rates or budgets (it uses no tokens).
+        `request_rates`: True, only the request rates (final at once, nothing to settle: the semantic
+        cache admits them before its embedding call); False, every quota but those (the rest of the
+        same request's admission, after that)."""
         gate = self.limits
         if gate is None:
             return None
         quotas = gate.quotas_for(ctx.key, ctx.model, slot_held=ctx.slot is not None)
         if requests_only:
             quotas = tuple(q for q in quotas if q.metric == REQUESTS)
+        if request_rates is not None:
+            quotas = tuple(q for q in quotas if (q.metric == REQUESTS and q.kind == RATE) is request_rates)
         if not quotas:
             return None
         if gate.synchronous:

@@ -33,6 +33,7 @@ Forward = Callable[..., Awaitable[None]]
 SSE_CT = ("content-type", "text/event-stream")
 JSON_CT = ("content-type", "application/json")
 INPUTS_HIT_HEADER = "x-sluicegate-cache-inputs-hit"
+SIMILARITY_HEADER = "x-sluicegate-cache-similarity"  # a semantic hit: how close the two prompts were
 
 
 class _Tee:
@@ -130,16 +131,26 @@ async def cached_forward(
             await admitting
         await forward(gw, proto, ctx, route, body, *rest)
         return
+    req.context = ctx
+    # The request rates are admitted before the second stage's work (the semantic stage's embedding
+    # call), so a key over its rate never costs an upstream call; `request_rates` is then False: the
+    # admission that follows (a hit's or a miss's) takes every quota but those, nothing twice.
+    request_rates: bool | None = None
     if decision.lookup:
-        entry = await cache.lookup(req)
+        entry = await cache.lookup_exact(req)
+        if entry is None and cache.second_applies(req):
+            if (admitting := gw.admit(ctx, request_rates=True)) is not None:
+                await admitting
+            request_rates = False
+            entry = await cache.lookup_second(req)
         if entry is not None:
-            if (admitting := gw.admit(ctx, requests_only=True)) is not None:
+            if (admitting := gw.admit(ctx, requests_only=True, request_rates=request_rates)) is not None:
                 await admitting
             serve_hit(gw, proto, ctx, entry)
             return
     ctx.extra_headers.append((CACHE_HEADER, MISS))
     cache.count(ctx.model, MISS)
-    if (admitting := gw.admit(ctx)) is not None:
+    if (admitting := gw.admit(ctx, request_rates=request_rates)) is not None:
         await admitting
     if not decision.store:
         await forward(gw, proto, ctx, route, body, *rest)
@@ -161,6 +172,7 @@ def hit_headers(gw: Gateway, ctx: RequestContext, entry: CacheEntry, stream: boo
         *ctx.extra_headers,
         (CACHE_HEADER, HIT),
         ("age", str(entry.age())),
+        *(((SIMILARITY_HEADER, f"{entry.similarity:.4f}"),) if entry.similarity is not None else ()),
         *gw.cors.response_headers(ctx.origin),
     ]
 

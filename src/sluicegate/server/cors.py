@@ -13,7 +13,7 @@ EXPOSED = (
     "x-request-id, request-id, openai-processing-ms, openai-version, retry-after, x-ratelimit-limit-requests, "
     "x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, "
     "x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, x-sluicegate-max-tokens-clamped, "
-    "x-sluicegate-cache, x-sluicegate-cache-inputs-hit, age"
+    "x-sluicegate-cache, x-sluicegate-cache-inputs-hit, x-sluicegate-cache-similarity, age"
 )
 
 

@@ -31,6 +31,7 @@ async def start(gw: Gateway) -> None:
     from sluicegate.server.keysync import KeySync
     from sluicegate.server.limiting import LimitGate
     from sluicegate.server.recording import Recorder
+    from sluicegate.server.semantic import attach_semantic
     from sluicegate.store import Store
 
     s = gw.settings
@@ -43,6 +44,7 @@ async def start(gw: Gateway) -> None:
 
         gw.redis = aioredis.from_url(s.redis, socket_timeout=1.0, socket_connect_timeout=1.0)
     gw.cache.attach_redis(gw.redis)
+    attach_semantic(gw)  # the semantic stage, when a route asks for it (server/semantic.py)
     gw.keysync = KeySync(gw.store, gw.keys, redis=gw.redis)
     await gw.keysync.start()
     metrics_dir = os.environ.get("SLUICEGATE_METRICS_DIR") or None

@@ -30,8 +30,16 @@ _count = itertools.count(1)
 def _watch(folder: str) -> None:
     """Granian's worker keeps no Python signal handler of ours: a file `go` in the folder triggers."""
     go = os.path.join(folder, "go")
+    trim = os.path.join(folder, "trim")
     while True:
         time.sleep(0.1)
+        if os.path.exists(trim):  # what glibc's malloc_trim would give back now (a measurement)
+            os.unlink(trim)
+            import ctypes
+
+            gc.collect()
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+            print("memprobe: trimmed", file=sys.stderr, flush=True)
         if os.path.exists(go):
             os.unlink(go)
             if not tracemalloc.is_tracing():  # the first trigger starts tracing (MEMPROBE_LATE=1)

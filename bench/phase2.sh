@@ -98,7 +98,9 @@ extra_config() { # $1 = configuration name
   esac
 }
 bench_key() { [ "$1" = open ] && echo x || echo "$KEY"; }
-port_of() { case "$1" in relay) echo 8190 ;; open) echo 8191 ;; keys) echo 8192 ;; keys-pg) echo 8193 ;; full) echo 8194 ;; esac; }
+PORT_BASE=${PORT_BASE:-8190}  # the gateways listen on PORT_BASE..PORT_BASE+4 (another bench may hold 8190..)
+port_of() { case "$1" in relay) echo $PORT_BASE ;; open) echo $((PORT_BASE + 1)) ;; keys) echo $((PORT_BASE + 2)) ;;
+  keys-pg) echo $((PORT_BASE + 3)) ;; full) echo $((PORT_BASE + 4)) ;; esac; }
 
 RELAY_CMD="$BIN/granian --interface rsgi --host 127.0.0.1 --no-ws --log-level warning --runtime-mode mt --loop uvloop --http 1 bench.candidates.granian_aiohttp:app"
 

@@ -9,6 +9,7 @@ import orjson
 
 from sluicegate.cache.entry import CacheEntry
 from sluicegate.cache.key import embedding_key
+from sluicegate.protocol.jsonbytes import dumps_kept
 
 EMBEDDINGS_PATH = "/v1/embeddings"
 _NOT_PARAMS = frozenset({"input", "user", "model"})
@@ -55,7 +56,7 @@ def split_answer(
         entries.append(
             CacheEntry(
                 path=EMBEDDINGS_PATH,
-                body=orjson.dumps(one),
+                body=dumps_kept(one),
                 model_served=model_served or doc.get("model"),
                 prompt_tokens=round(prompt * size / total),
                 cost=cost * size / total,

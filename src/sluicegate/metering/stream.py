@@ -20,10 +20,11 @@ from sluicegate.metering.usage import CountsTokens, Usage, completion_texts, est
 _USAGE_KEY = b'"usage"'
 _DONE = b"[DONE]"
 _WHITESPACE = b" \t\r\n"
-# Raw chunks kept before they are boiled down to their text: ~10 chat chunks, so a stream holds at
-# most ~2 KB of them (16 KB held ~20 KB more per concurrent stream of 100 chunks). The price: a chunk
-# past the first ~2 KB is parsed once as the stream goes (~1 µs), even if the upstream reports usage.
-DEFAULT_COMPACT_BYTES = 2 * 1024
+# Raw chunks kept before they are boiled down to their text: ~6 chat chunks, so a stream holds at
+# most ~1 KB of them (16 KB held ~20 KB more per concurrent stream of 100 chunks; 2 KB ~1.8 KB of
+# Python heap per stream, measured with bench/memprobe.py). The price: a chunk past the first ~1 KB is
+# parsed once as the stream goes (~1 µs of ~70 µs a chunk costs), even if the upstream reports usage.
+DEFAULT_COMPACT_BYTES = 1024
 _CONTENT_ONLY = frozenset(("content", "role", "refusal"))
 
 

@@ -21,6 +21,7 @@ from sluicegate.cache.embeddings import EMBEDDINGS_PATH, input_keys, inputs_of, 
 from sluicegate.cache.entry import CacheEntry, CacheRequest
 from sluicegate.cache.policy import BYPASS, CACHE_HEADER, HIT, MISS, Decision
 from sluicegate.cache.replay import replay_stream
+from sluicegate.protocol.jsonbytes import dumps_kept
 from sluicegate.server.reservation import asked_max_tokens
 
 if TYPE_CHECKING:
@@ -239,9 +240,9 @@ def answer_entry(
             "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens,
         }
-        raw = orjson.dumps(answer)
+        raw = dumps_kept(answer)
     elif capture.content_type.startswith("text/event-stream"):
-        raw = orjson.dumps(answer)
+        raw = dumps_kept(answer)
     cost = rec.cost(ctx, usage) if rec is not None and usage is not None else None
     return CacheEntry(
         path=ctx.path,
@@ -307,7 +308,7 @@ async def _embeddings(
     if cached:  # only the new inputs go upstream
         sent = {**payload, "input": [items[i] for i in missing]}
         ctx.payload = sent
-        body = orjson.dumps(sent)
+        body = dumps_kept(sent)
     capture = Capture(proto, 1 << 62, send=not cached)
     await forward(gw, capture, ctx, route, body, *rest)
     fresh: list[CacheEntry] | None = None

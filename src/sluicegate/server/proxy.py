@@ -34,7 +34,6 @@ from sluicegate.routing.attempts import DEADLINE, UNAVAILABLE, NoChannel
 from sluicegate.routing.attempts import RATE_LIMITED as RATE_LIMITED_NC
 from sluicegate.routing.retry import AUTH_ERROR, BALANCE_ERROR, over_limit
 from sluicegate.server.body import body_model
-from sluicegate.server.cached import cached_forward
 from sluicegate.server.context import RequestContext
 from sluicegate.server.events_relay import relay_events
 from sluicegate.server.local import JSON_CT, observer_filters, respond_mock, respond_models
@@ -142,6 +141,8 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
     if ctx.key is not None and ctx.key.record.store_bodies:
         ctx.request_body = gw.redact(body)
     if payload is not None and gw.cache.wanted(ctx.key):  # the response cache (server/cached.py) admits
+        from sluicegate.server.cached import cached_forward  # imported once a cache is on (~1 MB)
+
         await cached_forward(gw, proto, ctx, forward, route, body, headers, scope.query_string)
         return
     if (admitting := gw.admit(ctx)) is not None:  # None: the in-process limiter decided at once

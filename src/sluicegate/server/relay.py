@@ -75,6 +75,8 @@ class StreamObserver:
     translators that write their own usage (Anthropic's).
     """
 
+    __slots__ = ()  # so that its subclasses' __slots__ hold (one per concurrent stream)
+
     def on_event(self, data: bytes) -> bool:
         return True
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from sluicegate.inbound import SAME_WIRE
 from sluicegate.protocol.errors import BadRequest
+from sluicegate.protocol.jsonbytes import dumps_kept
 from sluicegate.providers.chat_fit import fit_for_upstream
 from sluicegate.server.reservation import clamp_body
 
@@ -59,7 +58,7 @@ async def translate(
         raise BadRequest("The request body must be a JSON object.")
     prepared = await edge.prepare(ctx, payload)
     chat = edge.request(ctx, prepared, ctx.model or "")
-    return chat, orjson.dumps(chat)
+    return chat, dumps_kept(chat)
 
 
 def prepare_body(
@@ -106,4 +105,4 @@ def prepare_body(
         if stream_usage and not ctx.client_wants_usage:
             payload = {**payload, "stream_options": {**(opts or {}), "include_usage": True}}
             changed = True
-    return orjson.dumps(payload) if changed else body
+    return dumps_kept(payload) if changed else body

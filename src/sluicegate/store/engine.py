@@ -26,6 +26,18 @@ _SCHEME_DRIVERS = {
 }
 
 
+def upsert_insert(dialect: str) -> Any:
+    """The dialect's own `insert` (it has `on_conflict_do_update`), imported for the dialect in use:
+    PostgreSQL's dialect package is ~2 MB a worker that logs to SQLite has no use for."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
 class InvalidDatabaseURL(ValueError):
     """The `database:` setting is not a SQLite or PostgreSQL URL the store can use."""
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sluicegate.store.engine import upsert_insert
 from sluicegate.store.owned import BATCH, DELETED, OwnedRef, Owner
 from sluicegate.store.schema import leases, owned_objects
 
@@ -31,7 +31,7 @@ class ObjectsRepository:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:
         self._engine = engine
         self._clock = clock
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = upsert_insert(engine.dialect.name)
 
     async def record(
         self,

@@ -20,9 +20,9 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import BigInteger, bindparam, cast, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sluicegate.store.engine import upsert_insert
 from sluicegate.store.records import RequestRecord
 from sluicegate.store.schema import request_logs, usage_daily
 
@@ -88,7 +88,7 @@ class UsageRepository:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:
         self._engine = engine
         self._clock = clock
-        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        insert = upsert_insert(engine.dialect.name)
         stmt = insert(usage_daily)
         added = {name: usage_daily.c[name] + stmt.excluded[name] for name in (*_SUM_COLUMNS, *_SAVED_COLUMNS)}
         added["key_name"] = func.coalesce(func.nullif(stmt.excluded.key_name, ""), usage_daily.c.key_name)

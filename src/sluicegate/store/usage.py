@@ -23,6 +23,7 @@ from sqlalchemy import BigInteger, bindparam, cast, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sluicegate.store.ledger import apply_charges
 from sluicegate.store.records import RequestRecord
 from sluicegate.store.schema import request_logs, usage_daily
 
@@ -88,6 +89,8 @@ class UsageRepository:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:
         self._engine = engine
         self._clock = clock
+        # Tenancy: the currency of a balance first made by a charge (users and teams get theirs at creation).
+        self.charge_currency = "USD"
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         stmt = insert(usage_daily)
         added = {name: usage_daily.c[name] + stmt.excluded[name] for name in (*_SUM_COLUMNS, *_SAVED_COLUMNS)}
@@ -143,6 +146,7 @@ class UsageRepository:
         async with self._engine.begin() as conn:
             await conn.exec_driver_sql(self._log_sql, rows)
             await conn.execute(self._upsert, aggregate(records))
+            await apply_charges(conn, records, self._clock(), self.charge_currency)
         return len(records)
 
     async def _write_once(self, records: Sequence[RequestRecord]) -> int:
@@ -155,6 +159,7 @@ class UsageRepository:
             fresh = [r for r in records if r.record_id in added]
             if fresh:
                 await conn.execute(self._upsert, aggregate(fresh))
+                await apply_charges(conn, fresh, self._clock(), self.charge_currency)
         return len(fresh)
 
     async def query(

@@ -390,6 +390,10 @@ class Gateway:
                 from sluicegate.admin.api import handle_admin
 
                 await handle_admin(self, scope, proto, ctx)
+            elif path == "/portal" or path.startswith("/portal/"):
+                from sluicegate.portal.ui import handle_portal
+
+                await handle_portal(self, scope, proto, ctx)
             elif path == "/" and method == "GET":
                 self._json(
                     proto,

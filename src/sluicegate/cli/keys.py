@@ -197,6 +197,8 @@ def key_json(record: KeyRecord, now: float) -> dict[str, Any]:
         "limits": {name: getattr(record.limits, name) for name in KeyLimits.__slots__},
         "store_bodies": record.store_bodies,
         "cache": record.cache,
+        "user_id": record.user_id,
+        "team_id": record.team_id,
         "expires_at": iso_time(record.expires_at),
         "revoked_at": iso_time(record.revoked_at),
         "created_at": iso_time(record.created_at),

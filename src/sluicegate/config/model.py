@@ -333,6 +333,17 @@ class FilesConfig(_Strict):
     cache_size: int = Field(50_000, ge=0, description="recent object owners each worker keeps in memory")
 
 
+class TenancyConfig(_Strict):
+    """Users, teams, balances and groups (docs/tenancy.md)."""
+
+    currency: str = Field(
+        "USD",
+        pattern=r"^[A-Z]{3}$",
+        description="the operator's currency for balances, top-ups and codes (e.g. USD, CNY); "
+        "prices in other currencies are converted with metering.exchange_rates",
+    )
+
+
 CacheScope = Literal["key", "owner", "global"]
 
 
@@ -414,6 +425,7 @@ class Settings(_Strict):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     passthrough: PassthroughConfig = Field(default_factory=PassthroughConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
 
     # Where the file was read from (not a YAML field): the SQLite default lives next to it.
     source_path: str | None = Field(None, exclude=True)

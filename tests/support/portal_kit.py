@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,9 @@ class Site:
             async with await Store.open(self.database) as store:
                 return await work(store)
 
-        return asyncio.run(run())
+        # In a thread of its own: Playwright's sync API keeps an event loop running in this one.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, run()).result()
 
     def user(self, name: str, *, password: str | None = PASSWORD, role: str = "member", **kw: Any) -> str:
         async def make(store: Store) -> str:

@@ -200,6 +200,13 @@ def test_changes_must_be_json_from_the_portals_own_origin(site: Site) -> None:
     error(foreign, 403, "cross_origin")
     own = client.http.post("/portal/api/keys", json={"name": "k"}, headers={"origin": site.url})
     assert own.status_code == 201, own.text
+    # Behind a trusted proxy that passes the public name in X-Forwarded-Host, that origin is the portal's.
+    proxied = client.http.post(
+        "/portal/api/keys",
+        json={"name": "k2"},
+        headers={"origin": "https://llm.example.com", "x-forwarded-host": "llm.example.com"},
+    )
+    assert proxied.status_code == 201, proxied.text
 
 
 # -- the balance, the ledger, codes ---------------------------------------------------------------------

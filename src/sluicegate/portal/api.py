@@ -19,6 +19,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
+from ipaddress import ip_address
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -103,22 +104,29 @@ def _cookie(headers: Any) -> str | None:
     return None
 
 
+def _via_trusted_proxy(call: Call) -> bool:
+    """The connection comes from one of `server.trusted_proxies`, whose X-Forwarded-* are believed."""
+    if not call.gw.trusted:
+        return False
+    try:
+        peer = ip_address(peer_host(call.scope.client or ""))
+    except ValueError:
+        return False
+    return any(peer in net for net in call.gw.trusted)
+
+
+def _forwarded(call: Call, name: str) -> str:
+    """The first (client-side) value of an X-Forwarded-* header, from a trusted proxy only."""
+    if not _via_trusted_proxy(call):
+        return ""
+    return (call.scope.headers.get(name) or "").split(",")[0].strip().lower()
+
+
 def _secure(call: Call) -> bool:
     configured = call.gw.settings.portal.secure_cookie
     if configured is not None:
         return bool(configured)
-    if getattr(call.scope, "scheme", "") == "https":
-        return True
-    proto = (call.scope.headers.get("x-forwarded-proto") or "").split(",")[0].strip().lower()
-    if proto == "https" and call.gw.trusted:
-        from ipaddress import ip_address
-
-        try:
-            peer = ip_address(peer_host(call.scope.client or ""))
-        except ValueError:
-            return False
-        return any(peer in net for net in call.gw.trusted)
-    return False
+    return getattr(call.scope, "scheme", "") == "https" or _forwarded(call, "x-forwarded-proto") == "https"
 
 
 def _set_cookie(call: Call, token: str, max_age: int) -> tuple[str, str]:
@@ -137,11 +145,11 @@ def _check_same_origin(call: Call) -> None:
             "Send the request body as JSON (content-type: application/json).", code="json_required"
         )
     origin = headers.get("origin")
-    if origin and origin != "null":
-        if urlsplit(origin).netloc.lower() != (headers.get("host") or "").lower():
+    if origin:
+        # This gateway's own names: the Host header, and what a trusted proxy says the client asked for.
+        hosts = {(headers.get("host") or "").lower(), _forwarded(call, "x-forwarded-host")} - {""}
+        if origin == "null" or urlsplit(origin).netloc.lower() not in hosts:
             raise Forbidden("Portal calls are accepted only from the portal's own page.", code="cross_origin")
-    elif origin == "null":
-        raise Forbidden("Portal calls are accepted only from the portal's own page.", code="cross_origin")
 
 
 def _writer(call: Call) -> None:

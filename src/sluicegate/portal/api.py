@@ -251,22 +251,45 @@ async def _team_role(call: Call) -> tuple[Any, str | None]:
     return team, role
 
 
-async def _allowed_models(call: Call) -> list[str] | None:
-    """What a portal key may be given: the group's visible models, within `portal.key_models`;
-    None when unrestricted (every model)."""
+@dataclass(frozen=True, slots=True)
+class KeyModels:
+    """What a portal key may be given: the models the user's group sees (none listed: every model),
+    within `portal.key_models` (globs; none: no further limit)."""
+
+    visible: tuple[str, ...]
+    patterns: tuple[str, ...]
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self.visible or self.patterns)
+
+    def allows(self, model: str) -> bool:
+        return (not self.visible or model in self.visible) and (
+            not self.patterns or any(fnmatch.fnmatchcase(model, p) for p in self.patterns)
+        )
+
+    def listed(self, routes: Any) -> list[str]:
+        """The models to offer: the group's, or the gateway's public models, that are allowed."""
+        return [m for m in (self.visible or sorted(routes)) if self.allows(m)]
+
+    def default(self) -> list[str]:
+        """A key given no models gets all it may use: the allowed names, the globs, or every model."""
+        if self.visible:
+            return [m for m in self.visible if self.allows(m)]
+        return list(self.patterns)
+
+
+async def _key_models(call: Call) -> KeyModels:
     group = await call.gw.store.tenancy.get_group(call.user.group)
-    visible = list(group.models) if group is not None else []
-    patterns = call.gw.settings.portal.key_models
-    if visible:
-        return [m for m in visible if not patterns or any(fnmatch.fnmatchcase(m, p) for p in patterns)]
-    return list(patterns) if patterns else None
+    visible = tuple(group.models) if group is not None else ()
+    return KeyModels(visible, tuple(call.gw.settings.portal.key_models))
 
 
 async def me(call: Call) -> tuple[int, Any]:
     team, team_role = await _team_role(call)
     balance = await call.gw.store.tenancy.balance(f"user:{call.user.user_id}")
     keys = await call.portal.mine.keys(call.user.user_id)
-    allowed = await _allowed_models(call)
+    models = await _key_models(call)
     return 200, {
         "user": _user_json(call.user),
         "team": None if team is None else {"id": team.id, "name": team.name, "role": team_role},
@@ -274,8 +297,8 @@ async def me(call: Call) -> tuple[int, Any]:
         "session_expires_at": call.user.expires_at,
         "can_write": call.user.role != "viewer",
         "keys": {"count": len(keys), "max": call.gw.settings.portal.max_keys_per_user},
-        "models": allowed if allowed is not None else sorted(call.gw.routes),
-        "models_restricted": allowed is not None,
+        "models": models.listed(call.gw.routes),
+        "models_restricted": models.restricted,
     }
 
 
@@ -353,18 +376,15 @@ async def create_key(call: Call) -> tuple[int, Any]:
     wanted = body.get("models") or []
     if not isinstance(wanted, list) or not all(isinstance(m, str) and m.strip() for m in wanted):
         raise BadRequest("models must be a list of model names.", param="models", code="invalid_key_field")
-    allowed = await _allowed_models(call)
-    if allowed is not None:
-        refused = [m for m in wanted if m not in allowed]
-        if refused:
-            raise BadRequest(
-                f"Not a model your keys may use: {', '.join(refused)}.",
-                param="models",
-                code="model_not_allowed",
-            )
-        if not allowed:
-            raise Forbidden("No model is open to your keys; ask the operator.", code="no_models_allowed")
-    models = [m.strip() for m in wanted] or (allowed or [])
+    allowed = await _key_models(call)
+    refused = [m for m in wanted if not allowed.allows(m.strip())]
+    if refused:
+        raise BadRequest(
+            f"Not a model your keys may use: {', '.join(refused)}.", param="models", code="model_not_allowed"
+        )
+    models = [m.strip() for m in wanted] or allowed.default()
+    if allowed.restricted and not models:
+        raise Forbidden("No model is open to your keys; ask the operator.", code="no_models_allowed")
     limit = call.gw.settings.portal.max_keys_per_user
     if len(await call.portal.mine.keys(call.user.user_id)) >= limit:
         raise Forbidden(

@@ -416,3 +416,21 @@ def test_the_page_is_served_with_the_dashboards_strict_headers(site: Site) -> No
     assert httpx.get(f"{site.url}/portal/i18n.json", timeout=10).json()["zh-CN"]
     error(httpx.get(f"{site.url}/portal/nothing.js", timeout=10), 404, "not_found")
     error(httpx.get(f"{site.url}/portal/api/nothing", timeout=10), 404, "not_found")
+
+
+def test_racing_key_creations_never_exceed_the_limit(site: Site) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, name = fresh(site)
+    client = site.client().signed_in(name)
+    cookie = client.http.cookies["sg_portal"]
+
+    def create(i: int) -> int:
+        with httpx.Client(base_url=site.url, cookies={"sg_portal": cookie}, timeout=30) as http:
+            return http.post("/portal/api/keys", json={"name": f"race-{i}"}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(create, range(8)))
+    assert set(statuses) <= {201, 403}
+    assert statuses.count(201) <= 3
+    assert len(client.get("keys").json()["data"]) == statuses.count(201) <= 3

@@ -404,6 +404,13 @@ async def create_key(call: Call) -> tuple[int, Any]:
         ) from None
     except InvalidKeyField as exc:
         raise BadRequest(str(exc), code="invalid_key_field") from None
+    if len(await call.portal.mine.keys(call.user.user_id)) > limit:
+        # Two creations raced past the count above (on any workers): this one gives way, so a user never
+        # holds more than the limit (both may give way; trying again then succeeds).
+        await call.gw.store.keys.revoke(record.id, _audit(call))
+        raise Forbidden(
+            f"You have {limit} key(s), the most allowed; revoke one first.", code="key_limit_reached"
+        )
     await changed(call.gw)
     log.info("portal: %s created key %s", call.user.user_id, record.id)
     return 201, {"key": secret, **key_view(record, call.user.user_id)}

@@ -323,6 +323,16 @@ class TenancyConfig(_Strict):
         description="the operator's currency for balances, top-ups and codes (e.g. USD, CNY); "
         "prices in other currencies are converted with metering.exchange_rates",
     )
+    portal: bool = Field(
+        True, description="serve the self-service JSON API under /portal/api/ (users sign in)"
+    )
+    session_ttl_s: float = Field(43200.0, gt=0, description="how long a portal sign-in lasts (default 12 h)")
+    login_attempts_per_hour: int = Field(
+        10, ge=1, description="sign-in attempts per user name and per client address, refilled over the hour"
+    )
+    portal_max_keys: int = Field(
+        20, ge=0, description="active keys a user may hold, made in the portal or not"
+    )
 
 
 CacheScope = Literal["key", "owner", "global"]

@@ -400,6 +400,10 @@ class Gateway:
                 proto.response_bytes(
                     200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")], self.metrics.render()
                 )
+            elif path.startswith("/portal/api/") and self.settings.tenancy.portal and self.store is not None:
+                from sluicegate.portal.api import handle_portal
+
+                await handle_portal(self, scope, proto, ctx)
             elif path.startswith("/admin/"):
                 from sluicegate.admin.api import handle_admin
 

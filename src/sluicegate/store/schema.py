@@ -335,3 +335,14 @@ redemption_codes = Table(
     Column("redeemed_at", Float, nullable=True),
     Index("ix_redemption_codes_batch", "batch_id"),
 )
+
+# Portal sign-ins (docs/tenancy.md): the SHA-256 of each session token, its user and its expiry.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_sessions_expires_at", "expires_at"),
+)

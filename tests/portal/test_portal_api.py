@@ -16,7 +16,7 @@ from support.portal_kit import PASSWORD, PortalClient, Site, chat, portal_site
 from support.upstream import Upstream
 
 from sluicegate.store import Store
-from sluicegate.store.schema import portal_sessions
+from sluicegate.store.schema import sessions
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_the_session_token_is_stored_only_hashed(site: Site) -> None:
 
     async def rows(store: Store) -> list[Any]:
         async with store.engine.connect() as conn:
-            result = await conn.execute(portal_sessions.select().where(portal_sessions.c.user_id == user_id))
+            result = await conn.execute(sessions.select().where(sessions.c.user_id == user_id))
             return list(result)
 
     stored = site.store(rows)
@@ -166,9 +166,7 @@ def test_an_expired_session_is_refused(site: Site) -> None:
 
     async def expire(store: Store) -> None:
         async with store.engine.begin() as conn:
-            await conn.execute(
-                update(portal_sessions).where(portal_sessions.c.user_id == user_id).values(expires_at=1.0)
-            )
+            await conn.execute(update(sessions).where(sessions.c.user_id == user_id).values(expires_at=1.0))
 
     site.store(expire)
     error(client.get("me"), 401, "not_signed_in")

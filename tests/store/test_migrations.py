@@ -72,7 +72,7 @@ async def test_the_migrated_schema_matches_the_tables_the_code_uses(empty_db_url
         "balances",
         "ledger",
         "redemption_codes",
-        "portal_sessions",
+        "sessions",
         "alembic_version",
     } <= tables
 

@@ -208,3 +208,33 @@ async def test_a_key_may_belong_to_an_existing_user_or_team_only(store: Store) -
 
     with pytest.raises(InvalidKeyField, match="no team"):
         await store.keys.create({"name": "ghost-key", "team_id": "team_nothere"})
+
+
+async def test_a_session_names_its_user_until_it_expires_or_ends(store: Store, clock: Clock) -> None:
+    user = await store.tenancy.create_user("nora", password="a fine password")
+    token, expires = await store.tenancy.create_session(user.id, ttl_s=3600)
+    assert token.startswith("sgs_") and expires == clock.now + 3600
+    assert await store.tenancy.session_user(token) == user
+    assert await store.tenancy.session_user(token + "x") is None
+    clock.advance(3601)
+    assert await store.tenancy.session_user(token) is None
+    second, _ = await store.tenancy.create_session(user.id, ttl_s=3600)
+    await store.tenancy.end_session(second)
+    assert await store.tenancy.session_user(second) is None
+
+
+async def test_a_disabled_users_sessions_stop_working(store: Store) -> None:
+    user = await store.tenancy.create_user("otto", password="a fine password")
+    token, _ = await store.tenancy.create_session(user.id, ttl_s=3600)
+    await store.tenancy.update_user(user.id, disabled=True)
+    assert await store.tenancy.session_user(token) is None
+
+
+async def test_sessions_are_stored_as_hashes(store: Store) -> None:
+    from sluicegate.store.schema import sessions
+
+    user = await store.tenancy.create_user("pia")
+    token, _ = await store.tenancy.create_session(user.id, ttl_s=60)
+    async with store.engine.connect() as conn:
+        stored = repr((await conn.execute(select(sessions))).all())
+    assert token not in stored and token[4:] not in stored

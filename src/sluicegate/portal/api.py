@@ -1,7 +1,7 @@
 """The portal's HTTP API under /portal/api/: which handler answers which call, and the signed-in user's
 balance, ledger, codes, usage and logs (sign-in is in signin.py, keys in keys.py).
 
-Who is asking is the session cookie (sessions.py), looked up in the store on every call: a portal call
+Who is asking is the session cookie (a token the tenancy store keeps hashed), looked up on every call: a portal call
 is not on the LLM request path, so a query is fine, and signing out or disabling a user takes effect
 at once on every worker. Every answer is about the signed-in user only: ids are looked up together with
 the user's id in the same query (mine.py), so another user's key is "not found", never "forbidden".
@@ -39,14 +39,13 @@ log = logging.getLogger("sluicegate.portal")
 
 async def me(call: Call) -> tuple[int, Any]:
     team, role_in_team = await team_role(call)
-    money = await call.gw.store.tenancy.balance(f"user:{call.user.user_id}")
-    own_keys = await call.portal.mine.keys(call.user.user_id)
+    money = await call.gw.store.tenancy.balance(f"user:{call.user.id}")
+    own_keys = await call.portal.mine.keys(call.user.id)
     models = await key_models(call)
     return 200, {
         "user": user_json(call.user),
         "team": None if team is None else {"id": team.id, "name": team.name, "role": role_in_team},
         "balance": money.to_json(),
-        "session_expires_at": call.user.expires_at,
         "can_write": call.user.role != "viewer",
         "keys": {"count": len(own_keys), "max": call.gw.settings.portal.max_keys_per_user},
         "models": models.listed(call.gw.routes),
@@ -56,7 +55,7 @@ async def me(call: Call) -> tuple[int, Any]:
 
 async def balance(call: Call) -> tuple[int, Any]:
     """`GET balance?owner=user|team&limit=50&before=ID`: the balance and its ledger, newest first."""
-    owner = f"user:{call.user.user_id}"
+    owner = f"user:{call.user.id}"
     if call.query.get("owner", "user") == "team":
         team, role = await team_role(call)
         if team is None or role != "team_admin":
@@ -86,11 +85,11 @@ async def redeem(call: Call) -> tuple[int, Any]:
     if not isinstance(code, str) or not code.strip() or len(code) > 200:
         raise BadRequest("code is required.", param="code", code="invalid_value")
     try:
-        entry = await call.gw.store.tenancy.redeem(code.strip(), call.user.user_id)
+        entry = await call.gw.store.tenancy.redeem(code.strip(), call.user.id)
     except CodeRefused as exc:
         raise BadRequest(str(exc).capitalize() + ".", param="code", code=f"code_{exc.reason}") from None
-    log.info("portal: %s redeemed a code", call.user.user_id)
-    current = await call.gw.store.tenancy.balance(f"user:{call.user.user_id}")
+    log.info("portal: %s redeemed a code", call.user.id)
+    current = await call.gw.store.tenancy.balance(f"user:{call.user.id}")
     return 200, {"entry": entry.to_json(), "balance": current.to_json()}
 
 
@@ -105,7 +104,7 @@ async def usage(call: Call) -> tuple[int, Any]:
         until = days.convert(call.query["until"], None, None) if call.query.get("until") else None
     except click.BadParameter as exc:
         raise BadRequest(exc.message, param="since/until", code="invalid_date") from None
-    rows = await call.portal.mine.usage(call.user.user_id, since, until)
+    rows = await call.portal.mine.usage(call.user.id, since, until)
     return 200, {"object": "list", "data": rows}
 
 
@@ -114,7 +113,7 @@ async def logs(call: Call) -> tuple[int, Any]:
     limit = int_param(call.query, "limit", 50, 1, MAX_PAGE)
     before = int_param(call.query, "before", None, 1, 2**62)
     assert limit is not None
-    rows = await call.portal.mine.logs(call.user.user_id, limit, before)
+    rows = await call.portal.mine.logs(call.user.id, limit, before)
     return 200, {
         "object": "list",
         "data": rows,
@@ -154,7 +153,7 @@ async def handle_api(gw: Any, scope: Any, proto: Any, ctx: Any) -> None:
             raise MethodNotAllowed(f"{ctx.method} is not allowed on {ctx.path}; use {allowed}.")
         if is_key and ctx.method != "DELETE":
             raise MethodNotAllowed(f"{ctx.method} is not allowed on {ctx.path}; use DELETE.")
-        call.session = await call.portal.sessions.lookup(call.token) if call.token else None
+        call.session = await gw.store.tenancy.session_user(call.token) if call.token else None
         if call.session is None:
             raise Unauthorized("Sign in first (POST /portal/api/login).", code="not_signed_in")
         if is_key:

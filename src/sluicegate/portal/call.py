@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 from sluicegate.policy.network import peer_host
 from sluicegate.portal.mine import Mine
-from sluicegate.portal.sessions import Session, SessionRepository
 from sluicegate.portal.throttle import LoginThrottle
 from sluicegate.protocol.errors import BadRequest, Forbidden, GatewayError
 from sluicegate.server.body import parse_json_object
+from sluicegate.store.tenancy import User
 
 COOKIE = "sg_portal"
 PREFIX = "/portal/api/"
@@ -32,9 +32,8 @@ class Conflict(GatewayError):
 
 @dataclass
 class Portal:
-    """What the portal keeps per worker: the store's sessions and the user's rows, and the throttle."""
+    """What the portal keeps per worker: the user's own rows, and the sign-in throttle."""
 
-    sessions: SessionRepository
     mine: Mine
     throttle: LoginThrottle
 
@@ -44,7 +43,6 @@ def portal_of(gw: Any) -> Portal:
     if portal is None:
         p = gw.settings.portal
         portal = Portal(
-            SessionRepository(gw.store.engine),
             Mine(gw.store.engine),
             LoginThrottle(p.login_max_failures, p.login_window_s),
         )
@@ -60,14 +58,14 @@ class Call:
     ctx: Any
     portal: Portal
     query: dict[str, str]
-    session: Session | None = None
+    session: User | None = None
     token: str | None = None
 
     async def json(self) -> dict[str, Any]:
         return parse_json_object(await self.gw.read_body(self.proto, self.scope.headers))
 
     @property
-    def user(self) -> Session:
+    def user(self) -> User:
         assert self.session is not None
         return self.session
 
@@ -149,8 +147,8 @@ def int_param(query: dict[str, str], name: str, default: int | None, low: int, h
     return value
 
 
-def user_json(s: Session) -> dict[str, Any]:
-    return {"id": s.user_id, "name": s.user_name, "role": s.role, "group": s.group, "team_id": s.team_id}
+def user_json(s: User) -> dict[str, Any]:
+    return {"id": s.id, "name": s.name, "role": s.role, "group": s.group, "team_id": s.team_id}
 
 
 async def team_role(call: Call) -> tuple[Any, str | None]:
@@ -160,5 +158,5 @@ async def team_role(call: Call) -> tuple[Any, str | None]:
     team = await call.gw.store.tenancy.get_team(call.user.team_id)
     if team is None:
         return None, None
-    role = next((r for u, r in team.members if u == call.user.user_id), None)
+    role = next((r for u, r in team.members if u == call.user.id), None)
     return team, role

@@ -55,14 +55,14 @@ def audit(call: Call) -> Any:
     from sluicegate.cli.keys import key_json
     from sluicegate.store.keys import KeyAudit
 
-    return KeyAudit(f"portal:{call.user.user_name}", lambda record: key_json(record, time.time()))
+    return KeyAudit(f"portal:{call.user.name}", lambda record: key_json(record, time.time()))
 
 
 async def list_keys(call: Call) -> tuple[int, Any]:
     include_revoked = call.query.get("all", "").lower() in ("1", "true", "yes")
     now = time.time()
-    records = await call.portal.mine.keys(call.user.user_id, include_revoked)
-    return 200, {"object": "list", "data": [key_view(r, call.user.user_id, now) for r in records]}
+    records = await call.portal.mine.keys(call.user.id, include_revoked)
+    return 200, {"object": "list", "data": [key_view(r, call.user.id, now) for r in records]}
 
 
 async def create_key(call: Call) -> tuple[int, Any]:
@@ -92,15 +92,15 @@ async def create_key(call: Call) -> tuple[int, Any]:
     if allowed.restricted and not models:
         raise Forbidden("No model is open to your keys; ask the operator.", code="no_models_allowed")
     limit = call.gw.settings.portal.max_keys_per_user
-    if len(await call.portal.mine.keys(call.user.user_id)) >= limit:
+    if len(await call.portal.mine.keys(call.user.id)) >= limit:
         raise Forbidden(
             f"You have {limit} key(s), the most allowed; revoke one first.", code="key_limit_reached"
         )
     fields = {
-        "name": stored_name(call.user.user_id, label.strip()),
-        "owner": call.user.user_name,
+        "name": stored_name(call.user.id, label.strip()),
+        "owner": call.user.name,
         "models": models,
-        "user_id": call.user.user_id,
+        "user_id": call.user.id,
     }
     try:
         record, secret = await call.gw.store.keys.create(fields, audit(call))
@@ -110,7 +110,7 @@ async def create_key(call: Call) -> tuple[int, Any]:
         ) from None
     except InvalidKeyField as exc:
         raise BadRequest(str(exc), code="invalid_key_field") from None
-    if len(await call.portal.mine.keys(call.user.user_id)) > limit:
+    if len(await call.portal.mine.keys(call.user.id)) > limit:
         # Two creations raced past the count above (on any workers): this one gives way, so a user never
         # holds more than the limit (both may give way; trying again then succeeds).
         await call.gw.store.keys.revoke(record.id, audit(call))
@@ -118,8 +118,8 @@ async def create_key(call: Call) -> tuple[int, Any]:
             f"You have {limit} key(s), the most allowed; revoke one first.", code="key_limit_reached"
         )
     await changed(call.gw)
-    log.info("portal: %s created key %s", call.user.user_id, record.id)
-    return 201, {"key": secret, **key_view(record, call.user.user_id)}
+    log.info("portal: %s created key %s", call.user.id, record.id)
+    return 201, {"key": secret, **key_view(record, call.user.id)}
 
 
 async def revoke_key(call: Call, key_id: str) -> tuple[int, Any]:
@@ -127,9 +127,9 @@ async def revoke_key(call: Call, key_id: str) -> tuple[int, Any]:
 
     check_same_origin(call)
     writer_only(call)
-    if await call.portal.mine.key(call.user.user_id, key_id) is None:
+    if await call.portal.mine.key(call.user.id, key_id) is None:
         raise NotFound(f"No key with id {key_id!r}.", code="key_not_found")
     record = await call.gw.store.keys.revoke(key_id, audit(call))
     await changed(call.gw)
-    log.info("portal: %s revoked key %s", call.user.user_id, key_id)
-    return 200, key_view(record, call.user.user_id)
+    log.info("portal: %s revoked key %s", call.user.id, key_id)
+    return 200, key_view(record, call.user.id)

@@ -1,5 +1,6 @@
 """Signing in and out of the portal: a password checked with argon2 off the event loop, throttled per
-name and per address, and a session cookie (HttpOnly, SameSite=Strict, Secure over https)."""
+name and per address, and a session cookie (HttpOnly, SameSite=Strict, Secure over https) carrying a
+token the tenancy store keeps only as its SHA-256 (`TenancyRepository.create_session`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,19 @@ from sluicegate.portal.call import Call, check_same_origin, set_cookie, user_jso
 from sluicegate.protocol.errors import BadRequest, Forbidden, RateLimited, Unauthorized
 
 log = logging.getLogger("sluicegate.portal")
+
+
+async def _password_hash(engine: Any, name: str) -> tuple[str, str | None, bool] | None:
+    """(user id, password hash, disabled) of the user named `name`, or None. Read here rather than
+    through `TenancyRepository.verify_password`, which checks the hash on the event loop."""
+    from sqlalchemy import select
+
+    from sluicegate.store.schema import users
+
+    u = users.c
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(u.id, u.password_hash, u.disabled).where(u.name == name))).first()
+    return None if row is None else (row[0], row[1], bool(row[2]))
 
 
 @functools.cache
@@ -42,7 +56,7 @@ async def login(call: Call) -> tuple[int, Any, list[tuple[str, str]]]:
             code="login_throttled",
             headers={"retry-after": str(wait)},
         )
-    found = await call.portal.sessions.password_hash(name)
+    found = await _password_hash(call.gw.store.engine, name)
     # argon2 takes tens of milliseconds of CPU: off the event loop, which may be relaying streams.
     # An unknown name costs the same check, so the time taken does not tell which names exist.
     stored = found[1] if found is not None and found[1] else _dummy_hash()
@@ -58,8 +72,9 @@ async def login(call: Call) -> tuple[int, Any, list[tuple[str, str]]]:
     if password_hash and needs_rehash(password_hash):
         await call.gw.store.tenancy.update_user(user_id, password=password)
     ttl = call.gw.settings.portal.session_ttl_h * 3600
-    token, expires_at = await call.portal.sessions.create(user_id, ttl, call.ctx.client_ip)
-    session = await call.portal.sessions.lookup(token)
+    tenancy = call.gw.store.tenancy
+    token, expires_at = await tenancy.create_session(user_id, ttl)
+    session = await tenancy.session_user(token)
     assert session is not None
     log.info("portal: %s signed in", user_id)
     body = {"user": user_json(session), "expires_at": expires_at}
@@ -69,5 +84,5 @@ async def login(call: Call) -> tuple[int, Any, list[tuple[str, str]]]:
 async def logout(call: Call) -> tuple[int, Any, list[tuple[str, str]]]:
     check_same_origin(call)
     if call.token:
-        await call.portal.sessions.end(call.token)
+        await call.gw.store.tenancy.end_session(call.token)
     return 200, {"signed_out": True}, [set_cookie(call, "", 0)]

@@ -240,20 +240,6 @@ leases = Table(
     Column("expires_at", Float, nullable=False),
 )
 
-# Who is signed in to the self-service portal (migration 0008, docs/portal.md): the session token's
-# SHA-256 (the token itself is only in the user's cookie), the user, and when the session ends.
-portal_sessions = Table(
-    "portal_sessions",
-    metadata,
-    Column("token_hash", String(64), primary_key=True),
-    Column("user_id", String(32), nullable=False),
-    Column("created_at", Float, nullable=False),
-    Column("expires_at", Float, nullable=False),
-    Column("client_ip", String(64), nullable=True),
-    Index("ix_portal_sessions_expires_at", "expires_at"),
-    Index("ix_portal_sessions_user_id", "user_id"),
-)
-
 # Tenancy (migration 0007, docs/tenancy.md). Money is integer micro-units of the balance's currency
 # (1 CNY = 1_000_000): sums are exact, so the ledger always adds up to the balance.
 users = Table(
@@ -348,4 +334,15 @@ redemption_codes = Table(
     Column("redeemed_by", String(32), nullable=True),
     Column("redeemed_at", Float, nullable=True),
     Index("ix_redemption_codes_batch", "batch_id"),
+)
+
+# Portal sign-ins (docs/tenancy.md): the SHA-256 of each session token, its user and its expiry.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_sessions_expires_at", "expires_at"),
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import hashlib
 import secrets
 import time
 from collections.abc import Callable
@@ -22,9 +23,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sluicegate.store import ledger as money
 from sluicegate.store.ledger import Balance, LedgerEntry, OwnerNotFound
 from sluicegate.store.passwords import check_password, hash_password, needs_rehash
-from sluicegate.store.schema import balances, group_models, groups, revision, team_members, teams, users
+from sluicegate.store.schema import (
+    balances,
+    group_models,
+    groups,
+    revision,
+    sessions,
+    team_members,
+    teams,
+    users,
+)
 
 ROLES = ("operator", "team_admin", "member", "viewer")
+SESSION_PREFIX = "sgs_"
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 DEFAULT_GROUP = "default"
 
 
@@ -432,6 +449,42 @@ class TenancyRepository:
             entry = await money.redeem_code(conn, code, user_id, self._clock())
             await _bump(conn)
         return entry
+
+    # -- portal sessions ------------------------------------------------------------------------------
+
+    async def create_session(self, user_id: str, ttl_s: float) -> tuple[str, float]:
+        """A new session token for `user_id` (returned once; only its hash is kept) and its expiry.
+        Expired sessions are deleted on the way."""
+        token = SESSION_PREFIX + secrets.token_urlsafe(32)
+        now = self._clock()
+        expires = now + ttl_s
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(sessions).where(sessions.c.expires_at <= now))
+            await conn.execute(
+                insert(sessions).values(
+                    token_hash=_token_hash(token), user_id=user_id, created_at=now, expires_at=expires
+                )
+            )
+        return token, expires
+
+    async def session_user(self, token: str) -> User | None:
+        """The signed-in user of an unexpired session, unless the user is disabled."""
+        if not token.startswith(SESSION_PREFIX):
+            return None
+        query = (
+            select(users)
+            .join(sessions, sessions.c.user_id == users.c.id)
+            .where(sessions.c.token_hash == _token_hash(token), sessions.c.expires_at > self._clock())
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None or row._mapping["disabled"]:
+            return None
+        return _user(row)
+
+    async def end_session(self, token: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(sessions).where(sessions.c.token_hash == _token_hash(token)))
 
     # -- what a gateway loads -----------------------------------------------------------------------------
 

@@ -234,6 +234,19 @@ class UsageRepository:
             rows = (await conn.execute(query)).all()
         return [log_entry(row._mapping) for row in reversed(rows)]
 
+    async def tail_for_keys(self, key_ids: Sequence[str], n: int = 50) -> list[LogEntry]:
+        """The last `n` logged requests of these keys only, newest first (a portal user's own)."""
+        if not key_ids:
+            return []
+        query = (
+            select(request_logs)
+            .where(request_logs.c.key_id.in_(list(key_ids)))
+            .order_by(request_logs.c.id.desc())
+            .limit(max(n, 0))
+        )
+        async with self._engine.connect() as conn:
+            return [log_entry(row._mapping) for row in await conn.execute(query)]
+
     async def after(self, last_id: int, limit: int = 500) -> list[LogEntry]:
         """Requests logged after row `last_id`, oldest first: the cursor behind `logs --follow`."""
         query = (

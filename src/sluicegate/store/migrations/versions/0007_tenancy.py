@@ -97,6 +97,14 @@ def upgrade() -> None:
         sa.Column("redeemed_at", sa.Float, nullable=True),
     )
     op.create_index("ix_redemption_codes_batch", "redemption_codes", ["batch_id"])
+    op.create_table(
+        "sessions",
+        sa.Column("token_hash", sa.String(64), primary_key=True),
+        sa.Column("user_id", sa.String(32), nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("expires_at", sa.Float, nullable=False),
+    )
+    op.create_index("ix_sessions_expires_at", "sessions", ["expires_at"])
     with op.batch_alter_table("api_keys") as batch:
         batch.add_column(sa.Column("user_id", sa.String(32), nullable=True))
         batch.add_column(sa.Column("team_id", sa.String(32), nullable=True))
@@ -113,6 +121,7 @@ def downgrade() -> None:
         batch.drop_column("team_id")
         batch.drop_column("user_id")
     for index, table in (
+        ("ix_sessions_expires_at", "sessions"),
         ("ix_redemption_codes_batch", "redemption_codes"),
         ("ix_ledger_owner", "ledger"),
         ("ix_teams_name", "teams"),
@@ -120,6 +129,7 @@ def downgrade() -> None:
     ):
         op.drop_index(index, table)
     for table in (
+        "sessions",
         "redemption_codes",
         "ledger",
         "balances",

@@ -313,6 +313,18 @@ def test_a_key_is_shown_once_works_and_is_revoked_at_once(site: Site) -> None:
     assert chat(site, secret).status_code == 401  # this node's key cache was refreshed before the answer
     assert client.get("keys").json()["data"] == []
     assert [k["status"] for k in client.get("keys", all="1").json()["data"]] == ["revoked"]
+    # Both changes are in the admin audit log, by the user, without the secret.
+    audit = httpx.get(
+        f"{site.url}/admin/audit",
+        params={"target": body["id"]},
+        headers={"Authorization": "Bearer adm-e2e-0123456789abcdef-keys"},
+        timeout=10,
+    )
+    assert audit.status_code == 200, audit.text
+    entries = audit.json()["data"]
+    assert sorted(e["action"] for e in entries) == ["create", "revoke"]
+    assert {e["actor"] for e in entries} == {f"portal:{name}"}
+    assert secret not in audit.text
 
 
 def test_keys_are_limited_per_user_and_names_are_per_user(site: Site) -> None:

@@ -138,3 +138,16 @@ def test_keys_create_belongs_to_a_user_or_a_team(invoke: Invoke) -> None:
     assert (ours["user_id"], ours["team_id"]) == (None, team["id"])
     ghost = invoke("keys", "create", "--name", "ghost", "--user", "usr_nobody")
     assert ghost.exit_code == 1 and "no user has the id" in ghost.output
+
+
+def test_users_and_teams_update_their_limits(invoke: Invoke) -> None:
+    team = ok(invoke, "teams", "create", "--name", "capped")
+    user = ok(invoke, "users", "create", "--name", "kate", "--team", "capped")
+    assert ok(invoke, "users", "update", user["id"], "--rpm", "60", "--concurrency", "3")["limits"] == {
+        "rpm": 60,
+        "rpd": None,
+        "tpm": None,
+        "concurrency": 3,
+    }
+    updated = ok(invoke, "teams", "update", team["id"], "--tpm", "100000", "--group", "default")
+    assert updated["limits"]["tpm"] == 100000

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import orjson
 import pytest
@@ -148,8 +149,6 @@ def test_the_cli_manages_tenancy_and_the_gateway_follows(dep: Deployment) -> Non
 
 
 def _status(dep: Deployment, key: str) -> int:
-    import httpx
-
     return httpx.post(
         f"{dep.gateway.base_url}/chat/completions",
         json=PRICED,
@@ -162,3 +161,33 @@ def test_admin_tenancy_needs_the_admin_key(dep: Deployment) -> None:
     for method, path in (("GET", "/admin/users"), ("POST", "/admin/codes"), ("GET", "/admin/balances/usr_x")):
         refused = dep.admin(method, path, headers={"Authorization": "Bearer sk-not-admin"})
         assert refused.status_code == 401
+
+
+def test_a_users_rpm_holds_over_all_their_keys_and_a_teams_over_its_members(dep: Deployment) -> None:
+    team = created(dep, "/admin/teams", {"name": name()})
+    assert dep.admin("PATCH", f"/admin/teams/{team['id']}", json={"rpm": 3}).json()["limits"]["rpm"] == 3
+    alice = created(dep, "/admin/users", {"name": name(), "team": team["id"]})
+    bob = created(dep, "/admin/users", {"name": name(), "team": team["id"]})
+    limited = dep.admin("PATCH", f"/admin/users/{alice['id']}", json={"rpm": 2}).json()
+    assert limited["limits"] == {"rpm": 2, "rpd": None, "tpm": None, "concurrency": None}
+    for who in (alice, bob):
+        created(dep, f"/admin/balances/{who['id']}/topup", {"amount": 100, "reason": "start"})
+    a1, a2 = (dep.create_key(user_id=alice["id"])["key"] for _ in range(2))
+    b1 = dep.create_key(user_id=bob["id"])["key"]
+    assert _status(dep, a1) == 200 and _status(dep, a2) == 200
+    refused = httpx.post(
+        f"{dep.gateway.base_url}/chat/completions",
+        json=PRICED,
+        headers={"Authorization": f"Bearer {a1}"},
+        timeout=10,
+    )
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert "your account" in refused.json()["error"]["message"]
+    assert _status(dep, b1) == 200  # the team's third request this minute
+    team_refused = httpx.post(
+        f"{dep.gateway.base_url}/chat/completions",
+        json=PRICED,
+        headers={"Authorization": f"Bearer {b1}"},
+        timeout=10,
+    )
+    assert team_refused.status_code == 429 and "your team" in team_refused.json()["error"]["message"]

@@ -238,3 +238,20 @@ async def test_sessions_are_stored_as_hashes(store: Store) -> None:
     async with store.engine.connect() as conn:
         stored = repr((await conn.execute(select(sessions))).all())
     assert token not in stored and token[4:] not in stored
+
+
+async def test_users_and_teams_hold_limits_over_all_their_keys(store: Store) -> None:
+    team = await store.tenancy.create_team("limited")
+    user = await store.tenancy.create_user("quinn", team_id=team.id)
+    changed = await store.tenancy.update_user(user.id, rpm=30, concurrency=2)
+    assert changed.to_json()["limits"] == {"rpm": 30, "rpd": None, "tpm": None, "concurrency": 2}
+    updated = await store.tenancy.update_team(team.id, tpm=5000, name="limited-2")
+    assert updated.name == "limited-2" and updated.to_json()["limits"]["tpm"] == 5000
+    cleared = await store.tenancy.update_user(user.id, rpm=0)
+    assert cleared.to_json()["limits"]["rpm"] is None
+    with pytest.raises(TenancyError, match="whole number"):
+        await store.tenancy.update_user(user.id, rpm=1.5)
+    snap = await store.tenancy.snapshot()
+    assert snap.limits[f"user:{user.id}"] == (None, None, None, 2)
+    assert snap.limits[f"team:{team.id}"] == (None, None, 5000, None)
+    assert snap.team_of[user.id] == team.id

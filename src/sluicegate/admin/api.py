@@ -64,7 +64,7 @@ _ENTRY_ROUTES: dict[str, dict[str, Handler]] = {
     },
     "/admin/prices/": {"DELETE": catalog.delete_price},
     "/admin/users/": {"GET": tenancy.show_user, "PATCH": tenancy.update_user},
-    "/admin/teams/": {"GET": tenancy.show_team},
+    "/admin/teams/": {"GET": tenancy.show_team, "PATCH": tenancy.update_team},
     "/admin/groups/": {"GET": tenancy.show_group, "PATCH": tenancy.set_group},
     "/admin/balances/": {"GET": tenancy.show_balance},
 }

@@ -26,7 +26,7 @@ from sluicegate.store.ledger import (
     to_micro,
 )
 from sluicegate.store.passwords import WeakPassword
-from sluicegate.store.tenancy import NameTaken, TenancyError
+from sluicegate.store.tenancy import OWNER_LIMITS, NameTaken, TenancyError
 
 log = logging.getLogger("sluicegate.admin")
 
@@ -121,7 +121,7 @@ async def show_user(req: AdminRequest, id_or_name: str) -> tuple[int, Any]:
 
 async def update_user(req: AdminRequest, id_or_name: str) -> tuple[int, Any]:
     body = await req.json()
-    _only(body, ("name", "role", "group", "team", "team_id", "disabled", "password"))
+    _only(body, ("name", "role", "group", "team", "team_id", "disabled", "password", *OWNER_LIMITS))
     user = await _user(req, id_or_name)
     fields = dict(body)
     try:
@@ -161,6 +161,19 @@ async def show_team(req: AdminRequest, id_or_name: str) -> tuple[int, Any]:
         raise NotFound(f"No team {id_or_name!r}.", code="owner_not_found")
     balance = await req.gw.store.tenancy.balance(team.id)
     return 200, {**team.to_json(), "balance": balance.to_json()}
+
+
+async def update_team(req: AdminRequest, id_or_name: str) -> tuple[int, Any]:
+    """PATCH /admin/teams/{id}: name, group, and rpm / rpd / tpm / concurrency over all its keys."""
+    body = await req.json()
+    _only(body, ("name", "group", *OWNER_LIMITS))
+    team_id = await _team_id(req.gw, id_or_name)
+    try:
+        team = await req.gw.store.tenancy.update_team(team_id, **body)
+    except _ERRORS as exc:
+        raise store_errors(exc) from None
+    await changed(req.gw)
+    return 200, team.to_json()
 
 
 async def add_member(req: AdminRequest, id_or_name: str) -> tuple[int, Any]:

@@ -225,6 +225,11 @@ HELP_ZH: dict[str, str] = {
     "Show this message and exit.": "显示此帮助并退出。",
     "Show the version and exit.": "显示版本并退出。",
     # tenancy: users, teams, groups, balance, codes; keys --user/--team
+    "Requests per minute over all their keys (0: no limit).": "其全部密钥合计每分钟请求数（0：不限）。",
+    "Requests per UTC day over all their keys (0: no limit).": "其全部密钥合计每个 UTC 日请求数（0：不限）。",
+    "Tokens per minute over all their keys (0: no limit).": "其全部密钥合计每分钟 token 数（0：不限）。",
+    "Requests in flight at once over all their keys (0: no limit).": "其全部密钥合计同时在途请求数（0：不限）。",
+    "Change a team (by id or name): name, group, limits over all its keys.": "修改团队（按 id 或名称）：名称、分组、全部密钥合计的限额。",
     "The user the key belongs to; charged to their balance.": "密钥所属的用户；费用从其余额扣除。",
     "The team the key belongs to; charged to its balance.": "密钥所属的团队；费用从团队余额扣除。",
     "Manage users: people who hold a balance and keys (see docs/tenancy.md).": "管理用户：持有余额和密钥的人（见 docs/tenancy.md）。",

@@ -109,6 +109,26 @@ def _read_password() -> str:
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
+def _limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """rpm, rpd, tpm and concurrency over all of a user's (or team's) keys together."""
+    for name, text in reversed(
+        (
+            ("rpm", "Requests per minute over all their keys (0: no limit)."),
+            ("rpd", "Requests per UTC day over all their keys (0: no limit)."),
+            ("tpm", "Tokens per minute over all their keys (0: no limit)."),
+            ("concurrency", "Requests in flight at once over all their keys (0: no limit)."),
+        )
+    ):
+        command = click.option(f"--{name}", name, type=click.IntRange(min=0), help=text)(command)
+    return command
+
+
+def _given_limits(options: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: options[name] for name in ("rpm", "rpd", "tpm", "concurrency") if options.get(name) is not None
+    }
+
+
 # -- users ---------------------------------------------------------------------------------------------
 
 
@@ -217,6 +237,7 @@ def show_user(config: str | None, database: str | None, user: str, as_json: bool
 )
 @click.option("--disable/--enable", "disabled", default=None, help="Stop (or allow again) the user's keys.")
 @click.option("--password-stdin", is_flag=True, help="Read the user's password from standard input.")
+@_limit_options
 @_JSON
 def update_user(
     config: str | None,
@@ -229,6 +250,7 @@ def update_user(
     disabled: bool | None,
     password_stdin: bool,
     as_json: bool,
+    **limits: Any,
 ) -> None:
     """Change a user (by id or name)."""
     fields: dict[str, Any] = {
@@ -236,6 +258,7 @@ def update_user(
         for k, v in (("name", name), ("group", group), ("role", role), ("disabled", disabled))
         if v is not None
     }
+    fields.update(_given_limits(limits))
     if password_stdin:
         fields["password"] = _read_password()
 
@@ -277,6 +300,39 @@ def create_team(config: str | None, database: str | None, name: str, group: str,
         echo_json(team.to_json())
     else:
         click.echo(team.id)
+
+
+@teams.command(name="update")
+@database_options
+@click.argument("team")
+@click.option("--name", help="A new name.")
+@click.option("--group", "group", help="Price group of the team's keys.")
+@_limit_options
+@_JSON
+def update_team(
+    config: str | None,
+    database: str | None,
+    team: str,
+    name: str | None,
+    group: str | None,
+    as_json: bool,
+    **limits: Any,
+) -> None:
+    """Change a team (by id or name): name, group, limits over all its keys."""
+    fields: dict[str, Any] = {k: v for k, v in (("name", name), ("group", group)) if v is not None}
+    fields.update(_given_limits(limits))
+
+    async def action(tenancy: Any) -> Any:
+        team_id = await _team_id(tenancy, team)
+        return await tenancy.update_team(team_id, **fields)
+
+    updated = _with_tenancy(config, database, action)
+    if as_json:
+        echo_json(updated.to_json())
+    else:
+        click.echo(
+            t(f"Updated team {updated.id} ({updated.name}).", f"已更新团队 {updated.id}（{updated.name}）。")
+        )
 
 
 @teams.command(name="list")

@@ -94,9 +94,9 @@ def scope_words(scope: str) -> str:
     if kind == "client":
         return "your provider key"
     if kind == "user":
-        return "your account's balance"
+        return "your account"
     if kind == "team":
-        return "your team's balance"
+        return "your team"
     return "the upstream serving this model"
 
 
@@ -196,9 +196,7 @@ class LimitGate:
                 slots, rest = self._key_parts(key)
                 quotas = rest if slot_held else slots + rest
             if (record.user_id or record.team_id) and self.tenancy is not None:
-                owner = record.balance_owner
-                assert owner is not None
-                quotas = (*quotas, self.tenancy.quota(owner))
+                quotas = quotas + self.tenancy.quotas_for(record)
         if model is not None and self._model_quotas:
             mq = self._model_quotas.get(model)
             if mq:
@@ -438,7 +436,7 @@ class LimitGate:
         """A balance refusal in money, without the balance's internals (its credited total)."""
         currency = self.tenancy.currency if self.tenancy is not None else ""
         left = max(0.0, r.left or 0.0) / 1e6
-        whose = scope_words(r.quota.scope)
+        whose = scope_words(r.quota.scope) + "'s balance"
         needed = f" and this request needs at least {r.needed / 1e6:.6f} {currency}" if r.needed else ""
         return (
             f"You exceeded your current quota: {whose} has {left:.6f} {currency} left{needed}. "

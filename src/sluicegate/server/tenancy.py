@@ -50,6 +50,9 @@ class TenancyState:
         self._disabled: frozenset[str] = frozenset()  # owners ("user:<id>") that may not call
         self._groups: dict[str, tuple[float, frozenset[str]]] = {"default": (1.0, _ALL)}
         self._known: set[str] = set()  # owners whose spent counter this worker has seeded
+        self._limits: dict[str, tuple[Quota, ...]] = {}  # owner -> its rates and concurrency (all its keys)
+        self._team_of: dict[str, str] = {}  # user id -> team id
+        self._per_key: dict[tuple[str, float], tuple[Quota, ...]] = {}  # a key's tenancy quotas, per version
 
     # -- loading -----------------------------------------------------------------------------------
 
@@ -75,7 +78,47 @@ class TenancyState:
         self._group = owners
         self._disabled = frozenset(f"user:{uid}" for uid, (_, off) in snap.users.items() if off)
         self._groups = dict(snap.groups) or {"default": (1.0, _ALL)}
+        self._limits = {owner: self._owner_quotas(owner, values) for owner, values in snap.limits.items()}
+        self._team_of = dict(snap.team_of)
+        self._per_key = {}
         return seeds
+
+    def _owner_quotas(self, owner: str, values: tuple[int | None, ...]) -> tuple[Quota, ...]:
+        """An owner's rpm, rpd, tpm and concurrency, split like key limits across workers without Redis."""
+        from sluicegate.limits.quota import REQUESTS, TOKENS
+
+        rpm, rpd, tpm, concurrency = values
+        n = self._share
+        quotas: list[Quota] = []
+        if rpm:
+            quotas.append(Quota.rate(owner, REQUESTS, max(1, rpm // n), "minute"))
+        if rpd:
+            quotas.append(Quota.rate(owner, REQUESTS, max(1, rpd // n), "day"))
+        if tpm:
+            quotas.append(Quota.rate(owner, TOKENS, tpm / n, "minute"))
+        if concurrency:
+            quotas.append(Quota.concurrency(owner, max(1, concurrency // n)))
+        return tuple(quotas)
+
+    def quotas_for(self, record: Any) -> tuple[Quota, ...]:
+        """What a key of a user or team is held to besides its own limits: its owner's balance, its
+        user's limits and its team's (the key's team, else its user's team). Built once per key version
+        and reload."""
+        cache_key = (record.id, record.updated_at)
+        found = self._per_key.get(cache_key)
+        if found is not None:
+            return found
+        owner = record.balance_owner
+        quotas: tuple[Quota, ...] = (self.quota(owner),)
+        if record.user_id:
+            quotas += self._limits.get(f"user:{record.user_id}", ())
+        team = record.team_id or self._team_of.get(record.user_id or "")
+        if team:
+            quotas += self._limits.get(f"team:{team}", ())
+        if len(self._per_key) > 100_000:
+            self._per_key.clear()
+        self._per_key[cache_key] = quotas
+        return quotas
 
     def seeded(self, seeds: list[tuple[Quota, float]]) -> None:
         self._known.update(q.scope for q, _ in seeds)

@@ -240,6 +240,17 @@ leases = Table(
     Column("expires_at", Float, nullable=False),
 )
 
+
+def _owner_limits() -> list[Column[int]]:
+    """Rates and concurrency of a user or team over all its keys (null: none), held like a key's."""
+    return [
+        Column("rpm", Integer, nullable=True),
+        Column("rpd", Integer, nullable=True),
+        Column("tpm", BigInteger, nullable=True),
+        Column("concurrency", Integer, nullable=True),
+    ]
+
+
 # Tenancy (migration 0007, docs/tenancy.md). Money is integer micro-units of the balance's currency
 # (1 CNY = 1_000_000): sums are exact, so the ledger always adds up to the balance.
 users = Table(
@@ -252,6 +263,7 @@ users = Table(
     Column("group_name", String(64), nullable=False, server_default="default"),
     Column("team_id", String(32), nullable=True),
     Column("disabled", Boolean, nullable=False, server_default="0"),
+    *_owner_limits(),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Index("ix_users_name", "name", unique=True),
@@ -263,6 +275,7 @@ teams = Table(
     Column("id", String(32), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("group_name", String(64), nullable=False, server_default="default"),
+    *_owner_limits(),
     Column("created_at", Float, nullable=False),
     Index("ix_teams_name", "name", unique=True),
 )

@@ -13,7 +13,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -35,6 +35,7 @@ from sluicegate.store.schema import (
 )
 
 ROLES = ("operator", "team_admin", "member", "viewer")
+OWNER_LIMITS = ("rpm", "rpd", "tpm", "concurrency")  # held over all of a user's (or team's) keys together
 SESSION_PREFIX = "sgs_"
 
 
@@ -64,12 +65,14 @@ class User:
     has_password: bool
     created_at: float
     updated_at: float
+    limits: tuple[int | None, ...] = (None, None, None, None)  # OWNER_LIMITS, over all the user's keys
 
     def to_json(self) -> dict[str, Any]:
         """Never the password hash: only whether there is one."""
         return {
             "id": self.id, "name": self.name, "role": self.role, "group": self.group, "team_id": self.team_id,
-            "disabled": self.disabled, "has_password": self.has_password, "created_at": self.created_at,
+            "disabled": self.disabled, "has_password": self.has_password,
+            "limits": dict(zip(OWNER_LIMITS, self.limits, strict=True)), "created_at": self.created_at,
             "updated_at": self.updated_at,
         }  # fmt: skip
 
@@ -81,12 +84,14 @@ class Team:
     group: str
     created_at: float
     members: tuple[tuple[str, str], ...] = ()  # (user id, role)
+    limits: tuple[int | None, ...] = (None, None, None, None)  # OWNER_LIMITS, over all the team's keys
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
             "group": self.group,
+            "limits": dict(zip(OWNER_LIMITS, self.limits, strict=True)),
             "created_at": self.created_at,
             "members": [{"user_id": u, "role": r} for u, r in self.members],
         }
@@ -116,14 +121,32 @@ class TenancySnapshot:
     teams: dict[str, str]  # team id -> group
     groups: dict[str, tuple[float, frozenset[str]]]  # name -> (ratio, visible models; empty = all)
     balances: dict[str, tuple[int, int]]  # "user:<id>" -> (amount, spent), micro-units
+    limits: dict[str, tuple[int | None, ...]] = field(default_factory=dict)  # owner -> OWNER_LIMITS, if any
+    team_of: dict[str, str] = field(default_factory=dict)  # user id -> their team's id
 
 
 def _user(row: Any) -> User:
     m = row._mapping
     return User(
         m["id"], m["name"], m["role"], m["group_name"], m["team_id"], bool(m["disabled"]),
-        m["password_hash"] is not None, m["created_at"], m["updated_at"],
+        m["password_hash"] is not None, m["created_at"], m["updated_at"], _limits_of(m),
     )  # fmt: skip
+
+
+def _limits_of(m: Any) -> tuple[int | None, ...]:
+    return tuple(m[name] for name in OWNER_LIMITS)
+
+
+def limit_values(fields: dict[str, Any]) -> dict[str, int | None]:
+    """Validated rpm / rpd / tpm / concurrency from `fields` (None or 0 removes a limit)."""
+    out: dict[str, int | None] = {}
+    for name in OWNER_LIMITS:
+        if name in fields:
+            value = fields.pop(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise TenancyError(f"{name} must be a whole number (0 or null: no limit)")
+            out[name] = value or None
+    return out
 
 
 def _text(value: Any, what: str, max_length: int = 200) -> str:
@@ -215,11 +238,12 @@ class TenancyRepository:
 
     async def update_user(self, user_id: str, **fields: Any) -> User:
         """Change name, role, group, team_id, disabled or password (None removes the password)."""
-        allowed = {"name", "role", "group", "team_id", "disabled", "password"}
+        allowed = {"name", "role", "group", "team_id", "disabled", "password", *OWNER_LIMITS}
         unknown = set(fields) - allowed
         if unknown:
             raise TenancyError(f"unknown user field(s): {', '.join(sorted(unknown))}")
-        values: dict[str, Any] = {}
+        fields = dict(fields)
+        values: dict[str, Any] = dict(limit_values(fields))
         if "name" in fields:
             values["name"] = _text(fields["name"], "name")
         if "role" in fields:
@@ -321,7 +345,12 @@ class TenancyRepository:
                 .order_by(team_members.c.user_id)
             )
             return Team(
-                row.id, row.name, row.group_name, row.created_at, tuple((m[0], m[1]) for m in members)
+                row.id,
+                row.name,
+                row.group_name,
+                row.created_at,
+                tuple((m[0], m[1]) for m in members),
+                _limits_of(row._mapping),
             )
 
     async def list_teams(self) -> builtins.list[Team]:
@@ -330,7 +359,38 @@ class TenancyRepository:
             members: dict[str, builtins.list[tuple[str, str]]] = {}
             for m in await conn.execute(select(team_members).order_by(team_members.c.user_id)):
                 members.setdefault(m.team_id, []).append((m.user_id, m.role))
-        return [Team(r.id, r.name, r.group_name, r.created_at, tuple(members.get(r.id, ()))) for r in rows]
+        return [
+            Team(
+                r.id, r.name, r.group_name, r.created_at, tuple(members.get(r.id, ())), _limits_of(r._mapping)
+            )
+            for r in rows
+        ]
+
+    async def update_team(self, team_id: str, **fields: Any) -> Team:
+        """Change a team's name, group, or limits (rpm, rpd, tpm, concurrency; 0 or None removes one)."""
+        fields = dict(fields)
+        values: dict[str, Any] = dict(limit_values(fields))
+        if "name" in fields:
+            values["name"] = _text(fields.pop("name"), "name")
+        if "group" in fields:
+            values["group_name"] = _text(fields.pop("group"), "group", 64)
+        if fields:
+            raise TenancyError(f"unknown team field(s): {', '.join(sorted(fields))}")
+        if not values:
+            raise TenancyError("nothing to change")
+        async with self._engine.begin() as conn:
+            await _bump(conn)
+            if "group_name" in values:
+                await self._check_group(conn, values["group_name"])
+            try:
+                result = await conn.execute(update(teams).where(teams.c.id == team_id).values(values))
+            except IntegrityError:
+                raise NameTaken(f"a team named {values.get('name')!r} already exists") from None
+            if result.rowcount == 0:
+                raise OwnerNotFound(team_id)
+        team = await self.get_team(team_id)
+        assert team is not None
+        return team
 
     async def add_member(self, team_id: str, user_id: str, role: str = "member") -> Team:
         """Put a user in a team (their team too, when they had none); adding again changes the role."""
@@ -508,7 +568,19 @@ class TenancyRepository:
                     select(balances.c.owner_kind, balances.c.owner_id, balances.c.amount, balances.c.spent)
                 )
             }
-        return TenancySnapshot(u, t, g, b)
+            limits: dict[str, tuple[int | None, ...]] = {}
+            team_of: dict[str, str] = {}
+            for kind, table in (("user", users), ("team", teams)):
+                columns = [table.c.id, *(table.c[name] for name in OWNER_LIMITS)]
+                if kind == "user":
+                    columns.append(users.c.team_id)
+                for r in await conn.execute(select(*columns)):
+                    values = tuple(r[1:5])
+                    if any(v is not None for v in values):
+                        limits[f"{kind}:{r[0]}"] = values
+                    if kind == "user" and r[5] is not None:
+                        team_of[r[0]] = r[5]
+        return TenancySnapshot(u, t, g, b, limits, team_of)
 
     # -- checks -------------------------------------------------------------------------------------------
 

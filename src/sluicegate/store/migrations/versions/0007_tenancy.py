@@ -21,6 +21,16 @@ depends_on = None
 BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+def _limit_columns() -> list[sa.Column[int]]:
+    """A user's or team's rates and concurrency over all its keys (null: none)."""
+    return [
+        sa.Column("rpm", sa.Integer, nullable=True),
+        sa.Column("rpd", sa.Integer, nullable=True),
+        sa.Column("tpm", sa.BigInteger, nullable=True),
+        sa.Column("concurrency", sa.Integer, nullable=True),
+    ]
+
+
 def upgrade() -> None:
     op.create_table(
         "users",
@@ -31,6 +41,7 @@ def upgrade() -> None:
         sa.Column("group_name", sa.String(64), nullable=False, server_default="default"),
         sa.Column("team_id", sa.String(32), nullable=True),
         sa.Column("disabled", sa.Boolean, nullable=False, server_default="0"),
+        *_limit_columns(),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
     )
@@ -40,6 +51,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(32), primary_key=True),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("group_name", sa.String(64), nullable=False, server_default="default"),
+        *_limit_columns(),
         sa.Column("created_at", sa.Float, nullable=False),
     )
     op.create_index("ix_teams_name", "teams", ["name"], unique=True)

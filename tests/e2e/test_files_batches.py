@@ -353,3 +353,43 @@ def test_when_the_polling_gateway_stops_another_takes_the_lease_and_charges(tmp_
         for gw in env.gateways:
             gw.stop()
         upstream.close()
+
+
+def test_a_batch_of_a_users_key_is_charged_to_their_balance_once(env: Env) -> None:
+    def admin(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        answer = httpx.request(
+            method, env.gateways[0].url + path, json=body, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        )
+        assert answer.status_code < 300, answer.text
+        return answer.json()
+
+    user = admin("POST", "/admin/users", {"name": f"batcher-{time.time_ns()}"})
+    admin("POST", f"/admin/balances/{user['id']}/topup", {"amount": 10, "reason": "batch work"})
+    key = admin("POST", "/admin/keys", {"name": f"batch-key-{time.time_ns()}", "user_id": user["id"]})["key"]
+    client = env.client(key)
+    wait_until(lambda: _loaded(env, key), timeout=10, what="the key on the first gateway")
+    input_file = upload(client, "work.jsonl", batch_input("gpt-4o-mini", 2))
+    batch = client.batches.create(
+        input_file_id=input_file.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    env.upstream.finish(batch.id)
+
+    def charges() -> list[Any]:
+        ledger = admin("GET", f"/admin/balances/{user['id']}")["ledger"]
+        return [e for e in ledger if e["kind"] == "charge"]
+
+    wait_until(lambda: bool(charges()), timeout=30, what="the batch's charge in the ledger")
+    time.sleep(1.0)  # both gateways keep polling: still one charge
+    (charge,) = charges()
+    expected = round((2 * PROMPT * PRICE_IN + 2 * COMPLETION * PRICE_OUT) * 0.5)  # micro-USD: price per 1M
+    assert charge["request_id"] == batch.id and charge["amount_micro"] == -expected
+    shown = admin("GET", f"/admin/balances/{user['id']}")
+    assert shown["balance_micro"] == 10_000_000 - expected == sum(e["amount_micro"] for e in shown["ledger"])
+
+
+def _loaded(env: Env, key: str) -> bool:
+    try:
+        env.client(key).models.list()
+    except openai.AuthenticationError:
+        return False
+    return True

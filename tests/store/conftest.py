@@ -49,7 +49,9 @@ async def _empty(url: str) -> None:
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(
-            "TRUNCATE api_keys, request_logs, usage_daily, responses, owned_objects, leases RESTART IDENTITY; UPDATE revision SET value = 0"
+            "TRUNCATE api_keys, request_logs, usage_daily, responses, owned_objects, leases, users, teams, "
+            "team_members, balances, ledger, redemption_codes, group_models, sessions RESTART IDENTITY; "
+            "DELETE FROM groups WHERE name <> 'default'; UPDATE revision SET value = 0"
         )
     finally:
         await conn.close()

@@ -64,6 +64,15 @@ async def test_the_migrated_schema_matches_the_tables_the_code_uses(empty_db_url
         "usage_daily",
         "owned_objects",
         "leases",
+        "users",
+        "teams",
+        "team_members",
+        "groups",
+        "group_models",
+        "balances",
+        "ledger",
+        "redemption_codes",
+        "sessions",
         "alembic_version",
     } <= tables
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from sluicegate.admin import catalog, keys, objects, quotas, reports, requests, selfhost
+from sluicegate.admin import catalog, keys, objects, quotas, reports, requests, selfhost, tenancy
 from sluicegate.admin.ui import serve_ui
 from sluicegate.protocol.errors import MethodNotAllowed, NotFound, Unauthorized
 from sluicegate.server.proxy import bearer_token
@@ -40,6 +40,15 @@ _ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "/admin/prices"): catalog.set_price,
     ("GET", "/admin/audit"): catalog.audit,
     ("GET", "/admin/objects"): objects.list_objects,
+    ("GET", "/admin/users"): tenancy.list_users,
+    ("POST", "/admin/users"): tenancy.create_user,
+    ("GET", "/admin/teams"): tenancy.list_teams,
+    ("POST", "/admin/teams"): tenancy.create_team,
+    ("GET", "/admin/groups"): tenancy.list_groups,
+    ("POST", "/admin/groups"): tenancy.set_group,
+    ("GET", "/admin/codes"): tenancy.list_codes,
+    ("POST", "/admin/codes"): tenancy.create_codes,
+    ("POST", "/admin/codes/redeem"): tenancy.redeem_code,
 }
 # /admin/<collection>/{name}: the methods each collection answers on one entry.
 _ENTRY_ROUTES: dict[str, dict[str, Handler]] = {
@@ -54,6 +63,15 @@ _ENTRY_ROUTES: dict[str, dict[str, Handler]] = {
         "DELETE": catalog.delete_model,
     },
     "/admin/prices/": {"DELETE": catalog.delete_price},
+    "/admin/users/": {"GET": tenancy.show_user, "PATCH": tenancy.update_user},
+    "/admin/teams/": {"GET": tenancy.show_team, "PATCH": tenancy.update_team},
+    "/admin/groups/": {"GET": tenancy.show_group, "PATCH": tenancy.set_group},
+    "/admin/balances/": {"GET": tenancy.show_balance},
+}
+# POST /admin/<collection>/{id}/<operation> (tenancy).
+_ENTRY_OPS: dict[tuple[str, str], Handler] = {
+    ("/admin/teams/", "members"): tenancy.add_member,
+    ("/admin/balances/", "topup"): tenancy.topup,
 }
 # POST /admin/channels/{name}/<operation>; the name may hold '/' (channels are "upstream/model").
 _CHANNEL_OPS: dict[str, Handler] = {
@@ -103,6 +121,11 @@ async def handle_admin(gw: Any, scope: Any, proto: Any, ctx: Any) -> None:
         if method != "GET":
             raise MethodNotAllowed(f"{method} is not allowed on {path}; use GET.")
         status, body = await requests.show(request, path.rsplit("/", 1)[1])
+    elif (op := _entry_op(path)) is not None:
+        tenancy_op, name = op
+        if method != "POST":
+            raise MethodNotAllowed(f"{method} is not allowed on {path}; use POST.")
+        status, body = await tenancy_op(request, name)
     elif (entry := _entry(path)) is not None:
         prefix, name = entry
         methods = _ENTRY_ROUTES[prefix]
@@ -134,6 +157,16 @@ async def handle_admin(gw: Any, scope: Any, proto: Any, ctx: Any) -> None:
         proto.response_bytes(status, headers, body.data)
         return
     gw._json(proto, ctx, status, body)
+
+
+def _entry_op(path: str) -> tuple[Handler, str] | None:
+    """(handler, URL-decoded id) for /admin/teams/{id}/members and /admin/balances/{id}/topup."""
+    for (prefix, operation), handler in _ENTRY_OPS.items():
+        if path.startswith(prefix) and path.endswith("/" + operation):
+            name = path[len(prefix) : -len(operation) - 1]
+            if name and "/" not in name:
+                return handler, unquote(name)
+    return None
 
 
 def _entry(path: str) -> tuple[str, str] | None:

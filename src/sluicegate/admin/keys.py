@@ -26,6 +26,7 @@ from sluicegate.store.keys import KeyAudit, KeyNameTaken, KeyNotFound, KeyRevoke
 log = logging.getLogger("sluicegate.admin")
 
 _TEXT_FIELDS = ("name", "owner")
+_OWNER_FIELDS = ("user_id", "team_id")  # tenancy: the user or team the key belongs to (and is charged to)
 _FLAG_FIELDS = ("enabled", "store_bodies")
 _LIST_FIELDS = {"models": "models", "endpoints": "endpoints", "networks": "networks", "ip": "networks"}
 _COUNT_LIMITS = ("rpm", "rpd", "tpm", "concurrency")
@@ -33,6 +34,7 @@ _PERIODS = ("day", "month", "total")
 ACCEPTED_FIELDS = frozenset(
     (
         *_TEXT_FIELDS,
+        *_OWNER_FIELDS,
         *_FLAG_FIELDS,
         *_LIST_FIELDS,
         *_COUNT_LIMITS,
@@ -95,7 +97,7 @@ def key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     options: dict[str, Any] = {}  # the CLI's vocabulary, for the CLI's own parser
     try:
-        for name in (*_TEXT_FIELDS, *_FLAG_FIELDS, "cache"):
+        for name in (*_TEXT_FIELDS, *_OWNER_FIELDS, *_FLAG_FIELDS, "cache"):
             if name in body:
                 fields[name] = body[name]
         for name, field in _LIST_FIELDS.items():

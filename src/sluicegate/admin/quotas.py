@@ -22,7 +22,15 @@ if TYPE_CHECKING:
 
 
 def limit_name(q: Quota) -> str:
-    """The key field a quota comes from: rpm, rpd, tpm, concurrency, budget_usd_day, ..."""
+    """The key field a quota comes from: rpm, rpd, tpm, concurrency, budget_usd_day, ...; a key's user's
+    and team's quotas (tenancy) are prefixed `user_` / `team_` (`user_rpm`, `team_budget_balance_total`:
+    the balance, in micro-units, its limit everything credited)."""
+    owner = q.scope.partition(":")[0]
+    prefix = f"{owner}_" if owner in ("user", "team") else ""
+    return prefix + _field_name(q)
+
+
+def _field_name(q: Quota) -> str:
     if q.kind == "concurrency":
         return "concurrency"
     if q.kind == "budget":

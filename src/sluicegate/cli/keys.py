@@ -64,6 +64,15 @@ def _key_options(update: bool) -> Callable[[Callable[..., Any]], Callable[..., A
             click.option("--name", required=not update, help="A name people recognise."),
             click.option("--owner", help="Who the key belongs to (team, person, service)."),
             click.option(
+                "--user",
+                "user_id",
+                metavar="ID",
+                help="The user the key belongs to; charged to their balance.",
+            ),
+            click.option(
+                "--team", "team_id", metavar="ID", help="The team the key belongs to; charged to its balance."
+            ),
+            click.option(
                 "--models", metavar="P,...", help="Allowed models: names or globs (gpt-4o*). '' = all."
             ),
             click.option(
@@ -118,7 +127,7 @@ def option_fields(options: dict[str, Any], now: float) -> dict[str, Any]:
     from sluicegate.store.keyfields import InvalidKeyField, normalise_key_fields
 
     fields: dict[str, Any] = {}
-    for name in ("name", "owner", "enabled", "store_bodies"):
+    for name in ("name", "owner", "enabled", "store_bodies", "user_id", "team_id"):
         if options.get(name) is not None:
             fields[name] = options[name]
     if options.get("cache") is not None:
@@ -197,6 +206,8 @@ def key_json(record: KeyRecord, now: float) -> dict[str, Any]:
         "limits": {name: getattr(record.limits, name) for name in KeyLimits.__slots__},
         "store_bodies": record.store_bodies,
         "cache": record.cache,
+        "user_id": record.user_id,
+        "team_id": record.team_id,
         "expires_at": iso_time(record.expires_at),
         "revoked_at": iso_time(record.revoked_at),
         "created_at": iso_time(record.created_at),

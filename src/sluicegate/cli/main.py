@@ -31,6 +31,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("sluicegate.cli.upstreams", "models"),
     "prices": ("sluicegate.cli.prices", "prices"),
     "audit": ("sluicegate.cli.prices", "audit"),
+    "users": ("sluicegate.cli.tenancy", "users"),
+    "teams": ("sluicegate.cli.tenancy", "teams"),
+    "groups": ("sluicegate.cli.tenancy", "groups"),
+    "balance": ("sluicegate.cli.tenancy", "balance"),
+    "codes": ("sluicegate.cli.tenancy", "codes"),
 }
 
 

@@ -294,6 +294,25 @@ class ResponsesConfig(_Strict):
     cache_size: int = Field(10_000, ge=0, description="recent stored responses each worker keeps in memory")
 
 
+class PortalConfig(_Strict):
+    """The self-service portal at /portal/: users sign in with a password (docs/portal.md)."""
+
+    enabled: bool = Field(False, description="serve the portal at /portal/ (off by default)")
+    session_ttl_h: float = Field(12.0, gt=0, description="hours a sign-in lasts before it must be repeated")
+    secure_cookie: bool | None = Field(
+        None,
+        description="mark the session cookie Secure; default: when the request came over https "
+        "(X-Forwarded-Proto from a trusted proxy counts)",
+    )
+    max_keys_per_user: int = Field(5, ge=0, description="keys a user may hold at once (0: none)")
+    key_models: list[str] = Field(
+        default_factory=list,
+        description="models portal keys may be given; empty: every model the user's group sees",
+    )
+    login_max_failures: int = Field(5, ge=1, description="failed sign-ins per name or address in the window")
+    login_window_s: float = Field(300.0, gt=0, description="the window failed sign-ins are counted in")
+
+
 class FilesConfig(_Strict):
     """Files, uploads and batches kept apart per key on the shared provider account (docs/files-and-batches.md)."""
 
@@ -312,6 +331,17 @@ class FilesConfig(_Strict):
         "assistants, fine-tuning...): refuse them (403 endpoint_not_isolated) or relay them shared",
     )
     cache_size: int = Field(50_000, ge=0, description="recent object owners each worker keeps in memory")
+
+
+class TenancyConfig(_Strict):
+    """Users, teams, balances and groups (docs/tenancy.md)."""
+
+    currency: str = Field(
+        "USD",
+        pattern=r"^[A-Z]{3}$",
+        description="the operator's currency for balances, top-ups and codes (e.g. USD, CNY); "
+        "prices in other currencies are converted with metering.exchange_rates",
+    )
 
 
 CacheScope = Literal["key", "owner", "global"]
@@ -461,9 +491,11 @@ class Settings(_Strict):
     metering: MeteringConfig = Field(default_factory=MeteringConfig)
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
     files: FilesConfig = Field(default_factory=FilesConfig)
+    portal: PortalConfig = Field(default_factory=PortalConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     passthrough: PassthroughConfig = Field(default_factory=PassthroughConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
 
     # Where the file was read from (not a YAML field): the SQLite default lives next to it.
     source_path: str | None = Field(None, exclude=True)

@@ -17,6 +17,7 @@ from sluicegate.limits.outcome import (
     Refusal,
 )
 from sluicegate.limits.quota import (
+    BALANCE,
     BUDGET,
     CONCURRENCY,
     COST,
@@ -29,6 +30,7 @@ from sluicegate.limits.quota import (
 )
 
 __all__ = [
+    "BALANCE",
     "BUDGET",
     "CONCURRENCY",
     "COST",

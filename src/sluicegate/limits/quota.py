@@ -33,6 +33,7 @@ BUDGET_PERIODS = ("day", "month", "total")
 REQUESTS = "requests"
 TOKENS = "tokens"
 COST = "cost"
+BALANCE = "balance"  # a user's or team's prepaid balance, in micro-units of its currency (server/tenancy.py)
 
 
 @dataclass(frozen=True, slots=True)

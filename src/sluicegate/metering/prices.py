@@ -266,6 +266,10 @@ class PriceTable:
             return None
         return Cost(price.cost(usage), price.currency)
 
+    def rate(self, currency: str) -> float | None:
+        """Units of `currency` per USD, or None when no exchange rate is known."""
+        return self._rates.get(currency.upper())
+
     def to_usd(self, cost: Cost) -> float:
         """The amount of `cost` in USD, for money budgets (which are kept in USD)."""
         rate = self._rates.get(cost.currency)

@@ -121,6 +121,7 @@ class Gateway:
         self.configsync: Any = None
         self.objects: Any = None  # server/objects.py Ownership: who made each file and batch
         self.batches: Any = None  # server/batches.py BatchPoller
+        self.tenancy: Any = None  # server/tenancy.py TenancyState: owners, groups, balances
         # Called once per charged batch with a store.owned.Charge (the tenancy balances plug in here).
         self.batch_charge: Any = None
         self._inflight: dict[asyncio.Task[Any], RequestContext] = {}  # /v1 requests running now
@@ -258,14 +259,27 @@ class Gateway:
             charge = charged(ending_of(ctx), usage)
             tokens: int | None = None
             cost_usd: float | None = None
+            balance = 0
             if charge is not None:
                 charge_cost = cost if charge is usage else rec.cost(ctx, charge)
                 cost_usd = rec.to_usd(*charge_cost) if charge_cost is not None else 0.0
                 tokens = charge.total_tokens
+                key = ctx.key
+                if (
+                    key is not None
+                    and (key.record.user_id or key.record.team_id)
+                    and self.tenancy is not None
+                ):
+                    # The one exact integer both the limiter and the ledger add (server/tenancy.py).
+                    owner = key.record.balance_owner
+                    assert owner is not None
+                    balance = self.tenancy.charge(owner, charge_cost)
+                    if balance:
+                        ctx.charge_owner, ctx.charge = owner, balance
             if gate.synchronous:
-                gate.settle_nowait(ctx, tokens, cost_usd)
+                gate.settle_nowait(ctx, tokens, cost_usd, balance)
             else:
-                pending = gate.settle(ctx, tokens, cost_usd)
+                pending = gate.settle(ctx, tokens, cost_usd, balance)
         if pending is None:
             rec.record(ctx, usage, cost)
             return None
@@ -397,6 +411,10 @@ class Gateway:
                 from sluicegate.admin.api import handle_admin
 
                 await handle_admin(self, scope, proto, ctx)
+            elif path == "/portal" or path.startswith("/portal/"):
+                from sluicegate.portal.ui import handle_portal
+
+                await handle_portal(self, scope, proto, ctx)
             elif path == "/" and method == "GET":
                 self._json(
                     proto,

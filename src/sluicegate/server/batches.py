@@ -30,7 +30,7 @@ import orjson
 from sluicegate.metering.prices import UNPRICED, Cost
 from sluicegate.metering.usage import Usage, usage_from_mapping
 from sluicegate.server.objects import fetch
-from sluicegate.store.owned import Charge, OwnedRef
+from sluicegate.store.owned import Charge, OwnedRef, Owner
 from sluicegate.store.records import RequestRecord
 
 if TYPE_CHECKING:
@@ -178,6 +178,10 @@ class BatchPoller:
         if not await gw.store.objects.mark_charged(ref.id, prompt, completion, cost, currency):
             return 0  # another poller charged it first
         self.charged += 1
+        balance = sum(r.charge for r in records)
+        if balance and records[0].charge_owner is not None:
+            # The ledger has it (the log rows carry it); the live balances must count it too.
+            await charge_outside_requests(gw, records[0].charge_owner, balance)
         log.info(
             "batch %s charged to key %s: %d+%d tokens, %.6f %s",
             ref.id,
@@ -207,9 +211,13 @@ class BatchPoller:
         key_id = ref.owner.key_id or None
         key_name = next((e.record.name for e in gw.keys.entries() if e.record.id == key_id), None)
         prices = gw.recorder.prices if gw.recorder is not None else None
+        owner = balance_owner(ref.owner) if gw.tenancy is not None else None
         out = []
         for model, (usage, _answers) in sorted(per_model.items()):
             found = prices.cost(model, usage, upstream=ref.channel) if prices is not None else None
+            cost = found.amount * self.price_ratio if found is not None else 0.0
+            # Tenancy: the owner's balance pays the batch price × its group's ratio (server/tenancy.py).
+            charge = gw.tenancy.charge(owner, (cost, found.currency)) if owner and found is not None else 0
             out.append(
                 RequestRecord(
                     request_id=ref.id[:64],
@@ -226,9 +234,11 @@ class BatchPoller:
                     completion_tokens=usage.completion_tokens,
                     cached_tokens=usage.cached_tokens,
                     reasoning_tokens=usage.reasoning_tokens,
-                    cost=found.amount * self.price_ratio if found is not None else 0.0,
+                    cost=cost,
                     currency=found.currency if found is not None else UNPRICED,
                     record_id=record_id(ref.id, model),
+                    charge_owner=owner if charge else None,
+                    charge=charge,
                 )
             )
         return out
@@ -256,3 +266,26 @@ def _object(raw: bytes | None) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return obj if isinstance(obj, dict) else None
+
+
+def balance_owner(owner: Owner) -> str | None:
+    """The balance an object's owner pays from: its key's team, else its user (as for requests)."""
+    if owner.team_id:
+        return f"team:{owner.team_id}"
+    if owner.user_id:
+        return f"user:{owner.user_id}"
+    return None
+
+
+async def charge_outside_requests(gw: Any, owner: str, micro: int) -> None:
+    """Count a charge made off the request path (a batch) in the live balance: a settle of an empty
+    reservation adds it to the owner's counter, in memory or in Redis, without any check."""
+    if gw.tenancy is None or gw.limits is None:
+        return
+    from sluicegate.limits import BALANCE, Admission, Demand
+
+    reserved = Admission((Demand(gw.tenancy.quota(owner), 0.0),), ("total",), "", time.time(), None, None)
+    try:
+        await gw.limits.limiter.settle(reserved, {BALANCE: float(micro)})
+    except Exception as exc:
+        log.warning("could not count a batch charge in the live balance: %s", type(exc).__name__)

@@ -33,6 +33,8 @@ class RequestContext:
         "cache_hit",
         "channel",
         "channels",
+        "charge",
+        "charge_owner",
         "client_gone",
         "client_ip",
         "client_payload",
@@ -122,6 +124,8 @@ class RequestContext:
         # The response cache (server/cached.py): answered from it, and what the upstream call it
         # replaced used and cost (a partial embeddings hit saves tokens without being a hit).
         self.cache_hit = False
+        self.charge_owner: str | None = None  # tenancy: the balance charged, and how much (micro-units)
+        self.charge = 0
         self.tokens_saved = 0
         self.cost_saved = 0.0
         self.saved_currency = ""

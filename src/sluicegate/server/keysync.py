@@ -33,6 +33,9 @@ class KeySync(RevisionPoller):
         # their budget counters from the store there, so a budget given to a key that was already used
         # counts what it spent before any request is held to it.
         self.on_change: Callable[[list[Any]], Awaitable[None]] | None = None
+        # Awaited at every reload, BEFORE the keys are swapped in: tenancy changes (top-ups, groups, users)
+        # bump the same revision, and a new key of a new user must not be served before its balance is known.
+        self.before_swap: Callable[[], Awaitable[None]] | None = None
 
     async def refresh(self, force: bool = False) -> bool:
         """Reload keys if the store's revision changed; True when the cache was replaced."""
@@ -47,6 +50,8 @@ class KeySync(RevisionPoller):
             changed = [r for r in records if self._versions.get(r.id) != r.updated_at]
             if changed:
                 await self.on_change(changed)
+        if self.before_swap is not None:
+            await self.before_swap()
         self._versions = {r.id: r.updated_at for r in records}
         self._cache.replace_managed(records, revision)
         log.info("key cache loaded: %d managed key(s), revision %d", len(records), revision)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sluicegate.config.model import Settings
 from sluicegate.limits import (
+    BALANCE,
     CONCURRENCY,
     COST,
     INSUFFICIENT_QUOTA,
@@ -92,6 +93,10 @@ def scope_words(scope: str) -> str:
         return f"the model '{name}' (all keys together)"
     if kind == "client":
         return "your provider key"
+    if kind == "user":
+        return "your account"
+    if kind == "team":
+        return "your team"
     return "the upstream serving this model"
 
 
@@ -159,6 +164,8 @@ class LimitGate:
         self.backend_errors = 0
         self.on_refusal: Any = None  # callback(reason) for metrics
         self.on_backend_error: Any = None
+        # server/tenancy.py TenancyState: keys of a user or team are held to its balance too.
+        self.tenancy: Any = None
 
     @property
     def limiter(self) -> Any:
@@ -183,9 +190,13 @@ class LimitGate:
     ) -> tuple[Quota, ...]:
         """The request's quotas; without the key's concurrency when `hold_slot` already took it."""
         quotas: tuple[Quota, ...] = ()
-        if key is not None and not key.record.limits.is_empty():
-            slots, rest = self._key_parts(key)
-            quotas = rest if slot_held else slots + rest
+        if key is not None:
+            record = key.record
+            if not record.limits.is_empty():
+                slots, rest = self._key_parts(key)
+                quotas = rest if slot_held else slots + rest
+            if (record.user_id or record.team_id) and self.tenancy is not None:
+                quotas = quotas + self.tenancy.quotas_for(record)
         if model is not None and self._model_quotas:
             mq = self._model_quotas.get(model)
             if mq:
@@ -300,7 +311,7 @@ class LimitGate:
         With a budget among the quotas the answer's size is elastic (the limiter may grant fewer
         tokens than asked, see server/reservation.py); without one nothing is clamped.
         """
-        need_tokens = any(q.metric in (TOKENS, COST) for q in quotas)
+        need_tokens = any(q.metric in (TOKENS, COST, BALANCE) for q in quotas)
         if not need_tokens:
             return {REQUESTS: 1.0}, None, 0, 1
         # Admitted in the client's own shape (a translation is made per attempt, after admission);
@@ -320,11 +331,23 @@ class LimitGate:
         est = {REQUESTS: 1.0, TOKENS: float(prompt + completion)}
         elastic = budget and max_out > 0 and not clamped
         per_unit: dict[str, float] | None = {TOKENS: float(answers)} if elastic else None
-        if any(q.metric == COST for q in quotas):
+        cost = any(q.metric == COST for q in quotas)
+        balance = (
+            ctx.key is not None and self.tenancy is not None and any(q.metric == BALANCE for q in quotas)
+        )
+        if cost or balance:
             full = self._price_of(ctx, prompt, completion) or 0.0
-            est[COST] = full
-            if per_unit is not None and full > 0.0:
-                per_unit[COST] = (full - (self._price_of(ctx, prompt, 0) or 0.0)) / max_out
+            answer = (full - (self._price_of(ctx, prompt, 0) or 0.0)) / max_out if max_out > 0 else 0.0
+            if cost:
+                est[COST] = full
+                if per_unit is not None and full > 0.0:
+                    per_unit[COST] = answer
+            if balance:
+                # The balance's currency, micro-units, times the owner's group ratio (server/tenancy.py).
+                factor = self.tenancy.micro_per_usd(ctx.key.record.balance_owner)  # type: ignore[union-attr]
+                est[BALANCE] = full * factor
+                if per_unit is not None and full > 0.0:
+                    per_unit[BALANCE] = answer * factor
         return est, per_unit, (max_out if elastic else 0), answers
 
     # -- admission of the request --------------------------------------------------------------------
@@ -393,6 +416,8 @@ class LimitGate:
         if r.retry_after is not None:
             headers["retry-after"] = str(max(1, math.ceil(r.retry_after)))
         what = f"{r.quota.describe().rsplit(' for ', 1)[0]} for {scope_words(r.quota.scope)}"
+        if r.reason == INSUFFICIENT_QUOTA and r.quota.metric == BALANCE:
+            return QuotaExceeded(self._balance_words(r), headers=headers)
         if r.reason == INSUFFICIENT_QUOTA:
             return QuotaExceeded(budget_refusal_message(r, scope_words(r.quota.scope)), headers=headers)
         if r.reason == TOO_LARGE:
@@ -405,6 +430,17 @@ class LimitGate:
         wait = f" Try again in {r.retry_after:.3g}s." if r.retry_after is not None else ""
         return RateLimited(
             f"Rate limit reached: {what} is limited to {r.quota.limit:g}.{wait}", headers=headers
+        )
+
+    def _balance_words(self, r: Refusal) -> str:
+        """A balance refusal in money, without the balance's internals (its credited total)."""
+        currency = self.tenancy.currency if self.tenancy is not None else ""
+        left = max(0.0, r.left or 0.0) / 1e6
+        whose = scope_words(r.quota.scope) + "'s balance"
+        needed = f" and this request needs at least {r.needed / 1e6:.6f} {currency}" if r.needed else ""
+        return (
+            f"You exceeded your current quota: {whose} has {left:.6f} {currency} left{needed}. "
+            "Top up the balance or redeem a code."
         )
 
     # -- the upstream account's and the channel's own quotas ------------------------------------------
@@ -483,57 +519,66 @@ class LimitGate:
 
     @staticmethod
     def _taken(
-        ctx: RequestContext, tokens: int | None, cost_usd: float | None
-    ) -> list[tuple[Admission, int | None, float | None]]:
+        ctx: RequestContext, tokens: int | None, cost_usd: float | None, balance: int
+    ) -> list[tuple[Admission, int | None, float | None, int]]:
         """What a request holds, to settle (taken off it, so it is settled once): its concurrency slot
         (released), the upstream's reservation (tokens only) and its own admission."""
-        held: list[tuple[Admission, int | None, float | None]] = []
+        held: list[tuple[Admission, int | None, float | None, int]] = []
         if ctx.slot is not None:
-            held.append((ctx.slot, None, None))
+            held.append((ctx.slot, None, None, 0))
             ctx.slot = None
         if ctx.upstream_admission is not None:
-            held.append((ctx.upstream_admission, tokens, None))
+            held.append((ctx.upstream_admission, tokens, None, 0))
             ctx.upstream_admission = None
         if ctx.admission is not None:
-            held.append((ctx.admission, tokens, cost_usd))
+            held.append((ctx.admission, tokens, cost_usd, balance))
             ctx.admission = None
         return held
 
-    def settle_nowait(self, ctx: RequestContext, tokens: int | None, cost_usd: float | None) -> None:
+    def settle_nowait(
+        self, ctx: RequestContext, tokens: int | None, cost_usd: float | None, balance: int = 0
+    ) -> None:
         """`settle` for a synchronous backend."""
-        for admission, used, cost in self._taken(ctx, tokens, cost_usd):
-            self._settle_one_nowait(admission, used, cost)
+        for admission, used, cost, charge in self._taken(ctx, tokens, cost_usd, balance):
+            self._settle_one_nowait(admission, used, cost, charge)
 
-    async def settle(self, ctx: RequestContext, tokens: int | None, cost_usd: float | None) -> None:
+    async def settle(
+        self, ctx: RequestContext, tokens: int | None, cost_usd: float | None, balance: int = 0
+    ) -> None:
         """Correct the request's reservations to what it used (`tokens` None: it failed before usage was
-        known, refund all but the request itself) and free its concurrency slots."""
-        for admission, used, cost in self._taken(ctx, tokens, cost_usd):
-            await self._settle_one(admission, used, cost)
+        known, refund all but the request itself) and free its concurrency slots. `balance` is the exact
+        charge to the key's owner's balance, in micro-units (the same integer the ledger records)."""
+        for admission, used, cost, charge in self._taken(ctx, tokens, cost_usd, balance):
+            await self._settle_one(admission, used, cost, charge)
 
     @staticmethod
-    def _actual(tokens: int, cost_usd: float | None) -> dict[str, float]:
-        actual = {TOKENS: float(tokens)}
+    def _actual(tokens: int, cost_usd: float | None, balance: int) -> dict[str, float]:
+        actual = {TOKENS: float(tokens), BALANCE: float(balance)}
         if cost_usd is not None:
             actual[COST] = cost_usd
         return actual
 
-    def _settle_one_nowait(self, admission: Admission, tokens: int | None, cost_usd: float | None) -> None:
+    def _settle_one_nowait(
+        self, admission: Admission, tokens: int | None, cost_usd: float | None, balance: int = 0
+    ) -> None:
         try:
             if tokens is None:
                 self._fast_release(admission)  # type: ignore[misc]
             else:
-                self._fast_settle(admission, self._actual(tokens, cost_usd))  # type: ignore[misc]
+                self._fast_settle(admission, self._actual(tokens, cost_usd, balance))  # type: ignore[misc]
         except LimiterUnavailable:
             self.backend_errors += 1
             log.warning("could not settle a request's limits: backend unavailable")
 
-    async def _settle_one(self, admission: Admission, tokens: int | None, cost_usd: float | None) -> None:
+    async def _settle_one(
+        self, admission: Admission, tokens: int | None, cost_usd: float | None, balance: int = 0
+    ) -> None:
         self._leased.pop(id(admission), None)
         try:
             if tokens is None:
                 await self._limiter.release(admission)
             else:
-                await self._limiter.settle(admission, self._actual(tokens, cost_usd))
+                await self._limiter.settle(admission, self._actual(tokens, cost_usd, balance))
         except LimiterUnavailable:
             self.backend_errors += 1
             log.warning("could not settle a request's limits: backend unavailable (leases will expire)")

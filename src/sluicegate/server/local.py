@@ -83,6 +83,9 @@ async def respond_mock(gw: Gateway, proto: Any, ctx: RequestContext, body: bytes
 def respond_models(gw: Gateway, proto: Any, ctx: RequestContext, one: str | None) -> None:
     key = ctx.key
     names = [m for m in gw.routes if key is None or key.allows_model(m)]
+    owner = key.record.balance_owner if key is not None else None
+    if owner is not None and gw.tenancy is not None:  # a group sees only its models (server/tenancy.py)
+        names = [m for m in names if gw.tenancy.visible(owner, m)]
     headers = [*JSON_CT, ("x-request-id", ctx.request_id), *gw.cors.response_headers(ctx.origin)]
     ctx.status = 200
     if one is not None:

@@ -99,6 +99,9 @@ async def handle_v1(gw: Gateway, scope: Any, proto: Any, ctx: RequestContext) ->
         # No upstream reads a model from a file upload; a batch's models are checked line by line.
         needed = bool(body) and not (objects and path.startswith(OWNED_PREFIXES))
         ctx.key.check_request(model, path, ctx.client_ip, model_needed=needed)
+        record = ctx.key.record
+        if (record.user_id or record.team_id) and gw.tenancy is not None:
+            gw.tenancy.check(record.balance_owner, model)  # a disabled user; a model their group cannot see
     if objects and await handle_objects(gw, proto, ctx, body, payload, headers, scope.query_string):
         return
     local = codec.local_answer

@@ -280,6 +280,8 @@ class Recorder:
             cache_hit=ctx.cache_hit,
             tokens_saved=ctx.tokens_saved,
             cost_saved=ctx.cost_saved,
+            charge_owner=ctx.charge_owner,
+            charge=ctx.charge,
         )
         if self.metrics is not None:
             self.metrics.observe(rec)

@@ -122,15 +122,51 @@ async def start(gw: Gateway) -> None:
 
     gw.configsync = ConfigSync(gw)
     await gw.configsync.start()
+    start_tenancy(gw, prices)
     if hasattr(limiter, "on_reset"):  # Redis lost its data (restart, flush): budgets come back from the store
-        limiter.on_reset = lambda: gw.limits.seed_budgets(gw.store, gw.keys.entries(), gw.recorder.to_usd)
+        limiter.on_reset = lambda: reset_counters(gw)
     try:
         await gw.limits.seed_budgets(gw.store, gw.keys.entries(), gw.recorder.to_usd)
     except Exception as exc:
         log.warning("could not seed budget counters from the store: %s", type(exc).__name__)
+    await reload_tenancy(gw)
     gw.keysync.on_change = lambda records: seed_changed_budgets(gw, records)
+    gw.keysync.before_swap = lambda: reload_tenancy(gw)
     start_objects(gw)
     gw.started = True
+
+
+def start_tenancy(gw: Gateway, prices: Any) -> None:
+    """Users' and teams' balances, group ratios and visible models (server/tenancy.py)."""
+    from sluicegate.server.tenancy import TenancyState
+
+    s = gw.settings
+    currency = s.tenancy.currency
+    gw.store.tenancy.currency = gw.store.usage.charge_currency = currency
+    share = s.server.workers if s.server.workers > 1 and not s.redis else 1
+    gw.tenancy = TenancyState(currency, prices.rate, share)
+    gw.limits.tenancy = gw.tenancy
+
+
+async def reload_tenancy(gw: Gateway) -> None:
+    """Swap in the store's tenancy figures (after any key-revision change), seeding new owners' counters."""
+    if gw.tenancy is None:
+        return
+    try:
+        seeds = gw.tenancy.apply(await gw.store.tenancy.snapshot())
+        for quota, spent in seeds:
+            await gw.limits.limiter.seed(quota, spent)
+        gw.tenancy.seeded(seeds)
+    except Exception as exc:
+        log.warning("could not load tenancy state from the store: %s", type(exc).__name__)
+
+
+async def reset_counters(gw: Gateway) -> None:
+    """The shared counters were lost: budgets and balances start again from the store."""
+    await gw.limits.seed_budgets(gw.store, gw.keys.entries(), gw.recorder.to_usd)
+    if gw.tenancy is not None:
+        gw.tenancy.forget_seeds()
+        await reload_tenancy(gw)
 
 
 def start_objects(gw: Gateway) -> None:

@@ -17,6 +17,7 @@ from sluicegate.store.logsearch import LogSearch
 from sluicegate.store.migrate import upgrade
 from sluicegate.store.objects import ObjectsRepository
 from sluicegate.store.responses import ResponsesRepository
+from sluicegate.store.tenancy import TenancyRepository
 from sluicegate.store.usage import UsageRepository
 
 
@@ -35,6 +36,7 @@ class Store:
         self.catalog = CatalogRepository(engine, clock)
         self.responses = ResponsesRepository(engine, clock)
         self.objects = ObjectsRepository(engine, clock)
+        self.tenancy = TenancyRepository(engine, clock)
 
     @classmethod
     async def open(

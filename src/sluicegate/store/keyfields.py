@@ -18,10 +18,20 @@ from sluicegate.store.records import ENDPOINT_NAMES, KeyLimits
 LIMIT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclass_fields(KeyLimits))
 _INT_LIMITS = frozenset(name for name in LIMIT_FIELDS if not name.startswith("budget_usd"))
 _TEXT_FIELDS = {"name": 200, "owner": 200}
+_OWNER_FIELDS = ("user_id", "team_id")  # tenancy: the user or team a key belongs to
 _LIST_FIELDS = ("models", "endpoints", "networks")
 _FLAG_FIELDS = ("enabled", "store_bodies")
 EDITABLE_FIELDS: frozenset[str] = frozenset(
-    (*_TEXT_FIELDS, *_LIST_FIELDS, *_FLAG_FIELDS, *LIMIT_FIELDS, "expires_at", "limits", "cache")
+    (
+        *_TEXT_FIELDS,
+        *_LIST_FIELDS,
+        *_FLAG_FIELDS,
+        *LIMIT_FIELDS,
+        *_OWNER_FIELDS,
+        "expires_at",
+        "limits",
+        "cache",
+    )
 )
 
 
@@ -62,6 +72,10 @@ def normalise_key_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = value
         elif name == "expires_at":
             out[name] = _expires_at(value)
+        elif name in _OWNER_FIELDS:
+            if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 32):
+                raise InvalidKeyField(f"{name} must be a user or team id, or null")
+            out[name] = value.strip() if value is not None else None
         elif name == "cache":
             if value not in (None, "on", "off"):
                 raise InvalidKeyField('cache must be "on", "off" or null (the config decides)')

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sluicegate.store.catalog import Audit, write_audit
 from sluicegate.store.keyfields import LIMIT_FIELDS, InvalidKeyField, normalise_key_fields
 from sluicegate.store.records import KeyLimits, KeyRecord
-from sluicegate.store.schema import api_keys, revision
+from sluicegate.store.schema import api_keys, revision, teams, users
 from sluicegate.store.secrets import generate_secret, hash_key, key_prefix
 
 _LIST_COLUMNS = ("models", "endpoints", "networks")
@@ -82,6 +82,7 @@ class KeyRepository:
         )
         async with self._engine.begin() as conn:
             await _check_name_free(conn, values["name"])
+            await _check_owner_exists(conn, values)
             await conn.execute(api_keys.insert().values(values))
             await _bump_revision(conn)
             record = await _fetch(conn, values["id"])
@@ -144,6 +145,7 @@ class KeyRepository:
         async with self._engine.begin() as conn:
             if "name" in values:
                 await _check_name_free(conn, values["name"], key_id)
+            await _check_owner_exists(conn, values)
             before = await _fetch(conn, key_id) if audit is not None else None
             result = await conn.execute(
                 update(api_keys)
@@ -211,6 +213,16 @@ async def _check_name_free(conn: AsyncConnection, name: str, key_id: str | None 
         raise KeyNameTaken(name)
 
 
+async def _check_owner_exists(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
+    """A key given to a user or team that does not exist would be charged to no balance."""
+    for column, table, what in (("user_id", users, "user"), ("team_id", teams, "team")):
+        wanted = values.get(column)
+        if wanted is not None:
+            found = (await conn.execute(select(table.c.id).where(table.c.id == wanted))).first()
+            if found is None:
+                raise InvalidKeyField(f"no {what} has the id {wanted!r}")
+
+
 async def _bump_revision(conn: AsyncConnection) -> None:
     await conn.execute(update(revision).where(revision.c.id == 1).values(value=revision.c.value + 1))
 
@@ -247,4 +259,6 @@ def _to_record(row: Row[Any]) -> KeyRecord:
         source="store",
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        user_id=m.get("user_id"),
+        team_id=m.get("team_id"),
     )

@@ -68,6 +68,17 @@ class KeyRecord:
     source: str = "store"  # "store" (managed) or "config" (static, from the YAML file)
     created_at: float = 0.0
     updated_at: float = 0.0
+    user_id: str | None = None  # tenancy: the user the key belongs to (docs/tenancy.md)
+    team_id: str | None = None  # ... or the team; a team key is charged to the team's balance
+
+    @property
+    def balance_owner(self) -> str | None:
+        """The balance this key's requests are charged to: "team:<id>", "user:<id>", or None."""
+        if self.team_id:
+            return f"team:{self.team_id}"
+        if self.user_id:
+            return f"user:{self.user_id}"
+        return None
 
 
 @dataclass(slots=True)
@@ -109,3 +120,7 @@ class RequestRecord:
     cache_hit: bool = False  # answered from the response cache (cache/): no upstream call
     tokens_saved: int = 0  # a hit: the tokens the cached answer's upstream call used
     cost_saved: float = 0.0  # a hit: what that call cost, in `currency`
+    # Tenancy: the balance charged ("user:<id>" / "team:<id>") and how much, in integer micro-units of
+    # the balance's currency; the log writer adds the ledger entry in the same transaction.
+    charge_owner: str | None = None
+    charge: int = 0

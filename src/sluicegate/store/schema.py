@@ -52,6 +52,8 @@ api_keys = Table(
     Column("budget_usd_total", Float, nullable=True),
     Column("store_bodies", Boolean, nullable=False, server_default="0"),
     Column("cache", String(8), nullable=True),  # migration 0006: "on", "off", or NULL (the config's)
+    Column("user_id", String(32), nullable=True),  # migration 0007: the user or team the key belongs to
+    Column("team_id", String(32), nullable=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Index("ix_api_keys_key_hash", "key_hash", unique=True),
@@ -99,6 +101,9 @@ request_logs = Table(
     Column("cache_hit", Boolean, nullable=False, server_default="0"),
     Column("tokens_saved", BigInteger, nullable=False, server_default="0"),
     Column("cost_saved", Float, nullable=False, server_default="0"),
+    # Migration 0007: the balance charged ("user:<id>" / "team:<id>") and how much, in micro-units.
+    Column("charge_owner", String(48), nullable=True),
+    Column("charge", BigInteger, nullable=False, server_default="0"),
     Index("ix_request_logs_ts", "ts"),
     Index("ix_request_logs_record_id", "record_id", unique=True),
     Index("ix_request_logs_key_id_ts", "key_id", "ts"),
@@ -233,4 +238,124 @@ leases = Table(
     Column("name", String(100), primary_key=True),
     Column("holder", String(200), nullable=False),
     Column("expires_at", Float, nullable=False),
+)
+
+
+def _owner_limits() -> list[Column[int]]:
+    """Rates and concurrency of a user or team over all its keys (null: none), held like a key's."""
+    return [
+        Column("rpm", Integer, nullable=True),
+        Column("rpd", Integer, nullable=True),
+        Column("tpm", BigInteger, nullable=True),
+        Column("concurrency", Integer, nullable=True),
+    ]
+
+
+# Tenancy (migration 0007, docs/tenancy.md). Money is integer micro-units of the balance's currency
+# (1 CNY = 1_000_000): sums are exact, so the ledger always adds up to the balance.
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("password_hash", Text, nullable=True),  # argon2id (store/passwords.py); never returned
+    Column("role", String(16), nullable=False, server_default="member"),
+    Column("group_name", String(64), nullable=False, server_default="default"),
+    Column("team_id", String(32), nullable=True),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    *_owner_limits(),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_users_name", "name", unique=True),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("group_name", String(64), nullable=False, server_default="default"),
+    *_owner_limits(),
+    Column("created_at", Float, nullable=False),
+    Index("ix_teams_name", "name", unique=True),
+)
+
+team_members = Table(
+    "team_members",
+    metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
+    Column("role", String(16), nullable=False, server_default="member"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("ratio", Float, nullable=False, server_default="1"),
+    Column("description", Text, nullable=False, server_default=""),
+)
+
+# The models a group may see; a group with no rows sees every model.
+group_models = Table(
+    "group_models",
+    metadata,
+    Column("group_name", String(64), primary_key=True),
+    Column("model", String(200), primary_key=True),
+)
+
+# `amount` is the balance; `spent` the total ever charged, so amount + spent is everything credited
+# (the limiter's limit, which charges in flight do not move: see server/tenancy.py).
+balances = Table(
+    "balances",
+    metadata,
+    Column("owner_kind", String(8), primary_key=True),
+    Column("owner_id", String(32), primary_key=True),
+    Column("currency", String(8), nullable=False),
+    Column("amount", BigInteger, nullable=False, server_default="0"),
+    Column("spent", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", Float, nullable=False),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("owner_kind", String(8), nullable=False),
+    Column("owner_id", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),  # charge, topup, redeem, refund
+    Column("amount", BigInteger, nullable=False),  # signed: charges are negative
+    Column("balance_after", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("request_id", String(64), nullable=True),
+    Column("actor", String(200), nullable=False, server_default=""),
+    Column("created_at", Float, nullable=False),
+    Index("ix_ledger_owner", "owner_kind", "owner_id", "id"),
+)
+
+# Codes are kept as SHA-256 hashes (they carry 144 random bits); the plaintext is shown once.
+redemption_codes = Table(
+    "redemption_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("prefix", String(16), nullable=False),
+    Column("batch_id", String(32), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(8), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("redeemed_by", String(32), nullable=True),
+    Column("redeemed_at", Float, nullable=True),
+    Index("ix_redemption_codes_batch", "batch_id"),
+)
+
+# Portal sign-ins (docs/tenancy.md): the SHA-256 of each session token, its user and its expiry.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_sessions_expires_at", "expires_at"),
 )

@@ -23,6 +23,7 @@ from sqlalchemy import BigInteger, bindparam, cast, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sluicegate.store.engine import upsert_insert
+from sluicegate.store.ledger import apply_charges
 from sluicegate.store.records import RequestRecord
 from sluicegate.store.schema import request_logs, usage_daily
 
@@ -88,6 +89,8 @@ class UsageRepository:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:
         self._engine = engine
         self._clock = clock
+        # Tenancy: the currency of a balance first made by a charge (users and teams get theirs at creation).
+        self.charge_currency = "USD"
         insert = upsert_insert(engine.dialect.name)
         stmt = insert(usage_daily)
         added = {name: usage_daily.c[name] + stmt.excluded[name] for name in (*_SUM_COLUMNS, *_SAVED_COLUMNS)}
@@ -143,6 +146,7 @@ class UsageRepository:
         async with self._engine.begin() as conn:
             await conn.exec_driver_sql(self._log_sql, rows)
             await conn.execute(self._upsert, aggregate(records))
+            await apply_charges(conn, records, self._clock(), self.charge_currency)
         return len(records)
 
     async def _write_once(self, records: Sequence[RequestRecord]) -> int:
@@ -155,6 +159,7 @@ class UsageRepository:
             fresh = [r for r in records if r.record_id in added]
             if fresh:
                 await conn.execute(self._upsert, aggregate(fresh))
+                await apply_charges(conn, fresh, self._clock(), self.charge_currency)
         return len(fresh)
 
     async def query(
@@ -228,6 +233,19 @@ class UsageRepository:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [log_entry(row._mapping) for row in reversed(rows)]
+
+    async def tail_for_keys(self, key_ids: Sequence[str], n: int = 50) -> list[LogEntry]:
+        """The last `n` logged requests of these keys only, newest first (a portal user's own)."""
+        if not key_ids:
+            return []
+        query = (
+            select(request_logs)
+            .where(request_logs.c.key_id.in_(list(key_ids)))
+            .order_by(request_logs.c.id.desc())
+            .limit(max(n, 0))
+        )
+        async with self._engine.connect() as conn:
+            return [log_entry(row._mapping) for row in await conn.execute(query)]
 
     async def after(self, last_id: int, limit: int = 500) -> list[LogEntry]:
         """Requests logged after row `last_id`, oldest first: the cursor behind `logs --follow`."""

@@ -1,0 +1,164 @@
+"""The portal's HTTP API under /portal/api/: which handler answers which call, and the signed-in user's
+balance, ledger, codes, usage and logs (sign-in is in signin.py, keys in keys.py).
+
+Who is asking is the session cookie (a token the tenancy store keeps hashed), looked up on every call: a portal call
+is not on the LLM request path, so a query is fine, and signing out or disabling a user takes effect
+at once on every worker. Every answer is about the signed-in user only: ids are looked up together with
+the user's id in the same query (mine.py), so another user's key is "not found", never "forbidden".
+Errors are OpenAI-shaped like every other error.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+import click
+import orjson
+
+from sluicegate.cli.usage import DayType
+from sluicegate.portal import keys, signin
+from sluicegate.portal.call import (
+    MAX_PAGE,
+    PREFIX,
+    Call,
+    check_same_origin,
+    int_param,
+    portal_of,
+    read_cookie,
+    team_role,
+    user_json,
+    writer_only,
+)
+from sluicegate.portal.keys import key_models
+from sluicegate.protocol.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, Unauthorized
+
+log = logging.getLogger("sluicegate.portal")
+
+
+async def me(call: Call) -> tuple[int, Any]:
+    team, role_in_team = await team_role(call)
+    money = await call.gw.store.tenancy.balance(f"user:{call.user.id}")
+    own_keys = await call.portal.mine.keys(call.user.id)
+    models = await key_models(call)
+    return 200, {
+        "user": user_json(call.user),
+        "team": None if team is None else {"id": team.id, "name": team.name, "role": role_in_team},
+        "balance": money.to_json(),
+        "can_write": call.user.role != "viewer",
+        "keys": {"count": len(own_keys), "max": call.gw.settings.portal.max_keys_per_user},
+        "models": models.listed(call.gw.routes),
+        "models_restricted": models.restricted,
+    }
+
+
+async def balance(call: Call) -> tuple[int, Any]:
+    """`GET balance?owner=user|team&limit=50&before=ID`: the balance and its ledger, newest first."""
+    owner = f"user:{call.user.id}"
+    if call.query.get("owner", "user") == "team":
+        team, role = await team_role(call)
+        if team is None or role != "team_admin":
+            raise Forbidden("Only a team's admins may see its balance.", code="not_team_admin")
+        owner = f"team:{team.id}"
+    elif call.query.get("owner", "user") != "user":
+        raise BadRequest("owner must be user or team.", param="owner", code="invalid_value")
+    limit = int_param(call.query, "limit", 50, 1, MAX_PAGE)
+    before = int_param(call.query, "before", None, 1, 2**62)
+    assert limit is not None
+    tenancy = call.gw.store.tenancy
+    current = await tenancy.balance(owner)
+    entries = await tenancy.ledger(owner, limit, before)
+    return 200, {
+        **current.to_json(),
+        "ledger": [e.to_json() for e in entries],
+        "next_before": entries[-1].id if len(entries) == limit else None,
+    }
+
+
+async def redeem(call: Call) -> tuple[int, Any]:
+    from sluicegate.store.ledger import CodeRefused
+
+    check_same_origin(call)
+    writer_only(call)
+    code = (await call.json()).get("code")
+    if not isinstance(code, str) or not code.strip() or len(code) > 200:
+        raise BadRequest("code is required.", param="code", code="invalid_value")
+    try:
+        entry = await call.gw.store.tenancy.redeem(code.strip(), call.user.id)
+    except CodeRefused as exc:
+        raise BadRequest(str(exc).capitalize() + ".", param="code", code=f"code_{exc.reason}") from None
+    log.info("portal: %s redeemed a code", call.user.id)
+    current = await call.gw.store.tenancy.balance(f"user:{call.user.id}")
+    return 200, {"entry": entry.to_json(), "balance": current.to_json()}
+
+
+# -- usage and logs ----------------------------------------------------------------------------------------
+
+
+async def usage(call: Call) -> tuple[int, Any]:
+    """`GET usage?since=30d&until=today`: the user's keys' usage per UTC day and model."""
+    days = DayType()
+    try:
+        since = days.convert(call.query.get("since") or "30d", None, None)
+        until = days.convert(call.query["until"], None, None) if call.query.get("until") else None
+    except click.BadParameter as exc:
+        raise BadRequest(exc.message, param="since/until", code="invalid_date") from None
+    rows = await call.portal.mine.usage(call.user.id, since, until)
+    return 200, {"object": "list", "data": rows}
+
+
+async def logs(call: Call) -> tuple[int, Any]:
+    """`GET logs?limit=50&before=ID`: the user's keys' requests, newest first."""
+    limit = int_param(call.query, "limit", 50, 1, MAX_PAGE)
+    before = int_param(call.query, "before", None, 1, 2**62)
+    assert limit is not None
+    rows = await call.portal.mine.logs(call.user.id, limit, before)
+    return 200, {
+        "object": "list",
+        "data": rows,
+        "next_before": rows[-1]["id"] if len(rows) == limit else None,
+    }
+
+
+_SIGNED_IN = {
+    ("GET", "me"): me,
+    ("GET", "balance"): balance,
+    ("POST", "redeem"): redeem,
+    ("GET", "keys"): keys.list_keys,
+    ("POST", "keys"): keys.create_key,
+    ("GET", "usage"): usage,
+    ("GET", "logs"): logs,
+}
+_PUBLIC = {("POST", "login"): signin.login, ("POST", "logout"): signin.logout}
+
+
+async def handle_api(gw: Any, scope: Any, proto: Any, ctx: Any) -> None:
+    """Answer one /portal/api/* request."""
+    route = ctx.path[len(PREFIX) :].rstrip("/")
+    query = {name: values[-1] for name, values in parse_qs(scope.query_string or "").items()}
+    call = Call(gw, scope, proto, ctx, portal_of(gw), query, token=read_cookie(scope.headers))
+    extra: list[tuple[str, str]] = [("cache-control", "no-store")]
+    public = _PUBLIC.get((ctx.method, route))
+    if public is not None:
+        status, body, cookies = await public(call)
+        extra += cookies
+    else:
+        known = {r for _, r in (*_SIGNED_IN, *_PUBLIC)}
+        is_key = route.startswith("keys/") and route.count("/") == 1
+        if route not in known and not is_key:
+            raise NotFound(f"Unknown portal path {ctx.path}. See docs/portal.md.")
+        if not is_key and (ctx.method, route) not in _SIGNED_IN:
+            allowed = ", ".join(m for m, r in (*_SIGNED_IN, *_PUBLIC) if r == route)
+            raise MethodNotAllowed(f"{ctx.method} is not allowed on {ctx.path}; use {allowed}.")
+        if is_key and ctx.method != "DELETE":
+            raise MethodNotAllowed(f"{ctx.method} is not allowed on {ctx.path}; use DELETE.")
+        call.session = await gw.store.tenancy.session_user(call.token) if call.token else None
+        if call.session is None:
+            raise Unauthorized("Sign in first (POST /portal/api/login).", code="not_signed_in")
+        if is_key:
+            status, body = await keys.revoke_key(call, route.split("/", 1)[1])
+        else:
+            status, body = await _SIGNED_IN[(ctx.method, route)](call)
+    ctx.status = status
+    proto.response_bytes(status, gw._headers(ctx, extra), orjson.dumps(body))

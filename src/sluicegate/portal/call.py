@@ -1,0 +1,162 @@
+"""One portal API call: who the portal keeps per worker, the request, its session, and the checks
+every handler shares (the session cookie, same-origin changes, read-only roles, paging parameters).
+
+Cross-site requests: the cookie is SameSite=Strict, and every call that changes something must send a
+JSON body (`content-type: application/json`, which a cross-site form cannot) and, when the browser
+names an Origin, come from this gateway's own (its Host, or X-Forwarded-Host from a trusted proxy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import ip_address
+from typing import Any
+from urllib.parse import urlsplit
+
+from sluicegate.policy.network import peer_host
+from sluicegate.portal.mine import Mine
+from sluicegate.portal.throttle import LoginThrottle
+from sluicegate.protocol.errors import BadRequest, Forbidden, GatewayError
+from sluicegate.server.body import parse_json_object
+from sluicegate.store.tenancy import User
+
+COOKIE = "sg_portal"
+PREFIX = "/portal/api/"
+MAX_PAGE = 200
+
+
+class Conflict(GatewayError):
+    status = 409
+    type = "invalid_request_error"
+
+
+@dataclass
+class Portal:
+    """What the portal keeps per worker: the user's own rows, and the sign-in throttle."""
+
+    mine: Mine
+    throttle: LoginThrottle
+
+
+def portal_of(gw: Any) -> Portal:
+    portal: Portal | None = getattr(gw, "portal", None)
+    if portal is None:
+        p = gw.settings.portal
+        portal = Portal(
+            Mine(gw.store.engine),
+            LoginThrottle(p.login_max_failures, p.login_window_s),
+        )
+        gw.portal = portal
+    return portal
+
+
+@dataclass(slots=True)
+class Call:
+    gw: Any
+    scope: Any
+    proto: Any
+    ctx: Any
+    portal: Portal
+    query: dict[str, str]
+    session: User | None = None
+    token: str | None = None
+
+    async def json(self) -> dict[str, Any]:
+        return parse_json_object(await self.gw.read_body(self.proto, self.scope.headers))
+
+    @property
+    def user(self) -> User:
+        assert self.session is not None
+        return self.session
+
+
+def read_cookie(headers: Any) -> str | None:
+    for line in headers.get_all("cookie") if hasattr(headers, "get_all") else [headers.get("cookie")]:
+        for part in (line or "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == COOKIE and value:
+                return value
+    return None
+
+
+def via_trusted_proxy(call: Call) -> bool:
+    """The connection comes from one of `server.trusted_proxies`, whose X-Forwarded-* are believed."""
+    if not call.gw.trusted:
+        return False
+    try:
+        peer = ip_address(peer_host(call.scope.client or ""))
+    except ValueError:
+        return False
+    return any(peer in net for net in call.gw.trusted)
+
+
+def forwarded(call: Call, name: str) -> str:
+    """The first (client-side) value of an X-Forwarded-* header, from a trusted proxy only."""
+    if not via_trusted_proxy(call):
+        return ""
+    return (call.scope.headers.get(name) or "").split(",")[0].strip().lower()
+
+
+def secure(call: Call) -> bool:
+    configured = call.gw.settings.portal.secure_cookie
+    if configured is not None:
+        return bool(configured)
+    return getattr(call.scope, "scheme", "") == "https" or forwarded(call, "x-forwarded-proto") == "https"
+
+
+def set_cookie(call: Call, token: str, max_age: int) -> tuple[str, str]:
+    parts = [f"{COOKIE}={token}", "Path=/portal", "HttpOnly", "SameSite=Strict", f"Max-Age={max_age}"]
+    if secure(call):
+        parts.append("Secure")
+    return ("set-cookie", "; ".join(parts))
+
+
+def check_same_origin(call: Call) -> None:
+    """A change must come as JSON from this gateway's own page (or a script that is not a browser)."""
+    headers = call.scope.headers
+    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise BadRequest(
+            "Send the request body as JSON (content-type: application/json).", code="json_required"
+        )
+    origin = headers.get("origin")
+    if origin:
+        # This gateway's own names: the Host header, and what a trusted proxy says the client asked for.
+        hosts = {(headers.get("host") or "").lower(), forwarded(call, "x-forwarded-host")} - {""}
+        if origin == "null" or urlsplit(origin).netloc.lower() not in hosts:
+            raise Forbidden("Portal calls are accepted only from the portal's own page.", code="cross_origin")
+
+
+def writer_only(call: Call) -> None:
+    if call.user.role == "viewer":
+        raise Forbidden("A viewer may look but not change anything.", code="read_only_role")
+
+
+def int_param(query: dict[str, str], name: str, default: int | None, low: int, high: int) -> int | None:
+    text = query.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise BadRequest(
+            f"{name} must be a whole number from {low} to {high}.", param=name, code="invalid_value"
+        )
+    return value
+
+
+def user_json(s: User) -> dict[str, Any]:
+    return {"id": s.id, "name": s.name, "role": s.role, "group": s.group, "team_id": s.team_id}
+
+
+async def team_role(call: Call) -> tuple[Any, str | None]:
+    """The user's team and their role in it (None when they have no team)."""
+    if call.user.team_id is None:
+        return None, None
+    team = await call.gw.store.tenancy.get_team(call.user.team_id)
+    if team is None:
+        return None, None
+    role = next((r for u, r in team.members if u == call.user.id), None)
+    return team, role

@@ -282,14 +282,17 @@ def test_usage_is_one_row_per_key_and_model_with_a_readable_cost_axis(site: Gate
     page.select_option('#usage-form select[name="key"]', key["id"])
     page.select_option('#usage-form select[name="metric"]', "cost")
     page.click('#usage-form button[type="submit"]')
+    # The table may be drawn twice (the page's first load, then the submitted form): wait for the key's
+    # priced row, then read every row in one go, so a redraw cannot pull a row away mid-read.
     page.wait_for_function(
-        "() => document.querySelectorAll('#usage-table tbody tr').length >= 1"
-        " && /USD/.test(document.querySelector('#usage-table tbody').textContent)"
+        "() => [...document.querySelectorAll('#usage-table tbody tr')].some(r => r.cells.length > 1"
+        " && r.cells[1].textContent.trim() === 'gpt-4o-mini' && /USD/.test(r.textContent))"
     )
-    rows = page.locator("#usage-table tbody tr")
-    by_model = {
-        rows.nth(i).locator("td").nth(1).inner_text(): rows.nth(i).inner_text() for i in range(rows.count())
-    }
+    by_model = page.eval_on_selector_all(
+        "#usage-table tbody tr",
+        "rows => Object.fromEntries(rows.filter(r => r.cells.length > 1)"
+        ".map(r => [r.cells[1].innerText.trim(), r.innerText]))",
+    )
     assert "USD" in by_model["gpt-4o-mini"]
     labels = page.eval_on_selector_all("#usage-chart svg text.axis", "ts => ts.map(t => t.textContent)")
     money = [label for label in labels if "$" in label]

@@ -629,6 +629,19 @@ def test_a_killed_worker_is_respawned_and_counted(upstream: Upstream, tmp_path: 
     try:
         first = wait_until(lambda: (p := worker_pids(gateway)) and len(p) == 2 and p, timeout=30)
         assert first, f"expected 2 workers, found {worker_pids(gateway)}"
+        # Both workers must have started (left their markers) before one is killed: a worker killed
+        # before its marker is not known to have existed, so its replacement would not count as a restart
+        # (CI killed one mid-start on a loaded machine).
+        run_dir = Path(
+            next(
+                v.split("=", 1)[1]
+                for v in Path(f"/proc/{first[0]}/environ").read_bytes().decode().split("\0")
+                if v.startswith("SLUICEGATE_RUN_DIR=")
+            )
+        )
+        assert wait_until(lambda: len(list(run_dir.glob("worker-*"))) >= 2, timeout=60), (
+            "workers never started"
+        )
         victim = first[0]
         os.kill(victim, signal.SIGKILL)
         replaced = wait_until(

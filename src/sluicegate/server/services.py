@@ -35,6 +35,15 @@ async def start(gw: Gateway) -> None:
     from sluicegate.store import Store
 
     s = gw.settings
+    # The worker's marker first, before the slow part of start-up (the store, the keys): a worker killed
+    # while it starts is then already known, so the one that replaces it counts as a restart.
+    metrics_dir = os.environ.get("SLUICEGATE_METRICS_DIR") or None
+    run_dir = os.environ.get("SLUICEGATE_RUN_DIR")
+    restarts = 0
+    if run_dir:
+        from sluicegate.server.workers import register_worker
+
+        restarts = register_worker(run_dir, s.server.workers, shared_metrics=metrics_dir is not None)
     await gw.client.start()
     gw.body_deadlines.start()
     gw.store = await Store.open(default_database_url(s))
@@ -47,17 +56,10 @@ async def start(gw: Gateway) -> None:
     attach_semantic(gw)  # the semantic stage, when a route asks for it (server/semantic.py)
     gw.keysync = KeySync(gw.store, gw.keys, redis=gw.redis)
     await gw.keysync.start()
-    metrics_dir = os.environ.get("SLUICEGATE_METRICS_DIR") or None
     known_models = set(gw.routes) | {c.model for channels in gw.routes.values() for c in channels if c.model}
     gw.metrics = Metrics(multiprocess_dir=metrics_dir, models=known_models)
     gw.cache.metrics = gw.metrics
-    run_dir = os.environ.get("SLUICEGATE_RUN_DIR")
-    if run_dir:
-        from sluicegate.server.workers import register_worker
-
-        gw.metrics.worker_started(
-            register_worker(run_dir, s.server.workers, shared_metrics=metrics_dir is not None)
-        )
+    gw.metrics.worker_started(restarts)
     counter = TokenCounter(heuristic_only=s.metering.tokenizer == "heuristic")
     gw.redactor = Redactor(
         s.metering.redact_patterns,

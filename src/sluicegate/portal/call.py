@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from sluicegate.policy.network import peer_host
+from sluicegate.portal.holder import Holder
 from sluicegate.portal.mine import Mine
 from sluicegate.portal.throttle import LoginThrottle
 from sluicegate.protocol.errors import BadRequest, Forbidden, GatewayError
@@ -173,6 +174,19 @@ def int_param(query: dict[str, str], name: str, default: int | None, low: int, h
             f"{name} must be a whole number from {low} to {high}.", param=name, code="invalid_value"
         )
     return value
+
+
+async def holder(call: Call) -> Holder:
+    """The user, or with `owner=team` their team: only the team's admins may act for it."""
+    wanted = call.query.get("owner", "user")
+    if wanted == "user":
+        return Holder("user_id", call.user.id, call.user.name, call.user.group)
+    if wanted != "team":
+        raise BadRequest("owner must be user or team.", param="owner", code="invalid_value")
+    team, role = await team_role(call)
+    if team is None or role != "team_admin":
+        raise Forbidden("Only a team's admins may act for it.", code="not_team_admin")
+    return Holder("team_id", team.id, team.name, team.group)
 
 
 def user_json(s: User) -> dict[str, Any]:

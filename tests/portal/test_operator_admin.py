@@ -8,29 +8,15 @@ disabling or signing out closes the door at once; a bearer token is always judge
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from typing import Any
 
 import httpx
-import pytest
 from support.deployment import ADMIN_KEY
-from support.portal_kit import PortalClient, Site, portal_site
+from support.portal_kit import PortalClient, Site
 from support.upstream import Upstream
 
 from sluicegate.store import Store
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    with Upstream() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def site(request: pytest.FixtureRequest, upstream: Upstream) -> Iterator[Site]:
-    with portal_site(request.param, upstream) as s:
-        yield s
 
 
 def person(site: Site, role: str) -> tuple[str, str, PortalClient]:

@@ -7,27 +7,12 @@ cannot see or touch them, and a user's own lists never mix in the team's.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-from support.portal_kit import PortalClient, Site, chat, portal_site
-from support.upstream import Upstream
+from support.portal_kit import PortalClient, Site, chat
 
 from sluicegate.store import Store
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    with Upstream() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def site(request: pytest.FixtureRequest, upstream: Upstream) -> Iterator[Site]:
-    with portal_site(request.param, upstream) as s:
-        yield s
 
 
 def error(response: httpx.Response, status: int, code: str) -> None:

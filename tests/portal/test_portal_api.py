@@ -278,6 +278,8 @@ def test_a_team_admin_sees_the_teams_balance_and_a_member_does_not(site: Site) -
         "id": team_id,
         "name": f"team-{admin_name}",
         "role": "team_admin",
+        "manage": True,
+        "models": ["gpt-4o", "gpt-4o-mini"],
     }
     error(site.client().signed_in(member_name).get("balance", owner="team"), 403, "not_team_admin")
 

@@ -2,7 +2,11 @@
 
 The admin key is a different secret from every client key: a leaked client key must not be able to
 mint itself a bigger one. So the guard compares the bearer token with `admin_key` in constant time,
-and with no admin key configured the whole API is absent (404), not open. Handlers live beside this
+and with no admin key configured the whole API is absent (404), not open. A user with the `operator`
+role who signed in to the portal may use the API without the key: their session's second cookie
+(`sg_admin`, Path=/admin, SameSite=Strict) is checked against the store on every call, and a change
+through it must come from this gateway's own page (its Origin). Changes are audited under the actor
+the guard names: `admin:<key fingerprint>` or `operator:<user name>`. Handlers live beside this
 file, one concept each (`keys.py`, `reports.py`, `requests.py`, `quotas.py`, `catalog.py`); errors are raised as `sluicegate.protocol.errors`
 types, which the app turns into OpenAI-shaped bodies like every other error.
 """
@@ -16,7 +20,7 @@ from urllib.parse import parse_qs, unquote
 
 from sluicegate.admin import catalog, keys, objects, quotas, reports, requests, selfhost, tenancy
 from sluicegate.admin.ui import serve_ui
-from sluicegate.protocol.errors import MethodNotAllowed, NotFound, Unauthorized
+from sluicegate.protocol.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from sluicegate.server.proxy import bearer_token
 
 Handler = Callable[..., Awaitable[tuple[int, Any]]]
@@ -97,18 +101,81 @@ def check_admin(admin_key: str | None, headers: Any) -> None:
     token = bearer_token(headers)
     if not token or not hmac.compare_digest(token.encode(), admin_key.encode()):
         raise Unauthorized(
-            "The admin API needs 'Authorization: Bearer <admin_key>'.", code="invalid_admin_key"
+            "The admin API needs 'Authorization: Bearer <admin_key>' (or an operator signed in to the portal).",
+            code="invalid_admin_key",
         )
+
+
+async def authorize(gw: Any, scope: Any, method: str) -> str:
+    """Who may act: `admin:<fingerprint>` for the admin key, `operator:<name>` for an operator's portal
+    session. A bearer token is always judged as the admin key (a wrong one is refused, never retried as
+    a session); only a request without one is looked at for the operator's cookie."""
+    admin_key = gw.settings.admin_key
+    if not bearer_token(scope.headers):
+        user = await _operator(gw, scope)
+        if user is not None and admin_key:
+            if method not in ("GET", "HEAD"):
+                _check_operator_origin(gw, scope)
+            return f"operator:{user.name}"
+    check_admin(admin_key, scope.headers)
+    return catalog.actor(admin_key or "")
+
+
+async def _operator(gw: Any, scope: Any) -> Any:
+    """The enabled operator-role user whose unexpired session the admin cookie carries, or None."""
+    from sluicegate.portal.call import ADMIN_COOKIE, read_cookie
+
+    token = read_cookie(scope.headers, ADMIN_COOKIE)
+    if not token or not gw.settings.portal.enabled or gw.store is None:
+        return None
+    user = await gw.store.tenancy.session_user(token)
+    return user if user is not None and user.role == "operator" else None
+
+
+def _check_operator_origin(gw: Any, scope: Any) -> None:
+    """A change made with the session cookie must name this gateway as its Origin: browsers send one on
+    every non-GET call, and a page elsewhere cannot forge it (SameSite=Strict already keeps the cookie
+    off cross-site requests; this is the second lock)."""
+    from types import SimpleNamespace
+
+    from sluicegate.portal.call import own_origin
+
+    origin = scope.headers.get("origin")
+    if not origin or not own_origin(SimpleNamespace(gw=gw, scope=scope), origin):
+        raise Forbidden(
+            "With an operator's session, changes are accepted only from this gateway's own dashboard.",
+            code="cross_origin",
+        )
+
+
+async def session(req: keys.AdminRequest) -> tuple[int, Any]:
+    """GET /admin/session: who the dashboard is acting as (`actor` and `via` are null when nobody is:
+    answered 200, so the dashboard's probe at start leaves no failed request in the browser)."""
+    via = "operator_session" if req.actor.startswith("operator:") else "admin_key"
+    return 200, {"actor": req.actor, "via": via}
+
+
+_ROUTES[("GET", "/admin/session")] = session
 
 
 async def handle_admin(gw: Any, scope: Any, proto: Any, ctx: Any) -> None:
     """Answer one /admin/* request on gateway `gw` (see docs/admin-api.md)."""
     if serve_ui(gw, proto, ctx, ctx.path):  # the dashboard's files hold no data: no admin key needed
         return
-    check_admin(gw.settings.admin_key, scope.headers)
     method, path = ctx.method, ctx.path.rstrip("/")
+    if (method, path) == (
+        "GET",
+        "/admin/session",
+    ):  # "who am I" answers without failing (the dashboard's probe)
+        try:
+            actor = await authorize(gw, scope, method)
+        except (NotFound, Unauthorized):
+            gw._json(proto, ctx, 200, {"actor": None, "via": None})
+            return
+    else:
+        actor = await authorize(gw, scope, method)
     query = {name: values[-1] for name, values in parse_qs(scope.query_string or "").items()}
-    request = keys.AdminRequest(gw, scope, proto, query)
+    request = keys.AdminRequest(gw, scope, proto, query, actor)
     handler = _ROUTES.get((method, path))
     if handler is not None:
         status, body = await handler(request)

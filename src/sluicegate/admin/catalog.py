@@ -60,7 +60,7 @@ def service(req: AdminRequest) -> CatalogService:
         from sluicegate.store.crypto import SecretBox
 
         box = SecretBox(gw.file_settings.master_key)
-    return CatalogService(gw.store, gw.file_settings, box, actor(gw.settings.admin_key or ""))
+    return CatalogService(gw.store, gw.file_settings, box, req.actor)
 
 
 def as_http(exc: Exception, kind: str) -> GatewayError:
@@ -220,9 +220,7 @@ async def reset_channel(req: AdminRequest, name: str) -> tuple[int, Any]:
     log.info("admin: reset channel %s", name)
     after = _channel_record(gw, name)
     try:
-        await gw.store.catalog.note(
-            Audit(actor(gw.settings.admin_key or ""), "reset", "channel", name, before, after)
-        )
+        await gw.store.catalog.note(Audit(req.actor, "reset", "channel", name, before, after))
     except Exception as exc:  # the reset itself is done; the log says the entry is missing
         log.warning("could not audit the reset of channel %s: %s", name, type(exc).__name__)
     return 200, after

@@ -61,11 +61,9 @@ def _name_taken(exc: KeyNameTaken) -> KeyConflict:
     return KeyConflict(str(exc).capitalize() + ".", param="name", code="key_name_taken")
 
 
-def _audit(gw: Any) -> KeyAudit:
-    """Key changes through the API are audited like catalog changes, by the admin key's fingerprint."""
-    from sluicegate.admin.catalog import actor
-
-    return KeyAudit(actor(gw.settings.admin_key or ""), lambda record: key_json(record, time.time()))
+def _audit(req: AdminRequest) -> KeyAudit:
+    """Key changes through the API are audited like catalog changes, under who made them."""
+    return KeyAudit(req.actor, lambda record: key_json(record, time.time()))
 
 
 def _check_file_names(gw: Any, fields: dict[str, Any]) -> None:
@@ -83,6 +81,7 @@ class AdminRequest:
     scope: Any
     proto: Any
     query: dict[str, str]
+    actor: str = ""  # who acts, for the audit log: `admin:<key fingerprint>` or `operator:<user name>`
 
     async def json(self) -> dict[str, Any]:
         body = await self.gw.read_body(self.proto, self.scope.headers)
@@ -174,7 +173,7 @@ async def create_key(req: AdminRequest) -> tuple[int, Any]:
     fields = key_fields(body, now)
     _check_file_names(req.gw, fields)
     try:
-        record, secret = await req.gw.store.keys.create(fields, _audit(req.gw))
+        record, secret = await req.gw.store.keys.create(fields, _audit(req))
     except KeyNameTaken as exc:
         raise _name_taken(exc) from None
     await changed(req.gw)
@@ -196,7 +195,7 @@ async def update_key(req: AdminRequest, key_id: str) -> tuple[int, Any]:
         raise BadRequest("Nothing to change: give at least one field.", code="invalid_key_field")
     _check_file_names(req.gw, fields)
     try:
-        record = await req.gw.store.keys.update(key_id, _audit(req.gw), **fields)
+        record = await req.gw.store.keys.update(key_id, _audit(req), **fields)
     except KeyNameTaken as exc:
         raise _name_taken(exc) from None
     except KeyNotFound:
@@ -210,7 +209,7 @@ async def update_key(req: AdminRequest, key_id: str) -> tuple[int, Any]:
 
 async def revoke_key(req: AdminRequest, key_id: str) -> tuple[int, Any]:
     try:
-        record = await req.gw.store.keys.revoke(key_id, _audit(req.gw))
+        record = await req.gw.store.keys.revoke(key_id, _audit(req))
     except KeyNotFound:
         raise _not_found(key_id) from None
     await changed(req.gw)

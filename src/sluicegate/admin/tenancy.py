@@ -37,12 +37,6 @@ class Conflict(GatewayError):
     code = "name_taken"
 
 
-def _actor(gw: Any) -> str:
-    from sluicegate.admin.catalog import actor
-
-    return str(actor(gw.settings.admin_key or ""))
-
-
 def store_errors(exc: Exception) -> GatewayError:
     """The repository's errors as OpenAI-shaped answers."""
     if isinstance(exc, NameTaken):
@@ -269,7 +263,7 @@ async def topup(req: AdminRequest, owner: str) -> tuple[int, Any]:
         raise BadRequest("kind is topup or refund.", param="kind", code="invalid_tenancy_field")
     try:
         entry = await req.gw.store.tenancy.topup(
-            who, to_micro(body.get("amount")), body.get("reason", ""), actor=_actor(req.gw), kind=kind
+            who, to_micro(body.get("amount")), body.get("reason", ""), actor=req.actor, kind=kind
         )
         balance = await req.gw.store.tenancy.balance(who)
     except _ERRORS as exc:

@@ -24,6 +24,7 @@ from sluicegate.portal.call import (
     PREFIX,
     Call,
     check_same_origin,
+    holder,
     int_param,
     portal_of,
     read_cookie,
@@ -32,7 +33,7 @@ from sluicegate.portal.call import (
     writer_only,
 )
 from sluicegate.portal.keys import key_models
-from sluicegate.protocol.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, Unauthorized
+from sluicegate.protocol.errors import BadRequest, MethodNotAllowed, NotFound, Unauthorized
 
 log = logging.getLogger("sluicegate.portal")
 
@@ -40,11 +41,17 @@ log = logging.getLogger("sluicegate.portal")
 async def me(call: Call) -> tuple[int, Any]:
     team, role_in_team = await team_role(call)
     money = await call.gw.store.tenancy.balance(f"user:{call.user.id}")
-    own_keys = await call.portal.mine.keys(call.user.id)
+    own_keys = await call.portal.mine.keys(await holder(call))
     models = await key_models(call)
+    team_view = None
+    if team is not None:
+        manage = role_in_team == "team_admin"
+        team_view = {"id": team.id, "name": team.name, "role": role_in_team, "manage": manage}
+        if manage:  # what the team's keys may be given (its own group's models)
+            team_view["models"] = (await key_models(call, team.group)).listed(call.gw.routes)
     return 200, {
         "user": user_json(call.user),
-        "team": None if team is None else {"id": team.id, "name": team.name, "role": role_in_team},
+        "team": team_view,
         "balance": money.to_json(),
         "can_write": call.user.role != "viewer",
         "keys": {"count": len(own_keys), "max": call.gw.settings.portal.max_keys_per_user},
@@ -55,14 +62,7 @@ async def me(call: Call) -> tuple[int, Any]:
 
 async def balance(call: Call) -> tuple[int, Any]:
     """`GET balance?owner=user|team&limit=50&before=ID`: the balance and its ledger, newest first."""
-    owner = f"user:{call.user.id}"
-    if call.query.get("owner", "user") == "team":
-        team, role = await team_role(call)
-        if team is None or role != "team_admin":
-            raise Forbidden("Only a team's admins may see its balance.", code="not_team_admin")
-        owner = f"team:{team.id}"
-    elif call.query.get("owner", "user") != "user":
-        raise BadRequest("owner must be user or team.", param="owner", code="invalid_value")
+    owner = (await holder(call)).account
     limit = int_param(call.query, "limit", 50, 1, MAX_PAGE)
     before = int_param(call.query, "before", None, 1, 2**62)
     assert limit is not None
@@ -97,23 +97,23 @@ async def redeem(call: Call) -> tuple[int, Any]:
 
 
 async def usage(call: Call) -> tuple[int, Any]:
-    """`GET usage?since=30d&until=today`: the user's keys' usage per UTC day and model."""
+    """`GET usage?since=30d&until=today[&owner=team]`: the user's (or team's) keys' usage per UTC day and model."""
     days = DayType()
     try:
         since = days.convert(call.query.get("since") or "30d", None, None)
         until = days.convert(call.query["until"], None, None) if call.query.get("until") else None
     except click.BadParameter as exc:
         raise BadRequest(exc.message, param="since/until", code="invalid_date") from None
-    rows = await call.portal.mine.usage(call.user.id, since, until)
+    rows = await call.portal.mine.usage(await holder(call), since, until)
     return 200, {"object": "list", "data": rows}
 
 
 async def logs(call: Call) -> tuple[int, Any]:
-    """`GET logs?limit=50&before=ID`: the user's keys' requests, newest first."""
+    """`GET logs?limit=50&before=ID[&owner=team]`: the user's (or team's) keys' requests, newest first."""
     limit = int_param(call.query, "limit", 50, 1, MAX_PAGE)
     before = int_param(call.query, "before", None, 1, 2**62)
     assert limit is not None
-    rows = await call.portal.mine.logs(call.user.id, limit, before)
+    rows = await call.portal.mine.logs(await holder(call), limit, before)
     return 200, {
         "object": "list",
         "data": rows,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import ip_address
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from sluicegate.policy.network import peer_host
+from sluicegate.portal.holder import Holder
 from sluicegate.portal.mine import Mine
 from sluicegate.portal.throttle import LoginThrottle
 from sluicegate.protocol.errors import BadRequest, Forbidden, GatewayError
@@ -21,6 +22,10 @@ from sluicegate.server.body import parse_json_object
 from sluicegate.store.tenancy import User
 
 COOKIE = "sg_portal"
+# An operator's session also opens the admin API: the same token in a second cookie scoped to /admin, so
+# the portal's cookie is never sent to /v1 (where a relay could pass it on) and nothing but the admin API
+# reads it (docs/portal.md, "Operators").
+ADMIN_COOKIE = "sg_admin"
 PREFIX = "/portal/api/"
 MAX_PAGE = 200
 
@@ -50,6 +55,13 @@ def portal_of(gw: Any) -> Portal:
     return portal
 
 
+class Where(Protocol):
+    """What the origin and proxy checks need: the gateway and the request."""
+
+    gw: Any
+    scope: Any
+
+
 @dataclass(slots=True)
 class Call:
     gw: Any
@@ -70,16 +82,16 @@ class Call:
         return self.session
 
 
-def read_cookie(headers: Any) -> str | None:
+def read_cookie(headers: Any, cookie: str = COOKIE) -> str | None:
     for line in headers.get_all("cookie") if hasattr(headers, "get_all") else [headers.get("cookie")]:
         for part in (line or "").split(";"):
             name, _, value = part.strip().partition("=")
-            if name == COOKIE and value:
+            if name == cookie and value:
                 return value
     return None
 
 
-def via_trusted_proxy(call: Call) -> bool:
+def via_trusted_proxy(call: Where) -> bool:
     """The connection comes from one of `server.trusted_proxies`, whose X-Forwarded-* are believed."""
     if not call.gw.trusted:
         return False
@@ -90,7 +102,7 @@ def via_trusted_proxy(call: Call) -> bool:
     return any(peer in net for net in call.gw.trusted)
 
 
-def forwarded(call: Call, name: str) -> str:
+def forwarded(call: Where, name: str) -> str:
     """The first (client-side) value of an X-Forwarded-* header, from a trusted proxy only."""
     if not via_trusted_proxy(call):
         return ""
@@ -104,11 +116,24 @@ def secure(call: Call) -> bool:
     return getattr(call.scope, "scheme", "") == "https" or forwarded(call, "x-forwarded-proto") == "https"
 
 
-def set_cookie(call: Call, token: str, max_age: int) -> tuple[str, str]:
-    parts = [f"{COOKIE}={token}", "Path=/portal", "HttpOnly", "SameSite=Strict", f"Max-Age={max_age}"]
+def set_cookie(call: Call, token: str, max_age: int, cookie: str = COOKIE) -> tuple[str, str]:
+    path = "/admin" if cookie == ADMIN_COOKIE else "/portal"
+    parts = [f"{cookie}={token}", f"Path={path}", "HttpOnly", "SameSite=Strict", f"Max-Age={max_age}"]
     if secure(call):
         parts.append("Secure")
     return ("set-cookie", "; ".join(parts))
+
+
+def session_cookies(call: Call, token: str, max_age: int, role: str) -> list[tuple[str, str]]:
+    """The cookies of a new session: the portal's, and for an operator the admin API's too (any other
+    role gets the admin cookie cleared, so a browser never keeps one from an earlier operator)."""
+    admin = (token, max_age) if role == "operator" else ("", 0)
+    return [set_cookie(call, token, max_age), set_cookie(call, *admin, cookie=ADMIN_COOKIE)]
+
+
+def end_cookies(call: Call) -> list[tuple[str, str]]:
+    """Cookies that end a session in the browser: both cleared."""
+    return [set_cookie(call, "", 0), set_cookie(call, "", 0, cookie=ADMIN_COOKIE)]
 
 
 def check_same_origin(call: Call) -> None:
@@ -120,11 +145,15 @@ def check_same_origin(call: Call) -> None:
             "Send the request body as JSON (content-type: application/json).", code="json_required"
         )
     origin = headers.get("origin")
-    if origin:
-        # This gateway's own names: the Host header, and what a trusted proxy says the client asked for.
-        hosts = {(headers.get("host") or "").lower(), forwarded(call, "x-forwarded-host")} - {""}
-        if origin == "null" or urlsplit(origin).netloc.lower() not in hosts:
-            raise Forbidden("Portal calls are accepted only from the portal's own page.", code="cross_origin")
+    if origin and not own_origin(call, origin):
+        raise Forbidden("Portal calls are accepted only from the portal's own page.", code="cross_origin")
+
+
+def own_origin(call: Where, origin: str) -> bool:
+    """`origin` is this gateway's own: its Host header, or what a trusted proxy says the client asked for."""
+    headers = call.scope.headers
+    hosts = {(headers.get("host") or "").lower(), forwarded(call, "x-forwarded-host")} - {""}
+    return origin != "null" and urlsplit(origin).netloc.lower() in hosts
 
 
 def writer_only(call: Call) -> None:
@@ -145,6 +174,19 @@ def int_param(query: dict[str, str], name: str, default: int | None, low: int, h
             f"{name} must be a whole number from {low} to {high}.", param=name, code="invalid_value"
         )
     return value
+
+
+async def holder(call: Call) -> Holder:
+    """The user, or with `owner=team` their team: only the team's admins may act for it."""
+    wanted = call.query.get("owner", "user")
+    if wanted == "user":
+        return Holder("user_id", call.user.id, call.user.name, call.user.group)
+    if wanted != "team":
+        raise BadRequest("owner must be user or team.", param="owner", code="invalid_value")
+    team, role = await team_role(call)
+    if team is None or role != "team_admin":
+        raise Forbidden("Only a team's admins may act for it.", code="not_team_admin")
+    return Holder("team_id", team.id, team.name, team.group)
 
 
 def user_json(s: User) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The signed-in user's own API keys: list, create (within the operator's limits, the secret shown once),
-revoke (only their own; another's id is not found). Changes go through the same repository calls as
+revoke (only their own; another's id is not found); with `owner=team`, a team admin does the same for
+the team's keys (charged to the team's balance, within the team's group). Changes go through the same repository calls as
 the admin API and then `admin.keys.changed`, so they reach every gateway's key cache the same way."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sluicegate.portal.call import Call, Conflict, check_same_origin, writer_only
+from sluicegate.portal.call import Call, Conflict, check_same_origin, holder, writer_only
 from sluicegate.portal.mine import key_view, stored_name
 from sluicegate.protocol.errors import BadRequest, Forbidden, NotFound
 
@@ -45,8 +46,9 @@ class KeyModels:
         return list(self.patterns)
 
 
-async def key_models(call: Call) -> KeyModels:
-    group = await call.gw.store.tenancy.get_group(call.user.group)
+async def key_models(call: Call, group_name: str | None = None) -> KeyModels:
+    """What keys may be given, for the user's group (or `group_name`, a team's)."""
+    group = await call.gw.store.tenancy.get_group(group_name or call.user.group)
     visible = tuple(group.models) if group is not None else ()
     return KeyModels(visible, tuple(call.gw.settings.portal.key_models))
 
@@ -61,8 +63,9 @@ def audit(call: Call) -> Any:
 async def list_keys(call: Call) -> tuple[int, Any]:
     include_revoked = call.query.get("all", "").lower() in ("1", "true", "yes")
     now = time.time()
-    records = await call.portal.mine.keys(call.user.id, include_revoked)
-    return 200, {"object": "list", "data": [key_view(r, call.user.id, now) for r in records]}
+    whose = await holder(call)
+    records = await call.portal.mine.keys(whose, include_revoked)
+    return 200, {"object": "list", "data": [key_view(r, whose.id, now) for r in records]}
 
 
 async def create_key(call: Call) -> tuple[int, Any]:
@@ -72,6 +75,7 @@ async def create_key(call: Call) -> tuple[int, Any]:
 
     check_same_origin(call)
     writer_only(call)
+    whose = await holder(call)
     body = await call.json()
     unknown = set(body) - {"name", "models"}
     if unknown:
@@ -82,7 +86,7 @@ async def create_key(call: Call) -> tuple[int, Any]:
     wanted = body.get("models") or []
     if not isinstance(wanted, list) or not all(isinstance(m, str) and m.strip() for m in wanted):
         raise BadRequest("models must be a list of model names.", param="models", code="invalid_key_field")
-    allowed = await key_models(call)
+    allowed = await key_models(call, whose.group)
     refused = [m for m in wanted if not allowed.allows(m.strip())]
     if refused:
         raise BadRequest(
@@ -92,15 +96,15 @@ async def create_key(call: Call) -> tuple[int, Any]:
     if allowed.restricted and not models:
         raise Forbidden("No model is open to your keys; ask the operator.", code="no_models_allowed")
     limit = call.gw.settings.portal.max_keys_per_user
-    if len(await call.portal.mine.keys(call.user.id)) >= limit:
+    if len(await call.portal.mine.keys(whose)) >= limit:
         raise Forbidden(
             f"You have {limit} key(s), the most allowed; revoke one first.", code="key_limit_reached"
         )
     fields = {
-        "name": stored_name(call.user.id, label.strip()),
-        "owner": call.user.name,
+        "name": stored_name(whose.id, label.strip()),
+        "owner": whose.name,
         "models": models,
-        "user_id": call.user.id,
+        whose.column: whose.id,
     }
     try:
         record, secret = await call.gw.store.keys.create(fields, audit(call))
@@ -110,7 +114,7 @@ async def create_key(call: Call) -> tuple[int, Any]:
         ) from None
     except InvalidKeyField as exc:
         raise BadRequest(str(exc), code="invalid_key_field") from None
-    if len(await call.portal.mine.keys(call.user.id)) > limit:
+    if len(await call.portal.mine.keys(whose)) > limit:
         # Two creations raced past the count above (on any workers): this one gives way, so a user never
         # holds more than the limit (both may give way; trying again then succeeds).
         await call.gw.store.keys.revoke(record.id, audit(call))
@@ -118,8 +122,8 @@ async def create_key(call: Call) -> tuple[int, Any]:
             f"You have {limit} key(s), the most allowed; revoke one first.", code="key_limit_reached"
         )
     await changed(call.gw)
-    log.info("portal: %s created key %s", call.user.id, record.id)
-    return 201, {"key": secret, **key_view(record, call.user.id)}
+    log.info("portal: %s created key %s for %s", call.user.id, record.id, whose.account)
+    return 201, {"key": secret, **key_view(record, whose.id)}
 
 
 async def revoke_key(call: Call, key_id: str) -> tuple[int, Any]:
@@ -127,9 +131,10 @@ async def revoke_key(call: Call, key_id: str) -> tuple[int, Any]:
 
     check_same_origin(call)
     writer_only(call)
-    if await call.portal.mine.key(call.user.id, key_id) is None:
+    whose = await holder(call)
+    if await call.portal.mine.key(whose, key_id) is None:
         raise NotFound(f"No key with id {key_id!r}.", code="key_not_found")
     record = await call.gw.store.keys.revoke(key_id, audit(call))
     await changed(call.gw)
-    log.info("portal: %s revoked key %s", call.user.id, key_id)
-    return 200, key_view(record, call.user.id)
+    log.info("portal: %s revoked key %s of %s", call.user.id, key_id, whose.account)
+    return 200, key_view(record, whose.id)

@@ -1,8 +1,9 @@
-"""What belongs to one user, read from the store: their keys, their keys' usage and request logs.
+"""What belongs to one user (or one team), read from the store: their keys, their keys' usage and
+request logs.
 
-Every query here is scoped by the user id inside the SQL (`api_keys.user_id = :user`, or the request's
-key among that user's keys), never by filtering a wider result afterwards, so no code path can hand one
-user another's rows. Keys count as the user's whoever made them (the portal or the operator for them),
+Every query here is scoped by the holder inside the SQL (`api_keys.user_id = :user`, or `team_id` for a
+team, or the request's key among that holder's keys), never by filtering a wider result afterwards, so
+no code path can hand one user another's rows. Keys count as the user's whoever made them (the portal or the operator for them),
 revoked ones included: their usage and logs stay the user's.
 """
 
@@ -16,6 +17,7 @@ from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sluicegate.cli.keys import key_status
+from sluicegate.portal.holder import Holder
 from sluicegate.store.keys import _to_record
 from sluicegate.store.records import KeyRecord
 from sluicegate.store.schema import api_keys, request_logs, usage_daily
@@ -49,33 +51,38 @@ def key_view(record: KeyRecord, user_id: str, now: float | None = None) -> dict[
     }
 
 
-def _own_key_ids(user_id: str) -> Any:
-    return select(api_keys.c.id).where(api_keys.c.user_id == user_id).scalar_subquery()
+def _owned(holder: Holder) -> Any:
+    """`api_keys.<user_id|team_id> = :id`: the SQL condition that a key is the holder's."""
+    return api_keys.c[holder.column] == holder.id
+
+
+def _own_key_ids(holder: Holder) -> Any:
+    return select(api_keys.c.id).where(_owned(holder)).scalar_subquery()
 
 
 class Mine:
-    """The signed-in user's own rows."""
+    """The signed-in user's own rows (or their team's, for a team admin)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def keys(self, user_id: str, include_revoked: bool = False) -> list[KeyRecord]:
-        query = select(api_keys).where(api_keys.c.user_id == user_id)
+    async def keys(self, holder: Holder, include_revoked: bool = False) -> list[KeyRecord]:
+        query = select(api_keys).where(_owned(holder))
         if not include_revoked:
             query = query.where(api_keys.c.revoked_at.is_(None))
         query = query.order_by(api_keys.c.created_at, api_keys.c.id)
         async with self._engine.connect() as conn:
             return [_to_record(row) for row in await conn.execute(query)]
 
-    async def key(self, user_id: str, key_id: str) -> KeyRecord | None:
-        """The key when it is this user's; None for another's and for an unknown id alike."""
-        query = select(api_keys).where(api_keys.c.id == key_id, api_keys.c.user_id == user_id)
+    async def key(self, holder: Holder, key_id: str) -> KeyRecord | None:
+        """The key when it is the holder's; None for another's and for an unknown id alike."""
+        query = select(api_keys).where(api_keys.c.id == key_id, _owned(holder))
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else _to_record(row)
 
-    async def usage(self, user_id: str, since: date | None, until: date | None) -> list[dict[str, Any]]:
-        """Usage of the user's keys per UTC day, model and currency, oldest day first."""
+    async def usage(self, holder: Holder, since: date | None, until: date | None) -> list[dict[str, Any]]:
+        """Usage of the holder's keys per UTC day, model and currency, oldest day first."""
         c = usage_daily.c
         query = (
             select(
@@ -85,7 +92,7 @@ class Mine:
                 *[cast(func.sum(c[n]), BigInteger).label(n) for n in _SUMS],
                 func.sum(c.cost).label("cost"),
             )
-            .where(c.key_id.in_(_own_key_ids(user_id)))
+            .where(c.key_id.in_(_own_key_ids(holder)))
             .group_by(c.day, c.model, c.currency)
             .order_by(c.day, c.model, c.currency)
         )
@@ -111,14 +118,14 @@ class Mine:
             row.pop("key_id", None)
         return rows
 
-    async def logs(self, user_id: str, limit: int, before: int | None) -> list[dict[str, Any]]:
-        """The user's keys' logged requests, newest first; `before` is the last page's smallest id."""
+    async def logs(self, holder: Holder, limit: int, before: int | None) -> list[dict[str, Any]]:
+        """The holder's keys' logged requests, newest first; `before` is the last page's smallest id."""
         c = request_logs.c
         query = select(
             c.id, c.ts, c.request_id, c.key_id, c.key_name, c.endpoint, c.model_requested, c.model_served,
             c.status, c.error_type, c.prompt_tokens, c.completion_tokens, c.cost, c.currency, c.latency_ms,
             c.stream, c.cache_hit, c.charge,
-        ).where(c.key_id.in_(_own_key_ids(user_id)))  # fmt: skip
+        ).where(c.key_id.in_(_own_key_ids(holder)))  # fmt: skip
         if before is not None:
             query = query.where(c.id < before)
         query = query.order_by(c.id.desc()).limit(limit)
@@ -127,7 +134,7 @@ class Mine:
             return [
                 {
                     "id": int(m["id"]), "ts": m["ts"], "request_id": m["request_id"], "key_id": m["key_id"],
-                    "key_name": label_of(user_id, m["key_name"]), "endpoint": m["endpoint"],
+                    "key_name": label_of(holder.id, m["key_name"]), "endpoint": m["endpoint"],
                     "model": m["model_requested"] or m["model_served"], "status": m["status"],
                     "error_type": m["error_type"], "prompt_tokens": int(m["prompt_tokens"]),
                     "completion_tokens": int(m["completion_tokens"]), "cost": float(m["cost"]),

@@ -10,7 +10,7 @@ import logging
 import secrets
 from typing import Any
 
-from sluicegate.portal.call import Call, check_same_origin, set_cookie, user_json
+from sluicegate.portal.call import Call, check_same_origin, end_cookies, session_cookies, user_json
 from sluicegate.protocol.errors import BadRequest, Forbidden, RateLimited, Unauthorized
 
 log = logging.getLogger("sluicegate.portal")
@@ -78,11 +78,11 @@ async def login(call: Call) -> tuple[int, Any, list[tuple[str, str]]]:
     assert session is not None
     log.info("portal: %s signed in", user_id)
     body = {"user": user_json(session), "expires_at": expires_at}
-    return 200, body, [set_cookie(call, token, int(ttl))]
+    return 200, body, session_cookies(call, token, int(ttl), session.role)
 
 
 async def logout(call: Call) -> tuple[int, Any, list[tuple[str, str]]]:
     check_same_origin(call)
     if call.token:
         await call.gw.store.tenancy.end_session(call.token)
-    return 200, {"signed_out": True}, [set_cookie(call, "", 0)]
+    return 200, {"signed_out": True}, end_cookies(call)

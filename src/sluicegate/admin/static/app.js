@@ -22,10 +22,34 @@ const LOADERS = {
 // -- sign-in -----------------------------------------------------------------------------------
 
 function signedIn() {
-  return Boolean(sessionStorage.getItem(KEY_STORE));
+  return Boolean(sessionStorage.getItem(KEY_STORE)) || Boolean(state.operator);
+}
+
+// An operator signed in to the portal: the admin API answers GET /admin/session for their cookie.
+async function operatorSession() {
+  if (sessionStorage.getItem(KEY_STORE)) return null;
+  try {
+    const s = await api('GET', 'session');
+    return s && s.via === 'operator_session' ? s.actor.replace(/^operator:/, '') : null;
+  } catch (e) {
+    return null;
+  }
+}
+
+function showWho() {
+  const who = $('#who');
+  who.textContent = state.operator ? t('auth.as_operator', { name: state.operator }) : '';
+  who.hidden = !state.operator;
 }
 
 function signOut(message) {
+  if (state.operator) {  // ends the portal session too: both its cookies are cleared
+    fetch(new URL('../../portal/api/logout', document.baseURI), {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}', credentials: 'same-origin',
+    }).catch(() => {});
+    state.operator = null;
+    showWho();
+  }
   sessionStorage.removeItem(KEY_STORE);
   stopLogTimer();
   forgetPlayground();
@@ -113,6 +137,7 @@ async function start() {
     state.lang = state.lang === 'en' ? 'zh-CN' : 'en';
     localStorage.setItem(LANG_STORE, state.lang);
     applyLanguage();
+    showWho();
     if (signedIn()) markUpdated(state.page);
   });
   $('#sign-out').addEventListener('click', () => signOut());
@@ -135,6 +160,8 @@ async function start() {
   });
   initSelfhost();
   window.addEventListener('hashchange', route);
+  state.operator = await operatorSession();
+  showWho();
   route();
 }
 

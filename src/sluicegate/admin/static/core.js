@@ -5,7 +5,8 @@
 // - Data goes into the page as text (textContent, never innerHTML), so a key named "<img onerror>"
 //   is just a name.
 // - The admin key lives in sessionStorage (this tab only), is sent only in the Authorization header
-//   to this origin, and never appears in the URL. No existing key's secret is ever shown: the API
+//   to this origin, and never appears in the URL. An operator signed in to the portal needs no key:
+//   the browser sends their session's admin cookie (HttpOnly, Path=/admin) to this origin's admin API. No existing key's secret is ever shown: the API
 //   returns a secret once, in the answer to "create", and the keys page shows it once.
 
 export const KEY_STORE = 'sluicegate.adminKey';
@@ -24,6 +25,7 @@ export const state = {
   keys: [],          // the last keys list, for the usage filter and names
   rendered: {},      // page -> function re-rendering the last data (after a language switch)
   live: null,        // whether the live-config API (/admin/upstreams, ...) exists; null = not asked yet
+  operator: null,    // the operator's name when signed in through the portal instead of with the key
   reload: async (page) => {},        // set by app.js: load a page again (and report errors)
   onUnauthorized: (message) => {},   // set by app.js: back to the sign-in form
 };
@@ -175,14 +177,20 @@ export class ApiError extends Error {
   }
 }
 
+// The admin key when one was given; without it, an operator's session cookie speaks for the page.
+function authHeaders() {
+  const key = sessionStorage.getItem(KEY_STORE);
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
 export async function api(method, path, body, { base = ADMIN, accept = [] } = {}) {
-  const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY_STORE) || ''}` };
+  const headers = authHeaders();
   if (body !== undefined) headers['content-type'] = 'application/json';
   let response;
   try {
     response = await fetch(new URL(path, base), {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-      cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
+      cache: 'no-store', credentials: 'same-origin', referrerPolicy: 'no-referrer',
     });
   } catch (e) {
     throw new ApiError(0, 'network', t('error.network'));
@@ -200,8 +208,7 @@ export async function api(method, path, body, { base = ADMIN, accept = [] } = {}
 // The same call, answered as bytes (the CSV export): saved as a file through a temporary link.
 export async function download(path, filename) {
   const response = await fetch(new URL(path, ADMIN), {
-    headers: { Authorization: `Bearer ${sessionStorage.getItem(KEY_STORE) || ''}` },
-    cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
+    headers: authHeaders(), cache: 'no-store', credentials: 'same-origin', referrerPolicy: 'no-referrer',
   });
   if (!response.ok) {
     let error = {};

@@ -109,11 +109,14 @@ async def usage(call: Call) -> tuple[int, Any]:
 
 
 async def logs(call: Call) -> tuple[int, Any]:
-    """`GET logs?limit=50&before=ID`: the user's keys' requests, newest first."""
+    """`GET logs?limit=50&before=ID&request_id=ID`: the user's keys' requests, newest first."""
     limit = int_param(call.query, "limit", 50, 1, MAX_PAGE)
     before = int_param(call.query, "before", None, 1, 2**62)
+    request_id = call.query.get("request_id") or None
+    if request_id is not None and len(request_id) > 200:
+        raise BadRequest("request_id is at most 200 characters.", param="request_id", code="invalid_value")
     assert limit is not None
-    rows = await call.portal.mine.logs(call.user.id, limit, before)
+    rows = await call.portal.mine.logs(call.user.id, limit, before, request_id)
     return 200, {
         "object": "list",
         "data": rows,

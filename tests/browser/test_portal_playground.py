@@ -41,7 +41,7 @@ WORDS = {
         "not_yours": "This is not one of your active keys",
     },
     "zh": {
-        "title": "试用台",
+        "title": "调试台",
         "charge": "扣费",
         "revoked": "网关拒绝了这次调用（401）：此密钥在这里无效：它已被吊销，或没有完整粘贴。",
         "stopped": "（已停止）",

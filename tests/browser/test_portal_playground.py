@@ -166,6 +166,8 @@ def test_a_new_key_streams_an_answer_and_the_charge_reaches_the_ledger(
     page.wait_for_selector("#play-error:not([hidden])")
     assert text(page, "#play-error") == words["revoked"]
     assert page.locator("#play-chat .msg").count() == 2  # the refused prompt is not left in the chat
+    assert "401" in text(page, "#play-metrics")
+    assert text(page, "#play-metrics .card:nth-child(4) .card-value") == "-"  # a refused call: no charge
     shot(page, f"{lang}-revoked")
     assert page.js_errors == []
 

@@ -103,7 +103,7 @@ function renderFigures() {
   }
   const u = f.usage;
   let charged = t('play.charged_pending');
-  if (f.charged === null) charged = f.own ? '-' : t('play.charged_elsewhere');
+  if (f.charged === null) charged = f.own || f.status !== 200 ? '-' : t('play.charged_elsewhere');  // a refused call costs nothing
   else if (f.charged !== undefined) charged = fmt.money(f.charged, ui.currency());
   $('#play-metrics').replaceChildren(
     play.card(t('play.status'), f.status == null ? '-' : h('span', { class: `badge ${f.status < 400 ? 'good' : 'bad'}` }, String(f.status))),

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from support.deployment import ADMIN_KEY
 from support.gateway import start_gateway
-from support.portal_kit import Site, database, portal_config
+from support.portal_kit import PASSWORD, Site, database, portal_config
 from support.upstream import Upstream
 
 from sluicegate.store import Store
@@ -39,7 +39,13 @@ def test_one_code_redeemed_twenty_times_at_once_over_two_gateways_credits_once(
     first, second = nodes
     sites = [first, second]
     names = [f"racer-{i}" for i in range(PORTAL_USERS + ADMIN_REDEEMS)]
-    ids = [first.user(name) for name in names]
+
+    async def make_users(
+        store: Store,
+    ) -> list[str]:  # one store for all twenty: each open costs a migration check
+        return [(await store.tenancy.create_user(name, password=PASSWORD)).id for name in names]
+
+    ids = first.store(make_users)
     (code,) = first.codes("7.5")
     # Sign the portal users in beforehand (on alternating gateways), so the race is the redemption only.
     portal = [sites[i % 2].client().signed_in(names[i]) for i in range(PORTAL_USERS)]

@@ -162,6 +162,7 @@ def test_a_new_key_streams_an_answer_and_the_charge_reaches_the_ledger(
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#keys-table button[data-revoke]")
     page.wait_for_selector("#keys-table p.empty")
+    assert words["not_yours"] in text(page, "#play-key-note")  # no longer one of the user's active keys
     send(page, "once more")
     page.wait_for_selector("#play-error:not([hidden])")
     assert text(page, "#play-error") == words["revoked"]

@@ -8,8 +8,8 @@
 // The call, the conversation and the code box are the dashboard's (chatcall.js, chatpage.js); this
 // module adds the user's side: their key's models, refusals in their language, the charge.
 
-import { CallError, listModels } from '../admin/ui/chatcall.js';
-import { ChatSession } from '../admin/ui/chatpage.js';
+import { CallError, listModels } from './chatcall.js';  // the dashboard's, served here too (ui.py)
+import { ChatSession } from './chatpage.js';
 
 // Gateway refusals a user can act on, said in their language (play.error.<code>); others verbatim.
 export const PLAY_ERRORS = ['key_revoked', 'key_expired', 'key_disabled', 'invalid_api_key', 'missing_api_key',

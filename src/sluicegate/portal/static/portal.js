@@ -40,7 +40,6 @@ function applyLanguage() {
   for (const el of document.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
   for (const el of document.querySelectorAll('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle);
   if (state.me) renderAll();
-  renderPlayground();
 }
 
 // -- formatting and DOM ----------------------------------------------------------------------------
@@ -241,6 +240,7 @@ function renderAll() {
   renderKeys();
   renderUsage();
   renderLogs();
+  renderPlayground();  // its words, and whether its key is still one of the user's
 }
 
 function signed(amount, currency) {

@@ -119,3 +119,24 @@ def open_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Callable
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
+    """`new_page(lang, width=1280)`: a fresh page in its own context (the self-service portal's tests
+    sign in themselves); `page.js_errors` collects the page's uncaught errors."""
+    contexts: list[Any] = []
+
+    def make(lang: str, width: int = 1280) -> Any:
+        context = browser.new_context(viewport={"width": width, "height": 900}, locale=LOCALES[lang])
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.js_errors = errors
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()

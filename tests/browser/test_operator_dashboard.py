@@ -14,7 +14,6 @@ import pytest
 from support.portal_kit import PASSWORD, Site, portal_site
 from support.upstream import Upstream
 
-LOCALES = {"en": "en-US", "zh": "zh-CN"}
 WHO = {"en": "Operator: {name}", "zh": "运营者：{name}"}
 
 
@@ -22,25 +21,6 @@ WHO = {"en": "Operator: {name}", "zh": "运营者：{name}"}
 def site(upstream: Upstream) -> Iterator[Site]:
     with portal_site("sqlite", upstream) as s:
         yield s
-
-
-@pytest.fixture
-def new_page(browser: Any) -> Iterator[Callable[[str], Any]]:
-    contexts: list[Any] = []
-
-    def make(lang: str) -> Any:
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=LOCALES[lang])
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.js_errors = errors
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 def portal_sign_in(page: Any, site: Site, name: str) -> None:

@@ -59,25 +59,6 @@ def site(upstream: Upstream) -> Iterator[Site]:
         yield s
 
 
-@pytest.fixture
-def new_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Callable[[str], Any]]:
-    contexts: list[Any] = []
-
-    def make(lang: str, width: int = 1280) -> Any:
-        context = browser.new_context(viewport={"width": width, "height": 900}, locale=LOCALES[lang])
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.js_errors = errors
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
 def shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"portal-{name}.png"), full_page=True)

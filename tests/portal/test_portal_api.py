@@ -6,30 +6,14 @@ usable, revoked at once), usage and logs; and, for every endpoint, two users who
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import update
-from support.portal_kit import PASSWORD, PortalClient, Site, chat, portal_site
-from support.upstream import Upstream
+from support.portal_kit import PASSWORD, PortalClient, Site, chat
 
 from sluicegate.store import Store
 from sluicegate.store.schema import sessions
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    with Upstream() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def site(request: pytest.FixtureRequest, upstream: Upstream) -> Iterator[Site]:
-    with portal_site(request.param, upstream) as s:
-        yield s
-
 
 _names = iter(range(1, 10_000))
 

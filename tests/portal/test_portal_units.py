@@ -62,9 +62,18 @@ def test_both_languages_have_every_string_the_page_uses() -> None:
     assert set(dictionary["en"]) == set(dictionary["zh-CN"])
     assert all(v.strip() for lang in dictionary.values() for v in lang.values())
     html = STATIC.joinpath("index.html").read_text(encoding="utf-8")
-    script = STATIC.joinpath("portal.js").read_text(encoding="utf-8")
+    script = "\n".join(
+        STATIC.joinpath(name).read_text(encoding="utf-8") for name in ("portal.js", "playground.js")
+    )
     used = set(re.findall(r'data-i18n(?:-placeholder|-title)?="([^"]+)"', html))
-    used |= set(re.findall(r"\bt\('([a-z_.]+)'", script)) | set(re.findall(r"label: '([a-z_.]+)'", script))
+    used |= set(re.findall(r"\bt\('([a-z_.]+)'", script))
+    # The gateway's refusals the playground says in the reader's language (PLAY_ERRORS in playground.js).
+    refusals = re.search(r"PLAY_ERRORS = \[([^\]]+)\]", script)
+    assert refusals is not None
+    used |= {f"play.error.{code}" for code in re.findall(r"'([a-z_]+)'", refusals.group(1))}
+    used |= {f"play.role_{role}" for role in ("user", "assistant", "system")} | set(
+        re.findall(r"label: '([a-z_.]+)'", script)
+    )
     # Keys built from values: roles, ledger kinds, key states, and the error codes a user can act on.
     for prefix, values in {
         "role": ("operator", "team_admin", "member", "viewer"),

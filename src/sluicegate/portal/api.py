@@ -109,11 +109,15 @@ async def usage(call: Call) -> tuple[int, Any]:
 
 
 async def logs(call: Call) -> tuple[int, Any]:
-    """`GET logs?limit=50&before=ID[&owner=team]`: the user's (or team's) keys' requests, newest first."""
+    """`GET logs?limit=50&before=ID&request_id=ID[&owner=team]`: the user's (or team's) keys' requests,
+    newest first."""
     limit = int_param(call.query, "limit", 50, 1, MAX_PAGE)
     before = int_param(call.query, "before", None, 1, 2**62)
+    request_id = call.query.get("request_id") or None
+    if request_id is not None and len(request_id) > 200:
+        raise BadRequest("request_id is at most 200 characters.", param="request_id", code="invalid_value")
     assert limit is not None
-    rows = await call.portal.mine.logs(await holder(call), limit, before)
+    rows = await call.portal.mine.logs(await holder(call), limit, before, request_id)
     return 200, {
         "object": "list",
         "data": rows,

@@ -118,8 +118,11 @@ class Mine:
             row.pop("key_id", None)
         return rows
 
-    async def logs(self, holder: Holder, limit: int, before: int | None) -> list[dict[str, Any]]:
-        """The holder's keys' logged requests, newest first; `before` is the last page's smallest id."""
+    async def logs(
+        self, holder: Holder, limit: int, before: int | None, request_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The holder's keys' logged requests, newest first; `before` is the last page's smallest id;
+        `request_id` picks one request (the playground's, to show what it was charged)."""
         c = request_logs.c
         query = select(
             c.id, c.ts, c.request_id, c.key_id, c.key_name, c.endpoint, c.model_requested, c.model_served,
@@ -128,6 +131,8 @@ class Mine:
         ).where(c.key_id.in_(_own_key_ids(holder)))  # fmt: skip
         if before is not None:
             query = query.where(c.id < before)
+        if request_id is not None:
+            query = query.where(c.request_id == request_id)
         query = query.order_by(c.id.desc()).limit(limit)
         async with self._engine.connect() as conn:
             result = await conn.execute(query)

@@ -17,10 +17,17 @@ from sluicegate.protocol.errors import MethodNotAllowed, NotFound
 PREFIX = "/portal"
 
 
+# The dashboard's files the portal's page uses too (its stylesheet and icon, and the playground's call and
+# conversation), served under /portal/ as well: one file at two addresses, so the portal needs nothing
+# under /admin/, which a proxy may keep off the internet.
+SHARED = frozenset({"app.css", "favicon.svg", "chatcall.js", "chatpage.js"})
+
+
 @functools.cache
 def _asset(name: str) -> bytes | None:
+    package = "sluicegate.admin" if name in SHARED else "sluicegate.portal"
     try:
-        return resources.files("sluicegate.portal").joinpath("static", name).read_bytes()
+        return resources.files(package).joinpath("static", name).read_bytes()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
 

@@ -4,6 +4,8 @@
 // answers. Data goes into the page as text (textContent), never as HTML. A new key's secret is shown
 // once, in the answer to "create", and forgotten when the user says they copied it.
 
+import { forgetPlayground, initPlayground, renderPlayground, usePlaygroundKey } from './playground.js';
+
 const LANG_STORE = 'sluicegate.lang';  // shared with the dashboard: one choice for both pages
 const LANGS = ['en', 'zh-CN'];
 const API = new URL('api/', document.baseURI);
@@ -150,6 +152,7 @@ function showLogin(message) {
   $('#who').hidden = true;
   $('#key-secret').hidden = true;
   $('#key-secret-value').textContent = '';
+  forgetPlayground();
   notice('');
   $('#login').hidden = false;
   const error = $('#login-error');
@@ -237,6 +240,7 @@ function renderAll() {
   renderKeys();
   renderUsage();
   renderLogs();
+  renderPlayground();  // its words, and whether its key is still one of the user's
 }
 
 function signed(amount, currency) {
@@ -382,6 +386,14 @@ async function start() {
     $('#key-secret').hidden = true;
     $('#key-secret-value').textContent = '';
   });
+  // The new key goes to the playground (memory only) and the dialog lets go of it.
+  $('#key-secret-play').addEventListener('click', () => {
+    const secret = $('#key-secret-value').textContent;
+    $('#key-secret').hidden = true;
+    $('#key-secret-value').textContent = '';
+    usePlaygroundKey(secret);
+  });
+  initPlayground({ t, h, fmt, api, reload, ownKeys: () => state.keys, currency: () => (state.me ? state.me.balance.currency : 'USD') });
   $('#ledger-more').addEventListener('click', () => more('ledger'));
   $('#logs-more').addEventListener('click', () => more('logs'));
   await showPortal();

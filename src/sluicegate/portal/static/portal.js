@@ -10,7 +10,14 @@ const LANG_STORE = 'sluicegate.lang';  // shared with the dashboard: one choice 
 const LANGS = ['en', 'zh-CN'];
 const API = new URL('api/', document.baseURI);
 
-const state = { dict: {}, lang: 'en', me: null, ledger: [], ledgerNext: null, team: null, keys: [], usage: [], logs: [], logsNext: null };
+const state = { dict: {}, lang: 'en', me: null, owner: 'user', ledger: [], ledgerNext: null, team: null, keys: [], usage: [], logs: [], logsNext: null };
+
+// A team admin switches the page between their own account and their team's: every call then says
+// owner=team, and the API scopes keys, usage, logs and the ledger to the team.
+function own(path) {
+  if (state.owner !== 'team') return path;
+  return `${path}${path.includes('?') ? '&' : '?'}owner=team`;
+}
 
 // -- language ----------------------------------------------------------------------------------
 
@@ -147,6 +154,8 @@ function failed(e) {
 
 function showLogin(message) {
   state.me = null;
+  state.owner = 'user';
+  $('#dashboard-link').hidden = true;
   $('#portal').hidden = true;
   $('#sign-out').hidden = true;
   $('#who').hidden = true;
@@ -197,8 +206,10 @@ async function showPortal() {
 }
 
 async function loadAll() {
-  const [me, balance, keys, usage, logs] = await Promise.all([
-    api('GET', 'me'), api('GET', 'balance?limit=20'), api('GET', 'keys'), api('GET', 'usage?since=30d'), api('GET', 'logs?limit=20'),
+  const me = await api('GET', 'me');
+  if (!(me.team && me.team.manage)) state.owner = 'user';  // no longer a team admin: back to their own
+  const [balance, keys, usage, logs] = await Promise.all([
+    api('GET', own('balance?limit=20')), api('GET', own('keys')), api('GET', own('usage?since=30d')), api('GET', own('logs?limit=20')),
   ]);
   state.me = me;
   state.balance = balance;
@@ -209,7 +220,7 @@ async function loadAll() {
   state.logs = logs.data;
   state.logsNext = logs.next_before;
   state.team = null;
-  if (me.team && me.team.role === 'team_admin') state.team = await api('GET', 'balance?owner=team&limit=20');
+  if (me.team && me.team.manage && state.owner === 'user') state.team = await api('GET', 'balance?owner=team&limit=20');
   notice('');
   renderAll();
 }
@@ -222,15 +233,24 @@ async function reload() {
 
 function renderAll() {
   const { me } = state;
+  const money = state.owner === 'team' ? state.balance : me.balance;
   $('#who').textContent = me.user.name;
-  $('#balance-amount').textContent = fmt.money(me.balance.balance, me.balance.currency);
-  $('#balance-spent').textContent = fmt.money(me.balance.spent, me.balance.currency);
+  $('#dashboard-link').hidden = me.user.role !== 'operator';
+  const manage = Boolean(me.team && me.team.manage);
+  $('#owner-switch').hidden = !manage;
+  if (manage) {
+    $('#owner-team').textContent = t('owner.team', { team: me.team.name });
+    $('#owner-user').setAttribute('aria-pressed', String(state.owner === 'user'));
+    $('#owner-team').setAttribute('aria-pressed', String(state.owner === 'team'));
+  }
+  $('#balance-amount').textContent = fmt.money(money.balance, money.currency);
+  $('#balance-spent').textContent = fmt.money(money.spent, money.currency);
   $('#me-group').textContent = me.user.group;
   $('#me-role').textContent = t(`role.${me.user.role}`);
   for (const el of document.querySelectorAll('#redeem-form input, #redeem-form button, #key-form input, #key-form select, #key-form button')) {
     el.disabled = !me.can_write;
   }
-  renderLedger('#ledger-table', state.ledger, me.balance.currency);
+  renderLedger('#ledger-table', state.ledger, money.currency);
   $('#ledger-more').hidden = !state.ledgerNext;
   $('#team-box').hidden = !state.team;
   if (state.team) {
@@ -259,10 +279,13 @@ function renderLedger(id, entries, currency) {
 
 function renderKeys() {
   const { me } = state;
-  $('#keys-count').textContent = t('keys.count', { count: me.keys.count, max: me.keys.max });
+  const team = state.owner === 'team';
+  const count = team ? state.keys.filter((k) => k.status !== 'revoked').length : me.keys.count;
+  $('#keys-count').textContent = t('keys.count', { count, max: me.keys.max });
   const select = $('#key-models');
   const chosen = new Set([...select.selectedOptions].map((o) => o.value));
-  select.replaceChildren(...me.models.map((m) => h('option', { value: m, selected: chosen.has(m) }, m)));
+  const models = team ? me.team.models || [] : me.models;
+  select.replaceChildren(...models.map((m) => h('option', { value: m, selected: chosen.has(m) }, m)));
   table('#keys-table', [
     { label: 'keys.col_name', cell: (k) => k.name },
     { label: 'keys.col_prefix', cls: 'mono', cell: (k) => `${k.prefix}…` },
@@ -289,7 +312,7 @@ function renderUsage() {
 }
 
 function renderLogs() {
-  const currency = state.me.balance.currency;
+  const currency = (state.owner === 'team' ? state.balance : state.me.balance).currency;
   table('#logs-table', [
     { label: 'logs.time', cell: (r) => fmt.time(r.ts) },
     { label: 'logs.key', cell: (r) => r.key_name },
@@ -327,7 +350,7 @@ async function onCreateKey(event) {
   const name = $('#key-name').value.trim();
   const models = [...$('#key-models').selectedOptions].map((o) => o.value);
   try {
-    const created = await api('POST', 'keys', { name, models });
+    const created = await api('POST', own('keys'), { name, models });
     $('#key-name').value = '';
     $('#key-secret-value').textContent = created.key;
     $('#key-secret').hidden = false;
@@ -340,7 +363,7 @@ async function onCreateKey(event) {
 async function revoke(key) {
   if (!window.confirm(t('keys.revoke_confirm', { name: key.name }))) return;
   try {
-    await api('DELETE', `keys/${encodeURIComponent(key.id)}`);
+    await api('DELETE', own(`keys/${encodeURIComponent(key.id)}`));
     await loadAll();
     notice(t('keys.revoked', { name: key.name }), 'ok');
   } catch (e) {
@@ -351,11 +374,11 @@ async function revoke(key) {
 async function more(kind) {
   try {
     if (kind === 'ledger') {
-      const page = await api('GET', `balance?limit=20&before=${state.ledgerNext}`);
+      const page = await api('GET', own(`balance?limit=20&before=${state.ledgerNext}`));
       state.ledger = state.ledger.concat(page.ledger);
       state.ledgerNext = page.next_before;
     } else {
-      const page = await api('GET', `logs?limit=20&before=${state.logsNext}`);
+      const page = await api('GET', own(`logs?limit=20&before=${state.logsNext}`));
       state.logs = state.logs.concat(page.data);
       state.logsNext = page.next_before;
     }
@@ -380,6 +403,13 @@ async function start() {
   $('#login-form').addEventListener('submit', onLogin);
   $('#sign-out').addEventListener('click', signOut);
   $('#refresh').addEventListener('click', reload);
+  for (const button of document.querySelectorAll('#owner-switch [data-owner]')) {
+    button.addEventListener('click', () => {
+      if (state.owner === button.dataset.owner) return;
+      state.owner = button.dataset.owner;
+      reload();
+    });
+  }
   $('#redeem-form').addEventListener('submit', onRedeem);
   $('#key-form').addEventListener('submit', onCreateKey);
   $('#key-secret-done').addEventListener('click', () => {

@@ -18,6 +18,7 @@ from sluicegate.portal.mine import Mine
 from sluicegate.portal.throttle import LoginThrottle
 from sluicegate.protocol.errors import BadRequest, Forbidden, GatewayError
 from sluicegate.server.body import parse_json_object
+from sluicegate.store.sso import PendingLogins
 from sluicegate.store.tenancy import User
 
 COOKIE = "sg_portal"
@@ -32,10 +33,14 @@ class Conflict(GatewayError):
 
 @dataclass
 class Portal:
-    """What the portal keeps per worker: the user's own rows, and the sign-in throttle."""
+    """What the portal keeps per worker: the user's own rows, the sign-in and registration throttles,
+    single sign-on logins under way (in the database) and the SSO provider's cached keys (oidc.py)."""
 
     mine: Mine
     throttle: LoginThrottle
+    registrations: LoginThrottle
+    sso_logins: PendingLogins
+    sso: Any = None  # oidc.Provider once single sign-on is first used
 
 
 def portal_of(gw: Any) -> Portal:
@@ -45,6 +50,8 @@ def portal_of(gw: Any) -> Portal:
         portal = Portal(
             Mine(gw.store.engine),
             LoginThrottle(p.login_max_failures, p.login_window_s),
+            LoginThrottle(p.registration.max_per_address, p.registration.window_s),
+            PendingLogins(gw.store.engine),
         )
         gw.portal = portal
     return portal
@@ -70,11 +77,11 @@ class Call:
         return self.session
 
 
-def read_cookie(headers: Any) -> str | None:
+def read_cookie(headers: Any, cookie: str = COOKIE) -> str | None:
     for line in headers.get_all("cookie") if hasattr(headers, "get_all") else [headers.get("cookie")]:
         for part in (line or "").split(";"):
             name, _, value = part.strip().partition("=")
-            if name == COOKIE and value:
+            if name == cookie and value:
                 return value
     return None
 

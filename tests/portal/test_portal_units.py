@@ -71,7 +71,11 @@ def test_both_languages_have_every_string_the_page_uses() -> None:
         "ledger.kind": ("charge", "topup", "redeem", "refund"),
         "keys.status": ("active", "revoked", "expired", "disabled"),
         "error": ("invalid_credentials", "login_throttled", "user_disabled", "code_unknown",
-                  "code_redeemed", "code_expired", "key_limit_reached", "read_only_role"),
+                  "code_redeemed", "code_expired", "key_limit_reached", "read_only_role",
+                  "registration_closed", "registration_throttled", "name_taken", "invalid_name",
+                  "password_too_short", "password_too_long", "password_is_name", "wrong_password",
+                  "password_not_allowed", "sso_expired", "sso_failed", "sso_refused", "sso_unknown_user",
+                  "sso_user_disabled", "sso_domain_not_allowed", "sso_unavailable"),
     }.items():  # fmt: skip
         used |= {f"{prefix}.{v}" for v in values}
     assert used - set(dictionary["en"]) == set()

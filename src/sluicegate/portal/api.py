@@ -42,11 +42,14 @@ async def me(call: Call) -> tuple[int, Any]:
     money = await call.gw.store.tenancy.balance(f"user:{call.user.id}")
     own_keys = await call.portal.mine.keys(call.user.id)
     models = await key_models(call)
+    oidc = call.gw.settings.portal.oidc
     return 200, {
         "user": user_json(call.user),
         "team": None if team is None else {"id": team.id, "name": team.name, "role": role_in_team},
         "balance": money.to_json(),
         "can_write": call.user.role != "viewer",
+        "has_password": call.user.has_password,
+        "may_set_password": call.user.has_password or bool(oidc and oidc.allow_password),
         "keys": {"count": len(own_keys), "max": call.gw.settings.portal.max_keys_per_user},
         "models": models.listed(call.gw.routes),
         "models_restricted": models.restricted,

@@ -84,3 +84,16 @@ def test_both_languages_have_every_string_the_page_uses() -> None:
         k for k, v in dictionary["zh-CN"].items() if v == dictionary["en"][k] and k != "redeem.placeholder"
     ]
     assert english_left == []
+
+
+def test_a_gateway_without_single_sign_on_never_loads_authlib() -> None:
+    """authlib and joserfc cost about 9 MB per worker: only portal/oidc.py imports them, on demand."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sluicegate.server.app, sluicegate.portal.api, sluicegate.portal.accounts;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('authlib', 'joserfc')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"

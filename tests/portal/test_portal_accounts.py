@@ -211,3 +211,29 @@ def test_a_user_without_a_password_may_not_set_one_unless_the_operator_allows(si
 
 def test_changing_the_password_needs_a_session(site: Site) -> None:
     error(site.client().post("password", {"current": PASSWORD, "new": NEW_PASSWORD}), 401, "not_signed_in")
+
+
+@pytest.fixture(scope="module")
+def misconfigured(upstream: Upstream) -> Iterator[Site]:
+    """Registration into a group nobody made, and a single sign-on provider that is not there."""
+    oidc = {"issuer": "http://127.0.0.1:9/nowhere", "client_id": "c", "label": "Gone"}
+    with portal_site("sqlite", upstream, registration={"enabled": True, "group": "nowhere"}, oidc=oidc) as s:
+        yield s
+
+
+def test_registration_into_a_missing_group_says_to_tell_the_operator(misconfigured: Site) -> None:
+    client = misconfigured.client()
+    error(
+        client.post("register", {"name": unique("lost"), "password": NEW_PASSWORD}),
+        503,
+        "registration_misconfigured",
+    )
+    assert client.get("me").status_code == 401
+    assert "registration cannot create users" in misconfigured.gateway.logs()
+
+
+def test_an_unreachable_provider_sends_the_browser_back_with_a_clear_refusal(misconfigured: Site) -> None:
+    answer = httpx.get(f"{misconfigured.url}/portal/api/oidc/start", timeout=30)
+    assert answer.status_code == 302
+    assert answer.headers["location"] == "/portal/?sso_error=sso_unavailable"
+    assert "set-cookie" not in answer.headers

@@ -16,7 +16,7 @@ from typing import Any
 
 from sluicegate.portal.call import Call, Conflict, check_same_origin, user_json
 from sluicegate.portal.signin import start_session, stored_password, throttled
-from sluicegate.protocol.errors import BadRequest, Forbidden, RateLimited
+from sluicegate.protocol.errors import BadRequest, Forbidden, RateLimited, ServiceUnavailable
 
 log = logging.getLogger("sluicegate.portal")
 
@@ -81,7 +81,7 @@ async def options(call: Call) -> tuple[int, Any, list[tuple[str, str]]]:
 
 async def register(call: Call) -> tuple[int, Any, list[tuple[str, str]]]:
     """`POST register {name, password}`: a new user in the configured group, signed in at once."""
-    from sluicegate.store.tenancy import NameTaken
+    from sluicegate.store.tenancy import NameTaken, TenancyError
 
     check_same_origin(call)
     rules = call.gw.settings.portal.registration
@@ -109,6 +109,12 @@ async def register(call: Call) -> tuple[int, Any, list[tuple[str, str]]]:
         )
     except NameTaken:
         raise Conflict("That name is taken; choose another.", param="name", code="name_taken") from None
+    except TenancyError as exc:  # the configured group does not exist (any more)
+        log.warning("portal: registration cannot create users: %s", exc)
+        raise ServiceUnavailable(
+            "Registration is not working on this gateway; tell the operator.",
+            code="registration_misconfigured",
+        ) from None
     log.info("portal: %s registered from %s", user.id, call.ctx.client_ip)
     answer, cookie = await start_session(call, user.id)
     return 201, answer, [cookie]

@@ -286,7 +286,7 @@ def _tag(issuer: str, subject: str) -> str:
 
 async def _user_for(call: Call, config: OidcConfig, claims: dict[str, Any]) -> str:
     """The id of the user linked to (issuer, subject); created when the operator allows it."""
-    from sluicegate.store.tenancy import NameTaken
+    from sluicegate.store.tenancy import NameTaken, TenancyError
 
     tenancy = call.gw.store.tenancy
     subject = claims["sub"]
@@ -307,6 +307,8 @@ async def _user_for(call: Call, config: OidcConfig, claims: dict[str, Any]) -> s
                 user = await tenancy.user_by_sso(config.issuer, subject)  # made meanwhile by another node
                 if user is not None:
                     break
+            except TenancyError as exc:  # the configured group does not exist (any more)
+                raise SsoRefused("sso_failed", f"cannot create a user: {exc}") from None
         if user is None:
             raise SsoRefused("sso_failed", f"no free name for subject {subject!r}")
     if user.disabled:

@@ -359,7 +359,7 @@ class OidcConfig(_Strict):
 
 
 class PortalConfig(_Strict):
-    """The self-service portal at /portal/: users sign in with a password (docs/portal.md)."""
+    """The self-service portal at /portal/: users sign in with a password or SSO (docs/portal.md)."""
 
     enabled: bool = Field(False, description="serve the portal at /portal/ (off by default)")
     session_ttl_h: float = Field(12.0, gt=0, description="hours a sign-in lasts before it must be repeated")

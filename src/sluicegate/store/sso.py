@@ -3,7 +3,8 @@
 A login is started on one gateway and may be finished on another behind the same load balancer, so
 what the callback needs (the nonce, the PKCE verifier, the redirect URI, the expiry) is kept in the
 shared database, keyed by the SHA-256 of the `state` sent to the provider. `take` deletes the row in the
-same statement that finds it, so a state is good for exactly one callback however many arrive at once.
+transaction that reads it and goes on only if its own DELETE removed it, so a state is good for exactly
+one callback however many arrive at once, on however many nodes.
 """
 
 from __future__ import annotations

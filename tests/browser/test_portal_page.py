@@ -1,5 +1,6 @@
 """The self-service portal in Chromium against a real gateway: sign in, redeem a code (balance and
-ledger update), create a key and see it once, use it, revoke it, see the usage and logs, sign out; in
+ledger update), create a key and see it once, use it, revoke it, see the usage and logs, sign out;
+register, change one's password, and sign in with single sign-on through a stand-in OIDC provider; in
 English and in Chinese, with the translated texts checked. Screenshots go to test-artifacts/browser/.
 """
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcProvider
 from support.portal_kit import PASSWORD, Site, chat, portal_site
 from support.upstream import Upstream
 
@@ -199,4 +201,144 @@ def test_on_a_phone_the_page_fits_the_screen(site: Site, new_page: Callable[...,
     # Wide tables scroll inside their own box; the page itself never scrolls sideways.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "zh-phone")
+    assert page.js_errors == []
+
+
+# -- accounts: registering, one's own password, single sign-on -------------------------------------------
+
+ACCOUNT_TEXTS = {
+    "en": {
+        "register_link": "Create an account",
+        "register_title": "Create an account",
+        "taken": "That name is taken; choose another.",
+        "mismatch": "The two passwords differ.",
+        "sso": "Sign in with Stand-in IdP",
+        "wrong_current": "The current password is wrong.",
+        "changed": "Password changed. Your other sign-ins have ended (0).",
+        "disabled": "This account is disabled; ask the operator.",
+        "password_title": "Change password",
+    },
+    "zh": {
+        "register_link": "注册账号",
+        "register_title": "注册账号",
+        "taken": "该用户名已被占用，请换一个。",
+        "mismatch": "两次输入的密码不一致。",
+        "sso": "使用 Stand-in IdP 登录",
+        "wrong_current": "当前密码错误。",
+        "changed": "密码已修改，你在其他地方的登录已退出（0 个）。",
+        "disabled": "该账号已停用，请联系管理员。",
+        "password_title": "修改密码",
+    },
+}
+NEW_PASSWORD = "a fresh passphrase 42"
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[OidcProvider]:
+    provider = OidcProvider()
+    yield provider
+    provider.close()
+
+
+@pytest.fixture(scope="module")
+def open_site(upstream: Upstream, idp: OidcProvider) -> Iterator[Site]:
+    """Registration open, and single sign-on that creates users at their first sign-in."""
+    oidc = {
+        "issuer": idp.issuer,
+        "client_id": CLIENT_ID,
+        "client_secret": "${SG_TEST_OIDC_SECRET}",
+        "label": "Stand-in IdP",
+        "create_users": True,
+    }
+    env = {"SG_TEST_OIDC_SECRET": CLIENT_SECRET}
+    with portal_site("sqlite", upstream, env=env, registration={"enabled": True}, oidc=oidc) as s:
+        yield s
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_visitor_registers_changes_their_password_and_signs_in_with_it(
+    open_site: Site, new_page: Callable[..., Any], lang: str
+) -> None:
+    words = ACCOUNT_TEXTS[lang]
+    taken = f"taken-{lang}-{time.monotonic_ns() % 100_000}"
+    open_site.user(taken)
+    name = f"reg-{lang}-{time.monotonic_ns() % 100_000}"
+    page = new_page(lang)
+    page.goto(f"{open_site.url}/portal/")
+    page.wait_for_selector("#register-offer:not([hidden])")
+    assert text(page, "#show-register") == words["register_link"]
+    page.click("#show-register")
+    page.wait_for_selector("#register:not([hidden])")
+    assert text(page, "#register h1") == words["register_title"]
+
+    # Passwords that differ never leave the page; a taken name is refused in the page's language.
+    page.fill("#register-name", taken)
+    page.fill("#register-password", NEW_PASSWORD)
+    page.fill("#register-confirm", NEW_PASSWORD + "!")
+    page.click("#register-form button[type=submit]")
+    page.wait_for_selector("#register-error:not([hidden])")
+    assert text(page, "#register-error") == words["mismatch"]
+    page.fill("#register-confirm", NEW_PASSWORD)
+    page.click("#register-form button[type=submit]")
+    page.locator("#register-error", has_text=words["taken"]).wait_for()
+
+    page.fill("#register-name", name)
+    page.click("#register-form button[type=submit]")
+    page.wait_for_selector("#portal:not([hidden])")
+    assert text(page, "#who") == name
+    assert page.locator("#register").is_hidden()
+    shot(page, f"{lang}-registered")
+
+    # Change the password: the wrong current one is refused, the right one accepted.
+    assert text(page, "#password-title") == words["password_title"]
+    page.fill("#password-current", "not my password")
+    page.fill("#password-new", "another passphrase 7")
+    page.fill("#password-confirm", "another passphrase 7")
+    page.click("#password-form button[type=submit]")
+    page.wait_for_selector("#password-result.error")
+    assert text(page, "#password-result") == words["wrong_current"]
+    page.fill("#password-current", NEW_PASSWORD)
+    page.click("#password-form button[type=submit]")
+    page.wait_for_selector("#password-result.ok")
+    assert text(page, "#password-result") == words["changed"]
+    assert page.input_value("#password-new") == ""
+
+    # Signed out and in again with the new password.
+    page.click("#sign-out")
+    page.wait_for_selector("#login:not([hidden])")
+    sign_in(page, open_site, name, "another passphrase 7")
+    page.wait_for_selector("#portal:not([hidden])")
+    assert page.js_errors == []
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_sign_in_with_single_sign_on_round_trips_through_the_provider(
+    open_site: Site, idp: OidcProvider, new_page: Callable[..., Any], lang: str
+) -> None:
+    words = ACCOUNT_TEXTS[lang]
+    login = f"sso-{lang}-{time.monotonic_ns() % 100_000}"
+    idp.sign_in_as(f"subject-{login}", preferred_username=login)
+    page = new_page(lang)
+    page.goto(f"{open_site.url}/portal/")
+    page.wait_for_selector("#sso-box:not([hidden])")
+    assert text(page, "#sso-button") == words["sso"]
+    shot(page, f"{lang}-sign-in-options")
+    page.click("#sso-button")
+    page.wait_for_selector("#portal:not([hidden])")
+    assert page.url == f"{open_site.url}/portal/"
+    assert text(page, "#who") == login
+    # A user made by single sign-on has no password to give, and may not set one by default.
+    assert page.locator("#password-form").is_hidden()
+    assert page.locator("#password-hint").is_visible()
+
+    # Once the operator disables them, the round trip comes back refused, in the page's language.
+    user = open_site.store(lambda store: store.tenancy.get_user(login))
+    open_site.store(lambda store: store.tenancy.update_user(user.id, disabled=True))
+    page.click("#sign-out")
+    page.wait_for_selector("#login:not([hidden])")
+    page.click("#sso-button")
+    page.wait_for_selector("#login-error:not([hidden])")
+    assert text(page, "#login-error") == words["disabled"]
+    assert "sso_error" not in page.url  # shown once, then dropped from the address
+    assert page.locator("#portal").is_hidden()
     assert page.js_errors == []

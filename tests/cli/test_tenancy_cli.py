@@ -151,3 +151,17 @@ def test_users_and_teams_update_their_limits(invoke: Invoke) -> None:
     }
     updated = ok(invoke, "teams", "update", team["id"], "--tpm", "100000", "--group", "default")
     assert updated["limits"]["tpm"] == 100000
+
+
+def test_users_update_links_and_unlinks_a_single_sign_on_subject(invoke: Invoke) -> None:
+    ok(invoke, "users", "create", "--name", "carol")
+    issuer = "https://sso.example.com/realms/staff"
+    linked = ok(invoke, "users", "update", "carol", "--sso-issuer", issuer, "--sso-subject", "f81d4fae")
+    assert linked["sso"] == {"issuer": issuer, "subject": "f81d4fae"}
+    assert ok(invoke, "users", "show", "carol")["sso"] == {"issuer": issuer, "subject": "f81d4fae"}
+    ok(invoke, "users", "create", "--name", "dave")
+    taken = invoke("users", "update", "dave", "--sso-issuer", issuer, "--sso-subject", "f81d4fae")
+    assert taken.exit_code == 1 and "single sign-on identity" in taken.output  # one user per identity
+    assert ok(invoke, "users", "update", "carol", "--no-sso")["sso"] is None
+    without = invoke("users", "update", "carol", "--sso-subject", "f81d4fae")
+    assert without.exit_code == 2 and "portal.oidc" in without.output

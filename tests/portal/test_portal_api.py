@@ -208,7 +208,9 @@ def test_me_shows_the_user_their_role_group_and_balance(site: Site) -> None:
     assert body["balance"]["balance"] == 2.5 and body["balance"]["currency"] == "USD"
     assert body["can_write"] is True
     assert body["keys"] == {"count": 0, "max": 3}
-    assert "password" not in str(body)
+    # Whether there is a password (for the change-password form), never the password or its hash.
+    assert (body["has_password"], body["may_set_password"]) == (True, True)
+    assert PASSWORD not in str(body) and "argon2" not in str(body) and "password_hash" not in str(body)
 
 
 def test_redeeming_a_code_credits_once_and_shows_in_the_ledger(site: Site) -> None:

@@ -80,7 +80,11 @@ def test_both_languages_have_every_string_the_page_uses() -> None:
         "ledger.kind": ("charge", "topup", "redeem", "refund"),
         "keys.status": ("active", "revoked", "expired", "disabled"),
         "error": ("invalid_credentials", "login_throttled", "user_disabled", "code_unknown",
-                  "code_redeemed", "code_expired", "key_limit_reached", "read_only_role"),
+                  "code_redeemed", "code_expired", "key_limit_reached", "read_only_role",
+                  "registration_closed", "registration_throttled", "name_taken", "invalid_name",
+                  "password_too_short", "password_too_long", "password_is_name", "wrong_password",
+                  "password_not_allowed", "sso_expired", "sso_failed", "sso_refused", "sso_unknown_user",
+                  "sso_user_disabled", "sso_domain_not_allowed", "sso_unavailable"),
     }.items():  # fmt: skip
         used |= {f"{prefix}.{v}" for v in values}
     assert used - set(dictionary["en"]) == set()
@@ -89,3 +93,16 @@ def test_both_languages_have_every_string_the_page_uses() -> None:
         k for k, v in dictionary["zh-CN"].items() if v == dictionary["en"][k] and k != "redeem.placeholder"
     ]
     assert english_left == []
+
+
+def test_a_gateway_without_single_sign_on_never_loads_authlib() -> None:
+    """authlib and joserfc cost about 9 MB per worker: only portal/oidc.py imports them, on demand."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sluicegate.server.app, sluicegate.portal.api, sluicegate.portal.accounts;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('authlib', 'joserfc')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"

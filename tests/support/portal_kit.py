@@ -103,8 +103,10 @@ class Site:
 
 
 @contextmanager
-def portal_site(kind: str, upstream: Upstream, **portal: Any) -> Iterator[Site]:
-    with database(kind) as url, start_gateway(portal_config(upstream, url, **portal)) as gateway:
+def portal_site(
+    kind: str, upstream: Upstream, env: dict[str, str] | None = None, **portal: Any
+) -> Iterator[Site]:
+    with database(kind) as url, start_gateway(portal_config(upstream, url, **portal), env=env) as gateway:
         yield Site(gateway, url)
 
 

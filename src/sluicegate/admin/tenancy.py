@@ -115,7 +115,7 @@ async def show_user(req: AdminRequest, id_or_name: str) -> tuple[int, Any]:
 
 async def update_user(req: AdminRequest, id_or_name: str) -> tuple[int, Any]:
     body = await req.json()
-    _only(body, ("name", "role", "group", "team", "team_id", "disabled", "password", *OWNER_LIMITS))
+    _only(body, ("name", "role", "group", "team", "team_id", "disabled", "password", "sso", *OWNER_LIMITS))
     user = await _user(req, id_or_name)
     fields = dict(body)
     try:

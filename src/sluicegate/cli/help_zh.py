@@ -239,6 +239,13 @@ HELP_ZH: dict[str, str] = {
     "Price group of the user.": "用户的价格分组。",
     "What the user may do.": "用户的角色（可做什么）。",
     "Read the user's password from standard input.": "从标准输入读取用户密码。",
+    "Link the user to this single sign-on subject (the ID token's `sub`) at portal.oidc.issuer.": (
+        "将用户关联到 portal.oidc.issuer 上的这个单点登录主体（ID 令牌的 `sub`）。"
+    ),
+    "The issuer for --sso-subject (default: portal.oidc.issuer).": (
+        "--sso-subject 所属的签发方（默认：portal.oidc.issuer）。"
+    ),
+    "Remove the user's single sign-on link.": "解除用户的单点登录关联。",
     "List users (never their passwords).": "列出用户（从不显示密码）。",
     "Show one user (by id or name) with their balance.": "显示一个用户（按 id 或名称）及其余额。",
     "Change a user (by id or name).": "修改用户（按 id 或名称）。",

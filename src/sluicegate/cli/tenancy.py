@@ -237,6 +237,15 @@ def show_user(config: str | None, database: str | None, user: str, as_json: bool
 )
 @click.option("--disable/--enable", "disabled", default=None, help="Stop (or allow again) the user's keys.")
 @click.option("--password-stdin", is_flag=True, help="Read the user's password from standard input.")
+@click.option(
+    "--sso-subject",
+    metavar="SUB",
+    help="Link the user to this single sign-on subject (the ID token's `sub`) at portal.oidc.issuer.",
+)
+@click.option(
+    "--sso-issuer", metavar="URL", help="The issuer for --sso-subject (default: portal.oidc.issuer)."
+)
+@click.option("--no-sso", is_flag=True, help="Remove the user's single sign-on link.")
 @_limit_options
 @_JSON
 def update_user(
@@ -249,6 +258,9 @@ def update_user(
     role: str | None,
     disabled: bool | None,
     password_stdin: bool,
+    sso_subject: str | None,
+    sso_issuer: str | None,
+    no_sso: bool,
     as_json: bool,
     **limits: Any,
 ) -> None:
@@ -261,6 +273,10 @@ def update_user(
     fields.update(_given_limits(limits))
     if password_stdin:
         fields["password"] = _read_password()
+    if no_sso:
+        fields["sso"] = None
+    elif sso_subject is not None:
+        fields["sso"] = (sso_issuer or _configured_issuer(config), sso_subject)
 
     async def action(tenancy: Any) -> Any:
         if team is not None:
@@ -276,6 +292,23 @@ def update_user(
         click.echo(
             t(f"Updated user {updated.id} ({updated.name}).", f"已更新用户 {updated.id}（{updated.name}）。")
         )
+
+
+def _configured_issuer(config: str | None) -> str:
+    from sluicegate.config import ConfigError, load_settings
+
+    try:
+        oidc = load_settings(config).portal.oidc
+    except ConfigError:
+        oidc = None
+    if oidc is None:
+        raise click.UsageError(
+            t(
+                "--sso-subject needs --sso-issuer, or portal.oidc in the configuration",
+                "--sso-subject 需要 --sso-issuer，或配置中的 portal.oidc",
+            )
+        )
+    return oidc.issuer
 
 
 # -- teams ---------------------------------------------------------------------------------------------

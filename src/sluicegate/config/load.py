@@ -254,7 +254,8 @@ def _problems(exc: ValidationError, lines: dict[tuple[str, ...], int]) -> list[C
 
 
 def _secretish(path: tuple[str, ...]) -> bool:
-    return any(p in ("api_key", "api_keys", "key", "admin_key", "master_key", "headers") for p in path)
+    secret = ("api_key", "api_keys", "key", "admin_key", "master_key", "headers", "client_secret")
+    return any(p in secret for p in path)
 
 
 def _short(value: Any) -> str:

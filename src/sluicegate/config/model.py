@@ -294,8 +294,72 @@ class ResponsesConfig(_Strict):
     cache_size: int = Field(10_000, ge=0, description="recent stored responses each worker keeps in memory")
 
 
+class RegistrationConfig(_Strict):
+    """Self-registration in the portal: anyone who can reach /portal/ may make themselves a member."""
+
+    enabled: bool = Field(False, description="let visitors create their own account (off by default)")
+    group: str = Field("default", min_length=1, max_length=64, description="price group new users join")
+    role: Literal["member", "viewer"] = Field("member", description="role new users get")
+    min_password_length: int = Field(
+        10, ge=8, le=1024, description="shortest password accepted at registration and password change"
+    )
+    max_per_address: int = Field(
+        5, ge=1, description="registration attempts one client address may make in the window"
+    )
+    window_s: float = Field(3600.0, gt=0, description="the window registration attempts are counted in")
+
+
+class OidcConfig(_Strict):
+    """Single sign-on with an OpenID Connect provider (authorization code flow, PKCE S256)."""
+
+    issuer: str = Field(
+        ..., pattern=r"^https?://", description="the provider's issuer URL (discovery under it)"
+    )
+    client_id: str = Field(..., min_length=1)
+    client_secret: str | None = Field(
+        None, description="the client's secret (use ${ENV}); none for a public client (PKCE only)"
+    )
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    label: str = Field(
+        "SSO", min_length=1, max_length=60, description='the button says "Sign in with <label>"'
+    )
+    name_claim: str = Field(
+        "preferred_username", description="the ID token claim a new user's name is taken from"
+    )
+    create_users: bool = Field(
+        False, description="create a user at their first sign-in; off: the operator links users first"
+    )
+    group: str = Field("default", min_length=1, max_length=64, description="price group of created users")
+    role: Literal["member", "viewer"] = Field("member", description="role of created users")
+    allowed_domains: list[str] = Field(
+        default_factory=list,
+        description="when set, only users whose verified e-mail is in one of these domains may sign in",
+    )
+    allow_password: bool = Field(
+        False, description="let a user who has no password (SSO only) set one in the portal"
+    )
+    redirect_uri: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="the callback URL registered at the provider; default: this gateway's "
+        "/portal/api/oidc/callback as the browser reached it",
+    )
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid(cls, v: list[str]) -> list[str]:
+        if "openid" not in v:
+            raise ValueError('scopes must include "openid"')
+        return v
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _domains(cls, v: list[str]) -> list[str]:
+        return [d.strip().lower().lstrip("@") for d in v if d.strip()]
+
+
 class PortalConfig(_Strict):
-    """The self-service portal at /portal/: users sign in with a password (docs/portal.md)."""
+    """The self-service portal at /portal/: users sign in with a password or SSO (docs/portal.md)."""
 
     enabled: bool = Field(False, description="serve the portal at /portal/ (off by default)")
     session_ttl_h: float = Field(12.0, gt=0, description="hours a sign-in lasts before it must be repeated")
@@ -311,6 +375,8 @@ class PortalConfig(_Strict):
     )
     login_max_failures: int = Field(5, ge=1, description="failed sign-ins per name or address in the window")
     login_window_s: float = Field(300.0, gt=0, description="the window failed sign-ins are counted in")
+    registration: RegistrationConfig = Field(default_factory=RegistrationConfig)
+    oidc: OidcConfig | None = Field(None, description="single sign-on (OpenID Connect); none: off")
 
 
 class FilesConfig(_Strict):
@@ -540,6 +606,9 @@ class Settings(_Strict):
         for secret in ("admin_key", "master_key"):
             if data.get(secret):
                 data[secret] = mask(data[secret])
+        oidc = data["portal"].get("oidc")
+        if oidc and oidc.get("client_secret"):
+            oidc["client_secret"] = mask(oidc["client_secret"])
         for field in ("database", "redis"):
             if data.get(field):
                 data[field] = mask_url_password(data[field])

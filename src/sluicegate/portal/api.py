@@ -18,7 +18,7 @@ import click
 import orjson
 
 from sluicegate.cli.usage import DayType
-from sluicegate.portal import keys, signin
+from sluicegate.portal import accounts, keys, signin
 from sluicegate.portal.call import (
     MAX_PAGE,
     PREFIX,
@@ -49,11 +49,14 @@ async def me(call: Call) -> tuple[int, Any]:
         team_view = {"id": team.id, "name": team.name, "role": role_in_team, "manage": manage}
         if manage:  # what the team's keys may be given (its own group's models)
             team_view["models"] = (await key_models(call, team.group)).listed(call.gw.routes)
+    oidc = call.gw.settings.portal.oidc
     return 200, {
         "user": user_json(call.user),
         "team": team_view,
         "balance": money.to_json(),
         "can_write": call.user.role != "viewer",
+        "has_password": call.user.has_password,
+        "may_set_password": call.user.has_password or bool(oidc and oidc.allow_password),
         "keys": {"count": len(own_keys), "max": call.gw.settings.portal.max_keys_per_user},
         "models": models.listed(call.gw.routes),
         "models_restricted": models.restricted,
@@ -133,8 +136,29 @@ _SIGNED_IN = {
     ("POST", "keys"): keys.create_key,
     ("GET", "usage"): usage,
     ("GET", "logs"): logs,
+    ("POST", "password"): accounts.change_password,
 }
-_PUBLIC = {("POST", "login"): signin.login, ("POST", "logout"): signin.logout}
+_PUBLIC = {
+    ("POST", "login"): signin.login,
+    ("POST", "logout"): signin.logout,
+    ("POST", "register"): accounts.register,
+    ("GET", "options"): accounts.options,
+}
+# Browser navigations of single sign-on, answered with a redirect (portal/oidc.py).
+_REDIRECTS = ("oidc/start", "oidc/callback")
+
+
+async def _sso(gw: Any, proto: Any, ctx: Any, call: Call, route: str) -> None:
+    if ctx.method != "GET":
+        raise MethodNotAllowed(f"{ctx.method} is not allowed on {ctx.path}; use GET.")
+    if gw.settings.portal.oidc is None:
+        raise NotFound("Single sign-on is not configured on this gateway.", code="sso_off")
+    from sluicegate.portal import oidc
+
+    location, cookies = await (oidc.start(call) if route == "oidc/start" else oidc.callback(call))
+    ctx.status = 302
+    headers = [("location", location), ("cache-control", "no-store"), ("referrer-policy", "no-referrer")]
+    proto.response_empty(302, [*headers, *cookies])
 
 
 async def handle_api(gw: Any, scope: Any, proto: Any, ctx: Any) -> None:
@@ -143,6 +167,9 @@ async def handle_api(gw: Any, scope: Any, proto: Any, ctx: Any) -> None:
     query = {name: values[-1] for name, values in parse_qs(scope.query_string or "").items()}
     call = Call(gw, scope, proto, ctx, portal_of(gw), query, token=read_cookie(scope.headers))
     extra: list[tuple[str, str]] = [("cache-control", "no-store")]
+    if route in _REDIRECTS:
+        await _sso(gw, proto, ctx, call, route)
+        return
     public = _PUBLIC.get((ctx.method, route))
     if public is not None:
         status, body, cookies = await public(call)

@@ -19,6 +19,7 @@ from sluicegate.portal.mine import Mine
 from sluicegate.portal.throttle import LoginThrottle
 from sluicegate.protocol.errors import BadRequest, Forbidden, GatewayError
 from sluicegate.server.body import parse_json_object
+from sluicegate.store.sso import PendingLogins
 from sluicegate.store.tenancy import User
 
 COOKIE = "sg_portal"
@@ -37,10 +38,14 @@ class Conflict(GatewayError):
 
 @dataclass
 class Portal:
-    """What the portal keeps per worker: the user's own rows, and the sign-in throttle."""
+    """What the portal keeps per worker: the user's own rows, the sign-in and registration throttles,
+    single sign-on logins under way (in the database) and the SSO provider's cached keys (oidc.py)."""
 
     mine: Mine
     throttle: LoginThrottle
+    registrations: LoginThrottle
+    sso_logins: PendingLogins
+    sso: Any = None  # oidc.Provider once single sign-on is first used
 
 
 def portal_of(gw: Any) -> Portal:
@@ -50,6 +55,8 @@ def portal_of(gw: Any) -> Portal:
         portal = Portal(
             Mine(gw.store.engine),
             LoginThrottle(p.login_max_failures, p.login_window_s),
+            LoginThrottle(p.registration.max_per_address, p.registration.window_s),
+            PendingLogins(gw.store.engine),
         )
         gw.portal = portal
     return portal

@@ -16,7 +16,15 @@ from sluicegate.protocol.errors import BadRequest, Forbidden, RateLimited, Unaut
 log = logging.getLogger("sluicegate.portal")
 
 
-async def _password_hash(engine: Any, name: str) -> tuple[str, str | None, bool] | None:
+def throttled(wait: int) -> RateLimited:
+    return RateLimited(
+        f"Too many failed sign-ins; try again in {wait} s.",
+        code="login_throttled",
+        headers={"retry-after": str(wait)},
+    )
+
+
+async def stored_password(engine: Any, name: str) -> tuple[str, str | None, bool] | None:
     """(user id, password hash, disabled) of the user named `name`, or None. Read here rather than
     through `TenancyRepository.verify_password`, which checks the hash on the event loop."""
     from sqlalchemy import select
@@ -51,12 +59,8 @@ async def login(call: Call) -> tuple[int, Any, list[tuple[str, str]]]:
     subjects = (f"name:{name.lower()}", f"ip:{call.ctx.client_ip or ''}")
     wait = throttle.retry_after(*subjects)
     if wait:
-        raise RateLimited(
-            f"Too many failed sign-ins; try again in {wait} s.",
-            code="login_throttled",
-            headers={"retry-after": str(wait)},
-        )
-    found = await _password_hash(call.gw.store.engine, name)
+        raise throttled(wait)
+    found = await stored_password(call.gw.store.engine, name)
     # argon2 takes tens of milliseconds of CPU: off the event loop, which may be relaying streams.
     # An unknown name costs the same check, so the time taken does not tell which names exist.
     stored = found[1] if found is not None and found[1] else _dummy_hash()
@@ -71,14 +75,23 @@ async def login(call: Call) -> tuple[int, Any, list[tuple[str, str]]]:
     throttle.succeeded(subjects[0])
     if password_hash and needs_rehash(password_hash):
         await call.gw.store.tenancy.update_user(user_id, password=password)
+    body, cookies = await start_session(call, user_id)
+    log.info("portal: %s signed in", user_id)
+    return 200, body, cookies
+
+
+async def start_session(call: Call, user_id: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """A new session for `user_id`: the answer's body and the cookies that carry it (an operator's also
+    opens the admin API, see `session_cookies`). Every way in (password, registration, single sign-on)
+    ends here, so they all hold the same kind of session."""
     ttl = call.gw.settings.portal.session_ttl_h * 3600
     tenancy = call.gw.store.tenancy
     token, expires_at = await tenancy.create_session(user_id, ttl)
     session = await tenancy.session_user(token)
     assert session is not None
-    log.info("portal: %s signed in", user_id)
-    body = {"user": user_json(session), "expires_at": expires_at}
-    return 200, body, session_cookies(call, token, int(ttl), session.role)
+    return {"user": user_json(session), "expires_at": expires_at}, session_cookies(
+        call, token, int(ttl), session.role
+    )
 
 
 async def logout(call: Call) -> tuple[int, Any, list[tuple[str, str]]]:

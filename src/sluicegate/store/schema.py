@@ -266,7 +266,11 @@ users = Table(
     *_owner_limits(),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # Migration 0008: the single sign-on identity (OIDC issuer and subject) the user signs in as, if any.
+    Column("sso_issuer", String(300), nullable=True),
+    Column("sso_subject", String(255), nullable=True),
     Index("ix_users_name", "name", unique=True),
+    Index("ix_users_sso", "sso_issuer", "sso_subject", unique=True),
 )
 
 teams = Table(
@@ -358,4 +362,21 @@ sessions = Table(
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
     Index("ix_sessions_expires_at", "expires_at"),
+)
+
+# Single sign-on logins under way (migration 0008, portal/oidc.py): one row per started login, keyed by
+# the SHA-256 of its `state`, deleted when the callback uses it (or once expired). In the database so the
+# provider's redirect may land on any gateway node; the browser that started it holds `binding`'s
+# preimage in a cookie, so a login started by someone else cannot be finished in this browser.
+oidc_logins = Table(
+    "oidc_logins",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("binding_hash", String(64), nullable=False),
+    Column("nonce", String(100), nullable=False),
+    Column("verifier", String(128), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_oidc_logins_expires_at", "expires_at"),
 )

@@ -66,12 +66,14 @@ class User:
     created_at: float
     updated_at: float
     limits: tuple[int | None, ...] = (None, None, None, None)  # OWNER_LIMITS, over all the user's keys
+    sso: tuple[str, str] | None = None  # (OIDC issuer, subject) the user signs in as, if linked
 
     def to_json(self) -> dict[str, Any]:
-        """Never the password hash: only whether there is one."""
+        """Never the password hash: only whether there is one. The SSO link is an identifier, no secret."""
         return {
             "id": self.id, "name": self.name, "role": self.role, "group": self.group, "team_id": self.team_id,
             "disabled": self.disabled, "has_password": self.has_password,
+            "sso": None if self.sso is None else {"issuer": self.sso[0], "subject": self.sso[1]},
             "limits": dict(zip(OWNER_LIMITS, self.limits, strict=True)), "created_at": self.created_at,
             "updated_at": self.updated_at,
         }  # fmt: skip
@@ -130,7 +132,19 @@ def _user(row: Any) -> User:
     return User(
         m["id"], m["name"], m["role"], m["group_name"], m["team_id"], bool(m["disabled"]),
         m["password_hash"] is not None, m["created_at"], m["updated_at"], _limits_of(m),
+        (m["sso_issuer"], m["sso_subject"]) if m["sso_subject"] is not None else None,
     )  # fmt: skip
+
+
+def _sso(value: Any) -> tuple[str | None, str | None]:
+    """The (issuer, subject) columns of an SSO link given as a pair (None: no link)."""
+    if value is None:
+        return None, None
+    if isinstance(value, dict) and set(value) == {"issuer", "subject"}:
+        value = (value["issuer"], value["subject"])
+    if not (isinstance(value, tuple | list) and len(value) == 2):
+        raise TenancyError('sso must be {"issuer": ..., "subject": ...} or null')
+    return _text(value[0], "sso issuer", 300), _text(value[1], "sso subject", 255)
 
 
 def _limits_of(m: Any) -> tuple[int | None, ...]:
@@ -186,14 +200,18 @@ class TenancyRepository:
         group: str = DEFAULT_GROUP,
         team_id: str | None = None,
         password: str | None = None,
+        sso: tuple[str, str] | None = None,
+        password_hash: str | None = None,
     ) -> User:
+        """`password_hash` instead of `password`: a hash made beforehand (off the event loop)."""
         now = self._clock()
+        sso_issuer, sso_subject = _sso(sso)
         group_name = _text(group, "group", 64)
         values: dict[str, Any] = {
             "id": "usr_" + secrets.token_hex(8), "name": _text(name, "name"), "role": _role(role),
             "group_name": _text(group, "group", 64), "team_id": team_id, "disabled": False,
-            "password_hash": hash_password(password) if password is not None else None,
-            "created_at": now, "updated_at": now,
+            "password_hash": hash_password(password) if password is not None else password_hash,
+            "created_at": now, "updated_at": now, "sso_issuer": sso_issuer, "sso_subject": sso_subject,
         }  # fmt: skip
         async with self._engine.begin() as conn:
             await _bump(conn)
@@ -203,7 +221,7 @@ class TenancyRepository:
             try:
                 await conn.execute(insert(users).values(values))
             except IntegrityError:
-                raise NameTaken(f"a user named {values['name']!r} already exists") from None
+                raise _taken(values) from None
             if team_id is not None:
                 await conn.execute(
                     insert(team_members).values(team_id=team_id, user_id=values["id"], role="member")
@@ -230,6 +248,15 @@ class TenancyRepository:
             ).first()
         return None if row is None else _user(row)
 
+    async def user_by_sso(self, issuer: str, subject: str) -> User | None:
+        """The user linked to this single sign-on identity, if any."""
+        u = users.c
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(select(users).where(u.sso_issuer == issuer, u.sso_subject == subject))
+            ).first()
+        return None if row is None else _user(row)
+
     async def list_users(self) -> builtins.list[User]:
         async with self._engine.connect() as conn:
             return [
@@ -237,8 +264,10 @@ class TenancyRepository:
             ]
 
     async def update_user(self, user_id: str, **fields: Any) -> User:
-        """Change name, role, group, team_id, disabled or password (None removes the password)."""
-        allowed = {"name", "role", "group", "team_id", "disabled", "password", *OWNER_LIMITS}
+        """Change name, role, group, team_id, disabled, password (None removes the password) or the
+        single sign-on link `sso` ((issuer, subject); None removes it)."""
+        allowed = {"name", "role", "group", "team_id", "disabled", "password", "password_hash", "sso"}
+        allowed.update(OWNER_LIMITS)
         unknown = set(fields) - allowed
         if unknown:
             raise TenancyError(f"unknown user field(s): {', '.join(sorted(unknown))}")
@@ -259,6 +288,10 @@ class TenancyRepository:
         if "password" in fields:
             pw = fields["password"]
             values["password_hash"] = hash_password(pw) if pw is not None else None
+        if "password_hash" in fields:  # made beforehand, off the event loop
+            values["password_hash"] = fields["password_hash"]
+        if "sso" in fields:
+            values["sso_issuer"], values["sso_subject"] = _sso(fields["sso"])
         values["updated_at"] = self._clock()
         async with self._engine.begin() as conn:
             await _bump(conn)
@@ -269,7 +302,7 @@ class TenancyRepository:
             try:
                 result = await conn.execute(update(users).where(users.c.id == user_id).values(values))
             except IntegrityError:
-                raise NameTaken(f"a user named {values.get('name')!r} already exists") from None
+                raise _taken(values) from None
             if result.rowcount == 0:
                 raise OwnerNotFound(user_id)
             row = (await conn.execute(select(users).where(users.c.id == user_id))).one()
@@ -546,6 +579,14 @@ class TenancyRepository:
         async with self._engine.begin() as conn:
             await conn.execute(delete(sessions).where(sessions.c.token_hash == _token_hash(token)))
 
+    async def end_other_sessions(self, user_id: str, keep_token: str | None) -> int:
+        """End every session of `user_id` but the one holding `keep_token`; returns how many ended."""
+        query = delete(sessions).where(sessions.c.user_id == user_id)
+        if keep_token is not None:
+            query = query.where(sessions.c.token_hash != _token_hash(keep_token))
+        async with self._engine.begin() as conn:
+            return int((await conn.execute(query)).rowcount or 0)
+
     # -- what a gateway loads -----------------------------------------------------------------------------
 
     async def snapshot(self) -> TenancySnapshot:
@@ -595,6 +636,15 @@ class TenancyRepository:
     async def _check_team(conn: AsyncConnection, team_id: str) -> None:
         if (await conn.execute(select(teams.c.id).where(teams.c.id == team_id))).first() is None:
             raise OwnerNotFound(team_id)
+
+
+def _taken(values: dict[str, Any]) -> TenancyError:
+    """The unique index a user insert or update ran into: the name, or the SSO identity."""
+    if values.get("sso_subject") is not None:
+        return NameTaken(
+            f"a user named {values.get('name')!r} already exists, or that single sign-on identity is linked"
+        )
+    return NameTaken(f"a user named {values.get('name')!r} already exists")
 
 
 @functools.cache

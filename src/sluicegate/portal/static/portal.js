@@ -10,7 +10,7 @@ const LANG_STORE = 'sluicegate.lang';  // shared with the dashboard: one choice 
 const LANGS = ['en', 'zh-CN'];
 const API = new URL('api/', document.baseURI);
 
-const state = { dict: {}, lang: 'en', me: null, owner: 'user', ledger: [], ledgerNext: null, team: null, keys: [], usage: [], logs: [], logsNext: null };
+const state = { dict: {}, lang: 'en', options: { registration: false, sso: null, min_password_length: 10 }, me: null, owner: 'user', ledger: [], ledgerNext: null, team: null, keys: [], usage: [], logs: [], logsNext: null };
 
 // A team admin switches the page between their own account and their team's: every call then says
 // owner=team, and the API scopes keys, usage, logs and the ledger to the team.
@@ -46,6 +46,7 @@ function applyLanguage() {
   for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const el of document.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
   for (const el of document.querySelectorAll('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle);
+  renderOptions();
   if (state.me) renderAll();
 }
 
@@ -138,7 +139,7 @@ function errorText(e) {
   if (!(e instanceof ApiError)) return String(e.message || e);
   if (e.status === 0) return e.message;
   const key = `error.${e.code}`;
-  const text = t(key, { seconds: e.retryAfter || '?' });
+  const text = t(key, { seconds: e.retryAfter || '?', min: state.options.min_password_length });
   return text !== key ? text : t('error.api', { status: e.status, message: e.message });
 }
 
@@ -156,6 +157,7 @@ function showLogin(message) {
   state.me = null;
   state.owner = 'user';
   $('#dashboard-link').hidden = true;
+  $('#register').hidden = true;
   $('#portal').hidden = true;
   $('#sign-out').hidden = true;
   $('#who').hidden = true;
@@ -164,6 +166,7 @@ function showLogin(message) {
   forgetPlayground();
   notice('');
   $('#login').hidden = false;
+  renderOptions();
   const error = $('#login-error');
   error.textContent = message || '';
   error.hidden = !message;
@@ -184,6 +187,82 @@ async function onLogin(event) {
   await showPortal();
 }
 
+// What the sign-in page offers besides a password: single sign-on, registration (GET options).
+function renderOptions() {
+  const { sso, registration, min_password_length: min } = state.options;
+  $('#sso-box').hidden = !sso;
+  if (sso) $('#sso-button').textContent = t('auth.sso', { label: sso.label });
+  $('#register-offer').hidden = !registration;
+  $('#register-intro').textContent = t('register.intro', { min });
+}
+
+function showRegister() {
+  $('#login').hidden = true;
+  $('#register-error').hidden = true;
+  $('#register').hidden = false;
+  $('#register-name').focus();
+}
+
+function registerError(text) {
+  const error = $('#register-error');
+  error.textContent = text;
+  error.hidden = false;
+}
+
+async function onRegister(event) {
+  event.preventDefault();
+  const name = $('#register-name').value.trim();
+  const password = $('#register-password').value;
+  if (password !== $('#register-confirm').value) { registerError(t('register.mismatch')); return; }
+  try {
+    await api('POST', 'register', { name, password });
+  } catch (e) {
+    registerError(errorText(e));
+    return;
+  }
+  for (const id of ['#register-password', '#register-confirm']) $(id).value = '';
+  $('#register').hidden = true;
+  await showPortal();
+}
+
+// A refusal the provider's round trip came back with (?sso_error=code): shown once, then dropped from the URL.
+function ssoRefusal() {
+  const params = new URLSearchParams(window.location.search);
+  const code = params.get('sso_error');
+  if (!code) return '';
+  window.history.replaceState(null, '', window.location.pathname);
+  const key = `error.${code}`;
+  const text = t(key);
+  return text !== key ? text : t('error.sso_failed');
+}
+
+async function onChangePassword(event) {
+  event.preventDefault();
+  const result = $('#password-result');
+  const fresh = $('#password-new').value;
+  if (fresh !== $('#password-confirm').value) {
+    result.className = 'error';
+    result.textContent = t('register.mismatch');
+    result.hidden = false;
+    return;
+  }
+  try {
+    const body = { new: fresh };
+    if (state.me.has_password) body.current = $('#password-current').value;
+    const answer = await api('POST', 'password', body);
+    for (const id of ['#password-current', '#password-new', '#password-confirm']) $(id).value = '';
+    state.me.has_password = true;
+    renderPassword();
+    result.className = 'ok';
+    result.textContent = t('account.done', { count: answer.other_sessions_ended });
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'not_signed_in') { failed(e); return; }
+    result.className = 'error';
+    result.textContent = errorText(e);
+  }
+  result.hidden = false;
+}
+
 async function signOut() {
   try { await api('POST', 'logout'); } catch (e) { /* signed out either way */ }
   showLogin();
@@ -200,6 +279,7 @@ async function showPortal() {
     return;
   }
   $('#login').hidden = true;
+  $('#register').hidden = true;
   $('#portal').hidden = false;
   $('#sign-out').hidden = false;
   $('#who').hidden = false;
@@ -261,6 +341,16 @@ function renderAll() {
   renderUsage();
   renderLogs();
   renderPlayground();  // its words, and whether its key is still one of the user's
+  renderPassword();
+}
+
+function renderPassword() {
+  const { me } = state;
+  const mayChange = me.has_password || me.may_set_password;
+  $('#password-form').hidden = !mayChange;
+  $('#password-hint').hidden = mayChange;
+  $('#password-current-field').hidden = !me.has_password;
+  $('#password-current').required = me.has_password;
 }
 
 function signed(amount, currency) {
@@ -401,6 +491,10 @@ async function start() {
     applyLanguage();
   });
   $('#login-form').addEventListener('submit', onLogin);
+  $('#register-form').addEventListener('submit', onRegister);
+  $('#password-form').addEventListener('submit', onChangePassword);
+  $('#show-register').addEventListener('click', showRegister);
+  $('#show-login').addEventListener('click', () => showLogin());
   $('#sign-out').addEventListener('click', signOut);
   $('#refresh').addEventListener('click', reload);
   for (const button of document.querySelectorAll('#owner-switch [data-owner]')) {
@@ -426,6 +520,10 @@ async function start() {
   initPlayground({ t, h, fmt, api, reload, ownKeys: () => state.keys, currency: () => (state.me ? state.me.balance.currency : 'USD') });
   $('#ledger-more').addEventListener('click', () => more('ledger'));
   $('#logs-more').addEventListener('click', () => more('logs'));
+  try { state.options = await api('GET', 'options'); } catch (e) { /* password sign-in only */ }
+  renderOptions();
+  const refused = ssoRefusal();
+  if (refused) { showLogin(refused); return; }
   await showPortal();
 }
 

@@ -117,7 +117,11 @@ port_of() { case "$1" in relay) echo $PORT_BASE ;; open) echo $((PORT_BASE + 1))
 # the peer gateways (bench/peers.sh installs them into PEERS_DIR); each forwards bench-model to the stand-in
 PEERS_DIR=${PEERS_DIR:-$PWD/bench/.peers}
 
-RELAY_CMD="$BIN/granian --interface rsgi --host 127.0.0.1 --no-ws --log-level warning --runtime-mode mt --loop uvloop --http 1 bench.candidates.granian_aiohttp:app"
+# RELAY_ARGS: extra Granian flags for the relay; GATEWAY_YAML: YAML appended to every sluicegate configuration. For
+# more concurrent streams than Granian's default backpressure (the relay, ~1,000) or the gateway's
+# server.max_concurrent_requests (4,096) admit at once: RELAY_ARGS="--backpressure 8192" and
+# GATEWAY_YAML=$'server:\n  max_concurrent_requests: 8192'
+RELAY_CMD="$BIN/granian --interface rsgi --host 127.0.0.1 --no-ws --log-level warning --runtime-mode mt --loop uvloop --http 1 ${RELAY_ARGS:-} bench.candidates.granian_aiohttp:app"
 
 start_peer() { # $1 = peer, $2 = port; started in the background like the others (no PYTHONPATH of ours)
   local c=$1 port=$2 up=${BENCH_UPSTREAM%/v1}
@@ -153,7 +157,7 @@ start() { # $1 = configuration; prints the SUT's root pid
     start_peer "$c" "$port"
   else
     { printf 'upstreams:\n  bench:\n    base_url: "%s"\n    api_key: "x"\nmodels:\n  bench-model: bench\n' "$BENCH_UPSTREAM"
-      extra_config "$c"; } > "$RUNDIR/$c.yaml"
+      extra_config "$c"; printf '%s\n' "${GATEWAY_YAML:-}"; } > "$RUNDIR/$c.yaml"
     $NICE taskset -c 0 "$BIN/sluicegate" serve --config "$RUNDIR/$c.yaml" --port "$port" >"$RUNDIR/$c.log" 2>&1 &
   fi
   local pid=$!

@@ -56,6 +56,22 @@ def summarise(directory: Path) -> None:
             order.append(label)
         rows[label]["kb_stream"].append((v["rss_peak_mb"] - v["rss_before_mb"]) * 1024 / v["streams"])
         rows[label]["slow_cpu"].append(v["cpu_s"] * 1e6 / (v["streams"] * v["chunks"]))
+        rows[label]["slow_peak"].append(v["rss_peak_mb"])
+        rows[label]["slow_gap"].append(d.get("added_gap_p99_ms", float("nan")))
+        rows[label]["slow_direct_gap"].append(
+            d.get("direct", {}).get("gap_minus_delay", {}).get("p99_ms", float("nan"))
+        )
+        rows[label]["slow_bad"].append(v["errors"] + v["bad_streams"])
+        rows[label]["slow_n"].append(v["streams"])
+        rows[label]["slow_s"].append(v["elapsed_s"])
+    for d in lines(directory / "ol-rounds.jsonl"):
+        label = d["label"]
+        if label not in order:
+            order.append(label)
+        rows[label]["ol_rate"].append(d["rate_per_target"])
+        rows[label]["ol_p50"].append(d["added_p50_ms"])
+        rows[label]["ol_p99"].append(d["added_p99_ms"])
+        rows[label]["ol_conns"].append(d["via_target"]["connections_opened"])
     print(f"\n{directory}\n")
     print(
         "| config | req/s | CPU µs/req | seq added p50 / p99 ms | idle RSS MB (parent + worker) "
@@ -73,6 +89,32 @@ def summarise(directory: Path) -> None:
             f"| {label} | {rng(r['rps'])} | {rng(r['cpu'])} | {rng(r['p50'], '{:.2f}')} / "
             f"{rng(r['p99'], '{:.2f}')} | {idle} | {rng(r['kb_stream'], '{:.0f}')} | {rng(r['slow_cpu'], '{:.0f}')} |"
         )
+    if any(rows[label]["ol_rate"] for label in order):
+        print(
+            "\n| config | open loop rate req/s | added p50 ms, per round | added p99 ms, per round | connections opened |"
+        )
+        print("|---|---|---|---|---|")
+        for label in order:
+            r = rows[label]
+            if r["ol_rate"]:
+                print(
+                    f"| {label} | {rng(r['ol_rate'])} | {' / '.join(f'{x:.2f}' for x in r['ol_p50'])} | "
+                    f"{' / '.join(f'{x:.2f}' for x in r['ol_p99'])} | {' / '.join(f'{x:.0f}' for x in r['ol_conns'])} |"
+                )
+    if any(rows[label]["slow_n"] for label in order):
+        print(
+            "\n| config | streams | peak RSS MB | KB per stream | CPU µs per chunk | added gap p99 ms (direct gap p99) "
+            "| step s | errors + bad streams |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        for label in order:
+            r = rows[label]
+            if r["slow_n"]:
+                print(
+                    f"| {label} | {rng(r['slow_n'])} | {rng(r['slow_peak'])} | {rng(r['kb_stream'], '{:.0f}')} | "
+                    f"{rng(r['slow_cpu'], '{:.0f}')} | {rng(r['slow_gap'], '{:.1f}')} ({rng(r['slow_direct_gap'], '{:.1f}')}) | "
+                    f"{rng(r['slow_s'], '{:.1f}')} | {int(sum(r['slow_bad']))} |"
+                )
 
 
 NAMES = {

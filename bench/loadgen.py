@@ -35,7 +35,7 @@ perf = time.perf_counter
 class Target:
     """A parsed base URL and the precomputed request bytes for it."""
 
-    def __init__(self, base_url: str, key: str = "x") -> None:
+    def __init__(self, base_url: str, key: str = "x", headers: list[str] | None = None) -> None:
         u = urlsplit(base_url)
         if u.hostname not in LOOPBACK:
             raise SystemExit(f"refusing non-loopback target {base_url}")
@@ -44,6 +44,9 @@ class Target:
         self.path = u.path.rstrip("/") + "/chat/completions"
         self.key = key
         self.url = base_url
+        # extra "Name: value" request headers (a peer gateway told where the upstream is, e.g. Portkey's
+        # x-portkey-provider / x-portkey-custom-host); sent to the target only
+        self.headers = list(headers or [])
 
     def request(self, stream: bool = False, extra: dict[str, str] | None = None, user: str = "") -> bytes:
         body = BODY_STREAM if stream else BODY
@@ -56,6 +59,7 @@ class Target:
             f"Authorization: Bearer {self.key}",
             f"Content-Length: {len(body)}",
         ]
+        lines.extend(self.headers)
         for k, v in (extra or {}).items():
             lines.append(f"{k}: {v}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
@@ -167,7 +171,7 @@ def log(msg: str) -> None:
 
 
 async def throughput(args) -> dict:
-    t = Target(args.target, args.key)
+    t = Target(args.target, args.key, args.header)
     req = t.request(stream=args.stream)
     conns = [await Conn.open(t) for _ in range(args.connections)]
     lat: list[float] = []
@@ -231,7 +235,7 @@ async def throughput(args) -> dict:
 
 
 async def sequential(args) -> dict:
-    up, tg = Target(args.upstream, args.key), Target(args.target, args.key)
+    up, tg = Target(args.upstream, args.key), Target(args.target, args.key, args.header)
     rq_up, rq_tg = up.request(stream=args.stream), tg.request(stream=args.stream)
     cu, ct = await Conn.open(up), await Conn.open(tg)
     lu: list[float] = []
@@ -335,7 +339,7 @@ class Pool:
 
 
 async def openloop(args) -> dict:
-    up, tg = Target(args.upstream, args.key), Target(args.target, args.key)
+    up, tg = Target(args.upstream, args.key), Target(args.target, args.key, args.header)
     targets = [("direct", up), ("via_target", tg)]
     pools = {name: Pool(t) for name, t in targets}
     reqs = {name: t.request(stream=args.stream) for name, t in targets}
@@ -522,7 +526,7 @@ async def slowstreams(args) -> dict:
     if args.upstream:
         out["direct"] = await run_slow(Target(args.upstream, args.key), args, None)
         await asyncio.sleep(0.5)
-    out["via_target"] = await run_slow(Target(args.target, args.key), args, args.pid)
+    out["via_target"] = await run_slow(Target(args.target, args.key, args.header), args, args.pid)
     v = out["via_target"]
     if "direct" in out:
         dg, vg = out["direct"]["gap_minus_delay"], v["gap_minus_delay"]
@@ -556,6 +560,13 @@ def main() -> None:
         p.add_argument("--label", default="", help="free text copied into the JSON output")
         p.add_argument(
             "--key", default=os.environ.get("BENCH_KEY", "x"), help="bearer key sent to both sides"
+        )
+        p.add_argument(
+            "--header",
+            action="append",
+            default=[h.strip() for h in os.environ.get("BENCH_HEADERS", "").split("|") if h.strip()],
+            help='extra "Name: value" header sent to the target only (repeatable; default: $BENCH_HEADERS, '
+            "split on |)",
         )
 
     p = sub.add_parser("throughput")

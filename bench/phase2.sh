@@ -11,8 +11,10 @@
 #   keys      sluicegate, one static key with rpm 1e9 (a limit checked on every request, never reached),
 #             metering + request log on SQLite through the batched sink: "everything on"
 #   keys-pg   as keys, request log on PostgreSQL (a database of its own, created and dropped here)
+#   static    sluicegate, one static key with no limit at all; metering + request log on SQLite
 #   full      as keys with every kind of key limit checked and settled on each request: rpm, tpm,
 #             concurrency and a daily token budget (all far above the load), request log on SQLite
+#   openai-forward, portkey, litellm   the peer gateways, installed by bench/peers.sh into PEERS_DIR (bench/.peers)
 #
 # Steps (STEPS, default "suite rounds seq profile"):
 #   suite     bench/suite.sh against each configuration alone on core 0 (the gateways through
@@ -26,7 +28,8 @@
 #             interleaved) -> OUTDIR/ol-rounds.jsonl: how often each system holds the rate on this machine
 #   slow      ROUNDS x, per configuration: a fresh process, warmed up (wrk -d2s), then loadgen slowstreams
 #             -n SLOW_N (1000) --chunks SLOW_CHUNKS (20) --delay-ms SLOW_DELAY_MS (50): its idle RSS and peak
-#             RSS (process tree), i.e. memory per concurrent stream -> OUTDIR/slow-rounds.jsonl
+#             RSS (process tree), i.e. memory per concurrent stream -> OUTDIR/slow-rounds.jsonl; SLOW_RAMP (1): seconds
+#             over which the stream starts are spread
 #   seqprofile  py-spy over a whole `loadgen sequential -n SEQ_PROFILE_N` (3000) run through each of
 #             PROFILE_TARGETS -> OUTDIR/seqprofile-<config>.{raw,threads.json,seq.json,summary.txt}
 #   profile   py-spy (sampling, --nonblocking, PROFILE_RATE/s for PROFILE_S s) on the worker of each of
@@ -54,6 +57,9 @@ PGURL="postgresql://postgres@127.0.0.1:5432/$PGDB"
 NICE=${NICE:-chrt -r 1}
 export NICE
 mkdir -p "$OUTDIR"
+# thousands of concurrent streams (SLOW_N=5000: a socket each for the client, the gateway's two sides and the
+# upstream): raise the open-file limit for everything started from here
+ulimit -n "${NOFILE:-65536}" 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 RUNDIR=$(mktemp -d /tmp/sluicegate-phase2-XXXX)
 PIDS=()
 RR_OLD=$(cat /proc/sys/kernel/sched_rr_timeslice_ms 2>/dev/null || echo "")
@@ -92,32 +98,74 @@ export BENCH_UPSTREAM_PID=$(ss -ltnpH "sport = :$UPORT" | grep -o 'pid=[0-9]*' |
 extra_config() { # $1 = configuration name
   case "$1" in
     open) echo "database: \"sqlite:///$RUNDIR/open.db\"" ;;
+    static) printf 'keys:\n  - {key: "%s", name: bench}\ndatabase: "sqlite:///%s/static.db"\n' "$KEY" "$RUNDIR" ;;
     keys) printf 'keys:\n  - {key: "%s", name: bench, rpm: 1000000000}\ndatabase: "sqlite:///%s/keys.db"\n' "$KEY" "$RUNDIR" ;;
     keys-pg) printf 'keys:\n  - {key: "%s", name: bench, rpm: 1000000000}\ndatabase: "%s"\n' "$KEY" "$PGURL" ;;
     full) printf 'keys:\n  - {key: "%s", name: bench, rpm: 1000000000, tpm: 1000000000000, concurrency: 100000, budget_tokens_day: 1000000000000000}\ndatabase: "sqlite:///%s/full.db"\n' "$KEY" "$RUNDIR" ;;
   esac
 }
-bench_key() { [ "$1" = open ] && echo x || echo "$KEY"; }
-PORT_BASE=${PORT_BASE:-8190}  # the gateways listen on PORT_BASE..PORT_BASE+4 (another bench may hold 8190..)
+# LiteLLM 1.108 refuses to start without a master key; with no database it checks the bearer against it
+LITELLM_KEY=sk-bench-litellm-9f3c2a7e5b1d48c6a0e2f7b9d3c5a1e8
+bench_key() { case "$1" in open|openai-forward|portkey) echo x ;; litellm) echo "$LITELLM_KEY" ;; *) echo "$KEY" ;; esac; }
+# extra request headers per configuration (bench/wrk/*.lua and loadgen read $BENCH_HEADERS): Portkey's gateway
+# is told the provider and the upstream per request
+bench_headers() { [ "$1" = portkey ] && echo "x-portkey-provider: openai|x-portkey-custom-host: $BENCH_UPSTREAM" || true; }
+PORT_BASE=${PORT_BASE:-8190}  # the gateways listen on PORT_BASE..PORT_BASE+8 (another bench may hold 8190..)
 port_of() { case "$1" in relay) echo $PORT_BASE ;; open) echo $((PORT_BASE + 1)) ;; keys) echo $((PORT_BASE + 2)) ;;
-  keys-pg) echo $((PORT_BASE + 3)) ;; full) echo $((PORT_BASE + 4)) ;; esac; }
+  keys-pg) echo $((PORT_BASE + 3)) ;; full) echo $((PORT_BASE + 4)) ;; openai-forward) echo $((PORT_BASE + 5)) ;;
+  portkey) echo $((PORT_BASE + 6)) ;; litellm) echo $((PORT_BASE + 7)) ;; static) echo $((PORT_BASE + 8)) ;; esac; }
+# the peer gateways (bench/peers.sh installs them into PEERS_DIR); each forwards bench-model to the stand-in
+PEERS_DIR=${PEERS_DIR:-$PWD/bench/.peers}
 
-RELAY_CMD="$BIN/granian --interface rsgi --host 127.0.0.1 --no-ws --log-level warning --runtime-mode mt --loop uvloop --http 1 bench.candidates.granian_aiohttp:app"
+# RELAY_ARGS: extra Granian flags for the relay; GATEWAY_YAML: YAML appended to every sluicegate configuration. For
+# more concurrent streams than Granian's default backpressure (the relay, ~1,000) or the gateway's
+# server.max_concurrent_requests (4,096) admit at once: RELAY_ARGS="--backpressure 8192" and
+# GATEWAY_YAML=$'server:\n  max_concurrent_requests: 8192'
+RELAY_CMD="$BIN/granian --interface rsgi --host 127.0.0.1 --no-ws --log-level warning --runtime-mode mt --loop uvloop --http 1 ${RELAY_ARGS:-} bench.candidates.granian_aiohttp:app"
 
+start_peer() { # $1 = peer, $2 = port; started in the background like the others (no PYTHONPATH of ours)
+  local c=$1 port=$2 up=${BENCH_UPSTREAM%/v1}
+  case "$c" in
+    openai-forward)
+      # 0.8.x is configured by environment (FORWARD_CONFIG: one route "/" to the upstream; no log, cache or
+      # rate limit by default); run in an empty directory so no .env is read
+      mkdir -p "$RUNDIR/openai-forward"
+      (cd "$RUNDIR/openai-forward" && FORWARD_CONFIG="[{\"base_url\": \"$up\", \"route\": \"/\", \"type\": \"openai\"}]" \
+        exec env -u PYTHONPATH $NICE taskset -c 0 "$PEERS_DIR/openai-forward/bin/aifd" run --port "$port" --workers 1) \
+        >"$RUNDIR/$c.log" 2>&1 &
+      ;;
+    portkey)
+      env -u PYTHONPATH $NICE taskset -c 0 node "$PEERS_DIR/portkey/node_modules/@portkey-ai/gateway/build/start-server.js" \
+        --port="$port" --headless >"$RUNDIR/$c.log" 2>&1 &
+      ;;
+    litellm)
+      # no database (no DATABASE_URL), the bundled model cost map (no fetch from GitHub at start), a master key
+      printf 'model_list:\n  - model_name: bench-model\n    litellm_params:\n      model: openai/bench-model\n      api_base: "%s"\n      api_key: "x"\nlitellm_settings:\n  telemetry: false\ngeneral_settings:\n  master_key: "%s"\n' \
+        "$BENCH_UPSTREAM" "$LITELLM_KEY" > "$RUNDIR/litellm.yaml"
+      env -u PYTHONPATH LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR $NICE taskset -c 0 \
+        "$PEERS_DIR/litellm/bin/litellm" --config "$RUNDIR/litellm.yaml" --host 127.0.0.1 --port "$port" \
+        --num_workers 1 >"$RUNDIR/$c.log" 2>&1 &
+      ;;
+  esac
+}
 start() { # $1 = configuration; prints the SUT's root pid
   local c=$1 port
   port=$(port_of "$c")
   if [ "$c" = relay ]; then
     $NICE taskset -c 0 $RELAY_CMD --port "$port" >/dev/null 2>&1 &
+  elif [[ " openai-forward portkey litellm " == *" $c "* ]]; then
+    start_peer "$c" "$port"
   else
     { printf 'upstreams:\n  bench:\n    base_url: "%s"\n    api_key: "x"\nmodels:\n  bench-model: bench\n' "$BENCH_UPSTREAM"
-      extra_config "$c"; } > "$RUNDIR/$c.yaml"
+      extra_config "$c"; printf '%s\n' "${GATEWAY_YAML:-}"; } > "$RUNDIR/$c.yaml"
     $NICE taskset -c 0 "$BIN/sluicegate" serve --config "$RUNDIR/$c.yaml" --port "$port" >"$RUNDIR/$c.log" 2>&1 &
   fi
   local pid=$!
-  for _ in $(seq 100); do
+  local hdrs=() h
+  while IFS= read -r h; do [ -n "$h" ] && hdrs+=(-H "$h"); done < <(bench_headers "$c" | tr '|' '\n')
+  for _ in $(seq 300); do
     code=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "http://127.0.0.1:$port/v1/chat/completions" \
-      -H "Authorization: Bearer $(bench_key "$c")" -H 'Content-Type: application/json' \
+      -H "Authorization: Bearer $(bench_key "$c")" -H 'Content-Type: application/json' ${hdrs[@]+"${hdrs[@]}"} \
       -d '{"model":"bench-model","messages":[{"role":"user","content":"hi"}]}' || true)
     [ "$code" = 200 ] && break
     sleep 0.2
@@ -153,13 +201,13 @@ if [[ " $STEPS " == *" slow "* ]]; then
       # stream past 16 answer tokens (budget_exceeded, usage counted by the tokenizer), so full gets 15
       ch=${SLOW_CHUNKS:-20}
       if [ "$c" = full ] && [ "$ch" -gt 15 ]; then ch=15; fi
-      BENCH_KEY=$(bench_key "$c") BENCH_PATH=/v1/chat/completions $NICE taskset -c 1 wrk -t1 -c32 -d2s \
+      BENCH_HEADERS=$(bench_headers "$c") BENCH_KEY=$(bench_key "$c") BENCH_PATH=/v1/chat/completions $NICE taskset -c 1 wrk -t1 -c32 -d2s \
         -s bench/wrk/chat.lua "http://127.0.0.1:$(port_of "$c")/" >/dev/null 2>&1
       sleep 1
-      $PY bench/quiet.py --pids "$pid,$BENCH_UPSTREAM_PID" $QUIET_ARGS -- \
+      BENCH_HEADERS=$(bench_headers "$c") $PY bench/quiet.py --pids "$pid,$BENCH_UPSTREAM_PID" $QUIET_ARGS -- \
         $NICE taskset -c 1 $PY bench/loadgen.py slowstreams --upstream "$BENCH_UPSTREAM" \
         --target "http://127.0.0.1:$(port_of "$c")/v1" -n "${SLOW_N:-1000}" --chunks "$ch" \
-        --delay-ms "${SLOW_DELAY_MS:-50}" --pid "$pid" --key "$(bench_key "$c")" --label "$c" \
+        --delay-ms "${SLOW_DELAY_MS:-50}" --ramp "${SLOW_RAMP:-1}" --pid "$pid" --key "$(bench_key "$c")" --label "$c" \
         | tail -1 | $PY -c "import json,sys; d=json.load(sys.stdin); d.update(round=$r); print(json.dumps(d))" \
         | tee -a "$OUTDIR/slow-rounds.jsonl"
       stop "$pid"
@@ -175,7 +223,7 @@ if [[ " $STEPS " == *" rounds "* || " $STEPS " == *" profile "* || " $STEPS " ==
   ALL=$(IFS=,; echo "${SUTPID[*]},$BENCH_UPSTREAM_PID")
   W="$NICE taskset -c 1 wrk -t1 -c32"
   for c in $CONFIGS; do  # warm-up
-    BENCH_KEY=$(bench_key "$c") BENCH_PATH=/v1/chat/completions $W -d2s -s bench/wrk/chat.lua \
+    BENCH_HEADERS=$(bench_headers "$c") BENCH_KEY=$(bench_key "$c") BENCH_PATH=/v1/chat/completions $W -d2s -s bench/wrk/chat.lua \
       "http://127.0.0.1:$(port_of "$c")/" >/dev/null 2>&1
   done
   for c in $CONFIGS; do  # memory of each idle, warmed-up system (process tree; parent and worker)
@@ -195,7 +243,7 @@ PYEOF
     for r in $(seq "$ROUNDS"); do
       for c in $CONFIGS; do
         others=$(echo "$ALL" | tr , '\n' | grep -vx "${SUTPID[$c]}" | paste -sd,)
-        BENCH_KEY=$(bench_key "$c") BENCH_PATH=/v1/chat/completions \
+        BENCH_HEADERS=$(bench_headers "$c") BENCH_KEY=$(bench_key "$c") BENCH_PATH=/v1/chat/completions \
           $PY bench/quiet.py --pids "${SUTPID[$c]},$others" $QUIET_ARGS -- \
           $W -d5s -s bench/wrk/chat.lua "http://127.0.0.1:$(port_of "$c")/" | tail -1 \
           | $PY -c "import json,sys; d=json.load(sys.stdin); d.update(mode='wrk', kind='chat', round=$r, label='$c'); print(json.dumps(d))" \
@@ -208,7 +256,7 @@ PYEOF
     for r in $(seq "$ROUNDS"); do
       for c in $CONFIGS; do
         others=$(echo "$ALL" | tr , '\n' | grep -vx "${SUTPID[$c]}" | paste -sd,)
-        $PY bench/quiet.py --pids "${SUTPID[$c]},$others" $QUIET_ARGS -- \
+        BENCH_HEADERS=$(bench_headers "$c") $PY bench/quiet.py --pids "${SUTPID[$c]},$others" $QUIET_ARGS -- \
           $NICE taskset -c 1 $PY bench/loadgen.py sequential --upstream "$BENCH_UPSTREAM" \
           --target "http://127.0.0.1:$(port_of "$c")/v1" -n "${SEQ_N:-2000}" --key "$(bench_key "$c")" --label "$c" \
           | tail -1 | $PY -c "import json,sys; d=json.load(sys.stdin); d.update(round=$r); print(json.dumps(d))" \
@@ -221,7 +269,7 @@ PYEOF
     for r in $(seq "$ROUNDS"); do
       for c in $CONFIGS; do
         others=$(echo "$ALL" | tr , '\n' | grep -vx "${SUTPID[$c]}" | paste -sd,)
-        $PY bench/quiet.py --pids "${SUTPID[$c]},$others" $QUIET_ARGS -- \
+        BENCH_HEADERS=$(bench_headers "$c") $PY bench/quiet.py --pids "${SUTPID[$c]},$others" $QUIET_ARGS -- \
           $NICE taskset -c 1 $PY bench/loadgen.py openloop --upstream "$BENCH_UPSTREAM" \
           --target "http://127.0.0.1:$(port_of "$c")/v1" -r "${OL_RATE:-1000}" -d "${OL_DUR:-10}" --key "$(bench_key "$c")" \
           --label "$c" | tail -1 | $PY -c "import json,sys; d=json.load(sys.stdin); d.update(round=$r); print(json.dumps(d))" \
@@ -242,7 +290,7 @@ PYEOF
       SPY=$!; PIDS+=($SPY)
       sleep 1
       $PY bench/thread_cpu.py "$wpid" > "$P.threads0.json"
-      $NICE taskset -c 1 $PY bench/loadgen.py sequential --upstream "$BENCH_UPSTREAM" \
+      BENCH_HEADERS=$(bench_headers "$c") $NICE taskset -c 1 $PY bench/loadgen.py sequential --upstream "$BENCH_UPSTREAM" \
         --target "http://127.0.0.1:$(port_of "$c")/v1" -n "${SEQ_PROFILE_N:-3000}" --key "$(bench_key "$c")" \
         --label "$c" > "$P.seq.json"
       $PY bench/thread_cpu.py "$wpid" --since "$P.threads0.json" > "$P.threads.json"
@@ -258,7 +306,7 @@ PYEOF
       [ -n "${SUTPID[$c]:-}" ] || continue
       wpid=$(worker_of "${SUTPID[$c]}")
       P="$OUTDIR/profile-$c${PROFILE_SUFFIX:-}"
-      BENCH_KEY=$(bench_key "$c") BENCH_PATH=/v1/chat/completions $W -d$((PROFILE_S * 2 + 6))s -s bench/wrk/chat.lua \
+      BENCH_HEADERS=$(bench_headers "$c") BENCH_KEY=$(bench_key "$c") BENCH_PATH=/v1/chat/completions $W -d$((PROFILE_S * 2 + 6))s -s bench/wrk/chat.lua \
         "http://127.0.0.1:$(port_of "$c")/" > "$P.wrk.txt" 2>&1 &
       WRK=$!; PIDS+=($WRK)
       sleep 2
@@ -279,4 +327,5 @@ PYEOF
     done
   fi
 fi
+echo "{\"mode\": \"meta\", \"end\": \"$(date -u +%FT%TZ)\", \"load\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$OUTDIR/meta.jsonl"
 echo "results: $OUTDIR" >&2

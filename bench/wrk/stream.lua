@@ -3,6 +3,11 @@ wrk.method = "POST"
 wrk.path = os.getenv("BENCH_PATH") or "/v1/chat/completions"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_KEY") or "x")
+-- extra headers, "Name: value|Name2: value2" (a peer gateway told where the upstream is, e.g. Portkey)
+for h in string.gmatch(os.getenv("BENCH_HEADERS") or "", "[^|]+") do
+  local k, v = string.match(h, "^%s*([^:]+):%s*(.-)%s*$")
+  if k then wrk.headers[k] = v end
+end
 wrk.body = '{"model":"bench-model","messages":[{"role":"user","content":"Hello, how are you?"}],"max_tokens":16,"stream":true}'
 
 -- one JSON line at the end (the last line of output), picked up by bench/suite.sh

@@ -11,7 +11,8 @@ uninstrumented), finds the worker (the process that accepted the connections), s
 instrumentation on for it (`callgrind_control -i on`), sends the warm-up requests, zeroes the counters,
 sends N requests over C keep-alive connections (each connection one request at a time; the same
 small chat completion as bench/wrk/chat.lua), dumps and reads the total. Prints one JSON line per
-configuration (`instr_per_req`), and with `--keep` leaves the dump for callgrind_annotate.
+configuration (`instr_per_req`), and with `--keep` leaves the dump for callgrind_annotate. `--native`
+runs the same steps without valgrind and prints the worker's CPU µs/request instead (load-dependent).
 
 `relay` is bench/candidates/<candidate>.py under Granian (the flags phase2.sh uses); `keys` and `full`
 are `sluicegate serve` with the configurations of phase2.sh. The stand-in upstream (bench/upstream.py)
@@ -118,6 +119,13 @@ def worker_pid(root: int) -> int:
     return leaves[0]
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def ctl(*args: str) -> str:
     res = subprocess.run(["callgrind_control", *args], capture_output=True, text=True, timeout=300)
     return res.stdout + res.stderr
@@ -165,7 +173,7 @@ def measure(cfg: str, args: argparse.Namespace, rundir: str) -> dict[str, object
         key = KEY
     log = open(os.path.join(rundir, f"{cfg}.log"), "wb")
     proc = subprocess.Popen(
-        ["taskset", "-c", "0", *vg, *cmd],
+        ["taskset", "-c", "0", *([] if args.native else vg), *cmd],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -176,6 +184,19 @@ def measure(cfg: str, args: argparse.Namespace, rundir: str) -> dict[str, object
         wait_port(port, proc)
         send(port, key, 2, 2)  # a first answer: the worker has connections now
         worker = worker_pid(proc.pid)
+        if args.native:
+            send(port, key, args.warmup, args.conns)
+            c0, t0 = cpu_s(worker), time.time()
+            send(port, key, args.n, args.conns)
+            wall, cpu = time.time() - t0, cpu_s(worker) - c0
+            return {
+                "mode": "cpu",
+                "config": cfg if cfg != "relay" else f"relay:{args.candidate}",
+                "n": args.n,
+                "conns": args.conns,
+                "cpu_us_per_req": round(cpu * 1e6 / args.n, 1),
+                "rps": round(args.n / wall),
+            }
         ctl("-i", "on", str(worker))
         send(port, key, args.warmup, args.conns)
         ctl("-z", str(worker))
@@ -190,6 +211,7 @@ def measure(cfg: str, args: argparse.Namespace, rundir: str) -> dict[str, object
             raise SystemExit("callgrind wrote no dump")
         ir = totals(dumps[-1])
         if args.keep:
+            os.makedirs(args.keep, exist_ok=True)
             keep = os.path.join(args.keep, f"callgrind.{cfg}")
             shutil.copy(dumps[-1], keep)
     finally:
@@ -222,6 +244,7 @@ def main() -> None:
     ap.add_argument("--candidate", default="granian_aiohttp")
     ap.add_argument("--keep", default="", help="a directory to copy each callgrind dump into")
     ap.add_argument("--label", default="")
+    ap.add_argument("--native", action="store_true", help="no valgrind: CPU µs/request of the worker instead")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")

@@ -25,7 +25,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # parameters a request-log row (~2 % of a governed request, bench/README.md "Instructions per request").
 # An adapter that returns the same value makes the lookup a dict hit and one C call; what is stored is
 # unchanged (None is NULL, bytes a blob, a bool its int).
-sqlite3.register_adapter(type(None), {}.get)  # {}.get(None) is None
+sqlite3.register_adapter(type(None), {}.get)  # type: ignore[arg-type]  # {}.get(None) is None
 sqlite3.register_adapter(bytes, bytes)  # bytes(b) is b for an exact bytes object
 sqlite3.register_adapter(bool, int)
 

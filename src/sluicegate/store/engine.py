@@ -22,7 +22,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # sqlite3 binds exact int, float, str and bytearray parameters directly; any other value (None, bytes,
 # bool) first goes through its adapter lookup, which on a miss raises and formats two AttributeErrors
 # (`__adapt__`, `__conform__`) before binding the value as it is: ~1,200 instructions a parameter, ~16
-# parameters a request-log row (~2 % of a governed request, bench/README.md "Instructions per request").
+# parameters a request-log row (~2 % of a governed request, bench/README.md "Instructions per request, issue 16").
 # An adapter that returns the same value makes the lookup a dict hit and one C call; what is stored is
 # unchanged (None is NULL, bytes a blob, a bool its int).
 sqlite3.register_adapter(type(None), {}.get)  # type: ignore[arg-type]  # {}.get(None) is None

@@ -111,9 +111,10 @@ async def authorize(gw: Any, scope: Any, method: str) -> str:
     session. A bearer token is always judged as the admin key (a wrong one is refused, never retried as
     a session); only a request without one is looked at for the operator's cookie."""
     admin_key = gw.settings.admin_key
-    if not bearer_token(scope.headers):
+    if admin_key and not bearer_token(scope.headers):
+        # No admin key means no admin API at all (404 below): the cookie is not even looked up then.
         user = await _operator(gw, scope)
-        if user is not None and admin_key:
+        if user is not None:
             if method not in ("GET", "HEAD"):
                 _check_operator_origin(gw, scope)
             return f"operator:{user.name}"
@@ -136,12 +137,10 @@ def _check_operator_origin(gw: Any, scope: Any) -> None:
     """A change made with the session cookie must name this gateway as its Origin: browsers send one on
     every non-GET call, and a page elsewhere cannot forge it (SameSite=Strict already keeps the cookie
     off cross-site requests; this is the second lock)."""
-    from types import SimpleNamespace
-
     from sluicegate.portal.call import own_origin
 
     origin = scope.headers.get("origin")
-    if not origin or not own_origin(SimpleNamespace(gw=gw, scope=scope), origin):
+    if not origin or not own_origin(gw, scope, origin):
         raise Forbidden(
             "With an operator's session, changes are accepted only from this gateway's own dashboard.",
             code="cross_origin",
@@ -163,10 +162,8 @@ async def handle_admin(gw: Any, scope: Any, proto: Any, ctx: Any) -> None:
     if serve_ui(gw, proto, ctx, ctx.path):  # the dashboard's files hold no data: no admin key needed
         return
     method, path = ctx.method, ctx.path.rstrip("/")
-    if (method, path) == (
-        "GET",
-        "/admin/session",
-    ):  # "who am I" answers without failing (the dashboard's probe)
+    # "Who am I" answers without failing (the dashboard's probe at start).
+    if (method, path) == ("GET", "/admin/session"):
         try:
             actor = await authorize(gw, scope, method)
         except (NotFound, Unauthorized):

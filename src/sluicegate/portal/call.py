@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import ip_address
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from sluicegate.policy.network import peer_host
@@ -62,13 +62,6 @@ def portal_of(gw: Any) -> Portal:
     return portal
 
 
-class Where(Protocol):
-    """What the origin and proxy checks need: the gateway and the request."""
-
-    gw: Any
-    scope: Any
-
-
 @dataclass(slots=True)
 class Call:
     gw: Any
@@ -98,29 +91,32 @@ def read_cookie(headers: Any, cookie: str = COOKIE) -> str | None:
     return None
 
 
-def via_trusted_proxy(call: Where) -> bool:
+def via_trusted_proxy(gw: Any, scope: Any) -> bool:
     """The connection comes from one of `server.trusted_proxies`, whose X-Forwarded-* are believed."""
-    if not call.gw.trusted:
+    if not gw.trusted:
         return False
     try:
-        peer = ip_address(peer_host(call.scope.client or ""))
+        peer = ip_address(peer_host(scope.client or ""))
     except ValueError:
         return False
-    return any(peer in net for net in call.gw.trusted)
+    return any(peer in net for net in gw.trusted)
 
 
-def forwarded(call: Where, name: str) -> str:
+def forwarded(gw: Any, scope: Any, name: str) -> str:
     """The first (client-side) value of an X-Forwarded-* header, from a trusted proxy only."""
-    if not via_trusted_proxy(call):
+    if not via_trusted_proxy(gw, scope):
         return ""
-    return (call.scope.headers.get(name) or "").split(",")[0].strip().lower()
+    return (scope.headers.get(name) or "").split(",")[0].strip().lower()
 
 
 def secure(call: Call) -> bool:
     configured = call.gw.settings.portal.secure_cookie
     if configured is not None:
         return bool(configured)
-    return getattr(call.scope, "scheme", "") == "https" or forwarded(call, "x-forwarded-proto") == "https"
+    return (
+        getattr(call.scope, "scheme", "") == "https"
+        or forwarded(call.gw, call.scope, "x-forwarded-proto") == "https"
+    )
 
 
 def set_cookie(call: Call, token: str, max_age: int, cookie: str = COOKIE) -> tuple[str, str]:
@@ -152,14 +148,13 @@ def check_same_origin(call: Call) -> None:
             "Send the request body as JSON (content-type: application/json).", code="json_required"
         )
     origin = headers.get("origin")
-    if origin and not own_origin(call, origin):
+    if origin and not own_origin(call.gw, call.scope, origin):
         raise Forbidden("Portal calls are accepted only from the portal's own page.", code="cross_origin")
 
 
-def own_origin(call: Where, origin: str) -> bool:
+def own_origin(gw: Any, scope: Any, origin: str) -> bool:
     """`origin` is this gateway's own: its Host header, or what a trusted proxy says the client asked for."""
-    headers = call.scope.headers
-    hosts = {(headers.get("host") or "").lower(), forwarded(call, "x-forwarded-host")} - {""}
+    hosts = {(scope.headers.get("host") or "").lower(), forwarded(gw, scope, "x-forwarded-host")} - {""}
     return origin != "null" and urlsplit(origin).netloc.lower() in hosts
 
 

@@ -106,7 +106,7 @@ def _redirect_uri(call: Call, config: OidcConfig) -> str:
     """Where the provider sends the browser back: configured, or this gateway's callback as reached."""
     if config.redirect_uri:
         return config.redirect_uri
-    host = forwarded(call, "x-forwarded-host") or (call.scope.headers.get("host") or "")
+    host = forwarded(call.gw, call.scope, "x-forwarded-host") or (call.scope.headers.get("host") or "")
     return f"{'https' if secure(call) else 'http'}://{host}{CALLBACK}"
 
 

@@ -13,7 +13,7 @@ from sluicegate.store import Store
 from sluicegate.store.ledger import CodeRefused, InvalidAmount, OwnerNotFound, to_micro
 from sluicegate.store.records import RequestRecord
 from sluicegate.store.schema import redemption_codes, users
-from sluicegate.store.tenancy import NameTaken, TenancyError
+from sluicegate.store.tenancy_types import NameTaken, TenancyError
 
 if TYPE_CHECKING:
     from conftest import Clock

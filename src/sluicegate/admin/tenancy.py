@@ -26,7 +26,7 @@ from sluicegate.store.ledger import (
     to_micro,
 )
 from sluicegate.store.passwords import WeakPassword
-from sluicegate.store.tenancy import OWNER_LIMITS, NameTaken, TenancyError
+from sluicegate.store.tenancy_types import OWNER_LIMITS, NameTaken, TenancyError
 
 log = logging.getLogger("sluicegate.admin")
 

@@ -36,7 +36,7 @@ def _with_tenancy(config: str | None, database: str | None, action: Callable[[An
     from sluicegate.store.expiry import InvalidExpiry
     from sluicegate.store.ledger import CodeRefused, InvalidAmount, OwnerNotFound
     from sluicegate.store.passwords import WeakPassword
-    from sluicegate.store.tenancy import TenancyError
+    from sluicegate.store.tenancy_types import TenancyError
 
     url = resolve_database(config, database)
     try:

@@ -81,7 +81,7 @@ async def options(call: Call) -> tuple[int, Any, list[tuple[str, str]]]:
 
 async def register(call: Call) -> tuple[int, Any, list[tuple[str, str]]]:
     """`POST register {name, password}`: a new user in the configured group, signed in at once."""
-    from sluicegate.store.tenancy import NameTaken, TenancyError
+    from sluicegate.store.tenancy_types import NameTaken, TenancyError
 
     check_same_origin(call)
     rules = call.gw.settings.portal.registration

@@ -20,7 +20,7 @@ from sluicegate.portal.throttle import LoginThrottle
 from sluicegate.protocol.errors import BadRequest, Forbidden, GatewayError
 from sluicegate.server.body import parse_json_object
 from sluicegate.store.sso import PendingLogins
-from sluicegate.store.tenancy import User
+from sluicegate.store.tenancy_types import User
 
 COOKIE = "sg_portal"
 # An operator's session also opens the admin API: the same token in a second cookie scoped to /admin, so

@@ -286,7 +286,7 @@ def _tag(issuer: str, subject: str) -> str:
 
 async def _user_for(call: Call, config: OidcConfig, claims: dict[str, Any]) -> str:
     """The id of the user linked to (issuer, subject); created when the operator allows it."""
-    from sluicegate.store.tenancy import NameTaken, TenancyError
+    from sluicegate.store.tenancy_types import NameTaken, TenancyError
 
     tenancy = call.gw.store.tenancy
     subject = claims["sub"]

@@ -29,7 +29,7 @@ from sluicegate.protocol.errors import ModelNotFound, Unauthorized
 from sluicegate.store.ledger import MICRO, micro_of
 
 if TYPE_CHECKING:
-    from sluicegate.store.tenancy import TenancySnapshot
+    from sluicegate.store.tenancy_types import TenancySnapshot
 
 log = logging.getLogger("sluicegate.tenancy")
 

@@ -2,18 +2,16 @@
 
 Every change bumps the key revision (row 1), in its own transaction, so running gateways reload their
 tenancy state (groups, ratios, balances' credited totals) on the same poll that reloads keys. Balances
-and the ledger are in store/ledger.py; passwords in store/passwords.py.
+and the ledger are in store/ledger.py; passwords in store/passwords.py; sign-in and sessions in
+store/signin.py; the types it hands out and the validation of input in store/tenancy_types.py.
 """
 
 from __future__ import annotations
 
 import builtins
-import functools
-import hashlib
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -22,167 +20,40 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sluicegate.store import ledger as money
 from sluicegate.store.ledger import Balance, LedgerEntry, OwnerNotFound
-from sluicegate.store.passwords import check_password, hash_password, needs_rehash
+from sluicegate.store.passwords import hash_password
 from sluicegate.store.schema import (
     balances,
     group_models,
     groups,
     revision,
-    sessions,
     team_members,
     teams,
     users,
 )
-
-ROLES = ("operator", "team_admin", "member", "viewer")
-OWNER_LIMITS = ("rpm", "rpd", "tpm", "concurrency")  # held over all of a user's (or team's) keys together
-SESSION_PREFIX = "sgs_"
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-DEFAULT_GROUP = "default"
-
-
-class TenancyError(ValueError):
-    """A tenancy change that cannot be made; the message says why."""
-
-
-class NameTaken(TenancyError):
-    """Another user (or team) already has this name."""
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    id: str
-    name: str
-    role: str
-    group: str
-    team_id: str | None
-    disabled: bool
-    has_password: bool
-    created_at: float
-    updated_at: float
-    limits: tuple[int | None, ...] = (None, None, None, None)  # OWNER_LIMITS, over all the user's keys
-    sso: tuple[str, str] | None = None  # (OIDC issuer, subject) the user signs in as, if linked
-
-    def to_json(self) -> dict[str, Any]:
-        """Never the password hash: only whether there is one. The SSO link is an identifier, no secret."""
-        return {
-            "id": self.id, "name": self.name, "role": self.role, "group": self.group, "team_id": self.team_id,
-            "disabled": self.disabled, "has_password": self.has_password,
-            "sso": None if self.sso is None else {"issuer": self.sso[0], "subject": self.sso[1]},
-            "limits": dict(zip(OWNER_LIMITS, self.limits, strict=True)), "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Team:
-    id: str
-    name: str
-    group: str
-    created_at: float
-    members: tuple[tuple[str, str], ...] = ()  # (user id, role)
-    limits: tuple[int | None, ...] = (None, None, None, None)  # OWNER_LIMITS, over all the team's keys
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "group": self.group,
-            "limits": dict(zip(OWNER_LIMITS, self.limits, strict=True)),
-            "created_at": self.created_at,
-            "members": [{"user_id": u, "role": r} for u, r in self.members],
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Group:
-    name: str
-    ratio: float
-    description: str
-    models: tuple[str, ...]  # empty: every model
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "ratio": self.ratio,
-            "description": self.description,
-            "models": list(self.models),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class TenancySnapshot:
-    """What a gateway holds in memory: enough to price, admit and charge without the database."""
-
-    users: dict[str, tuple[str, bool]]  # user id -> (group, disabled)
-    teams: dict[str, str]  # team id -> group
-    groups: dict[str, tuple[float, frozenset[str]]]  # name -> (ratio, visible models; empty = all)
-    balances: dict[str, tuple[int, int]]  # "user:<id>" -> (amount, spent), micro-units
-    limits: dict[str, tuple[int | None, ...]] = field(default_factory=dict)  # owner -> OWNER_LIMITS, if any
-    team_of: dict[str, str] = field(default_factory=dict)  # user id -> their team's id
-
-
-def _user(row: Any) -> User:
-    m = row._mapping
-    return User(
-        m["id"], m["name"], m["role"], m["group_name"], m["team_id"], bool(m["disabled"]),
-        m["password_hash"] is not None, m["created_at"], m["updated_at"], _limits_of(m),
-        (m["sso_issuer"], m["sso_subject"]) if m["sso_subject"] is not None else None,
-    )  # fmt: skip
-
-
-def _sso(value: Any) -> tuple[str | None, str | None]:
-    """The (issuer, subject) columns of an SSO link given as a pair (None: no link)."""
-    if value is None:
-        return None, None
-    if isinstance(value, dict) and set(value) == {"issuer", "subject"}:
-        value = (value["issuer"], value["subject"])
-    if not (isinstance(value, tuple | list) and len(value) == 2):
-        raise TenancyError('sso must be {"issuer": ..., "subject": ...} or null')
-    return _text(value[0], "sso issuer", 300), _text(value[1], "sso subject", 255)
-
-
-def _limits_of(m: Any) -> tuple[int | None, ...]:
-    return tuple(m[name] for name in OWNER_LIMITS)
-
-
-def limit_values(fields: dict[str, Any]) -> dict[str, int | None]:
-    """Validated rpm / rpd / tpm / concurrency from `fields` (None or 0 removes a limit)."""
-    out: dict[str, int | None] = {}
-    for name in OWNER_LIMITS:
-        if name in fields:
-            value = fields.pop(name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise TenancyError(f"{name} must be a whole number (0 or null: no limit)")
-            out[name] = value or None
-    return out
-
-
-def _text(value: Any, what: str, max_length: int = 200) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise TenancyError(f"{what} must be non-empty text")
-    value = value.strip()
-    if len(value) > max_length:
-        raise TenancyError(f"{what} is longer than {max_length} characters")
-    return value
-
-
-def _role(value: Any) -> str:
-    if value not in ROLES:
-        raise TenancyError(f"role must be one of {', '.join(ROLES)}")
-    return str(value)
+from sluicegate.store.signin import SignIn
+from sluicegate.store.tenancy_types import (
+    DEFAULT_GROUP,
+    OWNER_LIMITS,
+    Group,
+    NameTaken,
+    Team,
+    TenancyError,
+    TenancySnapshot,
+    User,
+    _limits_of,
+    _role,
+    _sso,
+    _text,
+    _user,
+    limit_values,
+)
 
 
 async def _bump(conn: AsyncConnection) -> None:
     await conn.execute(update(revision).where(revision.c.id == 1).values(value=revision.c.value + 1))
 
 
-class TenancyRepository:
+class TenancyRepository(SignIn):
     """Users, teams, groups, balances, the ledger and redemption codes on the shared engine."""
 
     def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:
@@ -310,28 +181,6 @@ class TenancyRepository:
 
     async def set_password(self, user_id: str, password: str) -> None:
         await self.update_user(user_id, password=password)
-
-    async def verify_password(self, name: str, password: str) -> User | None:
-        """The user when `password` is theirs and they are not disabled; None otherwise.
-
-        A hash made with older parameters is replaced on a successful check.
-        """
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(users).where(users.c.name == name))).first()
-        if row is None:
-            check_password(_dummy_hash(), password)  # the same work whether or not the name exists
-            return None
-        stored = row._mapping["password_hash"]
-        if not check_password(stored, password) or row._mapping["disabled"]:
-            return None
-        if needs_rehash(stored):
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    update(users)
-                    .where(users.c.id == row._mapping["id"])
-                    .values(password_hash=hash_password(password))
-                )
-        return _user(row)
 
     # -- teams ------------------------------------------------------------------------------------------
 
@@ -543,50 +392,6 @@ class TenancyRepository:
             await _bump(conn)
         return entry
 
-    # -- portal sessions ------------------------------------------------------------------------------
-
-    async def create_session(self, user_id: str, ttl_s: float) -> tuple[str, float]:
-        """A new session token for `user_id` (returned once; only its hash is kept) and its expiry.
-        Expired sessions are deleted on the way."""
-        token = SESSION_PREFIX + secrets.token_urlsafe(32)
-        now = self._clock()
-        expires = now + ttl_s
-        async with self._engine.begin() as conn:
-            await conn.execute(delete(sessions).where(sessions.c.expires_at <= now))
-            await conn.execute(
-                insert(sessions).values(
-                    token_hash=_token_hash(token), user_id=user_id, created_at=now, expires_at=expires
-                )
-            )
-        return token, expires
-
-    async def session_user(self, token: str) -> User | None:
-        """The signed-in user of an unexpired session, unless the user is disabled."""
-        if not token.startswith(SESSION_PREFIX):
-            return None
-        query = (
-            select(users)
-            .join(sessions, sessions.c.user_id == users.c.id)
-            .where(sessions.c.token_hash == _token_hash(token), sessions.c.expires_at > self._clock())
-        )
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).first()
-        if row is None or row._mapping["disabled"]:
-            return None
-        return _user(row)
-
-    async def end_session(self, token: str) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(delete(sessions).where(sessions.c.token_hash == _token_hash(token)))
-
-    async def end_other_sessions(self, user_id: str, keep_token: str | None) -> int:
-        """End every session of `user_id` but the one holding `keep_token`; returns how many ended."""
-        query = delete(sessions).where(sessions.c.user_id == user_id)
-        if keep_token is not None:
-            query = query.where(sessions.c.token_hash != _token_hash(keep_token))
-        async with self._engine.begin() as conn:
-            return int((await conn.execute(query)).rowcount or 0)
-
     # -- what a gateway loads -----------------------------------------------------------------------------
 
     async def snapshot(self) -> TenancySnapshot:
@@ -645,9 +450,3 @@ def _taken(values: dict[str, Any]) -> TenancyError:
             f"a user named {values.get('name')!r} already exists, or that single sign-on identity is linked"
         )
     return NameTaken(f"a user named {values.get('name')!r} already exists")
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """A hash checked when the name is unknown, so a login costs the same whether or not it exists."""
-    return hash_password(secrets.token_urlsafe(16))

@@ -34,8 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "users": ("sluicegate.cli.tenancy", "users"),
     "teams": ("sluicegate.cli.tenancy", "teams"),
     "groups": ("sluicegate.cli.tenancy", "groups"),
-    "balance": ("sluicegate.cli.tenancy", "balance"),
-    "codes": ("sluicegate.cli.tenancy", "codes"),
+    "balance": ("sluicegate.cli.money", "balance"),
+    "codes": ("sluicegate.cli.money", "codes"),
 }
 
 

@@ -1,4 +1,5 @@
-"""`sluicegate users|teams|groups|balance|codes`: tenancy from the shell (docs/tenancy.md).
+"""`sluicegate users|teams|groups`: tenancy from the shell (docs/tenancy.md); `balance` and `codes` are in
+cli/money.py.
 
 Each command writes the store directly, like `sluicegate keys`; running gateways pick the change up at
 their next revision poll (about half a second). Every command takes `--json` for scripts. Passwords
@@ -8,7 +9,6 @@ are read from standard input (`--password-stdin`), never from the command line, 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -18,7 +18,6 @@ from sluicegate.cli._common import (
     database_options,
     echo_json,
     format_table,
-    iso_time,
     resolve_database,
     run,
     split_list,
@@ -28,7 +27,7 @@ from sluicegate.cli.lang import t
 T = TypeVar("T")
 
 
-def _with_tenancy(config: str | None, database: str | None, action: Callable[[Any], Awaitable[T]]) -> T:
+def with_tenancy(config: str | None, database: str | None, action: Callable[[Any], Awaitable[T]]) -> T:
     """Open the store with the configuration's currency and run `action(store.tenancy)`; the tenancy
     errors become clear messages (exit code 1)."""
     from sluicegate.config import ConfigError, load_settings
@@ -61,7 +60,7 @@ def _with_tenancy(config: str | None, database: str | None, action: Callable[[An
     return run(main(), url)
 
 
-async def _user_id(tenancy: Any, id_or_name: str) -> str:
+async def user_id_of(tenancy: Any, id_or_name: str) -> str:
     from sluicegate.store.ledger import OwnerNotFound
 
     user = await tenancy.get_user(id_or_name)
@@ -81,7 +80,7 @@ async def _team_id(tenancy: Any, id_or_name: str | None) -> str | None:
     return str(team.id)
 
 
-async def _owner(tenancy: Any, id_or_name: str) -> str:
+async def owner_of(tenancy: Any, id_or_name: str) -> str:
     """A user or team id, or a user's or team's name, as "user:<id>" / "team:<id>"."""
     from sluicegate.store.ledger import OwnerNotFound, parse_owner
 
@@ -106,7 +105,7 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 def _limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -150,7 +149,7 @@ def users() -> None:
     help="What the user may do.",
 )
 @click.option("--password-stdin", is_flag=True, help="Read the user's password from standard input.")
-@_JSON
+@JSON_OPTION
 def create_user(
     config: str | None,
     database: str | None,
@@ -169,7 +168,7 @@ def create_user(
             name, role=role, group=group, team_id=await _team_id(tenancy, team), password=password
         )
 
-    user = _with_tenancy(config, database, action)
+    user = with_tenancy(config, database, action)
     if as_json:
         echo_json(user.to_json())
     else:
@@ -178,10 +177,10 @@ def create_user(
 
 @users.command(name="list")
 @database_options
-@_JSON
+@JSON_OPTION
 def list_users(config: str | None, database: str | None, as_json: bool) -> None:
     """List users (never their passwords)."""
-    found = _with_tenancy(config, database, lambda tenancy: tenancy.list_users())
+    found = with_tenancy(config, database, lambda tenancy: tenancy.list_users())
     if as_json:
         echo_json([u.to_json() for u in found])
         return
@@ -208,15 +207,15 @@ _USER_HEADERS = (
 @users.command(name="show")
 @database_options
 @click.argument("user")
-@_JSON
+@JSON_OPTION
 def show_user(config: str | None, database: str | None, user: str, as_json: bool) -> None:
     """Show one user (by id or name) with their balance."""
 
     async def action(tenancy: Any) -> Any:
-        found = await tenancy.get_user(await _user_id(tenancy, user))
+        found = await tenancy.get_user(await user_id_of(tenancy, user))
         return found, await tenancy.balance(found.id)
 
-    found, balance = _with_tenancy(config, database, action)
+    found, balance = with_tenancy(config, database, action)
     data = {**found.to_json(), "balance": balance.to_json()}
     if as_json:
         echo_json(data)
@@ -247,7 +246,7 @@ def show_user(config: str | None, database: str | None, user: str, as_json: bool
 )
 @click.option("--no-sso", is_flag=True, help="Remove the user's single sign-on link.")
 @_limit_options
-@_JSON
+@JSON_OPTION
 def update_user(
     config: str | None,
     database: str | None,
@@ -283,9 +282,9 @@ def update_user(
             fields["team_id"] = await _team_id(tenancy, team)
         if not fields:
             raise click.UsageError(t("nothing to change", "没有要修改的内容"))
-        return await tenancy.update_user(await _user_id(tenancy, user), **fields)
+        return await tenancy.update_user(await user_id_of(tenancy, user), **fields)
 
-    updated = _with_tenancy(config, database, action)
+    updated = with_tenancy(config, database, action)
     if as_json:
         echo_json(updated.to_json())
     else:
@@ -325,10 +324,10 @@ def teams() -> None:
 @click.option(
     "--group", "group", default="default", show_default=True, help="Price group of the team's keys."
 )
-@_JSON
+@JSON_OPTION
 def create_team(config: str | None, database: str | None, name: str, group: str, as_json: bool) -> None:
     """Create a team and print its id."""
-    team = _with_tenancy(config, database, lambda tenancy: tenancy.create_team(name, group=group))
+    team = with_tenancy(config, database, lambda tenancy: tenancy.create_team(name, group=group))
     if as_json:
         echo_json(team.to_json())
     else:
@@ -341,7 +340,7 @@ def create_team(config: str | None, database: str | None, name: str, group: str,
 @click.option("--name", help="A new name.")
 @click.option("--group", "group", help="Price group of the team's keys.")
 @_limit_options
-@_JSON
+@JSON_OPTION
 def update_team(
     config: str | None,
     database: str | None,
@@ -359,7 +358,7 @@ def update_team(
         team_id = await _team_id(tenancy, team)
         return await tenancy.update_team(team_id, **fields)
 
-    updated = _with_tenancy(config, database, action)
+    updated = with_tenancy(config, database, action)
     if as_json:
         echo_json(updated.to_json())
     else:
@@ -370,10 +369,10 @@ def update_team(
 
 @teams.command(name="list")
 @database_options
-@_JSON
+@JSON_OPTION
 def list_teams(config: str | None, database: str | None, as_json: bool) -> None:
     """List teams with their members."""
-    found = _with_tenancy(config, database, lambda tenancy: tenancy.list_teams())
+    found = with_tenancy(config, database, lambda tenancy: tenancy.list_teams())
     if as_json:
         echo_json([x.to_json() for x in found])
         return
@@ -395,7 +394,7 @@ def list_teams(config: str | None, database: str | None, as_json: bool) -> None:
     show_default=True,
     help="The member's role in the team.",
 )
-@_JSON
+@JSON_OPTION
 def add_member(
     config: str | None, database: str | None, team: str, user: str, role: str, as_json: bool
 ) -> None:
@@ -403,9 +402,9 @@ def add_member(
 
     async def action(tenancy: Any) -> Any:
         team_id = await _team_id(tenancy, team)
-        return await tenancy.add_member(team_id, await _user_id(tenancy, user), role)
+        return await tenancy.add_member(team_id, await user_id_of(tenancy, user), role)
 
-    updated = _with_tenancy(config, database, action)
+    updated = with_tenancy(config, database, action)
     if as_json:
         echo_json(updated.to_json())
     else:
@@ -432,7 +431,7 @@ def groups() -> None:
 @click.option("--description", help="What the group is for.")
 @click.option("--models", help="Comma-separated models the group may see (default: every model).")
 @click.option("--all-models", is_flag=True, help="Let the group see every model again.")
-@_JSON
+@JSON_OPTION
 def set_group(
     config: str | None,
     database: str | None,
@@ -445,7 +444,7 @@ def set_group(
 ) -> None:
     """Create or change a group."""
     visible = [] if all_models else split_list(models)
-    group = _with_tenancy(
+    group = with_tenancy(
         config,
         database,
         lambda tenancy: tenancy.set_group(name, ratio=ratio, description=description, models=visible),
@@ -459,10 +458,10 @@ def set_group(
 
 @groups.command(name="list")
 @database_options
-@_JSON
+@JSON_OPTION
 def list_groups(config: str | None, database: str | None, as_json: bool) -> None:
     """List groups with their ratios and models."""
-    found = _with_tenancy(config, database, lambda tenancy: tenancy.list_groups())
+    found = with_tenancy(config, database, lambda tenancy: tenancy.list_groups())
     if as_json:
         echo_json([g.to_json() for g in found])
         return
@@ -475,194 +474,3 @@ def list_groups(config: str | None, database: str | None, as_json: bool) -> None
 
 
 # -- balances ------------------------------------------------------------------------------------------
-
-
-@click.group()
-def balance() -> None:
-    """Balances of users and teams: top up, and show with the ledger."""
-
-
-@balance.command(name="topup")
-@database_options
-@click.argument("owner", metavar="USER_OR_TEAM_ID")
-@click.argument("amount")
-@click.option("--reason", required=True, help="Why (kept in the ledger).")
-@_JSON
-def topup(
-    config: str | None, database: str | None, owner: str, amount: str, reason: str, as_json: bool
-) -> None:
-    """Credit AMOUNT (in the configured currency) to a user's or team's balance."""
-    from sluicegate.cli.catalog import cli_actor
-    from sluicegate.store.ledger import to_micro
-
-    async def action(tenancy: Any) -> Any:
-        who = await _owner(tenancy, owner)
-        entry = await tenancy.topup(who, to_micro(amount), reason, actor=cli_actor())
-        return entry, await tenancy.balance(who)
-
-    entry, now = _with_tenancy(config, database, action)
-    if as_json:
-        echo_json({**now.to_json(), "entry": entry.to_json()})
-    else:
-        click.echo(
-            t(
-                f"Balance of {now.owner}: {now.to_json()['balance']} {now.currency}",
-                f"{now.owner} 的余额：{now.to_json()['balance']} {now.currency}",
-            )
-        )
-
-
-@balance.command(name="show")
-@database_options
-@click.argument("owner", metavar="ID")
-@click.option(
-    "--limit", type=int, default=50, show_default=True, help="Ledger entries to show, newest first."
-)
-@_JSON
-def show_balance(config: str | None, database: str | None, owner: str, limit: int, as_json: bool) -> None:
-    """Show a user's or team's balance and ledger."""
-
-    async def action(tenancy: Any) -> Any:
-        who = await _owner(tenancy, owner)
-        return await tenancy.balance(who), await tenancy.ledger(who, limit=limit)
-
-    now, entries = _with_tenancy(config, database, action)
-    if as_json:
-        echo_json({**now.to_json(), "ledger": [e.to_json() for e in entries]})
-        return
-    click.echo(
-        t(
-            f"Balance of {now.owner}: {now.to_json()['balance']} {now.currency}",
-            f"{now.owner} 的余额：{now.to_json()['balance']} {now.currency}",
-        )
-    )
-    if entries:
-        rows = [
-            [
-                iso_time(e.created_at) or "",
-                e.kind,
-                f"{e.to_json()['amount']:+}",
-                str(e.to_json()["balance_after"]),
-                e.reason,
-            ]
-            for e in entries
-        ]
-        click.echo(
-            format_table(
-                [
-                    t("time", "时间"),
-                    t("kind", "类型"),
-                    t("amount", "金额"),
-                    t("after", "余额"),
-                    t("reason", "原因"),
-                ],
-                rows,
-            )
-        )
-
-
-# -- redemption codes ----------------------------------------------------------------------------------
-
-
-@click.group()
-def codes() -> None:
-    """Redemption codes: create a batch, list them, redeem one for a user."""
-
-
-@codes.command(name="create")
-@database_options
-@click.option("--amount", required=True, help="What each code credits, in the configured currency.")
-@click.option("--count", type=click.IntRange(1, 10_000), default=1, show_default=True, help="How many codes.")
-@click.option("--expires", help="When the codes expire: 30d, 12h, a date, or an ISO date-time.")
-@_JSON
-def create_codes(
-    config: str | None, database: str | None, amount: str, count: int, expires: str | None, as_json: bool
-) -> None:
-    """Create a batch of codes and print them (this is the only time they are shown)."""
-    from sluicegate.store.expiry import parse_expiry
-    from sluicegate.store.ledger import from_micro, to_micro
-
-    async def action(tenancy: Any) -> Any:
-        expires_at = parse_expiry(expires, time.time()) if expires else None
-        batch, made = await tenancy.create_codes(to_micro(amount), count, expires_at)
-        return batch, made, expires_at, tenancy.currency
-
-    batch, made, expires_at, currency = _with_tenancy(config, database, action)
-    if as_json:
-        echo_json(
-            {
-                "batch_id": batch,
-                "amount": from_micro(to_micro(amount)),
-                "currency": currency,
-                "expires_at": iso_time(expires_at),
-                "codes": made,
-            }
-        )
-        return
-    click.echo("\n".join(made))
-    click.echo(
-        t(
-            f"{count} code(s) in batch {batch}; they are kept only as hashes: export them now.",
-            f"批次 {batch} 共 {count} 个兑换码；数据库只保存其哈希，请立即导出。",
-        ),
-        err=True,
-    )
-
-
-@codes.command(name="list")
-@database_options
-@click.option("--batch", help="Only this batch.")
-@_JSON
-def list_codes(config: str | None, database: str | None, batch: str | None, as_json: bool) -> None:
-    """List codes (their first characters only) and who redeemed them."""
-    found = _with_tenancy(config, database, lambda tenancy: tenancy.list_codes(batch))
-    if as_json:
-        echo_json(found)
-        return
-    rows = [
-        [
-            c["prefix"] + "…",
-            c["batch_id"],
-            f"{c['amount']:g}",
-            c["redeemed_by"] or "",
-            iso_time(c["expires_at"]) or "",
-        ]
-        for c in found
-    ]
-    click.echo(
-        format_table(
-            [
-                t("code", "兑换码"),
-                t("batch", "批次"),
-                t("amount", "金额"),
-                t("redeemed by", "兑换人"),
-                t("expires", "过期"),
-            ],
-            rows,
-        )
-    )
-
-
-@codes.command(name="redeem")
-@database_options
-@click.argument("code")
-@click.option("--user", "user", required=True, help="The user (id or name) the code is credited to.")
-@_JSON
-def redeem(config: str | None, database: str | None, code: str, user: str, as_json: bool) -> None:
-    """Redeem a code for a user (each code works once)."""
-
-    async def action(tenancy: Any) -> Any:
-        uid = await _user_id(tenancy, user)
-        entry = await tenancy.redeem(code, uid)
-        return entry, await tenancy.balance(uid)
-
-    entry, now = _with_tenancy(config, database, action)
-    if as_json:
-        echo_json({**now.to_json(), "entry": entry.to_json()})
-    else:
-        click.echo(
-            t(
-                f"Redeemed: balance {now.to_json()['balance']} {now.currency}",
-                f"兑换成功：余额 {now.to_json()['balance']} {now.currency}",
-            )
-        )

@@ -56,30 +56,50 @@ def utc_day(ts: float) -> date:
     return datetime.fromtimestamp(ts, UTC).date()
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_DAY = 86400.0
+
+
 def aggregate(records: Sequence[RequestRecord]) -> list[dict[str, Any]]:
     """Rows to add into `usage_daily` for a batch: one per (day, key, model, currency)."""
-    totals: dict[tuple[date, str, str, str], dict[str, Any]] = {}
+    totals: dict[tuple[date | None, str, str, str], dict[str, Any]] = {}
+    # The UTC day of a batch's records is nearly always the one before: it is reused while the time is
+    # inside that day, short of its last microsecond (`utc_day` rounds to microseconds), and computed
+    # again otherwise. The figures are added field by field, in the records' order, as before.
+    day: date | None = None
+    lo = hi = 0.0
     for r in records:
+        ts = r.ts
+        if not lo <= ts < hi:
+            day = utc_day(ts)
+            lo = (day.toordinal() - _EPOCH_ORDINAL) * _DAY
+            hi = lo + _DAY - 1e-6
         model = r.model_requested or r.model_served or ""
-        group = (utc_day(r.ts), r.key_id or "", model, r.currency)
+        key_name = r.key_name
+        group = (day, r.key_id or "", model, r.currency)
         row = totals.get(group)
         if row is None:
             row = totals[group] = {
                 "day": group[0], "key_id": group[1], "model": model, "currency": r.currency,
-                "key_name": r.key_name or "", "requests": 0, "errors": 0, "prompt_tokens": 0,
-                "completion_tokens": 0, "cached_tokens": 0, "reasoning_tokens": 0, "cost": 0.0,
-                "cache_hits": 0, "tokens_saved": 0, "cost_saved": 0.0,
+                "key_name": key_name or "", "requests": 1, "errors": 0 + (r.status >= 400),
+                "prompt_tokens": 0 + r.prompt_tokens, "completion_tokens": 0 + r.completion_tokens,
+                "cached_tokens": 0 + r.cached_tokens, "reasoning_tokens": 0 + r.reasoning_tokens,
+                "cost": 0.0 + r.cost, "cache_hits": 0 + r.cache_hit, "tokens_saved": 0 + r.tokens_saved,
+                "cost_saved": 0.0 + r.cost_saved,
             }  # fmt: skip
+            continue
         row["requests"] += 1
         row["errors"] += r.status >= 400
-        for name in _TOKEN_COLUMNS:
-            row[name] += getattr(r, name)
+        row["prompt_tokens"] += r.prompt_tokens
+        row["completion_tokens"] += r.completion_tokens
+        row["cached_tokens"] += r.cached_tokens
+        row["reasoning_tokens"] += r.reasoning_tokens
         row["cost"] += r.cost
         row["cache_hits"] += r.cache_hit
         row["tokens_saved"] += r.tokens_saved  # a partly cached embeddings batch saves without a hit
         row["cost_saved"] += r.cost_saved
-        if r.key_name:
-            row["key_name"] = r.key_name
+        if key_name:
+            row["key_name"] = key_name
     return list(totals.values())
 
 

@@ -66,6 +66,10 @@ MAX_TOKENS = 2**31 - 1
 def _int(value: Any) -> int:
     # Providers send ints; a few send floats or null. Anything else is not a count. An absurd figure
     # (1e300, inf) is capped at MAX_TOKENS here, before limits or metrics see it; the log flags it.
+    if type(value) is int and 0 <= value <= MAX_TOKENS:  # the common cases first, at one check each
+        return value
+    if value is None:
+        return 0
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):

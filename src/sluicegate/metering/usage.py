@@ -98,13 +98,14 @@ def usage_from_mapping(usage: Mapping[str, Any]) -> Usage | None:
         if not cached:
             # DeepSeek reports cache hits at top level; Moonshot as `cached_tokens`.
             cached = _int(usage.get("prompt_cache_hit_tokens")) or _int(usage.get("cached_tokens"))
-        return Usage(
-            prompt_tokens=_int(usage.get("prompt_tokens")),
-            completion_tokens=_int(usage.get("completion_tokens")),
-            cached_tokens=cached,
-            reasoning_tokens=_detail(usage, "completion_tokens_details", "reasoning_tokens"),
+        return Usage(  # by position (the common shape; keywords cost ~0.4 us more): Usage's field order
+            _int(usage.get("prompt_tokens")),  # prompt_tokens
+            _int(usage.get("completion_tokens")),  # completion_tokens
+            cached,  # cached_tokens
+            _detail(usage, "completion_tokens_details", "reasoning_tokens"),  # reasoning_tokens
+            False,  # estimated
             # The native Anthropic adapter keeps cache writes by Anthropic's name in a chat usage.
-            cache_write_tokens=_int(usage.get("cache_creation_input_tokens")),
+            _int(usage.get("cache_creation_input_tokens")),  # cache_write_tokens
         )
     anthropic = "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage
     if not anthropic and (

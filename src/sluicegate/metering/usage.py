@@ -81,7 +81,9 @@ def _int(value: Any) -> int:
 
 def _detail(usage: Mapping[str, Any], section: str, name: str) -> int:
     details = usage.get(section)
-    if isinstance(details, Mapping):
+    if details is None:  # the common case, without the Mapping ABC's check (~0.25 us)
+        return 0
+    if type(details) is dict or isinstance(details, Mapping):
         return _int(details.get(name))
     return 0
 
@@ -160,18 +162,19 @@ def usage_from_body(body: bytes | bytearray | memoryview | str | Mapping[str, An
     Accepts the raw bytes as relayed (parsed here) or a dict the shell already parsed. A body that
     is not JSON is treated as reporting nothing: metering must never fail a request.
     """
-    if isinstance(body, Mapping):
+    # `type(x) is dict` first: a parsed body is a dict, and the Mapping ABC's check costs ~0.3 us.
+    if type(body) is dict or isinstance(body, Mapping):
         doc: Any = body
     else:
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-    if not isinstance(doc, Mapping):
+    if type(doc) is not dict and not isinstance(doc, Mapping):
         return None
     for key in ("usage", "usageMetadata"):
         found = doc.get(key)
-        if isinstance(found, Mapping):
+        if type(found) is dict or isinstance(found, Mapping):
             usage = usage_from_mapping(found)
             if usage is not None:
                 return usage

@@ -18,7 +18,11 @@ runs the same steps without valgrind and prints the worker's CPU µs/request ins
 are `sluicegate serve` with the configurations of phase2.sh. The stand-in upstream (bench/upstream.py)
 runs natively on core 1. Work that is paced by the clock rather than by requests (the request log's
 flush timer, deadline sweeps) runs ~50× more often per request under valgrind than natively, so keep
-N the same across an A/B; the figure is for comparison, not an absolute cost.
+N the same across an A/B; the figure is for comparison, not an absolute cost. That work also runs
+while nothing is sent (the key and catalog revision polls, sweeps: ~3.6 M instructions a second under
+valgrind), so a run that took longer (a busier machine) counts more of it: `--idle S` leaves the worker
+alone S seconds after the run and adds `net_instr_per_req`, the count less that rate × the run's wall
+time.
 """
 
 from __future__ import annotations
@@ -214,6 +218,15 @@ def measure(cfg: str, args: argparse.Namespace, rundir: str) -> dict[str, object
             os.makedirs(args.keep, exist_ok=True)
             keep = os.path.join(args.keep, f"callgrind.{cfg}")
             shutil.copy(dumps[-1], keep)
+        idle = None
+        if args.idle:  # the same worker left alone: what clock-paced work costs per second of wall time
+            for f in dumps:
+                os.unlink(f)
+            ctl("-z", str(worker))
+            time.sleep(args.idle)
+            ctl("-d", str(worker))
+            later = sorted(glob.glob(out.replace("%p", str(worker)) + "*"), key=os.path.getmtime)
+            idle = totals(later[-1]) / args.idle
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -222,7 +235,7 @@ def measure(cfg: str, args: argparse.Namespace, rundir: str) -> dict[str, object
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
-    return {
+    res: dict[str, object] = {
         "mode": "instr",
         "config": cfg if cfg != "relay" else f"relay:{args.candidate}",
         "n": args.n,
@@ -231,6 +244,10 @@ def measure(cfg: str, args: argparse.Namespace, rundir: str) -> dict[str, object
         "instr_per_req": round(ir / args.n),
         "wall_s": round(wall, 1),
     }
+    if idle is not None:
+        res["idle_per_s"] = round(idle)
+        res["net_instr_per_req"] = round((ir - idle * wall) / args.n)
+    return res
 
 
 def main() -> None:
@@ -245,6 +262,12 @@ def main() -> None:
     ap.add_argument("--keep", default="", help="a directory to copy each callgrind dump into")
     ap.add_argument("--label", default="")
     ap.add_argument("--native", action="store_true", help="no valgrind: CPU µs/request of the worker instead")
+    ap.add_argument(
+        "--idle",
+        type=float,
+        default=0,
+        help="then leave the worker idle this many seconds and subtract that rate × the run's wall time",
+    )
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")

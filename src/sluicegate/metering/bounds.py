@@ -81,6 +81,27 @@ def bound(record: RequestRecord) -> bool:
     A changed record is flagged `usage_clamped`, so a report can tell a clamped figure from a
     real one.
     """
+    # The common record in one expression (exact types, in range): the same answer as the checks
+    # below, without a call and a getattr per figure (~580 bytecodes a record otherwise).
+    ttft = record.ttft_ms
+    cost = record.cost
+    latency = record.latency_ms
+    if (
+        type(record.prompt_tokens) is int
+        and 0 <= record.prompt_tokens < MAX_TOKENS
+        and type(record.completion_tokens) is int
+        and 0 <= record.completion_tokens < MAX_TOKENS
+        and type(record.cached_tokens) is int
+        and 0 <= record.cached_tokens < MAX_TOKENS
+        and type(record.reasoning_tokens) is int
+        and 0 <= record.reasoning_tokens < MAX_TOKENS
+        and type(cost) is float
+        and 0.0 <= cost <= MAX_AMOUNT
+        and type(latency) is float
+        and 0.0 <= latency <= MAX_AMOUNT
+        and (ttft is None or (type(ttft) is float and 0.0 <= ttft <= MAX_AMOUNT))
+    ):
+        return False
     changed = False
     for name in _COUNTS:
         fixed = _count(getattr(record, name))

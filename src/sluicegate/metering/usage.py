@@ -66,6 +66,10 @@ MAX_TOKENS = 2**31 - 1
 def _int(value: Any) -> int:
     # Providers send ints; a few send floats or null. Anything else is not a count. An absurd figure
     # (1e300, inf) is capped at MAX_TOKENS here, before limits or metrics see it; the log flags it.
+    if type(value) is int and 0 <= value <= MAX_TOKENS:  # the common cases first, at one check each
+        return value
+    if value is None:
+        return 0
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
@@ -77,7 +81,9 @@ def _int(value: Any) -> int:
 
 def _detail(usage: Mapping[str, Any], section: str, name: str) -> int:
     details = usage.get(section)
-    if isinstance(details, Mapping):
+    if details is None:  # the common case, without the Mapping ABC's check (~0.25 us)
+        return 0
+    if type(details) is dict or isinstance(details, Mapping):
         return _int(details.get(name))
     return 0
 
@@ -94,13 +100,14 @@ def usage_from_mapping(usage: Mapping[str, Any]) -> Usage | None:
         if not cached:
             # DeepSeek reports cache hits at top level; Moonshot as `cached_tokens`.
             cached = _int(usage.get("prompt_cache_hit_tokens")) or _int(usage.get("cached_tokens"))
-        return Usage(
-            prompt_tokens=_int(usage.get("prompt_tokens")),
-            completion_tokens=_int(usage.get("completion_tokens")),
-            cached_tokens=cached,
-            reasoning_tokens=_detail(usage, "completion_tokens_details", "reasoning_tokens"),
+        return Usage(  # by position (the common shape; keywords cost ~0.4 us more): Usage's field order
+            _int(usage.get("prompt_tokens")),  # prompt_tokens
+            _int(usage.get("completion_tokens")),  # completion_tokens
+            cached,  # cached_tokens
+            _detail(usage, "completion_tokens_details", "reasoning_tokens"),  # reasoning_tokens
+            False,  # estimated
             # The native Anthropic adapter keeps cache writes by Anthropic's name in a chat usage.
-            cache_write_tokens=_int(usage.get("cache_creation_input_tokens")),
+            _int(usage.get("cache_creation_input_tokens")),  # cache_write_tokens
         )
     anthropic = "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage
     if not anthropic and (
@@ -155,18 +162,19 @@ def usage_from_body(body: bytes | bytearray | memoryview | str | Mapping[str, An
     Accepts the raw bytes as relayed (parsed here) or a dict the shell already parsed. A body that
     is not JSON is treated as reporting nothing: metering must never fail a request.
     """
-    if isinstance(body, Mapping):
+    # `type(x) is dict` first: a parsed body is a dict, and the Mapping ABC's check costs ~0.3 us.
+    if type(body) is dict or isinstance(body, Mapping):
         doc: Any = body
     else:
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-    if not isinstance(doc, Mapping):
+    if type(doc) is not dict and not isinstance(doc, Mapping):
         return None
     for key in ("usage", "usageMetadata"):
         found = doc.get(key)
-        if isinstance(found, Mapping):
+        if type(found) is dict or isinstance(found, Mapping):
             usage = usage_from_mapping(found)
             if usage is not None:
                 return usage

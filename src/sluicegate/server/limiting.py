@@ -74,6 +74,17 @@ def needs_settle(demands: tuple[Any, ...]) -> bool:
     return any(d.quota.kind != "rate" or d.quota.metric != REQUESTS for d in demands)
 
 
+def quota_flags(quotas: tuple[Quota, ...]) -> tuple[bool, bool, bool, bool]:
+    """What a request's reservation depends on in its quotas, worked out once per set of quotas:
+    (any counts tokens, money or a balance; any is a budget; any counts money; any is a balance)."""
+    return (
+        any(q.metric in (TOKENS, COST, BALANCE) for q in quotas),
+        any(q.kind == "budget" for q in quotas),
+        any(q.metric == COST for q in quotas),
+        any(q.metric == BALANCE for q in quotas),
+    )
+
+
 def refusal_label(quota: Quota) -> str:
     """The metric label of a refusal: which kind of limit said no (rpm, tpm, budget_usd, ...)."""
     if quota.kind == "concurrency":
@@ -158,6 +169,7 @@ class LimitGate:
         self._key_quotas: dict[tuple[str, float], tuple[tuple[Quota, ...], tuple[Quota, ...]]] = {}
         self._upstream_quotas: dict[str, tuple[Quota, ...]] = {}
         self._request_demands: dict[tuple[Quota, ...], tuple[tuple[Any, ...], bool]] = {}
+        self._quota_flags: dict[tuple[Quota, ...], tuple[bool, bool, bool, bool]] = {}
         self._leased: dict[int, Admission] = {}  # Admission is mutable, so keyed by id()
         self._renewer: asyncio.Task[None] | None = None
         self._lease_ttl = settings.limits.lease_ttl_s
@@ -311,7 +323,12 @@ class LimitGate:
         With a budget among the quotas the answer's size is elastic (the limiter may grant fewer
         tokens than asked, see server/reservation.py); without one nothing is clamped.
         """
-        need_tokens = any(q.metric in (TOKENS, COST, BALANCE) for q in quotas)
+        flags = self._quota_flags.get(quotas)
+        if flags is None:
+            if len(self._quota_flags) > 100_000:
+                self._quota_flags.clear()
+            flags = self._quota_flags[quotas] = quota_flags(quotas)
+        need_tokens, budget, cost, any_balance = flags
         if not need_tokens:
             return {REQUESTS: 1.0}, None, 0, 1
         # Admitted in the client's own shape (a translation is made per attempt, after admission);
@@ -326,15 +343,11 @@ class LimitGate:
         # A token is at least one byte of the body, so body_len bounds the prompt: budgets reserve that,
         # which keeps "overspent by at most one request's reservation" true however many are in flight
         # (given max_tokens). Rates reserve a typical figure (~2 bytes a token) to stay generous.
-        budget = any(q.kind == "budget" for q in quotas)
         prompt = body_len if budget else body_len // 2 + 1
         est = {REQUESTS: 1.0, TOKENS: float(prompt + completion)}
         elastic = budget and max_out > 0 and not clamped
         per_unit: dict[str, float] | None = {TOKENS: float(answers)} if elastic else None
-        cost = any(q.metric == COST for q in quotas)
-        balance = (
-            ctx.key is not None and self.tenancy is not None and any(q.metric == BALANCE for q in quotas)
-        )
+        balance = ctx.key is not None and self.tenancy is not None and any_balance
         if cost or balance:
             full = self._price_of(ctx, prompt, completion) or 0.0
             answer = (full - (self._price_of(ctx, prompt, 0) or 0.0)) / max_out if max_out > 0 else 0.0

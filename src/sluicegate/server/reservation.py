@@ -27,7 +27,9 @@ def asked_max_tokens(payload: dict[str, Any] | None) -> int | None:
         return None
     for name in MAX_TOKEN_FIELDS:
         value = payload.get(name)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        if value is None:
+            continue
+        if (type(value) is int or (isinstance(value, int) and not isinstance(value, bool))) and value > 0:
             return value
     return None
 

@@ -285,37 +285,3 @@ async def test_workers_writing_at_once_lose_nothing(store: Store, db_url: str) -
     (row,) = await store.usage.query(by="key")
     assert row["requests"] == 150
     assert len(await store.usage.tail(1000)) == 150
-
-
-async def test_a_batch_the_store_refuses_leaves_nothing_behind_and_reads_as_the_records_fault(
-    store: Store,
-) -> None:
-    """All or nothing: a record the store refuses (a record id already there) fails the whole batch, logs
-    and aggregates alike, with the error the log sink bisects on (on SQLite the batch is one driver call)."""
-    from sluicegate.metering.bounds import is_record_fault
-
-    await store.usage.write_batch([record(1, record_id="r-1")])
-    with pytest.raises(Exception) as refused:
-        await store.usage.write_batch([record(2, record_id="r-2"), record(3, record_id="r-1")])
-    assert is_record_fault(refused.value)
-    assert [e.record.request_id for e in await store.usage.tail(10)] == ["req-1"]
-    (row,) = await store.usage.query(by="key")
-    assert row["requests"] == 1
-
-
-async def test_a_lost_sqlite_connection_is_the_stores_failure_not_a_records(tmp_path: Any) -> None:
-    """aiosqlite's thread gone under the one-call batch: retried and spilled, never bisected and dropped."""
-    from sluicegate.metering.bounds import is_record_fault
-
-    async with await Store.open(f"sqlite:///{tmp_path / 'gone.db'}") as store:
-        usage = store.usage
-
-        class Gone:
-            _conn = None
-
-            async def _execute(self, *args: Any) -> None:
-                raise ValueError("Connection closed")
-
-        with pytest.raises(Exception) as failed:
-            await usage._sqlite_write(Gone(), [], [])
-        assert not is_record_fault(failed.value)

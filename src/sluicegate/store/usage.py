@@ -13,16 +13,14 @@ keeps both). Retention (`purge_older_than`) deletes log rows only; aggregates ar
 from __future__ import annotations
 
 import operator
-import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import BigInteger, bindparam, cast, delete, func, select
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sluicegate.store.engine import upsert_insert
 from sluicegate.store.ledger import apply_charges
@@ -34,9 +32,6 @@ _TOKEN_COLUMNS = ("prompt_tokens", "completion_tokens", "cached_tokens", "reason
 _SUM_COLUMNS = ("requests", "errors", *_TOKEN_COLUMNS, "cost")
 _SAVED_COLUMNS = ("cache_hits", "tokens_saved", "cost_saved")  # the response cache (migration 0006)
 _RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
-# The columns of an `aggregate` row, as it builds them.
-_AGG_FIELDS = ("day", "key_id", "model", "currency", "key_name", "requests", "errors", *_TOKEN_COLUMNS, "cost",
-               *_SAVED_COLUMNS)  # fmt: skip
 _PURGE_CHUNK = 5000
 
 
@@ -143,22 +138,6 @@ class UsageRepository:
         )
         # A positional row in one C call per record (a getattr per field in Python cost ~2.5 us).
         self._log_row = operator.attrgetter(*self._log_order) if self._log_order else None
-        # SQLite: the batch's two statements run in ONE call on aiosqlite's thread (`_sqlite_batch`), inside the
-        # same SQLAlchemy transaction, instead of six hops through SQLAlchemy's greenlet bridge and the thread
-        # (cursor, execute, close, twice). The upsert is compiled once; its few rows (one per day, key, model
-        # and currency) are put in order through the same bind processors SQLAlchemy applies (a DATE is text).
-        self._sqlite_upsert: tuple[str, list[tuple[str, Any, Any]]] | None = None
-        if engine.dialect.name == "sqlite":
-            up = self._upsert.values({n: bindparam(n, required=False) for n in _AGG_FIELDS}).compile(
-                dialect=engine.dialect
-            )
-            fixed = up.construct_params()
-            processors = getattr(up, "_bind_processors", None)
-            if isinstance(processors, Mapping) and up.positiontup:
-                self._sqlite_upsert = (
-                    str(up),
-                    [(n, processors.get(n), fixed.get(n)) for n in up.positiontup],
-                )
         # Records that may already be stored (a retried batch, a replayed spill file): rows whose
         # record_id is there are skipped, and only the rows actually inserted are aggregated.
         self._log_once = (
@@ -185,46 +164,10 @@ class UsageRepository:
             else [{n: getattr(r, n) for n in _RECORD_FIELDS} for r in records]
         )
         async with self._engine.begin() as conn:
-            driver = self._sqlite_driver(conn)
-            if driver is not None:
-                await self._sqlite_write(driver, rows, aggregate(records))
-            else:
-                await conn.exec_driver_sql(self._log_sql, rows)
-                await conn.execute(self._upsert, aggregate(records))
+            await conn.exec_driver_sql(self._log_sql, rows)
+            await conn.execute(self._upsert, aggregate(records))
             await apply_charges(conn, records, self._clock(), self.charge_currency)
         return len(records)
-
-    def _sqlite_driver(self, conn: AsyncConnection) -> Any:
-        """The aiosqlite connection under `conn` when the one-call batch can use it, else None."""
-        if self._sqlite_upsert is None or self._log_row is None:
-            return None
-        driver = getattr(conn.sync_connection.connection, "driver_connection", None)  # type: ignore[union-attr]
-        if not callable(getattr(driver, "_execute", None)) or not isinstance(
-            getattr(driver, "_conn", None), sqlite3.Connection
-        ):
-            return None  # an aiosqlite without these: SQLAlchemy's own path
-        return driver
-
-    async def _sqlite_write(self, driver: Any, rows: list[Any], aggregates: list[dict[str, Any]]) -> None:
-        assert self._sqlite_upsert is not None
-        upsert_sql, order = self._sqlite_upsert
-        agg_rows = [
-            tuple(
-                (proc(row[name]) if proc is not None else row[name]) if name in row else fixed
-                for name, proc, fixed in order
-            )
-            for row in aggregates
-        ]
-        try:
-            await driver._execute(_sqlite_batch, driver._conn, self._log_sql, rows, upsert_sql, agg_rows)
-        except sqlite3.Error as exc:  # raised as SQLAlchemy would, so the sink tells a record's fault apart
-            raise DBAPIError.instance(self._log_sql, None, exc, sqlite3.Error) from exc
-        except ValueError as exc:
-            if "closed" not in str(exc):  # a value sqlite3 cannot bind: the record's fault, as before
-                raise
-            # aiosqlite's thread is gone: the store cannot write (retried, spilled), not a record's fault
-            closed = sqlite3.OperationalError(str(exc))
-            raise DBAPIError.instance(self._log_sql, None, closed, sqlite3.Error) from exc
 
     async def _write_once(self, records: Sequence[RequestRecord]) -> int:
         if any(r.record_id is None for r in records):
@@ -349,19 +292,6 @@ class UsageRepository:
             deleted += result.rowcount
             if result.rowcount < _PURGE_CHUNK:
                 return deleted
-
-
-def _sqlite_batch(
-    db: sqlite3.Connection, log_sql: str, rows: list[Any], upsert_sql: str, aggregates: list[Any]
-) -> None:
-    """The log rows and their aggregates, on aiosqlite's thread, in the transaction SQLAlchemy began and
-    will commit or roll back (pysqlite opens it before the first INSERT)."""
-    cursor = db.cursor()
-    try:
-        cursor.executemany(log_sql, rows)
-        cursor.executemany(upsert_sql, aggregates)
-    finally:
-        cursor.close()
 
 
 def fold_unpriced(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

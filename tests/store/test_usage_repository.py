@@ -285,3 +285,19 @@ async def test_workers_writing_at_once_lose_nothing(store: Store, db_url: str) -
     (row,) = await store.usage.query(by="key")
     assert row["requests"] == 150
     assert len(await store.usage.tail(1000)) == 150
+
+
+async def test_a_batch_the_store_refuses_leaves_nothing_behind_and_reads_as_the_records_fault(
+    store: Store,
+) -> None:
+    """All or nothing: a record the store refuses (a record id already there) fails the whole batch, logs
+    and aggregates alike, with the error the log sink bisects on."""
+    from sluicegate.metering.bounds import is_record_fault
+
+    await store.usage.write_batch([record(1, record_id="r-1")])
+    with pytest.raises(Exception) as refused:
+        await store.usage.write_batch([record(2, record_id="r-2"), record(3, record_id="r-1")])
+    assert is_record_fault(refused.value)
+    assert [e.record.request_id for e in await store.usage.tail(10)] == ["req-1"]
+    (row,) = await store.usage.query(by="key")
+    assert row["requests"] == 1

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sluicegate.protocol.errors import GatewayError
 from sluicegate.protocol.sse import SSEDecoder
 from sluicegate.server.relay import CLIENT_GONE, INCOMPLETE, INCOMPLETE_MESSAGE, EndStream, StreamObserver
-from sluicegate.server.upstream_client import UpstreamResponse, map_error
+from sluicegate.server.upstream_client import Answer, map_error
 
 if TYPE_CHECKING:
     from sluicegate.config.model import Timeouts
@@ -28,7 +28,7 @@ log = logging.getLogger("sluicegate.relay")
 
 async def relay_events(
     transport: Any,
-    resp: UpstreamResponse,
+    resp: Answer,
     timeouts: Timeouts,
     observer: StreamObserver,
     end: StreamEnd,

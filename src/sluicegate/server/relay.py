@@ -26,7 +26,7 @@ from sluicegate.metering.stream import carries_value
 from sluicegate.metering.usage import Usage
 from sluicegate.protocol.errors import GatewayError
 from sluicegate.protocol.sse import DONE, DONE_EVENT, SSEDecoder, error_event
-from sluicegate.server.upstream_client import UpstreamResponse, map_error
+from sluicegate.server.upstream_client import Answer, map_error
 
 log = logging.getLogger("sluicegate.relay")
 
@@ -91,7 +91,7 @@ class StreamObserver:
 
 async def relay_stream(
     transport: Any,
-    resp: UpstreamResponse,
+    resp: Answer,
     timeouts: Timeouts,
     observer: StreamObserver,
     *,

@@ -21,12 +21,12 @@ if TYPE_CHECKING:
     from sluicegate.inbound.base import Translation
     from sluicegate.providers.adapter import StreamDecoder
     from sluicegate.server.context import RequestContext
-    from sluicegate.server.upstream_client import UpstreamResponse
+    from sluicegate.server.upstream_client import Answer
 
 
 async def relay_translated(
     transport: Any,
-    resp: UpstreamResponse,
+    resp: Answer,
     timeouts: Timeouts,
     observer: StreamObserver,
     ctx: RequestContext,

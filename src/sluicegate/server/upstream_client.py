@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pyreqwest import exceptions as rq
 from pyreqwest.client import Client, ClientBuilder
@@ -55,6 +56,24 @@ SLACK = 0.05
 
 FIRST_BYTE, IDLE, TOTAL = "first_byte", "idle", "total"
 UPSTREAM_INCOMPLETE = "upstream_incomplete"
+
+
+class Answer(Protocol):
+    """An upstream's answer as the request path reads it, whichever client fetched it: status and
+    headers at once, the body whole (`read`) or chunk by chunk, network failures as GatewayErrors."""
+
+    status: int
+    headers: Any  # case-insensitive `get`
+    content_type: str
+    timeouts: Timeouts
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def read(self) -> bytes: ...
+
+    async def aclose(self) -> None: ...
+
+    def header_list(self, drop: frozenset[str]) -> list[tuple[str, str]]: ...
 
 
 class UpstreamClient:
@@ -313,6 +332,24 @@ class UpstreamResponse:
             self._resp = self._reader = None
             await self._req.__aexit__(None, None, None)
 
+    def header_list(self, drop: frozenset[str]) -> list[tuple[str, str]]:
+        """The headers as (lower-case name, value) pairs, but those named in `drop`."""
+        headers = self.headers
+        try:
+            return [(name, value) for name, value in headers.items() if name not in drop]
+        except ValueError:  # a value that is not visible ASCII (obs-text): pyreqwest gives no str for it
+            out: list[tuple[str, str]] = []
+            for name in dict.fromkeys(headers.keys()):
+                if name in drop:
+                    continue
+                try:
+                    values = headers.getall(name)
+                except ValueError:
+                    log.warning("an upstream header with a non-ASCII value was not relayed")
+                    continue
+                out.extend((name, value) for value in values)
+            return out
+
 
 def map_error(exc: BaseException, timeouts: Timeouts, *, before_headers: bool) -> BaseException:
     """A network failure as the GatewayError a client should see (without upstream names or keys)."""
@@ -373,20 +410,6 @@ def _connecting(exc: BaseException) -> bool:
     return isinstance(exc, rq.ConnectError) and _causes_say(exc, _CONNECTING)
 
 
-def response_headers(resp: Any, drop: frozenset[str]) -> list[tuple[str, str]]:
+def response_headers(resp: Answer, drop: frozenset[str]) -> list[tuple[str, str]]:
     """Upstream headers a client relies on (ids, processing time, rate limits, content type)."""
-    headers = resp.headers
-    try:
-        return [(name, value) for name, value in headers.items() if name not in drop]
-    except ValueError:  # a value that is not visible ASCII (obs-text): pyreqwest gives no str for it
-        out: list[tuple[str, str]] = []
-        for name in dict.fromkeys(headers.keys()):
-            if name in drop:
-                continue
-            try:
-                values = headers.getall(name)
-            except ValueError:
-                log.warning("an upstream header with a non-ASCII value was not relayed")
-                continue
-            out.extend((name, value) for value in values)
-        return out
+    return resp.header_list(drop)

@@ -281,7 +281,7 @@ def test_request_abandoned_before_the_answer_is_recorded_as_client_disconnected(
     metered.upstream.behaviour = "slow delay=3"
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(metered.chat_url, json=chat("never mind"), headers=auth("abandon"), timeout=0.5)
-    assert metered.upstream.wait_for(lambda: metered.upstream.cancelled == 1, timeout=5)
+    # Whether the upstream saw it go depends on the upstream client: tests/e2e/test_upstream_cancel.py.
     rows = wait_until(lambda: [r for r in metered.table.for_key("abandon") if not r["stream"]], timeout=10)
     assert len(rows) == 1, rows
     assert (rows[0]["status"], rows[0]["error_type"]) == (499, "client_disconnected"), rows[0]

@@ -189,6 +189,14 @@ class ServerConfig(_Strict):
     max_concurrent_requests: int = Field(
         4096, ge=16, description="requests one worker handles at once (Granian backpressure); more wait"
     )
+    upstream_client: Literal["pyreqwest", "aiohttp"] = Field(
+        "pyreqwest",
+        description=(
+            "the HTTP client to upstreams: pyreqwest (less CPU a request) or aiohttp (a client leaving "
+            "before the upstream's headers closes the upstream connection at once: for your own GPU "
+            "servers that stop generating then)"
+        ),
+    )
 
     _cidrs = field_validator("trusted_proxies")(lambda cls, v: check_cidrs(v))
 

@@ -141,7 +141,7 @@ def parse_retry_after(value: str, now_epoch: float) -> float | None:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
-    # aiohttp's CIMultiDict is case-insensitive; a plain dict from tests or other clients may not be.
+    # pyreqwest's HeaderMap is case-insensitive; a plain dict from tests or other clients may not be.
     value = headers.get(name)
     if value is None:
         value = headers.get(name.title())

@@ -1,7 +1,7 @@
 """Routes from configuration: public model name -> its channels.
 
 Here rather than in the server so that `serve` can describe routes (its banner) without importing the
-request path (aiohttp and the rest) into Granian's parent process, which only supervises workers.
+request path (the upstream client and the rest) into Granian's parent process, which only supervises workers.
 """
 
 from __future__ import annotations

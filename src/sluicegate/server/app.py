@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -48,6 +48,9 @@ from sluicegate.server.responses_state import ResponsesKeeper
 from sluicegate.server.routing_state import apply_settings
 from sluicegate.server.upstream_client import UpstreamClient
 from sluicegate.store.records import KeyLimits, KeyRecord
+
+if TYPE_CHECKING:
+    from sluicegate.server.upstream_aiohttp import AiohttpClient
 
 log = logging.getLogger("sluicegate")
 
@@ -87,7 +90,13 @@ class Gateway:
         self.body_deadlines = BodyDeadlines(
             settings.server.body_timeout_s, settings.server.body_idle_timeout_s
         )
-        self.client = UpstreamClient()
+        self.client: UpstreamClient | AiohttpClient
+        if settings.server.upstream_client == "aiohttp":
+            from sluicegate.server.upstream_aiohttp import AiohttpClient
+
+            self.client = AiohttpClient()
+        else:
+            self.client = UpstreamClient()
         self.request_ids = RequestIds()
         self.drop_response_headers = HOP_BY_HOP
         self.model_required = frozenset(

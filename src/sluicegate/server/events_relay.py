@@ -16,11 +16,9 @@ from typing import TYPE_CHECKING, Any
 from sluicegate.protocol.errors import GatewayError
 from sluicegate.protocol.sse import SSEDecoder
 from sluicegate.server.relay import CLIENT_GONE, INCOMPLETE, INCOMPLETE_MESSAGE, EndStream, StreamObserver
-from sluicegate.server.upstream_client import map_error
+from sluicegate.server.upstream_client import Answer, map_error
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from sluicegate.config.model import Timeouts
     from sluicegate.inbound.base import StreamEnd
     from sluicegate.server.responses_owned import OwnerTap
@@ -30,7 +28,7 @@ log = logging.getLogger("sluicegate.relay")
 
 async def relay_events(
     transport: Any,
-    resp: aiohttp.ClientResponse,
+    resp: Answer,
     timeouts: Timeouts,
     observer: StreamObserver,
     end: StreamEnd,
@@ -45,7 +43,7 @@ async def relay_events(
     seen = 0
     final = False
     try:
-        async for chunk in resp.content.iter_any():
+        async for chunk in resp:
             if first:
                 observer.on_first_byte()
                 first = False
@@ -94,8 +92,8 @@ async def relay_events(
 
 def stream_failure(exc: BaseException, timeouts: Timeouts) -> GatewayError:
     """What to tell the client in band when a relayed stream fails after its headers went out."""
-    # aiohttp keeps the exception on the response's reader; its traceback would keep the relay's frame,
-    # and with it Granian's transport, alive until the garbage collector runs (see relay.relay_stream).
+    # A kept traceback would keep the relay's frame, and with it Granian's transport, alive until the
+    # garbage collector runs (see relay.relay_stream).
     exc.__traceback__ = None
     mapped = map_error(exc, timeouts, before_headers=False)
     if isinstance(mapped, GatewayError):

@@ -190,7 +190,7 @@ class HealthKeeper:
         try:
             answer = await resp.read()
         finally:
-            resp.release()
+            await resp.aclose()
         latency = time.perf_counter() - started
         outcome = classify(resp.status, answer, resp.headers, time.time()) if resp.status >= 400 else None
         if outcome is not None and outcome.kind == CLIENT_ERROR:

@@ -203,7 +203,7 @@ async def handle_objects(
                 )
         await relay_answer(gw, proto, ctx, resp, upstream, data)
     finally:
-        resp.release()
+        await resp.aclose()
     return True
 
 
@@ -242,7 +242,7 @@ async def create(
             )
         await relay_answer(gw, proto, ctx, resp, upstream, data)
     finally:
-        resp.release()
+        await resp.aclose()
 
 
 async def check_batch_input(gw: Gateway, ctx: RequestContext, source: OwnedRef) -> None:
@@ -287,7 +287,7 @@ async def fetch(gw: Gateway, upstream: Upstream, path: str) -> bytes | None:
         data: bytes = await resp.read()
         return data
     finally:
-        resp.release()
+        await resp.aclose()
 
 
 async def list_owned(

@@ -61,4 +61,4 @@ async def handle_passthrough(gw: Gateway, scope: Any, proto: Any, ctx: RequestCo
     try:
         await relay(gw, proto, ctx, resp, upstream)
     finally:
-        resp.release()
+        await resp.aclose()

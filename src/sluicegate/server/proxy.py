@@ -12,8 +12,6 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
 from sluicegate.inbound import DEFAULT_CODEC, SAME_WIRE
 from sluicegate.protocol.errors import (
     BadRequest,
@@ -268,7 +266,7 @@ async def forward(
                     if ctx.edge is not SAME_WIRE:  # a native upstream's error in OpenAI's shape
                         answer = upstream.adapter.error(resp.status, answer)
                     last_answer = (resp.status, response_headers(resp, gw.drop_response_headers), answer)
-                    if not resp.headers.get("content-type", "").startswith("application/json"):
+                    if not resp.content_type.startswith("application/json"):
                         last_answer = openai_shaped(*last_answer)
                 gw.upstream_failed(upstream.name, outcome.label)
                 if attempts.record_failure(outcome):
@@ -280,10 +278,10 @@ async def forward(
                     )
                 continue
             whole: bytes | None = None
-            if not resp.headers.get("content-type", "").startswith(STREAM_TYPES):
+            if not resp.content_type.startswith(STREAM_TYPES):
                 # A whole answer is read before anything goes out, so one that is unusable (an HTML page
                 # on a JSON endpoint, a body cut short of its Content-Length) fails over like a 502.
-                bad = unusable_answer(ctx, resp.headers.get("content-type", ""))
+                bad = unusable_answer(ctx, resp.content_type)
                 if bad is None:
                     try:
                         whole = await read_whole(resp)
@@ -307,12 +305,12 @@ async def forward(
                 attempts.record_cancelled()
             raise
         finally:
-            resp.release()
+            await resp.aclose()
 
 
 # Endpoints whose answer is JSON (or an SSE stream): anything else from an upstream there is unusable.
 JSON_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages"})
-UPSTREAM_INCOMPLETE = "upstream_incomplete"
+UPSTREAM_INCOMPLETE = "upstream_incomplete"  # UpstreamResponse.read raises it
 UPSTREAM_BAD_RESPONSE = "upstream_bad_response"
 
 
@@ -327,15 +325,10 @@ def unusable_answer(ctx: RequestContext, content_type: str) -> GatewayError | No
 
 
 async def read_whole(resp: Any) -> bytes:
-    """A whole answer's body; one cut short of its Content-Length is a 502, not a 500."""
-    try:
-        return await resp.read()
-    except aiohttp.ClientPayloadError as exc:
-        exc.__traceback__ = None  # see relay.relay_stream: keep Granian's transport collectable
-        raise UpstreamUnavailable(
-            "The upstream's answer was cut short (fewer bytes than its Content-Length).",
-            code=UPSTREAM_INCOMPLETE,
-        ) from None
+    """A whole answer's body; one cut short of its Content-Length is a 502 `upstream_incomplete`
+    (UpstreamResponse.read), not a 500."""
+    data: bytes = await resp.read()
+    return data
 
 
 def _retry_after(err: GatewayError) -> float | None:
@@ -457,7 +450,7 @@ async def relay(
     timeouts = upstream.timeouts
     out_headers = answer_headers(gw, ctx, response_headers(resp, gw.drop_response_headers))
     ctx.status = resp.status
-    content_type = resp.headers.get("content-type", "")
+    content_type = resp.content_type
     if content_type.startswith(STREAM_TYPES):
         ctx.stream = True
         if not content_type.startswith("text/event-stream"):  # the client gets SSE whatever the framing

@@ -21,14 +21,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
-
 from sluicegate.config.model import Timeouts
 from sluicegate.metering.stream import carries_value
 from sluicegate.metering.usage import Usage
 from sluicegate.protocol.errors import GatewayError
 from sluicegate.protocol.sse import DONE, DONE_EVENT, SSEDecoder, error_event
-from sluicegate.server.upstream_client import map_error
+from sluicegate.server.upstream_client import Answer, map_error
 
 log = logging.getLogger("sluicegate.relay")
 
@@ -93,7 +91,7 @@ class StreamObserver:
 
 async def relay_stream(
     transport: Any,
-    resp: aiohttp.ClientResponse,
+    resp: Answer,
     timeouts: Timeouts,
     observer: StreamObserver,
     *,
@@ -118,7 +116,7 @@ async def relay_stream(
     first = True
     error: str | None = None
     try:
-        async for chunk in resp.content.iter_any():
+        async for chunk in resp:
             if first:
                 observer.on_first_byte()
                 first = False
@@ -200,9 +198,9 @@ async def relay_stream(
                 await transport.send_bytes(error_event(message, "api_error", "gateway_shutdown") + DONE_EVENT)
         raise
     except BaseException as exc:
-        # aiohttp keeps the exception on the response's reader; its traceback would keep this frame,
-        # and with it Granian's transport, alive until the garbage collector runs, and Granian ends
-        # the response only when the transport is freed: the client would wait for the end.
+        # A traceback kept anywhere would keep this frame, and with it Granian's transport, alive until
+        # the garbage collector runs, and Granian ends the response only when the transport is freed:
+        # the client would wait for the end. So none is kept.
         exc.__traceback__ = None
         mapped = map_error(exc, timeouts, before_headers=False)
         if not isinstance(mapped, GatewayError):

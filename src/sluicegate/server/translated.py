@@ -17,17 +17,16 @@ from sluicegate.server.events_relay import INCOMPLETE, log, stream_failure
 from sluicegate.server.relay import CLIENT_GONE, EndStream, StreamObserver
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from sluicegate.config.model import Timeouts
     from sluicegate.inbound.base import Translation
     from sluicegate.providers.adapter import StreamDecoder
     from sluicegate.server.context import RequestContext
+    from sluicegate.server.upstream_client import Answer
 
 
 async def relay_translated(
     transport: Any,
-    resp: aiohttp.ClientResponse,
+    resp: Answer,
     timeouts: Timeouts,
     observer: StreamObserver,
     ctx: RequestContext,
@@ -38,7 +37,7 @@ async def relay_translated(
     encoder = edge.stream(ctx)
     first = True
     try:
-        async for chunk in resp.content.iter_any():
+        async for chunk in resp:
             if first:
                 observer.on_first_byte()
                 first = False

@@ -1,128 +1,415 @@
-"""The pool of keep-alive connections to upstreams, and the mapping of network failures to errors.
+"""The pool of keep-alive connections to upstreams, the four timeouts, and network failures as errors.
 
-One aiohttp ClientSession per worker process: its connector keeps connections to each upstream open so
-the hot path pays no TCP or TLS handshake. Each failure mode maps to its own error so the client (and
-the retry logic) can tell a refused connection from a slow upstream.
+The client is pyreqwest (Rust reqwest/hyper under a Python binding; bench/README.md, "Upstream client:
+pyreqwest"): HTTP/1.1 only, no proxy from the environment, no cookies, no redirects followed, no
+decompression (bodies and Content-Encoding pass through as they came, and no Accept-Encoding is
+asked for). reqwest sets the connect and read timeouts per client, so there is one client (one pool)
+per distinct pair; each keeps its connections to each upstream open, so the hot path pays no TCP or
+TLS handshake.
+
+Which timeout fired is decided by the gateway's own timer, because reqwest's cannot say (its read
+timeout runs from the start of the request to the headers and then between body frames, and every
+deadline it has fails as a "connect" timeout before the headers). One timer per request (in
+`UpstreamResponse`) fires at the earliest of its deadlines and only then looks at the clock again,
+so an answer that comes in time costs one timer set and one cancelled whatever its number of chunks:
+
+- first_byte: from the start of the request to the response headers (a kept-alive connection sends at
+  once; a new one connects first, under its own connect timeout);
+- idle: the longest wait for the next chunk once the headers came (time spent sending the previous
+  chunk to a slow client does not count: nothing was being waited for);
+- total: the whole request, streams included.
+
+When a deadline passes while the request waits on the upstream, the timer cancels the waiting task
+and the wait turns that cancellation into the deadline's own error (`asyncio.timeout`'s method: a
+cancellation the gateway did not make, a client that left, still wins). When the total deadline
+passes while the gateway is busy with the client, the next wait fails at once. reqwest's own read
+timeout (max(first_byte, idle)) and total timeout are set 50 ms beyond the gateway's: they close the
+connection of a request abandoned before its headers, which pyreqwest 0.15 cannot abort (cancelling
+the awaiting task stops the wait, not the request running on its Rust runtime). An answer abandoned
+after its headers is closed at once by `aclose`.
+
+Each failure maps to its own error so the client (and the retry logic) can tell a refused connection
+from a slow upstream. Messages never carry the upstream's URL, headers or reqwest's own text.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any, Protocol
 
-import aiohttp
+from pyreqwest import exceptions as rq
+from pyreqwest.client import Client, ClientBuilder
 
 from sluicegate.config.model import Timeouts
 from sluicegate.protocol.errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
+
+log = logging.getLogger("sluicegate.upstream")
+
+INF = float("inf")
+# A timer the loop runs a little early (uvloop counts in milliseconds) still counts as on time.
+EARLY = 0.002
+# reqwest's own deadlines are set this much later than the gateway's: they only close connections.
+SLACK = 0.05
+
+FIRST_BYTE, IDLE, TOTAL = "first_byte", "idle", "total"
+UPSTREAM_INCOMPLETE = "upstream_incomplete"
+
+
+class Answer(Protocol):
+    """An upstream's answer as the request path reads it, whichever client fetched it: status and
+    headers at once, the body whole (`read`) or chunk by chunk, network failures as GatewayErrors."""
+
+    status: int
+    headers: Any  # case-insensitive `get`
+    content_type: str
+    timeouts: Timeouts
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def read(self) -> bytes: ...
+
+    async def aclose(self) -> None: ...
+
+    def header_list(self, drop: frozenset[str]) -> list[tuple[str, str]]: ...
 
 
 class UpstreamClient:
     def __init__(self, *, pool_size: int = 0, keepalive_s: float = 60.0) -> None:
         self._pool_size = pool_size
         self._keepalive = keepalive_s
-        self._session: aiohttp.ClientSession | None = None
-        # One ClientTimeout per upstream's Timeouts (building one is an attrs constructor per request).
-        self._client_timeouts: dict[int, tuple[Timeouts, aiohttp.ClientTimeout]] = {}
+        # reqwest sets the connect and read timeouts per client: one client per distinct pair
+        self._clients: dict[tuple[float, float], Client] = {}
+        # per upstream's Timeouts: its client and its total as a timedelta (made once, not per request)
+        self._plans: dict[int, tuple[Timeouts, Client, timedelta]] = {}
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=self._pool_size,
-            limit_per_host=0,
-            ttl_dns_cache=300,
-            keepalive_timeout=self._keepalive,
-            enable_cleanup_closed=True,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent",),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            timeout=aiohttp.ClientTimeout(total=None),
-        )
+        """Nothing to open: a client is built for each pair of timeouts when it is first needed."""
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        clients, self._clients, self._plans = list(self._clients.values()), {}, {}
+        for client in clients:
+            await client.close()
+
+    def _plan(self, timeouts: Timeouts) -> tuple[Timeouts, Client, timedelta]:
+        # reqwest's read timeout runs from the start of the request to the headers, then between body
+        # frames; set a little beyond the gateway's own deadlines, it only closes the connection of a
+        # request the gateway gave up on before its headers (see the module's docstring).
+        read = max(timeouts.first_byte, timeouts.idle) + SLACK
+        client = self._clients.get((timeouts.connect, read))
+        if client is None:
+            client = self._clients[(timeouts.connect, read)] = self._client(timeouts.connect, read)
+        plan = self._plans[id(timeouts)] = (timeouts, client, timedelta(seconds=timeouts.total + SLACK))
+        return plan
+
+    def _client(self, connect: float, read: float) -> Client:
+        builder = (
+            ClientBuilder()
+            .http1_only()
+            # the header names as the gateway wrote them (lower case), not re-cased
+            .http1_lower_case_headers()
+            # reqwest always sends a User-Agent (pyreqwest's own name by default): an empty one says nothing
+            .user_agent("")
+            # bodies and Content-Encoding pass through as they came, and no Accept-Encoding is added
+            .gzip(False)
+            .brotli(False)
+            .zstd(False)
+            .deflate(False)
+            .follow_redirects(False)
+            .referer(False)
+            .default_cookie_store(False)
+            .no_proxy()  # reqwest reads HTTP(S)_PROXY by default; the gateway never did
+            .connect_timeout(timedelta(seconds=connect))
+            .read_timeout(timedelta(seconds=read))
+            .pool_idle_timeout(timedelta(seconds=self._keepalive))
+        )
+        if self._pool_size:
+            builder = builder.max_connections(self._pool_size)
+        return builder.build()
 
     async def send(
         self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeouts: Timeouts
-    ) -> aiohttp.ClientResponse:
-        """Send a request and wait for the response headers (not the body)."""
-        assert self._session is not None, "UpstreamClient.start() was not awaited"
-        cached = self._client_timeouts.get(id(timeouts))
-        if cached is None or cached[0] is not timeouts:
-            cached = (
-                timeouts,
-                aiohttp.ClientTimeout(
-                    total=timeouts.total, connect=timeouts.connect, sock_read=timeouts.first_byte
-                ),
-            )
-            self._client_timeouts[id(timeouts)] = cached
-        timeout = cached[1]
-        try:
-            resp = await self._session.request(
-                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-            )
-        except BaseException as exc:
-            raise map_error(exc, timeouts, before_headers=True) from None
-        conn = resp.connection
-        if conn is not None and conn.protocol is not None:
-            # After the headers the read timeout is the idle gap allowed between chunks. Setting it does
-            # not re-arm the timer already running with the first-byte value, so re-arm it: otherwise a
-            # stall right after the first chunk would be allowed first_byte seconds instead of idle.
-            conn.protocol.read_timeout = timeouts.idle
-            rearm = getattr(conn.protocol, "_reschedule_timeout", None)
-            if rearm is not None:
-                rearm()
+    ) -> UpstreamResponse:
+        """Send a request and wait for the response headers (not the body).
+
+        The body is read from the same task (the timer cancels the task that sent), and the response
+        must be closed (`aclose`) when done with it."""
+        plan = self._plans.get(id(timeouts))
+        if plan is None or plan[0] is not timeouts:
+            plan = self._plan(timeouts)
+        builder = plan[1].request(method, url).headers(headers).timeout(plan[2]).streamed_read_buffer_limit(0)
+        if body is not None:
+            builder = builder.body_bytes(body)
+        resp = UpstreamResponse(builder.build_streamed(), timeouts)
+        await resp._open()
         return resp
+
+
+class UpstreamResponse:
+    """An upstream's answer: status and headers at once, the body read whole (`read`) or chunk by chunk
+    (`async for chunk in resp`), each as `bytes`; network failures come out as GatewayErrors."""
+
+    __slots__ = (
+        "_cancelling",
+        "_done",
+        "_end",
+        "_expired",
+        "_fired",
+        "_handle",
+        "_limit",
+        "_loop",
+        "_reader",
+        "_req",
+        "_resp",
+        "_since",
+        "_task",
+        "content_type",
+        "headers",
+        "status",
+        "timeouts",
+    )
+
+    def __init__(self, req: Any, timeouts: Timeouts) -> None:
+        self._req = req
+        self.timeouts = timeouts
+        self.status = 0
+        self.headers: Any = None
+        self.content_type = ""
+        self._resp: Any = None
+        self._reader: Any = None
+        self._done = False
+        loop = self._loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._cancelling = task.cancelling()
+        now = loop.time()
+        self._since = now  # the start of the wait under way; INF while nothing is awaited
+        self._limit = timeouts.first_byte
+        self._end = now + timeouts.total
+        self._fired: str | None = None  # the deadline that cancelled the task
+        self._expired = False  # the total deadline passed while nothing was awaited
+        self._handle: asyncio.TimerHandle | None = loop.call_at(
+            min(now + timeouts.first_byte, self._end), self._check
+        )
+
+    def _check(self) -> None:
+        now = self._loop.time() + EARLY
+        waiting = self._since != INF
+        if now >= self._end:
+            self._handle = None
+            if waiting:
+                self._fire(TOTAL)
+            else:
+                self._expired = True
+            return
+        due = self._since + self._limit
+        if now >= due:
+            self._handle = None
+            self._fire(FIRST_BYTE if self._resp is None else IDLE)
+            return
+        self._handle = self._loop.call_at(min(due if waiting else now + self._limit, self._end), self._check)
+
+    def _fire(self, which: str) -> None:
+        self._fired = which
+        self._task.cancel()
+
+    def _timed_out(self, which: str) -> UpstreamTimeout:
+        t = self.timeouts
+        if which == FIRST_BYTE:
+            return UpstreamTimeout(
+                f"The upstream did not start answering within {t.first_byte:g}s (first_byte timeout).",
+                code="upstream_first_byte_timeout",
+            )
+        if which == IDLE:
+            return UpstreamTimeout(
+                f"The upstream sent nothing for {t.idle:g}s (idle timeout).", code="upstream_idle_timeout"
+            )
+        return UpstreamTimeout(
+            f"The upstream did not finish within {t.total:g}s (total timeout).", code="upstream_total_timeout"
+        )
+
+    def _ours(self) -> UpstreamTimeout | None:
+        """On a CancelledError: the deadline's error if the timer's cancel was the only one, else None."""
+        fired = self._fired
+        if fired is None or self._task.uncancel() > self._cancelling:
+            return None
+        return self._timed_out(fired)
+
+    async def _open(self) -> None:
+        try:
+            resp = await self._req.__aenter__()
+        except asyncio.CancelledError:
+            self._stop()
+            if (timeout := self._ours()) is None:
+                raise
+            raise timeout from None
+        except BaseException as exc:
+            self._stop()
+            if isinstance(exc, rq.RequestTimeoutError):  # reqwest's deadlines all say "connect" here
+                now = self._loop.time() + EARLY
+                if now >= self._end:
+                    raise self._timed_out(TOTAL) from None
+                if now >= self._end - self.timeouts.total + self.timeouts.first_byte:
+                    raise self._timed_out(FIRST_BYTE) from None
+            raise map_error(exc, self.timeouts, before_headers=True) from None
+        self._resp = resp
+        self._since = INF
+        idle = self._limit = self.timeouts.idle
+        handle = self._handle
+        # The timer must never be later than a wait starting now could be due: with an idle timeout
+        # shorter than first_byte, bring it forward (with the defaults, equal, it stays as it is).
+        if handle is not None and handle.when() > (due := self._loop.time() + idle):
+            handle.cancel()
+            self._handle = self._loop.call_at(min(due, self._end), self._check)
+        self.status = resp.status
+        headers = self.headers = resp.headers
+        try:
+            self.content_type = headers.get("content-type") or ""
+        except ValueError:  # not ASCII: no usable media type
+            self.content_type = ""
+
+    def _stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._since = INF
+
+    def __aiter__(self) -> UpstreamResponse:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._expired:
+            raise self._timed_out(TOTAL)
+        reader = self._reader
+        if reader is None:
+            reader = self._reader = self._resp.body_reader
+        self._since = self._loop.time()
+        try:
+            chunk = await reader.read_chunk()
+        except asyncio.CancelledError:
+            self._since = INF
+            if (timeout := self._ours()) is None:
+                raise
+            raise timeout from None
+        except BaseException as exc:
+            self._since = INF
+            if isinstance(exc, rq.RequestTimeoutError):
+                raise self._timed_out(TOTAL if self._loop.time() + EARLY >= self._end else IDLE) from None
+            raise map_error(exc, self.timeouts, before_headers=False) from None
+        self._since = INF
+        if chunk is None:
+            self._done = True
+            raise StopAsyncIteration
+        return bytes(chunk)
+
+    async def read(self) -> bytes:
+        """The whole body. One cut short (of its Content-Length, or mid-chunk) is a 502
+        `upstream_incomplete`; the idle timeout holds between its chunks, as in a stream."""
+        parts: list[bytes] = []
+        try:
+            async for chunk in self:
+                parts.append(chunk)
+        except UpstreamUnavailable as exc:
+            if exc.code == "upstream_disconnected":
+                raise UpstreamUnavailable(
+                    "The upstream's answer was cut short (fewer bytes than its Content-Length).",
+                    code=UPSTREAM_INCOMPLETE,
+                ) from None
+            raise
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def aclose(self) -> None:
+        """Stop the timer; an answer not read to its end closes its connection (the upstream sees the
+        request abandoned), one read to the end has already gone back to the pool."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._resp is not None and not self._done:
+            self._done = True
+            self._resp = self._reader = None
+            await self._req.__aexit__(None, None, None)
+
+    def header_list(self, drop: frozenset[str]) -> list[tuple[str, str]]:
+        """The headers as (lower-case name, value) pairs, but those named in `drop`."""
+        headers = self.headers
+        try:
+            return [(name, value) for name, value in headers.items() if name not in drop]
+        except ValueError:  # a value that is not visible ASCII (obs-text): pyreqwest gives no str for it
+            out: list[tuple[str, str]] = []
+            for name in dict.fromkeys(headers.keys()):
+                if name in drop:
+                    continue
+                try:
+                    values = headers.getall(name)
+                except ValueError:
+                    log.warning("an upstream header with a non-ASCII value was not relayed")
+                    continue
+                out.extend((name, value) for value in values)
+            return out
 
 
 def map_error(exc: BaseException, timeouts: Timeouts, *, before_headers: bool) -> BaseException:
     """A network failure as the GatewayError a client should see (without upstream names or keys)."""
     if isinstance(exc, asyncio.CancelledError | GatewayError):
         return exc
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+    if isinstance(exc, rq.ConnectTimeoutError):  # only the connect timeout is reqwest's
         return UpstreamTimeout(
             f"Could not connect to the upstream within {timeouts.connect:g}s (connect timeout).",
             code="upstream_connect_timeout",
         )
-    if isinstance(exc, aiohttp.SocketTimeoutError):
-        if before_headers:
-            return UpstreamTimeout(
-                f"The upstream did not start answering within {timeouts.first_byte:g}s (first_byte timeout).",
-                code="upstream_first_byte_timeout",
-            )
+    if isinstance(exc, rq.RequestTimeoutError):  # not set on the client; should one fire, say where
+        return map_error(TimeoutError(), timeouts, before_headers=before_headers)
+    if isinstance(exc, TimeoutError):
         return UpstreamTimeout(
-            f"The upstream sent nothing for {timeouts.idle:g}s (idle timeout).", code="upstream_idle_timeout"
+            f"The upstream did not start answering within {timeouts.first_byte:g}s (first_byte timeout)."
+            if before_headers
+            else f"The upstream sent nothing for {timeouts.idle:g}s (idle timeout).",
+            code="upstream_first_byte_timeout" if before_headers else "upstream_idle_timeout",
         )
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return UpstreamTimeout(
-            f"The upstream did not finish within {timeouts.total:g}s (total timeout).",
-            code="upstream_total_timeout",
-        )
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, rq.BuilderError):
+        return exc  # the gateway's own request could not be built: its fault, not the upstream's
+    if not isinstance(exc, rq.PyreqwestError):
+        return exc
+    if before_headers and _connecting(exc):
         return UpstreamUnavailable(
             "The upstream could not be reached (connection refused or unreachable).",
             code="upstream_connect_error",
         )
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | aiohttp.ClientPayloadError):
+    if not before_headers or isinstance(exc, rq.NetworkError) or _causes_say(exc, _CLOSED):
+        # Once the headers came, a body can only fail by its connection or its framing (cut short of
+        # its Content-Length, a broken chunk), which aiohttp reported as a ClientPayloadError.
         return UpstreamUnavailable(
             "The upstream closed the connection before answering."
             if before_headers
             else "The upstream closed the connection mid-answer.",
             code="upstream_disconnected",
         )
-    if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientError):
-        return UpstreamUnavailable("The upstream sent an invalid response.", code="bad_upstream_response")
-    return exc
+    return UpstreamUnavailable("The upstream sent an invalid response.", code="bad_upstream_response")
 
 
-def response_headers(resp: Any, drop: frozenset[str]) -> list[tuple[str, str]]:
+_CONNECTING = ("client error (Connect)", "tcp connect error", "dns error")
+_CLOSED = ("connection closed", "connection reset", "broken pipe", "end of file")
+
+
+def _causes_say(exc: BaseException, phrases: tuple[str, ...]) -> bool:
+    """Whether a pyreqwest error's cause chain (hyper's and the OS's messages) names one of `phrases`."""
+    details = getattr(exc, "details", None) or {}
+    for cause in details.get("causes") or ():
+        message = cause.get("message", "") if isinstance(cause, dict) else ""
+        if any(phrase in message for phrase in phrases):
+            return True
+    return False
+
+
+def _connecting(exc: BaseException) -> bool:
+    """Whether the failure happened while connecting (refused, unreachable, DNS, TLS handshake) rather
+    than on a connection that then closed: hyper-util names the phase in the cause chain."""
+    return isinstance(exc, rq.ConnectError) and _causes_say(exc, _CONNECTING)
+
+
+def response_headers(resp: Answer, drop: frozenset[str]) -> list[tuple[str, str]]:
     """Upstream headers a client relies on (ids, processing time, rate limits, content type)."""
-    out: list[tuple[str, str]] = []
-    for name, value in resp.raw_headers:
-        lname = name.decode("latin-1").lower()
-        if lname not in drop:
-            out.append((lname, value.decode("latin-1")))
-    return out
+    return resp.header_list(drop)

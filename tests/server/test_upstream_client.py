@@ -322,3 +322,45 @@ async def test_a_connect_that_hangs_is_a_connect_timeout(client: UpstreamClient)
         listener.close()
     assert (error.code, error.status) == ("upstream_connect_timeout", 504)
     assert time.monotonic() - started < 2
+
+
+class SwallowingReader:
+    """A body reader that, like pyreqwest 0.15's when a chunk and a cancellation arrive together, answers
+    the chunk and drops the CancelledError (its `tokio::select!` picks either at random)."""
+
+    def __init__(self) -> None:
+        self.waiting = asyncio.Event()
+
+    async def read_chunk(self) -> bytes:
+        self.waiting.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            pass
+        return b"data: late\n\n"
+
+
+async def test_a_cancellation_the_reader_swallows_is_raised_all_the_same(client: UpstreamClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes) -> None:
+        writer.write(chunked_head())
+        writer.write(chunk(b"data: 0\n\n"))
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    async with Server(handler) as base:
+        swallower = SwallowingReader()
+
+        async def relay() -> list[bytes]:
+            resp = await client.send("GET", base + "/s", {}, None, Timeouts())
+            resp._reader = swallower  # the next read swallows the cancel
+            try:
+                return [c async for c in resp]
+            finally:
+                await resp.aclose()
+
+        task = asyncio.ensure_future(relay())
+        await asyncio.wait_for(swallower.waiting.wait(), 5)
+        task.cancel()
+        # A shutdown's cut, a client that left: the relay must end as cancelled, not go on reading.
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)

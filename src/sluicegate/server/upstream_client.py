@@ -231,6 +231,17 @@ class UpstreamResponse:
             f"The upstream did not finish within {t.total:g}s (total timeout).", code="upstream_total_timeout"
         )
 
+    def _swallowed(self) -> BaseException:
+        """The cancellation of a wait that returned a result anyway, as it should have been raised.
+
+        pyreqwest 0.15 races a cancellation against the result inside Rust (`tokio::select!` picks at
+        random when both are ready): a chunk or the headers arriving as the task is cancelled win half of
+        the time, and the CancelledError is lost. The task's pending cancellation count still says it was
+        asked; left unraised, a shutdown's cut, a client's leaving or a deadline would be missed."""
+        if (timeout := self._ours()) is not None:
+            return timeout
+        return asyncio.CancelledError()
+
     def _ours(self) -> UpstreamTimeout | None:
         """On a CancelledError: the deadline's error if the timer's cancel was the only one, else None."""
         fired = self._fired
@@ -239,6 +250,8 @@ class UpstreamResponse:
         return self._timed_out(fired)
 
     async def _open(self) -> None:
+        task = self._task
+        before = task.cancelling()
         try:
             resp = await self._req.__aenter__()
         except asyncio.CancelledError:
@@ -255,6 +268,10 @@ class UpstreamResponse:
                 if now >= self._end - self.timeouts.total + self.timeouts.first_byte:
                     raise self._timed_out(FIRST_BYTE) from None
             raise map_error(exc, self.timeouts, before_headers=True) from None
+        if task.cancelling() > before:  # a cancellation pyreqwest swallowed (see `_swallowed`)
+            self._stop()
+            await self._req.__aexit__(None, None, None)
+            raise self._swallowed()
         self._resp = resp
         self._since = INF
         idle = self._limit = self.timeouts.idle
@@ -287,6 +304,8 @@ class UpstreamResponse:
         if reader is None:
             reader = self._reader = self._resp.body_reader
         self._since = self._loop.time()
+        task = self._task
+        before = task.cancelling()
         try:
             chunk = await reader.read_chunk()
         except asyncio.CancelledError:
@@ -300,6 +319,8 @@ class UpstreamResponse:
                 raise self._timed_out(TOTAL if self._loop.time() + EARLY >= self._end else IDLE) from None
             raise map_error(exc, self.timeouts, before_headers=False) from None
         self._since = INF
+        if task.cancelling() > before:  # a cancellation pyreqwest swallowed (see `_swallowed`)
+            raise self._swallowed()
         if chunk is None:
             self._done = True
             raise StopAsyncIteration

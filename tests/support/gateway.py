@@ -9,6 +9,7 @@ blocks and the logs stay readable after it stops (to assert that no secret leake
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -109,7 +110,11 @@ class Gateway:
         return self.process.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
-        """Send `sig`, wait up to `timeout` seconds, then kill. Returns the exit code."""
+        """Send `sig`, wait up to `timeout` seconds, then kill. Returns the exit code.
+
+        Workers still alive once the parent is gone (a SIGKILLed parent cannot stop them) are killed too,
+        so no test leaves a gateway running behind it."""
+        workers = _descendants(self.process.pid) if self.process.poll() is None else []
         if self.process.poll() is None:
             self.process.send_signal(sig)
             try:
@@ -117,6 +122,11 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        for pid in workers + _descendants(self.process.pid):
+            with contextlib.suppress(OSError):
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if b"sluicegate" in f.read():
+                        os.kill(pid, signal.SIGKILL)
         self.returncode = self.process.returncode
         return self.returncode
 
@@ -128,6 +138,22 @@ class Gateway:
 
     def __repr__(self) -> str:
         return f"<Gateway pid={self.pid} {self.url}>"
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below `pid` (Linux /proc), deepest last; empty where /proc cannot tell."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            with open(f"/proc/{parent}/task/{parent}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            continue
+        found += kids
+        todo += kids
+    return found
 
 
 def start_gateway(

@@ -1,7 +1,7 @@
 """Instructions per request of the serving worker, under callgrind: a load-independent A/B measure.
 
     .venv/bin/python bench/instr.py [--configs relay,keys,full] [-n 1000] [--warmup 300] [-c 8]
-                                    [--uport 9150] [--port 8295] [--candidate granian_aiohttp] [--keep]
+                                    [--uport 9150] [--port 8295] [--candidate granian_aiohttp] [--keep DIR]
 
 The machine is shared, so wall-clock A/B moves ±4 % between identical rounds; this counts the
 instructions (valgrind's `Ir`, every thread of the worker: Python, Granian's Rust runtime thread, the
@@ -11,7 +11,7 @@ uninstrumented), finds the worker (the process that accepted the connections), s
 instrumentation on for it (`callgrind_control -i on`), sends the warm-up requests, zeroes the counters,
 sends N requests over C keep-alive connections (each connection one request at a time; the same
 small chat completion as bench/wrk/chat.lua), dumps and reads the total. Prints one JSON line per
-configuration (`instr_per_req`), and with `--keep` leaves the dump for callgrind_annotate. `--native`
+configuration (`instr_per_req`), and with `--keep DIR` copies the dump into DIR for callgrind_annotate. `--native`
 runs the same steps without valgrind and prints the worker's CPU µs/request instead (load-dependent).
 
 `relay` is bench/candidates/<candidate>.py under Granian (the flags phase2.sh uses); `keys` and `full`

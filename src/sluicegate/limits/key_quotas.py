@@ -1,4 +1,4 @@
-"""A key's configured limits (`KeyLimits`) as the quotas the limiter enforces.
+"""Configured limits as the quotas the limiter enforces: a key's (`KeyLimits`), a model's, an upstream's.
 
 Why here: the mapping from a key record's fields to (kind, metric, period) is the limiter's
 vocabulary; keeping it next to `Quota` means the policy and server code never spell quota names.
@@ -7,7 +7,7 @@ Build once per key (when the key is loaded or changed) and reuse for every reque
 
 from __future__ import annotations
 
-from sluicegate.limits.quota import COST, REQUESTS, TOKENS, Quota
+from sluicegate.limits.quota import BALANCE, COST, REQUESTS, TOKENS, Quota
 from sluicegate.store.records import KeyLimits
 
 
@@ -38,3 +38,35 @@ def quotas_for_key(key_id: str, limits: KeyLimits) -> tuple[Quota, ...]:
         if limit is not None:
             quotas.append(Quota.budget(scope, metric, limit, period))
     return tuple(quotas)
+
+
+def rate_quotas(
+    scope: str,
+    *,
+    rpm: int | None = None,
+    rpd: int | None = None,
+    tpm: int | None = None,
+    concurrency: int | None = None,
+) -> list[Quota]:
+    """The request, token and concurrency quotas of one scope (key, model, upstream)."""
+    q: list[Quota] = []
+    if rpm:
+        q.append(Quota.rate(scope, REQUESTS, rpm, "minute"))
+    if rpd:
+        q.append(Quota.rate(scope, REQUESTS, rpd, "day"))
+    if tpm:
+        q.append(Quota.rate(scope, TOKENS, tpm, "minute"))
+    if concurrency:
+        q.append(Quota.concurrency(scope, concurrency))
+    return q
+
+
+def quota_flags(quotas: tuple[Quota, ...]) -> tuple[bool, bool, bool, bool]:
+    """What a request's reservation depends on in its quotas, worked out once per set of quotas:
+    (any counts tokens, money or a balance; any is a budget; any counts money; any is a balance)."""
+    return (
+        any(q.metric in (TOKENS, COST, BALANCE) for q in quotas),
+        any(q.kind == "budget" for q in quotas),
+        any(q.metric == COST for q in quotas),
+        any(q.metric == BALANCE for q in quotas),
+    )

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import time
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -21,8 +19,6 @@ from sluicegate import __version__
 from sluicegate.cache import ResponseCache
 from sluicegate.config.model import Settings
 from sluicegate.inbound import build_codecs
-from sluicegate.limits.quota import RATE, REQUESTS
-from sluicegate.metering.ending import charged
 from sluicegate.policy.keys import KeyCache, KeyEntry
 from sluicegate.policy.network import client_address, parse_networks
 from sluicegate.protocol.errors import (
@@ -41,8 +37,10 @@ from sluicegate.server.body import read_body
 from sluicegate.server.context import RequestContext, RequestIds
 from sluicegate.server.cors import Cors
 from sluicegate.server.deadlines import BodyDeadlines
+from sluicegate.server.drain import start_drain
+from sluicegate.server.governance import Governance
 from sluicegate.server.proxy import CLIENT_GONE, codec_id_headers, handle_v1, watch_disconnect
-from sluicegate.server.recording import ending_of
+from sluicegate.server.readiness import readiness
 from sluicegate.server.relay import StreamObserver
 from sluicegate.server.responses_state import ResponsesKeeper
 from sluicegate.server.routing_state import apply_settings
@@ -57,8 +55,8 @@ log = logging.getLogger("sluicegate")
 JSON_CT = ("content-type", "application/json")
 
 
-class Gateway:
-    """The RSGI application."""
+class Gateway(Governance):
+    """The RSGI application (the limiter's and metering's hooks: `Governance`)."""
 
     # Set by apply_settings (server/routing_state.py), at start and on every catalog change.
     settings: Settings
@@ -133,8 +131,8 @@ class Gateway:
         self.tenancy: Any = None  # server/tenancy.py TenancyState: owners, groups, balances
         # Called once per charged batch with a store.owned.Charge (the tenancy balances plug in here).
         self.batch_charge: Any = None
-        self._inflight: dict[asyncio.Task[Any], RequestContext] = {}  # /v1 requests running now
-        self._draining = False
+        self.inflight: dict[asyncio.Task[Any], RequestContext] = {}  # /v1 requests running now
+        self.draining = False
         self.cut_message: str | None = None  # set when shutdown ends requests that outlived the grace
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -148,49 +146,9 @@ class Gateway:
         # every new request with a 503 and `Connection: close` (a new connection too: the worker cannot
         # stop accepting without stopping, and shutting the shared listening socket stalls Granian's stop).
         try:
-            loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
+            loop.add_signal_handler(signal.SIGTERM, start_drain, self)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / no signals here
             pass
-
-    def _on_sigterm(self) -> None:
-        if self._draining:
-            return
-        self._draining = True
-        log.info(
-            "SIGTERM: %d request(s) in flight get %.0f s; flushing the log",
-            len(self._inflight),
-            self.settings.server.shutdown_grace_s,
-        )
-        asyncio.get_running_loop().create_task(self._drain(), name="sluicegate-drain")
-
-    async def _drain(self) -> None:
-        """Flush while requests finish; just before Granian's kill, end the rest so they are recorded;
-        then let Granian stop the worker."""
-        try:
-            await self._drain_requests()
-        finally:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    async def _drain_requests(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(0.0, self.settings.server.shutdown_grace_s - 1.0)
-        while self._inflight and loop.time() < deadline:
-            if self.sink is not None:
-                await self.sink.flush()
-            await asyncio.sleep(0.2)
-        if self._inflight:
-            log.warning(
-                "ending %d request(s) still running at the end of the shutdown grace period",
-                len(self._inflight),
-            )
-            self.cut_message = "The gateway is shutting down; this request was ended before it finished."
-            tasks = list(self._inflight)
-            for task, ctx in list(self._inflight.items()):
-                ctx.cut_for_shutdown = True
-                task.cancel()
-            await asyncio.wait(tasks, timeout=0.5)
-        if self.sink is not None:
-            await self.sink.flush()
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(self.shutdown())
@@ -206,114 +164,6 @@ class Gateway:
         from sluicegate.server import services
 
         await services.stop(self)
-
-    # -- hooks the limiter and metering plug into ----------------------------------------------------------
-
-    # Each hook returns None when its work is done (the in-process limiter: no coroutine at all), or an
-    # awaitable the caller must await (Redis): `if (pending := gw.admit(ctx)) is not None: await pending`.
-
-    def admit(
-        self, ctx: RequestContext, *, requests_only: bool = False, request_rates: bool | None = None
-    ) -> Awaitable[None] | None:
-        """Check and reserve the request's quotas (raises RateLimited / QuotaExceeded).
-
-        `requests_only`: an answer from the response cache counts against request rates and
-        concurrency, never against token rates or budgets (it uses no tokens).
-        `request_rates`: True, only the request rates (final at once, nothing to settle: the semantic
-        cache admits them before its embedding call); False, every quota but those (the rest of the
-        same request's admission, after that)."""
-        gate = self.limits
-        if gate is None:
-            return None
-        quotas = gate.quotas_for(ctx.key, ctx.model, slot_held=ctx.slot is not None)
-        if requests_only:
-            quotas = tuple(q for q in quotas if q.metric == REQUESTS)
-        if request_rates is not None:
-            quotas = tuple(q for q in quotas if (q.metric == REQUESTS and q.kind == RATE) is request_rates)
-        if not quotas:
-            return None
-        if gate.synchronous:
-            gate.admit_nowait(ctx, quotas)
-            return None
-        return gate.admit(ctx, quotas)
-
-    def hold_slot(self, ctx: RequestContext) -> Awaitable[None] | None:
-        """The key's concurrency slot, taken as soon as the key is known (see LimitGate.hold_slot)."""
-        gate = self.limits
-        if gate is None:
-            return None
-        if gate.synchronous:
-            gate.hold_slot_nowait(ctx)
-            return None
-        return gate.hold_slot(ctx)
-
-    def complete(self, ctx: RequestContext) -> Awaitable[None] | None:
-        """The request is over, however it ended: settle its limits with what it used, and record it."""
-        gate = self.limits
-        rec = self.recorder
-        if rec is None:
-            if ctx.slot is not None and gate is not None:
-                if gate.synchronous:
-                    gate.settle_nowait(ctx, None, None)
-                    return None
-                return gate.settle(ctx, None, None)
-            return None
-        usage = rec.usage(ctx) if ctx.upstream is not None else None
-        cost = rec.cost(ctx, usage) if usage is not None else None
-        pending: Awaitable[None] | None = None
-        if (
-            ctx.admission is not None or ctx.upstream_admission is not None or ctx.slot is not None
-        ) and gate is not None:
-            # What the key is charged is one function of how the request ended (metering/ending.py).
-            charge = charged(ending_of(ctx), usage)
-            tokens: int | None = None
-            cost_usd: float | None = None
-            balance = 0
-            if charge is not None:
-                charge_cost = cost if charge is usage else rec.cost(ctx, charge)
-                cost_usd = rec.to_usd(*charge_cost) if charge_cost is not None else 0.0
-                tokens = charge.total_tokens
-                key = ctx.key
-                if (
-                    key is not None
-                    and (key.record.user_id or key.record.team_id)
-                    and self.tenancy is not None
-                ):
-                    # The one exact integer both the limiter and the ledger add (server/tenancy.py).
-                    owner = key.record.balance_owner
-                    assert owner is not None
-                    balance = self.tenancy.charge(owner, charge_cost)
-                    if balance:
-                        ctx.charge_owner, ctx.charge = owner, balance
-            if gate.synchronous:
-                gate.settle_nowait(ctx, tokens, cost_usd, balance)
-            else:
-                pending = gate.settle(ctx, tokens, cost_usd, balance)
-        if pending is None:
-            rec.record(ctx, usage, cost)
-            return None
-        return self._settled_then_recorded(pending, ctx, usage, cost)
-
-    async def _settled_then_recorded(
-        self, settling: Awaitable[None], ctx: RequestContext, usage: Any, cost: Any
-    ) -> None:
-        try:
-            await settling
-        finally:
-            self.recorder.record(ctx, usage, cost)
-
-    def admit_upstream(
-        self, ctx: RequestContext, upstream: Any, channel: Channel
-    ) -> GatewayError | Awaitable[GatewayError | None] | None:
-        """The upstream account's and the channel's own rpm/tpm: a refusal (returned, not raised) sends the
-        router elsewhere. An awaitable when the limiter is not in-process."""
-        limits = self.channel_limits.get(channel.name)
-        gate = self.limits
-        if gate is None or not (upstream.rpm or upstream.tpm or limits):
-            return None
-        if gate.synchronous:
-            return gate.admit_upstream_nowait(ctx, upstream, channel.name, limits)
-        return gate.admit_upstream(ctx, upstream, channel.name, limits)
 
     def counts_tokens(self, model: str) -> bool:
         """Whether count_tokens for `model` is relayed: every channel's upstream serves it (Anthropic's
@@ -388,7 +238,7 @@ class Gateway:
         )
         ctx.request_id = self.request_ids.new()
         try:
-            if self._draining:  # e.g. a kept-alive connection's next request: a clear answer, not a reset
+            if self.draining:  # e.g. a kept-alive connection's next request: a clear answer, not a reset
                 raise ServiceUnavailable(
                     "The gateway is shutting down; retry on a new connection.",
                     code="gateway_shutdown",
@@ -406,7 +256,7 @@ class Gateway:
             elif path == "/healthz":
                 self._json(proto, ctx, 200, {"status": "ok"})
             elif path == "/readyz":
-                await self._readyz(proto, ctx)
+                self._json(proto, ctx, *await readiness(self))
             elif path == "/metrics" and self.metrics is not None:
                 ctx.status = 200
                 # The sink reports its depth between writes; a stuck write is when the figure matters.
@@ -450,7 +300,7 @@ class Gateway:
         task = asyncio.current_task()
         assert task is not None
         watcher = watch_disconnect(proto, ctx, task)
-        self._inflight[task] = ctx
+        self.inflight[task] = ctx
         try:
             if passthrough:
                 from sluicegate.server.passthrough import handle_passthrough
@@ -487,7 +337,7 @@ class Gateway:
             pending = self.complete(ctx)
             if pending is not None:
                 await pending
-            self._inflight.pop(task, None)
+            self.inflight.pop(task, None)
 
     # -- small responses -------------------------------------------------------------------------------------
 
@@ -528,59 +378,3 @@ class Gateway:
             raise MethodNotAllowed("OPTIONS is only answered for CORS preflight from an allowed origin.")
         ctx.status = 204
         proto.response_empty(204, allowed)
-
-    async def _readyz(self, proto: Any, ctx: RequestContext) -> None:
-        real = [n for n, u in self.upstreams.items() if u.kind != "mock"]
-        unconfigured = sorted(n for n, u in self.upstreams.items() if u.missing_key)
-        checks: dict[str, Any] = {
-            # Ready to serve: some real upstream is usable, or only the built-in mock is set up.
-            "upstreams_configured": any(not self.upstreams[n].missing_key for n in real)
-            if real
-            else bool(self.routes),
-            "upstreams": {
-                n: ("not_configured" if self.upstreams[n].missing_key else "configured") for n in real
-            },
-            "models": len(self.routes),
-        }
-        checks.update(await self.ready_checks())
-        # A store that cannot write while the log is durable (records wait in memory and in the local
-        # spill, nothing is lost) is "degraded", still 200: every gateway shares the one database, so
-        # taking them all out of the load balancer would turn a logging outage into a total one.
-        # 503 once usage is being lost (queue and spill full, or no spill to fall back on).
-        store_down = checks.get("store") is False or checks.get("store_writable") is False
-        durable = bool(checks.get("log_durable", not store_down)) and (
-            not store_down or bool(checks.get("log_can_spill"))
-        )
-        if "log_durable" in checks:
-            checks["log_durable"] = durable
-        ok = (
-            checks["upstreams_configured"]
-            and checks.get("redis") is not False
-            and (not store_down or durable)
-        )
-        status = "not_ready" if not ok else "degraded" if store_down else "ready"
-        body = {"status": status, **checks}
-        if unconfigured:
-            body["missing_secrets"] = [f"{path} (${{{var}}})" for path, var in self.missing_env]
-        self._json(proto, ctx, 200 if ok else 503, body)
-
-    async def ready_checks(self) -> dict[str, Any]:
-        checks: dict[str, Any] = {}
-        if self.store is not None:
-            checks["store"] = await self.store.ping()
-        if self.sink is not None:
-            checks["log_queue_depth"] = self.sink.depth
-            checks["store_writable"] = self.sink.store_writable
-            checks["log_spilled"] = self.sink.spill_pending
-            checks["log_can_spill"] = self.sink.can_spill
-            checks["log_durable"] = self.sink.durable
-            checks["log_dropped"] = self.sink.dropped
-        if self.redis is not None:
-            try:
-                checks["redis"] = bool(await self.redis.ping())
-            except Exception:
-                checks["redis"] = False
-        checks["channels"] = [
-            {k: v for k, v in c.items() if k != "keys"} for c in self.router.snapshot().get("channels", [])
-        ]
-        return checks

@@ -9,8 +9,6 @@ what the tightest budget has left, and the stream is ended when it reaches that 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 from datetime import UTC
@@ -21,25 +19,23 @@ from sluicegate.limits import (
     BALANCE,
     CONCURRENCY,
     COST,
-    INSUFFICIENT_QUOTA,
     REQUESTS,
     TOKENS,
-    TOO_LARGE,
     Admission,
     LimiterUnavailable,
     Quota,
-    RateStatus,
     Refusal,
     demands_for,
 )
-from sluicegate.limits.key_quotas import quotas_for_key
-from sluicegate.protocol.errors import QuotaExceeded, RateLimited, ServiceUnavailable
+from sluicegate.limits.key_quotas import quota_flags, quotas_for_key, rate_quotas
+from sluicegate.protocol.errors import ServiceUnavailable
+from sluicegate.server.refusals import rate_headers, refusal_error, refusal_label
 from sluicegate.server.reservation import (
     CLAMP_HEADER,
     asked_max_tokens,
-    budget_refusal_message,
     completion_size,
 )
+from sluicegate.server.settlement import Settlement
 
 if TYPE_CHECKING:
     from sluicegate.policy.keys import KeyEntry
@@ -48,101 +44,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("sluicegate.limits")
 
 
-def rate_quotas(
-    scope: str,
-    *,
-    rpm: int | None = None,
-    rpd: int | None = None,
-    tpm: int | None = None,
-    concurrency: int | None = None,
-) -> list[Quota]:
-    """The request, token and concurrency quotas of one scope (key, model, upstream)."""
-    q: list[Quota] = []
-    if rpm:
-        q.append(Quota.rate(scope, REQUESTS, rpm, "minute"))
-    if rpd:
-        q.append(Quota.rate(scope, REQUESTS, rpd, "day"))
-    if tpm:
-        q.append(Quota.rate(scope, TOKENS, tpm, "minute"))
-    if concurrency:
-        q.append(Quota.concurrency(scope, concurrency))
-    return q
-
-
 def needs_settle(demands: tuple[Any, ...]) -> bool:
     """Request rates are final at admission; tokens, money and concurrency slots are settled after."""
     return any(d.quota.kind != "rate" or d.quota.metric != REQUESTS for d in demands)
 
 
-def quota_flags(quotas: tuple[Quota, ...]) -> tuple[bool, bool, bool, bool]:
-    """What a request's reservation depends on in its quotas, worked out once per set of quotas:
-    (any counts tokens, money or a balance; any is a budget; any counts money; any is a balance)."""
-    return (
-        any(q.metric in (TOKENS, COST, BALANCE) for q in quotas),
-        any(q.kind == "budget" for q in quotas),
-        any(q.metric == COST for q in quotas),
-        any(q.metric == BALANCE for q in quotas),
-    )
-
-
-def refusal_label(quota: Quota) -> str:
-    """The metric label of a refusal: which kind of limit said no (rpm, tpm, budget_usd, ...)."""
-    if quota.kind == "concurrency":
-        return "concurrency"
-    if quota.kind == "budget":
-        return "budget_usd" if quota.metric == COST else f"budget_{quota.metric}"
-    short = {("requests", "minute"): "rpm", ("requests", "day"): "rpd", ("tokens", "minute"): "tpm"}
-    return short.get((quota.metric, quota.period), f"{quota.metric}_per_{quota.period}")
-
-
-def scope_words(scope: str) -> str:
-    """Refusals say whose limit it was without naming other keys or upstreams."""
-    kind, _, name = scope.partition(":")
-    if kind == "key":
-        return "this API key"
-    if kind == "model":
-        return f"the model '{name}' (all keys together)"
-    if kind == "client":
-        return "your provider key"
-    if kind == "user":
-        return "your account"
-    if kind == "team":
-        return "your team"
-    return "the upstream serving this model"
-
-
-def format_reset(seconds: float) -> str:
-    """OpenAI's style: '20ms', '1.5s', '6m0s'."""
-    if seconds < 1:
-        return f"{max(0, int(seconds * 1000))}ms"
-    if seconds < 60:
-        return f"{seconds:.3g}s"
-    minutes, secs = divmod(math.ceil(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes}m{secs}s"
-
-
-def rate_headers(requests: RateStatus | None, tokens: RateStatus | None) -> list[tuple[str, str]]:
-    h: list[tuple[str, str]] = []
-    if requests is not None:
-        h += [
-            ("x-ratelimit-limit-requests", str(int(requests.limit))),
-            ("x-ratelimit-remaining-requests", str(max(0, int(requests.remaining)))),
-            ("x-ratelimit-reset-requests", format_reset(requests.reset)),
-        ]
-    if tokens is not None:
-        h += [
-            ("x-ratelimit-limit-tokens", str(int(tokens.limit))),
-            ("x-ratelimit-remaining-tokens", str(max(0, int(tokens.remaining)))),
-            ("x-ratelimit-reset-tokens", format_reset(tokens.reset)),
-        ]
-    return h
-
-
-class LimitGate:
-    """Admission and settlement of one request's quotas, and the renewal of concurrency leases.
+class LimitGate(Settlement):
+    """Admission of one request's quotas (settlement and lease renewal: `Settlement`).
 
     Every step has a synchronous form (`*_nowait`) beside the coroutine: the in-process limiter does
     its work without any I/O, so when it is the backend (`synchronous`) the request path calls those
@@ -150,11 +58,7 @@ class LimitGate:
     """
 
     def __init__(self, settings: Settings, limiter: Any, price_of: Any) -> None:
-        self._limiter = limiter
-        self._fast = getattr(limiter, "acquire_nowait", None)  # memory backend: no coroutine at all
-        self._fast_settle = getattr(limiter, "settle_nowait", None)
-        self._fast_release = getattr(limiter, "release_nowait", None)
-        self.synchronous = None not in (self._fast, self._fast_settle, self._fast_release)
+        super().__init__(limiter, settings.limits.lease_ttl_s)
         self._fail_open = settings.limits.on_backend_error == "open"
         self._default_completion = settings.limits.default_completion_tokens
         self._price_of = price_of  # (ctx, prompt_tokens, completion_tokens) -> USD or None
@@ -170,18 +74,10 @@ class LimitGate:
         self._upstream_quotas: dict[str, tuple[Quota, ...]] = {}
         self._request_demands: dict[tuple[Quota, ...], tuple[tuple[Any, ...], bool]] = {}
         self._quota_flags: dict[tuple[Quota, ...], tuple[bool, bool, bool, bool]] = {}
-        self._leased: dict[int, Admission] = {}  # Admission is mutable, so keyed by id()
-        self._renewer: asyncio.Task[None] | None = None
-        self._lease_ttl = settings.limits.lease_ttl_s
-        self.backend_errors = 0
         self.on_refusal: Any = None  # callback(reason) for metrics
         self.on_backend_error: Any = None
         # server/tenancy.py TenancyState: keys of a user or team are held to its balance too.
         self.tenancy: Any = None
-
-    @property
-    def limiter(self) -> Any:
-        return self._limiter
 
     def _key_parts(self, key: KeyEntry) -> tuple[tuple[Quota, ...], tuple[Quota, ...]]:
         """A key's quotas as (its concurrency slots, the rest), built once per version of the key."""
@@ -425,36 +321,7 @@ class LimitGate:
     def _refusal_error(self, r: Refusal) -> Exception:
         if self.on_refusal is not None:
             self.on_refusal(refusal_label(r.quota))
-        headers = dict(rate_headers(r.requests, r.tokens))
-        if r.retry_after is not None:
-            headers["retry-after"] = str(max(1, math.ceil(r.retry_after)))
-        what = f"{r.quota.describe().rsplit(' for ', 1)[0]} for {scope_words(r.quota.scope)}"
-        if r.reason == INSUFFICIENT_QUOTA and r.quota.metric == BALANCE:
-            return QuotaExceeded(self._balance_words(r), headers=headers)
-        if r.reason == INSUFFICIENT_QUOTA:
-            return QuotaExceeded(budget_refusal_message(r, scope_words(r.quota.scope)), headers=headers)
-        if r.reason == TOO_LARGE:
-            return RateLimited(
-                f"Request too large: it needs more than the {what} limit of {r.quota.limit:g}. "
-                "Lower max_tokens or the prompt size.",
-                code="request_too_large",
-                headers=headers,
-            )
-        wait = f" Try again in {r.retry_after:.3g}s." if r.retry_after is not None else ""
-        return RateLimited(
-            f"Rate limit reached: {what} is limited to {r.quota.limit:g}.{wait}", headers=headers
-        )
-
-    def _balance_words(self, r: Refusal) -> str:
-        """A balance refusal in money, without the balance's internals (its credited total)."""
-        currency = self.tenancy.currency if self.tenancy is not None else ""
-        left = max(0.0, r.left or 0.0) / 1e6
-        whose = scope_words(r.quota.scope) + "'s balance"
-        needed = f" and this request needs at least {r.needed / 1e6:.6f} {currency}" if r.needed else ""
-        return (
-            f"You exceeded your current quota: {whose} has {left:.6f} {currency} left{needed}. "
-            "Top up the balance or redeem a code."
-        )
+        return refusal_error(r, self.tenancy.currency if self.tenancy is not None else "")
 
     # -- the upstream account's and the channel's own quotas ------------------------------------------
 
@@ -528,88 +395,6 @@ class LimitGate:
             return self._upstream_unavailable()
         return self._upstream_admitted(ctx, result, demands)
 
-    # -- settlement ----------------------------------------------------------------------------------
-
-    @staticmethod
-    def _taken(
-        ctx: RequestContext, tokens: int | None, cost_usd: float | None, balance: int
-    ) -> list[tuple[Admission, int | None, float | None, int]]:
-        """What a request holds, to settle (taken off it, so it is settled once): its concurrency slot
-        (released), the upstream's reservation (tokens only) and its own admission."""
-        held: list[tuple[Admission, int | None, float | None, int]] = []
-        if ctx.slot is not None:
-            held.append((ctx.slot, None, None, 0))
-            ctx.slot = None
-        if ctx.upstream_admission is not None:
-            held.append((ctx.upstream_admission, tokens, None, 0))
-            ctx.upstream_admission = None
-        if ctx.admission is not None:
-            held.append((ctx.admission, tokens, cost_usd, balance))
-            ctx.admission = None
-        return held
-
-    def settle_nowait(
-        self, ctx: RequestContext, tokens: int | None, cost_usd: float | None, balance: int = 0
-    ) -> None:
-        """`settle` for a synchronous backend."""
-        for admission, used, cost, charge in self._taken(ctx, tokens, cost_usd, balance):
-            self._settle_one_nowait(admission, used, cost, charge)
-
-    async def settle(
-        self, ctx: RequestContext, tokens: int | None, cost_usd: float | None, balance: int = 0
-    ) -> None:
-        """Correct the request's reservations to what it used (`tokens` None: it failed before usage was
-        known, refund all but the request itself) and free its concurrency slots. `balance` is the exact
-        charge to the key's owner's balance, in micro-units (the same integer the ledger records)."""
-        for admission, used, cost, charge in self._taken(ctx, tokens, cost_usd, balance):
-            await self._settle_one(admission, used, cost, charge)
-
-    @staticmethod
-    def _actual(tokens: int, cost_usd: float | None, balance: int) -> dict[str, float]:
-        actual = {TOKENS: float(tokens), BALANCE: float(balance)}
-        if cost_usd is not None:
-            actual[COST] = cost_usd
-        return actual
-
-    def _settle_one_nowait(
-        self, admission: Admission, tokens: int | None, cost_usd: float | None, balance: int = 0
-    ) -> None:
-        try:
-            if tokens is None:
-                self._fast_release(admission)  # type: ignore[misc]
-            else:
-                self._fast_settle(admission, self._actual(tokens, cost_usd, balance))  # type: ignore[misc]
-        except LimiterUnavailable:
-            self.backend_errors += 1
-            log.warning("could not settle a request's limits: backend unavailable")
-
-    async def _settle_one(
-        self, admission: Admission, tokens: int | None, cost_usd: float | None, balance: int = 0
-    ) -> None:
-        self._leased.pop(id(admission), None)
-        try:
-            if tokens is None:
-                await self._limiter.release(admission)
-            else:
-                await self._limiter.settle(admission, self._actual(tokens, cost_usd, balance))
-        except LimiterUnavailable:
-            self.backend_errors += 1
-            log.warning("could not settle a request's limits: backend unavailable (leases will expire)")
-
-    def _ensure_renewer(self) -> None:
-        if self._renewer is None or self._renewer.done():
-            self._renewer = asyncio.get_running_loop().create_task(
-                self._renew_loop(), name="sluicegate-leases"
-            )
-
-    async def _renew_loop(self) -> None:
-        """Long streams keep their concurrency slots: renew every lease a third of the TTL."""
-        while self._leased:
-            await asyncio.sleep(self._lease_ttl / 3)
-            for adm in list(self._leased.values()):
-                with contextlib.suppress(Exception):
-                    await self._limiter.renew(adm)
-
     async def seed_budgets(self, store: Any, keys: list[KeyEntry], to_usd: Any) -> None:
         """Budget counters start from what the store says was spent, so a restart forgets nothing."""
         from datetime import datetime
@@ -627,9 +412,3 @@ class LimitGate:
                     else sum(to_usd(amount, currency) or 0.0 for currency, amount in spent.cost.items())
                 )
                 await self._limiter.seed(q, float(value))
-
-    async def close(self) -> None:
-        if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._renewer

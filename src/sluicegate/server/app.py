@@ -33,13 +33,14 @@ from sluicegate.protocol.paths import path_problem
 from sluicegate.providers.upstream import HOP_BY_HOP, Upstream
 from sluicegate.routing import Router
 from sluicegate.routing.channel import Channel
+from sluicegate.server.answers import codec_id_headers
 from sluicegate.server.body import read_body
 from sluicegate.server.context import RequestContext, RequestIds
 from sluicegate.server.cors import Cors
 from sluicegate.server.deadlines import BodyDeadlines
 from sluicegate.server.drain import start_drain
 from sluicegate.server.governance import Governance
-from sluicegate.server.proxy import CLIENT_GONE, codec_id_headers, handle_v1, watch_disconnect
+from sluicegate.server.proxy import CLIENT_GONE, handle_v1, watch_disconnect
 from sluicegate.server.readiness import readiness
 from sluicegate.server.relay import StreamObserver
 from sluicegate.server.responses_state import ResponsesKeeper

@@ -164,7 +164,7 @@ async def cached_forward(
 
 
 def hit_headers(gw: Gateway, ctx: RequestContext, entry: CacheEntry, stream: bool) -> list[tuple[str, str]]:
-    from sluicegate.server.proxy import codec_id_headers
+    from sluicegate.server.answers import codec_id_headers
 
     return [
         SSE_CT if stream else JSON_CT,

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from sluicegate.protocol.errors import GatewayError
 from sluicegate.protocol.sse import SSEDecoder
 from sluicegate.server.relay import CLIENT_GONE, INCOMPLETE, INCOMPLETE_MESSAGE, EndStream, StreamObserver
-from sluicegate.server.upstream_client import Answer, map_error
+from sluicegate.server.upstream_client import Answer
+from sluicegate.server.upstream_errors import map_error
 
 if TYPE_CHECKING:
     from sluicegate.config.model import Timeouts

@@ -348,7 +348,7 @@ async def send(
 
 
 async def read_answer(resp: Any) -> bytes:
-    from sluicegate.server.proxy import read_whole
+    from sluicegate.server.answers import read_whole
 
     return await read_whole(resp)
 

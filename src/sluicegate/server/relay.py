@@ -26,7 +26,8 @@ from sluicegate.metering.stream import carries_value
 from sluicegate.metering.usage import Usage
 from sluicegate.protocol.errors import GatewayError
 from sluicegate.protocol.sse import DONE, DONE_EVENT, SSEDecoder, error_event
-from sluicegate.server.upstream_client import Answer, map_error
+from sluicegate.server.upstream_client import Answer
+from sluicegate.server.upstream_errors import map_error
 
 log = logging.getLogger("sluicegate.relay")
 

@@ -38,9 +38,10 @@ from sluicegate.server.body import read_body
 from sluicegate.server.context import RequestContext, RequestIds
 from sluicegate.server.cors import Cors
 from sluicegate.server.deadlines import BodyDeadlines
+from sluicegate.server.disconnect import DisconnectWatch
 from sluicegate.server.drain import start_drain
 from sluicegate.server.governance import Governance
-from sluicegate.server.proxy import CLIENT_GONE, handle_v1, watch_disconnect
+from sluicegate.server.proxy import CLIENT_GONE, handle_v1
 from sluicegate.server.readiness import readiness
 from sluicegate.server.relay import StreamObserver
 from sluicegate.server.responses_state import ResponsesKeeper
@@ -97,6 +98,7 @@ class Gateway(Governance):
         else:
             self.client = UpstreamClient()
         self.request_ids = RequestIds()
+        self.disconnects = DisconnectWatch()  # clients that leave a request running (server/disconnect.py)
         self.drop_response_headers = HOP_BY_HOP
         self.model_required = frozenset(
             {
@@ -300,7 +302,7 @@ class Gateway(Governance):
     async def _v1(self, scope: Any, proto: Any, ctx: RequestContext, passthrough: bool = False) -> None:
         task = asyncio.current_task()
         assert task is not None
-        watcher = watch_disconnect(proto, ctx, task)
+        watch = self.disconnects.add(proto, ctx, task)
         self.inflight[task] = ctx
         try:
             if passthrough:
@@ -334,7 +336,7 @@ class Gateway(Governance):
             ctx.status, ctx.error_type = exc.status, exc.code or exc.type
             raise
         finally:
-            watcher.cancel()
+            DisconnectWatch.done(watch)
             pending = self.complete(ctx)
             if pending is not None:
                 await pending

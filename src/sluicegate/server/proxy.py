@@ -7,7 +7,6 @@ is parsed once; the database is never touched; and the only awaits are reading t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -381,17 +380,4 @@ async def relay(
     proto.response_bytes(resp.status, out_headers, data)
 
 
-def watch_disconnect(proto: Any, ctx: RequestContext, task: asyncio.Task[Any]) -> asyncio.Future[Any]:
-    """Cancel the request's task the moment the client goes, so the upstream call is dropped at once."""
-
-    def gone(fut: asyncio.Future[Any]) -> None:
-        if not fut.cancelled() and not task.done():
-            ctx.client_gone = True
-            task.cancel()
-
-    watcher = asyncio.ensure_future(proto.client_disconnect())
-    watcher.add_done_callback(gone)
-    return watcher
-
-
-__all__ = ["CLIENT_GONE", "handle_v1", "watch_disconnect"]
+__all__ = ["CLIENT_GONE", "handle_v1"]

@@ -364,3 +364,39 @@ async def test_a_cancellation_the_reader_swallows_is_raised_all_the_same(client:
         # A shutdown's cut, a client that left: the relay must end as cancelled, not go on reading.
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(task, 5)
+
+
+async def test_the_timer_is_set_only_for_a_request_still_running_after_the_beat(
+    client: UpstreamClient,
+) -> None:
+    """Most answers come within milliseconds: they set no timer at all (server/later.py). A request
+    still waiting after the beat sets it then, and its deadline is kept as exactly as before."""
+
+    async def quick(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes) -> None:
+        await asyncio.sleep(0.25)
+        await quick(reader, writer, head)
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes) -> None:
+        await asyncio.sleep(5)
+
+    async with Server(quick) as base:
+        resp = await client.send("GET", base + "/q", {}, None, Timeouts())
+        entry = resp._entry
+        assert entry is not None and resp._handle is None
+        assert await read_all(resp) == [b"{}"]
+        assert entry[1] is None and resp._handle is None  # cancelled: no timer was ever set
+    async with Server(slow) as base:
+        resp = await client.send("GET", base + "/s", {}, None, Timeouts())
+        assert resp._entry is None and resp._handle is not None  # set by the beat while it waited
+        assert await read_all(resp) == [b"{}"]
+        assert resp._handle is None
+    async with Server(hang) as base:
+        started = time.monotonic()
+        error = await failure(client.send("GET", base + "/h", {}, None, Timeouts(first_byte=0.3)))
+        waited = time.monotonic() - started
+    assert error.code == "upstream_first_byte_timeout"
+    assert 0.29 <= waited < 1.0, waited  # the deadline's own time, not the beat's

@@ -41,6 +41,7 @@ from sluicegate.server.deadlines import BodyDeadlines
 from sluicegate.server.disconnect import DisconnectWatch
 from sluicegate.server.drain import start_drain
 from sluicegate.server.governance import Governance
+from sluicegate.server.later import Later
 from sluicegate.server.proxy import CLIENT_GONE, handle_v1
 from sluicegate.server.readiness import readiness
 from sluicegate.server.relay import StreamObserver
@@ -90,15 +91,17 @@ class Gateway(Governance):
         self.body_deadlines = BodyDeadlines(
             settings.server.body_timeout_s, settings.server.body_idle_timeout_s
         )
+        # Set-ups put off until a request has run 50 ms, one beat for all (server/later.py).
+        self.later = Later()
+        self.disconnects = DisconnectWatch(self.later)  # clients that leave (server/disconnect.py)
         self.client: UpstreamClient | AiohttpClient
         if settings.server.upstream_client == "aiohttp":
             from sluicegate.server.upstream_aiohttp import AiohttpClient
 
             self.client = AiohttpClient()
         else:
-            self.client = UpstreamClient()
+            self.client = UpstreamClient(later=self.later)
         self.request_ids = RequestIds()
-        self.disconnects = DisconnectWatch()  # clients that leave a request running (server/disconnect.py)
         self.drop_response_headers = HOP_BY_HOP
         self.model_required = frozenset(
             {

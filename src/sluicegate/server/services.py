@@ -220,7 +220,7 @@ async def stop(gw: Gateway) -> None:
     if gw.sink is not None:
         await gw.sink.close(timeout=gw.settings.server.shutdown_grace_s or 10.0)
     await gw.body_deadlines.close()
-    gw.disconnects.close()
+    gw.later.close()
     if gw.batches is not None:
         await gw.batches.stop()
     if gw.keysync is not None:

@@ -11,7 +11,9 @@ Which timeout fired is decided by the gateway's own timer, because reqwest's can
 timeout runs from the start of the request to the headers and then between body frames, and every
 deadline it has fails as a "connect" timeout before the headers). One timer per request (in
 `UpstreamResponse`) fires at the earliest of its deadlines and only then looks at the clock again,
-so an answer that comes in time costs one timer set and one cancelled whatever its number of chunks:
+so an answer that comes in time costs one timer set and one cancelled whatever its number of chunks;
+and that timer is only set 50 to 100 ms into the request (server/later.py: one beat per worker), so
+most answers, over sooner, cost none (deadlines of 0.1 s or less set it at once):
 
 - first_byte: from the start of the request to the response headers (a kept-alive connection sends at
   once; a new one connects first, under its own connect timeout);
@@ -45,6 +47,7 @@ from pyreqwest.client import Client, ClientBuilder
 
 from sluicegate.config.model import Timeouts
 from sluicegate.protocol.errors import UpstreamTimeout, UpstreamUnavailable
+from sluicegate.server.later import Entry, Later
 from sluicegate.server.upstream_errors import map_error
 
 log = logging.getLogger("sluicegate.upstream")
@@ -78,13 +81,14 @@ class Answer(Protocol):
 
 
 class UpstreamClient:
-    def __init__(self, *, pool_size: int = 0, keepalive_s: float = 60.0) -> None:
+    def __init__(self, *, pool_size: int = 0, keepalive_s: float = 60.0, later: Later | None = None) -> None:
         self._pool_size = pool_size
         self._keepalive = keepalive_s
         # reqwest sets the connect and read timeouts per client: one client per distinct pair
         self._clients: dict[tuple[float, float], Client] = {}
         # per upstream's Timeouts: its client and its total as a timedelta (made once, not per request)
         self._plans: dict[int, tuple[Timeouts, Client, timedelta]] = {}
+        self._later = later or Later()  # sets each request's timer once the request has run 50 ms
 
     async def start(self) -> None:
         """Nothing to open: a client is built for each pair of timeouts when it is first needed."""
@@ -143,7 +147,7 @@ class UpstreamClient:
         builder = plan[1].request(method, url).headers(headers).timeout(plan[2]).streamed_read_buffer_limit(0)
         if body is not None:
             builder = builder.body_bytes(body)
-        resp = UpstreamResponse(builder.build_streamed(), timeouts)
+        resp = UpstreamResponse(builder.build_streamed(), timeouts, self._later)
         await resp._open()
         return resp
 
@@ -156,6 +160,7 @@ class UpstreamResponse:
         "_cancelling",
         "_done",
         "_end",
+        "_entry",
         "_expired",
         "_fired",
         "_handle",
@@ -172,7 +177,7 @@ class UpstreamResponse:
         "timeouts",
     )
 
-    def __init__(self, req: Any, timeouts: Timeouts) -> None:
+    def __init__(self, req: Any, timeouts: Timeouts, later: Later | None = None) -> None:
         self._req = req
         self.timeouts = timeouts
         self.status = 0
@@ -192,9 +197,18 @@ class UpstreamResponse:
         self._end = now + timeouts.total
         self._fired: str | None = None  # the deadline that cancelled the task
         self._expired = False  # the total deadline passed while nothing was awaited
-        self._handle: asyncio.TimerHandle | None = loop.call_at(
-            min(now + timeouts.first_byte, self._end), self._check
-        )
+        self._handle: asyncio.TimerHandle | None = None
+        self._entry: Entry | None = None
+        if later is not None and min(timeouts.first_byte, timeouts.idle, timeouts.total) > 2 * later.after:
+            self._entry = later.add(UpstreamResponse._arm, self)  # most answers are over before
+        else:
+            self._handle = loop.call_at(min(now + timeouts.first_byte, self._end), self._check)
+
+    def _arm(self) -> None:
+        """Still running after Later's delay: the timer looks at the deadlines now, and sets itself."""
+        self._entry = None
+        if not self._done:
+            self._check()
 
     def _check(self) -> None:
         now = self._loop.time() + EARLY
@@ -290,6 +304,9 @@ class UpstreamResponse:
             self.content_type = ""
 
     def _stop(self) -> None:
+        if self._entry is not None:
+            Later.cancel(self._entry)
+            self._entry = None
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
@@ -346,6 +363,9 @@ class UpstreamResponse:
     async def aclose(self) -> None:
         """Stop the timer; an answer not read to its end closes its connection (the upstream sees the
         request abandoned), one read to the end has already gone back to the pool."""
+        if self._entry is not None:
+            Later.cancel(self._entry)
+            self._entry = None
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None

@@ -15,6 +15,10 @@
 #   full      as keys with every kind of key limit checked and settled on each request: rpm, tpm,
 #             concurrency and a daily token budget (all far above the load), request log on SQLite
 #   openai-forward, portkey, litellm   the peer gateways, installed by bench/peers.sh into PEERS_DIR (bench/.peers)
+#   keys-b, full-b   keys and full run from another checkout's sources (AB_SRC: its src/ directory, put
+#             first on PYTHONPATH), in the same rounds: an A/B of two commits under the same noise, e.g.
+#             mkdir -p /tmp/ab && git archive REF src | tar -x -C /tmp/ab && AB_SRC=/tmp/ab/src \
+#             CONFIGS="relay keys keys-b full full-b" STEPS=rounds bench/phase2.sh
 #
 # Steps (STEPS, default "suite rounds seq profile"):
 #   suite     bench/suite.sh against each configuration alone on core 0 (the gateways through
@@ -101,6 +105,8 @@ extra_config() { # $1 = configuration name
     static) printf 'keys:\n  - {key: "%s", name: bench}\ndatabase: "sqlite:///%s/static.db"\n' "$KEY" "$RUNDIR" ;;
     keys) printf 'keys:\n  - {key: "%s", name: bench, rpm: 1000000000}\ndatabase: "sqlite:///%s/keys.db"\n' "$KEY" "$RUNDIR" ;;
     keys-pg) printf 'keys:\n  - {key: "%s", name: bench, rpm: 1000000000}\ndatabase: "%s"\n' "$KEY" "$PGURL" ;;
+    keys-b) extra_config keys | sed "s/keys.db/keys-b.db/" ;;
+    full-b) extra_config full | sed "s/full.db/full-b.db/" ;;
     full) printf 'keys:\n  - {key: "%s", name: bench, rpm: 1000000000, tpm: 1000000000000, concurrency: 100000, budget_tokens_day: 1000000000000000}\ndatabase: "sqlite:///%s/full.db"\n' "$KEY" "$RUNDIR" ;;
   esac
 }
@@ -110,10 +116,11 @@ bench_key() { case "$1" in open|openai-forward|portkey) echo x ;; litellm) echo 
 # extra request headers per configuration (bench/wrk/*.lua and loadgen read $BENCH_HEADERS): Portkey's gateway
 # is told the provider and the upstream per request
 bench_headers() { [ "$1" = portkey ] && echo "x-portkey-provider: openai|x-portkey-custom-host: $BENCH_UPSTREAM" || true; }
-PORT_BASE=${PORT_BASE:-8190}  # the gateways listen on PORT_BASE..PORT_BASE+8 (another bench may hold 8190..)
+PORT_BASE=${PORT_BASE:-8190}  # the gateways listen on PORT_BASE..PORT_BASE+10 (another bench may hold 8190..)
 port_of() { case "$1" in relay) echo $PORT_BASE ;; open) echo $((PORT_BASE + 1)) ;; keys) echo $((PORT_BASE + 2)) ;;
   keys-pg) echo $((PORT_BASE + 3)) ;; full) echo $((PORT_BASE + 4)) ;; openai-forward) echo $((PORT_BASE + 5)) ;;
-  portkey) echo $((PORT_BASE + 6)) ;; litellm) echo $((PORT_BASE + 7)) ;; static) echo $((PORT_BASE + 8)) ;; esac; }
+  portkey) echo $((PORT_BASE + 6)) ;; litellm) echo $((PORT_BASE + 7)) ;; static) echo $((PORT_BASE + 8)) ;;
+  keys-b) echo $((PORT_BASE + 9)) ;; full-b) echo $((PORT_BASE + 10)) ;; esac; }
 # the peer gateways (bench/peers.sh installs them into PEERS_DIR); each forwards bench-model to the stand-in
 PEERS_DIR=${PEERS_DIR:-$PWD/bench/.peers}
 
@@ -158,7 +165,13 @@ start() { # $1 = configuration; prints the SUT's root pid
   else
     { printf 'upstreams:\n  bench:\n    base_url: "%s"\n    api_key: "x"\nmodels:\n  bench-model: bench\n' "$BENCH_UPSTREAM"
       extra_config "$c"; printf '%s\n' "${GATEWAY_YAML:-}"; } > "$RUNDIR/$c.yaml"
-    $NICE taskset -c 0 "$BIN/sluicegate" serve --config "$RUNDIR/$c.yaml" --port "$port" >"$RUNDIR/$c.log" 2>&1 &
+    if [[ "$c" == *-b ]]; then
+      [ -d "${AB_SRC:-}" ] || { echo "$c needs AB_SRC (another checkout's src/)" >&2; return 1; }
+      PYTHONPATH="$AB_SRC" $NICE taskset -c 0 "$BIN/sluicegate" serve --config "$RUNDIR/$c.yaml" --port "$port" \
+        >"$RUNDIR/$c.log" 2>&1 &
+    else
+      $NICE taskset -c 0 "$BIN/sluicegate" serve --config "$RUNDIR/$c.yaml" --port "$port" >"$RUNDIR/$c.log" 2>&1 &
+    fi
   fi
   local pid=$!
   local hdrs=() h

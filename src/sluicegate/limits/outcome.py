@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sluicegate.limits.quota import BUDGET, CONCURRENCY, REQUESTS, TOKENS, Demand, Quota
 
@@ -18,9 +19,10 @@ INSUFFICIENT_QUOTA = "insufficient_quota"  # a budget cannot cover the reservati
 TOO_LARGE = "request_too_large"  # the demand exceeds the rate limit itself: it never fits
 
 
-@dataclass(frozen=True, slots=True)
-class RateStatus:
-    """One rate quota's state for headers: its limit, what remains, seconds until it is full."""
+class RateStatus(NamedTuple):
+    """One rate quota's state for headers: its limit, what remains, seconds until it is full.
+
+    A NamedTuple (two a request): immutable, and cheaper to make than a frozen dataclass."""
 
     limit: float
     remaining: float

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from sluicegate.server.later import Later
 
 
@@ -64,3 +66,20 @@ def test_used_from_another_loop_it_forgets_the_first() -> None:
     asyncio.run(first())
     asyncio.run(second())
     assert ran == ["second loop"]
+
+
+async def test_a_call_that_fails_does_not_stop_the_beat(caplog: pytest.LogCaptureFixture) -> None:
+    later = Later(0.02)
+    ran: list[int] = []
+
+    def fails(_: object) -> None:
+        raise RuntimeError("boom")
+
+    later.add(fails, None)
+    later.add(ran.append, 1)
+    await asyncio.sleep(0.08)
+    later.add(ran.append, 2)  # the beat still runs after the failure
+    await asyncio.sleep(0.08)
+    assert ran == [1, 2]
+    assert "a deferred set-up failed" in caplog.text
+    later.close()

@@ -12,11 +12,14 @@ safeguard, so what is deferred must not need to act within 2 × `after` (the cal
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 AFTER = 0.05
+
+log = logging.getLogger("sluicegate")
 
 # An entry: [when it was added, the call (None once cancelled), its argument]
 Entry = list[Any]
@@ -62,14 +65,19 @@ class Later:
         now = loop.time()
         cutoff = now - self._after
         pending = self._pending
-        while pending and pending[0][0] <= cutoff:
-            entry = pending.popleft()
-            call = entry[1]
-            if call is not None:
-                entry[1] = None
-                call(entry[2])
-        # A fixed beat, not one timer per entry: an entry runs between `after` and twice that.
-        self._handle = loop.call_at(now + self._after, self._tick) if pending else None
+        try:
+            while pending and pending[0][0] <= cutoff:
+                entry = pending.popleft()
+                call = entry[1]
+                if call is not None:
+                    entry[1] = None
+                    try:
+                        call(entry[2])
+                    except Exception:  # one failing call must not stop the beat for every other
+                        log.exception("a deferred set-up failed")
+        finally:
+            # A fixed beat, not one timer per entry: an entry runs between `after` and twice that.
+            self._handle = loop.call_at(now + self._after, self._tick) if pending else None
 
     def close(self) -> None:
         if self._handle is not None:
